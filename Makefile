@@ -1,0 +1,167 @@
+# cotrack: plain GNU Makefile.
+#
+#   make            build the programs into $(O) (default build/)
+#   make demo       set up the machine, build, run the end-to-end demo
+#   make check      set up, build everything under ASan+UBSan into
+#                   build/san and run every test; ends "N passed, N failed"
+#   make bench      optimised build into build/rel, run bench/
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make freestanding-check   prove core/ links without libc
+#   make format     clang-format the tree
+#
+# Sources are found by directory: core/**.c is the freestanding core,
+# host/*.c the hosted library, cmd/NAME/*.c one program each,
+# tests/unit/test_*.c one test binary each, fuzz/fuzz_*.c one fuzzer each.
+
+O ?= build
+SAN ?= 0
+WERROR ?= 0
+CC ?= cc
+FUZZ_CC ?= clang
+PKG_CONFIG ?= pkg-config
+FUZZ_SECONDS ?= 60
+
+PKGS := libpcap libbpf openssl sqlite3
+
+WARN := -Wall -Wextra -Wshadow -Wcast-qual -Wpointer-arith \
+	-Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef
+ifeq ($(WERROR),1)
+WARN += -Werror
+endif
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all
+SANLD := -fsanitize=address,undefined
+else
+OPT := -O2 -g
+SANLD :=
+endif
+
+BASE_CFLAGS := -std=c11 -Iinclude -MMD -MP $(WARN) $(OPT) $(EXTRA_CFLAGS)
+CORE_CFLAGS := $(BASE_CFLAGS) -ffreestanding
+HOST_CFLAGS := $(BASE_CFLAGS) -D_GNU_SOURCE \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
+HOST_SRCS := $(sort $(wildcard host/*.c))
+PROGS := $(notdir $(wildcard cmd/*))
+TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+
+CORE_OBJS := $(CORE_SRCS:%.c=$(O)/obj/%.o)
+HOST_OBJS := $(HOST_SRCS:%.c=$(O)/obj/%.o)
+CORE_LIB := $(O)/libcotrack-core.a
+HOST_LIB := $(O)/libcotrack-host.a
+PROG_BINS := $(PROGS:%=$(O)/%)
+TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(O)/tests/%)
+
+.PHONY: all setup demo check check-build test bench fuzz fuzz-build \
+	freestanding-check format clean guest
+.DEFAULT_GOAL := all
+
+all: $(PROG_BINS)
+
+$(O)/obj/core/%.o: core/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(HOST_LIB): $(HOST_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# One program per cmd/ folder.
+define prog_rule
+$(O)/$(1): $(patsubst %.c,$(O)/obj/%.o,$(wildcard cmd/$(1)/*.c)) $(HOST_LIB) $(CORE_LIB)
+	$$(CC) $(SANLD) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
+
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(HOST_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
+
+# --- set-up -----------------------------------------------------------
+setup:
+	@scripts/setup
+
+guest: setup
+	@guest/build.sh
+
+# --- check ------------------------------------------------------------
+check-build: all $(TEST_BINS)
+
+check: setup
+	@$(MAKE) --no-print-directory -s check-build O=build/san SAN=1 WERROR=1
+	@$(MAKE) --no-print-directory -s fuzz-build
+	@$(MAKE) --no-print-directory -s O=build/rel all
+	@tests/run.sh build/san
+
+test: check
+
+# --- freestanding proof -------------------------------------------------
+FS_DIR := $(O)/freestanding
+FS_OBJS := $(CORE_SRCS:%.c=$(FS_DIR)/%.o)
+FS_ALLOWED := memcpy memset memcmp memmove
+$(FS_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Iinclude $(WARN) -O2 -ffreestanding -nostdlib \
+		-fno-stack-protector -fno-pic -c $< -o $@
+
+freestanding-check: $(FS_OBJS) tests/freestanding/start.c
+	@mkdir -p $(FS_DIR)
+	ld -r -o $(FS_DIR)/core.o $(FS_OBJS)
+	@undef=$$(nm -u $(FS_DIR)/core.o | awk '{print $$2}' | sort -u); \
+	bad=$$(for s in $$undef; do case " $(FS_ALLOWED) " in *" $$s "*) ;; \
+		*) echo $$s;; esac; done); \
+	if [ -n "$$bad" ]; then echo "core references outside the allowed shims: $$bad"; exit 1; fi; \
+	echo "core undefined symbols: $$(echo $$undef) (allowed: $(FS_ALLOWED))"
+	$(CC) -std=c11 -Iinclude -O2 -ffreestanding -nostdlib -static -fno-pic \
+		-no-pie -fno-stack-protector -o $(FS_DIR)/core-nolibc \
+		tests/freestanding/start.c $(FS_DIR)/core.o
+	@echo "core links with -nostdlib -static: $(FS_DIR)/core-nolibc"
+
+# --- fuzzing ------------------------------------------------------------
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
+FUZZ_CFLAGS := -std=c11 -Iinclude -D_GNU_SOURCE -g -O1 \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(HOST_SRCS) $(wildcard include/cotrack/*.h host/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CORE_SRCS) $(HOST_SRCS) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+		mkdir -p build/fuzz/corpus-$$n; \
+		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			build/fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} || exit 1; \
+	done
+
+# --- demo and bench -----------------------------------------------------
+demo: setup
+	@$(MAKE) --no-print-directory -s O=build/rel all
+	@scripts/demo.sh build/rel
+
+bench: setup
+	@$(MAKE) --no-print-directory -s O=build/rel all
+	@bench/run.sh build/rel
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(CORE_OBJS:.o=.d) $(HOST_OBJS:.o=.d) $(wildcard $(O)/obj/cmd/*/*.d) \
+	$(wildcard $(O)/obj/tests/unit/*.d)

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+/* core/rec: record names and the version-1 binary encoding (see rec.h). */
+#include "cotrack/rec.h"
+
+static const char *const proto_names[COT_PROTO__COUNT] = {
+	[COT_PROTO_OTHER] = "other", [COT_PROTO_TCP] = "tcp",
+	[COT_PROTO_UDP] = "udp",     [COT_PROTO_ICMP] = "icmp",
+	[COT_PROTO_ICMP6] = "icmp6",
+};
+
+static const char *const end_names[COT_END__COUNT] = {
+	[COT_END_OPEN] = "open",     [COT_END_FIN] = "fin",
+	[COT_END_RST] = "rst",	     [COT_END_IDLE] = "idle",
+	[COT_END_ACTIVE] = "active", [COT_END_GONE] = "gone",
+	[COT_END_SHUTDOWN] = "shutdown",
+};
+
+static const char *const tcp_state_names[COT_TCP__COUNT] = {
+	[COT_TCP_NONE] = "-",
+	[COT_TCP_SYN_SENT] = "syn_sent",
+	[COT_TCP_SYN_RECV] = "syn_recv",
+	[COT_TCP_ESTABLISHED] = "established",
+	[COT_TCP_FIN_WAIT] = "fin_wait",
+	[COT_TCP_CLOSING] = "closing",
+	[COT_TCP_CLOSED] = "closed",
+	[COT_TCP_MIDSTREAM] = "midstream",
+};
+
+const char *cot_proto_name(unsigned int proto)
+{
+	return proto < COT_PROTO__COUNT ? proto_names[proto] : "?";
+}
+
+const char *cot_end_name(unsigned int end)
+{
+	return end < COT_END__COUNT ? end_names[end] : "?";
+}
+
+const char *cot_seen_name(unsigned int seen)
+{
+	switch (seen) {
+	case COT_SEEN_NIC:
+		return "nic";
+	case COT_SEEN_VMI:
+		return "vmi";
+	case COT_SEEN_BOTH:
+		return "both";
+	}
+	return "?";
+}
+
+const char *cot_tcp_state_name(unsigned int st)
+{
+	return st < COT_TCP__COUNT ? tcp_state_names[st] : "?";
+}
+
+int cot_rec_encode(uint8_t out[static COT_REC_WIRE_LEN],
+		   const struct cot_rec *r)
+{
+	size_t i;
+
+	out[0] = 'C';
+	out[1] = 'R';
+	out[2] = COT_REC_VERSION;
+	out[3] = COT_REC_WIRE_LEN;
+	cot_put_le64(out + 4, r->seq);
+	/* Copy up to the NUL and pad, so stale bytes never leak out. */
+	for (i = 0; i < COT_VM_NAMELEN && r->vm[i]; i++)
+		out[12 + i] = (uint8_t)r->vm[i];
+	for (; i < COT_VM_NAMELEN; i++)
+		out[12 + i] = 0;
+	out[44] = r->proto;
+	out[45] = r->ipproto;
+	out[46] = r->tcp_state;
+	out[47] = r->end;
+	out[48] = r->seen_by;
+	out[49] = r->flags;
+	out[50] = r->tcp_flags_fwd;
+	out[51] = r->tcp_flags_rev;
+	cot_put_le16(out + 52, r->sport);
+	cot_put_le16(out + 54, r->dport);
+	cot_memcpy(out + 56, r->src.b, 16);
+	cot_memcpy(out + 72, r->dst.b, 16);
+	cot_put_le64(out + 88, r->first_ns);
+	cot_put_le64(out + 96, r->last_ns);
+	cot_put_le64(out + 104, r->pkts_fwd);
+	cot_put_le64(out + 112, r->bytes_fwd);
+	cot_put_le64(out + 120, r->pkts_rev);
+	cot_put_le64(out + 128, r->bytes_rev);
+	cot_put_le32(out + 136, r->netns);
+	return COT_REC_WIRE_LEN;
+}
+
+int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len)
+{
+	if (len < 4 || in[0] != 'C' || in[1] != 'R')
+		return -COT_EBADMSG;
+	if (in[2] != COT_REC_VERSION)
+		return -COT_ENOTSUP;
+	if (in[3] != COT_REC_WIRE_LEN || len < COT_REC_WIRE_LEN)
+		return -COT_EBADMSG;
+	if (in[44] >= COT_PROTO__COUNT || in[46] >= COT_TCP__COUNT ||
+	    in[47] >= COT_END__COUNT || in[48] < COT_SEEN_NIC ||
+	    in[48] > COT_SEEN_BOTH)
+		return -COT_EBADMSG;
+	cot_memset(r, 0, sizeof(*r));
+	r->seq = cot_get_le64(in + 4);
+	cot_memcpy(r->vm, in + 12, COT_VM_NAMELEN);
+	r->vm[COT_VM_NAMELEN - 1] = '\0';
+	r->proto = in[44];
+	r->ipproto = in[45];
+	r->tcp_state = in[46];
+	r->end = in[47];
+	r->seen_by = in[48];
+	r->flags = in[49];
+	r->tcp_flags_fwd = in[50];
+	r->tcp_flags_rev = in[51];
+	r->sport = cot_get_le16(in + 52);
+	r->dport = cot_get_le16(in + 54);
+	cot_memcpy(r->src.b, in + 56, 16);
+	cot_memcpy(r->dst.b, in + 72, 16);
+	r->first_ns = cot_get_le64(in + 88);
+	r->last_ns = cot_get_le64(in + 96);
+	r->pkts_fwd = cot_get_le64(in + 104);
+	r->bytes_fwd = cot_get_le64(in + 112);
+	r->pkts_rev = cot_get_le64(in + 120);
+	r->bytes_rev = cot_get_le64(in + 128);
+	r->netns = cot_get_le32(in + 136);
+	return COT_REC_WIRE_LEN;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/flow: the connection table.  Freestanding; lives entirely in
+ * memory the caller provides, sized once; the per-packet path never
+ * allocates and never fails for lack of memory (a full table evicts the
+ * longest-idle connection with end "shutdown" and counts it).
+ *
+ * Not thread-safe: one table per thread (cotrackd keeps one per VM).
+ *
+ * Usage:
+ *	size_t n = cot_flowtab_memsize(&params);
+ *	void *mem = <caller allocates n bytes, 8-byte aligned>;
+ *	struct cot_flowtab *t;
+ *	cot_flowtab_init(&t, mem, n, &params);
+ *	for each frame: cot_pkt_parse(); cot_flowtab_update(t, &pkt, now);
+ *	periodically:   cot_flowtab_expire(t, now, budget);
+ *	at the end:     cot_flowtab_flush(t, now, COT_END_OPEN);
+ */
+#ifndef COTRACK_FLOW_H
+#define COTRACK_FLOW_H
+
+#include "cotrack/common.h"
+#include "cotrack/pkt.h"
+#include "cotrack/rec.h"
+
+struct cot_flowtab;
+
+enum cot_flow_event {
+	COT_FLOW_OPENED = 1,	/* first packet of a new connection */
+	COT_FLOW_ENDED,		/* record is final; slot is then free */
+};
+
+/*
+ * Event callback.  @r is valid only during the call; seq is left 0 (the
+ * record stream numbers records).  @slot indexes the caller's per-flow
+ * array (see cot_flowtab_params.max_flows).
+ */
+typedef void (*cot_flow_cb)(void *ctx, enum cot_flow_event ev,
+			    const struct cot_rec *r, uint32_t slot);
+
+struct cot_flow_params {
+	uint32_t max_flows;	/* table capacity (>= 1) */
+	uint32_t max_frags;	/* fragment-id -> flow map entries */
+	uint64_t tcp_idle_ns;	/* idle timeout, established TCP */
+	uint64_t tcp_trans_idle_ns; /* idle timeout, handshake / closing TCP */
+	uint64_t udp_idle_ns;
+	uint64_t other_idle_ns;	/* ICMP and other protocols */
+	uint64_t active_ns;	/* 0: none; else split long flows (end active) */
+	cot_flow_cb cb;		/* may be NULL */
+	void *cb_ctx;
+	const char *vm;		/* copied into every record; may be NULL */
+};
+
+/* Defaults: 65536 flows, TCP 300 s / 30 s, UDP 60 s, other 30 s. */
+void cot_flow_params_default(struct cot_flow_params *p);
+
+struct cot_flow_stats {
+	uint64_t pkts;		/* frames given to update() */
+	uint64_t tracked;	/* attributed to a flow */
+	uint64_t not_ip;
+	uint64_t dropped[COT_PKT__COUNT]; /* by parse reason */
+	uint64_t frag_orphan;	/* non-first fragment with no known flow */
+	uint64_t opened, ended;
+	uint64_t ended_by[COT_END__COUNT];
+	uint64_t evicted;	/* table full: longest-idle flow ended */
+	uint32_t active;	/* flows in the table now */
+	uint32_t active_max;	/* high-water mark */
+};
+
+/* Bytes of memory for a table with @p; 0 if @p is invalid. */
+size_t cot_flowtab_memsize(const struct cot_flow_params *p);
+
+/*
+ * Lay out a table in @mem (@len >= cot_flowtab_memsize(p), 8-byte
+ * aligned).  The table keeps no pointer to @p.  Returns 0, -COT_EINVAL
+ * or -COT_ENOSPC.
+ */
+int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
+		     const struct cot_flow_params *p);
+
+/*
+ * Account one parsed frame @pkt (any reason) seen at @now_ns
+ * (monotonic within a table).  @pkt->reason != OK only bumps counters.
+ * Returns the flow slot (>= 0), or -COT_ENOENT when the frame was not
+ * attributed to a flow (not IP, dropped, orphan fragment).
+ */
+int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *pkt,
+		       uint64_t now_ns);
+
+/*
+ * End flows idle or active past their timeouts at @now_ns, examining at
+ * most @budget slots (0: all) so a caller on a hot path can spread the
+ * work.  Returns the number of flows ended.
+ */
+uint32_t cot_flowtab_expire(struct cot_flowtab *t, uint64_t now_ns,
+			    uint32_t budget);
+
+/* End every flow with @end (e.g. COT_END_OPEN at end of input). */
+uint32_t cot_flowtab_flush(struct cot_flowtab *t, uint64_t now_ns,
+			   enum cot_end end);
+
+/* Copy the counters. */
+void cot_flowtab_stats(const struct cot_flowtab *t, struct cot_flow_stats *s);
+
+/*
+ * Look up a flow by endpoints, either direction.  Fills @r (when not
+ * NULL) with its current, non-final record.  Returns the slot or
+ * -COT_ENOENT.
+ */
+int cot_flowtab_find(const struct cot_flowtab *t, uint8_t ipproto,
+		     const struct cot_addr *a, uint16_t aport,
+		     const struct cot_addr *b, uint16_t bport,
+		     struct cot_rec *r);
+
+#endif
