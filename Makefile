@@ -45,7 +45,7 @@ LDLIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lpthread -lm
 
 CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
 HOST_SRCS := $(sort $(wildcard host/*.c))
-PROGS := $(notdir $(wildcard cmd/*))
+PROGS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/*.c)))))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 

@@ -23,7 +23,7 @@ failed_names=()
 
 run_one() { # name cmd...
 	local name=$1; shift
-	local log=$logdir/$name.log start=$SECONDS rc p f
+	local log=$logdir/${name//\//_}.log start=$SECONDS rc p f
 	printf '%-40s ' "$name"
 	"$@" >"$log" 2>&1 </dev/null
 	rc=$?

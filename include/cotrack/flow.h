@@ -43,15 +43,25 @@ struct cot_flow_params {
 	uint32_t max_frags;	/* fragment-id -> flow map entries */
 	uint64_t tcp_idle_ns;	/* idle timeout, established TCP */
 	uint64_t tcp_trans_idle_ns; /* idle timeout, handshake / closing TCP */
+	uint64_t tcp_close_linger_ns; /* after FIN both ways or RST: late
+				       * ACKs and retransmissions still
+				       * count; then end fin / rst */
 	uint64_t udp_idle_ns;
 	uint64_t other_idle_ns;	/* ICMP and other protocols */
-	uint64_t active_ns;	/* 0: none; else split long flows (end active) */
+	uint64_t active_ns;	/* 0: none; else report long flows every
+				 * active_ns (end active) and carry on */
+	uint64_t hash_seed;	/* keys the hash; use a random value so a
+				 * guest cannot aim flows at one bucket */
 	cot_flow_cb cb;		/* may be NULL */
 	void *cb_ctx;
 	const char *vm;		/* copied into every record; may be NULL */
 };
 
-/* Defaults: 65536 flows, TCP 300 s / 30 s, UDP 60 s, other 30 s. */
+/*
+ * Defaults: 65536 flows, 1024 fragment ids, TCP idle 300 s, handshake or
+ * half-closed 30 s, close linger 2 s, UDP 60 s, other 30 s, no active
+ * timeout, a fixed hash seed.
+ */
 void cot_flow_params_default(struct cot_flow_params *p);
 
 struct cot_flow_stats {

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/* cotrack replay: connection records from a pcap/pcapng capture. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmds.h"
+#include "../../host/log.h"
+#include "../../host/recfmt.h"
+#include "../../host/replay.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: cotrack replay [OPTIONS] FILE\n"
+"\n"
+"Track every connection in a pcap or pcapng capture (FILE, or - for\n"
+"standard input) and write one record per connection, in the order the\n"
+"connections end.  Connections still open at the end of the capture are\n"
+"written with end \"open\".\n"
+"\n"
+"Options:\n"
+"  -f, --format FMT     table (default), json (one object per line) or csv\n"
+"  -o, --output FILE    write records to FILE instead of standard output\n"
+"  -s, --stats          print counters to standard error at the end: frames,\n"
+"                       drops by reason, flows by how they ended\n"
+"      --vm NAME        VM name to put in every record (default: none)\n"
+"      --max-flows N    connection table size (default 65536); when full,\n"
+"                       the longest-idle connection ends with \"shutdown\"\n"
+"      --tcp-idle SEC   idle timeout, established TCP (default 300)\n"
+"      --tcp-trans-idle SEC  idle timeout, TCP handshake/closing (default 30)\n"
+"      --udp-idle SEC   idle timeout, UDP (default 60)\n"
+"      --other-idle SEC idle timeout, ICMP and others (default 30)\n"
+"      --active SEC     report long connections every SEC seconds with end\n"
+"                       \"active\" (default: never)\n"
+"      --progress / --no-progress  progress on standard error (default:\n"
+"                       when it is a terminal and FILE is over 32 MiB)\n"
+"  -h, --help           this text\n"
+"\n"
+"Bytes are IP-layer bytes (IP header and payload, no link header);\n"
+"fwd counts initiator to responder.  Link types: Ethernet (with 802.1Q\n"
+"and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
+"\n"
+"Exit status: 0 success, 1 bad or truncated capture (records up to the\n"
+"damage are still written), 2 usage error.\n");
+}
+
+static int parse_secs(const char *s, uint64_t *ns)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || v < 0 || v > 1e9)
+		return -1;
+	*ns = (uint64_t)(v * 1e9);
+	return 0;
+}
+
+struct out {
+	FILE *f;
+	enum cot_recfmt fmt;
+};
+
+static void write_rec(void *ctx, const struct cot_rec *r)
+{
+	struct out *o = ctx;
+
+	cot_recfmt_write(o->f, o->fmt, r);
+}
+
+int cmd_replay(int argc, char **argv)
+{
+	enum { O_VM = 256, O_MAXF, O_TCPI, O_TCPT, O_UDPI, O_OTHI, O_ACT,
+	       O_PROG, O_NOPROG };
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "stats", no_argument, NULL, 's' },
+		{ "vm", required_argument, NULL, O_VM },
+		{ "max-flows", required_argument, NULL, O_MAXF },
+		{ "tcp-idle", required_argument, NULL, O_TCPI },
+		{ "tcp-trans-idle", required_argument, NULL, O_TCPT },
+		{ "udp-idle", required_argument, NULL, O_UDPI },
+		{ "other-idle", required_argument, NULL, O_OTHI },
+		{ "active", required_argument, NULL, O_ACT },
+		{ "progress", no_argument, NULL, O_PROG },
+		{ "no-progress", no_argument, NULL, O_NOPROG },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cot_replay_opts ro;
+	struct cot_replay_stats st;
+	struct out out = { stdout, COT_RECFMT_TABLE };
+	const char *outpath = NULL, *path;
+	char errbuf[PCAP_ERRBUF_SIZE + 256];
+	int c, stats = 0, prog = -1, rc, status = 0;
+	uint64_t *dst;
+	pcap_t *p;
+
+	memset(&ro, 0, sizeof(ro));
+	cot_flow_params_default(&ro.fp);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:o:sh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (cot_recfmt_parse(optarg, &out.fmt) < 0) {
+				log_warnx("unknown format '%s' (table, json, csv)",
+					  optarg);
+				return 2;
+			}
+			break;
+		case 'o':
+			outpath = optarg;
+			break;
+		case 's':
+			stats = 1;
+			break;
+		case O_VM:
+			if (strlen(optarg) >= COT_VM_NAMELEN) {
+				log_warnx("--vm: name longer than %d bytes",
+					  COT_VM_NAMELEN - 1);
+				return 2;
+			}
+			ro.fp.vm = optarg;
+			break;
+		case O_MAXF: {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > (1UL << 26)) {
+				log_warnx("--max-flows: want 1..%lu", 1UL << 26);
+				return 2;
+			}
+			ro.fp.max_flows = (uint32_t)v;
+			break;
+		}
+		case O_TCPI:
+		case O_TCPT:
+		case O_UDPI:
+		case O_OTHI:
+		case O_ACT:
+			dst = c == O_TCPI   ? &ro.fp.tcp_idle_ns :
+			      c == O_TCPT   ? &ro.fp.tcp_trans_idle_ns :
+			      c == O_UDPI   ? &ro.fp.udp_idle_ns :
+			      c == O_OTHI   ? &ro.fp.other_idle_ns :
+					      &ro.fp.active_ns;
+			if (parse_secs(optarg, dst) < 0) {
+				log_warnx("%s: not a number of seconds: '%s'",
+					  argv[optind - 1], optarg);
+				return 2;
+			}
+			break;
+		case O_PROG:
+			prog = 1;
+			break;
+		case O_NOPROG:
+			prog = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	path = argv[optind];
+	ro.name = path;
+	if (strcmp(path, "-") != 0) {
+		struct stat sb;
+
+		if (stat(path, &sb) < 0) {
+			log_warn("%s", path);
+			return 1;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			log_warnx("%s: is a directory", path);
+			return 1;
+		}
+		ro.size = (long long)sb.st_size;
+	}
+	if (prog < 0)
+		prog = isatty(2) && ro.size > 32LL << 20;
+	ro.progress = prog;
+
+	p = pcap_open_offline_with_tstamp_precision(
+		path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	if (!p) {
+		if (strstr(errbuf, "unknown file format") ||
+		    strstr(errbuf, "bad dump file format"))
+			log_warnx("%s: not a pcap or pcapng capture (%s)", path,
+				  errbuf);
+		else
+			log_warnx("%s: %s", path, errbuf);
+		return 1;
+	}
+	if (outpath) {
+		out.f = fopen(outpath, "w");
+		if (!out.f) {
+			log_warn("%s", outpath);
+			pcap_close(p);
+			return 1;
+		}
+	}
+	ro.on_record = write_rec;
+	ro.ctx = &out;
+	cot_recfmt_header(out.f, out.fmt);
+	rc = cot_replay_pcap(p, &ro, &st, errbuf, sizeof(errbuf));
+	pcap_close(p);
+	if (rc < 0) {
+		log_warnx("%s: %s", path, errbuf);
+		status = 1;
+	}
+	if (fflush(out.f) != 0 || ferror(out.f)) {
+		log_warn("%s", outpath ? outpath : "standard output");
+		status = 1;
+	}
+	if (outpath && fclose(out.f) != 0) {
+		log_warn("%s", outpath);
+		status = 1;
+	}
+	if (stats)
+		cot_replay_print_stats(stderr, &st);
+	return status;
+}

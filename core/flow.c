@@ -1,0 +1,720 @@
+// SPDX-License-Identifier: MIT
+/*
+ * core/flow: the connection table (see include/cotrack/flow.h).
+ *
+ * Layout in the caller's memory: the table header, a bucket array of
+ * slot indices (chained hashing through flow.hnext), the flow array and
+ * a direct-mapped fragment map.  Every flow sits on exactly one LRU list
+ * chosen by its timeout class; lists are kept in last-seen order because
+ * timestamps only grow, so idle expiry pops list heads and costs
+ * O(expired), and eviction when full takes the oldest list head.
+ *
+ * Keys are canonical: the (address, port) pair that compares lower is
+ * side 0, so both directions of a connection find one entry.  The hash
+ * is keyed with a seed (cot_flow_params.hash_seed) so a guest cannot
+ * aim its flows at one bucket without knowing it; chains are bounded by
+ * max_flows anyway.
+ */
+#include "cotrack/flow.h"
+
+#define NIL UINT32_MAX
+
+enum lru_class {
+	L_TCP_EST,	/* established TCP: tcp_idle_ns */
+	L_TCP_TRANS,	/* handshake or half-closed: tcp_trans_idle_ns */
+	L_TCP_CLOSED,	/* FIN both ways or RST: tcp_close_linger_ns */
+	L_UDP,
+	L_OTHER,
+	L__COUNT,
+	L_FREE = 0xff,
+};
+
+#define F_INIT_B 0x01 /* initiator is canonical side 1 */
+#define F_FIN_0 0x02  /* FIN seen from side 0 */
+#define F_FIN_1 0x04
+#define F_RST 0x08
+
+struct flow {
+	uint32_t hnext;		/* next slot in the bucket chain */
+	uint32_t prev, next;	/* LRU list links */
+	uint32_t hash;
+	uint32_t gen;		/* bumped when the slot is reused */
+	uint8_t lru;		/* enum lru_class or L_FREE */
+	uint8_t state;		/* enum cot_tcp_state */
+	uint8_t fl;		/* F_* */
+	uint8_t ipproto;
+	uint8_t tflags[2];	/* TCP flags OR'ed, per canonical side */
+	uint16_t port[2];
+	struct cot_addr addr[2];
+	uint64_t first, last;
+	uint64_t pkts[2], bytes[2];
+};
+
+struct frag {
+	struct cot_addr src, dst;
+	uint32_t id;
+	uint32_t slot;
+	uint32_t gen;
+	uint8_t ipproto;
+	uint8_t used;
+};
+
+struct lru {
+	uint32_t head, tail;
+};
+
+struct cot_flowtab {
+	struct cot_flow_params p;
+	uint64_t timeout[L__COUNT];
+	uint32_t nbuckets;	/* power of two */
+	uint32_t nfrags;	/* power of two */
+	uint32_t free_head;	/* free slots, linked through next */
+	uint32_t scan_cursor;	/* active-timeout scan position */
+	uint32_t *buckets;
+	struct flow *flows;
+	struct frag *frags;
+	struct lru lru[L__COUNT];
+	struct cot_flow_stats st;
+	char vm[COT_VM_NAMELEN];
+};
+
+void cot_flow_params_default(struct cot_flow_params *p)
+{
+	cot_memset(p, 0, sizeof(*p));
+	p->max_flows = 65536;
+	p->max_frags = 1024;
+	p->tcp_idle_ns = 300ULL * 1000000000ULL;
+	p->tcp_trans_idle_ns = 30ULL * 1000000000ULL;
+	p->tcp_close_linger_ns = 2ULL * 1000000000ULL;
+	p->udp_idle_ns = 60ULL * 1000000000ULL;
+	p->other_idle_ns = 30ULL * 1000000000ULL;
+	p->hash_seed = 0x9e3779b97f4a7c15ULL;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+	uint32_t v = 1;
+
+	while (v < n && v < (1U << 31))
+		v <<= 1;
+	return v;
+}
+
+static size_t align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* Bound so that every size computation below fits in 64 bits easily. */
+#define MAX_FLOWS (1U << 26)
+#define MAX_FRAGS (1U << 20)
+
+size_t cot_flowtab_memsize(const struct cot_flow_params *p)
+{
+	uint64_t n;
+
+	if (!p || p->max_flows == 0 || p->max_flows > MAX_FLOWS ||
+	    p->max_frags > MAX_FRAGS)
+		return 0;
+	n = align8(sizeof(struct cot_flowtab));
+	n += align8((uint64_t)pow2_at_least(p->max_flows * 2U) *
+		    sizeof(uint32_t));
+	n += align8((uint64_t)p->max_flows * sizeof(struct flow));
+	n += align8((uint64_t)pow2_at_least(p->max_frags ? p->max_frags : 1) *
+		    sizeof(struct frag));
+	if (n > (uint64_t)SIZE_MAX)
+		return 0;
+	return (size_t)n;
+}
+
+int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
+		     const struct cot_flow_params *p)
+{
+	size_t need = cot_flowtab_memsize(p);
+	struct cot_flowtab *t = mem;
+	uint8_t *cur = mem;
+	uint32_t i;
+
+	if (out)
+		*out = NULL;
+	if (!out || !mem || need == 0 || ((uintptr_t)mem & 7))
+		return -COT_EINVAL;
+	if (len < need)
+		return -COT_ENOSPC;
+	cot_memset(t, 0, sizeof(*t));
+	t->p = *p;
+	t->p.vm = NULL; /* copied below; the caller's string may go away */
+	if (p->vm) {
+		for (i = 0; i < COT_VM_NAMELEN - 1 && p->vm[i]; i++)
+			t->vm[i] = p->vm[i];
+	}
+	t->timeout[L_TCP_EST] = p->tcp_idle_ns;
+	t->timeout[L_TCP_TRANS] = p->tcp_trans_idle_ns;
+	t->timeout[L_TCP_CLOSED] = p->tcp_close_linger_ns;
+	t->timeout[L_UDP] = p->udp_idle_ns;
+	t->timeout[L_OTHER] = p->other_idle_ns;
+	t->nbuckets = pow2_at_least(p->max_flows * 2U);
+	t->nfrags = pow2_at_least(p->max_frags ? p->max_frags : 1);
+	cur += align8(sizeof(*t));
+	t->buckets = (uint32_t *)(void *)cur;
+	cur += align8((size_t)t->nbuckets * sizeof(uint32_t));
+	t->flows = (struct flow *)(void *)cur;
+	cur += align8((size_t)p->max_flows * sizeof(struct flow));
+	t->frags = (struct frag *)(void *)cur;
+	for (i = 0; i < t->nbuckets; i++)
+		t->buckets[i] = NIL;
+	for (i = 0; i < p->max_flows; i++) {
+		struct flow *f = &t->flows[i];
+
+		cot_memset(f, 0, sizeof(*f));
+		f->lru = L_FREE;
+		f->next = i + 1 < p->max_flows ? i + 1 : NIL;
+	}
+	cot_memset(t->frags, 0, (size_t)t->nfrags * sizeof(struct frag));
+	t->free_head = 0;
+	for (i = 0; i < L__COUNT; i++)
+		t->lru[i].head = t->lru[i].tail = NIL;
+	*out = t;
+	return 0;
+}
+
+/* ---- hashing ---------------------------------------------------------- */
+
+static inline uint64_t rd64(const uint8_t *b)
+{
+	uint64_t v;
+
+	cot_memcpy(&v, b, 8);
+	return v;
+}
+
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 32;
+	return h;
+}
+
+static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
+			 const struct cot_addr *a0, uint16_t p0,
+			 const struct cot_addr *a1, uint16_t p1)
+{
+	uint64_t h = t->p.hash_seed;
+
+	h = mix(h, rd64(a0->b) + 0x100);
+	h = mix(h, rd64(a0->b + 8));
+	h = mix(h, rd64(a1->b));
+	h = mix(h, rd64(a1->b + 8));
+	h = mix(h, (uint64_t)p0 << 32 | (uint64_t)p1 << 16 | proto);
+	h ^= h >> 29;
+	return (uint32_t)h;
+}
+
+/* Order (a, ap) and (b, bp); returns 1 if (a, ap) is the higher side. */
+static inline int side_of(const struct cot_addr *a, uint16_t ap,
+			  const struct cot_addr *b, uint16_t bp)
+{
+	int c = cot_memcmp(a->b, b->b, 16);
+
+	if (c != 0)
+		return c > 0;
+	return ap > bp;
+}
+
+/* ---- LRU lists -------------------------------------------------------- */
+
+static void lru_unlink(struct cot_flowtab *t, uint32_t s)
+{
+	struct flow *f = &t->flows[s];
+	struct lru *l = &t->lru[f->lru];
+
+	if (f->prev != NIL)
+		t->flows[f->prev].next = f->next;
+	else
+		l->head = f->next;
+	if (f->next != NIL)
+		t->flows[f->next].prev = f->prev;
+	else
+		l->tail = f->prev;
+	f->prev = f->next = NIL;
+}
+
+static void lru_append(struct cot_flowtab *t, uint32_t s, uint8_t cls)
+{
+	struct flow *f = &t->flows[s];
+	struct lru *l = &t->lru[cls];
+
+	f->lru = cls;
+	f->next = NIL;
+	f->prev = l->tail;
+	if (l->tail != NIL)
+		t->flows[l->tail].next = s;
+	else
+		l->head = s;
+	l->tail = s;
+}
+
+static void lru_touch(struct cot_flowtab *t, uint32_t s, uint8_t cls)
+{
+	struct flow *f = &t->flows[s];
+
+	if (f->lru == cls && t->lru[cls].tail == s)
+		return;
+	lru_unlink(t, s);
+	lru_append(t, s, cls);
+}
+
+/* ---- records ---------------------------------------------------------- */
+
+static uint8_t proto_of(uint8_t ipproto)
+{
+	switch (ipproto) {
+	case 6:
+		return COT_PROTO_TCP;
+	case 17:
+		return COT_PROTO_UDP;
+	case 1:
+		return COT_PROTO_ICMP;
+	case 58:
+		return COT_PROTO_ICMP6;
+	}
+	return COT_PROTO_OTHER;
+}
+
+static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
+		     struct cot_rec *r)
+{
+	int i = (f->fl & F_INIT_B) ? 1 : 0; /* initiator side */
+	int j = !i;
+
+	cot_memset(r, 0, sizeof(*r));
+	cot_memcpy(r->vm, t->vm, sizeof(r->vm));
+	r->proto = proto_of(f->ipproto);
+	r->ipproto = f->ipproto;
+	r->tcp_state = f->state;
+	r->end = COT_END_OPEN;
+	r->seen_by = COT_SEEN_NIC;
+	r->src = f->addr[i];
+	r->dst = f->addr[j];
+	r->sport = f->port[i];
+	r->dport = f->port[j];
+	r->first_ns = f->first;
+	r->last_ns = f->last;
+	r->pkts_fwd = f->pkts[i];
+	r->bytes_fwd = f->bytes[i];
+	r->pkts_rev = f->pkts[j];
+	r->bytes_rev = f->bytes[j];
+	r->tcp_flags_fwd = f->tflags[i];
+	r->tcp_flags_rev = f->tflags[j];
+}
+
+static void emit(struct cot_flowtab *t, enum cot_flow_event ev, uint32_t s,
+		 uint8_t end)
+{
+	struct cot_rec r;
+
+	if (!t->p.cb)
+		return;
+	fill_rec(t, &t->flows[s], &r);
+	r.end = end;
+	t->p.cb(t->p.cb_ctx, ev, &r, s);
+}
+
+/* End flow @s with @end: emit its record and return the slot. */
+static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
+{
+	struct flow *f = &t->flows[s];
+	uint32_t *pp;
+	uint32_t guard;
+
+	emit(t, COT_FLOW_ENDED, s, end);
+	t->st.ended++;
+	t->st.ended_by[end < COT_END__COUNT ? end : 0]++;
+	t->st.active--;
+	/* Unlink from its bucket; the chain holds at most max_flows. */
+	pp = &t->buckets[f->hash & (t->nbuckets - 1)];
+	for (guard = 0; *pp != NIL && guard < t->p.max_flows; guard++) {
+		if (*pp == s) {
+			*pp = f->hnext;
+			break;
+		}
+		pp = &t->flows[*pp].hnext;
+	}
+	lru_unlink(t, s);
+	f->lru = L_FREE;
+	f->gen++;
+	f->next = t->free_head;
+	t->free_head = s;
+}
+
+/* The longest-idle flow: the oldest of the list heads. */
+static uint32_t oldest_flow(const struct cot_flowtab *t)
+{
+	uint32_t best = NIL;
+	int c;
+
+	for (c = 0; c < L__COUNT; c++) {
+		uint32_t h = t->lru[c].head;
+
+		if (h != NIL &&
+		    (best == NIL || t->flows[h].last < t->flows[best].last))
+			best = h;
+	}
+	return best;
+}
+
+static uint32_t flow_alloc(struct cot_flowtab *t)
+{
+	uint32_t s;
+
+	if (t->free_head == NIL) {
+		uint32_t victim = oldest_flow(t);
+
+		if (victim == NIL)
+			return NIL;
+		t->st.evicted++;
+		flow_end(t, victim, COT_END_SHUTDOWN);
+	}
+	s = t->free_head;
+	t->free_head = t->flows[s].next;
+	return s;
+}
+
+static uint8_t class_of(const struct flow *f)
+{
+	switch (f->ipproto) {
+	case 6:
+		if (f->fl & F_RST)
+			return L_TCP_CLOSED;
+		if ((f->fl & (F_FIN_0 | F_FIN_1)) == (F_FIN_0 | F_FIN_1))
+			return L_TCP_CLOSED;
+		if (f->state == COT_TCP_ESTABLISHED ||
+		    f->state == COT_TCP_MIDSTREAM)
+			return L_TCP_EST;
+		return L_TCP_TRANS;
+	case 17:
+		return L_UDP;
+	}
+	return L_OTHER;
+}
+
+/* ---- TCP state -------------------------------------------------------- */
+
+static void tcp_update(struct flow *f, int side, uint8_t flags)
+{
+	int init = (f->fl & F_INIT_B) ? 1 : 0;
+
+	if (flags & COT_TCP_RST) {
+		f->fl |= F_RST;
+		f->state = COT_TCP_CLOSED;
+		return;
+	}
+	if (flags & COT_TCP_FIN)
+		f->fl |= side ? F_FIN_1 : F_FIN_0;
+	if ((f->fl & (F_FIN_0 | F_FIN_1)) == (F_FIN_0 | F_FIN_1)) {
+		f->state = COT_TCP_CLOSING;
+		/* The ACK of the second FIN completes the close. */
+		if ((flags & COT_TCP_ACK) && !(flags & COT_TCP_FIN))
+			f->state = COT_TCP_CLOSED;
+		return;
+	}
+	if (f->fl & (F_FIN_0 | F_FIN_1)) {
+		f->state = COT_TCP_FIN_WAIT;
+		return;
+	}
+	switch (f->state) {
+	case COT_TCP_SYN_SENT:
+		if (side != init && (flags & (COT_TCP_SYN | COT_TCP_ACK)) ==
+					    (COT_TCP_SYN | COT_TCP_ACK))
+			f->state = COT_TCP_SYN_RECV;
+		break;
+	case COT_TCP_SYN_RECV:
+		if (side == init && (flags & COT_TCP_ACK) &&
+		    !(flags & COT_TCP_SYN))
+			f->state = COT_TCP_ESTABLISHED;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- fragments -------------------------------------------------------- */
+
+static uint32_t frag_index(const struct cot_flowtab *t, const struct cot_pkt *p)
+{
+	uint64_t h = t->p.hash_seed ^ 0x5bd1e995ULL;
+
+	h = mix(h, rd64(p->src.b + 8));
+	h = mix(h, rd64(p->dst.b + 8));
+	h = mix(h, (uint64_t)p->frag_id << 8 | p->ipproto);
+	return (uint32_t)h & (t->nfrags - 1);
+}
+
+static bool frag_match(const struct frag *e, const struct cot_pkt *p)
+{
+	return e->used && e->id == p->frag_id && e->ipproto == p->ipproto &&
+	       cot_memcmp(e->src.b, p->src.b, 16) == 0 &&
+	       cot_memcmp(e->dst.b, p->dst.b, 16) == 0;
+}
+
+/* ---- update ----------------------------------------------------------- */
+
+static void account(struct cot_flowtab *t, uint32_t s, int side,
+		    const struct cot_pkt *p, uint64_t now)
+{
+	struct flow *f = &t->flows[s];
+
+	if (f->first == 0 && f->pkts[0] == 0 && f->pkts[1] == 0)
+		f->first = now;
+	f->last = now;
+	f->pkts[side]++;
+	f->bytes[side] += p->ip_len;
+	t->st.tracked++;
+}
+
+static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
+		  const struct cot_addr *a0, uint16_t p0,
+		  const struct cot_addr *a1, uint16_t p1)
+{
+	uint32_t s = t->buckets[h & (t->nbuckets - 1)];
+	uint32_t guard;
+
+	/* A chain never holds more than max_flows entries. */
+	for (guard = 0; s != NIL && guard < t->p.max_flows; guard++) {
+		const struct flow *f = &t->flows[s];
+
+		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
+		    f->port[1] == p1 &&
+		    cot_memcmp(f->addr[0].b, a0->b, 16) == 0 &&
+		    cot_memcmp(f->addr[1].b, a1->b, 16) == 0)
+			return (int)s;
+		s = f->hnext;
+	}
+	return -COT_ENOENT;
+}
+
+int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
+		       uint64_t now)
+{
+	const struct cot_addr *a0, *a1;
+	uint16_t p0, p1;
+	int side, sl;
+	uint32_t h, s;
+	struct flow *f;
+
+	t->st.pkts++;
+	if (p->reason != COT_PKT_OK) {
+		if (p->reason == COT_PKT_NOT_IP)
+			t->st.not_ip++;
+		else if (p->reason < COT_PKT__COUNT)
+			t->st.dropped[p->reason]++;
+		return -COT_ENOENT;
+	}
+
+	if ((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4)) {
+		/* Non-first fragment: find the flow its first fragment hit. */
+		struct frag *e = &t->frags[frag_index(t, p)];
+
+		if (!frag_match(e, p) || t->flows[e->slot].gen != e->gen ||
+		    t->flows[e->slot].lru == L_FREE) {
+			t->st.frag_orphan++;
+			return -COT_ENOENT;
+		}
+		s = e->slot;
+		f = &t->flows[s];
+		side = cot_memcmp(f->addr[0].b, p->src.b, 16) == 0 ? 0 : 1;
+		account(t, s, side, p, now);
+		lru_touch(t, s, class_of(f));
+		return (int)s;
+	}
+
+	side = side_of(&p->src, p->sport, &p->dst, p->dport);
+	if (side == 0) {
+		a0 = &p->src, p0 = p->sport, a1 = &p->dst, p1 = p->dport;
+	} else {
+		a0 = &p->dst, p0 = p->dport, a1 = &p->src, p1 = p->sport;
+	}
+	h = key_hash(t, p->ipproto, a0, p0, a1, p1);
+	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1);
+
+	/* A new SYN on a closing connection's tuple is a new connection. */
+	if (sl >= 0 && p->ipproto == 6 &&
+	    (p->tcp_flags & (COT_TCP_SYN | COT_TCP_ACK)) == COT_TCP_SYN &&
+	    t->flows[sl].lru == L_TCP_CLOSED) {
+		flow_end(t, (uint32_t)sl,
+			 (t->flows[sl].fl & F_RST) ? COT_END_RST : COT_END_FIN);
+		sl = -COT_ENOENT;
+	}
+
+	if (sl < 0) {
+		s = flow_alloc(t);
+		if (s == NIL)
+			return -COT_ENOENT; /* max_flows >= 1: cannot happen */
+		f = &t->flows[s];
+		f->hash = h;
+		f->ipproto = p->ipproto;
+		f->addr[0] = *a0;
+		f->addr[1] = *a1;
+		f->port[0] = p0;
+		f->port[1] = p1;
+		f->fl = 0;
+		f->tflags[0] = f->tflags[1] = 0;
+		f->pkts[0] = f->pkts[1] = f->bytes[0] = f->bytes[1] = 0;
+		f->first = now;
+		f->last = now;
+		f->state = COT_TCP_NONE;
+		/* Initiator: the SYN sender; otherwise the first sender. */
+		if (p->ipproto == 6) {
+			uint8_t sa = p->tcp_flags & (COT_TCP_SYN | COT_TCP_ACK);
+
+			if (sa == COT_TCP_SYN) {
+				f->state = COT_TCP_SYN_SENT;
+				if (side)
+					f->fl |= F_INIT_B;
+			} else if (sa == (COT_TCP_SYN | COT_TCP_ACK)) {
+				f->state = COT_TCP_SYN_RECV;
+				if (!side)
+					f->fl |= F_INIT_B;
+			} else {
+				f->state = COT_TCP_MIDSTREAM;
+				if (side)
+					f->fl |= F_INIT_B;
+			}
+		} else if (side) {
+			f->fl |= F_INIT_B;
+		}
+		f->hnext = t->buckets[h & (t->nbuckets - 1)];
+		t->buckets[h & (t->nbuckets - 1)] = s;
+		f->lru = L_OTHER;
+		lru_append(t, s, class_of(f));
+		t->st.active++;
+		if (t->st.active > t->st.active_max)
+			t->st.active_max = t->st.active;
+		t->st.opened++;
+		account(t, s, side, p, now);
+		if (p->ipproto == 6)
+			f->tflags[side] |= p->tcp_flags;
+		emit(t, COT_FLOW_OPENED, s, COT_END_OPEN);
+	} else {
+		s = (uint32_t)sl;
+		f = &t->flows[s];
+		account(t, s, side, p, now);
+		if (p->ipproto == 6) {
+			f->tflags[side] |= p->tcp_flags;
+			tcp_update(f, side, p->tcp_flags);
+		}
+		lru_touch(t, s, class_of(f));
+	}
+
+	if ((p->fl & (COT_PKT_F_FRAG | COT_PKT_F_FIRST_FRAG)) ==
+	    (COT_PKT_F_FRAG | COT_PKT_F_FIRST_FRAG)) {
+		struct frag *e = &t->frags[frag_index(t, p)];
+
+		e->src = p->src;
+		e->dst = p->dst;
+		e->id = p->frag_id;
+		e->ipproto = p->ipproto;
+		e->slot = s;
+		e->gen = f->gen;
+		e->used = 1;
+	}
+	return (int)s;
+}
+
+static uint8_t idle_end(const struct flow *f)
+{
+	if (f->lru == L_TCP_CLOSED)
+		return (f->fl & F_RST) ? COT_END_RST : COT_END_FIN;
+	return COT_END_IDLE;
+}
+
+uint32_t cot_flowtab_expire(struct cot_flowtab *t, uint64_t now,
+			    uint32_t budget)
+{
+	uint32_t n = 0, i, c;
+
+	/* Idle: list heads are the oldest of their class. */
+	for (c = 0; c < L__COUNT; c++) {
+		uint64_t to = t->timeout[c];
+
+		while (t->lru[c].head != NIL) {
+			uint32_t s = t->lru[c].head;
+			const struct flow *f = &t->flows[s];
+
+			if (now < f->last || now - f->last < to)
+				break;
+			flow_end(t, s, idle_end(f));
+			n++;
+		}
+	}
+	if (!t->p.active_ns)
+		return n;
+	/* Active: a resumable scan over the slots, @budget at a time. */
+	if (budget == 0 || budget > t->p.max_flows)
+		budget = t->p.max_flows;
+	for (i = 0; i < budget; i++) {
+		uint32_t s = t->scan_cursor;
+		struct flow *f = &t->flows[s];
+
+		t->scan_cursor = s + 1 < t->p.max_flows ? s + 1 : 0;
+		if (f->lru == L_FREE || (f->pkts[0] | f->pkts[1]) == 0 ||
+		    now < f->first || now - f->first < t->p.active_ns)
+			continue;
+		/* Report what has gone by; the connection carries on. */
+		emit(t, COT_FLOW_ENDED, s, COT_END_ACTIVE);
+		t->st.ended_by[COT_END_ACTIVE]++;
+		f->pkts[0] = f->pkts[1] = f->bytes[0] = f->bytes[1] = 0;
+		f->first = 0;
+		n++;
+	}
+	return n;
+}
+
+uint32_t cot_flowtab_flush(struct cot_flowtab *t, uint64_t now,
+			   enum cot_end end)
+{
+	uint32_t n = 0;
+	int c;
+
+	(void)now;
+	for (c = 0; c < L__COUNT; c++) {
+		while (t->lru[c].head != NIL) {
+			uint32_t s = t->lru[c].head;
+			const struct flow *f = &t->flows[s];
+			uint8_t e = end;
+
+			/* A connection already closed ended by FIN or RST. */
+			if (end == COT_END_OPEN && f->lru == L_TCP_CLOSED)
+				e = idle_end(f);
+			flow_end(t, s, e);
+			n++;
+		}
+	}
+	return n;
+}
+
+void cot_flowtab_stats(const struct cot_flowtab *t, struct cot_flow_stats *s)
+{
+	*s = t->st;
+}
+
+int cot_flowtab_find(const struct cot_flowtab *t, uint8_t ipproto,
+		     const struct cot_addr *a, uint16_t aport,
+		     const struct cot_addr *b, uint16_t bport,
+		     struct cot_rec *r)
+{
+	int side = side_of(a, aport, b, bport), sl;
+	uint32_t h;
+
+	if (side == 0) {
+		h = key_hash(t, ipproto, a, aport, b, bport);
+		sl = lookup(t, h, ipproto, a, aport, b, bport);
+	} else {
+		h = key_hash(t, ipproto, b, bport, a, aport);
+		sl = lookup(t, h, ipproto, b, bport, a, aport);
+	}
+	if (sl >= 0 && r)
+		fill_rec(t, &t->flows[sl], r);
+	return sl;
+}
