@@ -191,6 +191,10 @@ int cmd_replay(int argc, char **argv)
 			return 1;
 		}
 		ro.size = (long long)sb.st_size;
+		if (sb.st_size == 0) {
+			log_warnx("%s: empty file, not a capture", path);
+			return 1;
+		}
 	}
 	if (prog < 0)
 		prog = isatty(2) && ro.size > 32LL << 20;

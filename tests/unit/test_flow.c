@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests of core/flow: keys, initiator, TCP life, timeouts, eviction. */
+#include <stdlib.h>
+
+#include "cotrack/flow.h"
+#include "t.h"
+
+#define S 1000000000ULL
+
+static struct cot_rec ended[64];
+static int nended, nopened;
+
+static void cb(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
+	       uint32_t slot)
+{
+	(void)ctx;
+	(void)slot;
+	if (ev == COT_FLOW_OPENED)
+		nopened++;
+	else if (nended < 64)
+		ended[nended++] = *r;
+}
+
+static struct cot_flowtab *mk(uint32_t max, void **mem)
+{
+	struct cot_flow_params p;
+	struct cot_flowtab *t = NULL;
+	size_t n;
+
+	cot_flow_params_default(&p);
+	p.max_flows = max;
+	p.cb = cb;
+	p.vm = "vm-under-test";
+	n = cot_flowtab_memsize(&p);
+	*mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	if (cot_flowtab_init(&t, *mem, n, &p) < 0)
+		return NULL;
+	nended = nopened = 0;
+	return t;
+}
+
+static struct cot_pkt v4(uint8_t proto, uint8_t a, uint16_t sp, uint8_t b,
+			 uint16_t dp, uint8_t flags, uint32_t len)
+{
+	struct cot_pkt p;
+	uint8_t x[4] = { 10, 0, 0, a }, y[4] = { 10, 0, 0, b };
+
+	memset(&p, 0, sizeof(p));
+	p.ipver = 4;
+	p.ipproto = proto;
+	p.fl = COT_PKT_F_L4;
+	p.sport = sp;
+	p.dport = dp;
+	p.tcp_flags = flags;
+	p.ip_len = len;
+	cot_addr_from_v4(&p.src, x);
+	cot_addr_from_v4(&p.dst, y);
+	return p;
+}
+
+static void feed(struct cot_flowtab *t, struct cot_pkt p, uint64_t now)
+{
+	cot_flowtab_update(t, &p, now);
+}
+
+static void test_params(void)
+{
+	struct cot_flow_params p;
+	struct cot_flowtab *t;
+	static uint64_t small[8];
+
+	cot_flow_params_default(&p);
+	p.max_flows = 0;
+	T_EQ_U(cot_flowtab_memsize(&p), 0);
+	p.max_flows = 10;
+	T_CHECK(cot_flowtab_memsize(&p) > 10 * 64);
+	T_CHECK(cot_flowtab_init(&t, small, sizeof(small), &p) == -COT_ENOSPC);
+	T_CHECK(t == NULL);
+	T_CHECK(cot_flowtab_init(&t, (char *)small + 1, 1 << 20, &p) ==
+		-COT_EINVAL);
+}
+
+static void test_tcp_life(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(16, &mem);
+	struct cot_flow_stats st;
+
+	T_ASSERT(t);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_SYN, 60), 1 * S);
+	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_SYN | COT_TCP_ACK, 60), 1 * S + 1);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK, 52), 1 * S + 2);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_PSH, 152), 1 * S + 3);
+	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_ACK | COT_TCP_FIN, 52), 2 * S);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_FIN, 52), 2 * S + 1);
+	T_EQ_U(nopened, 1);
+	T_EQ_U(nended, 0);
+	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_ACK, 52), 2 * S + 2);
+	/* The last ACK is counted; the flow lingers, then ends "fin". */
+	T_EQ_U(cot_flowtab_expire(t, 3 * S, 0), 0);
+	T_EQ_U(cot_flowtab_expire(t, 5 * S, 0), 1);
+	T_ASSERT(nended == 1);
+	T_EQ_U(ended[0].end, COT_END_FIN);
+	T_EQ_U(ended[0].tcp_state, COT_TCP_CLOSED);
+	T_EQ_U(ended[0].sport, 40000);
+	T_EQ_U(ended[0].dport, 80);
+	T_EQ_U(ended[0].src.b[15], 1);
+	T_EQ_U(ended[0].pkts_fwd, 4);
+	T_EQ_U(ended[0].bytes_fwd, 60 + 52 + 152 + 52);
+	T_EQ_U(ended[0].pkts_rev, 3);
+	T_EQ_U(ended[0].bytes_rev, 60 + 52 + 52);
+	T_EQ_U(ended[0].first_ns, 1 * S);
+	T_EQ_U(ended[0].last_ns, 2 * S + 2);
+	T_EQ_U(ended[0].proto, COT_PROTO_TCP);
+	T_EQ_U(ended[0].seen_by, COT_SEEN_NIC);
+	T_EQ_S(ended[0].vm, "vm-under-test");
+	T_CHECK(ended[0].tcp_flags_fwd & COT_TCP_SYN);
+	T_CHECK(ended[0].tcp_flags_rev & COT_TCP_FIN);
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.active, 0);
+	T_EQ_U(st.ended_by[COT_END_FIN], 1);
+	free(mem);
+}
+
+static void test_initiator(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(16, &mem);
+
+	T_ASSERT(t);
+	/* SYN-ACK seen first: the initiator is its receiver. */
+	feed(t, v4(6, 9, 443, 3, 5555, COT_TCP_SYN | COT_TCP_ACK, 60), S);
+	/* UDP: the first sender, whichever address is lower. */
+	feed(t, v4(17, 200, 53, 7, 999, 0, 100), S);
+	feed(t, v4(17, 7, 999, 200, 53, 0, 40), S + 1);
+	cot_flowtab_flush(t, 2 * S, COT_END_OPEN);
+	T_ASSERT(nended == 2);
+	for (int i = 0; i < 2; i++) {
+		if (ended[i].proto == COT_PROTO_TCP) {
+			T_EQ_U(ended[i].src.b[15], 3);
+			T_EQ_U(ended[i].sport, 5555);
+			T_EQ_U(ended[i].tcp_state, COT_TCP_SYN_RECV);
+			T_EQ_U(ended[i].pkts_rev, 1);
+		} else {
+			T_EQ_U(ended[i].src.b[15], 200);
+			T_EQ_U(ended[i].sport, 53);
+			T_EQ_U(ended[i].bytes_fwd, 100);
+			T_EQ_U(ended[i].bytes_rev, 40);
+			T_EQ_U(ended[i].end, COT_END_OPEN);
+		}
+	}
+	free(mem);
+}
+
+static void test_rst_and_reuse(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(16, &mem);
+
+	T_ASSERT(t);
+	feed(t, v4(6, 1, 1000, 2, 22, COT_TCP_SYN, 60), S);
+	feed(t, v4(6, 2, 22, 1, 1000, COT_TCP_RST | COT_TCP_ACK, 40), S + 1);
+	/* The same tuple opens again: the closed one ends, a new one starts. */
+	feed(t, v4(6, 1, 1000, 2, 22, COT_TCP_SYN, 60), S + 2);
+	T_ASSERT(nended == 1);
+	T_EQ_U(ended[0].end, COT_END_RST);
+	T_EQ_U(nopened, 2);
+	cot_flowtab_flush(t, 2 * S, COT_END_OPEN);
+	T_ASSERT(nended == 2);
+	T_EQ_U(ended[1].end, COT_END_OPEN);
+	T_EQ_U(ended[1].tcp_state, COT_TCP_SYN_SENT);
+	free(mem);
+}
+
+static void test_idle_classes(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(16, &mem);
+	struct cot_flow_stats st;
+
+	T_ASSERT(t);
+	feed(t, v4(17, 1, 1, 2, 2, 0, 30), 0 * S + 1);	 /* udp: 60 s */
+	feed(t, v4(1, 1, 7, 2, 7, 0, 30), 0 * S + 1);	 /* icmp: 30 s */
+	feed(t, v4(6, 1, 3, 2, 4, COT_TCP_ACK, 40), 1); /* midstream: 300 s */
+	T_EQ_U(cot_flowtab_expire(t, 29 * S, 0), 0);
+	T_EQ_U(cot_flowtab_expire(t, 31 * S, 0), 1);
+	T_EQ_U(ended[0].proto, COT_PROTO_ICMP);
+	T_EQ_U(ended[0].end, COT_END_IDLE);
+	/* Traffic keeps the UDP flow alive. */
+	feed(t, v4(17, 2, 2, 1, 1, 0, 30), 50 * S);
+	T_EQ_U(cot_flowtab_expire(t, 100 * S, 0), 0);
+	T_EQ_U(cot_flowtab_expire(t, 111 * S, 0), 1);
+	T_EQ_U(ended[1].proto, COT_PROTO_UDP);
+	T_EQ_U(ended[1].pkts_rev, 1);
+	T_EQ_U(cot_flowtab_expire(t, 302 * S, 0), 1);
+	T_EQ_U(ended[2].tcp_state, COT_TCP_MIDSTREAM);
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.ended_by[COT_END_IDLE], 3);
+	T_EQ_U(st.active, 0);
+	free(mem);
+}
+
+static void test_active_timeout(void)
+{
+	struct cot_flow_params p;
+	struct cot_flowtab *t;
+	void *mem;
+	size_t n;
+	uint64_t now;
+
+	cot_flow_params_default(&p);
+	p.max_flows = 8;
+	p.active_ns = 10 * S;
+	p.cb = cb;
+	n = cot_flowtab_memsize(&p);
+	mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	T_ASSERT(cot_flowtab_init(&t, mem, n, &p) == 0);
+	nended = nopened = 0;
+	for (now = S; now <= 25 * S; now += S) {
+		feed(t, v4(17, 1, 5, 2, 6, 0, 100), now);
+		cot_flowtab_expire(t, now, 0);
+	}
+	/* Two active reports (at 11 s and 22 s); the flow goes on. */
+	T_EQ_U(nended, 2);
+	T_EQ_U(ended[0].end, COT_END_ACTIVE);
+	T_EQ_U(ended[0].pkts_fwd + ended[1].pkts_fwd, 22);
+	cot_flowtab_flush(t, now, COT_END_OPEN);
+	T_EQ_U(nended, 3);
+	T_EQ_U(ended[0].pkts_fwd + ended[1].pkts_fwd + ended[2].pkts_fwd, 25);
+	free(mem);
+}
+
+static void test_full_table(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(4, &mem);
+	struct cot_flow_stats st;
+	int i;
+
+	T_ASSERT(t);
+	for (i = 0; i < 4; i++)
+		feed(t, v4(17, 1, (uint16_t)(100 + i), 2, 53, 0, 50),
+		     (uint64_t)(i + 1) * S);
+	feed(t, v4(17, 1, 100, 2, 53, 0, 50), 10 * S); /* 100 is now newest */
+	feed(t, v4(17, 1, 999, 2, 53, 0, 50), 11 * S);	/* evicts port 101 */
+	T_ASSERT(nended == 1);
+	T_EQ_U(ended[0].end, COT_END_SHUTDOWN);
+	T_EQ_U(ended[0].sport, 101);
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.evicted, 1);
+	T_EQ_U(st.active, 4);
+	T_EQ_U(st.active_max, 4);
+	T_CHECK(cot_flowtab_find(t, 17, &ended[0].src, 999, &ended[0].dst, 53,
+				 NULL) >= 0);
+	T_CHECK(cot_flowtab_find(t, 17, &ended[0].dst, 53, &ended[0].src, 101,
+				 NULL) == -COT_ENOENT);
+	free(mem);
+}
+
+static void test_fragments(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(8, &mem);
+	struct cot_pkt first = v4(17, 1, 7000, 2, 7001, 0, 1500), rest;
+	struct cot_flow_stats st;
+
+	T_ASSERT(t);
+	first.fl |= COT_PKT_F_FRAG | COT_PKT_F_FIRST_FRAG;
+	first.frag_id = 77;
+	rest = first;
+	rest.fl = COT_PKT_F_FRAG;
+	rest.ip_len = 600;
+	rest.sport = rest.dport = 0;
+	T_CHECK(cot_flowtab_update(t, &rest, S) == -COT_ENOENT); /* orphan */
+	feed(t, first, S);
+	T_CHECK(cot_flowtab_update(t, &rest, S + 1) >= 0);
+	rest.frag_id = 78;
+	T_CHECK(cot_flowtab_update(t, &rest, S + 2) == -COT_ENOENT);
+	cot_flowtab_flush(t, 2 * S, COT_END_OPEN);
+	T_ASSERT(nended == 1);
+	T_EQ_U(ended[0].pkts_fwd, 2);
+	T_EQ_U(ended[0].bytes_fwd, 2100);
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.frag_orphan, 2);
+	free(mem);
+}
+
+static void test_drops_counted(void)
+{
+	void *mem;
+	struct cot_flowtab *t = mk(8, &mem);
+	struct cot_pkt p = v4(6, 1, 1, 2, 2, 0, 40);
+	struct cot_flow_stats st;
+
+	T_ASSERT(t);
+	p.reason = COT_PKT_TRUNC_L4;
+	T_CHECK(cot_flowtab_update(t, &p, S) == -COT_ENOENT);
+	p.reason = COT_PKT_NOT_IP;
+	T_CHECK(cot_flowtab_update(t, &p, S) == -COT_ENOENT);
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.pkts, 2);
+	T_EQ_U(st.dropped[COT_PKT_TRUNC_L4], 1);
+	T_EQ_U(st.not_ip, 1);
+	T_EQ_U(st.opened, 0);
+	free(mem);
+}
+
+/* Many flows, one table: every one is found again and ended once. */
+static void test_many(void)
+{
+	struct cot_flow_params p;
+	struct cot_flowtab *t;
+	struct cot_flow_stats st;
+	void *mem;
+	size_t n;
+	uint32_t i;
+
+	cot_flow_params_default(&p);
+	p.max_flows = 50000;
+	n = cot_flowtab_memsize(&p);
+	mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	T_ASSERT(cot_flowtab_init(&t, mem, n, &p) == 0);
+	for (int round = 0; round < 2; round++)
+		for (i = 0; i < 40000; i++) {
+			struct cot_pkt k = v4(17, (uint8_t)(i >> 16),
+					      (uint16_t)i, 2, 53, 0, 10);
+			feed(t, k, S + i);
+		}
+	cot_flowtab_stats(t, &st);
+	T_EQ_U(st.opened, 40000);
+	T_EQ_U(st.tracked, 80000);
+	T_EQ_U(cot_flowtab_flush(t, 3 * S, COT_END_OPEN), 40000);
+	free(mem);
+}
+
+int main(void)
+{
+	T_RUN(test_params);
+	T_RUN(test_tcp_life);
+	T_RUN(test_initiator);
+	T_RUN(test_rst_and_reuse);
+	T_RUN(test_idle_classes);
+	T_RUN(test_active_timeout);
+	T_RUN(test_full_table);
+	T_RUN(test_fragments);
+	T_RUN(test_drops_counted);
+	T_RUN(test_many);
+	return t_done();
+}
