@@ -48,6 +48,7 @@ HOST_SRCS := $(sort $(wildcard host/*.c))
 PROGS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/*.c)))))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+BENCH_SRCS := $(sort $(wildcard bench/*.c))
 
 CORE_OBJS := $(CORE_SRCS:%.c=$(O)/obj/%.o)
 HOST_OBJS := $(HOST_SRCS:%.c=$(O)/obj/%.o)
@@ -55,8 +56,9 @@ CORE_LIB := $(O)/libcotrack-core.a
 HOST_LIB := $(O)/libcotrack-host.a
 PROG_BINS := $(PROGS:%=$(O)/%)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(O)/tests/%)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
-.PHONY: all setup demo check check-build test bench fuzz fuzz-build \
+.PHONY: all setup demo check check-build test bench bench-build fuzz fuzz-build \
 	freestanding-check format clean guest
 .DEFAULT_GOAL := all
 
@@ -88,6 +90,13 @@ $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
+
+# Benchmark drivers: one program per bench/*.c.
+$(O)/bench/%: $(O)/obj/bench/%.o $(HOST_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
+
+bench-build: all $(BENCH_BINS)
 
 # --- set-up -----------------------------------------------------------
 setup:
@@ -154,7 +163,7 @@ demo: setup
 	@scripts/demo.sh build/rel
 
 bench: setup
-	@$(MAKE) --no-print-directory -s O=build/rel all
+	@$(MAKE) --no-print-directory -s O=build/rel bench-build
 	@bench/run.sh build/rel
 
 format:
@@ -164,4 +173,4 @@ clean:
 	rm -rf build
 
 -include $(CORE_OBJS:.o=.d) $(HOST_OBJS:.o=.d) $(wildcard $(O)/obj/cmd/*/*.d) \
-	$(wildcard $(O)/obj/tests/unit/*.d)
+	$(wildcard $(O)/obj/tests/unit/*.d) $(wildcard $(O)/obj/bench/*.d)

@@ -5,9 +5,12 @@
  * Layout in the caller's memory: the table header, a bucket array of
  * slot indices (chained hashing through flow.hnext), the flow array and
  * a direct-mapped fragment map.  Every flow sits on exactly one LRU list
- * chosen by its timeout class; lists are kept in last-seen order because
- * timestamps only grow, so idle expiry pops list heads and costs
- * O(expired), and eviction when full takes the oldest list head.
+ * chosen by its timeout class.  Lists are ordered by the time a flow was
+ * queued (qts), and a packet only updates flow.last: moving the flow on
+ * every packet would write to two other, random flows.  Expiry pops list
+ * heads; a head touched since it was queued is queued again at the tail
+ * (at most once per pass), so idle expiry costs O(expired + touched), and
+ * eviction when full takes the oldest of the cleaned heads.
  *
  * Keys are canonical: the (address, port) pair that compares lower is
  * side 0, so both directions of a connection find one entry.  The hash
@@ -47,6 +50,7 @@ struct flow {
 	uint16_t port[2];
 	struct cot_addr addr[2];
 	uint64_t first, last;
+	uint64_t qts;		/* when queued on its LRU list */
 	uint64_t pkts[2], bytes[2];
 };
 
@@ -188,6 +192,12 @@ static inline uint64_t rd64(const uint8_t *b)
 	return v;
 }
 
+static inline bool addr_eq(const struct cot_addr *a, const struct cot_addr *b)
+{
+	return ((rd64(a->b) ^ rd64(b->b)) | (rd64(a->b + 8) ^ rd64(b->b + 8))) ==
+	       0;
+}
+
 static inline uint64_t mix(uint64_t h, uint64_t v)
 {
 	h ^= v;
@@ -255,14 +265,41 @@ static void lru_append(struct cot_flowtab *t, uint32_t s, uint8_t cls)
 	l->tail = s;
 }
 
-static void lru_touch(struct cot_flowtab *t, uint32_t s, uint8_t cls)
+/* Requeue on a class change only; same-class touches are lazy. */
+static inline void lru_touch(struct cot_flowtab *t, uint32_t s, uint8_t cls)
 {
 	struct flow *f = &t->flows[s];
 
-	if (f->lru == cls && t->lru[cls].tail == s)
+	if (f->lru == cls)
 		return;
 	lru_unlink(t, s);
+	f->qts = f->last;
 	lru_append(t, s, cls);
+}
+
+/*
+ * Requeue the heads of list @c touched since they were queued, so the
+ * head is the least recently seen flow of its class.  Each flow moves at
+ * most once per call (afterwards qts == last), so the loop is bounded by
+ * the list length, itself bounded by max_flows.
+ */
+static void lru_clean_head(struct cot_flowtab *t, int c)
+{
+	uint32_t guard;
+
+	for (guard = 0; guard < t->p.max_flows; guard++) {
+		uint32_t s = t->lru[c].head;
+		struct flow *f;
+
+		if (s == NIL)
+			return;
+		f = &t->flows[s];
+		if (f->qts == f->last)
+			return;
+		lru_unlink(t, s);
+		f->qts = f->last;
+		lru_append(t, s, (uint8_t)c);
+	}
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -349,14 +386,16 @@ static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
 }
 
 /* The longest-idle flow: the oldest of the list heads. */
-static uint32_t oldest_flow(const struct cot_flowtab *t)
+static uint32_t oldest_flow(struct cot_flowtab *t)
 {
 	uint32_t best = NIL;
 	int c;
 
 	for (c = 0; c < L__COUNT; c++) {
-		uint32_t h = t->lru[c].head;
+		uint32_t h;
 
+		lru_clean_head(t, c);
+		h = t->lru[c].head;
 		if (h != NIL &&
 		    (best == NIL || t->flows[h].last < t->flows[best].last))
 			best = h;
@@ -485,9 +524,8 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 		const struct flow *f = &t->flows[s];
 
 		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
-		    f->port[1] == p1 &&
-		    cot_memcmp(f->addr[0].b, a0->b, 16) == 0 &&
-		    cot_memcmp(f->addr[1].b, a1->b, 16) == 0)
+		    f->port[1] == p1 && addr_eq(&f->addr[0], a0) &&
+		    addr_eq(&f->addr[1], a1))
 			return (int)s;
 		s = f->hnext;
 	}
@@ -563,6 +601,7 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		f->pkts[0] = f->pkts[1] = f->bytes[0] = f->bytes[1] = 0;
 		f->first = now;
 		f->last = now;
+		f->qts = now;
 		f->state = COT_TCP_NONE;
 		/* Initiator: the SYN sender; otherwise the first sender. */
 		if (p->ipproto == 6) {
@@ -638,10 +677,15 @@ uint32_t cot_flowtab_expire(struct cot_flowtab *t, uint64_t now,
 	for (c = 0; c < L__COUNT; c++) {
 		uint64_t to = t->timeout[c];
 
-		while (t->lru[c].head != NIL) {
-			uint32_t s = t->lru[c].head;
-			const struct flow *f = &t->flows[s];
+		for (;;) {
+			uint32_t s;
+			const struct flow *f;
 
+			lru_clean_head(t, (int)c);
+			s = t->lru[c].head;
+			if (s == NIL)
+				break;
+			f = &t->flows[s];
 			if (now < f->last || now - f->last < to)
 				break;
 			flow_end(t, s, idle_end(f));

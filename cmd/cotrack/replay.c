@@ -102,6 +102,7 @@ int cmd_replay(int argc, char **argv)
 	char errbuf[PCAP_ERRBUF_SIZE + 256];
 	int c, stats = 0, prog = -1, rc, status = 0;
 	uint64_t *dst;
+	FILE *in;
 	pcap_t *p;
 
 	memset(&ro, 0, sizeof(ro));
@@ -200,9 +201,21 @@ int cmd_replay(int argc, char **argv)
 		prog = isatty(2) && ro.size > 32LL << 20;
 	ro.progress = prog;
 
-	p = pcap_open_offline_with_tstamp_precision(
-		path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	/*
+	 * Open the stream ourselves: libpcap reads each frame with two
+	 * fread()s, and a 1 MiB buffer (set before any read) saves syscalls.
+	 */
+	in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
+	if (!in) {
+		log_warn("%s", path);
+		return 1;
+	}
+	setvbuf(in, NULL, _IOFBF, 1 << 20);
+	p = pcap_fopen_offline_with_tstamp_precision(
+		in, PCAP_TSTAMP_PRECISION_NANO, errbuf);
 	if (!p) {
+		if (in != stdin)
+			fclose(in);
 		if (strstr(errbuf, "unknown file format") ||
 		    strstr(errbuf, "bad dump file format"))
 			log_warnx("%s: not a pcap or pcapng capture (%s)", path,

@@ -16,6 +16,12 @@
  * Why a frame was not turned into a full view.  COT_PKT_OK and the
  * "not IP" reason are normal outcomes; the rest are counted drops.
  * Keep cot_pkt_reason_name() in step.
+ *
+ * TRUNC_* means the bytes of that header are not all in the buffer
+ * (cut by the capture's snaplen, or a runt frame); BAD_* means the
+ * header is there but inconsistent, including when the lengths the IP
+ * header declares leave no room for it.  IP lengths are checked against
+ * wirelen, headers against caplen.
  */
 enum cot_pkt_reason {
 	COT_PKT_OK = 0,
@@ -35,6 +41,7 @@ enum cot_pkt_reason {
 	COT_PKT_BAD_TCP,	/* data offset < 5 or beyond the datagram */
 	COT_PKT_BAD_UDP,	/* UDP length inconsistent */
 	COT_PKT_BAD_FRAG,	/* fragment offset/length inconsistent */
+	COT_PKT_BAD_ICMP,	/* ICMP/ICMPv6 datagram shorter than 8 bytes */
 	COT_PKT__COUNT,
 };
 
@@ -44,7 +51,7 @@ enum cot_pkt_reason {
 /* Fragment information (fl below). */
 #define COT_PKT_F_FRAG 0x01	 /* datagram is a fragment */
 #define COT_PKT_F_FIRST_FRAG 0x02 /* ... and the first one (offset 0) */
-#define COT_PKT_F_L4 0x04	 /* sport/dport/tcp_flags are valid */
+#define COT_PKT_F_L4 0x04	 /* sport/dport/tcp_flags valid (may be 0) */
 #define COT_PKT_F_IP_OPTS 0x08	 /* IPv4 options present */
 #define COT_PKT_F_SNAPLEN 0x10	 /* frame was cut by the capture's snaplen */
 
@@ -68,7 +75,7 @@ struct cot_pkt {
 	uint8_t icmp_type, icmp_code;
 	uint16_t vlan[COT_PKT_MAX_VLAN]; /* VIDs, outermost first */
 	uint16_t ethertype;	/* after VLAN tags */
-	uint16_t sport, dport;	/* host order; ICMP echo: id in both */
+	uint16_t sport, dport;	/* host order; ICMP: see cot_pkt_parse() */
 	uint32_t frag_id;	/* IPv4 id (16 bit) or IPv6 fragment id */
 	uint32_t ip_len;	/* IP-layer bytes on the wire (header+payload) */
 	uint32_t l3_off;	/* offset of the IP header in the frame */
@@ -80,13 +87,45 @@ struct cot_pkt {
 
 /*
  * Parse @frame.  @caplen bytes are present; @wirelen is the original
- * length on the wire (>= caplen; pass caplen when unknown).
+ * length on the wire (>= caplen; pass caplen when unknown; a smaller
+ * value is taken as caplen).  COT_PKT_F_SNAPLEN is set when
+ * wirelen > caplen; the headers that are present are still parsed.
  *
  * Returns 0 when @p holds an IP view good enough to track (p->reason is
  * COT_PKT_OK), otherwise a positive enum cot_pkt_reason (also stored in
- * p->reason).  For a non-first fragment, COT_PKT_F_FRAG is set without
- * COT_PKT_F_L4: attribute it to its flow by (src, dst, ipproto, frag_id).
- * Never reads outside frame[0..caplen).
+ * p->reason; the fields parsed before the failure are kept, the rest
+ * are 0).
+ *
+ * Fragments: a non-first fragment has COT_PKT_F_FRAG without
+ * COT_PKT_F_L4: attribute it to its flow by (src, dst, ipproto, frag_id);
+ * l4_off/l4_len then describe the fragment's payload.  Every other OK
+ * datagram has COT_PKT_F_L4; a first fragment has F_FRAG, F_FIRST_FRAG
+ * and F_L4 (its upper-layer header must lie in it, RFC 1858, RFC 8200
+ * 4.5, else COT_PKT_BAD_FRAG).  An IPv6 atomic fragment (offset 0, M 0,
+ * RFC 6946) is not a fragment.
+ *
+ * Only the headers the view needs must be in the buffer: l4_off may lie
+ * past caplen when nothing above IP was read (non-first fragments,
+ * protocols without ports), so check it before reading there.
+ *
+ * ip_len is the IPv4 total length or 40 + the IPv6 payload length (what
+ * flows count as bytes); Ethernet padding after it is ignored.  A total
+ * length of 0 (TSO/GSO captures) or IPv6 jumbograms give BAD_IP4/BAD_IP6
+ * or BAD_* of the upper layer.
+ *
+ * Ports: TCP and UDP ports.  ICMP echo, timestamp, information and
+ * address-mask requests/replies (and ICMPv6 echo): the identifier in
+ * both sport and dport, so both directions map to one flow; other ICMP
+ * and ICMPv6 types: sport = type, dport = code.  Other protocols
+ * (including ICMP over IPv6 and ICMPv6 over IPv4): 0, 0.
+ *
+ * IPv6 extension headers walked: hop-by-hop (only directly after the
+ * fixed header), routing, destination options, fragment (at most once),
+ * AH; at most COT_PKT_MAX_IP6_EXT of them.  ESP and unknown headers end
+ * the walk as the upper-layer protocol.  IPv4 options are checked for
+ * well-formedness (RFC 791 type/length), not interpreted.
+ *
+ * Never reads outside frame[0..caplen).  Thread-safe, no allocation.
  */
 int cot_pkt_parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 		  uint32_t wirelen);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Packet engine benchmark (issue 2): the same capture (gencap: 100k
+# connections, ~1.07M frames, TCP/UDP/ICMP, IPv4/IPv6, 10% VLAN) through
+# cotrack replay, softflowd -r and tshark's conversation statistics, in
+# one run; then the engine alone (parse + table update, no file I/O).
+# Prints the best of RUNS runs (wall and CPU) and ratios.
+set -u
+: "${O:?run through make bench}" "${BENCH_OUT:?}"
+RUNS=${RUNS:-3}
+cap=$BENCH_OUT/mixed.pcap
+small=$BENCH_OUT/small.pcap
+[ -s "$cap" ] || "$O/bench/gencap" -n 100000 "$cap"
+[ -s "$small" ] || "$O/bench/gencap" -n 1000 "$small"
+frames=$(capinfos -c -M "$cap" | awk '/Number of packets/ {print $NF}')
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+best() { # name cmd...: best wall and user+sys over RUNS runs
+	local name=$1 i w c bw=999999 bc=999999; shift
+	for i in $(seq "$RUNS"); do
+		/usr/bin/time -f "%e %U %S" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" ||
+			{ echo "$name failed: $(tail -3 "$tmp/err")"; return 1; }
+		read -r w u s <"$tmp/t"
+		c=$(echo "$u + $s" | bc -l)
+		bw=$(echo "if ($w < $bw) $w else $bw" | bc -l)
+		bc=$(echo "if ($c < $bc) $c else $bc" | bc -l)
+	done
+	echo "$name $bw $bc" >>"$tmp/results"
+}
+
+best "cotrack-replay" "$O/cotrack" replay --format csv -o /dev/null "$cap"
+# softflowd: same job (flow table, one record per flow), exported as
+# NetFlow v9 to a discard port on loopback; table big enough not to evict.
+best "softflowd" softflowd -r "$cap" -n 127.0.0.1:9 -d -6 -v 9 -m 200000 \
+	-p "$tmp/sf.pid" -c "$tmp/sf.ctl"
+best "tshark-conv" tshark -r "$cap" -q -z conv,tcp -z conv,udp
+printf '\ncapture: %s frames, %s bytes\n\n' "$frames" "$(stat -c %s "$cap")"
+printf '%-16s %9s %9s %12s %12s %10s\n' tool "wall s" "cpu s" "Mpps(wall)" "Mpps(cpu)" "ratio(cpu)"
+ours=$(awk '$1 == "cotrack-replay" {print $3}' "$tmp/results")
+while read -r name w c; do
+	printf '%-16s %9.3f %9.3f %12.2f %12.2f %9.1fx\n' "$name" "$w" "$c" \
+		"$(echo "$frames / $w / 1000000" | bc -l)" \
+		"$(echo "$frames / $c / 1000000" | bc -l)" \
+		"$(echo "$c / $ours" | bc -l)"
+done <"$tmp/results"
+echo "(ratio = that tool's CPU time / cotrack's: how many times faster cotrack is)"
+echo
+echo "libpcap alone (read every frame, nothing else): the floor for replay"
+best "pcap-read" "$O/bench/engine" -p 0 "$cap" 2>/dev/null || true
+echo
+echo "engine without file I/O (frames preloaded in memory):"
+"$O/bench/engine" -p 5 "$cap"
+echo "same, a capture small enough to stay in cache (frames hot, as in cotrackd):"
+"$O/bench/engine" -p 50 "$small"
