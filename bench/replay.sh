@@ -18,7 +18,7 @@ trap 'rm -rf "$tmp"' EXIT
 best() { # name cmd...: best wall and user+sys over RUNS runs
 	local name=$1 i w c bw=999999 bc=999999; shift
 	for i in $(seq "$RUNS"); do
-		/usr/bin/time -f "%e %U %S" -o "$tmp/t" "$@" >/dev/null 2>"$tmp/err" ||
+		/usr/bin/time -f "%e %U %S" -o "$tmp/t" timeout 300 "$@" >/dev/null 2>"$tmp/err" </dev/null ||
 			{ echo "$name failed: $(tail -3 "$tmp/err")"; return 1; }
 		read -r w u s <"$tmp/t"
 		c=$(echo "$u + $s" | bc -l)

@@ -1,0 +1,683 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tracking for one VM: the packet view (every frame through core/pkt and
+ * core/flow) and the memory view (the guest's TCP sockets through
+ * core/vmi, scanned when core/sched says so), merged into one stream of
+ * records.
+ *
+ * Merge rules:
+ *  - A guest socket whose connection is in the NIC table marks that flow
+ *    "seen by vmi": its record says seen_by both.
+ *  - A guest socket with no NIC flow becomes a vconn (memory-only
+ *    connection).  Both sockets of a localhost connection map to one
+ *    vconn.  When every socket of it is gone from guest memory, its
+ *    record is written with seen_by vmi and end "gone".  If its remote
+ *    is off the box (not loopback, not the VM's own address), the NIC
+ *    should have seen it: the record is flagged hidden-vmi.
+ *  - A NIC flow that opens while a vconn for its tuple exists takes the
+ *    vconn over (the scan saw the socket before the first frame).
+ *  - A TCP flow that lived longer than the grace period plus two scan
+ *    intervals, with the memory view up all along, yet matched no guest
+ *    socket, is flagged hidden-nic.
+ *  - While the memory view is on, closed TCP flows linger for at least
+ *    two scan intervals, so the scan can match them before they end.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cotrackd.h"
+#include "../../host/btf.h"
+#include "../../host/log.h"
+#include "../../host/recfmt.h"
+
+/* ---- records -------------------------------------------------------- */
+
+static void write_record(struct daemon *d, struct vm *v, struct cot_rec *r)
+{
+	r->seq = ++d->seq;
+	r->first_ns += d->mono_to_real_ns;
+	r->last_ns += d->mono_to_real_ns;
+	v->st.records++;
+	v->st.by_seen[r->seen_by & 3]++;
+	if (r->flags & COT_RF_HIDDEN_NIC)
+		v->st.hidden_nic++;
+	if (r->flags & COT_RF_HIDDEN_VMI)
+		v->st.hidden_vmi++;
+	if (!d->out)
+		return;
+	cot_recfmt_write(d->out, COT_RECFMT_JSON, r);
+	fflush(d->out);
+}
+
+/* ---- memory-only connections ----------------------------------------- */
+
+static int ep_cmp(const struct cot_addr *a, uint16_t ap,
+		  const struct cot_addr *b, uint16_t bp)
+{
+	int c = memcmp(a->b, b->b, 16);
+
+	if (c)
+		return c;
+	return (int)ap - (int)bp;
+}
+
+static uint32_t tuple_hash(const struct cot_addr *a0, uint16_t p0,
+			   const struct cot_addr *a1, uint16_t p1)
+{
+	uint32_t h = 2166136261u;
+	int i;
+
+	for (i = 0; i < 16; i++)
+		h = (h ^ a0->b[i] ^ (uint32_t)a1->b[i] << 8) * 16777619u;
+	h = (h ^ p0 ^ (uint32_t)p1 << 16) * 16777619u;
+	return h;
+}
+
+/* Canonical order of a socket's ends; returns which end is the local. */
+static int canon(const struct cot_vmi_sock *s, struct cot_addr a[2],
+		 uint16_t p[2])
+{
+	if (ep_cmp(&s->local, s->lport, &s->remote, s->rport) <= 0) {
+		a[0] = s->local, p[0] = s->lport;
+		a[1] = s->remote, p[1] = s->rport;
+		return 0;
+	}
+	a[0] = s->remote, p[0] = s->rport;
+	a[1] = s->local, p[1] = s->lport;
+	return 1;
+}
+
+/*
+ * Find the vconn of a tuple.  @netns 0 matches any namespace (a NIC
+ * frame does not know it).  Chains hold at most VCONN_MAX entries.
+ */
+static struct vconn **vconn_find(struct vm *v, uint32_t netns,
+				 const struct cot_addr a[2],
+				 const uint16_t p[2])
+{
+	uint32_t h = tuple_hash(&a[0], p[0], &a[1], p[1]);
+	struct vconn **pp = &v->vbuckets[h % VCONN_BUCKETS];
+
+	for (; *pp; pp = &(*pp)->next) {
+		struct vconn *c = *pp;
+
+		if (c->hash == h && (!netns || c->netns == netns) &&
+		    c->p[0] == p[0] && c->p[1] == p[1] &&
+		    !memcmp(&c->a[0], &a[0], sizeof(a[0])) &&
+		    !memcmp(&c->a[1], &a[1], sizeof(a[1])))
+			return pp;
+	}
+	return NULL;
+}
+
+static bool is_loopback(const struct cot_addr *a)
+{
+	static const uint8_t lo6[16] = { [15] = 1 };
+
+	if (cot_addr_is_v4(a))
+		return a->b[12] == 127;
+	return memcmp(a->b, lo6, 16) == 0;
+}
+
+static uint8_t map_state(uint8_t st)
+{
+	switch (st) {
+	case COT_VMI_TCP_SYN_SENT:
+		return COT_TCP_SYN_SENT;
+	case COT_VMI_TCP_SYN_RECV:
+	case COT_VMI_TCP_NEW_SYN_RECV:
+		return COT_TCP_SYN_RECV;
+	case COT_VMI_TCP_ESTABLISHED:
+		return COT_TCP_ESTABLISHED;
+	case COT_VMI_TCP_FIN_WAIT1:
+	case COT_VMI_TCP_FIN_WAIT2:
+	case COT_VMI_TCP_CLOSE_WAIT:
+		return COT_TCP_FIN_WAIT;
+	case COT_VMI_TCP_CLOSING:
+	case COT_VMI_TCP_LAST_ACK:
+		return COT_TCP_CLOSING;
+	case COT_VMI_TCP_TIME_WAIT:
+	case COT_VMI_TCP_CLOSE:
+		return COT_TCP_CLOSED;
+	}
+	return COT_TCP_NONE;
+}
+
+static void vconn_emit(struct daemon *d, struct vm *v, struct vconn *c,
+		       uint8_t end)
+{
+	struct cot_rec r;
+	int i = c->init, j = !c->init;
+
+	memset(&r, 0, sizeof(r));
+	memcpy(r.vm, v->name, sizeof(r.vm));
+	r.proto = COT_PROTO_TCP;
+	r.ipproto = 6;
+	r.src = c->a[i];
+	r.sport = c->p[i];
+	r.dst = c->a[j];
+	r.dport = c->p[j];
+	r.first_ns = c->first_ns;
+	r.last_ns = c->last_ns;
+	r.tcp_state = map_state(c->state);
+	r.end = end;
+	r.seen_by = COT_SEEN_VMI;
+	r.netns = c->netns;
+	/* Off the box, yet never on the NIC: a hidden connection. */
+	if (!is_loopback(&c->a[0]) && !is_loopback(&c->a[1]) &&
+	    memcmp(&c->a[0], &c->a[1], sizeof(c->a[0])) != 0) {
+		r.flags |= COT_RF_HIDDEN_VMI;
+		log_warnx("%s: hidden connection: guest socket to an "
+			  "off-box peer never crossed the NIC", v->name);
+	}
+	write_record(d, v, &r);
+}
+
+/*
+ * Listening ports of the snapshot being diffed, collected once per scan
+ * (a guest has few listeners; more than MAX_LISTEN are not consulted,
+ * and then the port heuristic decides).
+ */
+#define MAX_LISTEN 4096
+static struct {
+	uint32_t netns;
+	uint16_t port;
+} listeners[MAX_LISTEN];
+static uint32_t nlisteners;
+
+static void collect_listeners(const struct cot_vmi_sock *cur, uint32_t n)
+{
+	uint32_t i;
+
+	nlisteners = 0;
+	for (i = 0; i < n && nlisteners < MAX_LISTEN; i++)
+		if (cur[i].kind == COT_VMI_SK_LISTEN) {
+			listeners[nlisteners].netns = cur[i].netns;
+			listeners[nlisteners].port = cur[i].lport;
+			nlisteners++;
+		}
+}
+
+static bool is_listener(uint32_t netns, uint16_t port)
+{
+	uint32_t i;
+
+	for (i = 0; i < nlisteners; i++)
+		if (listeners[i].netns == netns && listeners[i].port == port)
+			return true;
+	return false;
+}
+
+static bool closed_state(uint8_t st)
+{
+	return st == COT_VMI_TCP_TIME_WAIT || st == COT_VMI_TCP_CLOSE;
+}
+
+/*
+ * Write and drop the vconn at @pp if the guest has finished with it:
+ * every socket left of it is TIME_WAIT (or CLOSE).  Returns true then.
+ */
+static bool vconn_done(struct daemon *d, struct vm *v, struct vconn **pp)
+{
+	struct vconn *c = *pp;
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if ((c->sides & (1u << i)) && !closed_state(c->side_state[i]))
+			return false;
+	if (!c->sides)
+		return false;
+	c->last_ns = v->scan_now_ns;
+	*pp = c->next;
+	v->nvconn--;
+	vconn_emit(d, v, c, COT_END_FIN);
+	free(c);
+	return true;
+}
+
+struct diffctx {
+	struct daemon *d;
+	struct vm *v;
+};
+
+static void on_sock_opened(struct daemon *d, struct vm *v,
+			   const struct cot_vmi_sock *s)
+{
+	struct cot_addr a[2];
+	uint16_t p[2];
+	struct vconn **pp, *c;
+	int side, slot;
+
+	slot = cot_flowtab_find(v->tab, 6, &s->local, s->lport, &s->remote,
+				s->rport, NULL);
+	if (slot >= 0) {
+		v->slots[slot].vmi_seen = 1;
+		v->slots[slot].netns = s->netns;
+		return;
+	}
+	side = canon(s, a, p);
+	pp = vconn_find(v, s->netns, a, p);
+	if (pp) {
+		(*pp)->sides |= (uint8_t)(1u << side);
+		(*pp)->side_state[side] = s->state;
+		(*pp)->state = s->state;
+		vconn_done(d, v, pp);
+		return;
+	}
+	if (v->nvconn >= VCONN_MAX) {
+		v->st.vconn_dropped++;
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		v->st.vconn_dropped++;
+		return;
+	}
+	c->hash = tuple_hash(&a[0], p[0], &a[1], p[1]);
+	c->netns = s->netns;
+	c->a[0] = a[0], c->a[1] = a[1];
+	c->p[0] = p[0], c->p[1] = p[1];
+	c->sides = (uint8_t)(1u << side);
+	c->side_state[side] = s->state;
+	c->state = s->state;
+	c->family = s->family;
+	/* The end on a listening port is the server. */
+	if (is_listener(s->netns, s->lport))
+		c->init = (uint8_t)!side;
+	else if (s->state == COT_VMI_TCP_SYN_SENT)
+		c->init = (uint8_t)side;
+	else if (is_listener(s->netns, s->rport))
+		c->init = (uint8_t)side;
+	else /* no listener in sight: the higher (ephemeral) port calls */
+		c->init = p[1] > p[0] ? 1 : 0;
+	/* It was not there at the previous scan, it is at this one. */
+	c->first_ns = v->scan_now_ns;
+	c->last_ns = v->scan_now_ns;
+	c->next = v->vbuckets[c->hash % VCONN_BUCKETS];
+	v->vbuckets[c->hash % VCONN_BUCKETS] = c;
+	v->nvconn++;
+	vconn_done(d, v, &v->vbuckets[c->hash % VCONN_BUCKETS]);
+}
+
+static void on_sock_closed(struct daemon *d, struct vm *v,
+			   const struct cot_vmi_sock *s)
+{
+	struct cot_addr a[2];
+	uint16_t p[2];
+	struct vconn **pp, *c;
+	int side = canon(s, a, p);
+
+	pp = vconn_find(v, s->netns, a, p);
+	if (!pp)
+		return; /* a NIC flow's socket, or one we could not keep */
+	c = *pp;
+	c->sides &= (uint8_t)~(1u << side);
+	/* Last seen at the previous scan. */
+	if (v->prev_scan_ns > c->last_ns)
+		c->last_ns = v->prev_scan_ns;
+	if (c->sides) {
+		vconn_done(d, v, pp);
+		return;
+	}
+	*pp = c->next;
+	v->nvconn--;
+	vconn_emit(d, v, c, COT_END_GONE);
+	free(c);
+}
+
+static void on_vmi_event(void *ctx, enum cot_vmi_event ev,
+			 const struct cot_vmi_sock *old,
+			 const struct cot_vmi_sock *now)
+{
+	struct diffctx *x = ctx;
+	const struct cot_vmi_sock *s = now ? now : old;
+
+	x->v->st.vmi_events++;
+	if (s->kind == COT_VMI_SK_LISTEN)
+		return;
+	switch (ev) {
+	case COT_VMI_EV_OPENED:
+		on_sock_opened(x->d, x->v, now);
+		break;
+	case COT_VMI_EV_CLOSED:
+		on_sock_closed(x->d, x->v, old);
+		break;
+	case COT_VMI_EV_CHANGED: {
+		struct cot_addr a[2];
+		uint16_t p[2];
+		struct vconn **pp;
+		int slot, side;
+
+		side = canon(now, a, p);
+		pp = vconn_find(x->v, now->netns, a, p);
+		if (pp) {
+			(*pp)->state = now->state;
+			(*pp)->side_state[side] = now->state;
+			vconn_done(x->d, x->v, pp);
+			break;
+		}
+		/* A flow that opened since: the socket is its guest side. */
+		slot = cot_flowtab_find(x->v->tab, 6, &now->local, now->lport,
+					&now->remote, now->rport, NULL);
+		if (slot >= 0) {
+			x->v->slots[slot].vmi_seen = 1;
+			x->v->slots[slot].netns = now->netns;
+		}
+		break;
+	}
+	}
+}
+
+/* ---- the packet view ------------------------------------------------ */
+
+static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
+		    uint32_t slot)
+{
+	struct vm *v = ctx;
+	struct slotinfo *si = &v->slots[slot];
+	struct cot_rec out;
+
+	if (ev == COT_FLOW_OPENED) {
+		memset(si, 0, sizeof(*si));
+		si->scan_at_open = v->scans;
+		if (r->proto == COT_PROTO_TCP && v->nvconn) {
+			struct cot_addr a[2];
+			uint16_t p[2];
+			struct vconn **pp, *c;
+
+			if (ep_cmp(&r->src, r->sport, &r->dst, r->dport) <= 0) {
+				a[0] = r->src, p[0] = r->sport;
+				a[1] = r->dst, p[1] = r->dport;
+			} else {
+				a[0] = r->dst, p[0] = r->dport;
+				a[1] = r->src, p[1] = r->sport;
+			}
+			pp = vconn_find(v, 0, a, p);
+			if (pp) {
+				c = *pp;
+				si->vmi_seen = 1;
+				si->netns = c->netns;
+				*pp = c->next;
+				v->nvconn--;
+				free(c);
+			}
+		}
+		return;
+	}
+	out = *r;
+	out.seen_by = si->vmi_seen ? COT_SEEN_BOTH : COT_SEEN_NIC;
+	out.netns = si->netns;
+	if (v->vmi_on && v->attached && !si->vmi_seen &&
+	    r->proto == COT_PROTO_TCP && v->attached_ns <= r->first_ns &&
+	    v->scans >= si->scan_at_open + 2 &&
+	    r->last_ns - r->first_ns >=
+		    v->st.scan_ns_max + (uint64_t)2 * v->sched.interval)
+		out.flags |= COT_RF_HIDDEN_NIC;
+	write_record(v->d, v, &out);
+}
+
+int vm_track_init(struct daemon *d, struct vm *v)
+{
+	struct cot_flow_params fp;
+	size_t len;
+
+	cot_flow_params_default(&fp);
+	fp.max_flows = d->max_flows;
+	fp.vm = v->name;
+	fp.cb = on_flow;
+	fp.cb_ctx = v;
+	memcpy(&fp.hash_seed, d->hash_seed, sizeof(fp.hash_seed));
+	/* Closed TCP flows wait for the memory view to see their sockets. */
+	if (v->vmi_on && fp.tcp_close_linger_ns < 2 * d->interval_ns + d->grace_ns)
+		fp.tcp_close_linger_ns = 2 * d->interval_ns + d->grace_ns;
+	len = cot_flowtab_memsize(&fp);
+	v->tabmem = aligned_alloc(64, (len + 63) & ~(size_t)63);
+	v->slots = calloc(fp.max_flows, sizeof(*v->slots));
+	v->vbuckets = calloc(VCONN_BUCKETS, sizeof(*v->vbuckets));
+	if (!v->tabmem || !v->slots || !v->vbuckets)
+		return -COT_ENOMEM;
+	v->max_flows = fp.max_flows;
+	if (cot_flowtab_init(&v->tab, v->tabmem, len, &fp) < 0)
+		return -COT_EINVAL;
+	if (v->vmi_on) {
+		v->cap = d->vmi_cap;
+		v->k = calloc(1, sizeof(*v->k));
+		v->prev = calloc(v->cap, sizeof(*v->prev));
+		v->cur = calloc(v->cap, sizeof(*v->cur));
+		if (!v->k || !v->prev || !v->cur)
+			return -COT_ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- attaching to guest memory --------------------------------------- */
+
+/*
+ * Find the guest kernel in its memory file and derive the profile from
+ * its own BTF.  Fails quietly while the guest is still booting (no
+ * VMCOREINFO yet); the caller retries.
+ */
+static int vm_attach(struct vm *v, uint64_t now)
+{
+	struct cot_vmi_mem mem;
+	struct cot_vmi_profile prof;
+	char msg[256] = "";
+	uint64_t va;
+	size_t len;
+	void *buf;
+	int err;
+
+	if (cot_hostmem_open(&v->hm, v->mem_path,
+			     v->map_path[0] ? v->map_path : NULL, msg,
+			     sizeof(msg))) {
+		log_debug("%s: %s", v->name, msg);
+		return -1;
+	}
+	memset(v->k, 0, sizeof(*v->k));
+	cot_hostmem_iface(&v->hm, &mem);
+	err = cot_vmi_open(v->k, &mem);
+	if (err) {
+		log_debug("%s: no kernel found in %s yet: %s", v->name,
+			  v->mem_path, cot_strerror(err));
+		goto fail;
+	}
+	err = cot_vmi_btf_range(v->k, &va, &len);
+	if (err || !(buf = malloc(len))) {
+		log_debug("%s: no BTF in guest memory", v->name);
+		goto fail;
+	}
+	err = cot_vmi_read_va(v->k, va, buf, len);
+	if (!err)
+		err = cot_vmi_profile_from_btf(buf, len, &prof, msg,
+					       sizeof(msg));
+	free(buf);
+	if (err || cot_vmi_set_profile(v->k, &prof)) {
+		log_debug("%s: guest BTF: %s", v->name, msg);
+		goto fail;
+	}
+	v->attached = true;
+	v->attached_ns = now;
+	v->nprev = 0;
+	log_info("%s: memory view up: Linux %s, %u-level paging, KASLR "
+		 "offset %#" PRIx64, v->name, v->k->ci.osrelease,
+		 v->k->levels, v->k->ci.kerneloffset);
+	return 0;
+fail:
+	cot_hostmem_close(&v->hm);
+	return -1;
+}
+
+void vm_detach(struct vm *v)
+{
+	if (!v->attached)
+		return;
+	cot_hostmem_close(&v->hm);
+	v->attached = false;
+	v->nprev = 0;
+	log_info("%s: memory view down", v->name);
+}
+
+/* ---- scanning ------------------------------------------------------- */
+
+static void vm_scan(struct daemon *d, struct vm *v)
+{
+	struct cot_vmi_stats st;
+	struct diffctx x = { d, v };
+	struct cot_vmi_sock *tmp;
+	uint64_t t0 = now_ns(), dt;
+	uint32_t n = 0;
+	int err;
+
+	err = cot_vmi_snapshot(v->k, v->cur, v->cap, &n, &st);
+	dt = now_ns() - t0;
+	if (err) {
+		/* The kernel went away (reboot?): attach again later. */
+		v->st.scan_errors++;
+		log_warnx("%s: memory scan failed: %s", v->name,
+			  cot_strerror(err));
+		vm_detach(v);
+		return;
+	}
+	if (st.err_read || st.err_loop || st.err_long || st.err_table ||
+	    st.err_budget)
+		v->st.scan_errors++;
+	if (st.truncated)
+		log_warnx("%s: guest has more than %u sockets: %u not seen "
+			  "(raise --vmi-cap)", v->name, v->cap, st.truncated);
+	v->prev_scan_ns = v->scan_now_ns;
+	v->scan_now_ns = t0;
+	collect_listeners(v->cur, n);
+	cot_vmi_diff(v->prev, v->nprev, v->cur, n, on_vmi_event, &x);
+	tmp = v->prev;
+	v->prev = v->cur;
+	v->cur = tmp;
+	v->nprev = n;
+	v->scans++;
+	v->st.scans++;
+	v->st.scan_ns_total += dt;
+	if (dt > v->st.scan_ns_max)
+		v->st.scan_ns_max = dt;
+	v->st.sockets_last = n;
+}
+
+void vm_scan_if_due(struct daemon *d, struct vm *v, uint64_t tsc)
+{
+	if (!v->vmi_on || !v->attached)
+		return;
+	if (cot_sched_due(&v->sched, tsc))
+		vm_scan(d, v);
+}
+
+void vm_track_frame(struct daemon *d, struct vm *v, const uint8_t *f,
+		    uint32_t len, uint64_t now)
+{
+	struct cot_pkt pkt;
+
+	cot_pkt_parse(&pkt, f, len, len);
+	cot_flowtab_update(v->tab, &pkt, now);
+	/* Every frame of this VM is an event: read the TSC, maybe scan. */
+	vm_scan_if_due(d, v, now_tsc());
+}
+
+/* Periodic work: expiry, the fallback scan timer, attaching. */
+void vm_tick(struct daemon *d, struct vm *v, uint64_t now)
+{
+	if (d->track)
+		cot_flowtab_expire(v->tab, now, 4096);
+	if (!v->vmi_on)
+		return;
+	if (!v->attached) {
+		if (now >= v->next_attach_ns && v->port->fd >= 0) {
+			if (vm_attach(v, now) < 0) {
+				v->st.attach_failures++;
+				v->next_attach_ns = now + 200000000ULL;
+			} else {
+				cot_sched_init(&v->sched,
+					       (uint64_t)((double)d->interval_ns *
+							  d->tsc_per_ns),
+					       now_tsc());
+			}
+		}
+		return;
+	}
+	if (d->vmi_timer)
+		vm_scan_if_due(d, v, now_tsc());
+}
+
+/* Nanoseconds until this VM needs vm_tick() again. */
+uint64_t vm_next_due_ns(const struct daemon *d, const struct vm *v)
+{
+	uint64_t r;
+
+	if (!v->vmi_on)
+		return UINT64_MAX;
+	if (!v->attached)
+		return 200000000ULL;
+	if (!d->vmi_timer)
+		return UINT64_MAX;
+	r = cot_sched_remaining(&v->sched, now_tsc());
+	return r == UINT64_MAX ? r : (uint64_t)((double)r / d->tsc_per_ns);
+}
+
+/* Tracker shutdown: a last scan, then every open connection ends. */
+void vm_track_finish(struct daemon *d, struct vm *v)
+{
+	uint64_t now = now_ns();
+	uint32_t b;
+
+	if (v->vmi_on && v->attached)
+		vm_scan(d, v);
+	cot_flowtab_flush(v->tab, now, COT_END_SHUTDOWN);
+	/* Buckets are bounded by VCONN_BUCKETS, chains by VCONN_MAX. */
+	for (b = 0; v->vbuckets && b < VCONN_BUCKETS; b++) {
+		while (v->vbuckets[b]) {
+			struct vconn *c = v->vbuckets[b];
+
+			v->vbuckets[b] = c->next;
+			c->last_ns = v->scan_now_ns;
+			vconn_emit(d, v, c, COT_END_SHUTDOWN);
+			free(c);
+		}
+	}
+	v->nvconn = 0;
+}
+
+void vm_summary(const struct daemon *d, const struct vm *v, FILE *f)
+{
+	struct cot_flow_stats fs;
+	const struct port *p = v->port;
+	uint64_t dropped = 0;
+	unsigned int i;
+
+	(void)d;
+	cot_flowtab_stats(v->tab, &fs);
+	for (i = 0; i < COT_PKT__COUNT; i++)
+		if (i != COT_PKT_OK && i != COT_PKT_NOT_IP)
+			dropped += fs.dropped[i];
+	fprintf(f,
+		"%s: %" PRIu64 " connections (nic %" PRIu64 ", vmi %" PRIu64
+		", both %" PRIu64 "), hidden: nic-only %" PRIu64
+		", vmi-only %" PRIu64 "\n",
+		v->name, v->st.records, v->st.by_seen[COT_SEEN_NIC],
+		v->st.by_seen[COT_SEEN_VMI], v->st.by_seen[COT_SEEN_BOTH],
+		v->st.hidden_nic, v->st.hidden_vmi);
+	fprintf(f,
+		"%s: frames from guest %" PRIu64 ", to guest %" PRIu64
+		", unparsable %" PRIu64 ", not IP %" PRIu64
+		", queue drops %" PRIu64 ", bad framing %" PRIu64
+		", evicted %" PRIu64 "\n",
+		v->name, p->rx, p->tx, dropped, fs.not_ip, p->drop_qfull,
+		p->drop_bad, fs.evicted);
+	if (v->vmi_on)
+		fprintf(f,
+			"%s: memory scans %" PRIu64 " (mean %.1f us, max %.1f "
+			"us, %" PRIu64 " with errors), %" PRIu64
+			" sockets at the last\n",
+			v->name, v->st.scans,
+			v->st.scans ? (double)v->st.scan_ns_total /
+					      (double)v->st.scans / 1e3 :
+				      0.0,
+			(double)v->st.scan_ns_max / 1e3, v->st.scan_errors,
+			v->st.sockets_last);
+}
