@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Builds the test guests: Debian's own cloud kernel (apt-get download +
+# dpkg -x) and a busybox-static initramfs holding the virtio-net modules,
+# our static helpers (guest/src) and the /init + role scripts.
+#
+#   guest/build.sh [--dbg] [--force]
+#
+# Output goes to $GUEST_OUT (default build/guest/):
+#   kernel.env        KVER= VMLINUZ= SYSTEM_MAP= CONFIG= INITRD= (shell syntax)
+#   vmlinuz-KVER config-KVER initrd.img
+#   System.map-KVER   Debian's placeholder (one line); SYSTEM_MAP= stays empty
+#   vmlinux-KVER System.map-KVER.dbg   only with --dbg: the unstripped kernel
+#                     and real System.map from the -dbg package (for drgn);
+#                     recorded as VMLINUX= and SYSTEM_MAP= in kernel.env
+# Idempotent: when nothing changed it only checks stamps (well under 1 s).
+# Environment: GUEST_OUT, GUEST_KPKG (force a kernel package name), CC.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+OUT=${GUEST_OUT:-$top/build/guest}
+CC=${CC:-cc}
+dbg=0 force=0
+for a in "$@"; do
+	case $a in
+	--dbg) dbg=1 ;;
+	--force) force=1 ;;
+	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "build.sh: unknown argument $a" >&2; exit 2 ;;
+	esac
+done
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+log() { echo "guest/build: $*" >&2; }
+# one build at a time per output directory (tests call us in parallel)
+exec 9>"$OUT/.lock"
+flock -w 600 9 || { log "another guest/build.sh holds $OUT/.lock"; exit 1; }
+
+# --- 1. which kernel package ---------------------------------------------
+# The metapackage linux-image-cloud-amd64 depends on the current
+# linux-image-6.1.0-N-cloud-amd64; resolve it through apt-cache.
+resolve_kpkg() {
+	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		awk '/Depends: linux-image-[0-9].*-cloud-amd64$/ {print $2; exit}'
+}
+kpkg=${GUEST_KPKG:-}
+if [ -z "$kpkg" ] && [ -f "$OUT/kernel.pkg" ] && [ "$force" = 0 ]; then
+	kpkg=$(cat "$OUT/kernel.pkg") # sticky: do not chase updates on every run
+fi
+if [ -z "$kpkg" ]; then
+	kpkg=$(resolve_kpkg)
+	if [ -z "$kpkg" ]; then
+		log "apt-cache does not know linux-image-cloud-amd64; running apt-get update"
+		if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+		kpkg=$(resolve_kpkg)
+	fi
+	[ -n "$kpkg" ] || { log "cannot resolve the cloud kernel package"; exit 1; }
+fi
+KVER=${kpkg#linux-image-}
+
+# --- 2. fetch and unpack ---------------------------------------------------
+fetch() { # package -> path of the .deb in $OUT/dl
+	local p=$1 f
+	mkdir -p "$OUT/dl"
+	f=$(ls "$OUT/dl/${p}_"*.deb 2>/dev/null | head -1 || true)
+	if [ -z "$f" ]; then
+		log "apt-get download $p"
+		# We run as root in a directory _apt cannot write: skip the sandbox
+		# user rather than print a warning every time.
+		(cd "$OUT/dl" && apt-get -q -o APT::Sandbox::User=root download "$p" >&2)
+		f=$(ls "$OUT/dl/${p}_"*.deb | head -1)
+	fi
+	echo "$f"
+}
+kroot=$OUT/kernel/$KVER
+if [ ! -f "$kroot/.done" ] || [ "$force" = 1 ]; then
+	deb=$(fetch "$kpkg")
+	rm -rf "$kroot"
+	mkdir -p "$kroot"
+	log "dpkg -x $(basename "$deb")"
+	dpkg -x "$deb" "$kroot"
+	touch "$kroot/.done"
+fi
+echo "$kpkg" >"$OUT/kernel.pkg"
+for f in vmlinuz System.map config; do
+	cmp -s "$kroot/boot/$f-$KVER" "$OUT/$f-$KVER" 2>/dev/null ||
+		cp "$kroot/boot/$f-$KVER" "$OUT/$f-$KVER"
+done
+
+if [ "$dbg" = 1 ] && [ ! -f "$OUT/vmlinux-$KVER" ]; then
+	# ~283 MB download; only vmlinux (~590 MB) and the real System.map are
+	# extracted (the package unpacks to ~1.7 GB, mostly module debug
+	# info).  xz-decompressing the data takes about a minute of CPU.
+	ddeb=$(fetch "$kpkg-dbg")
+	log "extracting vmlinux and System.map from $(basename "$ddeb")"
+	rm -rf "$OUT/dbg.tmp"
+	mkdir -p "$OUT/dbg.tmp"
+	dpkg-deb --fsys-tarfile "$ddeb" | tar -x -C "$OUT/dbg.tmp" \
+		"./usr/lib/debug/boot/vmlinux-$KVER" "./usr/lib/debug/boot/System.map-$KVER"
+	mv "$OUT/dbg.tmp/usr/lib/debug/boot/System.map-$KVER" "$OUT/System.map-$KVER.dbg"
+	mv "$OUT/dbg.tmp/usr/lib/debug/boot/vmlinux-$KVER" "$OUT/vmlinux-$KVER"
+	rm -rf "$OUT/dbg.tmp"
+fi
+
+# --- 3. static helpers -----------------------------------------------------
+mkdir -p "$OUT/bin"
+for s in "$here"/src/*.c; do
+	b=$OUT/bin/$(basename "$s" .c)
+	if [ ! -x "$b" ] || [ "$s" -nt "$b" ] || [ "$force" = 1 ]; then
+		log "cc -static $(basename "$s")"
+		$CC -std=gnu11 -O2 -Wall -Wextra -Wshadow -Wcast-qual -Wpointer-arith \
+			-Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef -Werror \
+			-static -o "$b" "$s"
+	fi
+done
+
+# --- 4. initramfs ----------------------------------------------------------
+# Modules for virtio-net over PCI; their dependencies come from modules.dep
+# (generated here with busybox depmod: the package ships none).  The cloud
+# config has VIRTIO, VIRTIO_PCI, VIRTIO_NET, FAILOVER, NET_FAILOVER all =m.
+# qemu_fw_cfg (=m) hands the kernel's VMCOREINFO address to QEMU's
+# "-device vmcoreinfo" (run.sh --vmcoreinfo), for drgn on ELF dumps.
+want_mods="virtio_pci virtio_net qemu_fw_cfg"
+busybox=/bin/busybox # from busybox-static (conflicts with the dynamic one)
+[ -x "$busybox" ] || { log "busybox-static missing (scripts/setup)"; exit 1; }
+
+mdir=$kroot/lib/modules/$KVER
+[ -f "$mdir/modules.dep" ] || "$busybox" depmod -b "$kroot" "$KVER"
+modfiles=()
+for m in $want_mods; do
+	line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst)?:" "$mdir/modules.dep" || true)
+	[ -n "$line" ] || {
+		grep -qE "/$m\.ko" "$mdir/modules.builtin" && continue
+		log "module $m neither in modules.dep nor built in"; exit 1
+	}
+	for p in ${line/:/}; do modfiles+=("$p"); done
+done
+mapfile -t modfiles < <(printf '%s\n' "${modfiles[@]}" | sort -u)
+
+# Inputs of the initramfs: rebuild only when their digest changes.
+inputs=("$busybox" "$here/init" "$here"/roles/*.sh "$OUT"/bin/*)
+for p in "${modfiles[@]}"; do inputs+=("$mdir/$p"); done
+digest=$( (echo "$KVER ${modfiles[*]}"; sha256sum "${inputs[@]}") | sha256sum | cut -c1-64)
+if [ "$force" = 0 ] && [ -f "$OUT/initrd.img" ] &&
+	[ "$(cat "$OUT/initrd.digest" 2>/dev/null)" = "$digest" ]; then
+	:
+else
+	log "initramfs: busybox + ${#modfiles[@]} modules (${modfiles[*]##*/})"
+	st=$OUT/initramfs.d
+	rm -rf "$st"
+	mkdir -p "$st"/{bin,sbin,etc/cotrack,proc,sys,dev,tmp,run,root,lib/modules/$KVER}
+	cp "$busybox" "$st/bin/busybox"
+	# the kernel opens /dev/console for init before /init can mount devtmpfs
+	mknod -m 600 "$st/dev/console" c 5 1
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$st/bin/$a"
+	done
+	for p in "${modfiles[@]}"; do
+		mkdir -p "$st/lib/modules/$KVER/$(dirname "$p")"
+		case $p in
+		*.ko.xz) xz -dc "$mdir/$p" >"$st/lib/modules/$KVER/${p%.xz}" ;;
+		*.ko.zst) zstd -qdc "$mdir/$p" >"$st/lib/modules/$KVER/${p%.zst}" ;;
+		*) cp "$mdir/$p" "$st/lib/modules/$KVER/$p" ;;
+		esac
+	done
+	"$busybox" depmod -b "$st" "$KVER"
+	cp --remove-destination "$OUT"/bin/* "$st/bin/" # never through an applet link
+	install -m 755 "$here/init" "$st/init"
+	for r in "$here"/roles/*.sh; do install -m 755 "$r" "$st/etc/cotrack/"; done
+	echo "$KVER" >"$st/etc/cotrack/kver"
+	(cd "$st" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio --quiet -o -H newc --owner 0:0 | gzip -6 -n) >"$OUT/initrd.img.tmp"
+	mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+	echo "$digest" >"$OUT/initrd.digest"
+fi
+
+# --- 5. kernel.env ---------------------------------------------------------
+env_tmp=$OUT/kernel.env.tmp
+{
+	echo "# written by guest/build.sh; source it from shell scripts"
+	echo "KPKG=$kpkg"
+	echo "KVER=$KVER"
+	echo "VMLINUZ=$OUT/vmlinuz-$KVER"
+	# Debian's image package ships a one-line placeholder System.map; the
+	# real one comes from the -dbg package (build.sh --dbg).  Empty if absent.
+	if [ -f "$OUT/System.map-$KVER.dbg" ]; then
+		echo "SYSTEM_MAP=$OUT/System.map-$KVER.dbg"
+	else
+		echo "SYSTEM_MAP="
+	fi
+	echo "CONFIG=$OUT/config-$KVER"
+	echo "INITRD=$OUT/initrd.img"
+	[ -f "$OUT/vmlinux-$KVER" ] && echo "VMLINUX=$OUT/vmlinux-$KVER"
+	true
+} >"$env_tmp"
+cmp -s "$env_tmp" "$OUT/kernel.env" 2>/dev/null && rm -f "$env_tmp" ||
+	mv "$env_tmp" "$OUT/kernel.env"
+log "ready: $OUT/kernel.env (KVER=$KVER)"

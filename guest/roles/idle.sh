@@ -1,0 +1,3 @@
+# role "idle": nothing but the console commands.  Sourced by /init.
+cot_ready
+cot_cmd_loop
