@@ -67,6 +67,7 @@ struct slotinfo {
 /* A connection seen only in guest memory so far (see track.c). */
 struct vconn {
 	struct vconn *next;
+	struct vconn *tnext;	/* touched at this scan (vm.touched list) */
 	uint32_t hash, netns;
 	struct cot_addr a[2];	/* canonical: (a[0], p[0]) < (a[1], p[1]) */
 	uint16_t p[2];
@@ -75,6 +76,10 @@ struct vconn {
 	uint8_t state;		/* last guest state (enum cot_vmi_tcp_state) */
 	uint8_t side_state[2];	/* guest state of each end's socket */
 	uint8_t family;
+	uint8_t touched;	/* on vm.touched */
+	uint8_t emitted;	/* record written; kept until its sockets go */
+	uint8_t retired;	/* out of lookups, to be freed */
+	uint64_t zero_since;	/* scan at which its last socket vanished */
 	uint64_t first_ns, last_ns;
 };
 
@@ -86,6 +91,7 @@ struct vm_stats {
 	uint64_t scans, scan_ns_total, scan_ns_max, scan_errors;
 	uint64_t sockets_last, vmi_events, attach_failures;
 	uint64_t vconn_dropped;
+	uint64_t vmi_half;	/* sockets caught half set up (port 0) */
 };
 
 struct daemon;
@@ -114,6 +120,7 @@ struct vm {
 	uint64_t scan_now_ns, prev_scan_ns;
 	uint64_t next_attach_ns;
 	struct vconn **vbuckets;
+	struct vconn *touched;
 	uint64_t nvconn;
 	struct vm_stats st;
 };

@@ -102,7 +102,8 @@ static struct vconn **vconn_find(struct vm *v, uint32_t netns,
 	for (; *pp; pp = &(*pp)->next) {
 		struct vconn *c = *pp;
 
-		if (c->hash == h && (!netns || c->netns == netns) &&
+		if (c->hash == h && !c->retired &&
+		    (!netns || c->netns == netns) &&
 		    c->p[0] == p[0] && c->p[1] == p[1] &&
 		    !memcmp(&c->a[0], &a[0], sizeof(a[0])) &&
 		    !memcmp(&c->a[1], &a[1], sizeof(a[1])))
@@ -171,7 +172,57 @@ static void vconn_emit(struct daemon *d, struct vm *v, struct vconn *c,
 		log_warnx("%s: hidden connection: guest socket to an "
 			  "off-box peer never crossed the NIC", v->name);
 	}
+	c->emitted = 1;
 	write_record(d, v, &r);
+}
+
+static bool closed_state(uint8_t st)
+{
+	return st == COT_VMI_TCP_TIME_WAIT || st == COT_VMI_TCP_CLOSE;
+}
+
+/* States a connection starts in: seen after it ended, a new one. */
+static bool opening_state(uint8_t st)
+{
+	return st == COT_VMI_TCP_SYN_SENT || st == COT_VMI_TCP_SYN_RECV ||
+	       st == COT_VMI_TCP_NEW_SYN_RECV || st == COT_VMI_TCP_ESTABLISHED;
+}
+
+/* Queue @c for the end-of-scan check (at most once). */
+static void vconn_touch(struct vm *v, struct vconn *c)
+{
+	if (c->touched)
+		return;
+	c->touched = 1;
+	c->tnext = v->touched;
+	v->touched = c;
+}
+
+static void vconn_unlink_free(struct vm *v, struct vconn *c)
+{
+	struct vconn **pp = &v->vbuckets[c->hash % VCONN_BUCKETS];
+
+	/* Chains hold at most VCONN_MAX entries. */
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	v->nvconn--;
+	free(c);
+}
+
+/*
+ * Take @c out of lookups; it is freed by vconn_check() if queued there,
+ * else now.
+ */
+static void vconn_retire(struct vm *v, struct vconn *c)
+{
+	c->retired = 1;
+	c->emitted = 1;
+	c->sides = 0;
+	if (!c->touched)
+		vconn_unlink_free(v, c);
 }
 
 /*
@@ -209,68 +260,19 @@ static bool is_listener(uint32_t netns, uint16_t port)
 	return false;
 }
 
-static bool closed_state(uint8_t st)
-{
-	return st == COT_VMI_TCP_TIME_WAIT || st == COT_VMI_TCP_CLOSE;
-}
-
-/*
- * Write and drop the vconn at @pp if the guest has finished with it:
- * every socket left of it is TIME_WAIT (or CLOSE).  Returns true then.
- */
-static bool vconn_done(struct daemon *d, struct vm *v, struct vconn **pp)
-{
-	struct vconn *c = *pp;
-	int i;
-
-	for (i = 0; i < 2; i++)
-		if ((c->sides & (1u << i)) && !closed_state(c->side_state[i]))
-			return false;
-	if (!c->sides)
-		return false;
-	c->last_ns = v->scan_now_ns;
-	*pp = c->next;
-	v->nvconn--;
-	vconn_emit(d, v, c, COT_END_FIN);
-	free(c);
-	return true;
-}
-
 struct diffctx {
 	struct daemon *d;
 	struct vm *v;
 };
 
-static void on_sock_opened(struct daemon *d, struct vm *v,
-			   const struct cot_vmi_sock *s)
+static void vconn_new(struct vm *v, const struct cot_vmi_sock *s)
 {
 	struct cot_addr a[2];
 	uint16_t p[2];
-	struct vconn **pp, *c;
-	int side, slot;
+	struct vconn *c;
+	int side = canon(s, a, p);
 
-	slot = cot_flowtab_find(v->tab, 6, &s->local, s->lport, &s->remote,
-				s->rport, NULL);
-	if (slot >= 0) {
-		v->slots[slot].vmi_seen = 1;
-		v->slots[slot].netns = s->netns;
-		return;
-	}
-	side = canon(s, a, p);
-	pp = vconn_find(v, s->netns, a, p);
-	if (pp) {
-		(*pp)->sides |= (uint8_t)(1u << side);
-		(*pp)->side_state[side] = s->state;
-		(*pp)->state = s->state;
-		vconn_done(d, v, pp);
-		return;
-	}
-	if (v->nvconn >= VCONN_MAX) {
-		v->st.vconn_dropped++;
-		return;
-	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (v->nvconn >= VCONN_MAX || !(c = calloc(1, sizeof(*c)))) {
 		v->st.vconn_dropped++;
 		return;
 	}
@@ -297,33 +299,114 @@ static void on_sock_opened(struct daemon *d, struct vm *v,
 	c->next = v->vbuckets[c->hash % VCONN_BUCKETS];
 	v->vbuckets[c->hash % VCONN_BUCKETS] = c;
 	v->nvconn++;
-	vconn_done(d, v, &v->vbuckets[c->hash % VCONN_BUCKETS]);
+	vconn_touch(v, c);
 }
 
-static void on_sock_closed(struct daemon *d, struct vm *v,
-			   const struct cot_vmi_sock *s)
+/*
+ * A socket of the guest, new at this scan or in a new state.  The guest
+ * runs while we read, so a socket can be missed by one scan and seen
+ * again by the next: a known tuple continues its vconn unless the vconn
+ * already ended and the socket is in a state connections start in
+ * (the port was reused).
+ */
+static void on_sock_seen(struct vm *v, const struct cot_vmi_sock *s)
 {
 	struct cot_addr a[2];
 	uint16_t p[2];
 	struct vconn **pp, *c;
+	int side, slot;
+
+	/* A port of 0 is a socket caught half set up (connect, bind). */
+	if (!s->lport || !s->rport) {
+		v->st.vmi_half++;
+		return;
+	}
+	slot = cot_flowtab_find(v->tab, 6, &s->local, s->lport, &s->remote,
+				s->rport, NULL);
+	if (slot >= 0) {
+		v->slots[slot].vmi_seen = 1;
+		v->slots[slot].netns = s->netns;
+		return;
+	}
+	side = canon(s, a, p);
+	pp = vconn_find(v, s->netns, a, p);
+	if (pp) {
+		c = *pp;
+		if (c->emitted && opening_state(s->state) &&
+		    closed_state(c->state)) {
+			/* Ended, and the tuple opens again: a new one. */
+			vconn_retire(v, c);
+			vconn_new(v, s);
+			return;
+		}
+		c->sides |= (uint8_t)(1u << side);
+		c->side_state[side] = s->state;
+		c->state = s->state;
+		vconn_touch(v, c);
+		return;
+	}
+	vconn_new(v, s);
+}
+
+static void on_sock_closed(struct vm *v, const struct cot_vmi_sock *s)
+{
+	struct cot_addr a[2];
+	uint16_t p[2];
+	struct vconn **pp;
 	int side = canon(s, a, p);
 
 	pp = vconn_find(v, s->netns, a, p);
 	if (!pp)
 		return; /* a NIC flow's socket, or one we could not keep */
-	c = *pp;
-	c->sides &= (uint8_t)~(1u << side);
-	/* Last seen at the previous scan. */
-	if (v->prev_scan_ns > c->last_ns)
-		c->last_ns = v->prev_scan_ns;
-	if (c->sides) {
-		vconn_done(d, v, pp);
-		return;
+	(*pp)->sides &= (uint8_t)~(1u << side);
+	vconn_touch(v, *pp);
+}
+
+/*
+ * After each scan: write the vconns the guest has finished with (every
+ * socket left is TIME_WAIT: end fin), and those whose sockets were
+ * absent from two scans in a row (end gone); forget a written vconn
+ * once its sockets are gone.  Bounded by the vconns touched.
+ */
+static void vconn_check(struct daemon *d, struct vm *v)
+{
+	struct vconn *c = v->touched, *next;
+	int i;
+
+	v->touched = NULL;
+	for (; c; c = next) {
+		bool done = c->sides != 0;
+
+		next = c->tnext;
+		c->touched = 0;
+		if (c->retired) {
+			vconn_unlink_free(v, c);
+			continue;
+		}
+		if (!c->sides) {
+			if (!c->zero_since) {
+				c->zero_since = v->scans;
+				vconn_touch(v, c); /* look again next scan */
+				continue;
+			}
+			if (v->scans <= c->zero_since) {
+				vconn_touch(v, c);
+				continue;
+			}
+			if (!c->emitted)
+				vconn_emit(d, v, c, COT_END_GONE);
+			vconn_unlink_free(v, c);
+			continue;
+		}
+		c->zero_since = 0;
+		c->last_ns = v->scan_now_ns;
+		for (i = 0; i < 2; i++)
+			if ((c->sides & (1u << i)) &&
+			    !closed_state(c->side_state[i]))
+				done = false;
+		if (done && !c->emitted)
+			vconn_emit(d, v, c, COT_END_FIN);
 	}
-	*pp = c->next;
-	v->nvconn--;
-	vconn_emit(d, v, c, COT_END_GONE);
-	free(c);
 }
 
 static void on_vmi_event(void *ctx, enum cot_vmi_event ev,
@@ -336,37 +419,10 @@ static void on_vmi_event(void *ctx, enum cot_vmi_event ev,
 	x->v->st.vmi_events++;
 	if (s->kind == COT_VMI_SK_LISTEN)
 		return;
-	switch (ev) {
-	case COT_VMI_EV_OPENED:
-		on_sock_opened(x->d, x->v, now);
-		break;
-	case COT_VMI_EV_CLOSED:
-		on_sock_closed(x->d, x->v, old);
-		break;
-	case COT_VMI_EV_CHANGED: {
-		struct cot_addr a[2];
-		uint16_t p[2];
-		struct vconn **pp;
-		int slot, side;
-
-		side = canon(now, a, p);
-		pp = vconn_find(x->v, now->netns, a, p);
-		if (pp) {
-			(*pp)->state = now->state;
-			(*pp)->side_state[side] = now->state;
-			vconn_done(x->d, x->v, pp);
-			break;
-		}
-		/* A flow that opened since: the socket is its guest side. */
-		slot = cot_flowtab_find(x->v->tab, 6, &now->local, now->lport,
-					&now->remote, now->rport, NULL);
-		if (slot >= 0) {
-			x->v->slots[slot].vmi_seen = 1;
-			x->v->slots[slot].netns = now->netns;
-		}
-		break;
-	}
-	}
+	if (ev == COT_VMI_EV_CLOSED)
+		on_sock_closed(x->v, old);
+	else
+		on_sock_seen(x->v, now);
 }
 
 /* ---- the packet view ------------------------------------------------ */
@@ -394,13 +450,11 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 				a[1] = r->src, p[1] = r->sport;
 			}
 			pp = vconn_find(v, 0, a, p);
-			if (pp) {
+			if (pp && !(*pp)->emitted) {
 				c = *pp;
 				si->vmi_seen = 1;
 				si->netns = c->netns;
-				*pp = c->next;
-				v->nvconn--;
-				free(c);
+				vconn_retire(v, c);
 			}
 		}
 		return;
@@ -555,6 +609,7 @@ static void vm_scan(struct daemon *d, struct vm *v)
 	v->nprev = n;
 	v->scans++;
 	v->st.scans++;
+	vconn_check(d, v);
 	v->st.scan_ns_total += dt;
 	if (dt > v->st.scan_ns_max)
 		v->st.scan_ns_max = dt;
@@ -635,12 +690,13 @@ void vm_track_finish(struct daemon *d, struct vm *v)
 			struct vconn *c = v->vbuckets[b];
 
 			v->vbuckets[b] = c->next;
-			c->last_ns = v->scan_now_ns;
-			vconn_emit(d, v, c, COT_END_SHUTDOWN);
+			if (!c->emitted)
+				vconn_emit(d, v, c, COT_END_SHUTDOWN);
 			free(c);
 		}
 	}
 	v->nvconn = 0;
+	v->touched = NULL;
 }
 
 void vm_summary(const struct daemon *d, const struct vm *v, FILE *f)

@@ -1,0 +1,41 @@
+# Issue 4, the seeds' experiment: a client in a network namespace sends
+# 1000 HTTP requests through cotrackd's uplink to the frontend VM, which
+# per request calls a cache on its own localhost and the backend VM.
+# Ground truth: each guest's /proc/net/snmp open counters and the client's
+# request log.  Every connection must be recorded exactly once: localhost
+# ones (memory view only), VM-to-VM ones (both views), client ones; the
+# capture of each view alone is printed.
+source "$TOP/tests/lib.sh"
+source "$TOP/tests/tools/service.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root for network namespaces and taps"
+N=${TRACK_REQUESTS:-1000}
+"$G/build.sh" >"$T_TMP/build.log" 2>&1 || { not_ok "guest/build.sh"; tail "$T_TMP/build.log"; t_end; }
+t_on_exit svc_cleanup
+if ! svc_start "$T_TMP/svc" "$COTRACKD" --interval 10ms; then
+	not_ok "cotrackd starts"; cat "$T_TMP/svc/cotrackd.log"; t_end
+fi
+ok "cotrackd listening for two VMs and an uplink"
+if ! svc_boot; then
+	not_ok "guests boot"; tail -20 "$SVC_DIR"/*/console.log | sed 's/^/# /'; t_end
+fi
+ok "backend and frontend booted, NICs on cotrackd"
+svc_snmp before
+svc_client "$N" >"$T_TMP/client.log"
+tail -1 "$T_TMP/client.log" | sed 's/^/# /'
+sleep 1
+svc_snmp after
+svc_stop_daemon
+check "cotrackd exits 0 on SIGTERM" test "$SVC_DRC" = 0
+sed 's/^/# /' "$SVC_DIR/cotrackd.log" | grep -v "no kernel found" | tail -12
+svc_stop_guests
+d() { echo $(($(svc_opens "$1" after "$2") - $(svc_opens "$1" before "$2"))); }
+python3 "$TOP/tests/tools/track_check.py" "$SVC_DIR/records.json" "$T_TMP/client.log" \
+	"$N" "$(d fe 3)" "$(d fe 4)" "$(d be 4)" --table "$O/capture_by_source.txt" ||
+	{ T_FAILS=$((T_FAILS + 1)); rm -rf "$O/track_1000.failed"; cp -r "$SVC_DIR" "$O/track_1000.failed";
+	  cp "$T_TMP/client.log" "$O/track_1000.failed/"; echo "# artifacts in $O/track_1000.failed"; }
+if grep -q "ERROR: AddressSanitizer\|runtime error" "$SVC_DIR/cotrackd.log"; then
+	not_ok "sanitizer report from cotrackd"
+else
+	ok "no sanitizer report from cotrackd"
+fi
+t_end

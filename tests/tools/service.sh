@@ -1,0 +1,100 @@
+# The two-VM microservice under cotrackd, as functions (sourced by tests,
+# the demo and benchmarks).  Everything lives in $SVC_DIR; the network is
+# a namespace this creates ($SVC_NS, client 10.0.0.100) reaching the VMs
+# (frontend 10.0.0.2, backend 10.0.0.3) through cotrackd's tap uplink.
+#
+#   svc_start DIR COTRACKD [cotrackd options...]   start cotrackd
+#   svc_boot [run.sh options...]                    boot both guests, wait
+#
+# The guests keep up to 65536 TIME_WAIT sockets, as a server-sized
+# machine does: a 128 MiB guest's kernel default is 512, and a closed
+# connection that finds the TIME_WAIT table full vanishes from memory at
+# once (where a periodic memory scan can miss it).
+#   svc_client N                                    N requests from the ns
+#   svc_snmp WHEN                                   both guests print snmp
+#   svc_stop_guests; svc_stop_daemon; svc_cleanup
+#   svc_opens VM WHEN FIELD                         3=Active 4=Passive
+SVC_TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+G=$SVC_TOP/guest
+
+svc_start() {
+	SVC_DIR=$1
+	local daemon=$2
+	shift 2
+	SVC_NS=cotsvc$$
+	SVC_TAP=cotup$$
+	SVC_TAG=cotsvc-$$
+	mkdir -p "$SVC_DIR"
+	ip netns add "$SVC_NS" || return 1
+	"$daemon" --vm "fe,net=$SVC_DIR/fe.sock,mem=/dev/shm/$SVC_TAG-fe" \
+		--vm "be,net=$SVC_DIR/be.sock,mem=/dev/shm/$SVC_TAG-be" \
+		--uplink "$SVC_TAP,netns=$SVC_NS" -o "$SVC_DIR/records.json" \
+		"$@" 2>"$SVC_DIR/cotrackd.log" &
+	SVC_DPID=$!
+	local i
+	for i in $(seq 100); do
+		[ -S "$SVC_DIR/fe.sock" ] && [ -S "$SVC_DIR/be.sock" ] &&
+			ip -n "$SVC_NS" link show "$SVC_TAP" >/dev/null 2>&1 && break
+		kill -0 "$SVC_DPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	ip -n "$SVC_NS" link set lo up
+	ip -n "$SVC_NS" link set "$SVC_TAP" up
+	ip -n "$SVC_NS" addr add 10.0.0.100/24 dev "$SVC_TAP"
+}
+
+svc_boot() {
+	set -- --append "cotrack.twbuckets=${SVC_TWBUCKETS:-65536}" "$@"
+	"$G/run.sh" --role backend --name "$SVC_TAG-be" --dir "$SVC_DIR/be" \
+		--mem 128M --net "$SVC_DIR/be.sock" --ip 10.0.0.3/24 \
+		--timeout 1800 "$@" >"$SVC_DIR/be.out" 2>&1 &
+	SVC_BPID=$!
+	"$G/run.sh" --role frontend --name "$SVC_TAG-fe" --dir "$SVC_DIR/fe" \
+		--mem 128M --net "$SVC_DIR/fe.sock" --ip 10.0.0.2/24 \
+		--backend 10.0.0.3:80 --timeout 1800 "$@" >"$SVC_DIR/fe.out" 2>&1 &
+	SVC_FPID=$!
+	"$G/ctl.sh" "$SVC_DIR/be" wait-ready 180 >/dev/null &&
+		"$G/ctl.sh" "$SVC_DIR/fe" wait-ready 180 >/dev/null
+}
+
+svc_client() {
+	ip netns exec "$SVC_NS" python3 "$SVC_TOP/tests/tools/httpclient.py" \
+		10.0.0.2:80 -n "$1" --timeout 20
+}
+
+svc_snmp() {
+	"$G/ctl.sh" "$SVC_DIR/fe" cmd "snmp $1" 60 >/dev/null
+	"$G/ctl.sh" "$SVC_DIR/be" cmd "snmp $1" 60 >/dev/null
+}
+
+# svc_opens fe|be WHEN 3|4: ActiveOpens (3) or PassiveOpens (4) at WHEN
+svc_opens() {
+	tr -d '\r' <"$SVC_DIR/$1/console.log" | python3 "$G/truth.py" --snmp - |
+		awk -v w="$2" -v f="$3" '$2 == w {v = $f} END {print v}'
+}
+
+svc_stop_guests() {
+	[ -n "${SVC_FPID:-}" ] && "$G/ctl.sh" "$SVC_DIR/fe" stop 30 >/dev/null 2>&1
+	[ -n "${SVC_BPID:-}" ] && "$G/ctl.sh" "$SVC_DIR/be" stop 30 >/dev/null 2>&1
+	[ -n "${SVC_FPID:-}" ] && wait "$SVC_FPID" 2>/dev/null
+	[ -n "${SVC_BPID:-}" ] && wait "$SVC_BPID" 2>/dev/null
+	SVC_FPID= SVC_BPID=
+}
+
+svc_stop_daemon() {
+	if [ -n "${SVC_DPID:-}" ]; then
+		kill -TERM "$SVC_DPID" 2>/dev/null
+		wait "$SVC_DPID" 2>/dev/null
+		SVC_DRC=$?
+	fi
+	SVC_DPID=
+}
+
+svc_cleanup() {
+	[ -n "${SVC_FPID:-}" ] && kill "$SVC_FPID" 2>/dev/null
+	[ -n "${SVC_BPID:-}" ] && kill "$SVC_BPID" 2>/dev/null
+	svc_stop_daemon
+	[ -n "${SVC_NS:-}" ] && ip netns del "$SVC_NS" 2>/dev/null
+	wait 2>/dev/null
+	true
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Checks cotrackd's records of the two-VM service against ground truth.
+
+  track_check.py RECORDS.json CLIENT.log N FE_ACTIVE FE_PASSIVE BE_PASSIVE
+                 [--table OUT.txt] [--label L]
+
+FE_/BE_ numbers are the guests' own /proc/net/snmp deltas over the run.
+Prints TAP lines; every connection must be recorded exactly once (combined
+100%); capture by each view alone is reported, not asserted.
+"""
+import argparse
+import collections
+import json
+import sys
+
+p = argparse.ArgumentParser()
+p.add_argument("records")
+p.add_argument("client")
+p.add_argument("n", type=int)
+p.add_argument("fe_active", type=int)
+p.add_argument("fe_passive", type=int)
+p.add_argument("be_passive", type=int)
+p.add_argument("--table")
+p.add_argument("--label", default="")
+a = p.parse_args()
+
+recs = [json.loads(l) for l in open(a.records) if l.strip()]
+tcp = [r for r in recs if r["proto"] == "tcp"]
+client_ports = [int(l.split()[3]) for l in open(a.client) if l.startswith("req ") and " ok " in l]
+bad = 0
+
+
+def tap(ok, msg):
+    global bad
+    print(("ok - " if ok else "not ok - ") + msg)
+    if not ok:
+        bad += 1
+
+
+cats = collections.OrderedDict()
+cats["client -> frontend (NIC and memory)"] = [
+    r for r in tcp if r["vm"] == "fe" and r["src"] == "10.0.0.100" and r["dst"] == "10.0.0.2" and r["dport"] == 80]
+cats["frontend -> cache, localhost (memory only)"] = [
+    r for r in tcp if r["vm"] == "fe" and r["src"] == "127.0.0.1" and r["dst"] == "127.0.0.1" and r["dport"] == 6379]
+cats["frontend -> backend, at frontend"] = [
+    r for r in tcp if r["vm"] == "fe" and r["src"] == "10.0.0.2" and r["dst"] == "10.0.0.3" and r["dport"] == 80]
+cats["frontend -> backend, at backend"] = [
+    r for r in tcp if r["vm"] == "be" and r["src"] == "10.0.0.2" and r["dst"] == "10.0.0.3" and r["dport"] == 80]
+
+tap(len(client_ports) == a.n, "client log: %d of %d requests answered" % (len(client_ports), a.n))
+tap(a.fe_active == 2 * a.n and a.fe_passive == 2 * a.n and a.be_passive == a.n,
+    "guest snmp: frontend ActiveOpens +%d PassiveOpens +%d, backend PassiveOpens +%d (want %d, %d, %d)"
+    % (a.fe_active, a.fe_passive, a.be_passive, 2 * a.n, 2 * a.n, a.n))
+for name, rs in cats.items():
+    tap(len(rs) == a.n, "%s: %d records, want %d" % (name, len(rs), a.n))
+ports = collections.Counter(r["sport"] for r in cats["client -> frontend (NIC and memory)"])
+tap(ports == collections.Counter(client_ports),
+    "every client connection (by its source port, which the client may reuse) recorded exactly once")
+# The guest's own count: every opened connection of the frontend is one
+# record, a localhost one counting as an active and a passive open.
+fe_tcp = [r for r in tcp if r["vm"] == "fe"]
+nlocal = len(cats["frontend -> cache, localhost (memory only)"])
+want = a.fe_active + a.fe_passive - nlocal
+tap(len(fe_tcp) == want, "frontend TCP records %d = ActiveOpens + PassiveOpens - localhost pairs = %d" % (len(fe_tcp), want))
+be_tcp = [r for r in tcp if r["vm"] == "be"]
+tap(len(be_tcp) == a.be_passive, "backend TCP records %d = PassiveOpens %d" % (len(be_tcp), a.be_passive))
+seqs = sorted(r["seq"] for r in recs)
+tap(seqs == list(range(1, len(recs) + 1)), "seq 1..%d, no gap, no repeat" % len(recs))
+hidden = [r for r in recs if r.get("flags")]
+tap(not hidden, "no connection flagged hidden (%d)" % len(hidden))
+
+lines = ["%-44s %6s %8s %8s %9s" % ("connections" + (" " + a.label if a.label else ""), "n", "memory", "NIC", "combined")]
+for name, rs in cats.items():
+    n = len(rs) or 1
+    vm = sum(1 for r in rs if r["seen_by"] in ("vmi", "both"))
+    nic = sum(1 for r in rs if r["seen_by"] in ("nic", "both"))
+    lines.append("%-44s %6d %7.1f%% %7.1f%% %8.1f%%" % (name, len(rs), 100.0 * vm / n, 100.0 * nic / n, 100.0 * len(rs) / max(a.n, 1)))
+print("\n".join("# " + l for l in lines))
+if a.table:
+    with open(a.table, "w") as f:
+        f.write("\n".join(lines) + "\n")
+sys.exit(1 if bad else 0)
