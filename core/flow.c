@@ -661,6 +661,21 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 	return (int)s;
 }
 
+void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)
+{
+	uint32_t h;
+
+	if (p->reason != COT_PKT_OK || !(p->fl & COT_PKT_F_L4))
+		return;
+	if (side_of(&p->src, p->sport, &p->dst, p->dport) == 0)
+		h = key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
+			     p->dport);
+	else
+		h = key_hash(t, p->ipproto, &p->dst, p->dport, &p->src,
+			     p->sport);
+	__builtin_prefetch(&t->buckets[h & (t->nbuckets - 1)]);
+}
+
 static uint8_t idle_end(const struct flow *f)
 {
 	if (f->lru == L_TCP_CLOSED)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,11 +76,143 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void progress(const struct cot_replay_opts *o, pcap_t *p,
+/* Where frames come from: libpcap, or a classic pcap file in memory. */
+struct src {
+	pcap_t *p;
+	const uint8_t *mem; /* the file, or a window of it (fd != -1) */
+	size_t len, off;
+	bool swap, nsec;
+	int fd;		    /* read() in big chunks into buf */
+	uint8_t *buf;
+	size_t cap;
+	uint64_t base;	    /* file offset of buf[0] */
+	bool eof;
+	char *rerr;
+};
+
+/*
+ * Make at least @need bytes available at s->off (fd sources): move what
+ * is left to the front and read until the buffer is full or the file
+ * ends.  Reading 1 MiB at a time costs far less here than libpcap's two
+ * fread()s per frame or faulting in a mapping.
+ */
+static void refill(struct src *s, size_t need)
+{
+	size_t left;
+
+	if (s->fd < 0 || s->len - s->off >= need || s->eof)
+		return;
+	left = s->len - s->off;
+	memmove(s->buf, s->buf + s->off, left);
+	s->base += s->off;
+	s->off = 0;
+	s->len = left;
+	while (s->len < s->cap) {
+		ssize_t n = read(s->fd, s->buf + s->len, s->cap - s->len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0)
+				s->rerr = strerror(errno);
+			s->eof = true;
+			break;
+		}
+		s->len += (size_t)n;
+	}
+	s->mem = s->buf;
+}
+
+struct frame {
+	const uint8_t *data;
+	uint32_t caplen, wirelen;
+	uint64_t ts;
+};
+
+static uint32_t rd32(const struct src *s, const uint8_t *b)
+{
+	uint32_t v = cot_get_le32(b);
+
+	return s->swap ? __builtin_bswap32(v) : v;
+}
+
+/*
+ * Next frame of a classic pcap file held in memory.  Returns 1, 0 at the
+ * end, -1 when the file is cut in the middle of a record or a record
+ * claims more than any capture holds.
+ */
+static int mem_next(struct src *s, struct frame *f, char *err, size_t errlen)
+{
+	const uint8_t *h;
+	uint32_t incl;
+
+	refill(s, 16);
+	if (s->rerr) {
+		snprintf(err, errlen, "read error: %s", s->rerr);
+		return -1;
+	}
+	if (s->off == s->len)
+		return 0;
+	if (s->len - s->off < 16) {
+		snprintf(err, errlen, "truncated record header at offset %" PRIu64,
+			 s->base + s->off);
+		return -1;
+	}
+	h = s->mem + s->off;
+	incl = rd32(s, h + 8);
+	/* libpcap's own bound: no record is larger than 256 KiB. */
+	if (incl > 262144) {
+		snprintf(err, errlen, "record at offset %" PRIu64
+			 " claims %u bytes", s->base + s->off, incl);
+		return -1;
+	}
+	refill(s, 16 + (size_t)incl);
+	h = s->mem + s->off;
+	if (s->len - s->off - 16 < incl) {
+		snprintf(err, errlen, "truncated dump file: record at offset %"
+			 PRIu64 " needs %u bytes, %zu left", s->base + s->off,
+			 incl, s->len - s->off - 16);
+		return -1;
+	}
+	f->data = h + 16;
+	f->caplen = incl;
+	f->wirelen = rd32(s, h + 12);
+	f->ts = (uint64_t)rd32(s, h) * 1000000000ULL +
+		(uint64_t)rd32(s, h + 4) * (s->nsec ? 1 : 1000);
+	s->off += 16 + (size_t)incl;
+	return 1;
+}
+
+static int src_next(struct src *s, struct frame *f, char *err, size_t errlen)
+{
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	int rc;
+
+	if (s->mem)
+		return mem_next(s, f, err, errlen);
+	rc = pcap_next_ex(s->p, &h, &d);
+	if (rc == 1) {
+		f->data = d;
+		f->caplen = h->caplen;
+		f->wirelen = h->len;
+		/* Nanosecond precision was asked for at open time. */
+		f->ts = (uint64_t)h->ts.tv_sec * 1000000000ULL +
+			(uint64_t)h->ts.tv_usec;
+		return 1;
+	}
+	if (rc == PCAP_ERROR) {
+		snprintf(err, errlen, "%s", pcap_geterr(s->p));
+		return -1;
+	}
+	return 0;
+}
+
+static void progress(const struct cot_replay_opts *o, const struct src *s,
 		     const struct cot_replay_stats *st, int final)
 {
-	FILE *f = pcap_file(p);
-	long pos = f ? ftell(f) : -1;
+	FILE *f = s->p ? pcap_file(s->p) : NULL;
+	long pos = s->mem ? (long)(s->base + s->off) : f ? ftell(f) : -1;
 
 	if (o->size > 0 && pos >= 0)
 		fprintf(stderr, "\r%s: %3d%% %" PRIu64 " frames, %u open flows ",
@@ -92,20 +225,59 @@ static void progress(const struct cot_replay_opts *o, pcap_t *p,
 		fputc('\n', stderr);
 }
 
-int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
-		    struct cot_replay_stats *st, char *err, size_t errlen)
+/*
+ * Count @fr and parse it into @pkt, giving a non-Ethernet frame an
+ * Ethernet header first.  Returns 1 when the link header is bad.
+ */
+static int prepare(const struct src *s, int dlt, const struct frame *fr,
+		   uint8_t *scratch, struct cot_pkt *pkt,
+		   struct cot_replay_stats *st)
+{
+	const uint8_t *frame = fr->data;
+	uint32_t caplen = fr->caplen, wirelen = fr->wirelen;
+
+	(void)s;
+	st->frames++;
+	st->bytes += fr->wirelen;
+	if (caplen < wirelen)
+		st->snaplen_cut++;
+	if (wirelen < caplen) /* corrupt header: trust what we hold */
+		wirelen = caplen;
+	if (dlt != DLT_EN10MB) {
+		uint16_t et = 0;
+		int off = l3_offset(dlt, fr->data, caplen, &et);
+
+		if (off < 0) {
+			st->bad_linktype++;
+			return 1;
+		}
+		memset(scratch, 0, 12);
+		cot_put_be16(scratch + 12, et);
+		memcpy(scratch + 14, fr->data + off, caplen - (uint32_t)off);
+		frame = scratch;
+		caplen = caplen - (uint32_t)off + 14;
+		wirelen = wirelen - (uint32_t)off + 14;
+	}
+	cot_pkt_parse(pkt, frame, caplen, wirelen);
+	return 0;
+}
+
+static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
+	       struct cot_replay_stats *st, char *err, size_t errlen)
 {
 	struct replay rp = { .o = o, .st = st };
 	struct cot_flow_params fp = o->fp;
 	struct cot_flowtab *t;
-	struct pcap_pkthdr *h;
-	const u_char *data;
+	struct frame fr;
 	uint8_t *scratch = NULL;
 	uint64_t now = 0, last_expire = 0;
 	double next_progress = 0;
+	char why[PCAP_ERRBUF_SIZE + 128];
+	struct cot_pkt pk[2];
+	uint64_t n = 0;
 	void *mem;
 	size_t len;
-	int dlt = pcap_datalink(p), rc, ret = 0;
+	int rc, ret = 0, have;
 
 	memset(st, 0, sizeof(*st));
 	st->linktype = dlt;
@@ -126,7 +298,7 @@ int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
 	}
 	mem = aligned_alloc(64, (len + 63) & ~(size_t)63);
 	if (dlt != DLT_EN10MB)
-		scratch = malloc(14 + 65536);
+		scratch = malloc(14 + 262144);
 	if (!mem || (dlt != DLT_EN10MB && !scratch)) {
 		free(mem);
 		free(scratch);
@@ -138,41 +310,33 @@ int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
 	if (o->progress)
 		next_progress = now_s() + 0.5;
 
-	while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
-		struct cot_pkt pkt;
-		uint64_t ts;
-		const uint8_t *frame = data;
-		uint32_t caplen = h->caplen, wirelen = h->len;
+	/*
+	 * A two-stage pipeline: frame i+1 is parsed and its bucket fetched
+	 * while frame i's update waits on nothing.
+	 */
+	have = 0;
+	for (;;) {
+		struct cot_pkt *cur = &pk[n & 1];
+		uint64_t ts = 0;
 
-		st->frames++;
-		st->bytes += h->len;
-		if (caplen < wirelen)
-			st->snaplen_cut++;
-		if (wirelen < caplen) /* corrupt header: trust what we hold */
-			wirelen = caplen;
-		/* Nanosecond precision was asked for at open time. */
-		ts = (uint64_t)h->ts.tv_sec * 1000000000ULL +
-		     (uint64_t)h->ts.tv_usec;
+		rc = src_next(s, &fr, why, sizeof(why));
+		if (rc == 1 && prepare(s, dlt, &fr, scratch, cur, st))
+			continue; /* counted: bad link header */
+		if (rc == 1) {
+			ts = fr.ts;
+			cot_flowtab_prefetch(t, cur);
+		}
+		if (have) {
+			cot_flowtab_update(t, &pk[(n + 1) & 1], now);
+			have = 0;
+		}
+		if (rc != 1)
+			break;
 		/* Captures can step back in time; the table cannot. */
 		if (ts > now)
 			now = ts;
-		if (dlt != DLT_EN10MB) {
-			uint16_t et = 0;
-			int off = l3_offset(dlt, data, caplen, &et);
-
-			if (off < 0 || caplen - (uint32_t)off > 65536) {
-				st->bad_linktype++;
-				continue;
-			}
-			memset(scratch, 0, 12);
-			cot_put_be16(scratch + 12, et);
-			memcpy(scratch + 14, data + off, caplen - (uint32_t)off);
-			frame = scratch;
-			caplen = caplen - (uint32_t)off + 14;
-			wirelen = wirelen - (uint32_t)off + 14;
-		}
-		cot_pkt_parse(&pkt, frame, caplen, wirelen);
-		cot_flowtab_update(t, &pkt, now);
+		have = 1;
+		n++;
 		if (now - last_expire >= 1000000000ULL) {
 			cot_flowtab_expire(t, now, 0);
 			last_expire = now;
@@ -180,22 +344,112 @@ int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
 		if (o->progress && (st->frames & 0xffff) == 0 &&
 		    now_s() >= next_progress) {
 			cot_flowtab_stats(t, &st->flow);
-			progress(o, p, st, 0);
+			progress(o, s, st, 0);
 			next_progress = now_s() + 0.5;
 		}
 	}
-	if (rc == PCAP_ERROR) {
+	if (rc < 0) {
 		snprintf(err, errlen, "capture is corrupt or truncated after %" PRIu64
-			 " frames: %s", st->frames, pcap_geterr(p));
+			 " frames: %s", st->frames, why);
 		ret = -COT_EBADMSG;
 	}
 	cot_flowtab_flush(t, now, COT_END_OPEN);
 	cot_flowtab_stats(t, &st->flow);
 	if (o->progress)
-		progress(o, p, st, 1);
+		progress(o, s, st, 1);
 	free(mem);
 	free(scratch);
 	return ret;
+}
+
+int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
+		    struct cot_replay_stats *st, char *err, size_t errlen)
+{
+	struct src s = { .p = p, .fd = -1 };
+
+	return run(&s, pcap_datalink(p), o, st, err, errlen);
+}
+
+/* Sets up @s from the 24-byte file header; -COT_ENOTSUP if not pcap. */
+static int classic_header(struct src *s, const uint8_t *data, size_t len,
+			  int *dlt)
+{
+	uint32_t magic, linktype;
+
+	if (len < 24)
+		return -COT_ENOTSUP;
+	magic = cot_get_le32(data);
+	switch (magic) {
+	case 0xa1b2c3d4:
+		break;
+	case 0xa1b23c4d:
+		s->nsec = true;
+		break;
+	case 0xd4c3b2a1:
+		s->swap = true;
+		break;
+	case 0x4d3cb2a1:
+		s->swap = s->nsec = true;
+		break;
+	default:
+		return -COT_ENOTSUP; /* pcapng or not a capture: libpcap */
+	}
+	/* Major version 2 only; the low 16 bits of the link field are the
+	 * link type (the upper bits carry FCS information). */
+	if ((s->swap ? __builtin_bswap16(cot_get_le16(data + 4)) :
+		       cot_get_le16(data + 4)) != 2)
+		return -COT_ENOTSUP;
+	linktype = rd32(s, data + 20) & 0xffff;
+	/* LINKTYPE_ numbers equal DLT_ ones but for raw IP (101 vs 12). */
+	*dlt = linktype == 101 ? DLT_RAW : (int)linktype;
+	return 0;
+}
+
+int cot_replay_mem(const uint8_t *data, size_t len,
+		   const struct cot_replay_opts *o, struct cot_replay_stats *st,
+		   char *err, size_t errlen)
+{
+	struct src s = { .mem = data, .len = len, .off = 24, .fd = -1 };
+	int dlt;
+
+	if (classic_header(&s, data, len, &dlt) < 0)
+		return -COT_ENOTSUP;
+	return run(&s, dlt, o, st, err, errlen);
+}
+
+int cot_replay_fd(int fd, const struct cot_replay_opts *o,
+		  struct cot_replay_stats *st, char *err, size_t errlen)
+{
+	struct src s = { .fd = fd, .cap = 1 << 20 };
+	uint8_t hdr[24];
+	size_t got = 0;
+	int dlt, rc;
+
+	while (got < sizeof(hdr)) {
+		ssize_t n = pread(fd, hdr + got, sizeof(hdr) - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -COT_ENOTSUP;
+		got += (size_t)n;
+	}
+	if (classic_header(&s, hdr, sizeof(hdr), &dlt) < 0)
+		return -COT_ENOTSUP;
+	if (lseek(fd, 24, SEEK_SET) != 24)
+		return -COT_ENOTSUP;
+	s.buf = malloc(s.cap);
+	if (!s.buf) {
+		snprintf(err, errlen, "out of memory");
+		return -COT_ENOMEM;
+	}
+	s.mem = s.buf;
+	s.base = 24;
+	if (o->on_header)
+		o->on_header(o->ctx);
+	rc = run(&s, dlt, o, st, err, errlen);
+	free(s.buf);
+	return rc;
 }
 
 void cot_replay_print_stats(FILE *f, const struct cot_replay_stats *st)

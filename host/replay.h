@@ -12,6 +12,8 @@
 
 struct cot_replay_opts {
 	struct cot_flow_params fp; /* cb/cb_ctx are the replay's own */
+	/* cot_replay_fd(): called once it knows the file is a capture. */
+	void (*on_header)(void *ctx);
 	/* Called for every ended record, in order; seq already set. */
 	void (*on_record)(void *ctx, const struct cot_rec *r);
 	void *ctx;
@@ -40,6 +42,26 @@ struct cot_replay_stats {
  */
 int cot_replay_pcap(pcap_t *p, const struct cot_replay_opts *o,
 		    struct cot_replay_stats *st, char *err, size_t errlen);
+
+/*
+ * The same for a classic pcap file held in memory (e.g. mmap'd): frames
+ * are read in place, with no copy and no system call.  Returns
+ * -COT_ENOTSUP without reading anything when @data is not a classic
+ * pcap file (pcapng, ...): use libpcap then.  Every record header is
+ * checked against the bytes left before its frame is touched.
+ */
+int cot_replay_mem(const uint8_t *data, size_t len,
+		   const struct cot_replay_opts *o, struct cot_replay_stats *st,
+		   char *err, size_t errlen);
+
+/*
+ * The same for a classic pcap file open on @fd (a regular file: it is
+ * read with pread/lseek), read in 1 MiB chunks.  Returns -COT_ENOTSUP,
+ * having consumed nothing that matters (the caller rewinds), when the
+ * file is not classic pcap: use libpcap then.
+ */
+int cot_replay_fd(int fd, const struct cot_replay_opts *o,
+		  struct cot_replay_stats *st, char *err, size_t errlen);
 
 /* The stats in readable form, one counter a line. */
 void cot_replay_print_stats(FILE *f, const struct cot_replay_stats *st);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -50,6 +51,18 @@ static void usage(FILE *f)
 "damage are still written), 2 usage error.\n");
 }
 
+struct out {
+	FILE *f;
+	enum cot_recfmt fmt;
+};
+
+static void write_header(void *ctx)
+{
+	struct out *o = ctx;
+
+	cot_recfmt_header(o->f, o->fmt);
+}
+
 static int parse_secs(const char *s, uint64_t *ns)
 {
 	char *end;
@@ -62,11 +75,6 @@ static int parse_secs(const char *s, uint64_t *ns)
 	*ns = (uint64_t)(v * 1e9);
 	return 0;
 }
-
-struct out {
-	FILE *f;
-	enum cot_recfmt fmt;
-};
 
 static void write_rec(void *ctx, const struct cot_rec *r)
 {
@@ -200,10 +208,33 @@ int cmd_replay(int argc, char **argv)
 	if (prog < 0)
 		prog = isatty(2) && ro.size > 32LL << 20;
 	ro.progress = prog;
+	if (outpath) {
+		out.f = fopen(outpath, "w");
+		if (!out.f) {
+			log_warn("%s", outpath);
+			return 1;
+		}
+	}
+	ro.on_record = write_rec;
+	ro.ctx = &out;
 
+	/* A classic pcap file is read in big chunks, without libpcap. */
+	if (strcmp(path, "-") != 0) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			ro.on_header = write_header;
+			rc = cot_replay_fd(fd, &ro, &st, errbuf, sizeof(errbuf));
+			close(fd);
+			ro.on_header = NULL;
+			if (rc != -COT_ENOTSUP)
+				goto done;
+		}
+	}
 	/*
-	 * Open the stream ourselves: libpcap reads each frame with two
-	 * fread()s, and a 1 MiB buffer (set before any read) saves syscalls.
+	 * Otherwise (pcapng, standard input) libpcap reads it: open the
+	 * stream ourselves, since libpcap reads each frame with two fread()s
+	 * and a 1 MiB buffer (set before any read) saves system calls.
 	 */
 	in = strcmp(path, "-") ? fopen(path, "rb") : stdin;
 	if (!in) {
@@ -224,19 +255,10 @@ int cmd_replay(int argc, char **argv)
 			log_warnx("%s: %s", path, errbuf);
 		return 1;
 	}
-	if (outpath) {
-		out.f = fopen(outpath, "w");
-		if (!out.f) {
-			log_warn("%s", outpath);
-			pcap_close(p);
-			return 1;
-		}
-	}
-	ro.on_record = write_rec;
-	ro.ctx = &out;
 	cot_recfmt_header(out.f, out.fmt);
 	rc = cot_replay_pcap(p, &ro, &st, errbuf, sizeof(errbuf));
 	pcap_close(p);
+done:
 	if (rc < 0) {
 		log_warnx("%s: %s", path, errbuf);
 		status = 1;

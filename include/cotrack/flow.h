@@ -98,6 +98,14 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *pkt,
 		       uint64_t now_ns);
 
 /*
+ * Optional: start loading the bucket @pkt will hit, so that a caller
+ * parsing frame i+1 before updating frame i hides the cache miss.
+ * Changes nothing.
+ */
+void cot_flowtab_prefetch(const struct cot_flowtab *t,
+			  const struct cot_pkt *pkt);
+
+/*
  * End flows idle or active past their timeouts at @now_ns, examining at
  * most @budget slots (0: all) so a caller on a hot path can spread the
  * work.  Returns the number of flows ended.
