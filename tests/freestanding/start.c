@@ -7,6 +7,7 @@
 #include "cotrack/pkt.h"
 #include "cotrack/flow.h"
 #include "cotrack/rec.h"
+#include "cotrack/vmi.h"
 
 void *memcpy(void *d, const void *s, size_t n);
 void *memmove(void *d, const void *s, size_t n);
@@ -58,6 +59,35 @@ int memcmp(const void *a, const void *b, size_t n)
 static uint64_t table_mem[1 << 16];
 volatile int sink;
 
+/* core/vmi: guest memory is whatever the host's read callback gives. */
+static const uint8_t guest_ram[4096];
+static struct cot_vmi vmi;
+static struct cot_vmi_sock socks[16];
+
+static int guest_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	(void)ctx;
+	if (gpa > sizeof(guest_ram) || len > sizeof(guest_ram) - gpa)
+		return -COT_EFAULT;
+	memcpy(buf, guest_ram + gpa, len);
+	return 0;
+}
+
+static void vmi_calls(void)
+{
+	struct cot_vmi_mem m = { .read = guest_read, .nranges = 1 };
+	struct cot_vmi_profile prof = { .ehash_bucket_size = 8,
+					.lhash2_bucket_size = 16 };
+	struct cot_vmi_stats st;
+	uint32_t n = 0;
+
+	m.ranges[0].len = sizeof(guest_ram);
+	sink += cot_vmi_open(&vmi, &m);
+	sink += cot_vmi_set_profile(&vmi, &prof);
+	sink += cot_vmi_snapshot(&vmi, socks, 16, &n, &st);
+	sink += (int)cot_vmi_diff(socks, n, socks, n, 0, 0);
+}
+
 void _start(void)
 {
 	static const uint8_t frame[64];
@@ -76,6 +106,7 @@ void _start(void)
 	}
 	sink += cot_rec_encode(wire, &r);
 	sink += cot_rec_decode(&r, wire, sizeof(wire));
+	vmi_calls();
 	for (;;)
 		;
 }

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core/vmi: a Linux x86-64 guest's TCP sockets, read from its physical
+ * memory alone.  Freestanding: no allocation, no I/O; guest memory is
+ * reached only through the read callback in struct cot_vmi_mem, copied
+ * into the caller's buffers, then validated.  Every byte of guest memory
+ * is hostile: every loop over it is bounded, and forged, looping or
+ * dangling structures become counted errors.
+ *
+ * Usage (see cmd/cotrack/vmi.c and docs/vmi.md):
+ *
+ *	struct cot_vmi *k = <caller allocates sizeof(struct cot_vmi)>;
+ *	cot_vmi_open(k, &mem);            VMCOREINFO, paging, kallsyms
+ *	cot_vmi_btf_range(k, &va, &len);  host reads the BTF blob with
+ *	cot_vmi_read_va(k, va, buf, len); and derives a profile from it
+ *	cot_vmi_set_profile(k, &prof);    (host/btf.c does this with libbpf)
+ *	loop:
+ *		cot_vmi_snapshot(k, socks, cap, &n, &st);   sorted set
+ *		cot_vmi_diff(prev, nprev, socks, n, cb, ctx); events
+ *
+ * A struct cot_vmi is not thread-safe (it caches translations); use one
+ * per thread.  The diff and parse functions keep no state and are.
+ */
+#ifndef COTRACK_VMI_H
+#define COTRACK_VMI_H
+
+#include "cotrack/common.h"
+
+/* --- guest physical memory ------------------------------------------- */
+
+/* A range of guest-physical RAM (what discovery scans). */
+struct cot_vmi_range {
+	uint64_t start;
+	uint64_t len;
+};
+
+#define COT_VMI_MAX_RANGES 16
+
+/*
+ * The one read interface.  read() copies @len bytes of guest-physical
+ * memory at @gpa into @buf and returns 0, or a negative code (e.g.
+ * -COT_EFAULT when any byte is outside guest RAM).  It may be called
+ * with any gpa and len: it must check.  ranges[] lists the RAM ranges
+ * (sorted, non-overlapping) for scanning.
+ */
+struct cot_vmi_mem {
+	int (*read)(void *ctx, uint64_t gpa, void *buf, size_t len);
+	/* Optional hint: @gpa will be read soon (e.g. a CPU prefetch);
+	 * lets the walk overlap the cache misses of many chains. */
+	void (*prefetch)(void *ctx, uint64_t gpa);
+	void *ctx;
+	struct cot_vmi_range ranges[COT_VMI_MAX_RANGES];
+	uint32_t nranges;
+};
+
+/* --- VMCOREINFO ------------------------------------------------------- */
+
+/* The vmcoreinfo_data page holds at most one page of text. */
+#define COT_VMCI_MAX_LEN     4096
+#define COT_VMCI_RELEASE_LEN 65
+
+/* Bits of cot_vmcoreinfo.have. */
+#define COT_VMCI_OSRELEASE	(1u << 0)
+#define COT_VMCI_PAGESIZE	(1u << 1)
+#define COT_VMCI_KERNELOFFSET	(1u << 2)
+#define COT_VMCI_PHYS_BASE	(1u << 3)
+#define COT_VMCI_INIT_TOP_PGT	(1u << 4)
+#define COT_VMCI_L5		(1u << 5)
+#define COT_VMCI_KALLSYMS	(1u << 6) /* names, num_syms, tokens, offsets */
+#define COT_VMCI_KALLSYMS_ADDRS (1u << 7) /* absolute kallsyms_addresses */
+
+struct cot_vmcoreinfo {
+	uint32_t have;			      /* COT_VMCI_* */
+	char osrelease[COT_VMCI_RELEASE_LEN]; /* NUL-terminated, printable */
+	uint32_t page_size;
+	uint64_t kerneloffset; /* KASLR virtual offset */
+	uint64_t phys_base;    /* NUMBER(phys_base) */
+	uint64_t init_top_pgt; /* SYMBOL(init_top_pgt), virtual */
+	uint8_t l5;	       /* NUMBER(pgtable_l5_enabled) */
+	/* SYMBOL(kallsyms_*), virtual addresses (Linux >= 6.0) */
+	uint64_t ks_names, ks_num_syms, ks_token_table, ks_token_index;
+	uint64_t ks_offsets, ks_relative_base, ks_addresses;
+	uint32_t lines;	    /* lines parsed */
+	uint32_t bad_lines; /* lines ignored: no '=', bad number, ... */
+};
+
+/*
+ * Parse VMCOREINFO text (hostile: at most COT_VMCI_MAX_LEN bytes are
+ * looked at; stops at the first NUL).  Unknown keys are ignored.
+ * Returns 0 when OSRELEASE was found, -COT_ENOENT when it was not,
+ * -COT_EINVAL on bad arguments.  Thread-safe.
+ */
+int cot_vmcoreinfo_parse(struct cot_vmcoreinfo *ci, const char *text,
+			 size_t len);
+
+/* --- kallsyms --------------------------------------------------------- */
+
+/* A kernel-virtual reader: 0 or negative code, like cot_vmi_mem.read. */
+typedef int (*cot_vmi_vread_fn)(void *ctx, uint64_t va, void *buf, size_t len);
+
+/* Tables of the kernel's compressed symbol list (from VMCOREINFO). */
+struct cot_kallsyms {
+	uint64_t names, token_table, token_index, offsets, addresses;
+	uint64_t relative_base; /* the value of kallsyms_relative_base */
+	uint32_t num_syms;
+	bool absolute; /* kallsyms_addresses[] instead of offsets */
+};
+
+/* Upper bound on kallsyms_num_syms we accept (Debian 6.1: ~170000). */
+#define COT_KALLSYMS_MAX_SYMS (1u << 22)
+#define COT_KSYM_NAMELEN      128
+
+/* One wanted symbol; @addr and @found are filled by the lookup. */
+struct cot_ksym_req {
+	const char *name; /* without the type letter */
+	uint64_t addr;
+	char type; /* kallsyms type letter ('D', 'b', ...) */
+	bool found;
+};
+
+/*
+ * Decode the whole symbol list once, through @rd, and resolve every
+ * request in @req[0..n) (first match wins).  Bounded by
+ * COT_KALLSYMS_MAX_SYMS symbols and COT_KSYM_NAMELEN bytes per name.
+ * Returns the number of requests found (>= 0), or a negative code when
+ * the tables could not be read or are malformed (-COT_EBADMSG).
+ * Thread-safe.
+ */
+int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
+			void *rctx, struct cot_ksym_req *req, size_t n);
+
+/* --- the kernel profile (struct offsets, from BTF on the host) --------- */
+
+/*
+ * Byte offsets the walker needs.  All are computed from the guest's BTF
+ * by host/btf.c; none is built in.  Socket field offsets are from the
+ * start of the socket (struct sock_common is at offset 0 of struct sock,
+ * inet_timewait_sock and request_sock).
+ */
+struct cot_vmi_profile {
+	/* struct sock_common */
+	uint32_t skc_daddr, skc_rcv_saddr;	 /* __be32 */
+	uint32_t skc_dport;			 /* __be16 */
+	uint32_t skc_num;			 /* __u16 host order */
+	uint32_t skc_family;			 /* unsigned short */
+	uint32_t skc_state;			 /* u8 */
+	uint32_t skc_net;			 /* struct net * */
+	uint32_t skc_v6_daddr, skc_v6_rcv_saddr; /* struct in6_addr */
+	uint32_t skc_nulls_node;		 /* struct hlist_nulls_node */
+	/* struct inet_timewait_sock */
+	uint32_t tw_substate; /* u8 */
+	/* listeners: node linking a listener into its lhash2 chain */
+	uint32_t listen_node;
+	/* struct inet_hashinfo */
+	uint32_t hi_ehash, hi_ehash_mask, hi_lhash2, hi_lhash2_mask;
+	/* struct inet_ehash_bucket / inet_listen_hashbucket */
+	uint32_t ehash_bucket_size, ehash_chain;
+	uint32_t lhash2_bucket_size, lhash2_head;
+	/* struct net */
+	uint32_t net_list;	/* list_head in net_namespace_list */
+	uint32_t net_inum;	/* ns.inum */
+	uint32_t net_death_row; /* ipv4.tcp_death_row */
+	uint32_t dr_hashinfo;	/* inet_timewait_death_row.hashinfo */
+	uint32_t flags;		/* COT_VMI_PF_* */
+};
+
+#define COT_VMI_PF_IPV6		(1u << 0) /* skc_v6_* present */
+#define COT_VMI_PF_LHASH2_NULLS (1u << 1) /* lhash2 chains are hlist_nulls */
+#define COT_VMI_PF_PERNET	(1u << 2) /* net has its own hashinfo ptr */
+#define COT_VMI_PF_DR_PTR	(1u << 3) /* ipv4.tcp_death_row is a ptr */
+#define COT_VMI_PF_TW_SUBSTATE	(1u << 4) /* tw_substate present */
+
+/* Largest offset or object size a profile may hold (struct net ~ 5 KiB). */
+#define COT_VMI_PROFILE_MAX_OFF (1u << 20)
+
+/* --- the kernel handle ------------------------------------------------ */
+
+/* Names of the symbols discovery looks up (index = COT_VMI_SYM_*). */
+enum cot_vmi_sym {
+	COT_VMI_SYM_TCP_HASHINFO = 0,
+	COT_VMI_SYM_NET_NS_LIST,
+	COT_VMI_SYM_INIT_NET,
+	COT_VMI_SYM_START_BTF,
+	COT_VMI_SYM_STOP_BTF,
+	COT_VMI_SYM__COUNT,
+};
+const char *cot_vmi_sym_name(unsigned int sym);
+
+#define COT_VMI_TLB_SIZE 64
+
+/* Bounds of one snapshot. */
+#define COT_VMI_MAX_CHAIN   4096       /* sockets per chain */
+#define COT_VMI_MAX_REWALK  4	       /* re-walks of one bucket */
+#define COT_VMI_MAX_BUCKETS (1u << 24) /* per table (16M buckets) */
+#define COT_VMI_MAX_NETS    4096       /* namespaces */
+#define COT_VMI_MAX_TABLES  64	       /* distinct per-netns ehash tables */
+/* Chain nodes visited per snapshot, over all chains: 2 * cap + this. */
+#define COT_VMI_STEP_SLACK 65536
+
+/* How the kernel was found (cot_vmi.how). */
+#define COT_VMI_HOW_SCAN       (1u << 0) /* VMCOREINFO found by scanning RAM */
+#define COT_VMI_HOW_KALLSYMS   (1u << 1) /* symbols from guest kallsyms */
+#define COT_VMI_HOW_SYMS_GIVEN (1u << 2) /* symbols supplied by the caller */
+
+struct cot_vmi {
+	struct cot_vmi_mem mem;
+	struct cot_vmcoreinfo ci;
+	uint64_t vmci_pa; /* where the VMCOREINFO text was found */
+	uint64_t root_pa; /* top-level page table */
+	uint8_t levels;	  /* 4 or 5 */
+	uint32_t how;	  /* COT_VMI_HOW_* */
+	uint32_t nsyms;	  /* kallsyms symbols in the table */
+	uint64_t sym[COT_VMI_SYM__COUNT]; /* 0 when not found */
+	bool have_profile;
+	struct cot_vmi_profile prof;
+	/* translation caches by page size (4 KiB, 2 MiB, 1 GiB): the
+	 * direct map is in huge pages, so most sockets hit one entry */
+	struct cot_vmi_tlb {
+		uint64_t vbase, pbase;
+	} tlb[3][COT_VMI_TLB_SIZE];
+	uint64_t walks, tlb_hits;
+	/* namespaces found by the last cot_vmi_snapshot() */
+	uint32_t nnets;
+	struct {
+		uint64_t addr; /* struct net * */
+		uint32_t inum;
+	} nets[COT_VMI_MAX_NETS];
+	uint16_t net_by_addr[COT_VMI_MAX_NETS]; /* indexes, sorted by addr */
+};
+
+/*
+ * Find a Linux kernel in @mem (copied into @k): scan RAM page starts for
+ * the VMCOREINFO text, parse it, set up the page walk from init_top_pgt
+ * and phys_base (checked by translating init_top_pgt's own address),
+ * then decode kallsyms for the symbols above.  A candidate page that
+ * does not validate is skipped (up to COT_VMI_MAX_CANDIDATES).
+ * Returns 0; -COT_ENOENT when no VMCOREINFO was found (not the memory
+ * of a Linux guest); -COT_EPROTO when one was found but the page walk
+ * or kallsyms failed on every candidate; -COT_ENOTSUP when VMCOREINFO
+ * has no kallsyms (Linux < 6.0: use cot_vmi_set_symbols()).
+ */
+#define COT_VMI_MAX_CANDIDATES 8
+int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem);
+
+/*
+ * Provide symbol addresses (link-time addresses, e.g. from System.map;
+ * KERNELOFFSET is added) for kernels without kallsyms in VMCOREINFO.
+ * Call after cot_vmi_open() returned 0 or -COT_ENOTSUP.
+ */
+int cot_vmi_set_symbols(struct cot_vmi *k,
+			const uint64_t link_addr[COT_VMI_SYM__COUNT]);
+
+/* Translate a kernel virtual address.  0, -COT_EFAULT (not mapped). */
+int cot_vmi_v2p(struct cot_vmi *k, uint64_t va, uint64_t *pa);
+
+/* Read kernel-virtual memory (any length, across pages).  0 or < 0. */
+int cot_vmi_read_va(struct cot_vmi *k, uint64_t va, void *buf, size_t len);
+
+/* Start and length of the kernel's BTF (__start_BTF..__stop_BTF). */
+#define COT_VMI_BTF_MAX (64u << 20)
+int cot_vmi_btf_range(const struct cot_vmi *k, uint64_t *va, size_t *len);
+
+/*
+ * Install the struct offsets.  Checks every offset against
+ * COT_VMI_PROFILE_MAX_OFF.  Returns 0 or -COT_EINVAL.
+ */
+int cot_vmi_set_profile(struct cot_vmi *k, const struct cot_vmi_profile *p);
+
+/* --- sockets ---------------------------------------------------------- */
+
+/* Kernel TCP states (include/net/tcp_states.h). */
+enum cot_vmi_tcp_state {
+	COT_VMI_TCP_ESTABLISHED = 1,
+	COT_VMI_TCP_SYN_SENT,
+	COT_VMI_TCP_SYN_RECV,
+	COT_VMI_TCP_FIN_WAIT1,
+	COT_VMI_TCP_FIN_WAIT2,
+	COT_VMI_TCP_TIME_WAIT,
+	COT_VMI_TCP_CLOSE,
+	COT_VMI_TCP_CLOSE_WAIT,
+	COT_VMI_TCP_LAST_ACK,
+	COT_VMI_TCP_LISTEN,
+	COT_VMI_TCP_CLOSING,
+	COT_VMI_TCP_NEW_SYN_RECV,
+	COT_VMI_TCP__COUNT,
+};
+
+/* Kernel name of a state ("ESTABLISHED", ...), "?" when out of range. */
+const char *cot_vmi_state_name(unsigned int st);
+
+enum cot_vmi_kind {
+	COT_VMI_SK_FULL = 0, /* struct sock (tcp_sock) */
+	COT_VMI_SK_TW,	     /* inet_timewait_sock */
+	COT_VMI_SK_REQ,	     /* request_sock (NEW_SYN_RECV) */
+	COT_VMI_SK_LISTEN,   /* listener from lhash2 */
+};
+
+/*
+ * One guest socket (DESIGN.md, "Guest socket").  @state is what the
+ * guest's /proc/net/tcp shows: for TIME_WAIT sockets the timewait
+ * substate (FIN_WAIT2 or TIME_WAIT), for request sockets SYN_RECV.
+ */
+struct cot_vmi_sock {
+	struct cot_addr local, remote; /* IPv4 stored IPv4-mapped */
+	uint32_t netns;		       /* ns.inum of the socket's namespace */
+	uint16_t lport, rport;	       /* host order */
+	uint8_t family;		       /* 4 or 6 */
+	uint8_t state;		       /* enum cot_vmi_tcp_state */
+	uint8_t kind;		       /* enum cot_vmi_kind */
+	uint8_t pad;
+	uint64_t kaddr; /* the socket's kernel address */
+	/* Where the walk found it: hash of the table's address << 32 |
+	 * bucket.  A connection stays in its bucket for its whole life, so
+	 * this is the first key of the snapshot order (the walk emits in
+	 * nearly that order: sorting is linear).  0 for sockets made by
+	 * other means. */
+	uint64_t pos;
+};
+
+struct cot_vmi_stats {
+	uint32_t nets;	  /* namespaces walked */
+	uint32_t tables;  /* distinct ehash tables walked */
+	uint64_t buckets; /* buckets read (ehash + lhash2) */
+	uint64_t sockets; /* sockets returned */
+	uint32_t rewalks; /* chain ended on a foreign nulls: re-walked */
+	/* counted errors (hostile or racing memory) */
+	uint32_t err_read;   /* unreadable pointer or table */
+	uint32_t err_loop;   /* cycle detected in a chain or the net list */
+	uint32_t err_long;   /* chain longer than COT_VMI_MAX_CHAIN */
+	uint32_t err_family; /* socket with an unknown family */
+	uint32_t err_table;  /* table size or pointer out of bounds */
+	uint32_t err_net;    /* socket of a namespace not in the list */
+	uint32_t truncated;  /* sockets dropped: @cap reached */
+	uint32_t err_budget; /* 1: walk cut short, node budget spent */
+};
+
+/*
+ * Walk every namespace's TCP tables and fill @out[0..cap) with the
+ * guest's sockets, sorted by cot_vmi_sock_cmp() with duplicates
+ * removed; *@n gets the count.  @st (may be NULL) gets counters.
+ * Returns 0 (errors in guest data are counted in @st, not returned),
+ * -COT_EINVAL when no profile is installed, -COT_EFAULT when the
+ * global hash table cannot be read at all.
+ */
+int cot_vmi_snapshot(struct cot_vmi *k, struct cot_vmi_sock *out, uint32_t cap,
+		     uint32_t *n, struct cot_vmi_stats *st);
+
+/*
+ * The snapshot order: by pos, then netns, family, local, lport,
+ * remote, rport, listener or not (together: the connection), then
+ * state, kind and kaddr.  A total order, stable across snapshots of one
+ * guest, cheap to sort, but not meant for people:
+ * cot_vmi_sock_cmp_human() (pos ignored) sorts for display.  Both
+ * return <0, 0, >0 and are thread-safe.
+ */
+int cot_vmi_sock_cmp(const struct cot_vmi_sock *a,
+		     const struct cot_vmi_sock *b);
+int cot_vmi_sock_cmp_human(const struct cot_vmi_sock *a,
+			   const struct cot_vmi_sock *b);
+
+/*
+ * Sort @v[0..n) in place by cot_vmi_sock_cmp().  Linear on what the
+ * walk emits (already in pos order: only runs of one bucket are
+ * sorted); else introsort (quicksort, heap sort past 2 log n levels, so
+ * that no input the guest can arrange makes it quadratic).  No
+ * recursion, no allocation.
+ */
+void cot_vmi_sort(struct cot_vmi_sock *v, uint32_t n);
+
+enum cot_vmi_event {
+	COT_VMI_EV_OPENED = 1, /* in @cur, not in @prev */
+	COT_VMI_EV_CLOSED,     /* in @prev, not in @cur */
+	COT_VMI_EV_CHANGED,    /* same connection, new state */
+};
+
+const char *cot_vmi_event_name(unsigned int ev);
+
+/*
+ * Called once per event.  @old is the socket in the previous snapshot
+ * (NULL for OPENED), @now in the current one (NULL for CLOSED).
+ */
+typedef void (*cot_vmi_diff_cb)(void *ctx, enum cot_vmi_event ev,
+				const struct cot_vmi_sock *old,
+				const struct cot_vmi_sock *now);
+
+/*
+ * Compare two snapshots sorted by cot_vmi_sort()/cot_vmi_snapshot().
+ * A connection is (netns, family, local, lport, remote, rport, and
+ * whether it is a listener); a listener and a connection never match.
+ * Returns the number of events.  Thread-safe.
+ */
+uint32_t cot_vmi_diff(const struct cot_vmi_sock *prev, uint32_t nprev,
+		      const struct cot_vmi_sock *cur, uint32_t ncur,
+		      cot_vmi_diff_cb cb, void *ctx);
+
+#endif
