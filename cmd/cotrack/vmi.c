@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "../../host/btf.h"
+#include "../../host/vmiattach.h"
 #include "../../host/log.h"
 #include "../../host/mem.h"
 #include "cotrack/vmi.h"
@@ -30,13 +30,6 @@ struct opts {
 	int stats;
 };
 
-struct vmi_ctx {
-	struct cot_hostmem hm;
-	struct cot_vmi *k;
-	const char *btf_how;
-	size_t btf_len;
-	int open_err;
-};
 
 static void usage(FILE *f, const char *sub)
 {
@@ -125,141 +118,23 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* System.map: "ADDR TYPE NAME" lines; link-time addresses. */
-static int load_sysmap(const char *path, uint64_t addr[COT_VMI_SYM__COUNT])
+static void vmi_close(struct cot_vmi_attach *c)
 {
-	char line[512];
-	FILE *f = fopen(path, "r");
-	unsigned int i;
-
-	if (!f) {
-		log_warn("%s", path);
-		return -1;
-	}
-	memset(addr, 0, sizeof(addr[0]) * COT_VMI_SYM__COUNT);
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long a;
-		char type, name[256];
-
-		if (sscanf(line, "%llx %c %255s", &a, &type, name) != 3)
-			continue;
-		for (i = 0; i < COT_VMI_SYM__COUNT; i++)
-			if (!addr[i] && !strcmp(name, cot_vmi_sym_name(i)))
-				addr[i] = a;
-	}
-	fclose(f);
-	return 0;
+	cot_vmi_detach(c);
 }
 
-static void vmi_close(struct vmi_ctx *c)
+static int vmi_setup(struct cot_vmi_attach *c, const struct opts *o)
 {
-	free(c->k);
-	c->k = NULL;
-	cot_hostmem_close(&c->hm);
-}
+	struct cot_vmi_attach_opts ao = {
+		.mem = o->mem, .map = o->map, .sysmap = o->sysmap, .btf = o->btf,
+	};
+	char msg[512];
 
-static int vmi_setup(struct vmi_ctx *c, const struct opts *o)
-{
-	struct cot_vmi_mem mem;
-	struct cot_vmi_profile prof;
-	char msg[256] = "";
-	int err;
-
-	memset(c, 0, sizeof(*c));
-	if (cot_hostmem_open(&c->hm, o->mem, o->map, msg, sizeof(msg))) {
+	if (cot_vmi_attach(c, &ao, msg, sizeof(msg)) < 0) {
 		log_warnx("%s", msg);
 		return -1;
 	}
-	c->k = calloc(1, sizeof(*c->k));
-	if (!c->k) {
-		log_warnx("out of memory");
-		goto err;
-	}
-	cot_hostmem_iface(&c->hm, &mem);
-	err = cot_vmi_open(c->k, &mem);
-	c->open_err = err;
-	if (err == -COT_ENOENT) {
-		log_warnx("%s: no Linux VMCOREINFO found in %zu bytes: not the "
-			  "memory of a Linux guest (or its kernel lacks "
-			  "CONFIG_CRASH_CORE)",
-			  o->mem, c->hm.size);
-		goto err;
-	}
-	if (err == -COT_EPROTO) {
-		log_warnx("%s: VMCOREINFO found but the kernel page tables or "
-			  "kallsyms could not be read (release %s)",
-			  o->mem,
-			  c->k->ci.osrelease[0] ? c->k->ci.osrelease : "?");
-		goto err;
-	}
-	if (err == -COT_ENOTSUP && !o->sysmap) {
-		log_warnx("%s: kernel %s has no kallsyms in VMCOREINFO (Linux "
-			  "< 6.0): give --system-map FILE",
-			  o->mem, c->k->ci.osrelease);
-		goto err;
-	}
-	if (err && err != -COT_ENOTSUP) {
-		log_warnx("%s: %s", o->mem, cot_strerror(err));
-		goto err;
-	}
-	if (o->sysmap) {
-		uint64_t addr[COT_VMI_SYM__COUNT];
-
-		if (load_sysmap(o->sysmap, addr))
-			goto err;
-		if (cot_vmi_set_symbols(c->k, addr)) {
-			log_warnx("%s: no tcp_hashinfo in it", o->sysmap);
-			goto err;
-		}
-	}
-	if (o->btf) {
-		err = cot_vmi_profile_from_btf_file(o->btf, &prof, msg,
-						    sizeof(msg));
-		c->btf_how = "file";
-	} else {
-		uint64_t va;
-		size_t len;
-		void *buf;
-
-		err = cot_vmi_btf_range(c->k, &va, &len);
-		if (err) {
-			log_warnx("%s: no usable __start_BTF/__stop_BTF in the "
-				  "guest kernel (CONFIG_DEBUG_INFO_BTF?): give "
-				  "--btf FILE",
-				  o->mem);
-			goto err;
-		}
-		buf = malloc(len);
-		if (!buf) {
-			log_warnx("out of memory");
-			goto err;
-		}
-		err = cot_vmi_read_va(c->k, va, buf, len);
-		if (err) {
-			free(buf);
-			log_warnx("%s: guest BTF (%zu bytes at %#" PRIx64
-				  ") not readable",
-				  o->mem, len, va);
-			goto err;
-		}
-		err = cot_vmi_profile_from_btf(buf, len, &prof, msg,
-					       sizeof(msg));
-		free(buf);
-		c->btf_how = "guest memory";
-		c->btf_len = len;
-	}
-	if (err) {
-		log_warnx("%s", msg);
-		goto err;
-	}
-	if (cot_vmi_set_profile(c->k, &prof)) {
-		log_warnx("BTF gives offsets out of bounds");
-		goto err;
-	}
 	return 0;
-err:
-	vmi_close(c);
-	return -1;
 }
 
 static void print_sock(FILE *f, const struct cot_vmi_sock *s, int json,
@@ -322,7 +197,7 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* --repeat N: time N snapshots, one line of figures for bench/vmi.sh. */
-static int bench(struct vmi_ctx *c, struct cot_vmi_sock *v,
+static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
 		 const struct opts *o)
 {
 	uint64_t *t = calloc(o->repeat, sizeof(*t)), sum = 0;
@@ -358,7 +233,7 @@ static int bench(struct vmi_ctx *c, struct cot_vmi_sock *v,
 
 static int do_snapshot(const struct opts *o)
 {
-	struct vmi_ctx c;
+	struct cot_vmi_attach c;
 	struct cot_vmi_stats st;
 	struct cot_vmi_sock *v;
 	uint32_t n, i;
@@ -417,7 +292,7 @@ static void on_event(void *ctx, enum cot_vmi_event ev,
 
 static int do_watch(const struct opts *o)
 {
-	struct vmi_ctx c;
+	struct cot_vmi_attach c;
 	struct cot_vmi_sock *a, *b, *t;
 	struct watch_out w = { o->json };
 	struct cot_vmi_stats st;
@@ -478,7 +353,7 @@ out:
 
 static int do_info(const struct opts *o)
 {
-	struct vmi_ctx c;
+	struct cot_vmi_attach c;
 	const struct cot_vmi *k;
 	struct cot_vmi_stats st;
 	struct cot_vmi_sock *v;

@@ -16,7 +16,7 @@
 #include "cotrack/flow.h"
 #include "cotrack/sched.h"
 #include "cotrack/vmi.h"
-#include "../../host/mem.h"
+#include "../../host/vmiattach.h"
 
 #define MAX_VMS 16
 #define MAX_PORTS (MAX_VMS + 1)
@@ -110,8 +110,7 @@ struct vm {
 	/* memory view */
 	bool vmi_on;		/* a mem= was given */
 	bool attached;
-	struct cot_hostmem hm;
-	struct cot_vmi *k;
+	struct cot_vmi_attach at;
 	struct cot_vmi_sock *prev, *cur;
 	uint32_t nprev, cap;
 	struct cot_sched sched;

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "cotrackd.h"
-#include "../../host/btf.h"
+#include "../../host/vmiattach.h"
 #include "../../host/log.h"
 #include "../../host/recfmt.h"
 
@@ -496,10 +496,9 @@ int vm_track_init(struct daemon *d, struct vm *v)
 		return -COT_EINVAL;
 	if (v->vmi_on) {
 		v->cap = d->vmi_cap;
-		v->k = calloc(1, sizeof(*v->k));
 		v->prev = calloc(v->cap, sizeof(*v->prev));
 		v->cur = calloc(v->cap, sizeof(*v->cur));
-		if (!v->k || !v->prev || !v->cur)
+		if (!v->prev || !v->cur)
 			return -COT_ENOMEM;
 	}
 	return 0;
@@ -514,59 +513,30 @@ int vm_track_init(struct daemon *d, struct vm *v)
  */
 static int vm_attach(struct vm *v, uint64_t now)
 {
-	struct cot_vmi_mem mem;
-	struct cot_vmi_profile prof;
-	char msg[256] = "";
-	uint64_t va;
-	size_t len;
-	void *buf;
-	int err;
+	struct cot_vmi_attach_opts o = {
+		.mem = v->mem_path,
+		.map = v->map_path[0] ? v->map_path : NULL,
+	};
+	char msg[512];
 
-	if (cot_hostmem_open(&v->hm, v->mem_path,
-			     v->map_path[0] ? v->map_path : NULL, msg,
-			     sizeof(msg))) {
+	if (cot_vmi_attach(&v->at, &o, msg, sizeof(msg)) < 0) {
 		log_debug("%s: %s", v->name, msg);
 		return -1;
-	}
-	memset(v->k, 0, sizeof(*v->k));
-	cot_hostmem_iface(&v->hm, &mem);
-	err = cot_vmi_open(v->k, &mem);
-	if (err) {
-		log_debug("%s: no kernel found in %s yet: %s", v->name,
-			  v->mem_path, cot_strerror(err));
-		goto fail;
-	}
-	err = cot_vmi_btf_range(v->k, &va, &len);
-	if (err || !(buf = malloc(len))) {
-		log_debug("%s: no BTF in guest memory", v->name);
-		goto fail;
-	}
-	err = cot_vmi_read_va(v->k, va, buf, len);
-	if (!err)
-		err = cot_vmi_profile_from_btf(buf, len, &prof, msg,
-					       sizeof(msg));
-	free(buf);
-	if (err || cot_vmi_set_profile(v->k, &prof)) {
-		log_debug("%s: guest BTF: %s", v->name, msg);
-		goto fail;
 	}
 	v->attached = true;
 	v->attached_ns = now;
 	v->nprev = 0;
 	log_info("%s: memory view up: Linux %s, %u-level paging, KASLR "
-		 "offset %#" PRIx64, v->name, v->k->ci.osrelease,
-		 v->k->levels, v->k->ci.kerneloffset);
+		 "offset %#" PRIx64, v->name, v->at.k->ci.osrelease,
+		 v->at.k->levels, v->at.k->ci.kerneloffset);
 	return 0;
-fail:
-	cot_hostmem_close(&v->hm);
-	return -1;
 }
 
 void vm_detach(struct vm *v)
 {
 	if (!v->attached)
 		return;
-	cot_hostmem_close(&v->hm);
+	cot_vmi_detach(&v->at);
 	v->attached = false;
 	v->nprev = 0;
 	log_info("%s: memory view down", v->name);
@@ -583,7 +553,7 @@ static void vm_scan(struct daemon *d, struct vm *v)
 	uint32_t n = 0;
 	int err;
 
-	err = cot_vmi_snapshot(v->k, v->cur, v->cap, &n, &st);
+	err = cot_vmi_snapshot(v->at.k, v->cur, v->cap, &n, &st);
 	dt = now_ns() - t0;
 	if (err) {
 		/* The kernel went away (reboot?): attach again later. */
