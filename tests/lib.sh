@@ -16,6 +16,7 @@ t_exit_trap() {
 	rm -rf "$T_TMP"
 }
 trap t_exit_trap EXIT
+[ -n "${KEEP_TMP:-}" ] && trap - EXIT
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; T_FAILS=$((T_FAILS + 1)); }

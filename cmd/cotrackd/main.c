@@ -260,8 +260,8 @@ static void accept_conn(struct daemon *d, struct port *p)
 
 static void loop(struct daemon *d)
 {
-	struct pollfd pfd[MAX_PORTS];
-	struct port *who[MAX_PORTS];
+	struct pollfd pfd[2 * MAX_PORTS];
+	struct port *who[2 * MAX_PORTS];
 	sigset_t none;
 	int i, n;
 
@@ -279,19 +279,21 @@ static void loop(struct daemon *d)
 		for (i = 0; i < d->nports; i++) {
 			struct port *p = &d->ports[i];
 
+			/* The listener too: a second QEMU is refused at once. */
+			if (p->lfd >= 0) {
+				pfd[n].fd = p->lfd;
+				pfd[n].events = POLLIN;
+				pfd[n].revents = 0;
+				who[n++] = p;
+			}
 			if (p->fd >= 0) {
 				pfd[n].fd = p->fd;
 				pfd[n].events = POLLIN;
 				if (p->q.count)
 					pfd[n].events |= POLLOUT;
-			} else if (p->lfd >= 0) {
-				pfd[n].fd = p->lfd;
-				pfd[n].events = POLLIN;
-			} else {
-				continue;
+				pfd[n].revents = 0;
+				who[n++] = p;
 			}
-			pfd[n].revents = 0;
-			who[n++] = p;
 		}
 		for (i = 0; i < d->nvms; i++) {
 			uint64_t w = vm_next_due_ns(d, &d->vms[i]);
@@ -308,7 +310,7 @@ static void loop(struct daemon *d)
 
 			if (!pfd[i].revents)
 				continue;
-			if (pfd[i].fd == p->lfd) {
+			if (pfd[i].fd == p->lfd && p->lfd >= 0) {
 				accept_conn(d, p);
 				continue;
 			}
