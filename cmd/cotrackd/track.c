@@ -466,7 +466,7 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 	    r->proto == COT_PROTO_TCP && v->attached_ns <= r->first_ns &&
 	    v->scans >= si->scan_at_open + 2 &&
 	    r->last_ns - r->first_ns >=
-		    v->st.scan_ns_max + (uint64_t)2 * v->sched.interval)
+		    v->d->grace_ns + 2 * v->d->interval_ns)
 		out.flags |= COT_RF_HIDDEN_NIC;
 	write_record(v->d, v, &out);
 }

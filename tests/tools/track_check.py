@@ -3,6 +3,7 @@
 
   track_check.py RECORDS.json CLIENT.log N FE_ACTIVE FE_PASSIVE BE_PASSIVE
                  [--table OUT.txt] [--label L]
+                 [--ignore-net CIDR]... [--ignore-vm NAME]...
 
 FE_/BE_ numbers are the guests' own /proc/net/snmp deltas over the run.
 Prints TAP lines; every connection must be recorded exactly once (combined
@@ -10,6 +11,7 @@ Prints TAP lines; every connection must be recorded exactly once (combined
 """
 import argparse
 import collections
+import ipaddress
 import json
 import sys
 
@@ -22,9 +24,32 @@ p.add_argument("fe_passive", type=int)
 p.add_argument("be_passive", type=int)
 p.add_argument("--table")
 p.add_argument("--label", default="")
+p.add_argument("--ignore-net", action="append", default=[], metavar="CIDR",
+               help="leave out records to or from CIDR (a hostile guest's forged traffic); seq still counts them")
+p.add_argument("--ignore-vm", action="append", default=[], metavar="NAME",
+               help="leave out the records of VM NAME; seq still counts them")
 a = p.parse_args()
 
-recs = [json.loads(l) for l in open(a.records) if l.strip()]
+allrecs = [json.loads(l) for l in open(a.records) if l.strip()]
+ignore_nets = [ipaddress.ip_network(n, strict=False) for n in a.ignore_net]
+
+
+def ignored(r):
+    if r["vm"] in a.ignore_vm:
+        return True
+    for k in ("src", "dst"):
+        try:
+            ip = ipaddress.ip_address(r[k])
+        except (KeyError, ValueError):
+            continue
+        if any(ip.version == n.version and ip in n for n in ignore_nets):
+            return True
+    return False
+
+
+recs = [r for r in allrecs if not ignored(r)]
+if len(recs) != len(allrecs):
+    print("# %d of %d records left out (--ignore-net/--ignore-vm)" % (len(allrecs) - len(recs), len(allrecs)))
 tcp = [r for r in recs if r["proto"] == "tcp"]
 client_ports = [int(l.split()[3]) for l in open(a.client) if l.startswith("req ") and " ok " in l]
 bad = 0
@@ -64,8 +89,8 @@ want = a.fe_active + a.fe_passive - nlocal
 tap(len(fe_tcp) == want, "frontend TCP records %d = ActiveOpens + PassiveOpens - localhost pairs = %d" % (len(fe_tcp), want))
 be_tcp = [r for r in tcp if r["vm"] == "be"]
 tap(len(be_tcp) == a.be_passive, "backend TCP records %d = PassiveOpens %d" % (len(be_tcp), a.be_passive))
-seqs = sorted(r["seq"] for r in recs)
-tap(seqs == list(range(1, len(recs) + 1)), "seq 1..%d, no gap, no repeat" % len(recs))
+seqs = sorted(r["seq"] for r in allrecs)
+tap(seqs == list(range(1, len(allrecs) + 1)), "seq 1..%d, no gap, no repeat" % len(allrecs))
 hidden = [r for r in recs if r.get("flags")]
 tap(not hidden, "no connection flagged hidden (%d)" % len(hidden))
 
