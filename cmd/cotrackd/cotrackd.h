@@ -60,6 +60,7 @@ struct port {
 /* Per-slot state beside the flow table (indexed by flow slot). */
 struct slotinfo {
 	uint8_t vmi_seen;
+	uint8_t guest_spoke;	/* the guest sent TCP segments other than RST */
 	uint32_t netns;
 	uint64_t scan_at_open;	/* vm->scans when the flow opened */
 };
@@ -172,7 +173,7 @@ void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 /* track.c */
 int vm_track_init(struct daemon *d, struct vm *v);
 void vm_track_frame(struct daemon *d, struct vm *v, const uint8_t *f,
-		    uint32_t len, uint64_t now);
+		    uint32_t len, uint64_t now, bool from_guest);
 void vm_scan_if_due(struct daemon *d, struct vm *v, uint64_t tsc);
 void vm_tick(struct daemon *d, struct vm *v, uint64_t now);
 void vm_detach(struct vm *v);

@@ -252,7 +252,7 @@ static void deliver(struct daemon *d, struct port *out, const uint8_t *f,
 	if (out->fd < 0)
 		return;
 	if (out->vm && d->track)
-		vm_track_frame(d, out->vm, f, len, now);
+		vm_track_frame(d, out->vm, f, len, now, false);
 	port_enqueue(out, f, len);
 }
 
@@ -266,7 +266,7 @@ void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 	in->rx++;
 	in->rx_bytes += len;
 	if (in->vm && d->track)
-		vm_track_frame(d, in->vm, f, len, now);
+		vm_track_frame(d, in->vm, f, len, now, true);
 	if (len < 14) {
 		in->drop_bad++; /* a runt: tracked (counted), not forwarded */
 		return;

@@ -462,7 +462,12 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 	out = *r;
 	out.seen_by = si->vmi_seen ? COT_SEEN_BOTH : COT_SEEN_NIC;
 	out.netns = si->netns;
-	if (v->vmi_on && v->attached && !si->vmi_seen &&
+	/*
+	 * Hidden: the guest itself carried a TCP conversation (not merely
+	 * refused one with RSTs) for long enough, and no socket of its
+	 * kernel ever matched it.
+	 */
+	if (v->vmi_on && v->attached && !si->vmi_seen && si->guest_spoke &&
 	    r->proto == COT_PROTO_TCP && v->attached_ns <= r->first_ns &&
 	    v->scans >= si->scan_at_open + 2 &&
 	    r->last_ns - r->first_ns >=
@@ -595,12 +600,16 @@ void vm_scan_if_due(struct daemon *d, struct vm *v, uint64_t tsc)
 }
 
 void vm_track_frame(struct daemon *d, struct vm *v, const uint8_t *f,
-		    uint32_t len, uint64_t now)
+		    uint32_t len, uint64_t now, bool from_guest)
 {
 	struct cot_pkt pkt;
+	int slot;
 
 	cot_pkt_parse(&pkt, f, len, len);
-	cot_flowtab_update(v->tab, &pkt, now);
+	slot = cot_flowtab_update(v->tab, &pkt, now);
+	if (slot >= 0 && from_guest && pkt.ipproto == 6 &&
+	    !(pkt.tcp_flags & COT_TCP_RST))
+		v->slots[slot].guest_spoke = 1;
 	/* Every frame of this VM is an event: read the TSC, maybe scan. */
 	vm_scan_if_due(d, v, now_tsc());
 }
