@@ -137,6 +137,7 @@ struct daemon {
 	uint32_t vmi_cap;
 	bool track;		/* false: forward only (benchmark baseline) */
 	bool vmi_timer;		/* fallback timer for silent guests */
+	bool vmi_paused;	/* SIGUSR1 toggles memory scanning */
 	const char *out_path;
 	FILE *out;
 	enum { OUT_JSON } out_fmt;
@@ -155,7 +156,7 @@ struct daemon {
 	} macs[1024];
 };
 
-extern volatile int cotrackd_stop, cotrackd_reopen;
+extern volatile int cotrackd_stop, cotrackd_reopen, cotrackd_toggle;
 
 /* clocks (main.c) */
 uint64_t now_ns(void);
@@ -172,8 +173,8 @@ void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 
 /* track.c */
 int vm_track_init(struct daemon *d, struct vm *v);
-void vm_track_frame(struct daemon *d, struct vm *v, const uint8_t *f,
-		    uint32_t len, uint64_t now, bool from_guest);
+void vm_track_pkt(struct vm *v, const struct cot_pkt *pkt, uint64_t now,
+		  bool from_guest);
 void vm_scan_if_due(struct daemon *d, struct vm *v, uint64_t tsc);
 void vm_tick(struct daemon *d, struct vm *v, uint64_t now);
 void vm_detach(struct vm *v);

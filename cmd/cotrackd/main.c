@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include "cotrackd.h"
 #include "../../host/log.h"
 
-volatile int cotrackd_stop, cotrackd_reopen;
+volatile int cotrackd_stop, cotrackd_reopen, cotrackd_toggle;
 
 static void usage(FILE *f)
 {
@@ -64,7 +65,8 @@ static void usage(FILE *f)
 "\n"
 "Signals: SIGTERM and SIGINT end every open connection (end \"shutdown\"),\n"
 "write the records and a summary per VM on standard error, and exit;\n"
-"SIGHUP reopens the output file (for log rotation).\n",
+"SIGHUP reopens the output file (for log rotation); SIGUSR1 pauses or\n"
+"resumes memory scanning (to compare its cost at the guest).\n",
 		MAX_VMS, COT_VM_NAMELEN - 1);
 }
 
@@ -129,6 +131,8 @@ static void on_signal(int sig)
 {
 	if (sig == SIGHUP)
 		cotrackd_reopen = 1;
+	else if (sig == SIGUSR1)
+		cotrackd_toggle = 1;
 	else
 		cotrackd_stop = 1;
 }
@@ -274,6 +278,12 @@ static void loop(struct daemon *d)
 			cotrackd_reopen = 0;
 			if (open_output(d) == 0)
 				log_info("output reopened");
+		}
+		if (cotrackd_toggle) {
+			cotrackd_toggle = 0;
+			d->vmi_paused = !d->vmi_paused;
+			log_info("memory scanning %s",
+				 d->vmi_paused ? "paused" : "resumed");
 		}
 		n = 0;
 		for (i = 0; i < d->nports; i++) {
@@ -444,6 +454,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/*
+	 * Queued frames are malloc'd and freed one by one; without this,
+	 * glibc trims and regrows the heap (brk) at a high rate.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
 	if (getrandom(d.hash_seed, sizeof(d.hash_seed), 0) !=
 	    (ssize_t)sizeof(d.hash_seed))
 		log_warn("getrandom: flow hash keyed with a fixed seed");
@@ -469,12 +485,14 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Signals arrive only inside ppoll(): no lost wake-up. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &block, NULL);
 
 	log_info("serving %d VM(s), %d port(s); memory scan every %.3f ms; "

@@ -246,30 +246,50 @@ static struct mac_entry *mac_slot(struct daemon *d, const uint8_t *mac)
 	return NULL;
 }
 
-static void deliver(struct daemon *d, struct port *out, const uint8_t *f,
-		    uint32_t len, uint64_t now)
+/* A frame, parsed at most once however many VMs track it. */
+struct swframe {
+	const uint8_t *f;
+	uint32_t len;
+	uint64_t now;
+	bool parsed;
+	struct cot_pkt pkt;
+};
+
+static void track(struct daemon *d, struct vm *v, struct swframe *x,
+		  bool from_guest)
+{
+	if (!d->track)
+		return;
+	if (!x->parsed) {
+		cot_pkt_parse(&x->pkt, x->f, x->len, x->len);
+		x->parsed = true;
+	}
+	vm_track_pkt(v, &x->pkt, x->now, from_guest);
+}
+
+static void deliver(struct daemon *d, struct port *out, struct swframe *x)
 {
 	if (out->fd < 0)
 		return;
-	if (out->vm && d->track)
-		vm_track_frame(d, out->vm, f, len, now, false);
-	port_enqueue(out, f, len);
+	if (out->vm)
+		track(d, out->vm, x, false);
+	port_enqueue(out, x->f, x->len);
 }
 
 void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 		  uint32_t len)
 {
-	uint64_t now = now_ns();
+	struct swframe x = { .f = f, .len = len, .now = now_ns() };
 	struct mac_entry *e;
 	int i;
 
 	in->rx++;
 	in->rx_bytes += len;
-	if (in->vm && d->track)
-		vm_track_frame(d, in->vm, f, len, now, true);
+	if (in->vm)
+		track(d, in->vm, &x, true);
 	if (len < 14) {
 		in->drop_bad++; /* a runt: tracked (counted), not forwarded */
-		return;
+		goto done;
 	}
 	/* Learn where the source lives (entries age out after 300 s). */
 	if (mac_is_unicast(f + 6)) {
@@ -278,20 +298,27 @@ void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 			memcpy(e->mac, f + 6, 6);
 			e->used = 1;
 			e->port = (int16_t)in->idx;
-			e->seen_ns = now;
+			e->seen_ns = x.now;
 		}
 	}
 	if (mac_is_unicast(f)) {
 		e = mac_slot(d, f);
-		if (e && e->used && now - e->seen_ns < 300000000000ULL) {
+		if (e && e->used && x.now - e->seen_ns < 300000000000ULL) {
 			if (e->port != in->idx)
-				deliver(d, &d->ports[e->port], f, len, now);
-			return;
+				deliver(d, &d->ports[e->port], &x);
+			goto done;
 		}
 	}
 	for (i = 0; i < d->nports; i++)
 		if (&d->ports[i] != in)
-			deliver(d, &d->ports[i], f, len, now);
+			deliver(d, &d->ports[i], &x);
+done:
+	/*
+	 * Every frame of a VM is an event of that VM: read the TSC and scan
+	 * if the interval has passed, once the frame is on its way.
+	 */
+	if (in->vm && d->track)
+		vm_scan_if_due(d, in->vm, now_tsc());
 }
 
 /*

@@ -593,25 +593,20 @@ static void vm_scan(struct daemon *d, struct vm *v)
 
 void vm_scan_if_due(struct daemon *d, struct vm *v, uint64_t tsc)
 {
-	if (!v->vmi_on || !v->attached)
+	if (!v->vmi_on || !v->attached || d->vmi_paused)
 		return;
 	if (cot_sched_due(&v->sched, tsc))
 		vm_scan(d, v);
 }
 
-void vm_track_frame(struct daemon *d, struct vm *v, const uint8_t *f,
-		    uint32_t len, uint64_t now, bool from_guest)
+void vm_track_pkt(struct vm *v, const struct cot_pkt *pkt, uint64_t now,
+		  bool from_guest)
 {
-	struct cot_pkt pkt;
-	int slot;
+	int slot = cot_flowtab_update(v->tab, pkt, now);
 
-	cot_pkt_parse(&pkt, f, len, len);
-	slot = cot_flowtab_update(v->tab, &pkt, now);
-	if (slot >= 0 && from_guest && pkt.ipproto == 6 &&
-	    !(pkt.tcp_flags & COT_TCP_RST))
+	if (slot >= 0 && from_guest && pkt->ipproto == 6 &&
+	    !(pkt->tcp_flags & COT_TCP_RST))
 		v->slots[slot].guest_spoke = 1;
-	/* Every frame of this VM is an event: read the TSC, maybe scan. */
-	vm_scan_if_due(d, v, now_tsc());
 }
 
 /* Periodic work: expiry, the fallback scan timer, attaching. */
