@@ -1,0 +1,342 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cotrack-loadgen: a synthetic tracker.  Sends N generated connection
+ * records to cotrack-logd through the same shipper library cotrackd
+ * uses (host/ship.h), waits for their acknowledgement and prints what it
+ * measured: rate, and the delay from creating a record to logd's
+ * acknowledgement (sent after the commit).  Used by tests/logd and
+ * bench/logd.
+ */
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../../host/log.h"
+#include "../../host/ship.h"
+#include "../../host/spool.h"
+
+static uint64_t *add_ns; /* creation time per seq - base */
+static uint64_t base_seq, nrec;
+static uint64_t *delays;
+static atomic_uint_fast64_t ndelays;
+static atomic_uint_fast64_t prev_acked;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_ack(void *ctx, uint64_t acked)
+{
+	uint64_t t = now_ns(), s, n;
+
+	(void)ctx;
+	/* Called from the shipper thread only: prev_acked is ours. */
+	for (s = COT_MAX(prev_acked + 1, base_seq); s <= acked; s++) {
+		if (s - base_seq >= nrec)
+			break;
+		n = atomic_load(&ndelays);
+		delays[n] = t - add_ns[s - base_seq];
+		atomic_store(&ndelays, n + 1);
+	}
+	if (acked > prev_acked)
+		atomic_store(&prev_acked, acked);
+}
+
+/*
+ * A small microservice deployment: 8 clients call the frontend on 443;
+ * the frontend calls the api on 8080; the api calls the database and the
+ * cache; everyone asks DNS.  Record i picks one call by a hash of i.
+ */
+static void gen(struct cot_rec *r, uint64_t i, const char *vm, uint64_t t)
+{
+	static const struct {
+		uint8_t src, dst; /* last octet; 10.0.0.x clients, 10.0.1.x
+				     services */
+		uint16_t dport;
+		uint8_t weight;
+	} calls[] = {
+		{ 0, 1, 443, 40 },  { 1, 2, 8080, 30 }, { 2, 3, 5432, 12 },
+		{ 2, 4, 6379, 10 }, { 1, 53, 53, 4 },	{ 2, 53, 53, 4 },
+	};
+	uint32_t x = (uint32_t)(i * 2654435761u), w = x % 100, k;
+	uint8_t a[4] = { 10, 0, 1, 0 };
+
+	for (k = 0; k < COT_ARRAY_SIZE(calls) - 1 && w >= calls[k].weight; k++)
+		w -= calls[k].weight;
+	memset(r, 0, sizeof(*r));
+	snprintf(r->vm, sizeof(r->vm), "%s", vm);
+	if (calls[k].src == 0) {
+		a[2] = 0;
+		a[3] = (uint8_t)(1 + (x >> 8) % 8);
+	} else {
+		a[3] = calls[k].src;
+	}
+	cot_addr_from_v4(&r->src, a);
+	a[2] = 1;
+	a[3] = calls[k].dst;
+	cot_addr_from_v4(&r->dst, a);
+	r->dport = calls[k].dport;
+	r->sport = (uint16_t)(32768 + i % 28000);
+	if (r->dport == 53) {
+		r->proto = COT_PROTO_UDP;
+		r->ipproto = 17;
+		r->end = COT_END_IDLE;
+	} else {
+		r->proto = COT_PROTO_TCP;
+		r->ipproto = 6;
+		r->tcp_state = COT_TCP_CLOSED;
+		r->end = COT_END_FIN;
+		r->tcp_flags_fwd = 0x1b;
+		r->tcp_flags_rev = 0x1b;
+	}
+	r->seen_by = COT_SEEN_NIC + (uint8_t)(x % 3);
+	r->first_ns = t - 1000000;
+	r->last_ns = t;
+	r->pkts_fwd = 5 + x % 7;
+	r->bytes_fwd = 400 + x % 5000;
+	r->pkts_rev = 4 + x % 9;
+	r->bytes_rev = 300 + (x >> 4) % 90000;
+	r->netns = 4026531840u;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cotrack-loadgen --server HOST:PORT (--pki DIR --name "
+		"NAME |\n"
+		"         --ca FILE --cert FILE --key FILE) [--count N] "
+		"[--rate R]\n"
+		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
+		"         [--max-records N] [--discard-bad-spool] [--vm NAME]\n"
+		"         [--timeout S] [--progress]\n"
+		"  Adds N synthetic records (R per second, 0: as fast as "
+		"possible),\n"
+		"  waits up to S seconds for logd to acknowledge them all, "
+		"prints\n"
+		"  a summary (rate, delay creation->ack median/p99, chain "
+		"head).\n"
+		"  Exit status: 0 all acknowledged, 3 timeout, 1 error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' },
+		{ "pki", required_argument, NULL, 'P' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "count", required_argument, NULL, 'N' },
+		{ "rate", required_argument, NULL, 'r' },
+		{ "spool", required_argument, NULL, 'S' },
+		{ "spool-key", required_argument, NULL, 'K' },
+		{ "max-records", required_argument, NULL, 'm' },
+		{ "discard-bad-spool", no_argument, NULL, 'D' },
+		{ "vm", required_argument, NULL, 'V' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cot_shipper_params p = { .on_ack = on_ack };
+	struct cot_shipper_stats st;
+	struct cot_shipper *sh;
+	static char ca[4096], cert[4096], key[4096], server[300], err[512];
+	const char *pki = NULL, *name = NULL, *keyspec = NULL, *vm = "vm-a";
+	uint8_t spool_key[COT_SPOOL_KEYLEN];
+	uint64_t count = 1000, rate = 0, i, t0, t1, tnext, med = 0, p99 = 0;
+	int o, timeout_s = 60, progress = 0, rc;
+	char *colon;
+	struct cot_rec r;
+	double secs;
+
+	log_init(argv[0], 1);
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 's':
+			snprintf(server, sizeof(server), "%s", optarg);
+			break;
+		case 'P':
+			pki = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'C':
+			snprintf(ca, sizeof(ca), "%s", optarg);
+			break;
+		case 'c':
+			snprintf(cert, sizeof(cert), "%s", optarg);
+			break;
+		case 'k':
+			snprintf(key, sizeof(key), "%s", optarg);
+			break;
+		case 'N':
+			count = strtoull(optarg, NULL, 0);
+			break;
+		case 'r':
+			rate = strtoull(optarg, NULL, 0);
+			break;
+		case 'S':
+			p.spool_path = optarg;
+			break;
+		case 'K':
+			keyspec = optarg;
+			break;
+		case 'm':
+			p.max_records = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'D':
+			p.discard_bad_spool = 1;
+			break;
+		case 'V':
+			vm = optarg;
+			break;
+		case 't':
+			timeout_s = atoi(optarg);
+			break;
+		case 'p':
+			progress = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (pki && name) {
+		snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
+		snprintf(cert, sizeof(cert), "%s/%s.pem", pki, name);
+		snprintf(key, sizeof(key), "%s/%s.key", pki, name);
+	}
+	colon = strrchr(server, ':');
+	if (!colon || !ca[0] || !cert[0] || !key[0] || optind != argc ||
+	    (p.spool_path && !keyspec) || count > 100000000) {
+		usage(stderr);
+		return 1;
+	}
+	*colon = '\0';
+	p.host = server;
+	p.port = colon + 1;
+	p.ca_file = ca;
+	p.cert_file = cert;
+	p.key_file = key;
+	if (keyspec) {
+		if (cot_spool_key_load(keyspec, spool_key, err, sizeof(err)) <
+		    0)
+			fatalx("spool key: %s", err);
+		p.spool_key = spool_key;
+	}
+	add_ns = calloc(count + 1, sizeof(*add_ns));
+	delays = calloc(count + 1, sizeof(*delays));
+	if (!add_ns || !delays)
+		fatalx("out of memory");
+	nrec = count;
+
+	rc = cot_shipper_create(&sh, &p, err, sizeof(err));
+	if (rc < 0)
+		fatalx("shipper: %s", err);
+	cot_shipper_stats(sh, &st);
+	base_seq = st.last_seq + 1;
+	prev_acked = 0;
+	printf("epoch %016" PRIx64 " loaded %" PRIu64 " next seq %" PRIu64 "\n",
+	       st.epoch, st.loaded, base_seq);
+	fflush(stdout);
+
+	t0 = now_ns();
+	tnext = t0;
+	for (i = 0; i < count; i++) {
+		uint64_t t;
+
+		if (rate && i % 64 == 0) {
+			/* Pace in steps of 64 records. */
+			tnext = t0 + i * 1000000000u / rate;
+			t = now_ns();
+			if (tnext > t) {
+				struct timespec d = {
+					.tv_sec = (time_t)((tnext - t) /
+							   1000000000u),
+					.tv_nsec = (long)((tnext - t) %
+							  1000000000u),
+				};
+				nanosleep(&d, NULL);
+			}
+		}
+		t = now_ns();
+		add_ns[i] = t;
+		gen(&r, base_seq + i, vm, t);
+		cot_shipper_add(sh, &r, NULL);
+		if (progress && i % 5000 == 4999) {
+			cot_shipper_stats(sh, &st);
+			printf("progress added %" PRIu64 " acked %" PRIu64 "\n",
+			       st.last_seq, st.acked_seq);
+			fflush(stdout);
+		}
+	}
+	t1 = now_ns();
+	rc = cot_shipper_flush(sh, timeout_s * 1000);
+	secs = (double)(now_ns() - t0) / 1e9;
+	cot_shipper_stats(sh, &st);
+	/* on_ack runs just after flush wakes us: let it finish (<= 1 s). */
+	for (i = 0;
+	     rc == 0 && i < 1000 && atomic_load(&prev_acked) < st.acked_seq;
+	     i++)
+		usleep(1000);
+	{
+		uint64_t n = atomic_load(&ndelays);
+
+		if (n) {
+			qsort(delays, n, sizeof(*delays), cmp_u64);
+			med = delays[n / 2];
+			p99 = delays[n * 99 / 100];
+		}
+		printf("added %" PRIu64 " in %.3f s (%.0f rec/s offered); all "
+		       "acked after %.3f s: %.0f rec/s\n",
+		       count, (double)(t1 - t0) / 1e9,
+		       count / ((double)(t1 - t0) / 1e9 + 1e-9), secs,
+		       count / (secs + 1e-9));
+		if (st.dropped)
+			printf("delay create->ack: not measured (%" PRIu64
+			       " records dropped, spool full)\n",
+			       st.dropped);
+		else
+			printf("delay create->ack over %" PRIu64
+			       " records: median %.2f ms, p99 %.2f ms\n",
+			       n, med / 1e6, p99 / 1e6);
+	}
+	printf("last_seq %" PRIu64 " acked %" PRIu64 " dropped %" PRIu64
+	       " connects %" PRIu64 " failures %" PRIu64 " disconnects %" PRIu64
+	       "\nhead ",
+	       st.last_seq, st.acked_seq, st.dropped, st.connects,
+	       st.connect_failures, st.disconnects);
+	for (i = 0; i < 32; i++)
+		printf("%02X", st.last_hash[i]);
+	printf("\n%s\n", rc == 0 ? "result complete" : "result timeout");
+	if (rc < 0 && st.last_error[0])
+		printf("last error: %s\n", st.last_error);
+	fflush(stdout);
+	cot_shipper_destroy(sh);
+	free(add_ns);
+	free(delays);
+	return rc == 0 ? 0 : 3;
+}

@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cotrack-logd: the user's log server.  Accepts trackers over TLS 1.3
+ * with mutual authentication, stores their records in SQLite (WAL),
+ * verifies sequence and hash chain, records anomalies as events, and
+ * acknowledges only what is committed.  See docs/logd.md.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../../host/log.h"
+#include "logd.h"
+
+static struct logd D;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&D.stop, 1);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
+		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
+		"         [--sync full|normal] [--max-conns N] [--idle S]\n"
+		"         [--port-file FILE] [-v|-q]\n"
+		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
+		"DIR/server.key\n"
+		"  --listen      default 127.0.0.1:6514; port 0 picks a free "
+		"one\n"
+		"  --sync full   fsync each commit (default; survives power "
+		"loss)\n"
+		"  --sync normal fsync at checkpoints (survives a killed "
+		"logd)\n"
+		"  --port-file   write the bound port there once listening\n");
+}
+
+struct job {
+	int fd;
+	char peer[80];
+};
+
+static void *conn_thread(void *arg)
+{
+	struct job *j = arg;
+
+	logd_serve(&D, j->fd, j->peer);
+	free(j);
+	atomic_fetch_sub(&D.active, 1);
+	return NULL;
+}
+
+static int split_hostport(char *s, char **host, char **port)
+{
+	char *c = strrchr(s, ':');
+
+	if (!c)
+		return -1;
+	*c = '\0';
+	*host = s;
+	*port = c + 1;
+	if (s[0] == '[' && c > s && c[-1] == ']') {
+		c[-1] = '\0';
+		*host = s + 1;
+	}
+	return 0;
+}
+
+static int listen_on(const char *host, const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE },
+			*res, *ai;
+	int fd = -1, one = 1, rc;
+
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc)
+		fatalx("%s:%s: %s", host, port, gai_strerror(rc));
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+			    ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, 128) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		fatal("listen %s:%s", host, port);
+	return fd;
+}
+
+static void write_port_file(const char *path, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char tmp[4096];
+	FILE *f;
+	int port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		fatal("getsockname");
+	port = ss.ss_family == AF_INET6
+		       ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+		       : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f || fprintf(f, "%d\n", port) < 0 || fclose(f) != 0 ||
+	    rename(tmp, path) < 0)
+		fatal("%s", path);
+}
+
+static void peer_name(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char h[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, h, sizeof(h));
+		port = ntohs(s4->sin_port);
+		snprintf(buf, len, "%s:%d", h, port);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, h, sizeof(h));
+		port = ntohs(s6->sin6_port);
+		snprintf(buf, len, "[%s]:%d", h, port);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "pki", required_argument, NULL, 'P' },
+		{ "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "sync", required_argument, NULL, 's' },
+		{ "max-conns", required_argument, NULL, 'm' },
+		{ "idle", required_argument, NULL, 'i' },
+		{ "port-file", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char listen_s[300] = "127.0.0.1:6514", *host, *port;
+	char ca[4096] = "", cert[4096] = "", key[4096] = "", err[512];
+	const char *db = NULL, *port_file = NULL;
+	int o, verbosity = 1, sync_full = 1, lfd, n;
+	struct sigaction sa = { .sa_handler = on_signal };
+	pthread_attr_t attr;
+
+	D.max_conns = 256;
+	D.idle_ms = 120000;
+	while ((o = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'l':
+			snprintf(listen_s, sizeof(listen_s), "%s", optarg);
+			break;
+		case 'P':
+			snprintf(ca, sizeof(ca), "%s/ca.pem", optarg);
+			snprintf(cert, sizeof(cert), "%s/server.pem", optarg);
+			snprintf(key, sizeof(key), "%s/server.key", optarg);
+			break;
+		case 'C':
+			snprintf(ca, sizeof(ca), "%s", optarg);
+			break;
+		case 'c':
+			snprintf(cert, sizeof(cert), "%s", optarg);
+			break;
+		case 'k':
+			snprintf(key, sizeof(key), "%s", optarg);
+			break;
+		case 's':
+			if (!strcmp(optarg, "full"))
+				sync_full = 1;
+			else if (!strcmp(optarg, "normal"))
+				sync_full = 0;
+			else
+				fatalx("--sync full|normal");
+			break;
+		case 'm':
+			D.max_conns = atoi(optarg);
+			if (D.max_conns < 1 || D.max_conns > 65536)
+				fatalx("--max-conns 1..65536");
+			break;
+		case 'i':
+			n = atoi(optarg);
+			if (n < 1 || n > 86400)
+				fatalx("--idle 1..86400 seconds");
+			D.idle_ms = n * 1000;
+			break;
+		case 'p':
+			port_file = optarg;
+			break;
+		case 'v':
+			verbosity = 2;
+			break;
+		case 'q':
+			verbosity = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	log_init(argv[0], verbosity);
+	if (!db || !ca[0] || !cert[0] || !key[0] || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (split_hostport(listen_s, &host, &port) < 0)
+		fatalx("--listen HOST:PORT");
+
+	signal(SIGPIPE, SIG_IGN);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	D.tls = cot_tls_ctx_new(COT_TLS_SERVER, ca, cert, key, err,
+				sizeof(err));
+	if (!D.tls)
+		fatalx("tls: %s", err);
+	/* No global malloc statistics: one lock less per SQLite allocation. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (cot_store_open(&D.store, db, COT_STORE_RW, sync_full, err,
+			   sizeof(err)) < 0)
+		fatalx("%s", err);
+	pthread_mutex_init(&D.dbmu, NULL);
+	lfd = listen_on(host, port);
+	if (port_file)
+		write_port_file(port_file, lfd);
+	log_info("listening on %s:%s, database %s (sync %s)", host, port, db,
+		 sync_full ? "full" : "normal");
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	while (!atomic_load(&D.stop)) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		struct job *j;
+		pthread_t t;
+		int fd;
+
+		if (poll(&p, 1, 1000) <= 0)
+			continue;
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (atomic_load(&D.active) >= D.max_conns) {
+			log_warnx("too many connections (%d); refusing one",
+				  D.max_conns);
+			close(fd);
+			continue;
+		}
+		j = calloc(1, sizeof(*j));
+		if (!j) {
+			close(fd);
+			continue;
+		}
+		j->fd = fd;
+		peer_name(&ss, j->peer, sizeof(j->peer));
+		atomic_fetch_add(&D.active, 1);
+		if (pthread_create(&t, &attr, conn_thread, j) != 0) {
+			atomic_fetch_sub(&D.active, 1);
+			close(fd);
+			free(j);
+		}
+	}
+	close(lfd);
+	/* Connection threads see stop within a second; wait at most 10 s. */
+	for (n = 0; n < 100 && atomic_load(&D.active) > 0; n++)
+		usleep(100000);
+	if (atomic_load(&D.active) > 0) {
+		log_warnx("%d connections still busy; exiting anyway",
+			  atomic_load(&D.active));
+		return 0; /* committed data is safe; skip closing the db */
+	}
+	pthread_mutex_lock(&D.dbmu);
+	cot_store_close(&D.store);
+	pthread_mutex_unlock(&D.dbmu);
+	cot_tls_ctx_free(D.tls);
+	log_info("stopped");
+	return 0;
+}

@@ -1,0 +1,395 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cotrack graph: the service map of the stored records.
+ *
+ *   cotrack graph --db FILE [--format dot|svg|png] [-o FILE] [--vm NAME]
+ *                 [--tracker NAME] [--since T] [--until T] [--max-edges N]
+ *
+ * Nodes: clients aggregated by address (ellipses), services by address,
+ * port and protocol (boxes); both kinds of one address sit in a box
+ * labelled with the address.  Edges: client -> service, labelled with
+ * the number of connections and the bytes both ways; line width grows
+ * with the connection count.  The heaviest --max-edges edges (by bytes,
+ * default 300) are drawn.  svg and png are rendered by Graphviz's dot.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../host/log.h"
+#include "../../host/recfmt.h"
+#include "../../host/store.h"
+#include "cmds.h"
+#include "query_util.h"
+
+extern char **environ;
+
+struct edge {
+	struct cot_addr src, dst;
+	int dport, proto;
+	uint64_t conns, bytes;
+};
+
+struct node {
+	struct cot_addr addr;
+	int port, proto; /* port -1: the client node of this address */
+};
+
+static void human(char *buf, size_t len, uint64_t v)
+{
+	if (v >= 10000000000ull)
+		snprintf(buf, len, "%.1f GB", v / 1e9);
+	else if (v >= 10000000)
+		snprintf(buf, len, "%.1f MB", v / 1e6);
+	else if (v >= 10000)
+		snprintf(buf, len, "%.1f kB", v / 1e3);
+	else
+		snprintf(buf, len, "%llu B", (unsigned long long)v);
+}
+
+static void node_id(char *buf, size_t len, const struct cot_addr *a, int port,
+		    int proto)
+{
+	char ab[COT_ADDR_STRLEN];
+
+	cot_addr_str(a, ab);
+	if (port < 0)
+		snprintf(buf, len, "c %s", ab);
+	else
+		snprintf(buf, len, "s %s %d %s", ab, port,
+			 cot_proto_name((unsigned)proto));
+}
+
+static int add_node(struct node **nodes, size_t *n, size_t *cap,
+		    const struct cot_addr *a, int port, int proto)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (!memcmp(&(*nodes)[i].addr, a, sizeof(*a)) &&
+		    (*nodes)[i].port == port && (*nodes)[i].proto == proto)
+			return 0;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct node *nn = realloc(*nodes, nc * sizeof(*nn));
+
+		if (!nn)
+			return -1;
+		*nodes = nn;
+		*cap = nc;
+	}
+	(*nodes)[*n].addr = *a;
+	(*nodes)[*n].port = port;
+	(*nodes)[*n].proto = proto;
+	(*n)++;
+	return 0;
+}
+
+static int cmp_node(const void *a, const void *b)
+{
+	const struct node *x = a, *y = b;
+	int c = memcmp(&x->addr, &y->addr, sizeof(x->addr));
+
+	if (c)
+		return c;
+	if (x->port != y->port)
+		return x->port < y->port ? -1 : 1;
+	return x->proto - y->proto;
+}
+
+static void write_dot(FILE *f, const struct edge *e, size_t ne,
+		      struct node *nodes, size_t nn, uint64_t total,
+		      uint64_t shown)
+{
+	char id[128], id2[128], ab[COT_ADDR_STRLEN], b1[32];
+	uint64_t maxc = 1;
+	size_t i, j;
+
+	for (i = 0; i < ne; i++)
+		if (e[i].conns > maxc)
+			maxc = e[i].conns;
+	if (nn)
+		qsort(nodes, nn, sizeof(*nodes), cmp_node);
+	fprintf(f,
+		"digraph cotrack {\n"
+		"  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11, "
+		"labelloc=t, label=\"cotrack service map: %llu connections"
+		"%s\"];\n"
+		"  node [fontname=\"Helvetica\", fontsize=10];\n"
+		"  edge [fontname=\"Helvetica\", fontsize=9, "
+		"color=\"#4a6fa5\"];\n",
+		(unsigned long long)total,
+		shown < total ? " (heaviest edges only)" : "");
+	/* One cluster per address: its client node and its services. */
+	for (i = 0; i < nn; i = j) {
+		cot_addr_str(&nodes[i].addr, ab);
+		fprintf(f,
+			"  subgraph \"cluster %s\" {\n    label=\"%s\"; "
+			"style=rounded; color=\"#999999\";\n",
+			ab, ab);
+		for (j = i; j < nn && !memcmp(&nodes[j].addr, &nodes[i].addr,
+					      sizeof(nodes[i].addr));
+		     j++) {
+			node_id(id, sizeof(id), &nodes[j].addr, nodes[j].port,
+				nodes[j].proto);
+			if (nodes[j].port < 0)
+				fprintf(f,
+					"    \"%s\" [label=\"client\", "
+					"shape=ellipse, style=filled, "
+					"fillcolor=\"#eef3fb\"];\n",
+					id);
+			else if (nodes[j].proto == COT_PROTO_TCP ||
+				 nodes[j].proto == COT_PROTO_UDP)
+				fprintf(f,
+					"    \"%s\" [label=\"%s :%d\", "
+					"shape=box, style=filled, "
+					"fillcolor=\"#fdf1dc\"];\n",
+					id,
+					cot_proto_name(
+						(unsigned)nodes[j].proto),
+					nodes[j].port);
+			else
+				fprintf(f,
+					"    \"%s\" [label=\"%s\", shape=box, "
+					"style=filled, "
+					"fillcolor=\"#fdf1dc\"];\n",
+					id,
+					cot_proto_name(
+						(unsigned)nodes[j].proto));
+		}
+		fprintf(f, "  }\n");
+	}
+	for (i = 0; i < ne; i++) {
+		node_id(id, sizeof(id), &e[i].src, -1, 0);
+		node_id(id2, sizeof(id2), &e[i].dst, e[i].dport, e[i].proto);
+		human(b1, sizeof(b1), e[i].bytes);
+		fprintf(f,
+			"  \"%s\" -> \"%s\" [label=\"%llu conn\\n%s\", "
+			"penwidth=%.2f];\n",
+			id, id2, (unsigned long long)e[i].conns, b1,
+			1.0 + 4.0 * log1p((double)e[i].conns) /
+					log1p((double)maxc));
+	}
+	fprintf(f, "}\n");
+}
+
+/* Run dot -T@fmt [-o @out] with @text on its stdin. */
+static int render(const char *fmt, const char *out, const char *text,
+		  size_t len)
+{
+	char tflag[16];
+	char *argv[6];
+	int pfd[2], st, i = 0;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	size_t off = 0;
+	ssize_t n;
+
+	snprintf(tflag, sizeof(tflag), "-T%s", fmt);
+	argv[i++] = (char *)"dot";
+	argv[i++] = tflag;
+	if (out) {
+		argv[i++] = (char *)"-o";
+		argv[i++] = (char *)(uintptr_t)out;
+	}
+	argv[i] = NULL;
+	if (pipe(pfd) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pfd[0], 0);
+	posix_spawn_file_actions_addclose(&fa, pfd[1]);
+	if (posix_spawnp(&pid, "dot", &fa, NULL, argv, environ) != 0) {
+		log_warnx(
+			"cannot run Graphviz's dot (apt-get install graphviz)");
+		posix_spawn_file_actions_destroy(&fa);
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(pfd[0]);
+	while (off < len) {
+		n = write(pfd[1], text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(pfd[1]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (off < len || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		log_warnx("dot failed");
+		return -1;
+	}
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cotrack graph --db FILE [--format dot|svg|png] [-o "
+		   "FILE]\n"
+		   "         [--vm NAME] [--tracker NAME] [--since T] [--until "
+		   "T]\n"
+		   "         [--max-edges N]\n");
+}
+
+int cmd_graph(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "vm", required_argument, NULL, 'v' },
+		{ "tracker", required_argument, NULL, 'T' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "max-edges", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *db = NULL, *fmt = "dot", *out = NULL, *vm = NULL,
+		   *tracker = NULL;
+	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_now_ns();
+	uint64_t total = 0, shown = 0;
+	long long max_edges = 300;
+	struct edge *e = NULL;
+	struct node *nodes = NULL;
+	size_t ne = 0, nn = 0, ncap = 0, len = 0;
+	char sql[1024], err[512], *text = NULL;
+	struct cot_store st;
+	sqlite3_stmt *s = NULL;
+	FILE *mf, *f;
+	int o, rc = 1;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'v':
+			vm = optarg;
+			break;
+		case 'T':
+			tracker = optarg;
+			break;
+		case 's':
+		case 'u':
+			if (cot_parse_time(optarg, now,
+					   o == 's' ? &since : &until) < 0) {
+				log_warnx("bad time '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'm':
+			max_edges = atoll(optarg);
+			if (max_edges < 1 || max_edges > 100000) {
+				log_warnx("--max-edges 1..100000");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!db || optind != argc ||
+	    (strcmp(fmt, "dot") && strcmp(fmt, "svg") && strcmp(fmt, "png"))) {
+		usage(stderr);
+		return 2;
+	}
+	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT r.src, r.dst, CASE WHEN r.proto IN (1, 2) THEN r.dport "
+		"ELSE 0 END AS dp, r.proto, count(*), sum(r.bytes_fwd + "
+		"r.bytes_rev) "
+		"FROM records r JOIN streams s ON s.id = r.stream "
+		"WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s "
+		"GROUP BY r.src, r.dst, dp, r.proto ORDER BY 6 DESC",
+		vm ? " AND r.vm = ?3" : "",
+		tracker ? " AND s.tracker = ?4" : "");
+	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, (int64_t)since);
+	sqlite3_bind_int64(s, 2, (int64_t)until);
+	if (vm)
+		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
+	if (tracker)
+		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+	e = calloc((size_t)max_edges, sizeof(*e));
+	if (!e)
+		goto out;
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		uint64_t c = (uint64_t)sqlite3_column_int64(s, 4);
+
+		total += c;
+		if (ne == (size_t)max_edges ||
+		    sqlite3_column_bytes(s, 0) != 16 ||
+		    sqlite3_column_bytes(s, 1) != 16)
+			continue;
+		memcpy(e[ne].src.b, sqlite3_column_blob(s, 0), 16);
+		memcpy(e[ne].dst.b, sqlite3_column_blob(s, 1), 16);
+		e[ne].dport = sqlite3_column_int(s, 2);
+		e[ne].proto = sqlite3_column_int(s, 3);
+		e[ne].conns = c;
+		e[ne].bytes = (uint64_t)sqlite3_column_int64(s, 5);
+		shown += c;
+		if (add_node(&nodes, &nn, &ncap, &e[ne].src, -1, 0) < 0 ||
+		    add_node(&nodes, &nn, &ncap, &e[ne].dst, e[ne].dport,
+			     e[ne].proto) < 0)
+			goto out;
+		ne++;
+	}
+	mf = open_memstream(&text, &len);
+	if (!mf)
+		goto out;
+	write_dot(mf, e, ne, nodes, nn, total, shown);
+	fclose(mf);
+	if (!strcmp(fmt, "dot")) {
+		f = out ? fopen(out, "w") : stdout;
+		if (!f || fwrite(text, 1, len, f) != len ||
+		    (out && fclose(f) != 0)) {
+			log_warn("%s", out ? out : "stdout");
+			goto out;
+		}
+	} else if (render(fmt, out, text, len) < 0) {
+		goto out;
+	}
+	if (out)
+		fprintf(stderr,
+			"service map: %zu edges, %zu nodes, %llu of %llu "
+			"connections -> %s\n",
+			ne, nn, (unsigned long long)shown,
+			(unsigned long long)total, out);
+	rc = 0;
+out:
+	free(text);
+	free(e);
+	free(nodes);
+	sqlite3_finalize(s);
+	cot_store_close(&st);
+	return rc;
+}

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cotrack query: filter the records cotrack-logd stored.
+ *
+ *   cotrack query --db FILE [--vm NAME] [--tracker NAME] [--since T]
+ *                 [--until T] [--addr A] [--port P] [--proto NAME]
+ *                 [--seen-by nic|vmi|both] [--limit N]
+ *                 [--format table|json|csv]
+ *
+ * T: nanoseconds or seconds since the epoch (by magnitude), a UTC time
+ * "YYYY-MM-DD[THH:MM[:SS]]", or an age "30s", "10m", "2h", "7d" before
+ * now.  A record matches the range when its lifetime overlaps it.  --addr
+ * and --port match either end.  Output is in (stream, seq) order.
+ */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../host/log.h"
+#include "../../host/recfmt.h"
+#include "../../host/store.h"
+#include "cmds.h"
+#include "query_util.h"
+
+int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
+{
+	unsigned long long v;
+	struct tm tm;
+	char unit, *end;
+	const char *rest;
+
+	v = strtoull(s, &end, 10);
+	if (end != s && *end && !end[1] && strchr("smhd", *end)) {
+		unit = *end;
+		v *= unit == 's'   ? 1
+		     : unit == 'm' ? 60
+		     : unit == 'h' ? 3600
+				   : 86400;
+		if (v > now_ns / 1000000000u)
+			return -1;
+		*out = now_ns - (uint64_t)v * 1000000000u;
+		return 0;
+	}
+	if (end != s && !*end) {
+		/* Seconds below 10^11 (year 5138), nanoseconds above. */
+		*out = v < 100000000000ull ? (uint64_t)v * 1000000000u : v;
+		return 0;
+	}
+	memset(&tm, 0, sizeof(tm));
+	rest = strptime(s, "%Y-%m-%d", &tm);
+	if (!rest)
+		return -1;
+	if (*rest == 'T' || *rest == ' ') {
+		const char *r2 = strptime(rest + 1, "%H:%M:%S", &tm);
+
+		if (!r2)
+			r2 = strptime(rest + 1, "%H:%M", &tm);
+		rest = r2;
+	}
+	if (!rest || (*rest && strcmp(rest, "Z") != 0))
+		return -1;
+	*out = (uint64_t)timegm(&tm) * 1000000000u;
+	return 0;
+}
+
+int cot_parse_addr(const char *s, uint8_t out[16])
+{
+	uint8_t v4[4];
+	struct cot_addr a;
+
+	if (inet_pton(AF_INET, s, v4) == 1) {
+		cot_addr_from_v4(&a, v4);
+		memcpy(out, a.b, 16);
+		return 0;
+	}
+	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
+}
+
+static int proto_num(const char *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < COT_PROTO__COUNT; i++)
+		if (!strcmp(s, cot_proto_name(i)))
+			return (int)i;
+	return -1;
+}
+
+static int seen_num(const char *s)
+{
+	if (!strcmp(s, "nic"))
+		return COT_SEEN_NIC;
+	if (!strcmp(s, "vmi"))
+		return COT_SEEN_VMI;
+	if (!strcmp(s, "both"))
+		return COT_SEEN_BOTH;
+	return -1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cotrack query --db FILE [--vm NAME] [--tracker NAME]\n"
+		"         [--since T] [--until T] [--addr A] [--port P]\n"
+		"         [--proto tcp|udp|icmp|icmp6|other] [--seen-by "
+		"nic|vmi|both]\n"
+		"         [--limit N] [--format table|json|csv]\n"
+		"  T: seconds or ns since the epoch, YYYY-MM-DD[THH:MM[:SS]] "
+		"(UTC),\n"
+		"     or an age like 30s, 10m, 2h, 7d.\n");
+}
+
+int cmd_query(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "vm", required_argument, NULL, 'v' },
+		{ "tracker", required_argument, NULL, 'T' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "addr", required_argument, NULL, 'a' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "proto", required_argument, NULL, 'P' },
+		{ "seen-by", required_argument, NULL, 'S' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *db = NULL, *vm = NULL, *tracker = NULL;
+	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_now_ns();
+	int has_addr = 0, port = -1, proto = -1, seen = -1, o, i, rc = 1;
+	long long limit = -1;
+	enum cot_recfmt fmt = COT_RECFMT_TABLE;
+	uint8_t addr[16];
+	char sql[2048], err[512];
+	struct cot_store st;
+	sqlite3_stmt *s = NULL;
+	struct cot_rec r;
+	uint64_t n = 0;
+
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'd':
+			db = optarg;
+			break;
+		case 'v':
+			vm = optarg;
+			break;
+		case 'T':
+			tracker = optarg;
+			break;
+		case 's':
+		case 'u':
+			if (cot_parse_time(optarg, now,
+					   o == 's' ? &since : &until) < 0) {
+				log_warnx("bad time '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'a':
+			if (cot_parse_addr(optarg, addr) < 0) {
+				log_warnx("bad address '%s'", optarg);
+				return 2;
+			}
+			has_addr = 1;
+			break;
+		case 'p':
+			port = atoi(optarg);
+			if (port < 0 || port > 65535) {
+				log_warnx("bad port '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'P':
+			proto = proto_num(optarg);
+			if (proto < 0) {
+				log_warnx("bad protocol '%s'", optarg);
+				return 2;
+			}
+			break;
+		case 'S':
+			seen = seen_num(optarg);
+			if (seen < 0) {
+				log_warnx("--seen-by nic|vmi|both");
+				return 2;
+			}
+			break;
+		case 'l':
+			limit = atoll(optarg);
+			break;
+		case 'f':
+			if (cot_recfmt_parse(optarg, &fmt) < 0) {
+				log_warnx("--format table|json|csv");
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!db || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return 1;
+	}
+	/* Every value is bound; the SQL text is fixed pieces only. */
+	snprintf(sql, sizeof(sql),
+		 "SELECT " COT_STORE_REC_COLS " FROM records r JOIN streams s "
+		 "ON s.id = r.stream WHERE r.last_ns >= ?1 AND r.first_ns <= ?2"
+		 "%s%s%s%s%s%s ORDER BY r.stream, r.seq LIMIT ?10",
+		 vm ? " AND r.vm = ?3" : "",
+		 tracker ? " AND s.tracker = ?4" : "",
+		 has_addr ? " AND (r.src = ?5 OR r.dst = ?5)" : "",
+		 port >= 0 ? " AND (r.sport = ?6 OR r.dport = ?6)" : "",
+		 proto >= 0 ? " AND r.proto = ?7" : "",
+		 seen >= 0 ? " AND r.seen_by = ?8" : "");
+	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, (int64_t)since);
+	sqlite3_bind_int64(s, 2, (int64_t)until);
+	if (vm)
+		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
+	if (tracker)
+		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+	if (has_addr)
+		sqlite3_bind_blob(s, 5, addr, 16, SQLITE_STATIC);
+	if (port >= 0)
+		sqlite3_bind_int(s, 6, port);
+	if (proto >= 0)
+		sqlite3_bind_int(s, 7, proto);
+	if (seen >= 0)
+		sqlite3_bind_int(s, 8, seen);
+	sqlite3_bind_int64(s, 10, limit);
+	cot_recfmt_header(stdout, fmt);
+	while ((i = sqlite3_step(s)) == SQLITE_ROW) {
+		if (cot_store_row_rec(s, 0, &r) < 0) {
+			log_warnx("malformed row skipped");
+			continue;
+		}
+		cot_recfmt_write(stdout, fmt, &r);
+		n++;
+	}
+	if (i != SQLITE_DONE) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		goto out;
+	}
+	if (fmt == COT_RECFMT_TABLE)
+		fprintf(stderr, "%llu records\n", (unsigned long long)n);
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	cot_store_close(&st);
+	return rc;
+}

@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by query.c and graph.c. */
+#ifndef COTRACK_QUERY_UTIL_H
+#define COTRACK_QUERY_UTIL_H
+
+#include <stdint.h>
+
+/* Parse a time argument (see query.c); 0 or -1. */
+int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out);
+/* Parse an IPv4 or IPv6 address into the 16-byte stored form; 0 or -1. */
+int cot_parse_addr(const char *s, uint8_t out[16]);
+
+#endif

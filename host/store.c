@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+/* host/store: the log server's SQLite database (see store.h). */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '1');"
+	"CREATE TABLE IF NOT EXISTS streams("
+	" id INTEGER PRIMARY KEY, tracker TEXT NOT NULL,"
+	" epoch INTEGER NOT NULL, fingerprint TEXT, created_ns INTEGER,"
+	" last_seq INTEGER NOT NULL DEFAULT 0, last_hash BLOB NOT NULL,"
+	" UNIQUE(tracker, epoch));"
+	"CREATE TABLE IF NOT EXISTS records("
+	" stream INTEGER NOT NULL, seq INTEGER NOT NULL, vm TEXT,"
+	" proto INTEGER, ipproto INTEGER, tcp_state INTEGER, end_ INTEGER,"
+	" seen_by INTEGER, flags INTEGER, tcp_flags_fwd INTEGER,"
+	" tcp_flags_rev INTEGER, sport INTEGER, dport INTEGER, src BLOB,"
+	" dst BLOB, first_ns INTEGER, last_ns INTEGER, pkts_fwd INTEGER,"
+	" bytes_fwd INTEGER, pkts_rev INTEGER, bytes_rev INTEGER,"
+	" netns INTEGER, added_ns INTEGER, stored_ns INTEGER,"
+	" hash BLOB NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS events("
+	" id INTEGER PRIMARY KEY, time_ns INTEGER, kind TEXT NOT NULL,"
+	" tracker TEXT, stream INTEGER, seq_first INTEGER, seq_last INTEGER,"
+	" peer TEXT, detail TEXT);";
+
+uint64_t cot_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *cot_store_errmsg(const struct cot_store *st)
+{
+	return st->db ? sqlite3_errmsg(st->db) : "no database";
+}
+
+static int map_rc(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_FULL:
+		return -COT_ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -COT_EBUSY;
+	case SQLITE_CONSTRAINT:
+		return -COT_EEXIST;
+	}
+	return -COT_EIO;
+}
+
+static int prep(struct cot_store *st, sqlite3_stmt **s, const char *sql)
+{
+	return map_rc(sqlite3_prepare_v3(st->db, sql, -1,
+					 SQLITE_PREPARE_PERSISTENT, s, NULL));
+}
+
+int cot_store_open(struct cot_store *st, const char *path, int mode,
+		   int sync_full, char *err, size_t errlen)
+{
+	int flags = mode == COT_STORE_RW
+			    ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+			    : SQLITE_OPEN_READONLY;
+	char *msg = NULL;
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK)
+		goto err;
+	sqlite3_busy_timeout(st->db, 5000);
+	if (mode != COT_STORE_RW)
+		return 0;
+	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	rc = sqlite3_exec(st->db,
+			  sync_full ? "PRAGMA synchronous=FULL;"
+				    : "PRAGMA synchronous=NORMAL;",
+			  NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	/*
+	 * 64 MiB of page cache keeps the b-tree's right edge in memory (no
+	 * re-reads on append); checkpoints every 16k pages (64 MiB of WAL)
+	 * copy each page once per many commits.
+	 */
+	rc = sqlite3_exec(st->db,
+			  "PRAGMA cache_size=-65536;"
+			  "PRAGMA wal_autocheckpoint=16384;",
+			  NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	rc = sqlite3_exec(st->db, schema, NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	if (prep(st, &st->ins_rec,
+		 "INSERT INTO records(stream, " COT_STORE_REC_COLS
+		 ", added_ns, stored_ns, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
+		 "?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+	    prep(st, &st->upd_stream,
+		 "UPDATE streams SET last_seq=?, last_hash=? WHERE id=?") ||
+	    prep(st, &st->ins_event,
+		 "INSERT INTO events(time_ns, kind, tracker, stream, "
+		 "seq_first, seq_last, peer, detail) "
+		 "VALUES(?,?,?,?,?,?,?,?)") ||
+	    prep(st, &st->get_hash,
+		 "SELECT hash FROM records WHERE stream=? AND seq=?"))
+		goto err;
+	return 0;
+
+err:
+	snprintf(err, errlen, "%s: %s", path,
+		 msg ? msg : (st->db ? sqlite3_errmsg(st->db) : "open failed"));
+	sqlite3_free(msg);
+	cot_store_close(st);
+	return -COT_EIO;
+}
+
+void cot_store_close(struct cot_store *st)
+{
+	sqlite3_finalize(st->ins_rec);
+	sqlite3_finalize(st->upd_stream);
+	sqlite3_finalize(st->ins_event);
+	sqlite3_finalize(st->get_hash);
+	if (st->db)
+		sqlite3_close(st->db);
+	memset(st, 0, sizeof(*st));
+}
+
+int cot_store_begin(struct cot_store *st)
+{
+	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		st->in_tx = 1;
+	return map_rc(rc);
+}
+
+int cot_store_commit(struct cot_store *st)
+{
+	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+
+	if (rc != SQLITE_OK) {
+		int ret = map_rc(rc);
+
+		cot_store_rollback(st);
+		return ret;
+	}
+	st->in_tx = 0;
+	return 0;
+}
+
+void cot_store_rollback(struct cot_store *st)
+{
+	if (sqlite3_get_autocommit(st->db) == 0)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	st->in_tx = 0;
+}
+
+static int step_done(sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : map_rc(rc ? rc : SQLITE_ERROR);
+}
+
+int cot_store_stream(struct cot_store *st, const char *tracker, uint64_t epoch,
+		     const char *fingerprint, uint64_t now_ns,
+		     struct cot_stream_state *out)
+{
+	uint8_t h0[COT_CHAIN_LEN];
+	sqlite3_stmt *s = NULL;
+	int rc, ret = -COT_EIO;
+
+	memset(out, 0, sizeof(*out));
+	/* Other streams of this tracker, newest first. */
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "SELECT id, last_seq FROM streams WHERE tracker=? "
+		    "AND epoch<>? ORDER BY id DESC",
+		    -1, &s, NULL) != SQLITE_OK)
+		return -COT_EIO;
+	sqlite3_bind_text(s, 1, tracker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (int64_t)epoch);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!out->prev_epochs++) {
+			out->prev_id = sqlite3_column_int64(s, 0);
+			out->prev_last_seq =
+				(uint64_t)sqlite3_column_int64(s, 1);
+		}
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		return map_rc(rc);
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT id, last_seq, last_hash FROM streams "
+			       "WHERE tracker=? AND epoch=?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -COT_EIO;
+	sqlite3_bind_text(s, 1, tracker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (int64_t)epoch);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		const void *h = sqlite3_column_blob(s, 2);
+
+		if (!h || sqlite3_column_bytes(s, 2) != COT_CHAIN_LEN) {
+			ret = -COT_EBADMSG;
+			goto out;
+		}
+		out->id = sqlite3_column_int64(s, 0);
+		out->last_seq = (uint64_t)sqlite3_column_int64(s, 1);
+		memcpy(out->last_hash, h, COT_CHAIN_LEN);
+		ret = 0;
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		ret = map_rc(rc);
+		goto out;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	cot_chain_init(h0);
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "INSERT INTO streams(tracker, epoch, fingerprint,"
+		    " created_ns, last_seq, last_hash) "
+		    "VALUES(?,?,?,?,0,?)",
+		    -1, &s, NULL) != SQLITE_OK)
+		return -COT_EIO;
+	sqlite3_bind_text(s, 1, tracker, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, (int64_t)epoch);
+	sqlite3_bind_text(s, 3, fingerprint, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 4, (int64_t)now_ns);
+	sqlite3_bind_blob(s, 5, h0, COT_CHAIN_LEN, SQLITE_TRANSIENT);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) {
+		ret = map_rc(rc);
+		goto out;
+	}
+	out->id = sqlite3_last_insert_rowid(st->db);
+	out->last_seq = 0;
+	memcpy(out->last_hash, h0, COT_CHAIN_LEN);
+	out->created = 1;
+	ret = 0;
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int cot_store_stream_update(struct cot_store *st, int64_t id, uint64_t last_seq,
+			    const uint8_t hash[static COT_CHAIN_LEN])
+{
+	sqlite3_stmt *s = st->upd_stream;
+
+	sqlite3_bind_int64(s, 1, (int64_t)last_seq);
+	sqlite3_bind_blob(s, 2, hash, COT_CHAIN_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, id);
+	return step_done(s);
+}
+
+int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
+		  uint64_t added_ns, uint64_t stored_ns,
+		  const uint8_t hash[static COT_CHAIN_LEN])
+{
+	sqlite3_stmt *s = st->ins_rec;
+	int i = 1;
+
+	sqlite3_bind_int64(s, i++, stream);
+	sqlite3_bind_int64(s, i++, (int64_t)r->seq);
+	sqlite3_bind_text(s, i++, r->vm, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, i++, r->proto);
+	sqlite3_bind_int(s, i++, r->ipproto);
+	sqlite3_bind_int(s, i++, r->tcp_state);
+	sqlite3_bind_int(s, i++, r->end);
+	sqlite3_bind_int(s, i++, r->seen_by);
+	sqlite3_bind_int(s, i++, r->flags);
+	sqlite3_bind_int(s, i++, r->tcp_flags_fwd);
+	sqlite3_bind_int(s, i++, r->tcp_flags_rev);
+	sqlite3_bind_int(s, i++, r->sport);
+	sqlite3_bind_int(s, i++, r->dport);
+	sqlite3_bind_blob(s, i++, r->src.b, 16, SQLITE_STATIC);
+	sqlite3_bind_blob(s, i++, r->dst.b, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(s, i++, (int64_t)r->first_ns);
+	sqlite3_bind_int64(s, i++, (int64_t)r->last_ns);
+	sqlite3_bind_int64(s, i++, (int64_t)r->pkts_fwd);
+	sqlite3_bind_int64(s, i++, (int64_t)r->bytes_fwd);
+	sqlite3_bind_int64(s, i++, (int64_t)r->pkts_rev);
+	sqlite3_bind_int64(s, i++, (int64_t)r->bytes_rev);
+	sqlite3_bind_int64(s, i++, r->netns);
+	sqlite3_bind_int64(s, i++, (int64_t)added_ns);
+	sqlite3_bind_int64(s, i++, (int64_t)stored_ns);
+	sqlite3_bind_blob(s, i++, hash, COT_CHAIN_LEN, SQLITE_STATIC);
+	/* Every parameter is bound each time: no clear_bindings needed. */
+	i = sqlite3_step(s);
+	sqlite3_reset(s);
+	return i == SQLITE_DONE ? 0 : map_rc(i ? i : SQLITE_ERROR);
+}
+
+int cot_store_hash(struct cot_store *st, int64_t stream, uint64_t seq,
+		   uint8_t hash[static COT_CHAIN_LEN])
+{
+	sqlite3_stmt *s = st->get_hash;
+	int rc, ret = -COT_ENOENT;
+
+	if (seq == 0) {
+		cot_chain_init(hash);
+		return 0;
+	}
+	sqlite3_bind_int64(s, 1, stream);
+	sqlite3_bind_int64(s, 2, (int64_t)seq);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 0) == COT_CHAIN_LEN) {
+		memcpy(hash, sqlite3_column_blob(s, 0), COT_CHAIN_LEN);
+		ret = 0;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = map_rc(rc);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
+		    const char *tracker, int64_t stream, uint64_t first,
+		    uint64_t last, const char *peer, const char *detail)
+{
+	sqlite3_stmt *s = st->ins_event;
+
+	sqlite3_bind_int64(s, 1, (int64_t)time_ns);
+	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 3, tracker);
+	if (stream)
+		sqlite3_bind_int64(s, 4, stream);
+	if (first)
+		sqlite3_bind_int64(s, 5, (int64_t)first);
+	if (last)
+		sqlite3_bind_int64(s, 6, (int64_t)last);
+	bind_text_or_null(s, 7, peer);
+	bind_text_or_null(s, 8, detail);
+	return step_done(s);
+}
+
+int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
+{
+	const unsigned char *vm;
+	int c = col;
+
+	memset(r, 0, sizeof(*r));
+	r->seq = (uint64_t)sqlite3_column_int64(s, c++);
+	vm = sqlite3_column_text(s, c++);
+	if (vm)
+		snprintf(r->vm, sizeof(r->vm), "%s", (const char *)vm);
+	r->proto = (uint8_t)sqlite3_column_int(s, c++);
+	r->ipproto = (uint8_t)sqlite3_column_int(s, c++);
+	r->tcp_state = (uint8_t)sqlite3_column_int(s, c++);
+	r->end = (uint8_t)sqlite3_column_int(s, c++);
+	r->seen_by = (uint8_t)sqlite3_column_int(s, c++);
+	r->flags = (uint8_t)sqlite3_column_int(s, c++);
+	r->tcp_flags_fwd = (uint8_t)sqlite3_column_int(s, c++);
+	r->tcp_flags_rev = (uint8_t)sqlite3_column_int(s, c++);
+	r->sport = (uint16_t)sqlite3_column_int(s, c++);
+	r->dport = (uint16_t)sqlite3_column_int(s, c++);
+	if (sqlite3_column_bytes(s, c) != 16 ||
+	    sqlite3_column_bytes(s, c + 1) != 16)
+		return -COT_EBADMSG;
+	memcpy(r->src.b, sqlite3_column_blob(s, c), 16);
+	memcpy(r->dst.b, sqlite3_column_blob(s, c + 1), 16);
+	c += 2;
+	r->first_ns = (uint64_t)sqlite3_column_int64(s, c++);
+	r->last_ns = (uint64_t)sqlite3_column_int64(s, c++);
+	r->pkts_fwd = (uint64_t)sqlite3_column_int64(s, c++);
+	r->bytes_fwd = (uint64_t)sqlite3_column_int64(s, c++);
+	r->pkts_rev = (uint64_t)sqlite3_column_int64(s, c++);
+	r->bytes_rev = (uint64_t)sqlite3_column_int64(s, c++);
+	r->netns = (uint32_t)sqlite3_column_int64(s, c++);
+	return 0;
+}

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: MIT
+/* host/ship_proto: frame encoders/decoders and their bounds. */
+#include "../../host/ship_proto.h"
+#include "t.h"
+
+static uint8_t buf[COT_FRAME_HDR + COT_FRAME_MAX];
+
+static void test_header(void)
+{
+	uint8_t h[COT_FRAME_HDR], type;
+	uint32_t len;
+
+	cot_frame_hdr_put(h, COT_FR_ACK, 40);
+	T_EQ_U(cot_frame_hdr_parse(h, &type, &len), 0);
+	T_EQ_U(type, COT_FR_ACK);
+	T_EQ_U(len, 40);
+	cot_frame_hdr_put(h, COT_FR_ACK, 41); /* over the ACK bound */
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_EBADMSG);
+	cot_frame_hdr_put(h, 99, 0); /* unknown type */
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_EBADMSG);
+	cot_frame_hdr_put(h, COT_FR_BATCH, COT_FRAME_MAX + 1);
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_EBADMSG);
+	cot_frame_hdr_put(h, COT_FR_BATCH, 0xffffffffu);
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_EBADMSG);
+	cot_frame_hdr_put(h, COT_FR_HELLO, 40);
+	h[2] = 2;
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_ENOTSUP);
+	h[2] = 1;
+	h[0] = 'X';
+	T_CHECK(cot_frame_hdr_parse(h, &type, &len) == -COT_EBADMSG);
+}
+
+static void test_hello_welcome_ack(void)
+{
+	struct cot_hello h = { .version = 1,
+			       .flags = 3,
+			       .epoch = 0x1234,
+			       .last_seq = 10,
+			       .oldest_seq = 5,
+			       .dropped = 2 },
+			 h2;
+	struct cot_welcome w = { .version = 1, .held_seq = 77 }, w2;
+	struct cot_ack a = { .acked_seq = 99 }, a2;
+	struct cot_lost l = { .first = 3, .last = 9, .reason = 1 }, l2;
+	struct cot_errframe e;
+	int n;
+
+	n = cot_hello_encode(buf, sizeof(buf), &h);
+	T_EQ_U(n, 48);
+	T_EQ_U(cot_hello_decode(&h2, buf + 8, 40), 0);
+	T_CHECK(h2.epoch == 0x1234 && h2.last_seq == 10 && h2.oldest_seq == 5 &&
+		h2.dropped == 2 && h2.flags == 3);
+	T_CHECK(cot_hello_decode(&h2, buf + 8, 39) == -COT_EBADMSG);
+	h.epoch = 0; /* epoch 0 is invalid */
+	cot_hello_encode(buf, sizeof(buf), &h);
+	T_CHECK(cot_hello_decode(&h2, buf + 8, 40) == -COT_EBADMSG);
+	h.epoch = 1, h.oldest_seq = 11; /* oldest beyond last */
+	cot_hello_encode(buf, sizeof(buf), &h);
+	T_CHECK(cot_hello_decode(&h2, buf + 8, 40) == -COT_EBADMSG);
+	memset(w.hash, 0xab, 32);
+	T_EQ_U(cot_welcome_encode(buf, sizeof(buf), &w), 56);
+	T_EQ_U(cot_welcome_decode(&w2, buf + 8, 48), 0);
+	T_CHECK(w2.held_seq == 77 && w2.hash[31] == 0xab);
+	T_EQ_U(cot_ack_encode(buf, sizeof(buf), &a), 48);
+	T_EQ_U(cot_ack_decode(&a2, buf + 8, 40), 0);
+	T_EQ_U(a2.acked_seq, 99);
+	T_EQ_U(cot_lost_encode(buf, sizeof(buf), &l), 28);
+	T_EQ_U(cot_lost_decode(&l2, buf + 8, 20), 0);
+	T_CHECK(l2.first == 3 && l2.last == 9 && l2.reason == 1);
+	l.first = 10; /* first > last */
+	cot_lost_encode(buf, sizeof(buf), &l);
+	T_CHECK(cot_lost_decode(&l2, buf + 8, 20) == -COT_EBADMSG);
+	n = cot_error_encode(buf, sizeof(buf), 7, "disk\nfull");
+	T_EQ_U(cot_error_decode(&e, buf + 8, (size_t)n - 8), 0);
+	T_EQ_S(e.msg, "disk?full");
+	T_EQ_U(e.code, 7);
+	T_CHECK(cot_ack_encode(buf, 47, &a) == -COT_ENOSPC);
+}
+
+static void test_batch(void)
+{
+	uint8_t prev[32] = { 1 }, last[32] = { 2 };
+	struct cot_batch_view b;
+	size_t len;
+
+	cot_batch_hdr_put(buf, 5, 3, prev, last);
+	len = COT_BATCH_HDR + 3 * COT_BATCH_ENTRY;
+	memset(buf + 8 + COT_BATCH_HDR, 0x5a, 3 * COT_BATCH_ENTRY);
+	T_EQ_U(cot_get_le32(buf + 4), len);
+	T_EQ_U(cot_batch_decode(&b, buf + 8, len), 0);
+	T_CHECK(b.first_seq == 5 && b.count == 3 && b.prev_hash[0] == 1 &&
+		b.last_hash[0] == 2);
+	T_EQ_U(cot_batch_added(&b, 2), 0x5a5a5a5a5a5a5a5aull);
+	T_CHECK(cot_batch_decode(&b, buf + 8, len - 1) == -COT_EBADMSG);
+	T_CHECK(cot_batch_decode(&b, buf + 8, len + 1) == -COT_EBADMSG);
+	T_CHECK(cot_batch_decode(&b, buf + 8, 79) == -COT_EBADMSG);
+	cot_put_le32(buf + 8 + 8, 0); /* count 0 */
+	T_CHECK(cot_batch_decode(&b, buf + 8, COT_BATCH_HDR) == -COT_EBADMSG);
+	cot_put_le32(buf + 8 + 8, COT_BATCH_MAX + 1);
+	T_CHECK(cot_batch_decode(&b, buf + 8, len) == -COT_EBADMSG);
+	cot_put_le32(buf + 8 + 8,
+		     0x40000000u); /* count*entry overflows 32 bits */
+	T_CHECK(cot_batch_decode(&b, buf + 8, len) == -COT_EBADMSG);
+	cot_batch_hdr_put(buf, UINT64_MAX - 1, 3, prev, last); /* seq wraps */
+	T_CHECK(cot_batch_decode(&b, buf + 8, len) == -COT_EBADMSG);
+	cot_batch_hdr_put(buf, 0, 3, prev, last); /* seq 0 */
+	T_CHECK(cot_batch_decode(&b, buf + 8, len) == -COT_EBADMSG);
+	cot_batch_hdr_put(buf, 1, 3, prev, last);
+	cot_put_le32(buf + 8 + 12, 1); /* reserved must be 0 */
+	T_CHECK(cot_batch_decode(&b, buf + 8, len) == -COT_EBADMSG);
+	/* The largest batch fits the largest frame exactly. */
+	cot_batch_hdr_put(buf, 1, COT_BATCH_MAX, prev, last);
+	T_EQ_U(cot_batch_decode(&b, buf + 8, COT_FRAME_MAX), 0);
+}
+
+int main(void)
+{
+	T_RUN(test_header);
+	T_RUN(test_hello_welcome_ack);
+	T_RUN(test_batch);
+	return t_done();
+}
