@@ -238,7 +238,9 @@ static void usage(FILE *f)
 		   "FILE]\n"
 		   "         [--vm NAME] [--tracker NAME] [--since T] [--until "
 		   "T]\n"
-		   "         [--max-edges N]\n");
+		   "         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
+		   "  A connection between two VMs of one tracker, recorded at\n"
+		   "  both, counts once.\n");
 }
 
 int cmd_graph(int argc, char **argv)
@@ -252,6 +254,7 @@ int cmd_graph(int argc, char **argv)
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
 		{ "max-edges", required_argument, NULL, 'm' },
+		{ "proto", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -267,7 +270,8 @@ int cmd_graph(int argc, char **argv)
 	struct cot_store st;
 	sqlite3_stmt *s = NULL;
 	FILE *mf, *f;
-	int o, rc = 1;
+	int o, rc = 1, proto = -1;
+	unsigned int pi;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -302,6 +306,16 @@ int cmd_graph(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'P':
+			for (pi = 0; pi < COT_PROTO__COUNT; pi++)
+				if (!strcmp(optarg, cot_proto_name(pi)))
+					proto = (int)pi;
+			if (proto < 0) {
+				log_warnx("bad protocol '%s' (tcp, udp, icmp, "
+					  "icmp6, other)", optarg);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -319,20 +333,30 @@ int cmd_graph(int argc, char **argv)
 		log_warnx("%s", err);
 		return 1;
 	}
+	/*
+	 * One connection between two VMs of one tracker is recorded at both
+	 * (each VM's view); both records share the tuple and the time of
+	 * the first frame, so the inner query counts it once.
+	 */
 	snprintf(
 		sql, sizeof(sql),
-		"SELECT r.src, r.dst, CASE WHEN r.proto IN (1, 2) THEN r.dport "
-		"ELSE 0 END AS dp, r.proto, count(*), sum(r.bytes_fwd + "
-		"r.bytes_rev) "
+		"SELECT src, dst, dp, proto, count(*), sum(b) FROM ("
+		"SELECT r.src AS src, r.dst AS dst, CASE WHEN r.proto IN (1, 2) "
+		"THEN r.dport ELSE 0 END AS dp, r.proto AS proto, "
+		"max(r.bytes_fwd + r.bytes_rev) AS b "
 		"FROM records r JOIN streams s ON s.id = r.stream "
-		"WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s "
-		"GROUP BY r.src, r.dst, dp, r.proto ORDER BY 6 DESC",
+		"WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s%s "
+		"GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
+		"r.first_ns) GROUP BY src, dst, dp, proto ORDER BY 6 DESC",
 		vm ? " AND r.vm = ?3" : "",
-		tracker ? " AND s.tracker = ?4" : "");
+		tracker ? " AND s.tracker = ?4" : "",
+		proto >= 0 ? " AND r.proto = ?5" : "");
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
 	}
+	if (proto >= 0)
+		sqlite3_bind_int(s, 5, proto);
 	sqlite3_bind_int64(s, 1, (int64_t)since);
 	sqlite3_bind_int64(s, 2, (int64_t)until);
 	if (vm)

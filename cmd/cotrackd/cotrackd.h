@@ -16,6 +16,7 @@
 #include "cotrack/flow.h"
 #include "cotrack/sched.h"
 #include "cotrack/vmi.h"
+#include "../../host/ship.h"
 #include "../../host/vmiattach.h"
 
 #define MAX_VMS 16
@@ -54,7 +55,7 @@ struct port {
 	struct txq q;
 	struct vm *vm;		/* tracking state, VM ports */
 	uint64_t rx, rx_bytes, tx, tx_bytes;
-	uint64_t drop_qfull, drop_bad, connects, disconnects;
+	uint64_t drop_qfull, drop_bad, drop_spoof, connects, disconnects;
 };
 
 /* Per-slot state beside the flow table (indexed by flow slot). */
@@ -84,6 +85,15 @@ struct vconn {
 	uint64_t first_ns, last_ns;
 };
 
+/* A TCP tuple whose NIC record was written (track.c: ended_add). */
+struct ended {
+	uint32_t hash;
+	uint16_t p[2];
+	struct cot_addr a[2];
+	uint64_t when_ns;
+};
+
+#define ENDED_SLOTS 65536
 #define VCONN_BUCKETS 65536
 #define VCONN_MAX 1000000
 
@@ -93,6 +103,8 @@ struct vm_stats {
 	uint64_t sockets_last, vmi_events, attach_failures;
 	uint64_t vconn_dropped;
 	uint64_t vmi_half;	/* sockets caught half set up (port 0) */
+	uint64_t vmi_late;	/* sockets of NIC flows already written */
+	uint64_t ship_full;	/* records that made the spool drop one */
 };
 
 struct daemon;
@@ -120,6 +132,7 @@ struct vm {
 	uint64_t scan_now_ns, prev_scan_ns;
 	uint64_t next_attach_ns;
 	struct vconn **vbuckets;
+	struct ended *ended;
 	struct vconn *touched;
 	uint64_t nvconn;
 	struct vm_stats st;
@@ -140,6 +153,7 @@ struct daemon {
 	bool vmi_paused;	/* SIGUSR1 toggles memory scanning */
 	const char *out_path;
 	FILE *out;
+	struct cot_shipper *sh;	/* --log-server: records go to cotrack-logd */
 	enum { OUT_JSON } out_fmt;
 	/* clocks */
 	double tsc_per_ns;

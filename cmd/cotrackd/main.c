@@ -15,6 +15,7 @@
 
 #include "cotrackd.h"
 #include "../../host/log.h"
+#include "../../host/spool.h"
 
 volatile int cotrackd_stop, cotrackd_reopen, cotrackd_toggle;
 
@@ -48,7 +49,8 @@ static void usage(FILE *f)
 "\n"
 "Options:\n"
 "  -o, --output FILE     write records to FILE as JSON lines, flushed per\n"
-"                        record (default: standard output); SIGHUP reopens\n"
+"                        record (default: standard output, or nothing with\n"
+"                        --log-server); SIGHUP reopens FILE\n"
 "  -i, --interval DUR    memory scan interval (default 10ms; units ns, us,\n"
 "                        ms, s)\n"
 "      --grace DUR       a TCP connection on the NIC for longer than this\n"
@@ -59,6 +61,21 @@ static void usage(FILE *f)
 "                        benchmarks)\n"
 "      --max-flows N     connection table size per VM (default 65536)\n"
 "      --vmi-cap N       most guest sockets per scan (default 65536)\n"
+"\n"
+"Shipping to the user's log server (cotrack-logd; docs/logd.md):\n"
+"      --log-server HOST:PORT  send every record over TLS 1.3 with mutual\n"
+"                        authentication; records wait, sealed, until logd has\n"
+"                        committed them, and are resent after a reconnect\n"
+"      --pki DIR --name NAME   DIR/ca.pem, DIR/NAME.pem, DIR/NAME.key (from\n"
+"                        `cotrack pki init DIR --tracker NAME`)\n"
+"      --ca FILE --cert FILE --key FILE   the same, file by file\n"
+"      --spool FILE      keep unacknowledged records in FILE, sealed with an\n"
+"                        AEAD, across restarts (default: in memory only)\n"
+"      --spool-key SPEC  fd:N (read from a descriptor, e.g. a pipe from the\n"
+"                        provisioning agent), derive:PEM (from the tracker's\n"
+"                        private key) or hex:HEX (tests); never on disk\n"
+"      --spool-max N     most records waiting (default 262144); when full the\n"
+"                        oldest is dropped and the loss reported to logd\n"
 "  -v, --verbose         more messages (twice: debug)\n"
 "  -q, --quiet           warnings only\n"
 "  -h, --help            this text\n"
@@ -222,6 +239,103 @@ static int add_uplink(struct daemon *d, char *spec)
 	return 0;
 }
 
+struct ship_opts {
+	const char *server, *pki, *name, *ca, *cert, *key, *spool, *spool_key;
+	uint32_t max;
+};
+
+/* --log-server: one shipper for the whole tracker (records carry vm). */
+static int start_shipper(struct daemon *d, const struct ship_opts *o)
+{
+	static char host[256], ca[512], cert[512], key[512];
+	static uint8_t spool_key[COT_SPOOL_KEYLEN];
+	struct cot_shipper_params p;
+	const char *colon;
+	char err[256];
+
+	if (!o->server) {
+		log_warnx("--pki, --spool: only with --log-server HOST:PORT");
+		return -1;
+	}
+	colon = strrchr(o->server, ':');
+	if (!colon || colon == o->server || !colon[1] ||
+	    (size_t)(colon - o->server) >= sizeof(host)) {
+		log_warnx("--log-server: want HOST:PORT, got '%s'", o->server);
+		return -1;
+	}
+	memset(&p, 0, sizeof(p));
+	memcpy(host, o->server, (size_t)(colon - o->server));
+	host[colon - o->server] = '\0';
+	/* [::1]:6514 */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	p.host = host;
+	p.port = colon + 1;
+	if (o->pki) {
+		if (!o->name) {
+			log_warnx("--pki DIR needs --name NAME (this tracker)");
+			return -1;
+		}
+		snprintf(ca, sizeof(ca), "%s/ca.pem", o->pki);
+		snprintf(cert, sizeof(cert), "%s/%s.pem", o->pki, o->name);
+		snprintf(key, sizeof(key), "%s/%s.key", o->pki, o->name);
+		p.ca_file = ca;
+		p.cert_file = cert;
+		p.key_file = key;
+	}
+	if (o->ca)
+		p.ca_file = o->ca;
+	if (o->cert)
+		p.cert_file = o->cert;
+	if (o->key)
+		p.key_file = o->key;
+	if (!p.ca_file || !p.cert_file || !p.key_file) {
+		log_warnx("--log-server needs --pki DIR --name NAME, or --ca, "
+			  "--cert and --key");
+		return -1;
+	}
+	if (o->spool) {
+		if (!o->spool_key) {
+			log_warnx("--spool needs --spool-key fd:N|derive:PEM|hex:HEX");
+			return -1;
+		}
+		if (cot_spool_key_load(o->spool_key, spool_key, err,
+				       sizeof(err)) < 0) {
+			log_warnx("--spool-key: %s", err);
+			return -1;
+		}
+		p.spool_path = o->spool;
+		p.spool_key = spool_key;
+	}
+	p.max_records = o->max;
+	if (cot_shipper_create(&d->sh, &p, err, sizeof(err)) < 0) {
+		log_warnx("log shipping: %s", err);
+		return -1;
+	}
+	log_info("shipping records to %s:%s", host, p.port);
+	return 0;
+}
+
+/* Wait (boundedly) for logd to hold everything, then report. */
+static void stop_shipper(struct daemon *d)
+{
+	struct cot_shipper_stats st;
+	int rc = cot_shipper_flush(d->sh, 10000);
+
+	cot_shipper_stats(d->sh, &st);
+	fprintf(stderr,
+		"shipping: %" PRIu64 " records, %" PRIu64
+		" acknowledged by logd, %" PRIu64 " waiting%s, %" PRIu64
+		" dropped (spool full)%s%s\n",
+		st.last_seq, st.acked_seq, st.waiting,
+		st.waiting ? " (kept in the spool)" : "", st.dropped,
+		rc ? "; logd unreachable: " : "", rc ? st.last_error : "");
+	cot_shipper_destroy(d->sh);
+	d->sh = NULL;
+}
+
 static int open_output(struct daemon *d)
 {
 	FILE *f;
@@ -276,7 +390,7 @@ static void loop(struct daemon *d)
 
 		if (cotrackd_reopen) {
 			cotrackd_reopen = 0;
-			if (open_output(d) == 0)
+			if (d->out_path && open_output(d) == 0)
 				log_info("output reopened");
 		}
 		if (cotrackd_toggle) {
@@ -352,7 +466,8 @@ static void loop(struct daemon *d)
 int main(int argc, char **argv)
 {
 	enum { O_GRACE = 256, O_NOTIMER, O_NOTRACK, O_MAXF, O_VMICAP, O_VM,
-	       O_UPLINK };
+	       O_UPLINK, O_LOGSRV, O_PKI, O_NAME, O_CA, O_CERT, O_KEY, O_SPOOL,
+	       O_SPOOLKEY, O_SPOOLMAX };
 	static const struct option opts[] = {
 		{ "vm", required_argument, NULL, O_VM },
 		{ "uplink", required_argument, NULL, O_UPLINK },
@@ -363,6 +478,15 @@ int main(int argc, char **argv)
 		{ "no-track", no_argument, NULL, O_NOTRACK },
 		{ "max-flows", required_argument, NULL, O_MAXF },
 		{ "vmi-cap", required_argument, NULL, O_VMICAP },
+		{ "log-server", required_argument, NULL, O_LOGSRV },
+		{ "pki", required_argument, NULL, O_PKI },
+		{ "name", required_argument, NULL, O_NAME },
+		{ "ca", required_argument, NULL, O_CA },
+		{ "cert", required_argument, NULL, O_CERT },
+		{ "key", required_argument, NULL, O_KEY },
+		{ "spool", required_argument, NULL, O_SPOOL },
+		{ "spool-key", required_argument, NULL, O_SPOOLKEY },
+		{ "spool-max", required_argument, NULL, O_SPOOLMAX },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -376,6 +500,7 @@ int main(int argc, char **argv)
 	int c, i, verbosity = 1;
 	unsigned long v;
 	char *end;
+	struct ship_opts so = { 0 };
 
 	log_init("cotrackd", 1);
 	d.interval_ns = 10000000ULL;
@@ -431,6 +556,39 @@ int main(int argc, char **argv)
 			else
 				d.vmi_cap = (uint32_t)v;
 			break;
+		case O_LOGSRV:
+			so.server = optarg;
+			break;
+		case O_PKI:
+			so.pki = optarg;
+			break;
+		case O_NAME:
+			so.name = optarg;
+			break;
+		case O_CA:
+			so.ca = optarg;
+			break;
+		case O_CERT:
+			so.cert = optarg;
+			break;
+		case O_KEY:
+			so.key = optarg;
+			break;
+		case O_SPOOL:
+			so.spool = optarg;
+			break;
+		case O_SPOOLKEY:
+			so.spool_key = optarg;
+			break;
+		case O_SPOOLMAX:
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > (1UL << 26)) {
+				log_warnx("--spool-max: want 1..%lu", 1UL << 26);
+				return 2;
+			}
+			so.max = (uint32_t)v;
+			break;
 		case 'v':
 			verbosity++;
 			break;
@@ -468,8 +626,11 @@ int main(int argc, char **argv)
 	real = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	mono = now_ns();
 	d.mono_to_real_ns = real - mono;
-	if (open_output(&d) < 0)
+	/* Shipping to logd: no local copy unless -o asks for one. */
+	if ((!so.server || d.out_path) && open_output(&d) < 0)
 		return 1;
+	if ((so.server || so.pki || so.spool) && start_shipper(&d, &so) < 0)
+		return 2;
 	for (i = 0; i < d.nports; i++) {
 		d.ports[i].rbuf = malloc(RBUF_SIZE);
 		if (!d.ports[i].rbuf)
@@ -507,6 +668,8 @@ int main(int argc, char **argv)
 		vm_summary(&d, &d.vms[i], stderr);
 	if (d.out)
 		fflush(d.out);
+	if (d.sh)
+		stop_shipper(&d);
 	for (i = 0; i < d.nports; i++)
 		if (d.ports[i].lfd >= 0 && d.ports[i].path[0])
 			unlink(d.ports[i].path);

@@ -291,9 +291,21 @@ void switch_frame(struct daemon *d, struct port *in, const uint8_t *f,
 		in->drop_bad++; /* a runt: tracked (counted), not forwarded */
 		goto done;
 	}
-	/* Learn where the source lives (entries age out after 300 s). */
+	/*
+	 * Learn where the source lives (entries age out after 300 s).  An
+	 * address a VM port uses is that VM's while it is fresh: another
+	 * port sending from it is spoofing, and its frame is dropped, so a
+	 * guest cannot steal its neighbours' traffic.
+	 */
 	if (mac_is_unicast(f + 6)) {
 		e = mac_slot(d, f + 6);
+		if (e && e->used && e->port != in->idx &&
+		    d->ports[e->port].kind == PORT_VM &&
+		    d->ports[e->port].fd >= 0 &&
+		    x.now - e->seen_ns < 300000000000ULL) {
+			in->drop_spoof++;
+			goto done;
+		}
 		if (e) {
 			memcpy(e->mac, f + 6, 6);
 			e->used = 1;

@@ -35,9 +35,22 @@
 
 static void write_record(struct daemon *d, struct vm *v, struct cot_rec *r)
 {
-	r->seq = ++d->seq;
 	r->first_ns += d->mono_to_real_ns;
 	r->last_ns += d->mono_to_real_ns;
+	if (d->sh) {
+		uint64_t seq = 0;
+
+		/*
+		 * The shipper numbers and chains it, keeps it sealed until
+		 * logd has committed it; never blocks.  Its seq goes into
+		 * the local output too, so both name a record alike.
+		 */
+		if (cot_shipper_add(d->sh, r, &seq) == 1)
+			v->st.ship_full++;
+		r->seq = seq;
+	} else {
+		r->seq = ++d->seq;
+	}
 	v->st.records++;
 	v->st.by_seen[r->seen_by & 3]++;
 	if (r->flags & COT_RF_HIDDEN_NIC)
@@ -226,6 +239,50 @@ static void vconn_retire(struct vm *v, struct vconn *c)
 }
 
 /*
+ * TCP tuples of NIC flows already written, so that a socket of theirs
+ * the memory view sees late (missed by one scan, then seen) is not taken
+ * for a connection of its own.  Direct-mapped, ENDED_SLOTS entries per
+ * VM: a collision forgets an older tuple (at worst one record more).
+ */
+static void ended_add(struct vm *v, const struct cot_rec *r)
+{
+	struct cot_addr a[2];
+	uint16_t p[2];
+	struct ended *e;
+	uint32_t h;
+
+	if (!v->ended)
+		return;
+	if (ep_cmp(&r->src, r->sport, &r->dst, r->dport) <= 0) {
+		a[0] = r->src, p[0] = r->sport, a[1] = r->dst, p[1] = r->dport;
+	} else {
+		a[0] = r->dst, p[0] = r->dport, a[1] = r->src, p[1] = r->sport;
+	}
+	h = tuple_hash(&a[0], p[0], &a[1], p[1]);
+	e = &v->ended[h % ENDED_SLOTS];
+	e->hash = h;
+	e->a[0] = a[0], e->a[1] = a[1];
+	e->p[0] = p[0], e->p[1] = p[1];
+	e->when_ns = r->last_ns;
+}
+
+static bool ended_recently(const struct vm *v, const struct cot_addr a[2],
+			   const uint16_t p[2])
+{
+	uint32_t h = tuple_hash(&a[0], p[0], &a[1], p[1]);
+	const struct ended *e;
+
+	if (!v->ended)
+		return false;
+	e = &v->ended[h % ENDED_SLOTS];
+	/* TIME_WAIT lasts 60 s: a socket seen later than 2 min is new. */
+	return e->hash == h && e->p[0] == p[0] && e->p[1] == p[1] &&
+	       !memcmp(&e->a[0], &a[0], sizeof(a[0])) &&
+	       !memcmp(&e->a[1], &a[1], sizeof(a[1])) &&
+	       v->scan_now_ns - e->when_ns < 120000000000ULL;
+}
+
+/*
  * Listening ports of the snapshot being diffed, collected once per scan
  * (a guest has few listeners; more than MAX_LISTEN are not consulted,
  * and then the port heuristic decides).
@@ -330,8 +387,27 @@ static void on_sock_seen(struct vm *v, const struct cot_vmi_sock *s)
 	}
 	side = canon(s, a, p);
 	pp = vconn_find(v, s->netns, a, p);
+	if (!pp && ended_recently(v, a, p)) {
+		/* The socket of a NIC flow already written (seen late). */
+		v->st.vmi_late++;
+		return;
+	}
 	if (pp) {
 		c = *pp;
+		if (opening_state(s->state) &&
+		    (c->sides & (1u << side)) &&
+		    closed_state(c->side_state[side])) {
+			/*
+			 * This end was closed and the tuple opens again (a
+			 * loopback port reused from TIME_WAIT): the old
+			 * connection is over, this is a new one.
+			 */
+			if (!c->emitted)
+				vconn_emit(v->d, v, c, COT_END_FIN);
+			vconn_retire(v, c);
+			vconn_new(v, s);
+			return;
+		}
 		if (c->emitted && opening_state(s->state) &&
 		    closed_state(c->state)) {
 			/* Ended, and the tuple opens again: a new one. */
@@ -473,6 +549,8 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 	    r->last_ns - r->first_ns >=
 		    v->d->grace_ns + 2 * v->d->interval_ns)
 		out.flags |= COT_RF_HIDDEN_NIC;
+	if (r->proto == COT_PROTO_TCP)
+		ended_add(v, r);
 	write_record(v->d, v, &out);
 }
 
@@ -503,7 +581,8 @@ int vm_track_init(struct daemon *d, struct vm *v)
 		v->cap = d->vmi_cap;
 		v->prev = calloc(v->cap, sizeof(*v->prev));
 		v->cur = calloc(v->cap, sizeof(*v->cur));
-		if (!v->prev || !v->cur)
+		v->ended = calloc(ENDED_SLOTS, sizeof(*v->ended));
+		if (!v->prev || !v->cur || !v->ended)
 			return -COT_ENOMEM;
 	}
 	return 0;
@@ -696,9 +775,9 @@ void vm_summary(const struct daemon *d, const struct vm *v, FILE *f)
 		"%s: frames from guest %" PRIu64 ", to guest %" PRIu64
 		", unparsable %" PRIu64 ", not IP %" PRIu64
 		", queue drops %" PRIu64 ", bad framing %" PRIu64
-		", evicted %" PRIu64 "\n",
+		", spoofed source %" PRIu64 ", evicted %" PRIu64 "\n",
 		v->name, p->rx, p->tx, dropped, fs.not_ip, p->drop_qfull,
-		p->drop_bad, fs.evicted);
+		p->drop_bad, p->drop_spoof, fs.evicted);
 	if (v->vmi_on)
 		fprintf(f,
 			"%s: memory scans %" PRIu64 " (mean %.1f us, max %.1f "

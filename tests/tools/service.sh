@@ -21,9 +21,12 @@ svc_start() {
 	SVC_DIR=$1
 	local daemon=$2
 	shift 2
-	SVC_NS=cotsvc$$
-	SVC_TAP=cotup$$
-	SVC_TAG=cotsvc-$$
+	# Names unique per start: a test may run several services in turn,
+	# and a tap name has at most 15 bytes.
+	SVC_SEQ=$((${SVC_SEQ:-0} + 1))
+	SVC_NS=cotsvc$$-$SVC_SEQ
+	SVC_TAP=cu$$x$SVC_SEQ
+	SVC_TAG=cotsvc-$$-$SVC_SEQ
 	mkdir -p "$SVC_DIR"
 	ip netns add "$SVC_NS" || return 1
 	"$daemon" --vm "fe,net=$SVC_DIR/fe.sock,mem=/dev/shm/$SVC_TAG-fe" \
@@ -91,10 +94,13 @@ svc_stop_daemon() {
 }
 
 svc_cleanup() {
+	local p
 	[ -n "${SVC_FPID:-}" ] && kill "$SVC_FPID" 2>/dev/null
 	[ -n "${SVC_BPID:-}" ] && kill "$SVC_BPID" 2>/dev/null
 	svc_stop_daemon
 	[ -n "${SVC_NS:-}" ] && ip netns del "$SVC_NS" 2>/dev/null
-	wait 2>/dev/null
+	# Only our own children: the caller may have others (a logd).
+	for p in ${SVC_FPID:-} ${SVC_BPID:-}; do wait "$p" 2>/dev/null; done
+	SVC_FPID= SVC_BPID=
 	true
 }
