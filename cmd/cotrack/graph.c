@@ -30,15 +30,21 @@
 
 extern char **environ;
 
+/*
+ * Loopback addresses are the same in every VM: their nodes are scoped by
+ * the VM that recorded them ("fe/127.0.0.1"), other addresses are not.
+ */
 struct edge {
 	struct cot_addr src, dst;
 	int dport, proto;
 	uint64_t conns, bytes;
+	char scope[COT_VM_NAMELEN];
 };
 
 struct node {
 	struct cot_addr addr;
 	int port, proto; /* port -1: the client node of this address */
+	char scope[COT_VM_NAMELEN];
 };
 
 static void human(char *buf, size_t len, uint64_t v)
@@ -53,12 +59,24 @@ static void human(char *buf, size_t len, uint64_t v)
 		snprintf(buf, len, "%llu B", (unsigned long long)v);
 }
 
-static void node_id(char *buf, size_t len, const struct cot_addr *a, int port,
-		    int proto)
+static void scoped(char *buf, size_t len, const struct cot_addr *a,
+		   const char *scope)
 {
 	char ab[COT_ADDR_STRLEN];
 
 	cot_addr_str(a, ab);
+	if (scope[0])
+		snprintf(buf, len, "%s/%s", scope, ab);
+	else
+		snprintf(buf, len, "%s", ab);
+}
+
+static void node_id(char *buf, size_t len, const struct cot_addr *a, int port,
+		    int proto, const char *scope)
+{
+	char ab[COT_ADDR_STRLEN + COT_VM_NAMELEN + 2];
+
+	scoped(ab, sizeof(ab), a, scope);
 	if (port < 0)
 		snprintf(buf, len, "c %s", ab);
 	else
@@ -67,13 +85,15 @@ static void node_id(char *buf, size_t len, const struct cot_addr *a, int port,
 }
 
 static int add_node(struct node **nodes, size_t *n, size_t *cap,
-		    const struct cot_addr *a, int port, int proto)
+		    const struct cot_addr *a, int port, int proto,
+		    const char *scope)
 {
 	size_t i;
 
 	for (i = 0; i < *n; i++)
 		if (!memcmp(&(*nodes)[i].addr, a, sizeof(*a)) &&
-		    (*nodes)[i].port == port && (*nodes)[i].proto == proto)
+		    (*nodes)[i].port == port && (*nodes)[i].proto == proto &&
+		    !strcmp((*nodes)[i].scope, scope))
 			return 0;
 	if (*n == *cap) {
 		size_t nc = *cap ? *cap * 2 : 64;
@@ -87,6 +107,7 @@ static int add_node(struct node **nodes, size_t *n, size_t *cap,
 	(*nodes)[*n].addr = *a;
 	(*nodes)[*n].port = port;
 	(*nodes)[*n].proto = proto;
+	snprintf((*nodes)[*n].scope, sizeof((*nodes)[*n].scope), "%s", scope);
 	(*n)++;
 	return 0;
 }
@@ -98,6 +119,9 @@ static int cmp_node(const void *a, const void *b)
 
 	if (c)
 		return c;
+	c = strcmp(x->scope, y->scope);
+	if (c)
+		return c;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
 	return x->proto - y->proto;
@@ -107,7 +131,7 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 		      struct node *nodes, size_t nn, uint64_t total,
 		      uint64_t shown)
 {
-	char id[128], id2[128], ab[COT_ADDR_STRLEN], b1[32];
+	char id[160], id2[160], ab[COT_ADDR_STRLEN + COT_VM_NAMELEN + 2], b1[32];
 	uint64_t maxc = 1;
 	size_t i, j;
 
@@ -128,16 +152,18 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 		shown < total ? " (heaviest edges only)" : "");
 	/* One cluster per address: its client node and its services. */
 	for (i = 0; i < nn; i = j) {
-		cot_addr_str(&nodes[i].addr, ab);
+		scoped(ab, sizeof(ab), &nodes[i].addr, nodes[i].scope);
 		fprintf(f,
 			"  subgraph \"cluster %s\" {\n    label=\"%s\"; "
 			"style=rounded; color=\"#999999\";\n",
 			ab, ab);
-		for (j = i; j < nn && !memcmp(&nodes[j].addr, &nodes[i].addr,
-					      sizeof(nodes[i].addr));
+		for (j = i; j < nn &&
+			    !memcmp(&nodes[j].addr, &nodes[i].addr,
+				    sizeof(nodes[i].addr)) &&
+			    !strcmp(nodes[j].scope, nodes[i].scope);
 		     j++) {
 			node_id(id, sizeof(id), &nodes[j].addr, nodes[j].port,
-				nodes[j].proto);
+				nodes[j].proto, nodes[j].scope);
 			if (nodes[j].port < 0)
 				fprintf(f,
 					"    \"%s\" [label=\"client\", "
@@ -166,8 +192,9 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 		fprintf(f, "  }\n");
 	}
 	for (i = 0; i < ne; i++) {
-		node_id(id, sizeof(id), &e[i].src, -1, 0);
-		node_id(id2, sizeof(id2), &e[i].dst, e[i].dport, e[i].proto);
+		node_id(id, sizeof(id), &e[i].src, -1, 0, e[i].scope);
+		node_id(id2, sizeof(id2), &e[i].dst, e[i].dport, e[i].proto,
+			e[i].scope);
 		human(b1, sizeof(b1), e[i].bytes);
 		fprintf(f,
 			"  \"%s\" -> \"%s\" [label=\"%llu conn\\n%s\", "
@@ -340,14 +367,20 @@ int cmd_graph(int argc, char **argv)
 	 */
 	snprintf(
 		sql, sizeof(sql),
-		"SELECT src, dst, dp, proto, count(*), sum(b) FROM ("
+		"SELECT src, dst, dp, proto, count(*), sum(b), scope FROM ("
 		"SELECT r.src AS src, r.dst AS dst, CASE WHEN r.proto IN (1, 2) "
 		"THEN r.dport ELSE 0 END AS dp, r.proto AS proto, "
-		"max(r.bytes_fwd + r.bytes_rev) AS b "
+		"max(r.bytes_fwd + r.bytes_rev) AS b, "
+		/* loopback: 127/8 (IPv4-mapped) or ::1 */
+		"CASE WHEN substr(r.src, 1, 13) = "
+		"X'00000000000000000000FFFF7F' OR r.src = "
+		"X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "
+		"ELSE '' END AS scope "
 		"FROM records r JOIN streams s ON s.id = r.stream "
 		"WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s%s "
 		"GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
-		"r.first_ns) GROUP BY src, dst, dp, proto ORDER BY 6 DESC",
+		"r.first_ns, scope) GROUP BY src, dst, dp, proto, scope "
+		"ORDER BY 6 DESC",
 		vm ? " AND r.vm = ?3" : "",
 		tracker ? " AND s.tracker = ?4" : "",
 		proto >= 0 ? " AND r.proto = ?5" : "");
@@ -380,10 +413,15 @@ int cmd_graph(int argc, char **argv)
 		e[ne].proto = sqlite3_column_int(s, 3);
 		e[ne].conns = c;
 		e[ne].bytes = (uint64_t)sqlite3_column_int64(s, 5);
+		snprintf(e[ne].scope, sizeof(e[ne].scope), "%s",
+			 sqlite3_column_text(s, 6) ?
+				 (const char *)sqlite3_column_text(s, 6) :
+				 "");
 		shown += c;
-		if (add_node(&nodes, &nn, &ncap, &e[ne].src, -1, 0) < 0 ||
+		if (add_node(&nodes, &nn, &ncap, &e[ne].src, -1, 0,
+			     e[ne].scope) < 0 ||
 		    add_node(&nodes, &nn, &ncap, &e[ne].dst, e[ne].dport,
-			     e[ne].proto) < 0)
+			     e[ne].proto, e[ne].scope) < 0)
 			goto out;
 		ne++;
 	}
