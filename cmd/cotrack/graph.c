@@ -298,7 +298,6 @@ int cmd_graph(int argc, char **argv)
 	sqlite3_stmt *s = NULL;
 	FILE *mf, *f;
 	int o, rc = 1, proto = -1;
-	unsigned int pi;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -334,9 +333,7 @@ int cmd_graph(int argc, char **argv)
 			}
 			break;
 		case 'P':
-			for (pi = 0; pi < COT_PROTO__COUNT; pi++)
-				if (!strcmp(optarg, cot_proto_name(pi)))
-					proto = (int)pi;
+			proto = cot_parse_proto(optarg);
 			if (proto < 0) {
 				log_warnx("bad protocol '%s' (tcp, udp, icmp, "
 					  "icmp6, other)", optarg);

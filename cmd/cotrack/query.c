@@ -79,7 +79,7 @@ int cot_parse_addr(const char *s, uint8_t out[16])
 	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
 }
 
-static int proto_num(const char *s)
+int cot_parse_proto(const char *s)
 {
 	unsigned int i;
 
@@ -177,7 +177,7 @@ int cmd_query(int argc, char **argv)
 			}
 			break;
 		case 'P':
-			proto = proto_num(optarg);
+			proto = cot_parse_proto(optarg);
 			if (proto < 0) {
 				log_warnx("bad protocol '%s'", optarg);
 				return 2;

@@ -10,4 +10,7 @@ int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out);
 /* Parse an IPv4 or IPv6 address into the 16-byte stored form; 0 or -1. */
 int cot_parse_addr(const char *s, uint8_t out[16]);
 
+/* Protocol name (tcp, udp, icmp, icmp6, other) -> enum cot_proto, or -1. */
+int cot_parse_proto(const char *s);
+
 #endif
