@@ -366,7 +366,8 @@ static void vconn_new(struct vm *v, const struct cot_vmi_sock *s)
  * already ended and the socket is in a state connections start in
  * (the port was reused).
  */
-static void on_sock_seen(struct vm *v, const struct cot_vmi_sock *s)
+static void on_sock_seen(struct vm *v, const struct cot_vmi_sock *s,
+			 const struct cot_vmi_sock *old)
 {
 	struct cot_addr a[2];
 	uint16_t p[2];
@@ -394,14 +395,17 @@ static void on_sock_seen(struct vm *v, const struct cot_vmi_sock *s)
 	}
 	if (pp) {
 		c = *pp;
-		if (opening_state(s->state) &&
-		    (c->sides & (1u << side)) &&
-		    closed_state(c->side_state[side])) {
-			/*
-			 * This end was closed and the tuple opens again (a
-			 * loopback port reused from TIME_WAIT): the old
-			 * connection is over, this is a new one.
-			 */
+		/*
+		 * This end was closed and the tuple opens again (a loopback
+		 * port reused from TIME_WAIT), or another TIME_WAIT socket
+		 * replaced it (a whole new connection between two scans).
+		 */
+		if ((c->sides & (1u << side)) &&
+		    closed_state(c->side_state[side]) &&
+		    (opening_state(s->state) ||
+		     (old && old->kaddr != s->kaddr &&
+		      closed_state(old->state) && closed_state(s->state)))) {
+			/* The old connection is over; this is a new one. */
 			if (!c->emitted)
 				vconn_emit(v->d, v, c, COT_END_FIN);
 			vconn_retire(v, c);
@@ -498,7 +502,7 @@ static void on_vmi_event(void *ctx, enum cot_vmi_event ev,
 	if (ev == COT_VMI_EV_CLOSED)
 		on_sock_closed(x->v, old);
 	else
-		on_sock_seen(x->v, now);
+		on_sock_seen(x->v, now, old);
 }
 
 /* ---- the packet view ------------------------------------------------ */

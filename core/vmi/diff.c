@@ -276,8 +276,11 @@ uint32_t cot_vmi_diff(const struct cot_vmi_sock *prev, uint32_t nprev,
 			ev++;
 			j++;
 		} else {
+			/* A new state, or another kernel socket on the same
+			 * tuple (a port reused from TIME_WAIT). */
 			if (prev[i].state != cur[j].state ||
-			    prev[i].kind != cur[j].kind) {
+			    prev[i].kind != cur[j].kind ||
+			    prev[i].kaddr != cur[j].kaddr) {
 				if (cb)
 					cb(ctx, COT_VMI_EV_CHANGED, &prev[i],
 					   &cur[j]);

@@ -370,7 +370,8 @@ void cot_vmi_sort(struct cot_vmi_sock *v, uint32_t n);
 enum cot_vmi_event {
 	COT_VMI_EV_OPENED = 1, /* in @cur, not in @prev */
 	COT_VMI_EV_CLOSED,     /* in @prev, not in @cur */
-	COT_VMI_EV_CHANGED,    /* same connection, new state */
+	COT_VMI_EV_CHANGED,    /* same tuple: new state, or another kernel
+				* socket (e.g. a port reused from TIME_WAIT) */
 };
 
 const char *cot_vmi_event_name(unsigned int ev);
