@@ -9,7 +9,11 @@
 # The guests keep up to 65536 TIME_WAIT sockets, as a server-sized
 # machine does: a 128 MiB guest's kernel default is 512, and a closed
 # connection that finds the TIME_WAIT table full vanishes from memory at
-# once (where a periodic memory scan can miss it).
+# once (where a periodic memory scan can miss it).  They also do not
+# reuse loopback ports from TIME_WAIT (tcp_tw_reuse=0; the default 2 does
+# on loopback): a connection on a reused port that opens and closes
+# between two scans can be merged with the one before (docs/cotrackd.md).
+# SVC_TWBUCKETS and SVC_TWREUSE set other values.
 #   svc_client N                                    N requests from the ns
 #   svc_snmp WHEN                                   both guests print snmp
 #   svc_stop_guests; svc_stop_daemon; svc_cleanup
@@ -47,7 +51,7 @@ svc_start() {
 }
 
 svc_boot() {
-	set -- --append "cotrack.twbuckets=${SVC_TWBUCKETS:-65536}" "$@"
+	set -- --append "cotrack.twbuckets=${SVC_TWBUCKETS:-65536} sysctl.net.ipv4.tcp_tw_reuse=${SVC_TWREUSE:-0}" "$@"
 	"$G/run.sh" --role backend --name "$SVC_TAG-be" --dir "$SVC_DIR/be" \
 		--mem 128M --net "$SVC_DIR/be.sock" --ip 10.0.0.3/24 \
 		--timeout 1800 "$@" >"$SVC_DIR/be.out" 2>&1 &
