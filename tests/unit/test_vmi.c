@@ -557,13 +557,13 @@ static void t_diff(void)
 	b[1].state = COT_VMI_TCP_TIME_WAIT; /* 101 changed */
 	b[1].kind = COT_VMI_SK_TW;
 	b[2].lport = 200; /* 102 closed, 200 opened */
-	b[3].kaddr = 5;	  /* same connection, new object */
+	b[3].kaddr = 5;	  /* same tuple, another kernel socket: changed */
 	cot_vmi_sort(a, 4);
 	cot_vmi_sort(b, 4);
-	T_EQ_U(cot_vmi_diff(a, 4, b, 4, on_ev, &l), 3);
+	T_EQ_U(cot_vmi_diff(a, 4, b, 4, on_ev, &l), 4);
 	T_EQ_U(l.opened, 1);
 	T_EQ_U(l.closed, 1);
-	T_EQ_U(l.changed, 1);
+	T_EQ_U(l.changed, 2);
 	memset(&l, 0, sizeof(l));
 	T_EQ_U(cot_vmi_diff(NULL, 0, b, 4, on_ev, &l), 4);
 	T_EQ_U(l.opened, 4);
