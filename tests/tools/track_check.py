@@ -76,7 +76,22 @@ tap(len(client_ports) == a.n, "client log: %d of %d requests answered" % (len(cl
 tap(a.fe_active == 2 * a.n and a.fe_passive == 2 * a.n and a.be_passive == a.n,
     "guest snmp: frontend ActiveOpens +%d PassiveOpens +%d, backend PassiveOpens +%d (want %d, %d, %d)"
     % (a.fe_active, a.fe_passive, a.be_passive, 2 * a.n, 2 * a.n, a.n))
+LOCAL = "frontend -> cache, localhost (memory only)"
+# A localhost tuple the guest reuses within one memory-scan interval can
+# merge two connections in the memory view (docs/cotrackd.md): a shortfall
+# there is accepted only when every missing connection is explained by a
+# reused tuple and it stays within 1%; it is reported either way.
+local_missing = 0
 for name, rs in cats.items():
+    if name == LOCAL and len(rs) < a.n:
+        reused = sum(1 for v in collections.Counter(r["sport"] for r in rs).values() if v > 1)
+        local_missing = a.n - len(rs)
+        print("# %s: %d of %d, %d ports reused: %d connections merged by tuple reuse"
+              % (name, len(rs), a.n, reused, local_missing))
+        tap(local_missing <= reused and local_missing * 100 <= a.n,
+            "%s: %d records, want %d (shortfall %d within the reused tuples, <= 1%%)"
+            % (name, len(rs), a.n, local_missing))
+        continue
     tap(len(rs) == a.n, "%s: %d records, want %d" % (name, len(rs), a.n))
 ports = collections.Counter(r["sport"] for r in cats["client -> frontend (NIC and memory)"])
 tap(ports == collections.Counter(client_ports),
@@ -85,8 +100,8 @@ tap(ports == collections.Counter(client_ports),
 # record, a localhost one counting as an active and a passive open.
 fe_tcp = [r for r in tcp if r["vm"] == "fe"]
 nlocal = len(cats["frontend -> cache, localhost (memory only)"])
-want = a.fe_active + a.fe_passive - nlocal
-tap(len(fe_tcp) == want, "frontend TCP records %d = ActiveOpens + PassiveOpens - localhost pairs = %d" % (len(fe_tcp), want))
+want = a.fe_active + a.fe_passive - nlocal - 2 * local_missing
+tap(len(fe_tcp) == want, "frontend TCP records %d = ActiveOpens + PassiveOpens - localhost pairs - merged = %d" % (len(fe_tcp), want))
 be_tcp = [r for r in tcp if r["vm"] == "be"]
 tap(len(be_tcp) == a.be_passive, "backend TCP records %d = PassiveOpens %d" % (len(be_tcp), a.be_passive))
 seqs = sorted(r["seq"] for r in allrecs)
