@@ -13,10 +13,10 @@ t_on_exit() { t_cleanup_hooks+=("$*"); }
 t_exit_trap() {
 	local h
 	for h in "${t_cleanup_hooks[@]}"; do eval "$h" >/dev/null 2>&1; done
-	rm -rf "$T_TMP"
+	# KEEP_TMP=1 keeps the files for debugging (processes still end).
+	[ -n "${KEEP_TMP:-}" ] || rm -rf "$T_TMP"
 }
 trap t_exit_trap EXIT
-[ -n "${KEEP_TMP:-}" ] && trap - EXIT
 
 ok() { echo "ok - $*"; }
 not_ok() { echo "not ok - $*"; T_FAILS=$((T_FAILS + 1)); }
