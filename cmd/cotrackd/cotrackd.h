@@ -77,7 +77,6 @@ struct vconn {
 	uint8_t init;		/* initiator end (0 or 1) */
 	uint8_t state;		/* last guest state (enum cot_vmi_tcp_state) */
 	uint8_t side_state[2];	/* guest state of each end's socket */
-	uint8_t family;
 	uint8_t touched;	/* on vm.touched */
 	uint8_t emitted;	/* record written; kept until its sockets go */
 	uint8_t retired;	/* out of lookups, to be freed */
@@ -154,7 +153,6 @@ struct daemon {
 	const char *out_path;
 	FILE *out;
 	struct cot_shipper *sh;	/* --log-server: records go to cotrack-logd */
-	enum { OUT_JSON } out_fmt;
 	/* clocks */
 	double tsc_per_ns;
 	uint64_t mono_to_real_ns;

@@ -75,10 +75,16 @@ static int ep_cmp(const struct cot_addr *a, uint16_t ap,
 	return (int)ap - (int)bp;
 }
 
+/*
+ * Keyed from the daemon's random seed: the guest chooses its sockets'
+ * tuples and must not be able to pile them into one chain.
+ */
+static uint32_t vseed;
+
 static uint32_t tuple_hash(const struct cot_addr *a0, uint16_t p0,
 			   const struct cot_addr *a1, uint16_t p1)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = 2166136261u ^ vseed;
 	int i;
 
 	for (i = 0; i < 16; i++)
@@ -288,11 +294,21 @@ static bool ended_recently(const struct vm *v, const struct cot_addr a[2],
  * and then the port heuristic decides).
  */
 #define MAX_LISTEN 4096
-static struct {
+struct listener {
 	uint32_t netns;
 	uint16_t port;
-} listeners[MAX_LISTEN];
+};
+static struct listener listeners[MAX_LISTEN];
 static uint32_t nlisteners;
+
+static int listener_cmp(const void *a, const void *b)
+{
+	const struct listener *x = a, *y = b;
+
+	if (x->netns != y->netns)
+		return x->netns < y->netns ? -1 : 1;
+	return (int)x->port - (int)y->port;
+}
 
 static void collect_listeners(const struct cot_vmi_sock *cur, uint32_t n)
 {
@@ -305,15 +321,27 @@ static void collect_listeners(const struct cot_vmi_sock *cur, uint32_t n)
 			listeners[nlisteners].port = cur[i].lport;
 			nlisteners++;
 		}
+	qsort(listeners, nlisteners, sizeof(listeners[0]), listener_cmp);
 }
 
+/* Binary search: a guest with many listeners costs log(n) per socket. */
 static bool is_listener(uint32_t netns, uint16_t port)
 {
-	uint32_t i;
+	uint32_t lo = 0, hi = nlisteners;
+	uint64_t k = (uint64_t)netns << 16 | port;
 
-	for (i = 0; i < nlisteners; i++)
-		if (listeners[i].netns == netns && listeners[i].port == port)
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint64_t m = (uint64_t)listeners[mid].netns << 16 |
+			     listeners[mid].port;
+
+		if (m == k)
 			return true;
+		if (m < k)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return false;
 }
 
@@ -340,7 +368,6 @@ static void vconn_new(struct vm *v, const struct cot_vmi_sock *s)
 	c->sides = (uint8_t)(1u << side);
 	c->side_state[side] = s->state;
 	c->state = s->state;
-	c->family = s->family;
 	/* The end on a listening port is the server. */
 	if (is_listener(s->netns, s->lport))
 		c->init = (uint8_t)!side;
@@ -569,6 +596,7 @@ int vm_track_init(struct daemon *d, struct vm *v)
 	fp.cb = on_flow;
 	fp.cb_ctx = v;
 	memcpy(&fp.hash_seed, d->hash_seed, sizeof(fp.hash_seed));
+	memcpy(&vseed, d->hash_seed, sizeof(vseed));
 	/* Closed TCP flows wait for the memory view to see their sockets. */
 	if (v->vmi_on && fp.tcp_close_linger_ns < 2 * d->interval_ns + d->grace_ns)
 		fp.tcp_close_linger_ns = 2 * d->interval_ns + d->grace_ns;
