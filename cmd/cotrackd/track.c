@@ -248,7 +248,8 @@ static void vconn_retire(struct vm *v, struct vconn *c)
  * TCP tuples of NIC flows already written, so that a socket of theirs
  * the memory view sees late (missed by one scan, then seen) is not taken
  * for a connection of its own.  Direct-mapped, ENDED_SLOTS entries per
- * VM: a collision forgets an older tuple (at worst one record more).
+ * VM, two candidate slots per tuple: a collision forgets the older tuple
+ * (at worst one record more, flagged hidden-vmi).
  */
 static void ended_add(struct vm *v, const struct cot_rec *r)
 {
@@ -265,7 +266,10 @@ static void ended_add(struct vm *v, const struct cot_rec *r)
 		a[0] = r->dst, p[0] = r->dport, a[1] = r->src, p[1] = r->sport;
 	}
 	h = tuple_hash(&a[0], p[0], &a[1], p[1]);
+	/* Two candidate slots; the older entry gives way. */
 	e = &v->ended[h % ENDED_SLOTS];
+	if (v->ended[(h >> 16 ^ h * 31) % ENDED_SLOTS].when_ns < e->when_ns)
+		e = &v->ended[(h >> 16 ^ h * 31) % ENDED_SLOTS];
 	e->hash = h;
 	e->a[0] = a[0], e->a[1] = a[1];
 	e->p[0] = p[0], e->p[1] = p[1];
@@ -277,15 +281,20 @@ static bool ended_recently(const struct vm *v, const struct cot_addr a[2],
 {
 	uint32_t h = tuple_hash(&a[0], p[0], &a[1], p[1]);
 	const struct ended *e;
+	int i;
 
 	if (!v->ended)
 		return false;
-	e = &v->ended[h % ENDED_SLOTS];
-	/* TIME_WAIT lasts 60 s: a socket seen later than 2 min is new. */
-	return e->hash == h && e->p[0] == p[0] && e->p[1] == p[1] &&
-	       !memcmp(&e->a[0], &a[0], sizeof(a[0])) &&
-	       !memcmp(&e->a[1], &a[1], sizeof(a[1])) &&
-	       v->scan_now_ns - e->when_ns < 120000000000ULL;
+	for (i = 0; i < 2; i++) {
+		e = &v->ended[(i ? (h >> 16 ^ h * 31) : h) % ENDED_SLOTS];
+		/* TIME_WAIT lasts 60 s: a socket seen after 2 min is new. */
+		if (e->hash == h && e->p[0] == p[0] && e->p[1] == p[1] &&
+		    !memcmp(&e->a[0], &a[0], sizeof(a[0])) &&
+		    !memcmp(&e->a[1], &a[1], sizeof(a[1])) &&
+		    v->scan_now_ns - e->when_ns < 120000000000ULL)
+			return true;
+	}
+	return false;
 }
 
 /*
