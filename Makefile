@@ -37,7 +37,7 @@ OPT := -O2 -g
 SANLD :=
 endif
 
-BASE_CFLAGS := -std=c11 -Iinclude -MMD -MP $(WARN) $(OPT) $(EXTRA_CFLAGS)
+BASE_CFLAGS := -std=c11 -Iinclude -I. -MMD -MP $(WARN) $(OPT) $(EXTRA_CFLAGS)
 CORE_CFLAGS := $(BASE_CFLAGS) -ffreestanding
 HOST_CFLAGS := $(BASE_CFLAGS) -D_GNU_SOURCE \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
@@ -140,7 +140,7 @@ freestanding-check: $(FS_OBJS) tests/freestanding/start.c
 
 # --- fuzzing ------------------------------------------------------------
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=build/fuzz/%)
-FUZZ_CFLAGS := -std=c11 -Iinclude -D_GNU_SOURCE -g -O1 \
+FUZZ_CFLAGS := -std=c11 -Iinclude -I. -D_GNU_SOURCE -g -O1 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	$(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 build/fuzz/%: fuzz/%.c $(CORE_SRCS) $(HOST_SRCS) $(wildcard include/cotrack/*.h host/*.h)

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../host/ship_proto.h"
+#include "host/ship_proto.h"
 
 #define CHECK(c)                                                               \
 	do {                                                                   \

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tests/unit/test_vmi_synth.h"
-#include "../host/btf.h"
+#include "tests/unit/test_vmi_synth.h"
+#include "host/btf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

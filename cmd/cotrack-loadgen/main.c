@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../host/log.h"
-#include "../../host/ship.h"
-#include "../../host/spool.h"
+#include "host/log.h"
+#include "host/ship.h"
+#include "host/spool.h"
 
 static uint64_t *add_ns; /* creation time per seq - base */
 static uint64_t base_seq, nrec;

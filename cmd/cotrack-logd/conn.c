@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../host/log.h"
-#include "../../host/ship_proto.h"
+#include "host/log.h"
+#include "host/ship_proto.h"
 #include "logd.h"
 
 /* Frames stored per transaction (each at most COT_BATCH_MAX records). */

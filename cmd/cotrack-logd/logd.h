@@ -6,8 +6,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "../../host/store.h"
-#include "../../host/tls.h"
+#include "host/store.h"
+#include "host/tls.h"
 
 struct logd {
 	struct cot_tls_ctx *tls;

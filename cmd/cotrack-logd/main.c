@@ -17,7 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../host/log.h"
+#include "host/log.h"
 #include "logd.h"
 
 static struct logd D;

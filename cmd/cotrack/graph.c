@@ -22,9 +22,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../host/log.h"
-#include "../../host/recfmt.h"
-#include "../../host/store.h"
+#include "host/log.h"
+#include "host/recfmt.h"
+#include "host/store.h"
 #include "cmds.h"
 #include "query_util.h"
 

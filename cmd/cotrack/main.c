@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cmds.h"
-#include "../../host/log.h"
+#include "host/log.h"
 
 static const struct {
 	const char *name;

@@ -22,7 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-#include "../../host/log.h"
+#include "host/log.h"
 #include "cotrack/common.h"
 #include "cmds.h"
 

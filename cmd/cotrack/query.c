@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../host/log.h"
-#include "../../host/recfmt.h"
-#include "../../host/store.h"
+#include "host/log.h"
+#include "host/recfmt.h"
+#include "host/store.h"
 #include "cmds.h"
 #include "query_util.h"
 

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "../../host/log.h"
-#include "../../host/recfmt.h"
-#include "../../host/replay.h"
+#include "host/log.h"
+#include "host/recfmt.h"
+#include "host/replay.h"
 
 static void usage(FILE *f)
 {

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../host/log.h"
-#include "../../host/store.h"
+#include "host/log.h"
+#include "host/store.h"
 #include "cmds.h"
 
 static void fmt_time(char *buf, size_t len, uint64_t ns)

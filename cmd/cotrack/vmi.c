@@ -15,9 +15,9 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "../../host/vmiattach.h"
-#include "../../host/log.h"
-#include "../../host/mem.h"
+#include "host/vmiattach.h"
+#include "host/log.h"
+#include "host/mem.h"
 #include "cotrack/vmi.h"
 
 struct opts {

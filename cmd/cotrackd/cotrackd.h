@@ -16,8 +16,8 @@
 #include "cotrack/flow.h"
 #include "cotrack/sched.h"
 #include "cotrack/vmi.h"
-#include "../../host/ship.h"
-#include "../../host/vmiattach.h"
+#include "host/ship.h"
+#include "host/vmiattach.h"
 
 #define MAX_VMS 16
 #define MAX_PORTS (MAX_VMS + 1)

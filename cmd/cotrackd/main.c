@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "cotrackd.h"
-#include "../../host/log.h"
-#include "../../host/spool.h"
+#include "host/log.h"
+#include "host/spool.h"
 
 volatile int cotrackd_stop, cotrackd_reopen, cotrackd_toggle;
 

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "cotrackd.h"
-#include "../../host/log.h"
+#include "host/log.h"
 
 int port_listen(struct port *p, const char *path)
 {

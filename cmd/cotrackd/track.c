@@ -27,9 +27,9 @@
 #include <string.h>
 
 #include "cotrackd.h"
-#include "../../host/vmiattach.h"
-#include "../../host/log.h"
-#include "../../host/recfmt.h"
+#include "host/vmiattach.h"
+#include "host/log.h"
+#include "host/recfmt.h"
 
 /* ---- records -------------------------------------------------------- */
 

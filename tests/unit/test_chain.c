@@ -4,7 +4,7 @@
 #include <openssl/sha.h>
 
 #include "cotrack/chain.h"
-#include "../../host/ship_proto.h"
+#include "host/ship_proto.h"
 #include "t.h"
 
 static void hexof(char *out, const uint8_t *p, size_t n)

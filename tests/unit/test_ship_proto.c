@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* host/ship_proto: frame encoders/decoders and their bounds. */
-#include "../../host/ship_proto.h"
+#include "host/ship_proto.h"
 #include "t.h"
 
 static uint8_t buf[COT_FRAME_HDR + COT_FRAME_MAX];

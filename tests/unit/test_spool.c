@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../host/spool.h"
+#include "host/spool.h"
 #include "t.h"
 
 static char dir[] = "/tmp/cotrack-test-spool.XXXXXX";

@@ -7,7 +7,7 @@
  */
 #include "t.h"
 #include "test_vmi_synth.h"
-#include "../../host/btf.h"
+#include "host/btf.h"
 
 static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 static const uint8_t ten1[4] = { 10, 0, 0, 1 };
