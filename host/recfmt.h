@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Connection records as text: a readable table, JSON lines and CSV, all
- * with the field names of ../shared/DESIGN.md.  Used by every program
+ * with the field names of docs/design.md.  Used by every program
  * that prints records.  Not thread-safe on one FILE (stdio is locked per
  * call, a record is several calls).
  */

@@ -1,58 +1,56 @@
 // SPDX-License-Identifier: MIT
-/* cotrackd: options, start-up, the poll loop, signals. */
-#include <errno.h>
+/* cotrackd: options, start-up, the end.  The loop is in loop.c. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <malloc.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cotrackd.h"
+#include "host/cli.h"
+#include "host/clock.h"
 #include "host/log.h"
 #include "host/spool.h"
-
-volatile int cotrackd_stop, cotrackd_reopen, cotrackd_toggle;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cotrackd --vm NAME,net=SOCKET[,mem=PATH[,map=MAP]] [--vm ...]\n"
+"usage: cotrackd --vm NAME,net=SOCKET[,mem=PATH[,map=MAP]][,mac=MAC] [--vm ...]\n"
 "                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
 "\n"
 "The tracker daemon.  It is the NIC backend of each VM (QEMU\n"
 "  -netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCKET)\n"
-"and switches frames between the VMs (a learning L2 switch) and an\n"
-"optional tap uplink, unchanged.  Every frame goes through the packet\n"
-"engine; each VM's memory (its -object memory-backend-file, e.g.\n"
-"/dev/shm/NAME) is read to list its TCP sockets, at most every\n"
-"--interval, driven by the VM's own frames (TSC-gated) and a fallback\n"
-"timer.  Both views are merged into one record per connection, with\n"
-"seen_by nic, vmi or both.  Start cotrackd before the VMs: QEMU connects\n"
-"once, at start-up.\n"
+"and switches frames between the VMs (a learning L2 switch) and tap\n"
+"uplinks, unchanged.  Every frame goes through the packet engine; each\n"
+"VM's memory (its -object memory-backend-file, e.g. /dev/shm/NAME) is\n"
+"read to list its TCP sockets, at most every --interval, driven by the\n"
+"VM's own frames (TSC-gated) and a fallback timer, on a thread of its\n"
+"own with a budget per scan step.  Both views are merged into one\n"
+"record per connection, with seen_by nic, vmi or both.  Start cotrackd\n"
+"before the VMs: QEMU connects once, at start-up.\n"
 "\n"
-"VMs (up to %d):\n"
-"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP]\n"
+"VMs (up to %d) and uplinks (up to %d):\n"
+"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP][,mac=MAC]\n"
 "        NAME (up to %d bytes) goes into every record; SOCKET is the unix\n"
 "        socket cotrackd listens on for that VM's QEMU; PATH is its guest\n"
 "        memory (a raw file: guest-physical address = file offset; MAP as\n"
 "        in `cotrack vmi --map` for RAM split around a PCI hole).  Without\n"
-"        mem=, only the NIC view runs for that VM.\n"
+"        mem=, only the NIC view runs for that VM.  MAC (aa:bb:cc:dd:ee:ff)\n"
+"        fixes the VM's address: frames from it with any other source are\n"
+"        dropped.\n"
 "  --uplink TAP[,netns=NS]\n"
 "        also switch to tap device TAP, created inside network namespace NS\n"
 "        (from `ip netns add NS`), so hosts there reach the VMs.\n"
 "\n"
+"Durations take a unit (ns, us, ms, s, m, h); a bare number is seconds.\n"
+"\n"
 "Options:\n"
-"  -o, --output FILE     write records to FILE as JSON lines, flushed per\n"
-"                        record (default: standard output, or nothing with\n"
-"                        --log-server); SIGHUP reopens FILE\n"
-"  -i, --interval DUR    memory scan interval (default 10ms; units ns, us,\n"
-"                        ms, s)\n"
+"  -o, --output FILE     write records to FILE as JSON lines, written out\n"
+"                        once per loop turn (default: standard output, or\n"
+"                        nothing with --log-server); SIGHUP reopens FILE\n"
+"  -i, --interval DUR    memory scan interval (default 10ms, at least 1us)\n"
 "      --grace DUR       a TCP connection on the NIC for longer than this\n"
 "                        (plus two intervals) with no guest socket is\n"
 "                        flagged hidden-nic (default 1s)\n"
@@ -61,6 +59,18 @@ static void usage(FILE *f)
 "                        benchmarks)\n"
 "      --max-flows N     connection table size per VM (default 65536)\n"
 "      --vmi-cap N       most guest sockets per scan (default 65536)\n"
+"      --scan-bytes N    guest bytes one scan step may read (default %" PRIu64 ");\n"
+"                        a scan that needs more continues at the next\n"
+"                        interval, and is reported\n"
+"      --scan-walks N    page-table walks one scan step may do (default %" PRIu64 ")\n"
+"\n"
+"The switch (a guest cannot take it over):\n"
+"      --storm-pps N     broadcast, multicast and unknown-unicast frames a\n"
+"                        port may flood per second (default 2000; 0: no\n"
+"                        limit); the rest is dropped and counted\n"
+"      --max-macs N      source addresses one VM port may use (default 16);\n"
+"                        frames from more are dropped and counted\n"
+"      --mac-age DUR     an address unused this long is forgotten (300s)\n"
 "\n"
 "Shipping to the user's log server (cotrack-logd; docs/logd.md):\n"
 "      --log-server HOST:PORT  send every record over TLS 1.3 with mutual\n"
@@ -83,78 +93,41 @@ static void usage(FILE *f)
 "Signals: SIGTERM and SIGINT end every open connection (end \"shutdown\"),\n"
 "write the records and a summary per VM on standard error, and exit;\n"
 "SIGHUP reopens the output file (for log rotation); SIGUSR1 pauses or\n"
-"resumes memory scanning (to compare its cost at the guest).\n",
-		MAX_VMS, COT_VM_NAMELEN - 1);
+"resumes memory scanning (to compare its cost at the guest).\n"
+"Exit status: 0 after a signal, 1 on a start-up failure, 2 on a usage error.\n",
+		MAX_VMS, MAX_UPLINKS, COT_VM_NAMELEN - 1,
+		(uint64_t)COT_VMI_DEFAULT_STEP_BYTES,
+		(uint64_t)COT_VMI_DEFAULT_STEP_WALKS);
 }
 
-/* Parse "10ms", "1s", "500us", "100ns" (a bare number is ms). */
-static int parse_dur(const char *s, uint64_t *ns)
-{
-	char *end;
-	double v, mul = 1e6;
+struct opts {
+	struct vm_params vp;
+	struct sw_params swp;
+	const char *out_path;
+	const char *server, *pki, *name, *ca, *cert, *key, *spool, *spool_key;
+	uint32_t spool_max;
+	/* --uplink, parsed, opened after the VMs */
+	int nuplinks;
+	char up_if[MAX_UPLINKS][16];
+	char up_ns[MAX_UPLINKS][128];
+};
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v < 0)
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char end;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &end) != 6)
 		return -1;
-	if (!strcmp(end, "ns"))
-		mul = 1;
-	else if (!strcmp(end, "us"))
-		mul = 1e3;
-	else if (!strcmp(end, "ms") || !*end)
-		mul = 1e6;
-	else if (!strcmp(end, "s"))
-		mul = 1e9;
-	else
-		return -1;
-	if (v * mul > 3600e9)
-		return -1;
-	*ns = (uint64_t)(v * mul);
-	return 0;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	/* A port's own address is a unicast one. */
+	return (mac[0] & 1) ? -1 : 0;
 }
 
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t now_tsc(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	return __builtin_ia32_rdtsc();
-#else
-	return now_ns();
-#endif
-}
-
-/* TSC ticks per nanosecond, measured against CLOCK_MONOTONIC. */
-static double calibrate_tsc(void)
-{
-	struct timespec req = { 0, 20000000 };
-	uint64_t t0 = now_ns(), c0 = now_tsc(), t1, c1;
-
-	nanosleep(&req, NULL);
-	t1 = now_ns();
-	c1 = now_tsc();
-	if (t1 <= t0 || c1 <= c0)
-		return 1.0;
-	return (double)(c1 - c0) / (double)(t1 - t0);
-}
-
-static void on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		cotrackd_reopen = 1;
-	else if (sig == SIGUSR1)
-		cotrackd_toggle = 1;
-	else
-		cotrackd_stop = 1;
-}
-
-/* "NAME,net=SOCK,mem=PATH,map=MAP" */
+/* "NAME,net=SOCK,mem=PATH,map=MAP,mac=MAC" */
 static int add_vm(struct daemon *d, char *spec)
 {
 	struct vm *v;
@@ -165,27 +138,42 @@ static int add_vm(struct daemon *d, char *spec)
 		log_warnx("--vm: at most %d VMs", MAX_VMS);
 		return -1;
 	}
+	if (d->nports == MAX_PORTS) {
+		log_warnx("--vm: at most %d ports", MAX_PORTS);
+		return -1;
+	}
 	v = &d->vms[d->nvms];
+	memset(v, 0, sizeof(*v));
 	tok = strtok_r(spec, ",", &save);
 	if (!tok || !*tok || strchr(tok, '=') ||
 	    strlen(tok) >= COT_VM_NAMELEN) {
 		log_warnx("--vm: want NAME,net=SOCKET[,mem=PATH] with a name of "
-			  "1..%d bytes", COT_VM_NAMELEN - 1);
+			  "1..%d bytes",
+			  COT_VM_NAMELEN - 1);
 		return -1;
 	}
 	snprintf(v->name, sizeof(v->name), "%s", tok);
 	while ((tok = strtok_r(NULL, ",", &save))) {
-		if (!strncmp(tok, "net=", 4))
+		if (!strncmp(tok, "net=", 4)) {
 			net = tok + 4;
-		else if (!strncmp(tok, "mem=", 4))
-			snprintf(v->mem_path, sizeof(v->mem_path), "%s",
-				 tok + 4);
-		else if (!strncmp(tok, "map=", 4))
-			snprintf(v->map_path, sizeof(v->map_path), "%s",
-				 tok + 4);
-		else {
-			log_warnx("--vm %s: unknown key '%s' (net=, mem=, "
-				  "map=)", v->name, tok);
+		} else if (!strncmp(tok, "mem=", 4) && tok[4] &&
+			   strlen(tok + 4) < sizeof(v->mem)) {
+			snprintf(v->mem, sizeof(v->mem), "%s", tok + 4);
+		} else if (!strncmp(tok, "map=", 4) && tok[4] &&
+			   strlen(tok + 4) < sizeof(v->map)) {
+			snprintf(v->map, sizeof(v->map), "%s", tok + 4);
+		} else if (!strncmp(tok, "mac=", 4)) {
+			if (parse_mac(tok + 4, v->mac) < 0) {
+				log_warnx("--vm %s: mac=%s is not a unicast "
+					  "address like 52:54:00:12:34:56",
+					  v->name, tok + 4);
+				return -1;
+			}
+			v->has_mac = true;
+		} else {
+			log_warnx("--vm %s: bad or unknown key '%s' (net=, "
+				  "mem=, map=, mac=)",
+				  v->name, tok);
 			return -1;
 		}
 	}
@@ -193,97 +181,114 @@ static int add_vm(struct daemon *d, char *spec)
 		log_warnx("--vm %s: net=SOCKET is required", v->name);
 		return -1;
 	}
-	p = &d->ports[d->nports];
-	p->idx = d->nports;
-	p->kind = PORT_VM;
-	memcpy(p->name, v->name, sizeof(v->name)); /* both NUL-terminated */
-	if (port_listen(p, net) < 0)
+	for (int i = 0; v->has_mac && i < d->nvms; i++)
+		if (d->vms[i].has_mac && !memcmp(d->vms[i].mac, v->mac, 6)) {
+			log_warnx("--vm %s: mac= is %s's already", v->name,
+				  d->vms[i].name);
+			return -1;
+		}
+	if (v->map[0] && !v->mem[0]) {
+		log_warnx("--vm %s: map= needs mem=", v->name);
 		return -1;
-	p->vm = v;
-	v->port = p;
-	v->d = d;
-	v->vmi_on = v->mem_path[0] != '\0';
+	}
+	p = &d->ports[d->nports];
+	if (port_init(p, d->nports, PORT_VM, v->name) < 0)
+		return -1;
+	if (port_listen(p, net) < 0) {
+		port_free(p);
+		return -1;
+	}
+	v->port = d->nports;
+	d->port_vm[d->nports] = d->nvms;
 	d->nports++;
 	d->nvms++;
 	return 0;
 }
 
-static int add_uplink(struct daemon *d, char *spec)
+static int parse_uplink(struct opts *o, char *spec)
 {
-	struct port *p = &d->ports[d->nports];
 	char *comma = strchr(spec, ',');
-	const char *ns = NULL;
+	const char *ns = "";
 
-	if (d->nports == MAX_PORTS) {
-		log_warnx("--uplink: too many ports");
+	if (o->nuplinks == MAX_UPLINKS) {
+		log_warnx("--uplink: at most %d uplinks", MAX_UPLINKS);
 		return -1;
 	}
 	if (comma) {
 		*comma = '\0';
-		if (strncmp(comma + 1, "netns=", 6) != 0) {
+		if (strncmp(comma + 1, "netns=", 6) != 0 || !comma[7] ||
+		    strlen(comma + 7) >= sizeof(o->up_ns[0]) ||
+		    strchr(comma + 7, '/')) {
 			log_warnx("--uplink: want TAP[,netns=NS]");
 			return -1;
 		}
 		ns = comma + 7;
 	}
-	if (!*spec || strlen(spec) >= 16) {
+	if (!*spec || strlen(spec) >= sizeof(o->up_if[0])) {
 		log_warnx("--uplink: tap name of 1..15 bytes");
 		return -1;
 	}
-	p->idx = d->nports;
-	p->kind = PORT_TAP;
-	snprintf(p->name, sizeof(p->name), "uplink %s", spec);
-	if (port_tap(p, spec, ns) < 0)
-		return -1;
-	d->nports++;
+	snprintf(o->up_if[o->nuplinks], sizeof(o->up_if[0]), "%s", spec);
+	snprintf(o->up_ns[o->nuplinks], sizeof(o->up_ns[0]), "%s", ns);
+	o->nuplinks++;
 	return 0;
 }
 
-struct ship_opts {
-	const char *server, *pki, *name, *ca, *cert, *key, *spool, *spool_key;
-	uint32_t max;
-};
+static int open_uplinks(struct daemon *d, const struct opts *o)
+{
+	char name[64];
+	int i;
+
+	for (i = 0; i < o->nuplinks; i++) {
+		struct port *p = &d->ports[d->nports];
+
+		if (d->nports == MAX_PORTS) {
+			log_warnx("--uplink: at most %d ports", MAX_PORTS);
+			return -1;
+		}
+		snprintf(name, sizeof(name), "uplink %s", o->up_if[i]);
+		if (port_init(p, d->nports, PORT_TAP, name) < 0)
+			return -1;
+		if (port_tap(p, o->up_if[i], o->up_ns[i][0] ? o->up_ns[i] :
+							      NULL) < 0) {
+			port_free(p);
+			return -1;
+		}
+		d->port_vm[d->nports] = -1;
+		d->nports++;
+	}
+	return 0;
+}
 
 /* --log-server: one shipper for the whole tracker (records carry vm). */
-static int start_shipper(struct daemon *d, const struct ship_opts *o)
+static int start_shipper(struct daemon *d, const struct opts *o)
 {
-	static char host[256], ca[512], cert[512], key[512];
 	static uint8_t spool_key[COT_SPOOL_KEYLEN];
+	static char host[256], port[16];
+	static struct cot_cli_pki pki;
 	struct cot_shipper_params p;
-	const char *colon;
 	char err[256];
 
 	if (!o->server) {
 		log_warnx("--pki, --spool: only with --log-server HOST:PORT");
 		return -1;
 	}
-	colon = strrchr(o->server, ':');
-	if (!colon || colon == o->server || !colon[1] ||
-	    (size_t)(colon - o->server) >= sizeof(host)) {
-		log_warnx("--log-server: want HOST:PORT, got '%s'", o->server);
+	if (cot_cli_hostport("--log-server", o->server, host, sizeof(host),
+			     port, sizeof(port)) < 0)
 		return -1;
-	}
 	memset(&p, 0, sizeof(p));
-	memcpy(host, o->server, (size_t)(colon - o->server));
-	host[colon - o->server] = '\0';
-	/* [::1]:6514 */
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
 	p.host = host;
-	p.port = colon + 1;
+	p.port = port;
 	if (o->pki) {
 		if (!o->name) {
 			log_warnx("--pki DIR needs --name NAME (this tracker)");
 			return -1;
 		}
-		snprintf(ca, sizeof(ca), "%s/ca.pem", o->pki);
-		snprintf(cert, sizeof(cert), "%s/%s.pem", o->pki, o->name);
-		snprintf(key, sizeof(key), "%s/%s.key", o->pki, o->name);
-		p.ca_file = ca;
-		p.cert_file = cert;
-		p.key_file = key;
+		if (cot_cli_pki("--pki", o->pki, o->name, &pki) < 0)
+			return -1;
+		p.ca_file = pki.ca;
+		p.cert_file = pki.cert;
+		p.key_file = pki.key;
 	}
 	if (o->ca)
 		p.ca_file = o->ca;
@@ -298,7 +303,8 @@ static int start_shipper(struct daemon *d, const struct ship_opts *o)
 	}
 	if (o->spool) {
 		if (!o->spool_key) {
-			log_warnx("--spool needs --spool-key fd:N|derive:PEM|hex:HEX");
+			log_warnx("--spool needs --spool-key "
+				  "fd:N|derive:PEM|hex:HEX");
 			return -1;
 		}
 		if (cot_spool_key_load(o->spool_key, spool_key, err,
@@ -309,8 +315,8 @@ static int start_shipper(struct daemon *d, const struct ship_opts *o)
 		p.spool_path = o->spool;
 		p.spool_key = spool_key;
 	}
-	p.max_records = o->max;
-	if (cot_shipper_create(&d->sh, &p, err, sizeof(err)) < 0) {
+	p.max_records = o->spool_max;
+	if (cot_shipper_create(&d->out.sh, &p, err, sizeof(err)) < 0) {
 		log_warnx("log shipping: %s", err);
 		return -1;
 	}
@@ -322,9 +328,9 @@ static int start_shipper(struct daemon *d, const struct ship_opts *o)
 static void stop_shipper(struct daemon *d)
 {
 	struct cot_shipper_stats st;
-	int rc = cot_shipper_flush(d->sh, 10000);
+	int rc = cot_shipper_flush(d->out.sh, 10000);
 
-	cot_shipper_stats(d->sh, &st);
+	cot_shipper_stats(d->out.sh, &st);
 	fprintf(stderr,
 		"shipping: %" PRIu64 " records, %" PRIu64
 		" acknowledged by logd, %" PRIu64 " waiting%s, %" PRIu64
@@ -332,346 +338,290 @@ static void stop_shipper(struct daemon *d)
 		st.last_seq, st.acked_seq, st.waiting,
 		st.waiting ? " (kept in the spool)" : "", st.dropped,
 		rc ? "; logd unreachable: " : "", rc ? st.last_error : "");
-	cot_shipper_destroy(d->sh);
-	d->sh = NULL;
+	cot_shipper_destroy(d->out.sh);
+	d->out.sh = NULL;
 }
 
-static int open_output(struct daemon *d)
+enum {
+	O_GRACE = 256, O_NOTIMER, O_NOTRACK, O_MAXF, O_VMICAP, O_VM, O_UPLINK,
+	O_LOGSRV, O_PKI, O_NAME, O_CA, O_CERT, O_KEY, O_SPOOL, O_SPOOLKEY,
+	O_SPOOLMAX, O_SCANB, O_SCANW, O_STORM, O_MAXMACS, O_MACAGE,
+};
+
+static const struct option longopts[] = {
+	{ "vm", required_argument, NULL, O_VM },
+	{ "uplink", required_argument, NULL, O_UPLINK },
+	{ "output", required_argument, NULL, 'o' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "grace", required_argument, NULL, O_GRACE },
+	{ "no-timer", no_argument, NULL, O_NOTIMER },
+	{ "no-track", no_argument, NULL, O_NOTRACK },
+	{ "max-flows", required_argument, NULL, O_MAXF },
+	{ "vmi-cap", required_argument, NULL, O_VMICAP },
+	{ "scan-bytes", required_argument, NULL, O_SCANB },
+	{ "scan-walks", required_argument, NULL, O_SCANW },
+	{ "storm-pps", required_argument, NULL, O_STORM },
+	{ "max-macs", required_argument, NULL, O_MAXMACS },
+	{ "mac-age", required_argument, NULL, O_MACAGE },
+	{ "log-server", required_argument, NULL, O_LOGSRV },
+	{ "pki", required_argument, NULL, O_PKI },
+	{ "name", required_argument, NULL, O_NAME },
+	{ "ca", required_argument, NULL, O_CA },
+	{ "cert", required_argument, NULL, O_CERT },
+	{ "key", required_argument, NULL, O_KEY },
+	{ "spool", required_argument, NULL, O_SPOOL },
+	{ "spool-key", required_argument, NULL, O_SPOOLKEY },
+	{ "spool-max", required_argument, NULL, O_SPOOLMAX },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse the command line.  0, or COT_EXIT_USAGE (reported), or -1 (help). */
+static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
+		      int *verbosity)
 {
-	FILE *f;
+	int c;
 
-	if (!d->out_path) {
-		d->out = stdout;
-		return 0;
-	}
-	f = fopen(d->out_path, "a");
-	if (!f) {
-		log_warn("%s", d->out_path);
-		return -1;
-	}
-	if (d->out && d->out != stdout)
-		fclose(d->out);
-	d->out = f;
-	return 0;
-}
+	while ((c = getopt_long(argc, argv, "o:i:vqh", longopts, NULL)) != -1) {
+		int rc = 0;
 
-static void accept_conn(struct daemon *d, struct port *p)
-{
-	int fd = accept4(p->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	if (fd < 0)
-		return;
-	if (p->fd >= 0) {
-		log_warnx("%s: a second connection on %s refused", p->name,
-			  p->path);
-		close(fd);
-		return;
-	}
-	p->fd = fd;
-	p->rlen = 0;
-	p->connects++;
-	log_info("%s: NIC connected", p->name);
-	if (p->vm)
-		p->vm->next_attach_ns = 0;
-	(void)d;
-}
-
-static void loop(struct daemon *d)
-{
-	struct pollfd pfd[2 * MAX_PORTS];
-	struct port *who[2 * MAX_PORTS];
-	sigset_t none;
-	int i, n;
-
-	sigemptyset(&none);
-	while (!cotrackd_stop) {
-		uint64_t wait = 100000000ULL, now;
-		struct timespec ts;
-
-		if (cotrackd_reopen) {
-			cotrackd_reopen = 0;
-			if (d->out_path && open_output(d) == 0)
-				log_info("output reopened");
-		}
-		if (cotrackd_toggle) {
-			cotrackd_toggle = 0;
-			d->vmi_paused = !d->vmi_paused;
-			log_info("memory scanning %s",
-				 d->vmi_paused ? "paused" : "resumed");
-		}
-		n = 0;
-		for (i = 0; i < d->nports; i++) {
-			struct port *p = &d->ports[i];
-
-			/* The listener too: a second QEMU is refused at once. */
-			if (p->lfd >= 0) {
-				pfd[n].fd = p->lfd;
-				pfd[n].events = POLLIN;
-				pfd[n].revents = 0;
-				who[n++] = p;
-			}
-			if (p->fd >= 0) {
-				pfd[n].fd = p->fd;
-				pfd[n].events = POLLIN;
-				if (p->q.count)
-					pfd[n].events |= POLLOUT;
-				pfd[n].revents = 0;
-				who[n++] = p;
-			}
-		}
-		for (i = 0; i < d->nvms; i++) {
-			uint64_t w = vm_next_due_ns(d, &d->vms[i]);
-
-			if (w < wait)
-				wait = w;
-		}
-		ts.tv_sec = (time_t)(wait / 1000000000ULL);
-		ts.tv_nsec = (long)(wait % 1000000000ULL);
-		if (ppoll(pfd, (nfds_t)n, &ts, &none) < 0 && errno != EINTR)
-			fatal("ppoll");
-		for (i = 0; i < n; i++) {
-			struct port *p = who[i];
-
-			if (!pfd[i].revents)
-				continue;
-			if (pfd[i].fd == p->lfd && p->lfd >= 0) {
-				accept_conn(d, p);
-				continue;
-			}
-			if ((pfd[i].revents & POLLOUT) && port_flush(p) < 0) {
-				port_close_conn(d, p, "write failed");
-				continue;
-			}
-			if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
-			    port_read(d, p) < 0) {
-				if (p->kind == PORT_TAP) {
-					log_warn("%s: read", p->name);
-					continue;
-				}
-				port_close_conn(d, p, "disconnected");
-				continue;
-			}
-		}
-		/* Frames just queued: try to send them at once. */
-		for (i = 0; i < d->nports; i++)
-			if (d->ports[i].fd >= 0 && d->ports[i].q.count &&
-			    port_flush(&d->ports[i]) < 0)
-				port_close_conn(d, &d->ports[i], "write failed");
-		now = now_ns();
-		for (i = 0; i < d->nvms; i++)
-			vm_tick(d, &d->vms[i], now);
-	}
-}
-
-int main(int argc, char **argv)
-{
-	enum { O_GRACE = 256, O_NOTIMER, O_NOTRACK, O_MAXF, O_VMICAP, O_VM,
-	       O_UPLINK, O_LOGSRV, O_PKI, O_NAME, O_CA, O_CERT, O_KEY, O_SPOOL,
-	       O_SPOOLKEY, O_SPOOLMAX };
-	static const struct option opts[] = {
-		{ "vm", required_argument, NULL, O_VM },
-		{ "uplink", required_argument, NULL, O_UPLINK },
-		{ "output", required_argument, NULL, 'o' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "grace", required_argument, NULL, O_GRACE },
-		{ "no-timer", no_argument, NULL, O_NOTIMER },
-		{ "no-track", no_argument, NULL, O_NOTRACK },
-		{ "max-flows", required_argument, NULL, O_MAXF },
-		{ "vmi-cap", required_argument, NULL, O_VMICAP },
-		{ "log-server", required_argument, NULL, O_LOGSRV },
-		{ "pki", required_argument, NULL, O_PKI },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "ca", required_argument, NULL, O_CA },
-		{ "cert", required_argument, NULL, O_CERT },
-		{ "key", required_argument, NULL, O_KEY },
-		{ "spool", required_argument, NULL, O_SPOOL },
-		{ "spool-key", required_argument, NULL, O_SPOOLKEY },
-		{ "spool-max", required_argument, NULL, O_SPOOLMAX },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	static struct daemon d;
-	struct sigaction sa;
-	sigset_t block;
-	uint64_t mono, real;
-	struct timespec ts;
-	int c, i, verbosity = 1;
-	unsigned long v;
-	char *end;
-	struct ship_opts so = { 0 };
-
-	log_init("cotrackd", 1);
-	d.interval_ns = 10000000ULL;
-	d.grace_ns = 1000000000ULL;
-	d.max_flows = 65536;
-	d.vmi_cap = 65536;
-	d.track = true;
-	d.vmi_timer = true;
-	while ((c = getopt_long(argc, argv, "o:i:vqh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_VM:
-			if (add_vm(&d, optarg) < 0)
-				return 2;
+			rc = add_vm(d, optarg);
 			break;
 		case O_UPLINK:
-			if (add_uplink(&d, optarg) < 0)
-				return 2;
+			rc = parse_uplink(o, optarg);
 			break;
 		case 'o':
-			d.out_path = optarg;
+			o->out_path = optarg;
 			break;
 		case 'i':
-			if (parse_dur(optarg, &d.interval_ns) < 0 ||
-			    d.interval_ns < 1000) {
-				log_warnx("--interval: want a duration of at "
-					  "least 1us, e.g. 10ms");
-				return 2;
-			}
+			rc = cot_cli_duration("--interval", optarg, 1000,
+					      3600000000000ULL,
+					      &o->vp.interval_ns);
 			break;
 		case O_GRACE:
-			if (parse_dur(optarg, &d.grace_ns) < 0) {
-				log_warnx("--grace: want a duration, e.g. 1s");
-				return 2;
-			}
+			rc = cot_cli_duration("--grace", optarg, 0,
+					      3600000000000ULL, &o->vp.grace_ns);
 			break;
 		case O_NOTIMER:
-			d.vmi_timer = false;
+			d->vmi_timer = false;
 			break;
 		case O_NOTRACK:
-			d.track = false;
+			d->track = false;
 			break;
 		case O_MAXF:
+			rc = cot_cli_u32("--max-flows", optarg, 1, 1u << 24,
+					 &o->vp.max_flows);
+			break;
 		case O_VMICAP:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > (1UL << 24)) {
-				log_warnx("%s: want 1..%lu", argv[optind - 1],
-					  1UL << 24);
-				return 2;
-			}
-			if (c == O_MAXF)
-				d.max_flows = (uint32_t)v;
-			else
-				d.vmi_cap = (uint32_t)v;
+			rc = cot_cli_u32("--vmi-cap", optarg, 1, 1u << 24,
+					 &o->vp.vmi_cap);
+			break;
+		case O_SCANB:
+			rc = cot_cli_u64("--scan-bytes", optarg, 65536,
+					 1ULL << 40, &o->vp.step_bytes);
+			break;
+		case O_SCANW:
+			rc = cot_cli_u64("--scan-walks", optarg, 16, 1ULL << 32,
+					 &o->vp.step_walks);
+			break;
+		case O_STORM:
+			rc = cot_cli_u32("--storm-pps", optarg, 0, 100000000,
+					 &o->swp.storm_pps);
+			break;
+		case O_MAXMACS:
+			rc = cot_cli_u32("--max-macs", optarg, 1, SW_MACS / 4,
+					 &o->swp.vm_max_macs);
+			break;
+		case O_MACAGE:
+			rc = cot_cli_duration("--mac-age", optarg, 1000000000ULL,
+					      86400000000000ULL,
+					      &o->swp.age_ns);
 			break;
 		case O_LOGSRV:
-			so.server = optarg;
+			o->server = optarg;
 			break;
 		case O_PKI:
-			so.pki = optarg;
+			o->pki = optarg;
 			break;
 		case O_NAME:
-			so.name = optarg;
+			o->name = optarg;
 			break;
 		case O_CA:
-			so.ca = optarg;
+			o->ca = optarg;
 			break;
 		case O_CERT:
-			so.cert = optarg;
+			o->cert = optarg;
 			break;
 		case O_KEY:
-			so.key = optarg;
+			o->key = optarg;
 			break;
 		case O_SPOOL:
-			so.spool = optarg;
+			o->spool = optarg;
 			break;
 		case O_SPOOLKEY:
-			so.spool_key = optarg;
+			o->spool_key = optarg;
 			break;
 		case O_SPOOLMAX:
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > (1UL << 26)) {
-				log_warnx("--spool-max: want 1..%lu", 1UL << 26);
-				return 2;
-			}
-			so.max = (uint32_t)v;
+			rc = cot_cli_u32("--spool-max", optarg, 1, 1u << 26,
+					 &o->spool_max);
 			break;
 		case 'v':
-			verbosity++;
+			(*verbosity)++;
 			break;
 		case 'q':
-			verbosity = 0;
+			*verbosity = 0;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return -1;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
+		if (rc < 0)
+			return COT_EXIT_USAGE;
 	}
-	log_init("cotrackd", verbosity);
-	if (optind != argc || d.nvms == 0) {
+	if (optind != argc || d->nvms == 0) {
 		if (optind != argc)
 			log_warnx("unexpected argument '%s'", argv[optind]);
 		else
 			log_warnx("no --vm given");
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
+	if (d->nports + o->nuplinks > MAX_PORTS) {
+		log_warnx("%d VMs and %d uplinks: at most %d ports", d->nvms,
+			  o->nuplinks, MAX_PORTS);
+		return COT_EXIT_USAGE;
+	}
+	if ((o->pki || o->spool || o->ca || o->cert || o->key || o->name) &&
+	    !o->server) {
+		log_warnx("--pki, --name, --ca, --cert, --key, --spool: only "
+			  "with --log-server HOST:PORT");
+		return COT_EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void defaults(struct daemon *d, struct opts *o)
+{
+	int i;
+
+	memset(o, 0, sizeof(*o));
+	d->track = true;
+	d->vmi_timer = true;
+	for (i = 0; i < MAX_PORTS; i++)
+		d->port_vm[i] = -1;
+	o->vp.interval_ns = 10000000ULL;
+	o->vp.grace_ns = 1000000000ULL;
+	o->vp.max_flows = 65536;
+	o->vp.vmi_cap = 65536;
+	o->vp.step_bytes = COT_VMI_DEFAULT_STEP_BYTES;
+	o->vp.step_walks = COT_VMI_DEFAULT_STEP_WALKS;
+	o->swp.age_ns = 300000000000ULL;
+	o->swp.storm_pps = 2000;
+	o->swp.vm_max_macs = 16;
+	o->swp.tap_max_macs = SW_MACS / 2;
+}
+
+static void cleanup(struct daemon *d)
+{
+	int i;
+
+	for (i = 0; i < d->nvms; i++)
+		vm_free(&d->vms[i]);
+	for (i = 0; i < d->nports; i++)
+		port_free(&d->ports[i]);
+	out_close(&d->out);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	struct opts o;
+	uint64_t seed;
+	int i, rc, verbosity = 1;
+
+	log_init("cotrackd", 1);
+	defaults(&d, &o);
+	rc = parse_args(&d, &o, argc, argv, &verbosity);
+	if (rc) {
+		cleanup(&d);
+		return rc < 0 ? 0 : rc;
+	}
+	log_init("cotrackd", verbosity);
 	/*
 	 * Queued frames are malloc'd and freed one by one; without this,
 	 * glibc trims and regrows the heap (brk) at a high rate.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 64 << 20);
 	mallopt(M_TOP_PAD, 16 << 20);
-	if (getrandom(d.hash_seed, sizeof(d.hash_seed), 0) !=
-	    (ssize_t)sizeof(d.hash_seed))
-		log_warn("getrandom: flow hash keyed with a fixed seed");
-	d.tsc_per_ns = calibrate_tsc();
-	clock_gettime(CLOCK_REALTIME, &ts);
-	real = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-	mono = now_ns();
-	d.mono_to_real_ns = real - mono;
-	/* Shipping to logd: no local copy unless -o asks for one. */
-	if ((!so.server || d.out_path) && open_output(&d) < 0)
-		return 1;
-	if ((so.server || so.pki || so.spool) && start_shipper(&d, &so) < 0)
-		return 2;
-	for (i = 0; i < d.nports; i++) {
-		d.ports[i].rbuf = malloc(RBUF_SIZE);
-		if (!d.ports[i].rbuf)
-			fatal("malloc");
+	if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		log_warn("getrandom: hashes keyed with a weak seed");
+		seed = cot_clock_real_ns() ^ (uint64_t)getpid() << 32;
 	}
-	for (i = 0; i < d.nvms; i++)
-		if (vm_track_init(&d, &d.vms[i]) < 0)
-			fatalx("%s: cannot allocate the tracking state",
-			       d.vms[i].name);
+	o.swp.seed = seed;
+	sw_init(&d.sw, &o.swp);
+	d.tsc_per_ns = cot_clock_tsc_per_ns();
+	o.vp.tsc_per_ns = d.tsc_per_ns;
+	/* Shipping to logd: no local copy unless -o asks for one. */
+	if (out_open(&d.out, o.out_path, !o.server,
+		     cot_clock_real_ns() - cot_clock_mono_ns()) < 0) {
+		cleanup(&d);
+		return 1;
+	}
+	if (o.server && start_shipper(&d, &o) < 0) {
+		cleanup(&d);
+		return COT_EXIT_USAGE;
+	}
+	if (open_uplinks(&d, &o) < 0) {
+		if (d.out.sh)
+			stop_shipper(&d);
+		cleanup(&d);
+		return 1;
+	}
+	for (i = 0; i < d.nports; i++) {
+		int vi = d.port_vm[i];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGUSR1, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Signals arrive only inside ppoll(): no lost wake-up. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &block, NULL);
+		sw_port_add(&d.sw, i, vi >= 0,
+			    vi >= 0 && d.vms[vi].has_mac ? d.vms[vi].mac :
+							   NULL);
+		if (d.ports[i].kind == PORT_TAP)
+			sw_port_up(&d.sw, i);
+	}
+	for (i = 0; i < d.nvms; i++) {
+		struct vm *v = &d.vms[i];
 
+		o.vp.mem = v->mem[0] ? v->mem : NULL;
+		o.vp.map = v->map[0] ? v->map : NULL;
+		/* Each VM its own key: one VM's tuples tell nothing of another's. */
+		o.vp.seed = seed ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
+		if (vm_init(v, &o.vp, &d.out) < 0) {
+			if (d.out.sh)
+				stop_shipper(&d);
+			cleanup(&d);
+			return 1;
+		}
+	}
+	loop_signals();
 	log_info("serving %d VM(s), %d port(s); memory scan every %.3f ms; "
-		 "TSC %.3f GHz", d.nvms, d.nports, (double)d.interval_ns / 1e6,
+		 "TSC %.3f GHz",
+		 d.nvms, d.nports, (double)o.vp.interval_ns / 1e6,
 		 d.tsc_per_ns);
-	loop(&d);
+	loop_run(&d);
 
 	log_info("stopping");
 	for (i = 0; i < d.nvms; i++)
-		vm_track_finish(&d, &d.vms[i]);
+		vm_finish(&d.vms[i], cot_clock_mono_ns());
 	for (i = 0; i < d.nvms; i++)
-		vm_summary(&d, &d.vms[i], stderr);
-	if (d.out)
-		fflush(d.out);
-	if (d.sh)
+		vm_summary(&d.vms[i], &d.ports[d.vms[i].port], stderr);
+	out_flush(&d.out);
+	if (d.out.sh)
 		stop_shipper(&d);
-	for (i = 0; i < d.nports; i++)
-		if (d.ports[i].lfd >= 0 && d.ports[i].path[0])
-			unlink(d.ports[i].path);
+	cleanup(&d);
 	return 0;
 }

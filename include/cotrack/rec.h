@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The connection record (../shared/DESIGN.md, "Contracts") and its
+ * The connection record (docs/design.md, "The record contract") and its
  * versioned little-endian binary encoding.  Freestanding.
  */
 #ifndef COTRACK_REC_H

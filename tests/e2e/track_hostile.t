@@ -7,8 +7,10 @@
 #      killed with SIGKILL mid-flood;
 #   B  reconnects: garbage frames (random bytes, runts, truncated and
 #      malformed IPv4/IPv6/TCP, VLAN, fragments, 64 KiB frames), 5000 new
-#      TCP 5-tuples, then three connections that each end in a bad length
-#      header (0, 69633, 0xffffffff) which cotrackd must drop;
+#      TCP 5-tuples, 10,000 frames from as many forged source MACs (the
+#      switch keeps the VM's first --max-macs and drops the rest), then
+#      three connections that each end in a bad length header (0, 69633,
+#      0xffffffff) which cotrackd must drop;
 #   C  reconnects, floods briefly, and is killed with half a frame sent.
 # Asserted: cotrackd and both real VMs alive after every step, all
 # requests answered, the real VMs' records complete and exact
@@ -73,11 +75,14 @@ kill -9 "$badpid"; wait "$badpid" 2>/dev/null; badpid=
 alive "after flood + SIGKILL"
 
 # B: garbage, connection-table churn, three bad length headers
-timeout 120 python3 "$BG" "$S/bad.sock" garbage,flows,badlen0,badlen-big,badlen-max \
-	--seconds 20 --frames 5000 --seed 2 >"$T_TMP/bad-B.log" 2>&1
+timeout 120 python3 "$BG" "$S/bad.sock" garbage,flows --seconds 20 --frames 5000 --seed 2 \
+	>"$T_TMP/bad-B.log" 2>&1
+timeout 120 python3 "$BG" "$S/bad.sock" macs,badlen0,badlen-big,badlen-max \
+	--seconds 20 --frames 10000 --seed 4 >>"$T_TMP/bad-B.log" 2>&1
 sed 's/^/# B: /' "$T_TMP/bad-B.log"
-runts=$(awk '/^badguest /{sub("runts=", "", $2); print $2}' "$T_TMP/bad-B.log")
+runts=$(awk '/^badguest /{sub("runts=", "", $2); s += $2} END {print s + 0}' "$T_TMP/bad-B.log")
 check "bad guest B ran every phase" grep -q "^badguest runts=[0-9]* badlen=3" "$T_TMP/bad-B.log"
+check "bad guest B forged 10000 source MACs" grep -q "^phase macs frames=10000 " "$T_TMP/bad-B.log"
 check "cotrackd closed each connection with a bad length header" \
 	test "$(grep -c '^phase badlen.* closed_by_peer=1' "$T_TMP/bad-B.log")" = 3
 alive "after garbage and bad length headers"
@@ -120,6 +125,12 @@ check "summary: bad VM's bad framing counted, ${got:-none} = $runts runts + 3 ba
 	test "${got:-x}" = "$((${runts:-0} + 3))"
 check "summary: fe and be have no bad framing" \
 	test "$(grep -cE '^(fe|be): frames from guest .*, bad framing 0,' "$SVC_DIR/cotrackd.log")" = 2
+# The macs phase starts on a new connection (the switch forgot the bad
+# port's addresses when it disconnected): of the 10,000 forged source
+# MACs, all but the first --max-macs (16) are over the cap.
+got=$(sed -n 's/^bad: frames from guest .*, over the address cap \([0-9]*\),.*/\1/p' "$SVC_DIR/cotrackd.log")
+check "summary: the bad VM's forged source MACs over the cap dropped (${got:-none} >= 9984)" \
+	test "${got:-0}" -ge 9984
 if [ "${TRACK_HOSTILE_SPOOF:-1}" = 1 ]; then
 	check "summary: the bad VM's spoofed frames were dropped" \
 		grep -qE '^bad: frames from guest .*, spoofed source [1-9]' "$SVC_DIR/cotrackd.log"

@@ -25,6 +25,10 @@ Phases, run in order on one connection unless said otherwise:
             0x88b5, no IP: no record) whose *source* MAC is each --targets
             MAC in turn: poisons a learning switch's table, so frames for
             the real VMs come to us (and we never read them).
+  macs      --frames broadcast frames (ethertype 0x88b5, no IP: no record),
+            each from a new random unicast source MAC: tries to fill the
+            switch's MAC table so that it forgets the real VMs and floods
+            their traffic everywhere.
   partial   a length header and half a frame, then waits (--seconds).
   hold      connected, silent, for --seconds (until killed).
 
@@ -289,6 +293,17 @@ def main():
                 frames += len(batch)
                 nbytes += sum(len(f) for f in batch)
                 time.sleep(0.001)
+        elif ph == "macs":
+            while frames < a.frames and time.monotonic() < end:  # bounded: --frames, --seconds
+                batch = []
+                for _ in range(min(64, a.frames - frames)):
+                    src = bytes([0x02 | (rng.randrange(256) & 0xFC)]) + rng.randbytes(5)
+                    batch.append(eth(BCAST, 0x88B5, b"macs" + bytes(42), src=src))
+                    frames += 1
+                if not c.send(batch):
+                    closed = 1
+                    break
+                nbytes += sum(len(f) for f in batch)
         elif ph == "partial":
             f = arp_req(rng) + b"\0" * 400
             c.send_raw(struct.pack("!I", len(f)) + f[: len(f) // 2])

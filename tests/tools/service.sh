@@ -33,8 +33,11 @@ svc_start() {
 	SVC_TAG=cotsvc-$$-$SVC_SEQ
 	mkdir -p "$SVC_DIR"
 	ip netns add "$SVC_NS" || return 1
-	"$daemon" --vm "fe,net=$SVC_DIR/fe.sock,mem=/dev/shm/$SVC_TAG-fe" \
-		--vm "be,net=$SVC_DIR/be.sock,mem=/dev/shm/$SVC_TAG-be" \
+	# The VMs' addresses are fixed, as a cloud fixes each vNIC's (run.sh
+	# derives them from the IP): no other VM can claim them, even before
+	# the guest has sent its first frame.
+	"$daemon" --vm "fe,net=$SVC_DIR/fe.sock,mem=/dev/shm/$SVC_TAG-fe,mac=52:54:00:c0:74:02" \
+		--vm "be,net=$SVC_DIR/be.sock,mem=/dev/shm/$SVC_TAG-be,mac=52:54:00:c0:74:03" \
 		--uplink "$SVC_TAP,netns=$SVC_NS" -o "$SVC_DIR/records.json" \
 		"$@" 2>"$SVC_DIR/cotrackd.log" &
 	SVC_DPID=$!

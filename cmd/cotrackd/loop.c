@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cotrackd's loop: one ppoll() over the ports, their listeners and the
+ * scanners' eventfds; one clock reading per turn, passed down.  A turn:
+ * accept, write queued frames, read, switch at most FRAMES_PER_TURN
+ * frames of each port (each frame parsed once, tracked at the VM it came
+ * from and at each VM it goes to, queued at each output port), write
+ * again, then each VM's periodic work, the switch's aging and the
+ * output's flush.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "cotrack/pkt.h"
+#include "cotrackd.h"
+#include "host/clock.h"
+#include "host/log.h"
+
+/* The handlers' flags: process-wide by nature, read only by the loop. */
+static volatile sig_atomic_t sig_stop, sig_reopen, sig_toggle;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		sig_reopen = 1;
+	else if (sig == SIGUSR1)
+		sig_toggle = 1;
+	else
+		sig_stop = 1;
+}
+
+void loop_signals(void)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Blocked outside ppoll(): no wake-up is lost. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &block, NULL);
+}
+
+static struct vm *vm_of(struct daemon *d, const struct port *p)
+{
+	int i = d->port_vm[p->idx];
+
+	return i >= 0 ? &d->vms[i] : NULL;
+}
+
+/* A frame, parsed at most once however many VMs track it. */
+struct frame {
+	const uint8_t *f;
+	uint32_t len;
+	bool parsed;
+	struct cot_pkt pkt;
+};
+
+static const struct cot_pkt *parsed(struct frame *x)
+{
+	if (!x->parsed) {
+		cot_pkt_parse(&x->pkt, x->f, x->len, x->len);
+		x->parsed = true;
+	}
+	return &x->pkt;
+}
+
+static void count_drop(struct port *in, enum sw_verdict v)
+{
+	switch (v) {
+	case SW_FORWARD:
+		break;
+	case SW_DROP_RUNT:
+		in->st.drop_bad++;
+		break;
+	case SW_DROP_SPOOF:
+		in->st.drop_spoof++;
+		break;
+	case SW_DROP_MACLIMIT:
+		in->st.drop_maclimit++;
+		break;
+	case SW_DROP_STORM:
+		in->st.drop_storm++;
+		break;
+	}
+}
+
+static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
+		       uint32_t len, uint64_t now, uint64_t tsc)
+{
+	struct frame x = { .f = f, .len = len };
+	struct vm *vin = vm_of(d, in), *vout;
+	enum sw_verdict verdict;
+	uint32_t out, i;
+
+	in->st.rx++;
+	in->st.rx_bytes += len;
+	/* Every frame the guest sent is its frame, dropped or not. */
+	if (vin && d->track)
+		vm_frame(vin, parsed(&x), now, true);
+	verdict = sw_decide(&d->sw, in->idx, f, len, now, &out);
+	count_drop(in, verdict);
+	/* Bounded by MAX_PORTS bits. */
+	for (i = 0; out && i < MAX_PORTS; i++) {
+		struct port *o = &d->ports[i];
+		uint64_t before;
+
+		if (!(out & (1u << i)))
+			continue;
+		out &= ~(1u << i);
+		before = o->st.tx;
+		port_enqueue(o, in->idx, f, len);
+		/* Tracked at the VM only if it is on its way there. */
+		vout = vm_of(d, o);
+		if (vout && d->track && o->st.tx != before)
+			vm_frame(vout, parsed(&x), now, false);
+	}
+	/*
+	 * Every frame of a VM is an event of that VM: the TSC gate says
+	 * whether its memory view is due, once the frame is on its way.
+	 */
+	if (vin && d->track)
+		vm_guest_event(vin, tsc, d->vmi_paused);
+}
+
+static void port_down(struct daemon *d, struct port *p, const char *why)
+{
+	struct vm *v = vm_of(d, p);
+
+	if (p->kind == PORT_TAP)
+		return;
+	port_close_conn(p, why);
+	sw_port_down(&d->sw, p->idx);
+	if (v)
+		vm_nic(v, false);
+}
+
+static void port_up(struct daemon *d, struct port *p)
+{
+	struct vm *v = vm_of(d, p);
+
+	sw_port_up(&d->sw, p->idx);
+	if (v)
+		vm_nic(v, true);
+}
+
+/* Switch this turn's frames of @p.  Bounded by FRAMES_PER_TURN. */
+static void take_frames(struct daemon *d, struct port *p, uint64_t now,
+			uint64_t tsc)
+{
+	const uint8_t *f;
+	uint32_t len;
+	int r;
+
+	for (;;) {
+		r = port_next_frame(p, &f, &len);
+		if (r < 0) {
+			port_down(d, p, "broke the stream framing");
+			return;
+		}
+		if (r == 0) {
+			/* A tap gives one frame per read: read the next. */
+			if (p->kind != PORT_TAP || p->turn >= FRAMES_PER_TURN ||
+			    port_read(p) < 0 || !p->rlen)
+				return;
+			continue;
+		}
+		switch_one(d, p, f, len, now, tsc);
+	}
+}
+
+static void flush_all(struct daemon *d)
+{
+	int i;
+
+	for (i = 0; i < d->nports; i++) {
+		struct port *p = &d->ports[i];
+
+		if (p->fd >= 0 && port_has_output(p) && port_flush(p) < 0)
+			port_down(d, p, "write failed");
+	}
+}
+
+static void handle_flags(struct daemon *d)
+{
+	if (sig_reopen) {
+		sig_reopen = 0;
+		if (d->out.path && out_reopen(&d->out) == 0)
+			log_info("output reopened");
+	}
+	if (sig_toggle) {
+		sig_toggle = 0;
+		d->vmi_paused = !d->vmi_paused;
+		log_info("memory scanning %s",
+			 d->vmi_paused ? "paused" : "resumed");
+	}
+}
+
+#define NPFD (2 * MAX_PORTS + MAX_VMS)
+
+void loop_run(struct daemon *d)
+{
+	struct pollfd pfd[NPFD];
+	int who[NPFD];		/* port index, or -1 - vm index */
+	uint64_t next_age = 0;
+	sigset_t none;
+	int i, n;
+
+	sigemptyset(&none);
+	while (!sig_stop) {
+		uint64_t wait = 100000000ULL, now, tsc, w;
+		bool pending = false;
+		struct timespec ts;
+
+		handle_flags(d);
+		n = 0;
+		tsc = cot_clock_tsc();
+		for (i = 0; i < d->nports; i++) {
+			struct port *p = &d->ports[i];
+
+			/* The listener too: a second QEMU is refused at once. */
+			if (p->lfd >= 0) {
+				pfd[n] = (struct pollfd){ p->lfd, POLLIN, 0 };
+				who[n++] = i;
+			}
+			if (p->fd >= 0) {
+				short ev = port_pending(p) ? 0 : POLLIN;
+
+				if (port_has_output(p))
+					ev |= POLLOUT;
+				pending |= port_pending(p);
+				pfd[n] = (struct pollfd){ p->fd, ev, 0 };
+				who[n++] = i;
+			}
+		}
+		for (i = 0; i < d->nvms; i++) {
+			if (vm_fd(&d->vms[i]) >= 0) {
+				pfd[n] = (struct pollfd){ vm_fd(&d->vms[i]),
+							  POLLIN, 0 };
+				who[n++] = -1 - i;
+			}
+			w = vm_next_due_ns(&d->vms[i], tsc, d->vmi_timer);
+			if (w < wait)
+				wait = w;
+		}
+		if (pending)
+			wait = 0;
+		ts.tv_sec = (time_t)(wait / 1000000000ULL);
+		ts.tv_nsec = (long)(wait % 1000000000ULL);
+		if (ppoll(pfd, (nfds_t)n, &ts, &none) < 0 && errno != EINTR)
+			fatal("ppoll");
+		now = cot_clock_mono_ns();
+		tsc = cot_clock_tsc();
+		for (i = 0; i < d->nports; i++)
+			port_new_turn(&d->ports[i]);
+		for (i = 0; i < n; i++) {
+			struct port *p;
+
+			if (!pfd[i].revents || who[i] < 0)
+				continue;
+			p = &d->ports[who[i]];
+			if (pfd[i].fd == p->lfd) {
+				if (port_accept(p))
+					port_up(d, p);
+				continue;
+			}
+			if (pfd[i].fd != p->fd)
+				continue; /* closed earlier in this turn */
+			if ((pfd[i].revents & POLLOUT) && port_flush(p) < 0) {
+				port_down(d, p, "write failed");
+				continue;
+			}
+			if ((pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) &&
+			    port_read(p) < 0) {
+				if (p->kind == PORT_TAP)
+					log_warn("%s: read", p->name);
+				else
+					port_down(d, p, "disconnected");
+			}
+		}
+		for (i = 0; i < d->nports; i++)
+			take_frames(d, &d->ports[i], now, tsc);
+		/* Frames just queued: try to send them at once. */
+		flush_all(d);
+		for (i = 0; i < d->nvms; i++)
+			if (d->track)
+				vm_tick(&d->vms[i], now, tsc, d->vmi_timer,
+					d->vmi_paused);
+		if (now >= next_age) {
+			/* The whole table once a second, a share per turn. */
+			sw_age(&d->sw, now, SW_MACS);
+			next_age = now + 1000000000ULL;
+		}
+		out_flush(&d->out);
+	}
+	handle_flags(d);
+}

@@ -1,0 +1,421 @@
+// SPDX-License-Identifier: MIT
+/* One VM's memory view on its own thread: see scanner.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/clock.h"
+#include "host/log.h"
+#include "scanner.h"
+
+#define ATTACH_RETRY_NS 200000000ULL	/* first retry while a guest boots */
+#define ATTACH_RETRY_MAX_NS 2000000000ULL
+#define WARN_EVERY_NS 10000000000ULL	/* rate limit of the warnings */
+#define FINAL_STEPS 64			/* steps the last snapshot may take */
+
+static void deadline_in(struct timespec *ts, uint64_t ns)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += (time_t)(ns / 1000000000ULL);
+	ts->tv_nsec += (long)(ns % 1000000000ULL);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/*
+ * Move the batch into the queue, waiting for space (the frame thread
+ * drains it every turn).  Called without @mu.  Returns false when the
+ * scanner is stopping (the rest of the batch is dropped).
+ */
+static bool batch_flush(struct scanner *s)
+{
+	uint32_t i = 0;
+	bool ok = true;
+
+	pthread_mutex_lock(&s->mu);
+	while (i < s->nbatch) {
+		while (s->count == s->p.queue && !s->stop) {
+			struct timespec ts;
+
+			s->st.queue_waits++;
+			deadline_in(&ts, 100000000ULL);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		}
+		if (s->stop) {
+			ok = false;
+			break;
+		}
+		/* Bounded by the batch size. */
+		while (i < s->nbatch && s->count < s->p.queue) {
+			s->ring[(s->head + s->count) % s->p.queue] =
+				s->batch[i++];
+			s->count++;
+		}
+		/* Wake the frame thread at once: it may wait for space. */
+		if (eventfd_write(s->efd, 1) < 0)
+			log_debug("%s: eventfd: %s", s->p.name, strerror(errno));
+	}
+	pthread_mutex_unlock(&s->mu);
+	s->nbatch = 0;
+	return ok;
+}
+
+static void emit(struct scanner *s, const struct scan_ev *ev)
+{
+	s->batch[s->nbatch++] = *ev;
+	if (s->nbatch == COT_ARRAY_SIZE(s->batch))
+		batch_flush(s);
+}
+
+static void emit_type(struct scanner *s, enum scan_ev_type type, uint64_t ns)
+{
+	struct scan_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = (uint8_t)type;
+	ev.ns = ns;
+	emit(s, &ev);
+}
+
+static void on_diff(void *ctx, enum cot_vmi_event e,
+		    const struct cot_vmi_sock *old,
+		    const struct cot_vmi_sock *now)
+{
+	struct scanner *s = ctx;
+	struct scan_ev ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = SEV_SOCK;
+	ev.ev = (uint8_t)e;
+	if (old) {
+		ev.has_old = 1;
+		ev.old = *old;
+	}
+	if (now) {
+		ev.has_now = 1;
+		ev.now = *now;
+	}
+	emit(s, &ev);
+}
+
+static void detach(struct scanner *s)
+{
+	if (!s->attached)
+		return;
+	cot_vmi_detach(&s->at);
+	s->attached = false;
+	s->in_scan = false;
+	s->nprev = 0;
+	emit_type(s, SEV_DOWN, cot_clock_mono_ns());
+	batch_flush(s);
+	log_info("%s: memory view down", s->p.name);
+}
+
+/*
+ * Find the guest kernel in its memory and derive the profile from its
+ * own BTF.  Fails quietly while the guest is still booting (no
+ * VMCOREINFO yet); the caller retries with back-off.
+ */
+static bool attach(struct scanner *s)
+{
+	struct cot_vmi_attach_opts o = {
+		.mem = s->p.mem,
+		.map = s->p.map,
+	};
+	char msg[512];
+
+	if (cot_vmi_attach(&s->at, &o, msg, sizeof(msg)) < 0) {
+		log_debug("%s: %s", s->p.name, msg);
+		return false;
+	}
+	s->attached = true;
+	s->in_scan = false;
+	s->nprev = 0;
+	log_info("%s: memory view up: Linux %s, %u-level paging, KASLR "
+		 "offset %#" PRIx64,
+		 s->p.name, s->at.k->ci.osrelease, s->at.k->levels,
+		 s->at.k->ci.kerneloffset);
+	emit_type(s, SEV_UP, cot_clock_mono_ns());
+	batch_flush(s);
+	return true;
+}
+
+static bool warn_due(struct scanner *s, uint64_t now)
+{
+	if (s->warned_ns && now - s->warned_ns < WARN_EVERY_NS)
+		return false;
+	s->warned_ns = now;
+	return true;
+}
+
+static bool vst_errors(const struct cot_vmi_stats *v)
+{
+	return v->err_read || v->err_loop || v->err_long || v->err_table ||
+	       v->err_net || v->err_family;
+}
+
+/* A snapshot is complete: diff it, queue the events, keep it. */
+static void complete(struct scanner *s, uint64_t now)
+{
+	struct cot_vmi_sock *tmp;
+	uint32_t n = cot_vmi_scan_count(&s->scan);
+	uint64_t dt = now - s->scan_t0;
+
+	if (s->vst.truncated && warn_due(s, now))
+		log_warnx("%s: guest has more than %u sockets: %u not seen "
+			  "(raise --vmi-cap)",
+			  s->p.name, s->p.cap, s->vst.truncated);
+	emit_type(s, SEV_BEGIN, s->scan_ns);
+	cot_vmi_diff(s->prev, s->nprev, s->cur, n, on_diff, s);
+	emit_type(s, SEV_END, now);
+	tmp = s->prev;
+	s->prev = s->cur;
+	s->cur = tmp;
+	s->nprev = n;
+	s->in_scan = false;
+	pthread_mutex_lock(&s->mu);
+	s->st.scans++;
+	if (s->scan_steps > 1)
+		s->st.long_scans++;
+	if (vst_errors(&s->vst))
+		s->st.errors++;
+	s->st.ns_total += dt;
+	if (dt > s->st.ns_max)
+		s->st.ns_max = dt;
+	s->st.sockets_last = n;
+	pthread_mutex_unlock(&s->mu);
+	batch_flush(s);
+}
+
+/* Run up to @rounds budgeted steps of the current snapshot. */
+static void step(struct scanner *s, uint32_t rounds)
+{
+	/* Bounded by @rounds (1 per kick, FINAL_STEPS at the end). */
+	while (rounds-- && s->attached) {
+		uint64_t b0, w0, now;
+		int rc;
+
+		if (!s->in_scan) {
+			s->scan_t0 = s->scan_ns = cot_clock_mono_ns();
+			memset(&s->vst, 0, sizeof(s->vst));
+			cot_vmi_scan_start(s->at.k, &s->scan, s->cur, s->p.cap);
+			s->in_scan = true;
+			s->scan_steps = 0;
+		}
+		b0 = s->vst.bytes_read;
+		w0 = s->vst.page_walks;
+		rc = cot_vmi_scan_step(s->at.k, &s->scan, s->p.step_bytes,
+				       s->p.step_walks, &s->vst);
+		now = cot_clock_mono_ns();
+		s->scan_steps++;
+		pthread_mutex_lock(&s->mu);
+		s->st.steps++;
+		s->st.bytes += s->vst.bytes_read - b0;
+		s->st.walks += s->vst.page_walks - w0;
+		if (rc == 0)
+			s->st.cut++;
+		if (rc < 0)
+			s->st.failures++;
+		pthread_mutex_unlock(&s->mu);
+		if (rc < 0) {
+			/* The kernel went away (reboot?): attach again later. */
+			log_warnx("%s: memory scan failed: %s", s->p.name,
+				  cot_strerror(rc));
+			detach(s);
+			return;
+		}
+		if (rc == 0) {
+			if (warn_due(s, now))
+				log_warnx("%s: memory scan cut at its budget "
+					  "(%" PRIu64 " bytes, %" PRIu64
+					  " page walks per step), %" PRIu64
+					  " steps so far: a very large or "
+					  "forged guest kernel",
+					  s->p.name, s->p.step_bytes,
+					  s->p.step_walks, s->scan_steps);
+			continue;
+		}
+		complete(s, now);
+		return;
+	}
+}
+
+static void *run(void *arg)
+{
+	struct scanner *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct timespec ts;
+		bool final;
+
+		if (!s->nic_up || (s->final && !s->attached)) {
+			if (s->final) {
+				s->final_done = true;
+			}
+			if (s->attached) {
+				pthread_mutex_unlock(&s->mu);
+				detach(s);
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			pthread_cond_wait(&s->cv, &s->mu);
+			continue;
+		}
+		if (!s->attached) {
+			bool ok;
+
+			pthread_mutex_unlock(&s->mu);
+			ok = attach(s);
+			pthread_mutex_lock(&s->mu);
+			if (ok) {
+				s->backoff_ns = ATTACH_RETRY_NS;
+				continue;
+			}
+			s->st.attach_failures++;
+			deadline_in(&ts, s->backoff_ns);
+			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			if (s->backoff_ns < ATTACH_RETRY_MAX_NS)
+				s->backoff_ns *= 2;
+			continue;
+		}
+		if (s->kick || (s->final && !s->final_done)) {
+			final = s->final;
+			s->kick = false;
+			pthread_mutex_unlock(&s->mu);
+			/* The last snapshot starts afresh and must finish. */
+			if (final)
+				s->in_scan = false;
+			step(s, final ? FINAL_STEPS : 1);
+			pthread_mutex_lock(&s->mu);
+			if (final) {
+				s->final_done = true;
+			}
+			continue;
+		}
+		pthread_cond_wait(&s->cv, &s->mu);
+	}
+	s->final_done = true;
+	pthread_mutex_unlock(&s->mu);
+	if (s->attached) {
+		cot_vmi_detach(&s->at);
+		s->attached = false;
+	}
+	return NULL;
+}
+
+int scanner_start(struct scanner *s, const struct scanner_params *p)
+{
+	memset(s, 0, sizeof(*s));
+	s->p = *p;
+	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	s->ring = calloc(p->queue, sizeof(*s->ring));
+	s->prev = calloc(p->cap, sizeof(*s->prev));
+	s->cur = calloc(p->cap, sizeof(*s->cur));
+	s->backoff_ns = ATTACH_RETRY_NS;
+	if (s->efd < 0 || !s->ring || !s->prev || !s->cur) {
+		log_warn("%s: memory view", p->name);
+		scanner_free(s);
+		return -1;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	if (pthread_create(&s->th, NULL, run, s) != 0) {
+		log_warnx("%s: cannot start the scanner thread", p->name);
+		scanner_free(s);
+		return -1;
+	}
+	s->started = true;
+	return 0;
+}
+
+void scanner_nic(struct scanner *s, bool up)
+{
+	pthread_mutex_lock(&s->mu);
+	s->nic_up = up;
+	s->backoff_ns = ATTACH_RETRY_NS;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void scanner_kick(struct scanner *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->kick = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+uint32_t scanner_drain(struct scanner *s, struct scan_ev *out, uint32_t max)
+{
+	uint32_t n = 0;
+	eventfd_t v;
+
+	if (eventfd_read(s->efd, &v) < 0 && errno != EAGAIN)
+		log_debug("%s: eventfd: %s", s->p.name, strerror(errno));
+	pthread_mutex_lock(&s->mu);
+	/* Bounded by @max. */
+	while (n < max && s->count) {
+		out[n++] = s->ring[s->head];
+		s->head = (s->head + 1) % s->p.queue;
+		s->count--;
+	}
+	if (s->count) /* more than @max: make the next poll return */
+		(void)eventfd_write(s->efd, 1);
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+bool scanner_final(struct scanner *s)
+{
+	bool done;
+
+	pthread_mutex_lock(&s->mu);
+	if (!s->final) {
+		s->final = true;
+		pthread_cond_signal(&s->cv);
+	}
+	done = s->final_done;
+	pthread_mutex_unlock(&s->mu);
+	return done;
+}
+
+void scanner_stop(struct scanner *s)
+{
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->th, NULL);
+	s->started = false;
+}
+
+void scanner_free(struct scanner *s)
+{
+	if (s->started)
+		scanner_stop(s);
+	if (s->efd >= 0)
+		close(s->efd);
+	s->efd = -1;
+	free(s->ring);
+	free(s->prev);
+	free(s->cur);
+	s->ring = NULL;
+	s->prev = s->cur = NULL;
+}
+
+void scanner_stats(struct scanner *s, struct scanner_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->st;
+	pthread_mutex_unlock(&s->mu);
+}

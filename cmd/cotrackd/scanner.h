@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One VM's memory view, on a thread of its own, off the frame path.
+ *
+ * The frame thread still decides *when* (the TSC gate of TDX-Tracker:
+ * on the VM's frames, core/sched says a scan is due) and kicks the
+ * scanner; the scanner attaches to the guest's memory (retrying, with
+ * back-off, while the guest boots), runs one budgeted step of the
+ * resumable socket walk per kick (core/vmi: cot_vmi_scan_step), and when
+ * a snapshot is complete diffs it with the previous one and queues the
+ * socket events for the frame thread, which feeds them to the VM's merge
+ * (core/merge).  The queue is bounded: when it is full the scanner
+ * waits, never the frame thread.  A forged guest kernel costs its own
+ * scanner at most one step's budget of guest bytes per kick, and is
+ * reported (counters, a rate-limited warning).
+ *
+ * Thread-safety: every function here is called by the frame thread; the
+ * scanner thread is internal.  The two share only the fields under @mu.
+ */
+#ifndef COTRACKD_SCANNER_H
+#define COTRACKD_SCANNER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cotrack/vmi.h"
+#include "host/vmiattach.h"
+
+enum scan_ev_type {
+	SEV_UP = 1,	/* the memory view came up at @ns */
+	SEV_DOWN,	/* ... went down */
+	SEV_BEGIN,	/* a snapshot read at @ns: its events follow */
+	SEV_SOCK,	/* one diff event */
+	SEV_END,	/* the snapshot's events are all in */
+};
+
+struct scan_ev {
+	uint8_t type;	/* enum scan_ev_type */
+	uint8_t ev;	/* enum cot_vmi_event (SEV_SOCK) */
+	uint8_t has_old, has_now;
+	uint64_t ns;
+	struct cot_vmi_sock old, now;
+};
+
+struct scanner_params {
+	const char *name;	/* for messages */
+	const char *mem, *map;	/* guest memory file and region map */
+	uint32_t cap;		/* most sockets per snapshot */
+	uint64_t step_bytes;	/* guest bytes one step may read */
+	uint64_t step_walks;	/* page walks one step may do */
+	uint32_t queue;		/* events the queue holds */
+};
+
+struct scanner_stats {
+	uint64_t scans;		/* complete snapshots */
+	uint64_t steps;		/* budgeted steps run */
+	uint64_t cut;		/* steps that spent their budget */
+	uint64_t long_scans;	/* snapshots that took more than one step */
+	uint64_t errors;	/* snapshots with counted guest-data errors */
+	uint64_t failures;	/* walks that failed: detached */
+	uint64_t attach_failures;
+	uint64_t bytes, walks;	/* guest bytes read, page walks */
+	uint64_t ns_total, ns_max; /* time per snapshot (all its steps) */
+	uint64_t sockets_last;
+	uint64_t queue_waits;	/* the scanner waited for queue space */
+};
+
+struct scanner {
+	struct scanner_params p;
+	pthread_t th;
+	bool started;
+	int efd;		/* eventfd: events are waiting */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* the scanner waits here */
+	/* under mu */
+	bool stop, nic_up, kick, final, final_done;
+	struct scan_ev *ring;
+	uint32_t head, count;
+	struct scanner_stats st;
+	/* the scanner thread's own */
+	struct cot_vmi_attach at;
+	bool attached;
+	struct cot_vmi_sock *prev, *cur;
+	uint32_t nprev;
+	struct cot_vmi_scan scan;
+	bool in_scan;
+	uint64_t scan_t0, scan_ns, scan_steps;
+	struct cot_vmi_stats vst;
+	uint64_t backoff_ns;
+	uint64_t warned_ns;
+	struct scan_ev batch[256];
+	uint32_t nbatch;
+};
+
+/* Allocate and start the thread.  Returns 0 or -1 (logged). */
+int scanner_start(struct scanner *s, const struct scanner_params *p);
+
+/* The VM's NIC is connected (attach) or not (detach). */
+void scanner_nic(struct scanner *s, bool up);
+
+/* A scan is due: run the next step (coalesced while one runs). */
+void scanner_kick(struct scanner *s);
+
+/* Take up to @max queued events into @out.  Returns how many. */
+uint32_t scanner_drain(struct scanner *s, struct scan_ev *out, uint32_t max);
+
+/*
+ * Ask for a last snapshot, started afresh and run to its end (at most
+ * FINAL_STEPS steps); true once it is queued, or once there is nothing
+ * to scan.  The caller keeps draining meanwhile: the scanner may wait
+ * for queue space.
+ */
+bool scanner_final(struct scanner *s);
+
+/* End the thread (events still queued stay for scanner_drain()). */
+void scanner_stop(struct scanner *s);
+
+/* Free the queue and buffers (after scanner_stop and the last drain). */
+void scanner_free(struct scanner *s);
+
+void scanner_stats(struct scanner *s, struct scanner_stats *out);
+
+#endif

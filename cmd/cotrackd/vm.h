@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tracking for one VM: its tracker (core/merge: the NIC table and the
+ * merge of both views, in memory of its own), its memory view (a
+ * scanner thread, when the VM has guest memory to read) and the TSC gate
+ * that decides when that view scans.  Records go down to the output
+ * (out.h); nothing here calls back into the loop.
+ *
+ * Not thread-safe: the loop thread calls everything here (the scanner
+ * runs on its own thread behind scanner.h).
+ */
+#ifndef COTRACKD_VM_H
+#define COTRACKD_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cotrack/merge.h"
+#include "cotrack/sched.h"
+#include "out.h"
+#include "port.h"
+#include "scanner.h"
+
+/* Socket events fed to the merge per VM per loop turn. */
+#define VM_DRAIN_PER_TURN 4096
+
+struct vm_params {
+	const char *mem, *map;	/* guest memory (NULL: NIC view only) */
+	uint64_t interval_ns;	/* memory scan interval */
+	uint64_t grace_ns;	/* hidden-nic grace */
+	uint32_t max_flows;
+	uint32_t vmi_cap;	/* most sockets per snapshot */
+	uint64_t step_bytes, step_walks; /* budget of one scan step */
+	uint64_t seed;		/* keys the VM's hashes */
+	double tsc_per_ns;
+};
+
+struct vm {
+	char name[COT_VM_NAMELEN];
+	char mem[256], map[256];	/* from --vm */
+	uint8_t mac[6];
+	bool has_mac;
+	int port;			/* index of its port */
+	struct out *out;
+	struct cot_merge *m;
+	void *mmem;
+	bool vmi_on;			/* guest memory was given */
+	bool vmi_up;			/* the scanner found the kernel */
+	struct scanner *sc;
+	struct cot_sched sched;
+	uint64_t interval_tsc;
+	double tsc_per_ns;
+	struct scan_ev *evbuf;		/* VM_DRAIN_PER_TURN events */
+	bool in_scan;			/* between SEV_BEGIN and SEV_END */
+	uint64_t hidden_warned;
+};
+
+/* Allocate the tracker (and start the scanner).  0 or -1 (logged). */
+int vm_init(struct vm *v, const struct vm_params *p, struct out *out);
+
+/* Account one parsed frame of the VM (to or from the guest). */
+void vm_frame(struct vm *v, const struct cot_pkt *pkt, uint64_t now_ns,
+	      bool from_guest);
+
+/* A frame from the guest: a guest event, so the TSC gate is asked. */
+void vm_guest_event(struct vm *v, uint64_t tsc, bool paused);
+
+/* The VM's NIC connected or went away. */
+void vm_nic(struct vm *v, bool up);
+
+/*
+ * Once per loop turn: feed the scanner's events to the merge, expire
+ * flows, and (@timer) kick a scan that is due on a silent guest.
+ */
+void vm_tick(struct vm *v, uint64_t now_ns, uint64_t tsc, bool timer,
+	     bool paused);
+
+/* The scanner's eventfd (events waiting), or -1. */
+int vm_fd(const struct vm *v);
+
+/* Nanoseconds until vm_tick() has timed work, UINT64_MAX for none. */
+uint64_t vm_next_due_ns(const struct vm *v, uint64_t tsc, bool timer);
+
+/* Tracker shutdown: a last scan, then every open connection ends. */
+void vm_finish(struct vm *v, uint64_t now_ns);
+
+void vm_summary(const struct vm *v, const struct port *p, FILE *f);
+
+void vm_free(struct vm *v);
+
+#endif
