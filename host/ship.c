@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "cotrack/chain.h"
+#include "clock.h"
 #include "log.h"
 #include "ship.h"
 #include "ship_proto.h"
@@ -75,18 +76,7 @@ struct cot_shipper {
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return (int64_t)(cot_clock_mono_ns() / 1000000);
 }
 
 static struct cot_spool_rec *at(struct cot_shipper *s, uint64_t seq)
@@ -191,7 +181,7 @@ int cot_shipper_add(struct cot_shipper *s, const struct cot_rec *r,
 		s->first_seq = copy.seq;
 	e = &s->ring[(s->head + s->n) % s->cap];
 	e->seq = copy.seq;
-	e->added_ns = real_ns();
+	e->added_ns = cot_clock_real_ns();
 	cot_rec_encode(e->enc, &copy);
 	cot_chain_next_fast(e->hash, s->last_hash, e->enc);
 	memcpy(s->last_hash, e->hash, COT_CHAIN_LEN);
