@@ -9,7 +9,6 @@
 #include "log.h"
 
 #define NAME_MAX_LEN 64
-#define DIGITS_U64   20 /* 18446744073709551615 */
 
 static int is_digit(char c)
 {
@@ -26,8 +25,10 @@ static const char *shown(char buf[static 68], const char *s)
 
 	for (i = 0; s[i] && i < 60; i++)
 		buf[i] = (unsigned char)s[i] < ' ' || s[i] == 0x7f ? '?' : s[i];
-	if (s[i])
-		memcpy(buf + i, "...", 3), i += 3;
+	if (s[i]) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
 	buf[i] = '\0';
 	return buf;
 }
