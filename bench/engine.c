@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cotrack/flow.h"
+#include "host/cli.h"
+#include "host/clock.h"
+#include "host/log.h"
 
 struct frame {
 	uint32_t off, caplen, wirelen;
@@ -23,10 +25,13 @@ struct frame {
 
 static double now(void)
 {
-	struct timespec t;
+	return (double)cot_clock_mono_ns() / 1e9;
+}
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+static int usage(FILE *f, int status)
+{
+	fprintf(f, "usage: engine [-p PASSES] [-m MAX_FLOWS] CAPTURE\n");
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -47,22 +52,28 @@ int main(int argc, char **argv)
 
 	cot_flow_params_default(&fp);
 	fp.max_flows = 131072;
+	log_init("engine", 1);
 	while ((c = getopt(argc, argv, "p:m:h")) != -1) {
-		if (c == 'p')
-			passes = atoi(optarg);
-		else if (c == 'm')
-			fp.max_flows = (uint32_t)strtoul(optarg, NULL, 10);
-		else {
-			fprintf(stderr, "usage: engine [-p PASSES] [-m MAX_FLOWS] CAPTURE\n");
-			return c == 'h' ? 0 : 2;
+		switch (c) {
+		case 'p':
+			if (cot_cli_int("-p", optarg, 0, 1000000, &passes) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'm':
+			if (cot_cli_u32("-m", optarg, 1, 1u << 26,
+					&fp.max_flows) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, COT_EXIT_USAGE);
 		}
 	}
-	if (optind != argc - 1 || passes < 0) {
-		fprintf(stderr, "usage: engine [-p PASSES] [-m MAX_FLOWS] CAPTURE\n");
-		return 2;
-	}
-	p = pcap_open_offline_with_tstamp_precision(argv[optind],
-						    PCAP_TSTAMP_PRECISION_NANO, err);
+	if (optind != argc - 1)
+		return usage(stderr, COT_EXIT_USAGE);
+	p = pcap_open_offline_with_tstamp_precision(
+		argv[optind], PCAP_TSTAMP_PRECISION_NANO, err);
 	if (!p || pcap_datalink(p) != DLT_EN10MB) {
 		fprintf(stderr, "engine: %s: %s\n", argv[optind],
 			p ? "not an Ethernet capture" : err);

@@ -15,6 +15,8 @@
 #include <string.h>
 
 #include "cotrack/common.h"
+#include "host/cli.h"
+#include "host/log.h"
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
 
@@ -27,7 +29,7 @@ static uint32_t rnd(void)
 }
 
 struct conn {
-	uint8_t kind;	/* 0 tcp, 1 udp, 2 icmp */
+	uint8_t kind; /* 0 tcp, 1 udp, 2 icmp */
 	uint8_t v6, vlan;
 	uint16_t sport, dport;
 	uint8_t a[16], b[16];
@@ -50,8 +52,10 @@ static size_t build(uint8_t *f, const struct conn *c, int rev, uint8_t tflags,
 	uint8_t *ip, *l4;
 	uint8_t proto = c->kind == 0 ? 6 : c->kind == 1 ? 17 : (c->v6 ? 58 : 1);
 
-	memcpy(f, rev ? "\x02\0\0\0\0\x01\x02\0\0\0\0\x02" :
-			"\x02\0\0\0\0\x02\x02\0\0\0\0\x01", 12);
+	memcpy(f,
+	       rev ? "\x02\0\0\0\0\x01\x02\0\0\0\0\x02"
+		   : "\x02\0\0\0\0\x02\x02\0\0\0\0\x01",
+	       12);
 	if (c->vlan) {
 		cot_put_be16(f + off, 0x8100);
 		cot_put_be16(f + off + 2, c->vlan);
@@ -133,10 +137,18 @@ static void new_conn(struct conn *c, uint32_t id)
 		c->b[15] = (uint8_t)(1 + rnd() % 64);
 	}
 	c->sport = (uint16_t)(1024 + rnd() % 60000);
-	c->dport = c->kind == 1 ? 53 : c->kind == 2 ? c->sport :
-		   (uint16_t)(rnd() % 2 ? 443 : 80);
-	c->nsteps = c->kind == 0 ? 8 + (int)(rnd() % 14) :
-		    c->kind == 1 ? 2 + (int)(rnd() % 8) : 2 + (int)(rnd() % 3);
+	c->dport = c->kind == 1	  ? 53
+		   : c->kind == 2 ? c->sport
+				  : (uint16_t)(rnd() % 2 ? 443 : 80);
+	c->nsteps = c->kind == 0   ? 8 + (int)(rnd() % 14)
+		    : c->kind == 1 ? 2 + (int)(rnd() % 8)
+				   : 2 + (int)(rnd() % 3);
+}
+
+static int usage(FILE *f, int status)
+{
+	fprintf(f, "usage: gencap [-n CONNS (1..16M)] [-s SEED] OUT.pcap\n");
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -150,23 +162,26 @@ int main(int argc, char **argv)
 	pcap_dumper_t *dump;
 	int c, i;
 
+	log_init("gencap", 1);
 	while ((c = getopt(argc, argv, "n:s:h")) != -1) {
 		switch (c) {
 		case 'n':
-			nconns = (uint32_t)strtoul(optarg, NULL, 10);
+			if (cot_cli_u32("-n", optarg, 1, 1u << 24, &nconns) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 's':
-			rng = strtoull(optarg, NULL, 0) | 1;
+			if (cot_cli_u64("-s", optarg, 0, UINT64_MAX, &rng) < 0)
+				return COT_EXIT_USAGE;
+			rng |= 1;
 			break;
+		case 'h':
+			return usage(stdout, 0);
 		default:
-			fprintf(stderr, "usage: gencap [-n CONNS] [-s SEED] OUT.pcap\n");
-			return c == 'h' ? 0 : 2;
+			return usage(stderr, COT_EXIT_USAGE);
 		}
 	}
-	if (optind != argc - 1 || nconns == 0 || nconns > (1u << 24)) {
-		fprintf(stderr, "usage: gencap [-n CONNS (1..16M)] [-s SEED] OUT.pcap\n");
-		return 2;
-	}
+	if (optind != argc - 1)
+		return usage(stderr, COT_EXIT_USAGE);
 	dead = pcap_open_dead(DLT_EN10MB, 65535);
 	dump = pcap_dump_open(dead, argv[optind]);
 	if (!dump) {

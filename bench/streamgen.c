@@ -38,10 +38,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cotrack/common.h"
+#include "host/cli.h"
+#include "host/clock.h"
+#include "host/log.h"
 
 #define MAX_SIZE  1514
 #define MIN_SIZE  60
@@ -65,10 +67,7 @@ static uint32_t rnd(void)
 
 static double now_s(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	return (double)cot_clock_mono_ns() / 1e9;
 }
 
 enum { K_TCP, K_UDP, K_ICMP };
@@ -324,27 +323,33 @@ static int cpu_ns(int pid, unsigned long long *t)
 	return ok ? 0 : -1;
 }
 
-static void usage(void)
+static int usage(FILE *f, int status)
 {
-	fprintf(stderr, "usage: streamgen -a SOCK_A -b SOCK_B [-s SIZE] "
-			"[-n FRAMES] [-w WINDOW] [-c FLOWS] [-L LEN] "
-			"[-p PID] [-S SEED]\n");
-	exit(2);
+	fprintf(f,
+		"usage: streamgen -a SOCK_A -b SOCK_B [-s SIZE (%d..%d)] "
+		"[-n FRAMES]\n"
+		"         [-w WINDOW (1..1000)] [-c FLOWS (1..%d)] [-L LEN "
+		"(3..100000)]\n"
+		"         [-p PID] [-S SEED]\n",
+		MIN_SIZE, MAX_SIZE, MAX_FLOWS);
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	const char *pa = NULL, *pb = NULL;
-	unsigned long size = 64, total = 1000000, window = 256, nflows = 1024;
+	uint32_t size = 64, window = 256, nflows = 1024;
+	uint64_t total = 1000000;
 	unsigned long long c0 = 0, c1 = 0;
 	struct rx ra = { 0 }, rb = { 0 };
 	uint8_t *sbuf;
 	uint32_t slen = 0, soff = 0, i;
 	uint64_t sent = 0;
 	double t0, t1, last_progress;
-	int c, pid = 0, fa, fb;
+	int c, pid = 0, fa, fb, rc = 0;
 
-	while ((c = getopt(argc, argv, "a:b:s:n:w:c:L:p:S:")) != -1) {
+	log_init("streamgen", 1);
+	while ((c = getopt(argc, argv, "a:b:s:n:w:c:L:p:S:h")) != -1) {
 		switch (c) {
 		case 'a':
 			pa = optarg;
@@ -353,36 +358,41 @@ int main(int argc, char **argv)
 			pb = optarg;
 			break;
 		case 's':
-			size = strtoul(optarg, NULL, 10);
+			rc = cot_cli_u32("-s", optarg, MIN_SIZE, MAX_SIZE,
+					 &size);
 			break;
 		case 'n':
-			total = strtoul(optarg, NULL, 10);
+			rc = cot_cli_u64("-n", optarg, 1, UINT64_MAX, &total);
 			break;
 		case 'w':
-			window = strtoul(optarg, NULL, 10);
+			rc = cot_cli_u32("-w", optarg, 1, 1000, &window);
 			break;
 		case 'c':
-			nflows = strtoul(optarg, NULL, 10);
+			rc = cot_cli_u32("-c", optarg, 1, MAX_FLOWS, &nflows);
 			break;
 		case 'p':
-			pid = atoi(optarg);
+			rc = cot_cli_int("-p", optarg, 0, INT32_MAX, &pid);
 			break;
 		case 'L':
-			flow_len = (uint32_t)strtoul(optarg, NULL, 10);
-			if (flow_len < 3 || flow_len > 100000)
-				usage();
+			rc = cot_cli_u32("-L", optarg, 3, 100000, &flow_len);
 			break;
 		case 'S':
-			rng = strtoull(optarg, NULL, 0) | 1;
+			rc = cot_cli_u64("-S", optarg, 0, UINT64_MAX, &rng);
+			rng |= 1;
 			break;
+		case 'h':
+			return usage(stdout, 0);
 		default:
-			usage();
+			return usage(stderr, COT_EXIT_USAGE);
 		}
+		if (rc < 0)
+			return COT_EXIT_USAGE;
 	}
-	if (!pa || !pb || optind != argc || size < MIN_SIZE ||
-	    size > MAX_SIZE || !total || !window || window > 1000 || !nflows ||
-	    nflows > MAX_FLOWS)
-		usage();
+	if (!pa || !pb || optind != argc) {
+		if (!pa || !pb)
+			log_warnx("-a SOCK_A and -b SOCK_B are required");
+		return usage(stderr, COT_EXIT_USAGE);
+	}
 	fa = connect_unix(pa);
 	fb = connect_unix(pb);
 	sbuf = malloc(SBUF_SIZE);

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cotrack/pkt.h"
+#include "clock.h"
 #include "replay.h"
 
 struct replay {
@@ -70,10 +70,7 @@ static int supported(int dlt)
 
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)cot_clock_mono_ns() / 1e9;
 }
 
 /* Where frames come from: libpcap, or a classic pcap file in memory. */
@@ -82,10 +79,10 @@ struct src {
 	const uint8_t *mem; /* the file, or a window of it (fd != -1) */
 	size_t len, off;
 	bool swap, nsec;
-	int fd;		    /* read() in big chunks into buf */
+	int fd; /* read() in big chunks into buf */
 	uint8_t *buf;
 	size_t cap;
-	uint64_t base;	    /* file offset of buf[0] */
+	uint64_t base; /* file offset of buf[0] */
 	bool eof;
 	char *rerr;
 };
@@ -154,7 +151,8 @@ static int mem_next(struct src *s, struct frame *f, char *err, size_t errlen)
 	if (s->off == s->len)
 		return 0;
 	if (s->len - s->off < 16) {
-		snprintf(err, errlen, "truncated record header at offset %" PRIu64,
+		snprintf(err, errlen,
+			 "truncated record header at offset %" PRIu64,
 			 s->base + s->off);
 		return -1;
 	}
@@ -162,16 +160,18 @@ static int mem_next(struct src *s, struct frame *f, char *err, size_t errlen)
 	incl = rd32(s, h + 8);
 	/* libpcap's own bound: no record is larger than 256 KiB. */
 	if (incl > 262144) {
-		snprintf(err, errlen, "record at offset %" PRIu64
-			 " claims %u bytes", s->base + s->off, incl);
+		snprintf(err, errlen,
+			 "record at offset %" PRIu64 " claims %u bytes",
+			 s->base + s->off, incl);
 		return -1;
 	}
 	refill(s, 16 + (size_t)incl);
 	h = s->mem + s->off;
 	if (s->len - s->off - 16 < incl) {
-		snprintf(err, errlen, "truncated dump file: record at offset %"
-			 PRIu64 " needs %u bytes, %zu left", s->base + s->off,
-			 incl, s->len - s->off - 16);
+		snprintf(err, errlen,
+			 "truncated dump file: record at offset %" PRIu64
+			 " needs %u bytes, %zu left",
+			 s->base + s->off, incl, s->len - s->off - 16);
 		return -1;
 	}
 	f->data = h + 16;
@@ -215,7 +215,8 @@ static void progress(const struct cot_replay_opts *o, const struct src *s,
 	long pos = s->mem ? (long)(s->base + s->off) : f ? ftell(f) : -1;
 
 	if (o->size > 0 && pos >= 0)
-		fprintf(stderr, "\r%s: %3d%% %" PRIu64 " frames, %u open flows ",
+		fprintf(stderr,
+			"\r%s: %3d%% %" PRIu64 " frames, %u open flows ",
 			o->name, (int)(pos * 100 / o->size), st->frames,
 			st->flow.active);
 	else
@@ -285,8 +286,10 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 		err[0] = '\0';
 	if (!supported(dlt)) {
 		snprintf(err, errlen, "link type %s (%d) is not supported",
-			 pcap_datalink_val_to_name(dlt) ?
-				 pcap_datalink_val_to_name(dlt) : "?", dlt);
+			 pcap_datalink_val_to_name(dlt)
+				 ? pcap_datalink_val_to_name(dlt)
+				 : "?",
+			 dlt);
 		return -COT_ENOTSUP;
 	}
 	fp.cb = on_flow;
@@ -349,8 +352,10 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 		}
 	}
 	if (rc < 0) {
-		snprintf(err, errlen, "capture is corrupt or truncated after %" PRIu64
-			 " frames: %s", st->frames, why);
+		snprintf(err, errlen,
+			 "capture is corrupt or truncated after %" PRIu64
+			 " frames: %s",
+			 st->frames, why);
 		ret = -COT_EBADMSG;
 	}
 	cot_flowtab_flush(t, now, COT_END_OPEN);
@@ -396,8 +401,8 @@ static int classic_header(struct src *s, const uint8_t *data, size_t len,
 	}
 	/* Major version 2 only; the low 16 bits of the link field are the
 	 * link type (the upper bits carry FCS information). */
-	if ((s->swap ? __builtin_bswap16(cot_get_le16(data + 4)) :
-		       cot_get_le16(data + 4)) != 2)
+	if ((s->swap ? __builtin_bswap16(cot_get_le16(data + 4))
+		     : cot_get_le16(data + 4)) != 2)
 		return -COT_ENOTSUP;
 	linktype = rd32(s, data + 20) & 0xffff;
 	/* LINKTYPE_ numbers equal DLT_ ones but for raw IP (101 vs 12). */
@@ -467,8 +472,8 @@ void cot_replay_print_stats(FILE *f, const struct cot_replay_stats *st)
 	for (i = 0; i < COT_PKT__COUNT; i++) {
 		if (i == COT_PKT_OK || i == COT_PKT_NOT_IP)
 			continue;
-		fprintf(f, "dropped %-17s %" PRIu64 "\n", cot_pkt_reason_name(i),
-			fs->dropped[i]);
+		fprintf(f, "dropped %-17s %" PRIu64 "\n",
+			cot_pkt_reason_name(i), fs->dropped[i]);
 	}
 	fprintf(f, "fragment-orphans  %" PRIu64 "\n", fs->frag_orphan);
 	fprintf(f, "flows opened      %" PRIu64 "\n", fs->opened);

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "cotrack/chain.h"
+#include "clock.h"
 #include "log.h"
 #include "ship.h"
 #include "ship_proto.h"
@@ -25,7 +26,9 @@
 #define WINDOW_BATCHES	 256	/* batches in flight: bounds logd's acks */
 #define IO_TIMEOUT_MS	 30000
 #define HELLO_TIMEOUT_MS 10000
-#define LOST_RANGES	 16 /* beyond this, the last range absorbs new ones */
+#define LOST_RANGES	 16   /* beyond this, the last range absorbs new ones */
+#define SPOOL_RETRY_MS	 1000 /* after a failed spool write */
+#define COMPACT_RETRY_MS 30000 /* after a failed compaction */
 
 struct cot_shipper {
 	struct cot_shipper_params p;
@@ -60,7 +63,17 @@ struct cot_shipper {
 	int restarted_hello_sent;
 	uint32_t backoff_ms;
 	int64_t next_try_ms;
-	int spool_failing;
+	/*
+	 * The spool file holds seqs up to file_seq, contiguous, sealed
+	 * under the current epoch unless spool_stale (a new epoch whose
+	 * empty file could not be written yet).  While writes fail
+	 * (spool_failing), records are released to the connection without
+	 * waiting for the file (spooled_seq runs ahead of file_seq) and
+	 * the file is retried from file_seq + 1 once per SPOOL_RETRY_MS.
+	 */
+	uint64_t file_seq;
+	int spool_stale, spool_failing;
+	int64_t spool_retry_ms, compact_retry_ms;
 	/*
 	 * Last seq of each batch sent and not yet acknowledged, oldest first
 	 * (a ring).  One ACK may cover several batches (logd commits what
@@ -75,18 +88,7 @@ struct cot_shipper {
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	return (int64_t)(cot_clock_mono_ns() / 1000000);
 }
 
 static struct cot_spool_rec *at(struct cot_shipper *s, uint64_t seq)
@@ -191,7 +193,7 @@ int cot_shipper_add(struct cot_shipper *s, const struct cot_rec *r,
 		s->first_seq = copy.seq;
 	e = &s->ring[(s->head + s->n) % s->cap];
 	e->seq = copy.seq;
-	e->added_ns = real_ns();
+	e->added_ns = cot_clock_real_ns();
 	cot_rec_encode(e->enc, &copy);
 	cot_chain_next_fast(e->hash, s->last_hash, e->enc);
 	memcpy(s->last_hash, e->hash, COT_CHAIN_LEN);
@@ -272,14 +274,16 @@ static int load_cb(void *ctx, const struct cot_spool_rec *r,
 
 /*
  * Write records added since the last pass to the spool, one block per
- * COT_BATCH_MAX records.  Returns 1 if it wrote something.
+ * COT_BATCH_MAX records.  Returns 1 if it wrote something, 0 if there
+ * was nothing to write or the write failed (then it is retried after
+ * SPOOL_RETRY_MS; destroy() tries once more at once).
  */
 static int spool_new(struct cot_shipper *s)
 {
 	uint8_t prev[COT_CHAIN_LEN];
 	uint64_t from, epoch;
 	uint32_t k, i;
-	int rc, hole;
+	int rc, rewrite;
 
 	pthread_mutex_lock(&s->mu);
 	if (!s->spool) {
@@ -287,8 +291,14 @@ static int spool_new(struct cot_shipper *s)
 		pthread_mutex_unlock(&s->mu);
 		return 0;
 	}
-	from = COT_MAX(s->spooled_seq + 1, s->first_seq);
+	from = COT_MAX(s->file_seq + 1, s->first_seq);
 	if (!s->n || from > s->last_seq) {
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	if (s->spool_failing && !s->stop && mono_ms() < s->spool_retry_ms) {
+		/* Not yet: ship from memory meanwhile. */
+		s->spooled_seq = s->last_seq;
 		pthread_mutex_unlock(&s->mu);
 		return 0;
 	}
@@ -297,22 +307,26 @@ static int spool_new(struct cot_shipper *s)
 		s->scratch[i] = *at(s, from + i);
 	memcpy(prev, hash_before(s, from), COT_CHAIN_LEN);
 	/*
-	 * Records dropped (full spool) before they reached the file leave
+	 * Records that left memory (dropped when full, or acknowledged while
+	 * the file could not be written) before they reached the file leave
 	 * a hole; the file must stay contiguous, and every record in it is
-	 * older than the hole, so start the file afresh from here.
+	 * older than the hole, so start the file afresh from here.  So
+	 * does a new epoch whose file is still the old one.
 	 */
-	hole = from > s->spooled_seq + 1;
+	rewrite = s->spool_stale ||
+		  (from > s->file_seq + 1 && cot_spool_records(s->spool));
 	epoch = s->epoch;
 	pthread_mutex_unlock(&s->mu);
 
-	if (hole && cot_spool_records(s->spool))
+	if (rewrite)
 		rc = cot_spool_rewrite(s->spool, epoch, k, scratch_get,
 				       s->scratch, prev);
 	else
 		rc = cot_spool_append(s->spool, s->scratch, k, prev);
 	if (rc < 0) {
 		/*
-		 * Records stay in memory and are still shipped; only a crash
+		 * The file is still valid up to file_seq (host/spool.h); the
+		 * records stay in memory and are still shipped: only a crash
 		 * before they are acked would lose them.  Say so (once per
 		 * run of failures) and go on.
 		 */
@@ -320,14 +334,23 @@ static int spool_new(struct cot_shipper *s)
 			log_warnx("spool write failed: %s; records are kept "
 				  "in memory only until it works again",
 				  strerror(-rc));
-		s->spool_failing = 1;
 		set_error(s, "spool write: %s", strerror(-rc));
-	} else if (s->spool_failing) {
+		pthread_mutex_lock(&s->mu);
+		s->spool_failing = 1;
+		s->spool_retry_ms = mono_ms() + SPOOL_RETRY_MS;
+		s->spooled_seq = s->last_seq;
+		pthread_mutex_unlock(&s->mu);
+		return 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->file_seq = from + k - 1;
+	s->spool_stale = 0;
+	if (s->spooled_seq < s->file_seq)
+		s->spooled_seq = s->file_seq;
+	if (s->spool_failing) {
 		log_warnx("spool writes work again");
 		s->spool_failing = 0;
 	}
-	pthread_mutex_lock(&s->mu);
-	s->spooled_seq = from + k - 1;
 	pthread_mutex_unlock(&s->mu);
 	return 1;
 }
@@ -341,11 +364,11 @@ static void spool_compact(struct cot_shipper *s)
 	size_t i;
 	int rc;
 
-	if (!s->spool)
+	if (!s->spool || s->spool_failing || mono_ms() < s->compact_retry_ms)
 		return;
 	pthread_mutex_lock(&s->mu);
-	live = s->n && s->spooled_seq >= s->first_seq
-		       ? s->spooled_seq - s->first_seq + 1
+	live = s->n && s->file_seq >= s->first_seq
+		       ? s->file_seq - s->first_seq + 1
 		       : 0;
 	file = cot_spool_records(s->spool);
 	/*
@@ -369,8 +392,13 @@ static void spool_compact(struct cot_shipper *s)
 	epoch = s->epoch;
 	pthread_mutex_unlock(&s->mu);
 	rc = cot_spool_rewrite(s->spool, epoch, live, scratch_get, copy, prev);
-	if (rc < 0)
+	if (rc < 0) {
+		/* The old file is intact (host/spool.h): try again later. */
 		log_warnx("spool rewrite: %s", strerror(-rc));
+		s->compact_retry_ms = mono_ms() + COMPACT_RETRY_MS;
+	} else {
+		s->spool_stale = 0;
+	}
 	free(copy);
 }
 
@@ -407,14 +435,20 @@ static void new_epoch_locked(struct cot_shipper *s)
 	s->last_seq = s->n;
 	memcpy(s->last_hash, h, COT_CHAIN_LEN);
 	s->spooled_seq = 0;
+	s->file_seq = 0;
 	s->sent_seq = 0;
 	s->acked_seq = 0;
 	s->nlost = 0;
 	s->fresh = 1;
 	if (s->spool) {
-		/* Empty file under the new epoch; spool_new() refills it. */
-		if (cot_spool_rewrite(s->spool, s->epoch, 0, scratch_get, NULL,
-				      h) < 0)
+		/*
+		 * Empty file under the new epoch; spool_new() refills it.
+		 * If that fails the file keeps the old epoch, which nothing
+		 * may be appended to: spool_new() rewrites it first.
+		 */
+		s->spool_stale = cot_spool_rewrite(s->spool, s->epoch, 0,
+						   scratch_get, NULL, h) < 0;
+		if (s->spool_stale)
 			log_warnx("spool rewrite for the new epoch failed");
 	}
 }
@@ -757,6 +791,7 @@ static int open_spool(struct cot_shipper *s, char *err, size_t errlen)
 	s->epoch = info.epoch;
 	s->fresh = info.created;
 	s->spooled_seq = s->last_seq;
+	s->file_seq = s->last_seq;
 	s->st.loaded = info.records;
 	if (info.records)
 		log_info("spool %s: %" PRIu64 " records waiting, seq %" PRIu64

@@ -33,6 +33,8 @@ struct cot_spool {
 	uint64_t epoch, gen;
 	uint64_t nblocks; /* next block index */
 	uint64_t records;
+	off_t size;	  /* the file's valid bytes: header, whole blocks */
+	int cut_pending;  /* a failed append left bytes past size */
 	uint8_t *pt, *ct; /* CT_MAX scratch each */
 };
 
@@ -105,32 +107,32 @@ out:
 	return ok ? 0 : (enc ? -COT_EIO : -COT_EBADMSG);
 }
 
-static int make_header(struct cot_spool *sp)
+static int make_header(const uint8_t key[COT_SPOOL_KEYLEN], uint64_t epoch,
+		       uint64_t gen, uint8_t h[HDR_LEN])
 {
-	uint8_t *h = sp->hdr;
-
 	memcpy(h, "COTSPOL1", 8);
 	cot_put_le32(h + 8, 1);
 	cot_put_le32(h + 12, 0);
-	cot_put_le64(h + 16, sp->epoch);
-	cot_put_le64(h + 24, sp->gen);
+	cot_put_le64(h + 16, epoch);
+	cot_put_le64(h + 24, gen);
 	if (RAND_bytes(h + 32, 12) != 1)
 		return -COT_EIO;
-	return gcm(1, sp->key, h + 32, h, HDR_AAD, NULL, 0, NULL, 0, NULL,
-		   h + 44);
+	return gcm(1, key, h + 32, h, HDR_AAD, NULL, 0, NULL, 0, NULL, h + 44);
 }
 
-static int seal_block(struct cot_spool *sp, size_t ptlen, uint8_t *out)
+/* Seal sp->pt as block @idx of the file whose header is @hdr. */
+static int seal_block(struct cot_spool *sp, const uint8_t hdr[HDR_LEN],
+		      uint64_t idx, size_t ptlen, uint8_t *out)
 {
 	uint8_t aad[12];
 
 	cot_put_le32(out, (uint32_t)ptlen);
 	if (RAND_bytes(out + 4, 12) != 1)
 		return -COT_EIO;
-	cot_put_le64(aad, sp->nblocks);
+	cot_put_le64(aad, idx);
 	cot_put_le32(aad + 8, (uint32_t)ptlen);
-	return gcm(1, sp->key, out + 4, sp->hdr, HDR_AAD, aad, sizeof(aad),
-		   sp->pt, ptlen, out + BLK_HDR, out + BLK_HDR + ptlen);
+	return gcm(1, sp->key, out + 4, hdr, HDR_AAD, aad, sizeof(aad), sp->pt,
+		   ptlen, out + BLK_HDR, out + BLK_HDR + ptlen);
 }
 
 /* Build the plaintext of a block (a batch payload) in sp->pt. */
@@ -156,21 +158,34 @@ static size_t fill_block(struct cot_spool *sp, cot_spool_get get, void *ctx,
 	return COT_BATCH_HDR + (size_t)n * COT_BATCH_ENTRY;
 }
 
-static int append_block(struct cot_spool *sp, int fd, cot_spool_get get,
-			void *ctx, size_t from, uint32_t n,
-			const uint8_t prev[32])
+/*
+ * Write records @from..@from+@n-1 as block @idx of the file @fd whose
+ * header is @hdr; *@len gets the block's size.  Changes nothing in @sp
+ * but its scratch buffers, so a failure leaves the object as it was.
+ */
+static int write_block(struct cot_spool *sp, int fd, const uint8_t hdr[HDR_LEN],
+		       uint64_t idx, cot_spool_get get, void *ctx, size_t from,
+		       uint32_t n, const uint8_t prev[32], size_t *len)
 {
 	size_t ptlen = fill_block(sp, get, ctx, from, n, prev);
 	int rc;
 
-	rc = seal_block(sp, ptlen, sp->ct);
+	rc = seal_block(sp, hdr, idx, ptlen, sp->ct);
 	if (rc < 0)
 		return rc;
-	rc = write_all(fd, sp->ct, BLK_HDR + ptlen + TAG_LEN);
-	if (rc < 0)
-		return rc;
-	sp->nblocks++;
-	sp->records += n;
+	*len = BLK_HDR + ptlen + TAG_LEN;
+	return write_all(fd, sp->ct, *len);
+}
+
+/* Cut what a failed append left behind: the file ends at sp->size again. */
+static int cut_back(struct cot_spool *sp)
+{
+	if (ftruncate(sp->fd, sp->size) < 0 ||
+	    lseek(sp->fd, sp->size, SEEK_SET) < 0) {
+		sp->cut_pending = 1;
+		return -errno;
+	}
+	sp->cut_pending = 0;
 	return 0;
 }
 
@@ -182,16 +197,35 @@ static const struct cot_spool_rec *array_get(void *ctx, size_t i)
 int cot_spool_append(struct cot_spool *sp, const struct cot_spool_rec *recs,
 		     uint32_t n, const uint8_t prev[static COT_CHAIN_LEN])
 {
+	size_t len;
 	int rc;
 
 	if (n < 1 || n > COT_BATCH_MAX)
 		return -COT_EINVAL;
+	if (sp->cut_pending) {
+		rc = cut_back(sp);
+		if (rc < 0)
+			return rc;
+	}
 	/* Cast: array_get only reads. */
-	rc = append_block(sp, sp->fd, array_get, (void *)(uintptr_t)recs, 0, n,
-			  prev);
+	rc = write_block(sp, sp->fd, sp->hdr, sp->nblocks, array_get,
+			 (void *)(uintptr_t)recs, 0, n, prev, &len);
 	if (rc == 0 && sp->do_fsync && fdatasync(sp->fd) < 0)
 		rc = -errno;
-	return rc;
+	if (rc < 0) {
+		/*
+		 * A short write (full disk) or an unsynced block: cut it, so
+		 * the file stays a valid spool and a retry of the same
+		 * records appends them once.  If even that fails, the next
+		 * append tries again first.
+		 */
+		cut_back(sp);
+		return rc;
+	}
+	sp->nblocks++;
+	sp->records += n;
+	sp->size += (off_t)len;
+	return 0;
 }
 
 /*
@@ -290,6 +324,7 @@ static int load(struct cot_spool *sp, cot_spool_load_cb cb, void *ctx,
 		info->records += b.count;
 		off += BLK_HDR + (off_t)len + TAG_LEN;
 	}
+	sp->size = off;
 	return 0;
 torn:
 	log_warnx("%s: partial last block (crash during write?) cut off",
@@ -297,6 +332,7 @@ torn:
 	info->torn = 1;
 	if (ftruncate(sp->fd, off) < 0 || lseek(sp->fd, off, SEEK_SET) < 0)
 		goto io;
+	sp->size = off;
 	return 0;
 io:
 	snprintf(err, errlen, "%s: %s", sp->path, strerror(errno));
@@ -386,13 +422,23 @@ int cot_spool_rewrite(struct cot_spool *sp, uint64_t epoch, size_t n,
 		      cot_spool_get get, void *ctx,
 		      const uint8_t prev[static COT_CHAIN_LEN])
 {
+	uint8_t hdr[HDR_LEN], h[COT_CHAIN_LEN];
+	uint64_t gen = sp->gen + 1, nblocks = 0;
+	off_t size = HDR_LEN;
+	size_t i, len;
 	char *tmp;
-	int fd, rc;
-	size_t i;
 	uint32_t k;
-	uint8_t h[COT_CHAIN_LEN];
-	uint64_t old_nblocks = sp->nblocks, old_records = sp->records;
+	int fd, rc;
 
+	/*
+	 * The new file is built beside the old one under its own header;
+	 * @sp takes the new header, epoch, generation and counts only once
+	 * the rename has put the new file in place.  Until then, and on
+	 * any failure, @sp and the file on disk are what they were.
+	 */
+	rc = make_header(sp->key, epoch, gen, hdr);
+	if (rc < 0)
+		return rc;
 	if (asprintf(&tmp, "%s.tmp", sp->path) < 0)
 		return -COT_ENOMEM;
 	fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -401,20 +447,17 @@ int cot_spool_rewrite(struct cot_spool *sp, uint64_t epoch, size_t n,
 		free(tmp);
 		return rc;
 	}
-	sp->epoch = epoch;
-	sp->gen++;
-	rc = make_header(sp);
-	if (rc == 0)
-		rc = write_all(fd, sp->hdr, HDR_LEN);
-	sp->nblocks = 0;
-	sp->records = 0;
+	rc = write_all(fd, hdr, HDR_LEN);
 	memcpy(h, prev, COT_CHAIN_LEN);
 	/* n is bounded by the caller's queue; blocks of COT_BATCH_MAX. */
 	for (i = 0; rc == 0 && i < n; i += k) {
 		k = (uint32_t)COT_MIN(n - i, (size_t)COT_BATCH_MAX);
-		rc = append_block(sp, fd, get, ctx, i, k, h);
-		if (rc == 0)
+		rc = write_block(sp, fd, hdr, nblocks, get, ctx, i, k, h, &len);
+		if (rc == 0) {
 			memcpy(h, get(ctx, i + k - 1)->hash, COT_CHAIN_LEN);
+			nblocks++;
+			size += (off_t)len;
+		}
 	}
 	if (rc == 0 && sp->do_fsync && fsync(fd) < 0)
 		rc = -errno;
@@ -424,14 +467,19 @@ int cot_spool_rewrite(struct cot_spool *sp, uint64_t epoch, size_t n,
 		close(fd);
 		unlink(tmp);
 		free(tmp);
-		sp->nblocks = old_nblocks;
-		sp->records = old_records;
 		return rc;
 	}
 	free(tmp);
 	if (sp->fd >= 0)
 		close(sp->fd);
 	sp->fd = fd;
+	memcpy(sp->hdr, hdr, HDR_LEN);
+	sp->epoch = epoch;
+	sp->gen = gen;
+	sp->nblocks = nblocks;
+	sp->records = n;
+	sp->size = size;
+	sp->cut_pending = 0;
 	return 0;
 }
 

@@ -72,7 +72,10 @@ int cot_spool_open(struct cot_spool **out, const char *path,
 
 /*
  * Append @n (1..COT_BATCH_MAX) records with consecutive seqs; @prev is
- * the chain value before the first.  Returns 0 or a negative code.
+ * the chain value before the first.  Returns 0 or a negative code (e.g.
+ * -ENOSPC); on failure the partial block is cut off again, so the file
+ * and @sp are as before the call and the same records may be appended
+ * later.
  */
 int cot_spool_append(struct cot_spool *sp, const struct cot_spool_rec *recs,
 		     uint32_t n, const uint8_t prev[static COT_CHAIN_LEN]);
@@ -81,9 +84,12 @@ int cot_spool_append(struct cot_spool *sp, const struct cot_spool_rec *recs,
 typedef const struct cot_spool_rec *(*cot_spool_get)(void *ctx, size_t i);
 
 /*
- * Replace the file atomically (temporary file + rename) by one holding
- * @n records from @get, under @epoch (new or the same), next generation.
- * @prev: chain value before the first record.
+ * Replace the file atomically (temporary file PATH.tmp + rename) by one
+ * holding @n records from @get, under @epoch (new or the same), next
+ * generation.  @prev: chain value before the first record.  Returns 0 or
+ * a negative code; on failure the old file is in place and @sp is
+ * exactly as before (same header, epoch, generation and records), so
+ * appends go on sealed against the header on disk.
  */
 int cot_spool_rewrite(struct cot_spool *sp, uint64_t epoch, size_t n,
 		      cot_spool_get get, void *ctx,

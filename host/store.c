@@ -2,7 +2,6 @@
 /* host/store: the log server's SQLite database (see store.h). */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "store.h"
 
@@ -27,14 +26,6 @@ static const char schema[] =
 	" id INTEGER PRIMARY KEY, time_ns INTEGER, kind TEXT NOT NULL,"
 	" tracker TEXT, stream INTEGER, seq_first INTEGER, seq_last INTEGER,"
 	" peer TEXT, detail TEXT);";
-
-uint64_t cot_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 const char *cot_store_errmsg(const struct cot_store *st)
 {

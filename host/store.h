@@ -107,7 +107,4 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);
 
-/* Wall clock in ns (CLOCK_REALTIME). */
-uint64_t cot_now_ns(void);
-
 #endif

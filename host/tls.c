@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -19,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "cotrack/common.h"
+#include "clock.h"
 #include "tls.h"
 
 struct cot_tls_ctx {
@@ -52,10 +52,7 @@ static void ssl_errstr(char *buf, size_t len, const char *what)
 
 static int64_t mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(cot_clock_mono_ns() / 1000000);
 }
 
 /* Milliseconds left until @deadline (-1: none), at least 0. */

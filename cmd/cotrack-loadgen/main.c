@@ -17,9 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/cli.h"
+#include "host/clock.h"
 #include "host/log.h"
 #include "host/ship.h"
 #include "host/spool.h"
+
+#define MAX_COUNT 100000000 /* records per run: 1.6 GB of bookkeeping */
 
 static uint64_t *add_ns; /* creation time per seq - base */
 static uint64_t base_seq, nrec;
@@ -27,17 +31,9 @@ static uint64_t *delays;
 static atomic_uint_fast64_t ndelays;
 static atomic_uint_fast64_t prev_acked;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void on_ack(void *ctx, uint64_t acked)
 {
-	uint64_t t = now_ns(), s, n;
+	uint64_t t = cot_clock_real_ns(), s, n;
 
 	(void)ctx;
 	/* Called from the shipper thread only: prev_acked is ours. */
@@ -125,14 +121,16 @@ static void usage(FILE *f)
 		"[--rate R]\n"
 		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
 		"         [--max-records N] [--discard-bad-spool] [--vm NAME]\n"
-		"         [--timeout S] [--progress]\n"
-		"  Adds N synthetic records (R per second, 0: as fast as "
-		"possible),\n"
-		"  waits up to S seconds for logd to acknowledge them all, "
-		"prints\n"
-		"  a summary (rate, delay creation->ack median/p99, chain "
-		"head).\n"
-		"  Exit status: 0 all acknowledged, 3 timeout, 1 error.\n");
+		"         [--timeout DUR] [--progress]\n"
+		"  Adds N synthetic records (default 1000; R per second, 0: "
+		"as fast as\n"
+		"  possible), waits up to DUR (default 60s; a bare number is "
+		"seconds)\n"
+		"  for logd to acknowledge them all, prints a summary (rate, "
+		"delay\n"
+		"  creation->ack median/p99, chain head).\n"
+		"  Exit status: 0 all acknowledged, 3 timeout, 1 error, 2 "
+		"usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -159,12 +157,14 @@ int main(int argc, char **argv)
 	struct cot_shipper_params p = { .on_ack = on_ack };
 	struct cot_shipper_stats st;
 	struct cot_shipper *sh;
-	static char ca[4096], cert[4096], key[4096], server[300], err[512];
+	static char ca[4096], cert[4096], key[4096], err[512];
+	char host[256] = "", port[8] = "";
 	const char *pki = NULL, *name = NULL, *keyspec = NULL, *vm = "vm-a";
 	uint8_t spool_key[COT_SPOOL_KEYLEN];
 	uint64_t count = 1000, rate = 0, i, t0, t1, tnext, med = 0, p99 = 0;
-	int o, timeout_s = 60, progress = 0, rc;
-	char *colon;
+	uint64_t timeout_ns = 60000000000ull;
+	int o, progress = 0, rc;
+	struct cot_cli_pki files;
 	struct cot_rec r;
 	double secs;
 
@@ -172,7 +172,10 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
-			snprintf(server, sizeof(server), "%s", optarg);
+			if (cot_cli_hostport("--server", optarg, host,
+					     sizeof(host), port,
+					     sizeof(port)) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'P':
 			pki = optarg;
@@ -190,10 +193,14 @@ int main(int argc, char **argv)
 			snprintf(key, sizeof(key), "%s", optarg);
 			break;
 		case 'N':
-			count = strtoull(optarg, NULL, 0);
+			if (cot_cli_u64("--count", optarg, 0, MAX_COUNT,
+					&count) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'r':
-			rate = strtoull(optarg, NULL, 0);
+			if (cot_cli_u64("--rate", optarg, 0, 1000000000,
+					&rate) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'S':
 			p.spool_path = optarg;
@@ -202,7 +209,9 @@ int main(int argc, char **argv)
 			keyspec = optarg;
 			break;
 		case 'm':
-			p.max_records = (uint32_t)strtoul(optarg, NULL, 0);
+			if (cot_cli_u32("--max-records", optarg, 0, 1u << 24,
+					&p.max_records) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'D':
 			p.discard_bad_spool = 1;
@@ -211,7 +220,10 @@ int main(int argc, char **argv)
 			vm = optarg;
 			break;
 		case 't':
-			timeout_s = atoi(optarg);
+			if (cot_cli_duration("--timeout", optarg, 0,
+					     86400000000000ull,
+					     &timeout_ns) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'p':
 			progress = 1;
@@ -221,23 +233,36 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 1;
+			return COT_EXIT_USAGE;
 		}
 	}
-	if (pki && name) {
-		snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
-		snprintf(cert, sizeof(cert), "%s/%s.pem", pki, name);
-		snprintf(key, sizeof(key), "%s/%s.key", pki, name);
+	if (!pki != !name) {
+		log_warnx("--pki DIR and --name NAME go together");
+		return COT_EXIT_USAGE;
 	}
-	colon = strrchr(server, ':');
-	if (!colon || !ca[0] || !cert[0] || !key[0] || optind != argc ||
-	    (p.spool_path && !keyspec) || count > 100000000) {
+	if (pki) {
+		if (cot_cli_pki("--name", pki, name, &files) < 0)
+			return COT_EXIT_USAGE;
+		snprintf(ca, sizeof(ca), "%s", files.ca);
+		snprintf(cert, sizeof(cert), "%s", files.cert);
+		snprintf(key, sizeof(key), "%s", files.key);
+	}
+	if (!host[0] || !ca[0] || !cert[0] || !key[0] || optind != argc ||
+	    (p.spool_path && !keyspec)) {
+		if (optind != argc)
+			log_warnx("unexpected argument '%s'", argv[optind]);
+		else if (!host[0])
+			log_warnx("--server HOST:PORT is required");
+		else if (p.spool_path && !keyspec)
+			log_warnx("--spool needs --spool-key");
+		else
+			log_warnx("--pki DIR --name NAME, or --ca, --cert and "
+				  "--key, are required");
 		usage(stderr);
-		return 1;
+		return COT_EXIT_USAGE;
 	}
-	*colon = '\0';
-	p.host = server;
-	p.port = colon + 1;
+	p.host = host;
+	p.port = port;
 	p.ca_file = ca;
 	p.cert_file = cert;
 	p.key_file = key;
@@ -263,7 +288,7 @@ int main(int argc, char **argv)
 	       st.epoch, st.loaded, base_seq);
 	fflush(stdout);
 
-	t0 = now_ns();
+	t0 = cot_clock_real_ns();
 	tnext = t0;
 	for (i = 0; i < count; i++) {
 		uint64_t t;
@@ -271,7 +296,7 @@ int main(int argc, char **argv)
 		if (rate && i % 64 == 0) {
 			/* Pace in steps of 64 records. */
 			tnext = t0 + i * 1000000000u / rate;
-			t = now_ns();
+			t = cot_clock_real_ns();
 			if (tnext > t) {
 				struct timespec d = {
 					.tv_sec = (time_t)((tnext - t) /
@@ -282,7 +307,7 @@ int main(int argc, char **argv)
 				nanosleep(&d, NULL);
 			}
 		}
-		t = now_ns();
+		t = cot_clock_real_ns();
 		add_ns[i] = t;
 		gen(&r, base_seq + i, vm, t);
 		cot_shipper_add(sh, &r, NULL);
@@ -293,9 +318,9 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	t1 = now_ns();
-	rc = cot_shipper_flush(sh, timeout_s * 1000);
-	secs = (double)(now_ns() - t0) / 1e9;
+	t1 = cot_clock_real_ns();
+	rc = cot_shipper_flush(sh, (int)(timeout_ns / 1000000));
+	secs = (double)(cot_clock_real_ns() - t0) / 1e9;
 	cot_shipper_stats(sh, &st);
 	/* on_ack runs just after flush wakes us: let it finish (<= 1 s). */
 	for (i = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host/clock.h"
 #include "host/log.h"
 #include "host/ship_proto.h"
 #include "logd.h"
@@ -53,7 +54,7 @@ static void ev_tx(struct conn *c, const char *kind, uint64_t first,
 {
 	log_warnx("%s: %s %s seq %" PRIu64 "..%" PRIu64 ": %s", c->peer,
 		  c->tracker, kind, first, last, detail ? detail : "");
-	if (cot_store_event(&c->d->store, cot_now_ns(), kind, c->tracker,
+	if (cot_store_event(&c->d->store, cot_clock_real_ns(), kind, c->tracker,
 			    c->stream, first, last, c->peer, detail) < 0)
 		log_warnx("storing event: %s", cot_store_errmsg(&c->d->store));
 }
@@ -69,8 +70,9 @@ void logd_event(struct logd *d, const char *kind, const char *tracker,
 	pthread_mutex_lock(&d->dbmu);
 	rc = cot_store_begin(&d->store);
 	if (!rc)
-		rc = cot_store_event(&d->store, cot_now_ns(), kind, tracker,
-				     stream, first, last, peer, detail);
+		rc = cot_store_event(&d->store, cot_clock_real_ns(), kind,
+				     tracker, stream, first, last, peer,
+				     detail);
 	if (!rc)
 		rc = cot_store_commit(&d->store);
 	else
@@ -97,7 +99,7 @@ static int load_state(struct conn *c, struct txstate *tx)
 	int rc;
 
 	rc = cot_store_stream(&c->d->store, c->tracker, c->epoch, c->fp,
-			      cot_now_ns(), &s);
+			      cot_clock_real_ns(), &s);
 	if (rc < 0)
 		return rc;
 	tx->last = s.last_seq;
@@ -175,7 +177,7 @@ static int handle_batch(struct conn *c, const uint8_t *p, uint32_t len,
 		      "tracker's previous hash differs from the stored chain "
 		      "head; kept the stored chain");
 	}
-	now = cot_now_ns();
+	now = cot_clock_real_ns();
 	for (i = i0; i < b.count; i++) {
 		cot_chain_next_fast(h, h, cot_batch_enc(&b, i));
 		rc = cot_store_put(st, c->stream, &c->recs[i],
@@ -265,7 +267,7 @@ static int hello(struct conn *c)
 	if (rc < 0)
 		goto unlock;
 	rc = cot_store_stream(&c->d->store, c->tracker, h.epoch, c->fp,
-			      cot_now_ns(), &s);
+			      cot_clock_real_ns(), &s);
 	if (rc < 0)
 		goto rollback;
 	c->stream = s.id;
@@ -465,7 +467,7 @@ static uint64_t hs_window_start, hs_count, hs_suppressed;
 static void handshake_event(struct logd *d, const char *kind, const char *peer,
 			    const char *detail)
 {
-	uint64_t now = cot_now_ns(), suppressed = 0;
+	uint64_t now = cot_clock_real_ns(), suppressed = 0;
 	char note[128];
 	int record;
 

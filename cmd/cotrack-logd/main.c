@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "host/cli.h"
 #include "host/log.h"
 #include "logd.h"
 
@@ -33,17 +34,24 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
 		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
-		"         [--sync full|normal] [--max-conns N] [--idle S]\n"
+		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
 		"         [--port-file FILE] [-v|-q]\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
-		"  --listen      default 127.0.0.1:6514; port 0 picks a free "
-		"one\n"
+		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
+		"IPv6); port 0\n"
+		"                picks a free one\n"
+		"  --max-conns   connections at once, 1..65536 (default 256)\n"
+		"  --idle DUR    close a silent connection after DUR, 1s..24h "
+		"(default\n"
+		"                120s; a bare number is seconds)\n"
 		"  --sync full   fsync each commit (default; survives power "
 		"loss)\n"
 		"  --sync normal fsync at checkpoints (survives a killed "
 		"logd)\n"
-		"  --port-file   write the bound port there once listening\n");
+		"  --port-file   write the bound port there once listening\n"
+		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
+		"error\n");
 }
 
 struct job {
@@ -59,22 +67,6 @@ static void *conn_thread(void *arg)
 	free(j);
 	atomic_fetch_sub(&D.active, 1);
 	return NULL;
-}
-
-static int split_hostport(char *s, char **host, char **port)
-{
-	char *c = strrchr(s, ':');
-
-	if (!c)
-		return -1;
-	*c = '\0';
-	*host = s;
-	*port = c + 1;
-	if (s[0] == '[' && c > s && c[-1] == ']') {
-		c[-1] = '\0';
-		*host = s + 1;
-	}
-	return 0;
 }
 
 static int listen_on(const char *host, const char *port)
@@ -163,13 +155,16 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	char listen_s[300] = "127.0.0.1:6514", *host, *port;
+	char host[256] = "127.0.0.1", port[8] = "6514";
 	char ca[4096] = "", cert[4096] = "", key[4096] = "", err[512];
 	const char *db = NULL, *port_file = NULL;
 	int o, verbosity = 1, sync_full = 1, lfd, n;
 	struct sigaction sa = { .sa_handler = on_signal };
+	struct cot_cli_pki pki;
 	pthread_attr_t attr;
+	uint64_t idle_ns;
 
+	log_init(argv[0], 1);
 	D.max_conns = 256;
 	D.idle_ms = 120000;
 	while ((o = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -178,12 +173,17 @@ int main(int argc, char **argv)
 			db = optarg;
 			break;
 		case 'l':
-			snprintf(listen_s, sizeof(listen_s), "%s", optarg);
+			if (cot_cli_listen("--listen", optarg, host,
+					   sizeof(host), port,
+					   sizeof(port)) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'P':
-			snprintf(ca, sizeof(ca), "%s/ca.pem", optarg);
-			snprintf(cert, sizeof(cert), "%s/server.pem", optarg);
-			snprintf(key, sizeof(key), "%s/server.key", optarg);
+			if (cot_cli_pki("--pki", optarg, "server", &pki) < 0)
+				return COT_EXIT_USAGE;
+			snprintf(ca, sizeof(ca), "%s", pki.ca);
+			snprintf(cert, sizeof(cert), "%s", pki.cert);
+			snprintf(key, sizeof(key), "%s", pki.key);
 			break;
 		case 'C':
 			snprintf(ca, sizeof(ca), "%s", optarg);
@@ -195,23 +195,27 @@ int main(int argc, char **argv)
 			snprintf(key, sizeof(key), "%s", optarg);
 			break;
 		case 's':
-			if (!strcmp(optarg, "full"))
+			if (!strcmp(optarg, "full")) {
 				sync_full = 1;
-			else if (!strcmp(optarg, "normal"))
+			} else if (!strcmp(optarg, "normal")) {
 				sync_full = 0;
-			else
-				fatalx("--sync full|normal");
+			} else {
+				log_warnx("--sync: '%s' is neither full nor "
+					  "normal",
+					  optarg);
+				return COT_EXIT_USAGE;
+			}
 			break;
 		case 'm':
-			D.max_conns = atoi(optarg);
-			if (D.max_conns < 1 || D.max_conns > 65536)
-				fatalx("--max-conns 1..65536");
+			if (cot_cli_int("--max-conns", optarg, 1, 65536,
+					&D.max_conns) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'i':
-			n = atoi(optarg);
-			if (n < 1 || n > 86400)
-				fatalx("--idle 1..86400 seconds");
-			D.idle_ms = n * 1000;
+			if (cot_cli_duration("--idle", optarg, 1000000000ull,
+					     86400000000000ull, &idle_ns) < 0)
+				return COT_EXIT_USAGE;
+			D.idle_ms = (int)(idle_ns / 1000000);
 			break;
 		case 'p':
 			port_file = optarg;
@@ -227,16 +231,21 @@ int main(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
-	log_init(argv[0], verbosity);
+	log_verbosity = verbosity;
 	if (!db || !ca[0] || !cert[0] || !key[0] || optind != argc) {
+		if (optind != argc)
+			log_warnx("unexpected argument '%s'", argv[optind]);
+		else if (!db)
+			log_warnx("--db FILE is required");
+		else
+			log_warnx("--pki DIR, or --ca, --cert and --key, "
+				  "are required");
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
-	if (split_hostport(listen_s, &host, &port) < 0)
-		fatalx("--listen HOST:PORT");
 
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &sa, NULL);

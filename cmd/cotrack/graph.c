@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/cli.h"
+#include "host/clock.h"
 #include "host/log.h"
 #include "host/recfmt.h"
 #include "host/store.h"
@@ -131,7 +133,8 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 		      struct node *nodes, size_t nn, uint64_t total,
 		      uint64_t shown)
 {
-	char id[160], id2[160], ab[COT_ADDR_STRLEN + COT_VM_NAMELEN + 2], b1[32];
+	char id[160], id2[160], ab[COT_ADDR_STRLEN + COT_VM_NAMELEN + 2],
+		b1[32];
 	uint64_t maxc = 1;
 	size_t i, j;
 
@@ -261,13 +264,14 @@ static int render(const char *fmt, const char *out, const char *text,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cotrack graph --db FILE [--format dot|svg|png] [-o "
-		   "FILE]\n"
-		   "         [--vm NAME] [--tracker NAME] [--since T] [--until "
-		   "T]\n"
-		   "         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
-		   "  A connection between two VMs of one tracker, recorded at\n"
-		   "  both, counts once.\n");
+	fprintf(f,
+		"usage: cotrack graph --db FILE [--format dot|svg|png] [-o "
+		"FILE]\n"
+		"         [--vm NAME] [--tracker NAME] [--since T] [--until "
+		"T]\n"
+		"         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
+		"  A connection between two VMs of one tracker, recorded at\n"
+		"  both, counts once.\n");
 }
 
 int cmd_graph(int argc, char **argv)
@@ -287,9 +291,9 @@ int cmd_graph(int argc, char **argv)
 	};
 	const char *db = NULL, *fmt = "dot", *out = NULL, *vm = NULL,
 		   *tracker = NULL;
-	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_now_ns();
+	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_clock_real_ns();
 	uint64_t total = 0, shown = 0;
-	long long max_edges = 300;
+	uint32_t max_edges = 300;
 	struct edge *e = NULL;
 	struct node *nodes = NULL;
 	size_t ne = 0, nn = 0, ncap = 0, len = 0;
@@ -321,23 +325,28 @@ int cmd_graph(int argc, char **argv)
 		case 'u':
 			if (cot_parse_time(optarg, now,
 					   o == 's' ? &since : &until) < 0) {
-				log_warnx("bad time '%s'", optarg);
-				return 2;
+				log_warnx(
+					"%s: bad time '%s' (want seconds or ns "
+					"since the epoch, "
+					"YYYY-MM-DD[THH:MM[:SS]] or "
+					"an age: 30s, 10m, 2h, 7d)",
+					o == 's' ? "--since" : "--until",
+					optarg);
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'm':
-			max_edges = atoll(optarg);
-			if (max_edges < 1 || max_edges > 100000) {
-				log_warnx("--max-edges 1..100000");
-				return 2;
-			}
+			if (cot_cli_u32("--max-edges", optarg, 1, 100000,
+					&max_edges) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'P':
 			proto = cot_parse_proto(optarg);
 			if (proto < 0) {
 				log_warnx("bad protocol '%s' (tcp, udp, icmp, "
-					  "icmp6, other)", optarg);
-				return 2;
+					  "icmp6, other)",
+					  optarg);
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'h':
@@ -345,13 +354,13 @@ int cmd_graph(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (!db || optind != argc ||
 	    (strcmp(fmt, "dot") && strcmp(fmt, "svg") && strcmp(fmt, "png"))) {
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
@@ -362,25 +371,25 @@ int cmd_graph(int argc, char **argv)
 	 * (each VM's view); both records share the tuple and the time of
 	 * the first frame, so the inner query counts it once.
 	 */
-	snprintf(
-		sql, sizeof(sql),
-		"SELECT src, dst, dp, proto, count(*), sum(b), scope FROM ("
-		"SELECT r.src AS src, r.dst AS dst, CASE WHEN r.proto IN (1, 2) "
-		"THEN r.dport ELSE 0 END AS dp, r.proto AS proto, "
-		"max(r.bytes_fwd + r.bytes_rev) AS b, "
-		/* loopback: 127/8 (IPv4-mapped) or ::1 */
-		"CASE WHEN substr(r.src, 1, 13) = "
-		"X'00000000000000000000FFFF7F' OR r.src = "
-		"X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "
-		"ELSE '' END AS scope "
-		"FROM records r JOIN streams s ON s.id = r.stream "
-		"WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s%s "
-		"GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
-		"r.first_ns, scope) GROUP BY src, dst, dp, proto, scope "
-		"ORDER BY 6 DESC",
-		vm ? " AND r.vm = ?3" : "",
-		tracker ? " AND s.tracker = ?4" : "",
-		proto >= 0 ? " AND r.proto = ?5" : "");
+	snprintf(sql, sizeof(sql),
+		 "SELECT src, dst, dp, proto, count(*), sum(b), scope FROM ("
+		 "SELECT r.src AS src, r.dst AS dst, CASE WHEN r.proto IN (1, "
+		 "2) "
+		 "THEN r.dport ELSE 0 END AS dp, r.proto AS proto, "
+		 "max(r.bytes_fwd + r.bytes_rev) AS b, "
+		 /* loopback: 127/8 (IPv4-mapped) or ::1 */
+		 "CASE WHEN substr(r.src, 1, 13) = "
+		 "X'00000000000000000000FFFF7F' OR r.src = "
+		 "X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "
+		 "ELSE '' END AS scope "
+		 "FROM records r JOIN streams s ON s.id = r.stream "
+		 "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s%s "
+		 "GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
+		 "r.first_ns, scope) GROUP BY src, dst, dp, proto, scope "
+		 "ORDER BY 6 DESC",
+		 vm ? " AND r.vm = ?3" : "",
+		 tracker ? " AND s.tracker = ?4" : "",
+		 proto >= 0 ? " AND r.proto = ?5" : "");
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
@@ -411,9 +420,9 @@ int cmd_graph(int argc, char **argv)
 		e[ne].conns = c;
 		e[ne].bytes = (uint64_t)sqlite3_column_int64(s, 5);
 		snprintf(e[ne].scope, sizeof(e[ne].scope), "%s",
-			 sqlite3_column_text(s, 6) ?
-				 (const char *)sqlite3_column_text(s, 6) :
-				 "");
+			 sqlite3_column_text(s, 6)
+				 ? (const char *)sqlite3_column_text(s, 6)
+				 : "");
 		shown += c;
 		if (add_node(&nodes, &nn, &ncap, &e[ne].src, -1, 0,
 			     e[ne].scope) < 0 ||

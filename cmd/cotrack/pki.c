@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "host/cli.h"
 #include "host/log.h"
 #include "cotrack/common.h"
 #include "cmds.h"
@@ -177,20 +178,14 @@ static int leaf(const char *dir, const char *file, const char *cn, X509 *ca,
 	return rc;
 }
 
-/* A tracker's name is its CN and its file name: keep it plain. */
+/*
+ * A tracker's name is its CN and its file name: keep it plain ("ca" and
+ * "server" are taken).
+ */
 static int name_ok(const char *n)
 {
-	size_t i, len = strlen(n);
-
-	if (!len || len > 64 || n[0] == '.' || !strcmp(n, "ca") ||
-	    !strcmp(n, "server"))
-		return 0;
-	for (i = 0; i < len; i++)
-		if (!(n[i] >= 'a' && n[i] <= 'z') &&
-		    !(n[i] >= 'A' && n[i] <= 'Z') &&
-		    !(n[i] >= '0' && n[i] <= '9') && !strchr("-_.", n[i]))
-			return 0;
-	return 1;
+	return cot_cli_name_ok(n) && n[0] != '.' && strcmp(n, "ca") != 0 &&
+	       strcmp(n, "server") != 0;
 }
 
 static int load_ca(const char *dir, X509 **ca, EVP_PKEY **key)
@@ -245,10 +240,15 @@ int cmd_pki(int argc, char **argv)
 	X509 *ca = NULL;
 	size_t l;
 
+	if (argc >= 2 &&
+	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		usage(stdout);
+		return 0;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "add")) {
 		if (argc < 4) {
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 		if (load_ca(argv[2], &ca, &ca_key) < 0)
 			return 1;
@@ -266,9 +266,8 @@ int cmd_pki(int argc, char **argv)
 		goto out;
 	}
 	if (argc < 3 || strcmp(argv[1], "init") != 0) {
-		usage(argc >= 2 && !strcmp(argv[1], "--help") ? stdout
-							      : stderr);
-		return argc >= 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+		usage(stderr);
+		return COT_EXIT_USAGE;
 	}
 	dir = argv[2];
 	optind = 3;
@@ -283,7 +282,7 @@ int cmd_pki(int argc, char **argv)
 			    ntr == (int)COT_ARRAY_SIZE(trackers)) {
 				log_warnx("bad tracker name '%s' (or too many)",
 					  optarg);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			trackers[ntr++] = optarg;
 			break;
@@ -292,12 +291,12 @@ int cmd_pki(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	if (!ntr)
 		trackers[ntr++] = "tracker-1";

@@ -8,9 +8,10 @@
  *                 [--format table|json|csv]
  *
  * T: nanoseconds or seconds since the epoch (by magnitude), a UTC time
- * "YYYY-MM-DD[THH:MM[:SS]]", or an age "30s", "10m", "2h", "7d" before
- * now.  A record matches the range when its lifetime overlaps it.  --addr
- * and --port match either end.  Output is in (stream, seq) order.
+ * "YYYY-MM-DD[THH:MM[:SS]]", or an age before now: a duration with its
+ * unit (host/cli.h: "30s", "10m", "1.5h") or days ("7d").  A record
+ * matches the range when its lifetime overlaps it.  --addr and --port
+ * match either end.  Output is in (stream, seq) order.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/cli.h"
+#include "host/clock.h"
 #include "host/log.h"
 #include "host/recfmt.h"
 #include "host/store.h"
@@ -27,26 +30,31 @@
 
 int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
 {
-	unsigned long long v;
+	size_t len = strlen(s);
+	uint64_t v, age;
 	struct tm tm;
-	char unit, *end;
 	const char *rest;
+	char num[24];
 
-	v = strtoull(s, &end, 10);
-	if (end != s && *end && !end[1] && strchr("smhd", *end)) {
-		unit = *end;
-		v *= unit == 's'   ? 1
-		     : unit == 'm' ? 60
-		     : unit == 'h' ? 3600
-				   : 86400;
-		if (v > now_ns / 1000000000u)
+	/* An age: "7d" (days), or any duration (host/cli.h): "90s", "1.5h". */
+	if (len > 1 && s[len - 1] == 'd' && len < sizeof(num)) {
+		memcpy(num, s, len - 1);
+		num[len - 1] = '\0';
+		if (cot_cli_parse_u64(num, 0, now_ns / 86400000000000ull, &v) <
+		    0)
 			return -1;
-		*out = now_ns - (uint64_t)v * 1000000000u;
+		*out = now_ns - v * 86400000000000ull;
 		return 0;
 	}
-	if (end != s && !*end) {
+	if (len > 1 && s[len - 1] >= 'a' && s[len - 1] <= 'z') {
+		if (cot_cli_parse_duration(s, 0, now_ns, &age) < 0)
+			return -1;
+		*out = now_ns - age;
+		return 0;
+	}
+	if (cot_cli_parse_u64(s, 0, UINT64_MAX, &v) == 0) {
 		/* Seconds below 10^11 (year 5138), nanoseconds above. */
-		*out = v < 100000000000ull ? (uint64_t)v * 1000000000u : v;
+		*out = v < 100000000000ull ? v * 1000000000u : v;
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
@@ -110,7 +118,7 @@ static void usage(FILE *f)
 		"         [--limit N] [--format table|json|csv]\n"
 		"  T: seconds or ns since the epoch, YYYY-MM-DD[THH:MM[:SS]] "
 		"(UTC),\n"
-		"     or an age like 30s, 10m, 2h, 7d.\n");
+		"     or an age like 30s, 10m, 1.5h, 7d.\n");
 }
 
 int cmd_query(int argc, char **argv)
@@ -131,9 +139,9 @@ int cmd_query(int argc, char **argv)
 		{ 0 },
 	};
 	const char *db = NULL, *vm = NULL, *tracker = NULL;
-	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_now_ns();
+	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_clock_real_ns();
 	int has_addr = 0, port = -1, proto = -1, seen = -1, o, i, rc = 1;
-	long long limit = -1;
+	uint64_t limit = UINT64_MAX; /* none */
 	enum cot_recfmt fmt = COT_RECFMT_TABLE;
 	uint8_t addr[16];
 	char sql[2048], err[512];
@@ -158,45 +166,50 @@ int cmd_query(int argc, char **argv)
 		case 'u':
 			if (cot_parse_time(optarg, now,
 					   o == 's' ? &since : &until) < 0) {
-				log_warnx("bad time '%s'", optarg);
-				return 2;
+				log_warnx(
+					"%s: bad time '%s' (want seconds or ns "
+					"since the epoch, "
+					"YYYY-MM-DD[THH:MM[:SS]] or "
+					"an age: 30s, 10m, 2h, 7d)",
+					o == 's' ? "--since" : "--until",
+					optarg);
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'a':
 			if (cot_parse_addr(optarg, addr) < 0) {
 				log_warnx("bad address '%s'", optarg);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			has_addr = 1;
 			break;
 		case 'p':
-			port = atoi(optarg);
-			if (port < 0 || port > 65535) {
-				log_warnx("bad port '%s'", optarg);
-				return 2;
-			}
+			if (cot_cli_int("--port", optarg, 0, 65535, &port) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'P':
 			proto = cot_parse_proto(optarg);
 			if (proto < 0) {
 				log_warnx("bad protocol '%s'", optarg);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'S':
 			seen = seen_num(optarg);
 			if (seen < 0) {
 				log_warnx("--seen-by nic|vmi|both");
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'l':
-			limit = atoll(optarg);
+			if (cot_cli_u64("--limit", optarg, 0, INT64_MAX,
+					&limit) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'f':
 			if (cot_recfmt_parse(optarg, &fmt) < 0) {
 				log_warnx("--format table|json|csv");
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'h':
@@ -204,12 +217,12 @@ int cmd_query(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (!db || optind != argc) {
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
@@ -244,7 +257,7 @@ int cmd_query(int argc, char **argv)
 		sqlite3_bind_int(s, 7, proto);
 	if (seen >= 0)
 		sqlite3_bind_int(s, 8, seen);
-	sqlite3_bind_int64(s, 10, limit);
+	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
 	cot_recfmt_header(stdout, fmt);
 	while ((i = sqlite3_step(s)) == SQLITE_ROW) {
 		if (cot_store_row_rec(s, 0, &r) < 0) {

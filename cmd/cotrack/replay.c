@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* cotrack replay: connection records from a pcap/pcapng capture. */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,45 +10,70 @@
 #include <unistd.h>
 
 #include "cmds.h"
+#include "host/cli.h"
 #include "host/log.h"
 #include "host/recfmt.h"
 #include "host/replay.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-"usage: cotrack replay [OPTIONS] FILE\n"
-"\n"
-"Track every connection in a pcap or pcapng capture (FILE, or - for\n"
-"standard input) and write one record per connection, in the order the\n"
-"connections end.  Connections still open at the end of the capture are\n"
-"written with end \"open\".\n"
-"\n"
-"Options:\n"
-"  -f, --format FMT     table (default), json (one object per line) or csv\n"
-"  -o, --output FILE    write records to FILE instead of standard output\n"
-"  -s, --stats          print counters to standard error at the end: frames,\n"
-"                       drops by reason, flows by how they ended\n"
-"      --vm NAME        VM name to put in every record (default: none)\n"
-"      --max-flows N    connection table size (default 65536); when full,\n"
-"                       the longest-idle connection ends with \"shutdown\"\n"
-"      --tcp-idle SEC   idle timeout, established TCP (default 300)\n"
-"      --tcp-trans-idle SEC  idle timeout, TCP handshake/closing (default 30)\n"
-"      --udp-idle SEC   idle timeout, UDP (default 60)\n"
-"      --other-idle SEC idle timeout, ICMP and others (default 30)\n"
-"      --active SEC     report long connections every SEC seconds with end\n"
-"                       \"active\" (default: never)\n"
-"      --progress / --no-progress  progress on standard error (default:\n"
-"                       when it is a terminal and FILE is over 32 MiB)\n"
-"  -h, --help           this text\n"
-"\n"
-"Bytes are IP-layer bytes (IP header and payload, no link header);\n"
-"fwd counts initiator to responder.  Link types: Ethernet (with 802.1Q\n"
-"and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
-"\n"
-"Exit status: 0 success, 1 bad or truncated capture (records up to the\n"
-"damage are still written), 2 usage error.\n");
+	fprintf(f, "usage: cotrack replay [OPTIONS] FILE\n"
+		   "\n"
+		   "Track every connection in a pcap or pcapng capture (FILE, "
+		   "or - for\n"
+		   "standard input) and write one record per connection, in "
+		   "the order the\n"
+		   "connections end.  Connections still open at the end of the "
+		   "capture are\n"
+		   "written with end \"open\".\n"
+		   "\n"
+		   "Options:\n"
+		   "  -f, --format FMT     table (default), json (one object "
+		   "per line) or csv\n"
+		   "  -o, --output FILE    write records to FILE instead of "
+		   "standard output\n"
+		   "  -s, --stats          print counters to standard error at "
+		   "the end: frames,\n"
+		   "                       drops by reason, flows by how they "
+		   "ended\n"
+		   "      --vm NAME        VM name to put in every record "
+		   "(default: none)\n"
+		   "      --max-flows N    connection table size (default "
+		   "65536); when full,\n"
+		   "                       the longest-idle connection ends "
+		   "with \"shutdown\"\n"
+		   "      --tcp-idle DUR   idle timeout, established TCP "
+		   "(default 300s)\n"
+		   "      --tcp-trans-idle DUR  idle timeout, TCP "
+		   "handshake/closing (default 30s)\n"
+		   "      --udp-idle DUR   idle timeout, UDP (default 60s)\n"
+		   "      --other-idle DUR idle timeout, ICMP and others "
+		   "(default 30s)\n"
+		   "      --active DUR     report long connections every DUR "
+		   "with end\n"
+		   "                       \"active\" (default: never)\n"
+		   "      --progress / --no-progress  progress on standard "
+		   "error (default:\n"
+		   "                       when it is a terminal and FILE is "
+		   "over 32 MiB)\n"
+		   "  -h, --help           this text\n"
+		   "\n"
+		   "DUR is a duration: 500ms, 1.5s, 2m, 1h; a bare number is "
+		   "seconds.\n"
+		   "\n"
+		   "Bytes are IP-layer bytes (IP header and payload, no link "
+		   "header);\n"
+		   "fwd counts initiator to responder.  Link types: Ethernet "
+		   "(with 802.1Q\n"
+		   "and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
+		   "\n"
+		   "Exit status: 0 success, 1 bad or truncated capture "
+		   "(records up to the\n"
+		   "damage are still written), 2 usage error.\n");
 }
+
+/* Longest timeout: 10^9 s (as before), far from overflowing a sum. */
+#define MAX_TIMEOUT_NS 1000000000000000000ull
 
 struct out {
 	FILE *f;
@@ -63,19 +87,6 @@ static void write_header(void *ctx)
 	cot_recfmt_header(o->f, o->fmt);
 }
 
-static int parse_secs(const char *s, uint64_t *ns)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || v < 0 || v > 1e9)
-		return -1;
-	*ns = (uint64_t)(v * 1e9);
-	return 0;
-}
-
 static void write_rec(void *ctx, const struct cot_rec *r)
 {
 	struct out *o = ctx;
@@ -85,8 +96,17 @@ static void write_rec(void *ctx, const struct cot_rec *r)
 
 int cmd_replay(int argc, char **argv)
 {
-	enum { O_VM = 256, O_MAXF, O_TCPI, O_TCPT, O_UDPI, O_OTHI, O_ACT,
-	       O_PROG, O_NOPROG };
+	enum {
+		O_VM = 256,
+		O_MAXF,
+		O_TCPI,
+		O_TCPT,
+		O_UDPI,
+		O_OTHI,
+		O_ACT,
+		O_PROG,
+		O_NOPROG
+	};
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
@@ -107,8 +127,8 @@ int cmd_replay(int argc, char **argv)
 	struct cot_replay_stats st;
 	struct out out = { stdout, COT_RECFMT_TABLE };
 	const char *outpath = NULL, *path;
-	char errbuf[PCAP_ERRBUF_SIZE + 256];
-	int c, stats = 0, prog = -1, rc, status = 0;
+	char errbuf[PCAP_ERRBUF_SIZE + 256], optname[32];
+	int c, li = 0, stats = 0, prog = -1, rc, status = 0;
 	uint64_t *dst;
 	FILE *in;
 	pcap_t *p;
@@ -116,13 +136,14 @@ int cmd_replay(int argc, char **argv)
 	memset(&ro, 0, sizeof(ro));
 	cot_flow_params_default(&ro.fp);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:o:sh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:o:sh", opts, &li)) != -1) {
 		switch (c) {
 		case 'f':
 			if (cot_recfmt_parse(optarg, &out.fmt) < 0) {
-				log_warnx("unknown format '%s' (table, json, csv)",
+				log_warnx("unknown format '%s' (table, json, "
+					  "csv)",
 					  optarg);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'o':
@@ -135,38 +156,30 @@ int cmd_replay(int argc, char **argv)
 			if (strlen(optarg) >= COT_VM_NAMELEN) {
 				log_warnx("--vm: name longer than %d bytes",
 					  COT_VM_NAMELEN - 1);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			ro.fp.vm = optarg;
 			break;
-		case O_MAXF: {
-			char *end;
-			unsigned long v;
-
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno || *end || v < 1 || v > (1UL << 26)) {
-				log_warnx("--max-flows: want 1..%lu", 1UL << 26);
-				return 2;
-			}
-			ro.fp.max_flows = (uint32_t)v;
+		case O_MAXF:
+			if (cot_cli_u32("--max-flows", optarg, 1, 1u << 26,
+					&ro.fp.max_flows) < 0)
+				return COT_EXIT_USAGE;
 			break;
-		}
 		case O_TCPI:
 		case O_TCPT:
 		case O_UDPI:
 		case O_OTHI:
 		case O_ACT:
-			dst = c == O_TCPI   ? &ro.fp.tcp_idle_ns :
-			      c == O_TCPT   ? &ro.fp.tcp_trans_idle_ns :
-			      c == O_UDPI   ? &ro.fp.udp_idle_ns :
-			      c == O_OTHI   ? &ro.fp.other_idle_ns :
-					      &ro.fp.active_ns;
-			if (parse_secs(optarg, dst) < 0) {
-				log_warnx("%s: not a number of seconds: '%s'",
-					  argv[optind - 1], optarg);
-				return 2;
-			}
+			dst = c == O_TCPI   ? &ro.fp.tcp_idle_ns
+			      : c == O_TCPT ? &ro.fp.tcp_trans_idle_ns
+			      : c == O_UDPI ? &ro.fp.udp_idle_ns
+			      : c == O_OTHI ? &ro.fp.other_idle_ns
+					    : &ro.fp.active_ns;
+			snprintf(optname, sizeof(optname), "--%s",
+				 opts[li].name);
+			if (cot_cli_duration(optname, optarg, 0, MAX_TIMEOUT_NS,
+					     dst) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case O_PROG:
 			prog = 1;
@@ -179,12 +192,12 @@ int cmd_replay(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
 		usage(stderr);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	path = argv[optind];
 	ro.name = path;
@@ -224,7 +237,8 @@ int cmd_replay(int argc, char **argv)
 
 		if (fd >= 0) {
 			ro.on_header = write_header;
-			rc = cot_replay_fd(fd, &ro, &st, errbuf, sizeof(errbuf));
+			rc = cot_replay_fd(fd, &ro, &st, errbuf,
+					   sizeof(errbuf));
 			close(fd);
 			ro.on_header = NULL;
 			if (rc != -COT_ENOTSUP)

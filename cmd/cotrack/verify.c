@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host/cli.h"
 #include "host/log.h"
 #include "host/store.h"
 #include "cmds.h"
@@ -103,6 +104,14 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 	return bad;
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: cotrack verify --db FILE\n"
+		   "  exit status: 0 every chain intact and no anomaly, 1 "
+		   "problems found,\n"
+		   "  2 usage error, 3 the database cannot be read.\n");
+}
+
 int cmd_verify(int argc, char **argv)
 {
 	const char *db = NULL;
@@ -116,16 +125,16 @@ int cmd_verify(int argc, char **argv)
 		if (!strcmp(argv[i], "--db") && i + 1 < argc)
 			db = argv[++i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: cotrack verify --db FILE\n");
+			usage(stdout);
 			return 0;
 		} else {
-			fprintf(stderr, "usage: cotrack verify --db FILE\n");
-			return 2;
+			usage(stderr);
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (!db) {
-		fprintf(stderr, "usage: cotrack verify --db FILE\n");
-		return 2;
+		usage(stderr);
+		return COT_EXIT_USAGE;
 	}
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);

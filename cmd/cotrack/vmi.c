@@ -6,7 +6,6 @@
  *   cotrack vmi watch --mem PATH [--interval 10ms] [--count N] [--duration D]
  *   cotrack vmi info --mem PATH
  */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,10 +14,15 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "host/vmiattach.h"
+#include "host/cli.h"
+#include "host/clock.h"
 #include "host/log.h"
+#include "host/vmiattach.h"
 #include "host/mem.h"
 #include "cotrack/vmi.h"
+
+/* Longest --interval / --duration: 10^9 s, far from overflowing a sum. */
+#define MAX_DUR_NS 1000000000000000000ull
 
 struct opts {
 	const char *mem, *map, *sysmap, *btf;
@@ -29,7 +33,6 @@ struct opts {
 	uint32_t repeat;
 	int stats;
 };
-
 
 static void usage(FILE *f, const char *sub)
 {
@@ -65,7 +68,8 @@ static void usage(FILE *f, const char *sub)
 		   "  -f, --format FMT      table (default) or json (one "
 		   "object per line)\n"
 		   "  -i, --interval D      watch period (default 10ms; units "
-		   "ns us ms s)\n"
+		   "ns us ms s m h,\n"
+		   "                        a bare number is seconds)\n"
 		   "  -n, --count N         watch: stop after N snapshots\n"
 		   "  -d, --duration D      watch: stop after D\n"
 		   "      --max N           at most N sockets per snapshot "
@@ -83,41 +87,6 @@ static void usage(FILE *f, const char *sub)
 		   "exit status: 0 ok, 1 error, 2 usage error.\n");
 }
 
-static int parse_dur(const char *s, uint64_t *ns)
-{
-	char *e;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &e);
-	if (errno || e == s || v < 0)
-		return -1;
-	if (!*e || !strcmp(e, "s"))
-		v *= 1e9;
-	else if (!strcmp(e, "ms"))
-		v *= 1e6;
-	else if (!strcmp(e, "us"))
-		v *= 1e3;
-	else if (!strcmp(e, "ns"))
-		;
-	else if (!strcmp(e, "m"))
-		v *= 60e9;
-	else
-		return -1;
-	if (v > 1e18)
-		return -1;
-	*ns = (uint64_t)v;
-	return 0;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void vmi_close(struct cot_vmi_attach *c)
 {
 	cot_vmi_detach(c);
@@ -126,7 +95,10 @@ static void vmi_close(struct cot_vmi_attach *c)
 static int vmi_setup(struct cot_vmi_attach *c, const struct opts *o)
 {
 	struct cot_vmi_attach_opts ao = {
-		.mem = o->mem, .map = o->map, .sysmap = o->sysmap, .btf = o->btf,
+		.mem = o->mem,
+		.map = o->map,
+		.sysmap = o->sysmap,
+		.btf = o->btf,
 	};
 	char msg[512];
 
@@ -207,13 +179,13 @@ static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
 	if (!t)
 		return -1;
 	for (i = 0; i < o->repeat; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = cot_clock_mono_ns();
 
 		if (cot_vmi_snapshot(c->k, v, o->max, &n, &st)) {
 			free(t);
 			return -1;
 		}
-		t[i] = now_ns() - t0;
+		t[i] = cot_clock_mono_ns() - t0;
 		sum += t[i];
 	}
 	qsort(t, o->repeat, sizeof(*t), cmp_u64);
@@ -254,9 +226,9 @@ static int do_snapshot(const struct opts *o)
 		vmi_close(&c);
 		return err ? 1 : 0;
 	}
-	t0 = now_ns();
+	t0 = cot_clock_mono_ns();
 	err = cot_vmi_snapshot(c.k, v, o->max, &n, &st);
-	t0 = now_ns() - t0;
+	t0 = cot_clock_mono_ns() - t0;
 	if (err) {
 		log_warnx("snapshot: %s", cot_strerror(err));
 		free(v);
@@ -310,9 +282,9 @@ static int do_watch(const struct opts *o)
 		goto out;
 	}
 	print_header(stdout, o->json, 1);
-	start = next = now_ns();
+	start = next = cot_clock_mono_ns();
 	for (;;) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = cot_clock_mono_ns();
 		int err = cot_vmi_snapshot(c.k, b, o->max, &nb, &st);
 
 		if (err) {
@@ -321,7 +293,7 @@ static int do_watch(const struct opts *o)
 			break;
 		}
 		if (o->stats)
-			print_stats(&st, now_ns() - t0);
+			print_stats(&st, cot_clock_mono_ns() - t0);
 		cot_vmi_diff(a, na, b, nb, on_event, &w);
 		fflush(stdout);
 		t = a, a = b, b = t;
@@ -332,7 +304,7 @@ static int do_watch(const struct opts *o)
 		next += o->interval_ns;
 		if (o->duration_ns && next - start >= o->duration_ns)
 			break;
-		t0 = now_ns();
+		t0 = cot_clock_mono_ns();
 		if (next > t0) {
 			struct timespec ts = {
 				.tv_sec = (time_t)((next - t0) / 1000000000ull),
@@ -407,9 +379,9 @@ static int do_info(const struct opts *o)
 		       : "no (global tcp_hashinfo only)");
 	v = calloc(o->max, sizeof(*v));
 	if (v) {
-		t0 = now_ns();
+		t0 = cot_clock_mono_ns();
 		cot_vmi_snapshot(c.k, v, o->max, &n, &st);
-		t0 = now_ns() - t0;
+		t0 = cot_clock_mono_ns() - t0;
 		printf("namespaces:      %u:", st.nets);
 		for (i = 0; i < c.k->nnets; i++)
 			printf(" %u", c.k->nets[i].inum);
@@ -447,12 +419,11 @@ int cmd_vmi(int argc, char **argv)
 	};
 	struct opts o = { .interval_ns = 10000000ull, .max = 1u << 20 };
 	const char *sub;
-	char *e;
 	int ch;
 
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(argc < 2 ? stderr : stdout, NULL);
-		return argc < 2 ? 2 : 0;
+		return argc < 2 ? COT_EXIT_USAGE : 0;
 	}
 	sub = argv[1];
 	if (strcmp(sub, "snapshot") && strcmp(sub, "watch") &&
@@ -460,7 +431,7 @@ int cmd_vmi(int argc, char **argv)
 		log_warnx(
 			"vmi: unknown subcommand '%s' (snapshot, watch, info)",
 			sub);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	optind = 1;
 	argc--;
@@ -480,49 +451,34 @@ int cmd_vmi(int argc, char **argv)
 			else if (strcmp(optarg, "table")) {
 				log_warnx("unknown format '%s' (table, json)",
 					  optarg);
-				return 2;
+				return COT_EXIT_USAGE;
 			}
 			break;
 		case 'i':
-			if (parse_dur(optarg, &o.interval_ns) ||
-			    !o.interval_ns) {
-				log_warnx("bad --interval '%s'", optarg);
-				return 2;
-			}
+			if (cot_cli_duration("--interval", optarg, 1,
+					     MAX_DUR_NS, &o.interval_ns) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'd':
-			if (parse_dur(optarg, &o.duration_ns)) {
-				log_warnx("bad --duration '%s'", optarg);
-				return 2;
-			}
+			if (cot_cli_duration("--duration", optarg, 0,
+					     MAX_DUR_NS, &o.duration_ns) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 'n':
-			o.count = strtoull(optarg, &e, 10);
-			if (*e || e == optarg) {
-				log_warnx("bad --count '%s'", optarg);
-				return 2;
-			}
+			if (cot_cli_u64("--count", optarg, 0, UINT64_MAX,
+					&o.count) < 0)
+				return COT_EXIT_USAGE;
 			break;
-		case 'X': {
-			unsigned long v = strtoul(optarg, &e, 10);
-
-			if (*e || e == optarg || !v || v > (1ul << 26)) {
-				log_warnx("bad --max '%s'", optarg);
-				return 2;
-			}
-			o.max = (uint32_t)v;
+		case 'X':
+			if (cot_cli_u32("--max", optarg, 1, 1u << 26, &o.max) <
+			    0)
+				return COT_EXIT_USAGE;
 			break;
-		}
-		case 'R': {
-			unsigned long v = strtoul(optarg, &e, 10);
-
-			if (*e || e == optarg || !v || v > 1000000) {
-				log_warnx("bad --repeat '%s'", optarg);
-				return 2;
-			}
-			o.repeat = (uint32_t)v;
+		case 'R':
+			if (cot_cli_u32("--repeat", optarg, 1, 1000000,
+					&o.repeat) < 0)
+				return COT_EXIT_USAGE;
 			break;
-		}
 		case 'S':
 			o.sysmap = optarg;
 			break;
@@ -537,14 +493,14 @@ int cmd_vmi(int argc, char **argv)
 			return 0;
 		default:
 			usage(stderr, sub);
-			return 2;
+			return COT_EXIT_USAGE;
 		}
 	}
 	if (optind != argc || !o.mem) {
 		if (!o.mem)
 			log_warnx("vmi %s: --mem PATH is required", sub);
 		usage(stderr, sub);
-		return 2;
+		return COT_EXIT_USAGE;
 	}
 	if (!strcmp(sub, "snapshot"))
 		return do_snapshot(&o);

@@ -24,7 +24,9 @@ expect "random bytes" 1 "not a pcap or pcapng" "$COTRACK" replay "$T_TMP/garbage
 : >"$T_TMP/empty"
 expect "empty file" 1 "empty" "$COTRACK" replay "$T_TMP/empty"
 expect "unknown format" 2 "unknown format" "$COTRACK" replay -f xml "$cap"
-expect "bad timeout" 2 "not a number" "$COTRACK" replay --udp-idle x "$cap"
+expect "bad timeout" 2 "not a duration" "$COTRACK" replay --udp-idle x "$cap"
+expect "timeout finer than 1 ns" 2 "whole number of nanoseconds" "$COTRACK" replay --udp-idle 0.5ns "$cap"
+"$COTRACK" replay --udp-idle 1m --tcp-idle 300 --active 1.5s "$cap" >/dev/null && ok "timeouts with units and bare seconds" || not_ok "timeouts with units and bare seconds"
 expect "no file" 2 "usage" "$COTRACK" replay
 "$COTRACK" replay --help | grep -q -- "--format" && ok "--help documents --format" || not_ok "--help"
 

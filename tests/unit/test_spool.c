@@ -2,10 +2,15 @@
 /*
  * host/spool: sealed round trip, every kind of tampering refused
  * (byte flips anywhere, block reorder, block removal, another key),
- * torn tail cut off, compaction by rewrite, key loading.
+ * torn tail cut off, compaction by rewrite, key loading; a rewrite or an
+ * append that fails (rename refused, file size limit: a full disk) leaves
+ * a spool that later appends continue and that opens with every record.
  */
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -259,6 +264,152 @@ static void test_rewrite(void)
 		info.epoch == epoch);
 }
 
+static off_t file_size(const char *p)
+{
+	struct stat sb;
+
+	return stat(p, &sb) == 0 ? sb.st_size : -1;
+}
+
+static int exists(const char *suffix)
+{
+	char p[600];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s%s", path, suffix);
+	return stat(p, &sb) == 0;
+}
+
+/* Writes past @bytes fail with EFBIG, as on a full disk (0: no limit). */
+static void limit_file_size(rlim_t bytes)
+{
+	static struct rlimit orig;
+	static int saved;
+	struct rlimit rl;
+
+	if (!saved) {
+		getrlimit(RLIMIT_FSIZE, &orig);
+		saved = 1;
+	}
+	rl = orig;
+	if (bytes)
+		rl.rlim_cur = bytes;
+	if (setrlimit(RLIMIT_FSIZE, &rl) < 0)
+		printf("#   setrlimit: %s\n", strerror(errno));
+}
+
+/*
+ * Records 158..200 appended to a fresh spool (157 records) after @fail
+ * made a rewrite to a new epoch fail: everything opens, under the old
+ * epoch, with all 200 records.
+ */
+static void rewrite_fails_then_append(int (*fail)(struct cot_spool *))
+{
+	struct cot_spool *sp;
+	struct cot_spool_info info;
+	struct loaded l;
+	char err[256];
+	uint64_t epoch = fresh();
+	off_t size = file_size(path);
+
+	mk(300);
+	T_ASSERT(cot_spool_open(&sp, path, key, 0, NULL, NULL, &info, err,
+				sizeof(err)) == 0);
+	T_CHECK(fail(sp) < 0);
+	T_EQ_U(cot_spool_records(sp), 157);
+	T_CHECK(!exists(".tmp"));
+	T_EQ_U(file_size(path), size);
+	/* The object still matches the file: appends continue it. */
+	T_EQ_U(cot_spool_append(sp, recs + 157, 43, recs[156].hash), 0);
+	T_EQ_U(cot_spool_records(sp), 200);
+	cot_spool_close(sp);
+	T_EQ_U(reopen(&l, &info), 0);
+	T_CHECK(l.n == 200 && l.first == 1 && l.last == 200 && !l.bad);
+	T_CHECK(memcmp(l.head, recs[199].hash, 32) == 0);
+	T_CHECK(info.epoch == epoch && !info.torn);
+	/* And a rewrite that works afterwards still does. */
+	T_ASSERT(cot_spool_open(&sp, path, key, 0, NULL, NULL, &info, err,
+				sizeof(err)) == 0);
+	T_EQ_U(cot_spool_rewrite(sp, epoch + 1, 20, get, recs + 180,
+				 recs[179].hash),
+	       0);
+	T_EQ_U(cot_spool_append(sp, recs + 200, 5, recs[199].hash), 0);
+	cot_spool_close(sp);
+	T_EQ_U(reopen(&l, &info), 0);
+	T_CHECK(l.n == 25 && l.first == 181 && l.last == 205 && !l.bad &&
+		info.epoch == epoch + 1);
+}
+
+/* The rename is refused: a directory holds the spool's name meanwhile. */
+static int fail_rename(struct cot_spool *sp)
+{
+	char aside[600];
+	int rc;
+
+	snprintf(aside, sizeof(aside), "%s.aside", path);
+	if (rename(path, aside) < 0 || mkdir(path, 0700) < 0)
+		return 0; /* the check on the result reports it */
+	rc = cot_spool_rewrite(sp, 0x1234, 38, get, recs + 119, recs[118].hash);
+	rmdir(path);
+	rename(aside, path);
+	return rc;
+}
+
+/* The disk fills up while the new file is written (after its header). */
+static int fail_write(struct cot_spool *sp)
+{
+	int rc;
+
+	limit_file_size(4096);
+	rc = cot_spool_rewrite(sp, 0x1234, 300, get, recs, h_before);
+	limit_file_size(0);
+	printf("#   rewrite on a full disk: %s\n", strerror(-rc));
+	return rc;
+}
+
+static void test_rewrite_fails_rename(void)
+{
+	rewrite_fails_then_append(fail_rename);
+}
+
+static void test_rewrite_fails_full(void)
+{
+	rewrite_fails_then_append(fail_write);
+}
+
+/*
+ * The disk fills up in the middle of an append: the partial block is cut
+ * off, the append fails, and the same records appended once there is
+ * room again make a spool that opens with all of them.
+ */
+static void test_append_fails_full(void)
+{
+	struct cot_spool *sp;
+	struct cot_spool_info info;
+	struct loaded l;
+	char err[256];
+	off_t size;
+	int rc;
+
+	fresh();
+	mk(300);
+	size = file_size(path);
+	T_ASSERT(cot_spool_open(&sp, path, key, 1, NULL, NULL, &info, err,
+				sizeof(err)) == 0);
+	limit_file_size((rlim_t)size + 5000);
+	rc = cot_spool_append(sp, recs + 157, 100, recs[156].hash);
+	limit_file_size(0);
+	T_CHECK(rc == -EFBIG);
+	T_EQ_U(file_size(path), size);
+	T_EQ_U(cot_spool_records(sp), 157);
+	T_EQ_U(cot_spool_append(sp, recs + 157, 100, recs[156].hash), 0);
+	T_EQ_U(cot_spool_append(sp, recs + 257, 3, recs[256].hash), 0);
+	cot_spool_close(sp);
+	T_EQ_U(reopen(&l, &info), 0);
+	T_CHECK(l.n == 260 && l.first == 1 && l.last == 260 && !l.bad &&
+		!info.torn);
+}
+
 static void test_key_load(void)
 {
 	uint8_t k1[32], k2[32], k3[32];
@@ -308,11 +459,16 @@ int main(void)
 		return 1;
 	snprintf(path, sizeof(path), "%s/spool", dir);
 	memset(key, 0x42, sizeof(key));
+	/* Past RLIMIT_FSIZE a write fails with EFBIG instead of killing. */
+	signal(SIGXFSZ, SIG_IGN);
 	T_RUN(test_roundtrip);
 	T_RUN(test_every_flip_refused);
 	T_RUN(test_reorder_remove_refused);
 	T_RUN(test_wrong_key);
 	T_RUN(test_rewrite);
+	T_RUN(test_rewrite_fails_rename);
+	T_RUN(test_rewrite_fails_full);
+	T_RUN(test_append_fails_full);
 	T_RUN(test_key_load);
 	unlink(path);
 	{
