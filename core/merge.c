@@ -466,8 +466,14 @@ static void listen_del(struct cot_merge *m, uint32_t netns, uint16_t port)
 	uint32_t mask = m->lsize - 1, i, j, n;
 
 	i = listen_find(m, listen_hash(m, netns, port), netns, port, NULL);
+	/*
+	 * Not there: dropped when the table was full.  (Had another
+	 * socket of its port been added since, this takes one count off
+	 * that entry: the port may be forgotten early, when the port
+	 * heuristic decides instead; never kept too long.)
+	 */
 	if (i == NIL)
-		return; /* dropped when the table was full */
+		return;
 	m->st.listeners--;
 	if (--m->lt[i].count)
 		return;
@@ -564,10 +570,10 @@ static void conn_free(struct cot_merge *m, uint32_t i)
 }
 
 /*
- * Who initiated @c, from the socket that made it (the rules of the old
- * vconn_new): the end on a listening port is the server; a SYN_SENT
- * socket calls; a socket whose remote port listens calls; with no
- * listener in sight, the higher (ephemeral) port calls.
+ * Who initiated @c, from the socket that made it: the end on a
+ * listening port is the server; a SYN_SENT socket calls; a socket whose
+ * remote port listens calls; with no listener in sight, the higher
+ * (ephemeral) port calls.
  */
 static void conn_decide(const struct cot_merge *m, struct conn *c)
 {
