@@ -19,6 +19,7 @@
  * max_flows anyway.
  */
 #include "cotrack/flow.h"
+#include "hash.h"
 
 #define NIL UINT32_MAX
 
@@ -184,41 +185,11 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 
 /* ---- hashing ---------------------------------------------------------- */
 
-static inline uint64_t rd64(const uint8_t *b)
-{
-	uint64_t v;
-
-	cot_memcpy(&v, b, 8);
-	return v;
-}
-
-static inline bool addr_eq(const struct cot_addr *a, const struct cot_addr *b)
-{
-	return ((rd64(a->b) ^ rd64(b->b)) | (rd64(a->b + 8) ^ rd64(b->b + 8))) ==
-	       0;
-}
-
-static inline uint64_t mix(uint64_t h, uint64_t v)
-{
-	h ^= v;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 32;
-	return h;
-}
-
 static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 			 const struct cot_addr *a0, uint16_t p0,
 			 const struct cot_addr *a1, uint16_t p1)
 {
-	uint64_t h = t->p.hash_seed;
-
-	h = mix(h, rd64(a0->b) + 0x100);
-	h = mix(h, rd64(a0->b + 8));
-	h = mix(h, rd64(a1->b));
-	h = mix(h, rd64(a1->b + 8));
-	h = mix(h, (uint64_t)p0 << 32 | (uint64_t)p1 << 16 | proto);
-	h ^= h >> 29;
-	return (uint32_t)h;
+	return cot_hash_tuple(t->p.hash_seed, proto, a0, p0, a1, p1);
 }
 
 /* Order (a, ap) and (b, bp); returns 1 if (a, ap) is the higher side. */
@@ -484,9 +455,9 @@ static uint32_t frag_index(const struct cot_flowtab *t, const struct cot_pkt *p)
 {
 	uint64_t h = t->p.hash_seed ^ 0x5bd1e995ULL;
 
-	h = mix(h, rd64(p->src.b + 8));
-	h = mix(h, rd64(p->dst.b + 8));
-	h = mix(h, (uint64_t)p->frag_id << 8 | p->ipproto);
+	h = cot_hash_mix(h, cot_rd64(p->src.b + 8));
+	h = cot_hash_mix(h, cot_rd64(p->dst.b + 8));
+	h = cot_hash_mix(h, (uint64_t)p->frag_id << 8 | p->ipproto);
 	return (uint32_t)h & (t->nfrags - 1);
 }
 
@@ -524,8 +495,8 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 		const struct flow *f = &t->flows[s];
 
 		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
-		    f->port[1] == p1 && addr_eq(&f->addr[0], a0) &&
-		    addr_eq(&f->addr[1], a1))
+		    f->port[1] == p1 && cot_addr_eq(&f->addr[0], a0) &&
+		    cot_addr_eq(&f->addr[1], a1))
 			return (int)s;
 		s = f->hnext;
 	}

@@ -45,7 +45,8 @@ struct cot_merge;
 /*
  * A final record.  @r is valid only during the call; r->seq is 0 (the
  * caller numbers its stream) and times are those passed in (the caller
- * converts to wall-clock time).
+ * converts to wall-clock time).  The callback must not call back into
+ * the tracker.
  */
 typedef void (*cot_merge_rec_cb)(void *ctx, const struct cot_rec *r);
 
@@ -110,6 +111,13 @@ uint32_t cot_merge_expire(struct cot_merge *m, uint64_t now_ns,
  * The memory view came up at @now_ns (the guest kernel was found) or
  * went down (detached: the next scan is diffed against nothing, so every
  * socket it holds arrives as OPENED).
+ *
+ * Going down counts as a CLOSED event for every socket: memory-only
+ * connections are kept, continue when their sockets come back at the
+ * next scans, and end "gone" when they are absent from two scans in a
+ * row after it (or at finish, if the view stays down).  Listeners are
+ * forgotten (they come back as OPENED); a scan in progress ends without
+ * its scan_end.  Walks the memory-only pool once.
  */
 void cot_merge_vmi_up(struct cot_merge *m, uint64_t now_ns);
 void cot_merge_vmi_down(struct cot_merge *m);
@@ -121,6 +129,14 @@ void cot_merge_vmi_down(struct cot_merge *m);
  * order relative to the sockets of the same scan: decisions that need
  * the listeners (who initiated a memory-only connection) are taken at
  * scan_end.  Events outside a begin/end pair are ignored and counted.
+ *
+ * A memory-only connection created during the scan and written during
+ * it too (its tuple reused again within the scan) has its record
+ * written at scan_end, with the initiator that the scan's listeners
+ * give.  A scan_begin without scan_end carries on the same scan, at
+ * the new time.  At most 64 memory-only connections of one tuple exist
+ * at once over all namespaces (more are counted in conns_dropped), so
+ * that no hash chain grows longer whatever the guest does.
  */
 void cot_merge_scan_begin(struct cot_merge *m, uint64_t scan_ns);
 void cot_merge_sock(struct cot_merge *m, enum cot_vmi_event ev,
@@ -132,8 +148,13 @@ void cot_merge_scan_end(struct cot_merge *m);
 
 /*
  * Tracker shutdown at @now_ns: every open connection of both views is
- * written with @end (COT_END_SHUTDOWN in cotrackd).  The object stays
- * usable (empty).
+ * written with @end (COT_END_SHUTDOWN in cotrackd): NIC flows through
+ * cot_flowtab_flush() (closed flows keep fin or rst when @end is
+ * COT_END_OPEN), then memory-only ones, with the last times they were
+ * seen.  A scan in progress ends (its later events are stray).  The
+ * object stays usable, with no connection; the listeners and the
+ * tuples of written flows are kept (they describe the guest and the
+ * records, as the caller's last snapshot does).
  */
 void cot_merge_finish(struct cot_merge *m, uint64_t now_ns, enum cot_end end);
 
