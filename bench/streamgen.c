@@ -24,12 +24,13 @@
  * frame that has not arrived 2 s after the last send is reported lost.
  *
  * With -p, the CPU time (user + system) of process PID over the
- * measurement is read from /proc/PID/schedstat (nanoseconds) and
+ * measurement is read from /proc/PID/task/*/schedstat (nanoseconds) and
  * reported per frame.
  *
  * Output, one line: frames= bytes= lost= secs= fps= mbps= [cpu_s=
  * cpu_ns_per_frame=] other_rx=
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -307,20 +308,44 @@ static int learn(int from, const uint8_t *src, const uint8_t *dst,
 	return -1;
 }
 
-/* CPU time of @pid in ns (user + system): /proc/PID/schedstat, field 1. */
+/*
+ * CPU time of @pid in ns (user + system), all its threads: the sum of
+ * field 1 of /proc/PID/task/TID/schedstat (a tracker with scanner
+ * threads is charged for them too).  Threads that ended before the read
+ * are not counted: read while the process runs.
+ */
 static int cpu_ns(int pid, unsigned long long *t)
 {
-	char path[64];
-	FILE *f;
-	int ok;
+	char path[300];
+	struct dirent *de;
+	unsigned long long v, sum = 0;
+	int n = 0;
+	DIR *d;
 
-	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
-	f = fopen(path, "r");
-	if (!f)
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	if (!d)
 		return -1;
-	ok = fscanf(f, "%llu", t) == 1;
-	fclose(f);
-	return ok ? 0 : -1;
+	/* Bounded by the process's threads. */
+	while ((de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", pid,
+			 de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%llu", &v) == 1) {
+			sum += v;
+			n++;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	*t = sum;
+	return n ? 0 : -1;
 }
 
 static int usage(FILE *f, int status)

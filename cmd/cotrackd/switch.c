@@ -4,6 +4,9 @@
 
 #include "switch.h"
 
+static struct sw_mac *mac_slot(struct sw *s, const uint8_t *m,
+			       uint64_t now);
+
 void sw_init(struct sw *s, const struct sw_params *p)
 {
 	memset(s, 0, sizeof(*s));
@@ -30,9 +33,6 @@ void sw_port_add(struct sw *s, int i, bool vm, const uint8_t *mac)
 		e->seen_ns = 0;
 	}
 }
-
-static struct sw_mac *mac_slot(struct sw *s, const uint8_t *m,
-			       uint64_t now);
 
 static void mac_free(struct sw *s, struct sw_mac *e)
 {
