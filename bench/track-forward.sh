@@ -18,7 +18,11 @@
 #
 #   O=build/rel BENCH_OUT=build/bench bench/track-forward.sh
 #   (RUNS=N, N64=frames at 64 B, N1514=frames at 1514 B, MEM=0,
-#    NOTRIM=1: run cotrackd with glibc's heap trimming off, see below)
+#    NOTRIM=1: run cotrackd with glibc's heap trimming off, see below,
+#    BASELINE=PATH: another cotrackd binary, e.g. an earlier commit's,
+#    run as variants base:notrack, base:track, base:track+mem in the same
+#    run, alternating with ours, so a change is measured before/after on
+#    one machine at one time)
 #
 # NOTRIM=1 sets GLIBC_TUNABLES=glibc.malloc.trim_threshold=256M:top_pad=16M
 # for every variant alike.  cotrackd mallocs and frees a buffer per
@@ -75,17 +79,25 @@ if [ "$MEM" = 1 ]; then
 	fi
 fi
 
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ]; then
+	[ -x "$BASELINE" ] || { echo "track-forward: BASELINE=$BASELINE is not a program"; exit 1; }
+	variants="$variants $(for v in $variants; do printf 'base:%s ' "$v"; done)"
+fi
+
 # one SIZE FRAMES VARIANT RUN: a fresh cotrackd, one streamgen run;
 # appends "size variant fps cpu_ns lost drops evicted scans records
 # scan_mean_us" to results.
 one() {
 	local size=$1 n=$2 var=$3 r=$4 opt=() ma="" mb="" out fps cpu lost drops ev scans
-	case $var in
+	local bin=$D
+	case $var in base:*) bin=$BASELINE ;; esac
+	case ${var#base:} in
 	notrack) opt=(--no-track) ;;
 	track+mem) ma=",mem=/dev/shm/$gname" mb=",mem=/dev/shm/$gname" ;;
 	esac
 	rm -f "$tmp/rec.json"
-	GLIBC_TUNABLES=$tun "$D" "${opt[@]}" --vm "a,net=$tmp/a.sock$ma" --vm "b,net=$tmp/b.sock$mb" \
+	GLIBC_TUNABLES=$tun "$bin" "${opt[@]}" --vm "a,net=$tmp/a.sock$ma" --vm "b,net=$tmp/b.sock$mb" \
 		-o "$tmp/rec.json" 2>"$tmp/d.log" &
 	dpid=$!
 	for _ in $(seq 50); do [ -S "$tmp/b.sock" ] && break; sleep 0.1; done
@@ -125,22 +137,26 @@ done
 
 echo "cotrackd forwarding A -> B, $RUNS runs each (frames: $N64 at 64 B, $N1514 at 1514 B)"
 [ "$NOTRIM" = 1 ] && echo "(cotrackd run with GLIBC_TUNABLES=$tun)"
-printf '%-5s %-9s %10s %19s %7s %8s %8s %7s %7s %5s %7s %7s %6s %7s %7s\n' size variant "frames/s" \
+printf '%-5s %-14s %10s %19s %7s %8s %8s %7s %7s %5s %7s %7s %6s %7s %7s\n' size variant "frames/s" \
 	"(min..max)" Gbit/s "cpu ns" "Mfps@1" "cost%" "cost%" lost q-drops evicted scans "scan us" records
-printf '%-5s %-9s %10s %19s %7s %8s %8s %7s %7s\n' "" "" best "" "" "/frame" core rate cpu
+printf '%-5s %-14s %10s %19s %7s %8s %8s %7s %7s\n' "" "" best "" "" "/frame" core rate cpu
 for size in 64 1514; do
-	bcpu=$(awk -v s="$size" '$1 == s && $2 == "notrack" { if (m == "" || $4 < m) m = $4 } END {print m}' "$tmp/results")
-	brate=$(awk -v s="$size" '$1 == s && $2 == "notrack" {if ($3 > m) m = $3} END {print m}' "$tmp/results")
 	for v in $variants; do
+		# Costs relative to the same binary's notrack.
+		base=notrack
+		case $v in base:*) base=base:notrack ;; esac
+		bcpu=$(awk -v s="$size" -v b="$base" '$1 == s && $2 == b { if (m == "" || $4 < m) m = $4 } END {print m}' "$tmp/results")
+		brate=$(awk -v s="$size" -v b="$base" '$1 == s && $2 == b {if ($3 > m) m = $3} END {print m}' "$tmp/results")
 		awk -v s="$size" -v v="$v" -v brate="$brate" -v bcpu="$bcpu" '
 			$1 == s && $2 == v {
 				n++; if ($3 > best) best = $3; if (min == "" || $3 < min) min = $3
 				if (cpu == "" || $4 < cpu) cpu = $4; lost += $5; drops += $6; ev += $7
 				if ($8 > scans) scans = $8; if ($9 > rec) rec = $9; if ($10 > sus) sus = $10 }
 			END {
-				cr = v == "notrack" ? "-" : sprintf("%.1f", (1 - best / brate) * 100)
-				cc = v == "notrack" ? "-" : sprintf("%.1f", (cpu / bcpu - 1) * 100)
-				printf "%-5s %-9s %10.0f %9.0f..%-9.0f %7.2f %8.0f %8.2f %7s %7s %5d %7d %7d %6d %7.1f %7d\n",
+				nt = v == "notrack" || v == "base:notrack"
+				cr = nt ? "-" : sprintf("%.1f", (1 - best / brate) * 100)
+				cc = nt ? "-" : sprintf("%.1f", (cpu / bcpu - 1) * 100)
+				printf "%-5s %-14s %10.0f %9.0f..%-9.0f %7.2f %8.0f %8.2f %7s %7s %5d %7d %7d %6d %7.1f %7d\n",
 					s, v, best, min, best, best * (s + 0) * 8 / 1e9, cpu, 1000 / cpu,
 					cr, cc, lost, drops, ev, scans, sus, rec
 			}' "$tmp/results"

@@ -96,8 +96,8 @@ static void usage(FILE *f)
 "resumes memory scanning (to compare its cost at the guest).\n"
 "Exit status: 0 after a signal, 1 on a start-up failure, 2 on a usage error.\n",
 		MAX_VMS, MAX_UPLINKS, COT_VM_NAMELEN - 1,
-		(uint64_t)COT_VMI_DEFAULT_STEP_BYTES,
-		(uint64_t)COT_VMI_DEFAULT_STEP_WALKS);
+		(uint64_t)VM_STEP_BYTES,
+		(uint64_t)VM_STEP_WALKS);
 }
 
 struct opts {
@@ -520,8 +520,8 @@ static void defaults(struct daemon *d, struct opts *o)
 	o->vp.grace_ns = 1000000000ULL;
 	o->vp.max_flows = 65536;
 	o->vp.vmi_cap = 65536;
-	o->vp.step_bytes = COT_VMI_DEFAULT_STEP_BYTES;
-	o->vp.step_walks = COT_VMI_DEFAULT_STEP_WALKS;
+	o->vp.step_bytes = VM_STEP_BYTES;
+	o->vp.step_walks = VM_STEP_WALKS;
 	o->swp.age_ns = 300000000000ULL;
 	o->swp.storm_pps = 2000;
 	o->swp.vm_max_macs = 16;

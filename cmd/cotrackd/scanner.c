@@ -164,7 +164,7 @@ static bool vst_errors(const struct cot_vmi_stats *v)
 static void complete(struct scanner *s, uint64_t now)
 {
 	struct cot_vmi_sock *tmp;
-	uint32_t n = cot_vmi_scan_count(&s->scan);
+	uint32_t n = s->scan.n;
 	uint64_t dt = now - s->scan_t0;
 
 	if (s->vst.truncated && warn_due(s, now))
@@ -209,7 +209,7 @@ static void step(struct scanner *s, uint32_t rounds)
 			s->scan_steps = 0;
 		}
 		b0 = s->vst.bytes_read;
-		w0 = s->vst.page_walks;
+		w0 = s->vst.walks;
 		rc = cot_vmi_scan_step(s->at.k, &s->scan, s->p.step_bytes,
 				       s->p.step_walks, &s->vst);
 		now = cot_clock_mono_ns();
@@ -217,7 +217,7 @@ static void step(struct scanner *s, uint32_t rounds)
 		pthread_mutex_lock(&s->mu);
 		s->st.steps++;
 		s->st.bytes += s->vst.bytes_read - b0;
-		s->st.walks += s->vst.page_walks - w0;
+		s->st.walks += s->vst.walks - w0;
 		if (rc == 0)
 			s->st.cut++;
 		if (rc < 0)

@@ -22,6 +22,17 @@
 #include "port.h"
 #include "scanner.h"
 
+/*
+ * The default budget of one scan step (one per --interval): an honest
+ * guest needs about 8 bytes per ehash bucket and 100 per socket (see
+ * docs/vmi.md), so 4 MiB covers tens of thousands of sockets in one
+ * step; a bigger or forged one continues at the next interval.  Copying
+ * 4 MiB of guest memory takes about a millisecond here: at most a tenth
+ * of a core at the default 10 ms interval, whatever the guest forges.
+ */
+#define VM_STEP_BYTES (4ull << 20)
+#define VM_STEP_WALKS 16384ull
+
 /* Socket events fed to the merge per VM per loop turn. */
 #define VM_DRAIN_PER_TURN 4096
 
