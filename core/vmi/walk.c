@@ -19,10 +19,10 @@
  * by the byte and walk budget the read path (kernel.c) enforces.
  *
  * The scan is a sequence of units (phases below; in PH_TABLES one unit
- * per bucket).  scan_step() runs units until the budget refuses a read;
- * the unit in progress is then undone (struct undo) and becomes the
- * first unit of the next step, which runs it without a budget so that
- * every step gets at least one unit done.
+ * per bucket, empty buckets that follow it included).  scan_step() runs units
+ * until the budget refuses a read; the unit in progress is then undone (struct
+ * undo) and becomes the first unit of the next step, which runs it without a
+ * budget so that every step gets at least one unit done.
  */
 #include "cotrack/vmi.h"
 #include "internal.h"
@@ -460,9 +460,11 @@ static void prefetch_chunk(struct walk *w, uint32_t bsz, uint32_t hoff)
 }
 
 /*
- * One unit of PH_TABLES: bucket s->bucket of table s->table (reading
- * the next chunk of bucket heads first when the one in hand does not
- * hold it), moving to the next table first when that one is done.
+ * One unit of PH_TABLES: bucket s->bucket of table s->table and the
+ * empty ones after it up to the next chain or the end of the chunk of
+ * bucket heads in hand (reading the next chunk first when the one in
+ * hand does not hold it), moving to the next table first when that
+ * one is done.
  */
 static void table_unit(struct walk *w)
 {
@@ -495,14 +497,15 @@ static void table_unit(struct walk *w)
 	if (w->chunk_table != s->table || b < w->chunk_lo ||
 	    b - w->chunk_lo >= w->chunk_n) {
 		/* bsz <= 4096 (cot_vmi_set_profile()): at least one.
-		 * Chunks start at multiples of @per whatever bucket a step
+		 * Chunks end at multiples of @per whatever bucket a step
 		 * resumes at, so that where an unreadable table stops
-		 * being read does not depend on the budget. */
-		uint32_t per = CHUNK / bsz, lo = b - b % per;
-		uint32_t cnt = COT_MIN(per, t->nb - lo);
+		 * being read does not depend on the budget: a step resumes
+		 * inside a chunk only when an earlier one read all of it. */
+		uint32_t per = CHUNK / bsz;
+		uint32_t cnt = COT_MIN(per - b % per, t->nb - b);
 
 		w->chunk_n = 0;
-		if (cot_vmi_read_va(k, t->addr + (uint64_t)lo * bsz, w->chunk,
+		if (cot_vmi_read_va(k, t->addr + (uint64_t)b * bsz, w->chunk,
 				    (size_t)cnt * bsz)) {
 			if (k->spent)
 				return; /* cut: done again next step */
@@ -513,31 +516,41 @@ static void table_unit(struct walk *w)
 			return;
 		}
 		w->chunk_table = s->table;
-		w->chunk_lo = lo;
+		w->chunk_lo = b;
 		w->chunk_n = cnt;
 		prefetch_chunk(w, bsz, hoff);
 	}
-	first = cot_get_le64(w->chunk + (b - w->chunk_lo) * bsz + hoff);
-	w->st->buckets++;
-	s->buckets_left--;
-	s->bucket++;
 	w->table_h = t->h;
-	w->bucket = b;
-	if (first & 1) {
-		/* The nulls value of bucket i is i + base, base learnt from
-		 * an empty bucket (ehash: 0; lhash2: LISTENING_NULLS_BASE). */
-		if (s->base == UINT64_MAX)
-			s->base = (first >> 1) - b;
-		return;
+	/* Bound: the chunk in hand (CHUNK / 8 buckets).  The empty
+	 * buckets after this one are part of the unit: they cost no read
+	 * (nor an undo record each), and a unit still holds one chain. */
+	for (;;) {
+		first = cot_get_le64(w->chunk + (b - w->chunk_lo) * bsz + hoff);
+		w->st->buckets++;
+		s->buckets_left--;
+		s->bucket++;
+		w->bucket = b;
+		if (first & 1) {
+			/* The nulls value of bucket i is i + base, base
+			 * learnt from an empty bucket (ehash: 0; lhash2:
+			 * LISTENING_NULLS_BASE). */
+			if (s->base == UINT64_MAX)
+				s->base = (first >> 1) - b;
+		} else if (first) {
+			walk_chain(w, t->addr + (uint64_t)b * bsz + hoff, first,
+				   s->base == UINT64_MAX
+					   ? UINT64_MAX
+					   : ((s->base + b) << 1) | 1,
+				   t->listener);
+			if (w->st->err_budget) /* the scan's node bound */
+				s->phase = PH_DONE;
+			return;
+		}
+		b = s->bucket;
+		if (b >= t->nb || b - w->chunk_lo >= w->chunk_n ||
+		    !s->buckets_left)
+			return;
 	}
-	if (!first)
-		return;
-	walk_chain(w, t->addr + (uint64_t)b * bsz + hoff, first,
-		   s->base == UINT64_MAX ? UINT64_MAX
-					 : ((s->base + b) << 1) | 1,
-		   t->listener);
-	if (w->st->err_budget) /* the scan's node bound */
-		s->phase = PH_DONE;
 }
 
 /* Run one unit of the scan.  0, or a negative code that ends it. */
@@ -590,13 +603,24 @@ static int unit(struct walk *w)
  * (k->nets is rebuilt from scratch by the PH_NETS unit.) */
 struct undo {
 	struct cot_vmi_stats st;
+	bool have_st;
 	uint32_t n, ntables, phase, net, table, bucket, last_net;
 	uint64_t base, nodes_left, buckets_left;
 };
 
-static void undo_save(struct undo *u, const struct cot_vmi_scan *s)
+/*
+ * Remember the position.  The counters are copied only when the budget
+ * left could cut the unit: a unit costs at most COT_VMI_UNIT_MAX_BYTES
+ * and _WALKS, so with that much left it runs to its end (and the walk
+ * of a large budget pays for no copy per bucket).
+ */
+static void undo_save(struct undo *u, const struct cot_vmi_scan *s,
+		      const struct cot_vmi *k)
 {
-	u->st = s->st;
+	u->have_st = k->lim_bytes - k->bytes_read < COT_VMI_UNIT_MAX_BYTES ||
+		     k->lim_walks - k->walks < COT_VMI_UNIT_MAX_WALKS;
+	if (u->have_st)
+		u->st = s->st;
 	u->n = s->n;
 	u->ntables = s->ntables;
 	u->phase = s->phase;
@@ -611,7 +635,8 @@ static void undo_save(struct undo *u, const struct cot_vmi_scan *s)
 
 static void undo_apply(const struct undo *u, struct cot_vmi_scan *s)
 {
-	s->st = u->st;
+	if (u->have_st)
+		s->st = u->st;
 	s->n = u->n;
 	s->ntables = u->ntables;
 	s->phase = u->phase;
@@ -709,7 +734,7 @@ int cot_vmi_scan_step(struct cot_vmi *k, struct cot_vmi_scan *s,
 			r = 1;
 			break;
 		}
-		undo_save(&u, s);
+		undo_save(&u, s, k);
 		err = unit(&w);
 		if (units++ == 0) {
 			s->first_bytes = k->bytes_read - b0;
