@@ -64,25 +64,30 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 	cot_hostmem_iface(&a->hm, &mem);
 	err = cot_vmi_open(a->k, &mem);
 	a->open_err = err;
+	a->open_bytes = a->k->bytes_read;
+	a->open_walks = a->k->walks;
 	if (err == -COT_ENOENT) {
 		snprintf(msg, msglen,
 			 "%s: no Linux VMCOREINFO found in %zu bytes: not the "
 			 "memory of a Linux guest (or its kernel lacks "
-			 "CONFIG_CRASH_CORE)", o->mem, a->hm.size);
+			 "CONFIG_CRASH_CORE)",
+			 o->mem, a->hm.size);
 		goto err;
 	}
 	if (err == -COT_EPROTO) {
 		snprintf(msg, msglen,
 			 "%s: VMCOREINFO found but the kernel page tables or "
-			 "kallsyms could not be read (release %s)", o->mem,
-			 a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?");
+			 "kallsyms could not be read (release %s)%s",
+			 o->mem,
+			 a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?",
+			 a->k->refused ? "; discovery budget spent" : "");
 		goto err;
 	}
 	if (err == -COT_ENOTSUP && !o->sysmap) {
 		snprintf(msg, msglen,
 			 "%s: kernel %s has no kallsyms in VMCOREINFO (Linux "
-			 "< 6.0): give --system-map FILE", o->mem,
-			 a->k->ci.osrelease);
+			 "< 6.0): give --system-map FILE",
+			 o->mem, a->k->ci.osrelease);
 		goto err;
 	}
 	if (err && err != -COT_ENOTSUP) {
@@ -113,7 +118,8 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 			snprintf(msg, msglen,
 				 "%s: no usable __start_BTF/__stop_BTF in the "
 				 "guest kernel (CONFIG_DEBUG_INFO_BTF?): give "
-				 "--btf FILE", o->mem);
+				 "--btf FILE",
+				 o->mem);
 			goto err;
 		}
 		buf = malloc(len);
@@ -126,7 +132,8 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 			free(buf);
 			snprintf(msg, msglen,
 				 "%s: guest BTF (%zu bytes at %#" PRIx64
-				 ") not readable", o->mem, len, va);
+				 ") not readable",
+				 o->mem, len, va);
 			goto err;
 		}
 		err = cot_vmi_profile_from_btf(buf, len, &prof, msg, msglen);

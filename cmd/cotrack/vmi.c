@@ -148,12 +148,14 @@ static void print_stats(const struct cot_vmi_stats *st, uint64_t ns)
 {
 	fprintf(stderr,
 		"vmi: %" PRIu64 " sockets, %u nets, %u ehash tables, %" PRIu64
-		" buckets in %.1f us; rewalks %u; errors: read %u loop %u "
-		"long %u family %u table %u net %u; truncated %u\n",
+		" buckets in %.1f us; read %" PRIu64 " bytes, %" PRIu64
+		" page walks; rewalks %u; errors: read %u loop %u "
+		"long %u family %u table %u net %u; truncated %u%s\n",
 		st->sockets, st->nets, st->tables, st->buckets,
-		(double)ns / 1e3, st->rewalks, st->err_read, st->err_loop,
-		st->err_long, st->err_family, st->err_table, st->err_net,
-		st->truncated);
+		(double)ns / 1e3, st->bytes_read, st->walks, st->rewalks,
+		st->err_read, st->err_loop, st->err_long, st->err_family,
+		st->err_table, st->err_net, st->truncated,
+		st->err_budget ? "; incomplete (budget)" : "");
 }
 
 static int cmp_human(const void *a, const void *b)
@@ -191,14 +193,16 @@ static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
 	qsort(t, o->repeat, sizeof(*t), cmp_u64);
 	printf("snapshots=%u sockets=%u buckets=%" PRIu64 " nets=%u tables=%u "
 	       "min_us=%.1f median_us=%.1f mean_us=%.1f max_us=%.1f "
-	       "ns_per_bucket=%.1f ns_per_socket=%.1f errors=%u\n",
+	       "ns_per_bucket=%.1f ns_per_socket=%.1f errors=%u "
+	       "bytes_read=%" PRIu64 " walks=%" PRIu64 "\n",
 	       o->repeat, n, st.buckets, st.nets, st.tables, t[0] / 1e3,
 	       t[o->repeat / 2] / 1e3, (double)sum / o->repeat / 1e3,
 	       t[o->repeat - 1] / 1e3,
 	       st.buckets ? (double)t[o->repeat / 2] / (double)st.buckets : 0.0,
 	       n ? (double)t[o->repeat / 2] / n : 0.0,
 	       st.err_read + st.err_loop + st.err_long + st.err_family +
-		       st.err_table + st.err_net + st.truncated);
+		       st.err_table + st.err_net + st.truncated + st.err_budget,
+	       st.bytes_read, st.walks);
 	free(t);
 	return 0;
 }
@@ -244,6 +248,10 @@ static int do_snapshot(const struct opts *o)
 	if (st.truncated)
 		log_warnx("%u sockets not listed: more than --max %u",
 			  st.truncated, o->max);
+	if (st.err_budget)
+		log_warnx("snapshot incomplete: the scan's bound was reached "
+			  "after %" PRIu64 " bytes (forged or huge tables?)",
+			  st.bytes_read);
 	free(v);
 	vmi_close(&c);
 	return 0;
@@ -391,9 +399,15 @@ static int do_info(const struct opts *o)
 		       n, st.tables, st.tables == 1 ? "" : "s", st.buckets,
 		       (double)t0 / 1e3);
 		printf("walk errors:     read %u loop %u long %u family %u "
-		       "table %u net %u truncated %u (rewalks %u)\n",
+		       "table %u net %u truncated %u budget %u (rewalks "
+		       "%u)\n",
 		       st.err_read, st.err_loop, st.err_long, st.err_family,
-		       st.err_table, st.err_net, st.truncated, st.rewalks);
+		       st.err_table, st.err_net, st.truncated, st.err_budget,
+		       st.rewalks);
+		printf("read:            discovery %" PRIu64 " bytes, %" PRIu64
+		       " page walks; snapshot %" PRIu64 " bytes, %" PRIu64
+		       " page walks\n",
+		       c.open_bytes, c.open_walks, st.bytes_read, st.walks);
 		free(v);
 	}
 	vmi_close(&c);

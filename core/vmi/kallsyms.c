@@ -16,8 +16,13 @@
  *   kallsyms_addresses:    u64 per symbol (old, absolute).
  * The first character of an expanded name is the symbol type.
  * All of it is hostile: every loop is bounded by num_syms (itself
- * bounded by COT_KALLSYMS_MAX_SYMS), a name by COT_KSYM_NAMELEN, the
- * token table by TOKTAB_MAX.
+ * bounded by COT_KALLSYMS_MAX_SYMS), the token table by TOKTAB_MAX, and
+ * the whole decode by COT_KALLSYMS_MAX_NAMES bytes of kallsyms_names
+ * read.  A name is expanded only as far as the longest wanted name
+ * (plus its type letter) and at most COT_KSYM_NAMELEN - 1 characters:
+ * past that it cannot match, its remaining tokens are skipped without
+ * being expanded, so a forged token table of long tokens costs one
+ * step per token byte, not one per character.
  */
 #include "cotrack/vmi.h"
 
@@ -27,7 +32,8 @@
 struct stream {
 	cot_vmi_vread_fn rd;
 	void *rctx;
-	uint64_t base; /* va of win[0] */
+	uint64_t base;	  /* va of win[0] */
+	uint64_t fetched; /* bytes of kallsyms_names read so far */
 	uint32_t pos, len;
 	uint8_t win[WIN];
 };
@@ -41,6 +47,11 @@ static int next_byte(struct stream *s, uint8_t *b)
 		/* Read up to the next page boundary first so that a table
 		 * ending just before an unmapped page is still readable. */
 		s->len = (uint32_t)(WIN - (s->base & (WIN - 1)));
+		/* Bound: the whole decode reads at most
+		 * COT_KALLSYMS_MAX_NAMES bytes of names. */
+		if (s->len > COT_KALLSYMS_MAX_NAMES - s->fetched)
+			return -COT_EBADMSG;
+		s->fetched += s->len;
 		err = s->rd(s->rctx, s->base, s->win, s->len);
 		if (err)
 			return err;
@@ -61,7 +72,7 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 	uint8_t idxraw[512];
 	uint16_t tokidx[256];
 	uint8_t toktab[TOKTAB_MAX];
-	uint32_t toklen, maxidx = 0;
+	uint32_t toklen, maxidx = 0, keep = 0;
 	char name[COT_KSYM_NAMELEN];
 	uint32_t idx[16];
 	size_t r, found = 0;
@@ -74,11 +85,22 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 	if (ks->num_syms == 0 || ks->num_syms > COT_KALLSYMS_MAX_SYMS)
 		return -COT_EBADMSG;
 	for (r = 0; r < n; r++) {
+		uint32_t l = 0;
+
 		req[r].found = false;
 		req[r].addr = 0;
 		req[r].type = 0;
 		idx[r] = UINT32_MAX;
+		if (!req[r].name)
+			return -COT_EINVAL;
+		/* Bound: COT_KSYM_NAMELEN (a longer name is never found). */
+		while (l < COT_KSYM_NAMELEN && req[r].name[l])
+			l++;
+		keep = COT_MAX(keep, l + 1); /* the type letter first */
 	}
+	/* Characters of a name worth expanding: one more than the
+	 * longest wanted name tells "longer" from "equal". */
+	keep = COT_MIN(keep + 1, (uint32_t)sizeof(name) - 1);
 	err = rd(rctx, ks->token_index, idxraw, sizeof(idxraw));
 	if (err)
 		return err;
@@ -104,6 +126,7 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 	s->rd = rd;
 	s->rctx = rctx;
 	s->base = ks->names;
+	s->fetched = 0;
 	s->pos = s->len = 0;
 	for (i = 0; i < ks->num_syms && found < n; i++) {
 		uint8_t b0, b1, t;
@@ -118,18 +141,23 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 				return err;
 			len = (b0 & 0x7fu) | (uint32_t)b1 << 7;
 		}
-		/* len <= 32767 by construction: bounded. */
+		/* len <= 32767 by construction, and every byte counts
+		 * against COT_KALLSYMS_MAX_NAMES: bounded. */
 		for (j = 0; j < len; j++) {
 			uint32_t o;
 
 			if ((err = next_byte(s, &t)))
 				return err;
-			/* Bound: a token ends at its NUL or at toklen. */
+			if (trunc)
+				continue; /* cut: skip, do not expand */
+			/* Bound: a token ends at its NUL, at toklen, or
+			 * when the name is cut at @keep characters. */
 			for (o = tokidx[t]; o < toklen && toktab[o]; o++) {
-				if (nl < sizeof(name) - 1)
-					name[nl++] = (char)toktab[o];
-				else
+				if (nl == keep) {
 					trunc = true;
+					break;
+				}
+				name[nl++] = (char)toktab[o];
 			}
 		}
 		name[nl] = 0;

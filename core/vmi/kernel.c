@@ -3,8 +3,18 @@
  * Finding the kernel in guest memory: VMCOREINFO scan, x86-64 4- and
  * 5-level page walk, kallsyms lookup of the symbols the walker needs,
  * and the profile check.
+ *
+ * This file holds the one read path of core/vmi: every read of guest
+ * memory (page-table entries, VMCOREINFO, kallsyms, tables, sockets)
+ * goes through mem_read(), every translation that misses the cache
+ * through walk().  Both count (k->bytes_read, k->walks) and refuse
+ * with -COT_EAGAIN what would pass the limits set by the caller of the
+ * moment (k->lim_bytes, k->lim_walks: a scan step's budget, discovery's
+ * candidate budget); a refusal makes every later read fail too (k->spent)
+ * so that the work in progress stops at once and can be redone.
  */
 #include "cotrack/vmi.h"
+#include "internal.h"
 
 /* x86-64 paging (Intel SDM vol. 3, 4.5). */
 #define PTE_P	 0x1ull
@@ -28,7 +38,31 @@ const char *cot_vmi_sym_name(unsigned int sym)
 	return sym < COT_VMI_SYM__COUNT ? sym_names[sym] : "?";
 }
 
-static void tlb_flush(struct cot_vmi *k)
+/* Read @len bytes at @gpa: counted, refused past the limits. */
+static int mem_read(struct cot_vmi *k, uint64_t gpa, void *buf, size_t len)
+{
+	/* Invariant: bytes_read <= lim_bytes (only what fits is added). */
+	if (k->spent || len > k->lim_bytes - k->bytes_read) {
+		k->spent = true;
+		k->refused++;
+		return -COT_EAGAIN;
+	}
+	k->bytes_read += len;
+	return k->mem.read(k->mem.ctx, gpa, buf, len) ? -COT_EFAULT : 0;
+}
+
+void cot_vmi__set_limits(struct cot_vmi *k, uint64_t max_bytes,
+			 uint64_t max_walks)
+{
+	k->lim_bytes = max_bytes > UINT64_MAX - k->bytes_read
+			       ? UINT64_MAX
+			       : k->bytes_read + max_bytes;
+	k->lim_walks = max_walks > UINT64_MAX - k->walks ? UINT64_MAX
+							 : k->walks + max_walks;
+	k->spent = false;
+}
+
+void cot_vmi__tlb_flush(struct cot_vmi *k)
 {
 	uint32_t i, j;
 
@@ -56,6 +90,11 @@ static int walk(struct cot_vmi *k, uint64_t va, uint64_t *pa,
 		return -COT_EINVAL;
 	if (!canonical(k, va))
 		return -COT_EFAULT;
+	if (k->spent || k->walks >= k->lim_walks) {
+		k->spent = true;
+		k->refused++;
+		return -COT_EAGAIN;
+	}
 	k->walks++;
 	/* Bound: at most 5 levels. */
 	for (lvl = k->levels; lvl >= 1; lvl--) {
@@ -64,9 +103,9 @@ static int walk(struct cot_vmi *k, uint64_t va, uint64_t *pa,
 		uint8_t raw[8];
 		int err;
 
-		err = k->mem.read(k->mem.ctx, table + idx * 8, raw, 8);
+		err = mem_read(k, table + idx * 8, raw, 8);
 		if (err)
-			return -COT_EFAULT;
+			return err;
 		e = cot_get_le64(raw);
 		if (!(e & PTE_P))
 			return -COT_EFAULT;
@@ -134,9 +173,9 @@ int cot_vmi_read_va(struct cot_vmi *k, uint64_t va, void *buf, size_t len)
 		err = cot_vmi_v2p(k, va, &pa);
 		if (err)
 			return err;
-		err = k->mem.read(k->mem.ctx, pa, p, chunk);
+		err = mem_read(k, pa, p, chunk);
 		if (err)
-			return -COT_EFAULT;
+			return err;
 		p += chunk;
 		va += chunk;
 		len -= chunk;
@@ -165,7 +204,7 @@ static int setup_paging(struct cot_vmi *k)
 		return -COT_EPROTO;
 	/* NUMBER(pgtable_l5_enabled) is absent without CONFIG_X86_5LEVEL. */
 	k->levels = (ci->have & COT_VMCI_L5) && ci->l5 ? 5 : 4;
-	tlb_flush(k);
+	cot_vmi__tlb_flush(k);
 	if (walk(k, ci->init_top_pgt, &pa, &sh) || pa != k->root_pa)
 		return -COT_EPROTO;
 	return 0;
@@ -213,15 +252,21 @@ static int find_symbols(struct cot_vmi *k)
 	return 0;
 }
 
-/* Try the VMCOREINFO page at @pa. */
-static int try_candidate(struct cot_vmi *k, uint64_t pa, uint64_t avail)
+/*
+ * Try the VMCOREINFO page at @pa.  *@deep is set once the page passed
+ * the page-table self-check, i.e. when kallsyms was (to be) decoded.
+ */
+static int try_candidate(struct cot_vmi *k, uint64_t pa, uint64_t avail,
+			 bool *deep)
 {
 	char text[COT_VMCI_MAX_LEN];
 	size_t len = (size_t)COT_MIN(avail, (uint64_t)sizeof(text));
 	int err;
 
-	if (k->mem.read(k->mem.ctx, pa, text, len))
-		return -COT_EFAULT;
+	*deep = false;
+	err = mem_read(k, pa, text, len);
+	if (err)
+		return err;
 	err = cot_vmcoreinfo_parse(&k->ci, text, len);
 	if (err)
 		return err;
@@ -229,12 +274,15 @@ static int try_candidate(struct cot_vmi *k, uint64_t pa, uint64_t avail)
 	err = setup_paging(k);
 	if (err)
 		return err;
+	*deep = true;
 	return find_symbols(k);
 }
 
 int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem)
 {
 	static const char magic[] = "OSRELEASE=";
+	uint64_t left_bytes = COT_VMI_OPEN_MAX_BYTES;
+	uint64_t left_walks = COT_VMI_OPEN_MAX_WALKS;
 	uint32_t r, tried = 0;
 	int best = -COT_ENOENT;
 
@@ -242,8 +290,11 @@ int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem)
 		return -COT_EINVAL;
 	cot_memset(k, 0, sizeof(*k));
 	k->mem = *mem;
-	tlb_flush(k);
-	/* Bound: every page of the (finite) RAM ranges, once. */
+	cot_vmi__set_limits(k, UINT64_MAX, UINT64_MAX);
+	cot_vmi__tlb_flush(k);
+	/* Bound: every page of the RAM ranges (the host's, not the
+	 * guest's), once; what the guest controls, the candidates, shares
+	 * one budget of COT_VMI_OPEN_MAX_BYTES / _WALKS. */
 	for (r = 0; r < mem->nranges; r++) {
 		uint64_t end = mem->ranges[r].start + mem->ranges[r].len;
 		uint64_t pa = (mem->ranges[r].start + PAGE - 1) & ~(PAGE - 1);
@@ -252,18 +303,29 @@ int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem)
 			continue; /* wraps: a bad range */
 		for (; pa + sizeof(magic) - 1 <= end; pa += PAGE) {
 			char head[sizeof(magic) - 1];
+			uint64_t b0, w0;
+			bool deep, spent;
 			int err;
 
-			if (k->mem.read(k->mem.ctx, pa, head, sizeof(head)) ||
+			if (mem_read(k, pa, head, sizeof(head)) ||
 			    cot_memcmp(head, magic, sizeof(head)))
 				continue;
-			err = try_candidate(k, pa, end - pa);
+			b0 = k->bytes_read;
+			w0 = k->walks;
+			cot_vmi__set_limits(k, left_bytes, left_walks);
+			err = try_candidate(k, pa, end - pa, &deep);
+			spent = k->spent;
+			left_bytes -= k->bytes_read - b0;
+			left_walks -= k->walks - w0;
+			cot_vmi__set_limits(k, UINT64_MAX, UINT64_MAX);
 			if (err == 0 || err == -COT_ENOTSUP) {
 				k->how |= COT_VMI_HOW_SCAN;
 				return err;
 			}
 			best = -COT_EPROTO;
-			if (++tried >= COT_VMI_MAX_CANDIDATES)
+			if (spent) /* the candidate budget: give up */
+				return best;
+			if (deep && ++tried >= COT_VMI_MAX_CANDIDATES)
 				return best;
 		}
 	}

@@ -13,26 +13,46 @@
  * COT_VMI_MAX_REWALK times.  Every chain is also bounded by
  * COT_VMI_MAX_CHAIN and checked for cycles (Brent's algorithm), the
  * namespace list by COT_VMI_MAX_NETS and the tables by
- * COT_VMI_MAX_BUCKETS.
+ * COT_VMI_MAX_BUCKETS.  Those are bounds per loop; the scan as a whole
+ * is bounded by COT_VMI_MAX_SCAN_BUCKETS buckets and 2 * cap +
+ * COT_VMI_NODE_SLACK chain nodes over all tables, and each step of it
+ * by the byte and walk budget the read path (kernel.c) enforces.
+ *
+ * The scan is a sequence of units (phases below; in PH_TABLES one unit
+ * per bucket, empty buckets that follow it included).  scan_step() runs units
+ * until the budget refuses a read; the unit in progress is then undone (struct
+ * undo) and becomes the first unit of the next step, which runs it without a
+ * budget so that every step gets at least one unit done.
  */
 #include "cotrack/vmi.h"
+#include "internal.h"
 
 /* Linux ABI constants (include/linux/socket.h). */
 #define AF_INET_  2
 #define AF_INET6_ 10
 
-#define SPAN_MAX 1024 /* bytes of sock_common read in one go */
+#define CHUNK 4096 /* bytes of bucket heads read in one go */
 
+enum phase {
+	PH_START = 0, /* check the profile and the global table */
+	PH_NETS,      /* the namespace list (one unit) */
+	PH_GLOBAL,    /* tables of tcp_hashinfo */
+	PH_PERNET,    /* tables of namespace s->net (one unit each) */
+	PH_TABLES,    /* bucket s->bucket of table s->table (one each) */
+	PH_DONE,
+};
+
+/* One step of a scan. */
 struct walk {
 	struct cot_vmi *k;
-	struct cot_vmi_sock *out;
-	uint32_t cap, n;
-	struct cot_vmi_stats *st;
-	uint32_t span_lo, span_len; /* sock_common window */
-	uint32_t last_net;	    /* index of the last namespace hit */
-	uint64_t budget;	    /* chain nodes left to visit */
-	uint32_t table_h;	    /* hash of the table being walked */
-	uint32_t bucket;	    /* bucket being walked */
+	struct cot_vmi_scan *s;
+	struct cot_vmi_stats *st; /* &s->st */
+	bool first;		  /* running the step's first unit */
+	uint32_t table_h;	  /* hash of the table being walked */
+	uint32_t bucket;	  /* bucket being walked */
+	/* bucket heads of table chunk_table, buckets [chunk_lo, +chunk_n) */
+	uint32_t chunk_table, chunk_lo, chunk_n;
+	uint8_t chunk[CHUNK];
 };
 
 static int rd64(struct cot_vmi *k, uint64_t va, uint64_t *v)
@@ -61,15 +81,15 @@ static int net_index(struct walk *w, uint64_t net)
 	struct cot_vmi *k = w->k;
 	uint32_t lo = 0, hi = k->nnets;
 
-	if (w->last_net < k->nnets && k->nets[w->last_net].addr == net)
-		return (int)w->last_net;
+	if (w->s->last_net < k->nnets && k->nets[w->s->last_net].addr == net)
+		return (int)w->s->last_net;
 	/* Bound: log2(COT_VMI_MAX_NETS) steps. */
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		uint32_t i = k->net_by_addr[mid];
 
 		if (k->nets[i].addr == net) {
-			w->last_net = i;
+			w->s->last_net = i;
 			return (int)i;
 		}
 		if (k->nets[i].addr < net)
@@ -108,6 +128,7 @@ static void walk_nets(struct walk *w)
 	uint32_t inum;
 
 	k->nnets = 0;
+	w->s->last_net = 0;
 	if (!head) {
 		/* No namespace list known: only init_net. */
 		uint64_t net = k->sym[COT_VMI_SYM_INIT_NET];
@@ -145,30 +166,31 @@ static void walk_nets(struct walk *w)
  * read in the same copy as the socket's fields when they are close (they
  * are: all in sock_common).  Returns 0, or -1 when the socket could not
  * be read (the chain cannot go on); a socket read but not listable is
- * counted and skipped.
+ * counted and skipped.  At most three reads (COT_VMI_NODE_MAX_BYTES).
  */
 static int emit(struct walk *w, uint64_t node_va, uint32_t node, bool listener,
 		uint64_t *next)
 {
 	struct cot_vmi *k = w->k;
+	struct cot_vmi_scan *sc = w->s;
 	const struct cot_vmi_profile *p = &k->prof;
 	uint64_t sk = node_va - node;
-	uint32_t lo = COT_MIN(w->span_lo, node);
-	uint32_t hi = COT_MAX(w->span_lo + w->span_len, node + 8);
-	uint8_t buf[SPAN_MAX], *b;
+	uint32_t lo = COT_MIN(sc->span_lo, node);
+	uint32_t hi = COT_MAX(sc->span_lo + sc->span_len, node + 8);
+	uint8_t buf[COT_VMI_SPAN_MAX], *b;
 	struct cot_vmi_sock s;
 	uint16_t family;
 	uint64_t net;
 	int ni;
 
-	if (hi - lo <= SPAN_MAX) {
+	if (hi - lo <= COT_VMI_SPAN_MAX) {
 		if (cot_vmi_read_va(k, sk + lo, buf, hi - lo))
 			return -1;
 		*next = cot_get_le64(buf + (node - lo));
 	} else {
-		lo = w->span_lo;
+		lo = sc->span_lo;
 		if (rd64(k, node_va, next) ||
-		    cot_vmi_read_va(k, sk + lo, buf, w->span_len))
+		    cot_vmi_read_va(k, sk + lo, buf, sc->span_len))
 			return -1;
 	}
 #define AT(off) (buf + ((off)-lo))
@@ -224,17 +246,19 @@ static int emit(struct walk *w, uint64_t node_va, uint32_t node, bool listener,
 		return 0;
 	}
 	s.netns = k->nets[ni].inum;
-	if (w->n == w->cap) {
+	if (sc->n == sc->cap) {
 		w->st->truncated++;
 		return 0;
 	}
-	w->out[w->n++] = s;
+	sc->out[sc->n++] = s;
 	return 0;
 }
 
 /*
  * Walk one chain starting at bucket head @head_va.  @nulls is the
  * marker that ends this bucket's chain, or UINT64_MAX when unknown.
+ * Bound: (COT_VMI_MAX_REWALK + 1) walks of COT_VMI_MAX_CHAIN nodes,
+ * and the scan's node bound (s->nodes_left) over all chains.
  */
 static void walk_chain(struct walk *w, uint64_t head_va, uint64_t first,
 		       uint64_t nulls, bool listener)
@@ -249,11 +273,11 @@ static void walk_chain(struct walk *w, uint64_t head_va, uint64_t first,
 
 		/* Bound: COT_VMI_MAX_CHAIN nodes, cycle check per node. */
 		while (pos && !(pos & 1)) {
-			if (w->budget == 0) {
+			if (w->s->nodes_left == 0) {
 				w->st->err_budget = 1;
 				return;
 			}
-			w->budget--;
+			w->s->nodes_left--;
 			if (++cnt > COT_VMI_MAX_CHAIN) {
 				w->st->err_long++;
 				return;
@@ -287,75 +311,6 @@ static void walk_chain(struct walk *w, uint64_t head_va, uint64_t first,
 	}
 }
 
-/*
- * Walk a table of @nb buckets of @bsz bytes at @tab, chain head at
- * @hoff in each bucket.  The nulls value of bucket i is i + base, base
- * learnt from an empty bucket (ehash: 0; lhash2: LISTENING_NULLS_BASE).
- */
-static void walk_table(struct walk *w, uint64_t tab, uint32_t nb, uint32_t bsz,
-		       uint32_t hoff, bool listener)
-{
-	uint8_t buf[4096];
-	uint32_t per = (uint32_t)sizeof(buf) / bsz, i = 0, j;
-	uint64_t base = UINT64_MAX;
-
-	/* Bound: nb <= COT_VMI_MAX_BUCKETS, checked by the caller. */
-	while (i < nb && w->budget) {
-		uint32_t cnt = COT_MIN(per, nb - i);
-
-		if (cot_vmi_read_va(w->k, tab + (uint64_t)i * bsz, buf,
-				    (size_t)cnt * bsz)) {
-			w->st->err_table++;
-			return;
-		}
-		if (w->k->mem.prefetch) {
-			/* Start the cache misses of every chain head of this
-			 * chunk before walking any of them. */
-			for (j = 0; j < cnt; j++) {
-				uint64_t first =
-					cot_get_le64(buf + j * bsz + hoff);
-				uint64_t pa;
-
-				if (first && !(first & 1) &&
-				    !cot_vmi_v2p(w->k, first, &pa))
-					w->k->mem.prefetch(w->k->mem.ctx, pa);
-			}
-		}
-		for (j = 0; j < cnt; j++) {
-			uint64_t first = cot_get_le64(buf + j * bsz + hoff);
-			uint64_t b = i + j;
-
-			w->st->buckets++;
-			w->bucket = (uint32_t)b;
-			if (first & 1) {
-				if (base == UINT64_MAX)
-					base = (first >> 1) - b;
-				continue;
-			}
-			if (!first)
-				continue;
-			walk_chain(w, tab + b * bsz + hoff, first,
-				   base == UINT64_MAX ? UINT64_MAX
-						      : ((base + b) << 1) | 1,
-				   listener);
-		}
-		i += cnt;
-	}
-}
-
-/* A hash table to walk. */
-struct table {
-	uint64_t addr;
-	uint32_t h;  /* hash of addr: the table's place in the order */
-	uint32_t nb; /* buckets */
-	bool listener;
-};
-
-struct tables {
-	struct table t[COT_VMI_MAX_TABLES * 2];
-	uint32_t n;
-};
-
 static uint32_t addr_hash(uint64_t a)
 {
 	a ^= a >> 33;
@@ -365,32 +320,34 @@ static uint32_t addr_hash(uint64_t a)
 }
 
 /* Remember table @addr of @mask + 1 buckets, once. */
-static void table_add(struct walk *w, struct tables *ts, uint64_t addr,
-		      uint32_t mask, bool listener)
+static void table_add(struct walk *w, uint64_t addr, uint32_t mask,
+		      bool listener)
 {
+	struct cot_vmi_scan *s = w->s;
 	uint32_t i;
 
 	if (!addr)
 		return;
-	for (i = 0; i < ts->n; i++)
-		if (ts->t[i].addr == addr)
+	/* Bound: 2 * COT_VMI_MAX_TABLES entries. */
+	for (i = 0; i < s->ntables; i++)
+		if (s->tables[i].addr == addr)
 			return; /* shared with another namespace */
 	/* The masks are size - 1 of power-of-two tables. */
 	if (mask >= COT_VMI_MAX_BUCKETS || (mask & (mask + 1)) ||
-	    ts->n == COT_ARRAY_SIZE(ts->t)) {
+	    s->ntables == COT_ARRAY_SIZE(s->tables)) {
 		w->st->err_table++;
 		return;
 	}
-	ts->t[ts->n].addr = addr;
-	ts->t[ts->n].h = addr_hash(addr);
-	ts->t[ts->n].nb = mask + 1;
-	ts->t[ts->n].listener = listener;
-	ts->n++;
+	s->tables[s->ntables].addr = addr;
+	s->tables[s->ntables].h = addr_hash(addr);
+	s->tables[s->ntables].nb = mask + 1;
+	s->tables[s->ntables].listener = listener;
+	s->ntables++;
 	if (!listener)
 		w->st->tables++;
 }
 
-static void add_hashinfo(struct walk *w, struct tables *ts, uint64_t hi)
+static void add_hashinfo(struct walk *w, uint64_t hi)
 {
 	struct cot_vmi *k = w->k;
 	const struct cot_vmi_profile *p = &k->prof;
@@ -404,30 +361,51 @@ static void add_hashinfo(struct walk *w, struct tables *ts, uint64_t hi)
 		w->st->err_read++;
 		return;
 	}
-	table_add(w, ts, ehash, emask, false);
-	table_add(w, ts, lhash2, lmask, true);
+	table_add(w, ehash, emask, false);
+	table_add(w, lhash2, lmask, true);
+}
+
+/* The per-netns ehash of namespace @i (net.ipv4.tcp_child_ehash_entries):
+ * net->ipv4.tcp_death_row(->)hashinfo. */
+static void add_net_tables(struct walk *w, uint32_t i)
+{
+	struct cot_vmi *k = w->k;
+	const struct cot_vmi_profile *p = &k->prof;
+	uint64_t dr = k->nets[i].addr + p->net_death_row, v;
+
+	if ((p->flags & COT_VMI_PF_DR_PTR) && rd64(k, dr, &dr)) {
+		w->st->err_read++;
+		return;
+	}
+	if (rd64(k, dr + p->dr_hashinfo, &v)) {
+		w->st->err_read++;
+		return;
+	}
+	if (v && v != k->sym[COT_VMI_SYM_TCP_HASHINFO])
+		add_hashinfo(w, v);
 }
 
 /* Order of tables: by (h, addr); at most 128 of them. */
-static void tables_sort(struct tables *ts)
+static void tables_sort(struct cot_vmi_scan *s)
 {
 	uint32_t i, j;
 
-	for (i = 1; i < ts->n; i++)
-		for (j = i; j > 0 && (ts->t[j - 1].h > ts->t[j].h ||
-				      (ts->t[j - 1].h == ts->t[j].h &&
-				       ts->t[j - 1].addr > ts->t[j].addr));
+	for (i = 1; i < s->ntables; i++)
+		for (j = i;
+		     j > 0 && (s->tables[j - 1].h > s->tables[j].h ||
+			       (s->tables[j - 1].h == s->tables[j].h &&
+				s->tables[j - 1].addr > s->tables[j].addr));
 		     j--) {
-			struct table t = ts->t[j];
+			struct cot_vmi_scan_table t = s->tables[j];
 
-			ts->t[j] = ts->t[j - 1];
-			ts->t[j - 1] = t;
+			s->tables[j] = s->tables[j - 1];
+			s->tables[j - 1] = t;
 		}
 }
 
-static void span(struct walk *w)
+/* The sock_common window every socket read copies; false if too wide. */
+static bool span(struct cot_vmi_scan *s, const struct cot_vmi_profile *p)
 {
-	const struct cot_vmi_profile *p = &w->k->prof;
 	const struct {
 		uint32_t off, len;
 	} f[] = {
@@ -445,91 +423,376 @@ static void span(struct walk *w)
 		lo = COT_MIN(lo, f[i].off);
 		hi = COT_MAX(hi, f[i].off + f[i].len);
 	}
-	w->span_lo = lo;
-	w->span_len = hi - lo;
+	s->span_lo = lo;
+	s->span_len = hi - lo;
+	return s->span_len <= COT_VMI_SPAN_MAX;
+}
+
+/*
+ * Start the cache misses of every chain head of the chunk before
+ * walking any of them.  A hint: a walk the budget refuses ends it and
+ * does not cut the unit.  Not in a step's first unit, whose cost is
+ * bounded without it.
+ */
+static void prefetch_chunk(struct walk *w, uint32_t bsz, uint32_t hoff)
+{
+	struct cot_vmi *k = w->k;
+	uint32_t j;
+
+	if (!k->mem.prefetch || w->first)
+		return;
+	/* Bound: chunk_n <= CHUNK / 8 heads. */
+	for (j = 0; j < w->chunk_n; j++) {
+		uint64_t first = cot_get_le64(w->chunk + j * bsz + hoff);
+		uint64_t pa;
+
+		if (!first || (first & 1))
+			continue;
+		if (cot_vmi_v2p(k, first, &pa)) {
+			if (k->spent) {
+				k->spent = false;
+				return;
+			}
+			continue;
+		}
+		k->mem.prefetch(k->mem.ctx, pa);
+	}
+}
+
+/*
+ * One unit of PH_TABLES: bucket s->bucket of table s->table and the
+ * empty ones after it up to the next chain or the end of the chunk of
+ * bucket heads in hand (reading the next chunk first when the one in
+ * hand does not hold it), moving to the next table first when that
+ * one is done.
+ */
+static void table_unit(struct walk *w)
+{
+	struct cot_vmi *k = w->k;
+	struct cot_vmi_scan *s = w->s;
+	const struct cot_vmi_profile *p = &k->prof;
+	const struct cot_vmi_scan_table *t;
+	uint32_t bsz, hoff, b;
+	uint64_t first;
+
+	/* Bound: ntables <= 2 * COT_VMI_MAX_TABLES. */
+	while (s->table < s->ntables && s->bucket >= s->tables[s->table].nb) {
+		s->table++;
+		s->bucket = 0;
+		s->base = UINT64_MAX;
+	}
+	if (s->table == s->ntables) {
+		s->phase = PH_DONE;
+		return;
+	}
+	t = &s->tables[s->table];
+	if (s->buckets_left == 0) { /* the scan's bound over all tables */
+		w->st->err_budget = 1;
+		s->phase = PH_DONE;
+		return;
+	}
+	bsz = t->listener ? p->lhash2_bucket_size : p->ehash_bucket_size;
+	hoff = t->listener ? p->lhash2_head : p->ehash_chain;
+	b = s->bucket;
+	if (w->chunk_table != s->table || b < w->chunk_lo ||
+	    b - w->chunk_lo >= w->chunk_n) {
+		/* bsz <= 4096 (cot_vmi_set_profile()): at least one.
+		 * Chunks end at multiples of @per whatever bucket a step
+		 * resumes at, so that where an unreadable table stops
+		 * being read does not depend on the budget: a step resumes
+		 * inside a chunk only when an earlier one read all of it. */
+		uint32_t per = CHUNK / bsz;
+		uint32_t cnt = COT_MIN(per - b % per, t->nb - b);
+
+		w->chunk_n = 0;
+		if (cot_vmi_read_va(k, t->addr + (uint64_t)b * bsz, w->chunk,
+				    (size_t)cnt * bsz)) {
+			if (k->spent)
+				return; /* cut: done again next step */
+			w->st->err_table++;
+			s->table++; /* the rest of it is unreadable too */
+			s->bucket = 0;
+			s->base = UINT64_MAX;
+			return;
+		}
+		w->chunk_table = s->table;
+		w->chunk_lo = b;
+		w->chunk_n = cnt;
+		prefetch_chunk(w, bsz, hoff);
+	}
+	w->table_h = t->h;
+	/* Bound: the chunk in hand (CHUNK / 8 buckets).  The empty
+	 * buckets after this one are part of the unit: they cost no read
+	 * (nor an undo record each), and a unit still holds one chain. */
+	for (;;) {
+		first = cot_get_le64(w->chunk + (b - w->chunk_lo) * bsz + hoff);
+		w->st->buckets++;
+		s->buckets_left--;
+		s->bucket++;
+		w->bucket = b;
+		if (first & 1) {
+			/* The nulls value of bucket i is i + base, base
+			 * learnt from an empty bucket (ehash: 0; lhash2:
+			 * LISTENING_NULLS_BASE). */
+			if (s->base == UINT64_MAX)
+				s->base = (first >> 1) - b;
+		} else if (first) {
+			walk_chain(w, t->addr + (uint64_t)b * bsz + hoff, first,
+				   s->base == UINT64_MAX
+					   ? UINT64_MAX
+					   : ((s->base + b) << 1) | 1,
+				   t->listener);
+			if (w->st->err_budget) /* the scan's node bound */
+				s->phase = PH_DONE;
+			return;
+		}
+		b = s->bucket;
+		if (b >= t->nb || b - w->chunk_lo >= w->chunk_n ||
+		    !s->buckets_left)
+			return;
+	}
+}
+
+/* Run one unit of the scan.  0, or a negative code that ends it. */
+static int unit(struct walk *w)
+{
+	struct cot_vmi *k = w->k;
+	struct cot_vmi_scan *s = w->s;
+	const struct cot_vmi_profile *p = &k->prof;
+	uint64_t hi = k->sym[COT_VMI_SYM_TCP_HASHINFO], v;
+
+	switch (s->phase) {
+	case PH_START:
+		if (!hi)
+			return -COT_EINVAL;
+		if (rd64(k, hi + p->hi_ehash, &v))
+			return -COT_EFAULT;
+		s->phase = PH_NETS;
+		return 0;
+	case PH_NETS:
+		walk_nets(w);
+		w->st->nets = k->nnets;
+		s->phase = PH_GLOBAL;
+		return 0;
+	case PH_GLOBAL:
+		add_hashinfo(w, hi);
+		s->net = 0;
+		s->phase = PH_PERNET;
+		return 0;
+	case PH_PERNET:
+		if ((p->flags & COT_VMI_PF_PERNET) && s->net < k->nnets) {
+			add_net_tables(w, s->net++);
+			return 0;
+		}
+		/* Walked in the snapshot order, the sockets come out sorted
+		 * but for the order inside each bucket. */
+		tables_sort(s);
+		s->table = 0;
+		s->bucket = 0;
+		s->base = UINT64_MAX;
+		s->phase = PH_TABLES;
+		return 0;
+	case PH_TABLES:
+		table_unit(w);
+		return 0;
+	}
+	return 0;
+}
+
+/* What a unit may change, so that a unit the budget cut can be undone.
+ * (k->nets is rebuilt from scratch by the PH_NETS unit.) */
+struct undo {
+	struct cot_vmi_stats st;
+	bool have_st;
+	uint32_t n, ntables, phase, net, table, bucket, last_net;
+	uint64_t base, nodes_left, buckets_left;
+};
+
+/*
+ * Remember the position.  The counters are copied only when the budget
+ * left could cut the unit: a unit costs at most COT_VMI_UNIT_MAX_BYTES
+ * and _WALKS, so with that much left it runs to its end (and the walk
+ * of a large budget pays for no copy per bucket).
+ */
+static void undo_save(struct undo *u, const struct cot_vmi_scan *s,
+		      const struct cot_vmi *k)
+{
+	u->have_st = k->lim_bytes - k->bytes_read < COT_VMI_UNIT_MAX_BYTES ||
+		     k->lim_walks - k->walks < COT_VMI_UNIT_MAX_WALKS;
+	if (u->have_st)
+		u->st = s->st;
+	u->n = s->n;
+	u->ntables = s->ntables;
+	u->phase = s->phase;
+	u->net = s->net;
+	u->table = s->table;
+	u->bucket = s->bucket;
+	u->last_net = s->last_net;
+	u->base = s->base;
+	u->nodes_left = s->nodes_left;
+	u->buckets_left = s->buckets_left;
+}
+
+static void undo_apply(const struct undo *u, struct cot_vmi_scan *s)
+{
+	if (u->have_st)
+		s->st = u->st;
+	s->n = u->n;
+	s->ntables = u->ntables;
+	s->phase = u->phase;
+	s->net = u->net;
+	s->table = u->table;
+	s->bucket = u->bucket;
+	s->last_net = u->last_net;
+	s->base = u->base;
+	s->nodes_left = u->nodes_left;
+	s->buckets_left = u->buckets_left;
+}
+
+/* Sort and deduplicate what the scan found; it is over. */
+static void finish(struct cot_vmi_scan *s)
+{
+	uint32_t i, j;
+
+	cot_vmi_sort(s->out, s->n);
+	/* A re-walked chain may have yielded a socket twice. */
+	for (i = 0, j = 0; i < s->n; i++)
+		if (j == 0 || cot_vmi_sock_cmp(&s->out[j - 1], &s->out[i]) != 0)
+			s->out[j++] = s->out[i];
+	s->n = j;
+	s->st.sockets = j;
+	s->phase = PH_DONE;
+	s->result = 1;
+}
+
+void cot_vmi_scan_start(struct cot_vmi *k, struct cot_vmi_scan *s,
+			struct cot_vmi_sock *out, uint32_t cap)
+{
+	if (!s)
+		return;
+	cot_memset(s, 0, sizeof(*s));
+	s->out = out;
+	s->cap = cap;
+	s->phase = PH_START;
+	s->base = UINT64_MAX;
+	/* Bound on all chains together, so that a table of forged chains
+	 * costs at most a few times what a full table of real ones does. */
+	s->nodes_left = 2ull * cap + COT_VMI_NODE_SLACK;
+	s->buckets_left = COT_VMI_MAX_SCAN_BUCKETS;
+	if (!k || (!out && cap))
+		s->result = -COT_EINVAL;
+}
+
+int cot_vmi_scan_step(struct cot_vmi *k, struct cot_vmi_scan *s,
+		      uint64_t max_bytes, uint64_t max_walks,
+		      struct cot_vmi_stats *st)
+{
+	struct walk w;
+	uint64_t b0, w0;
+	uint32_t units = 0;
+	int r = 0;
+
+	if (!s)
+		return -COT_EINVAL;
+	if (!k && !s->result)
+		s->result = -COT_EINVAL;
+	if (s->result) {
+		if (st)
+			*st = s->st;
+		return s->result;
+	}
+	/* The profile may have been replaced since the last step: emit()
+	 * must never index past the window it read. */
+	if (!k->have_profile || !span(s, &k->prof)) {
+		s->result = -COT_EINVAL;
+		if (st)
+			*st = s->st;
+		return s->result;
+	}
+	s->st.steps++;
+	b0 = k->bytes_read;
+	w0 = k->walks;
+	s->first_bytes = s->first_walks = 0;
+	/* Mappings may have changed since the last step. */
+	cot_vmi__tlb_flush(k);
+	/* The first unit runs in full: every step makes progress. */
+	cot_vmi__set_limits(k, UINT64_MAX, UINT64_MAX);
+	w.k = k;
+	w.s = s;
+	w.st = &s->st;
+	w.first = true;
+	w.chunk_table = UINT32_MAX;
+	w.chunk_lo = w.chunk_n = 0;
+	/* Bound: each pass finishes a unit or ends the step; a scan has
+	 * at most 5 + COT_VMI_MAX_NETS + COT_VMI_MAX_SCAN_BUCKETS units. */
+	for (;;) {
+		struct undo u;
+		int err;
+
+		if (s->phase == PH_DONE) {
+			finish(s);
+			r = 1;
+			break;
+		}
+		undo_save(&u, s, k);
+		err = unit(&w);
+		if (units++ == 0) {
+			s->first_bytes = k->bytes_read - b0;
+			s->first_walks = k->walks - w0;
+		}
+		if (k->spent) { /* cut by the budget: undo, resume there */
+			undo_apply(&u, s);
+			s->st.cuts++;
+			r = 0;
+			break;
+		}
+		if (err) {
+			s->result = err;
+			r = err;
+			break;
+		}
+		if (w.first) { /* from now on, what is left of the budget */
+			uint64_t ub = s->first_bytes, uw = s->first_walks;
+
+			w.first = false;
+			cot_vmi__set_limits(
+				k, max_bytes > ub ? max_bytes - ub : 0,
+				max_walks > uw ? max_walks - uw : 0);
+		}
+	}
+	s->step_bytes = k->bytes_read - b0;
+	s->step_walks = k->walks - w0;
+	s->st.bytes_read += s->step_bytes;
+	s->st.walks += s->step_walks;
+	cot_vmi__set_limits(k, UINT64_MAX, UINT64_MAX);
+	if (st)
+		*st = s->st;
+	return r;
 }
 
 int cot_vmi_snapshot(struct cot_vmi *k, struct cot_vmi_sock *out, uint32_t cap,
 		     uint32_t *n, struct cot_vmi_stats *st)
 {
-	const struct cot_vmi_profile *p;
-	struct cot_vmi_stats dummy;
-	struct tables ts;
-	struct walk w;
-	uint64_t hi, v;
-	uint32_t i, j;
+	struct cot_vmi_scan s;
+	int r;
 
-	if (!st)
-		st = &dummy;
-	cot_memset(st, 0, sizeof(*st));
+	if (st)
+		cot_memset(st, 0, sizeof(*st));
 	if (n)
 		*n = 0;
-	if (!k || !n || (!out && cap) || !k->have_profile)
+	if (!k || !n || (!out && cap))
 		return -COT_EINVAL;
-	p = &k->prof;
-	hi = k->sym[COT_VMI_SYM_TCP_HASHINFO];
-	if (!hi)
-		return -COT_EINVAL;
-	cot_memset(&w, 0, sizeof(w));
-	w.k = k;
-	w.out = out;
-	w.cap = cap;
-	w.st = st;
-	/* Bound on all chains together, so that a table of forged chains
-	 * costs at most a few times what a full table of real ones does. */
-	w.budget = 2ull * cap + COT_VMI_STEP_SLACK;
-	span(&w);
-	if (w.span_len > SPAN_MAX)
-		return -COT_EINVAL;
-	ts.n = 0;
-	/* Mappings may have changed since the last snapshot. */
-	for (i = 0; i < 3; i++)
-		for (j = 0; j < COT_VMI_TLB_SIZE; j++)
-			k->tlb[i][j].vbase = 1;
-	if (rd64(k, hi + p->hi_ehash, &v))
-		return -COT_EFAULT;
-	walk_nets(&w);
-	st->nets = k->nnets;
-	add_hashinfo(&w, &ts, hi);
-	if (p->flags & COT_VMI_PF_PERNET) {
-		/* Per-netns ehash (net.ipv4.tcp_child_ehash_entries):
-		 * net->ipv4.tcp_death_row(->)hashinfo. */
-		for (i = 0; i < k->nnets; i++) {
-			uint64_t dr = k->nets[i].addr + p->net_death_row;
-
-			if ((p->flags & COT_VMI_PF_DR_PTR) &&
-			    rd64(k, dr, &dr)) {
-				st->err_read++;
-				continue;
-			}
-			if (rd64(k, dr + p->dr_hashinfo, &v)) {
-				st->err_read++;
-				continue;
-			}
-			if (v && v != hi)
-				add_hashinfo(&w, &ts, v);
-		}
+	cot_vmi_scan_start(k, &s, out, cap);
+	r = cot_vmi_scan_step(k, &s, COT_VMI_DEFAULT_SCAN_BYTES,
+			      COT_VMI_DEFAULT_SCAN_WALKS, NULL);
+	if (r < 0)
+		return r;
+	if (r == 0) { /* budget spent: what was found, marked incomplete */
+		s.st.err_budget = 1;
+		finish(&s);
 	}
-	/* Walked in the snapshot order, the sockets come out sorted but
-	 * for the order inside each bucket. */
-	tables_sort(&ts);
-	for (i = 0; i < ts.n; i++) {
-		const struct table *t = &ts.t[i];
-
-		w.table_h = t->h;
-		if (t->listener)
-			walk_table(&w, t->addr, t->nb, p->lhash2_bucket_size,
-				   p->lhash2_head, true);
-		else
-			walk_table(&w, t->addr, t->nb, p->ehash_bucket_size,
-				   p->ehash_chain, false);
-	}
-	cot_vmi_sort(out, w.n);
-	/* A re-walked chain may have yielded a socket twice. */
-	for (i = 0, j = 0; i < w.n; i++)
-		if (j == 0 || cot_vmi_sock_cmp(&out[j - 1], &out[i]) != 0)
-			out[j++] = out[i];
-	*n = j;
-	st->sockets = j;
+	if (st)
+		*st = s.st;
+	*n = s.n;
 	return 0;
 }

@@ -18,6 +18,18 @@
  *		cot_vmi_snapshot(k, socks, cap, &n, &st);   sorted set
  *		cot_vmi_diff(prev, nprev, socks, n, cb, ctx); events
  *
+ * or, to spread one snapshot over several budgeted steps (a scanner
+ * thread doing one step per interval):
+ *
+ *	cot_vmi_scan_start(k, &scan, socks, cap);
+ *	while ((r = cot_vmi_scan_step(k, &scan, bytes, walks, &st)) == 0)
+ *		wait for the next interval;
+ *	r == 1: socks[0..scan.n) is the snapshot
+ *
+ * Every read of guest memory is counted (bytes, page walks) in one read
+ * path (k->bytes_read, k->walks; per scan in struct cot_vmi_stats), and
+ * refused past the budget of the operation in progress.
+ *
  * A struct cot_vmi is not thread-safe (it caches translations); use one
  * per thread.  The diff and parse functions keep no state and are.
  */
@@ -118,12 +130,25 @@ struct cot_ksym_req {
 	bool found;
 };
 
+/* Bytes of kallsyms_names one decode reads at most (Debian 6.1: about
+ * 2 MiB for 170000 symbols); a longer table is malformed. */
+#define COT_KALLSYMS_MAX_NAMES (32u << 20)
+/* Bytes one cot_kallsyms_lookup() asks of @rd at most: the token index
+ * (512), the token table (4 KiB, read again shorter when that fails),
+ * the names and 8 per request (at most 16). */
+#define COT_KALLSYMS_MAX_READ                                                  \
+	(512u + 4096u + COT_KALLSYMS_MAX_NAMES + 4096u + 8u * 16u)
+
 /*
- * Decode the whole symbol list once, through @rd, and resolve every
- * request in @req[0..n) (first match wins).  Bounded by
- * COT_KALLSYMS_MAX_SYMS symbols and COT_KSYM_NAMELEN bytes per name.
- * Returns the number of requests found (>= 0), or a negative code when
- * the tables could not be read or are malformed (-COT_EBADMSG).
+ * Decode the symbol list once, through @rd, until every request in
+ * @req[0..n) (n <= 16) is resolved (first match wins).  Bounded by
+ * COT_KALLSYMS_MAX_SYMS symbols and COT_KALLSYMS_MAX_READ bytes asked
+ * of @rd; a name is expanded only up to the longest request (at most
+ * COT_KSYM_NAMELEN - 1 characters), the rest of its tokens skipped, so
+ * the work is at most one step per byte read plus that many characters
+ * per symbol.  Returns the number of requests found (>= 0), or a
+ * negative code when the tables could not be read or are malformed
+ * (-COT_EBADMSG, also when the names pass COT_KALLSYMS_MAX_NAMES).
  * Thread-safe.
  */
 int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
@@ -188,14 +213,69 @@ const char *cot_vmi_sym_name(unsigned int sym);
 
 #define COT_VMI_TLB_SIZE 64
 
-/* Bounds of one snapshot. */
+/* Bounds of one snapshot (one scan), whatever its budget. */
 #define COT_VMI_MAX_CHAIN   4096       /* sockets per chain */
 #define COT_VMI_MAX_REWALK  4	       /* re-walks of one bucket */
 #define COT_VMI_MAX_BUCKETS (1u << 24) /* per table (16M buckets) */
 #define COT_VMI_MAX_NETS    4096       /* namespaces */
 #define COT_VMI_MAX_TABLES  64	       /* distinct per-netns ehash tables */
-/* Chain nodes visited per snapshot, over all chains: 2 * cap + this. */
-#define COT_VMI_STEP_SLACK 65536
+/* Buckets read per scan over all tables (a 64 GiB guest's global ehash
+ * has 2^19; per-netns tables at most 2^24 each): past it the scan ends,
+ * incomplete (err_budget). */
+#define COT_VMI_MAX_SCAN_BUCKETS (1u << 25)
+/* Chain nodes visited per scan, over all chains: 2 * cap + this. */
+#define COT_VMI_NODE_SLACK 65536
+/* Bytes of a socket's sock_common read in one copy (profile bound). */
+#define COT_VMI_SPAN_MAX 1024
+
+/*
+ * What one unit of scan work costs at most (see cot_vmi_scan_step():
+ * the first unit of a step is done in full even past its budget).  A
+ * page walk reads at most 5 entries of 8 bytes; a read of up to 4 KiB
+ * crosses at most one page boundary, so it takes at most two walks.
+ * The largest unit is one bucket: its share of a 4 KiB read of bucket
+ * heads, its chain walked COT_VMI_MAX_REWALK + 1 times with the head
+ * re-read before each re-walk, COT_VMI_MAX_CHAIN sockets per walk, each
+ * socket at most 8 + COT_VMI_SPAN_MAX + 1 bytes in three reads (five
+ * walks).  About 24 MiB and 100000 walks; an honest chain of a few
+ * sockets costs a few hundred bytes.
+ */
+#define COT_VMI_WALK_MAX_BYTES 40u
+#define COT_VMI_NODE_MAX_WALKS 5u
+#define COT_VMI_NODE_MAX_BYTES                                                 \
+	(8u + COT_VMI_SPAN_MAX + 1u +                                          \
+	 COT_VMI_NODE_MAX_WALKS * COT_VMI_WALK_MAX_BYTES)
+#define COT_VMI_UNIT_MAX_BYTES                                                 \
+	(4096ull + 2 * COT_VMI_WALK_MAX_BYTES +                                \
+	 COT_VMI_MAX_REWALK * (8ull + 2 * COT_VMI_WALK_MAX_BYTES) +            \
+	 (COT_VMI_MAX_REWALK + 1ull) * COT_VMI_MAX_CHAIN *                     \
+		 COT_VMI_NODE_MAX_BYTES)
+#define COT_VMI_UNIT_MAX_WALKS                                                 \
+	(2ull + 2ull * COT_VMI_MAX_REWALK +                                    \
+	 (COT_VMI_MAX_REWALK + 1ull) * COT_VMI_MAX_CHAIN *                     \
+		 COT_VMI_NODE_MAX_WALKS)
+
+/*
+ * cot_vmi_snapshot()'s budget (one step of a scan).  An honest guest
+ * needs 8 bytes per ehash bucket, 16 per lhash2 bucket and one read per
+ * socket of its sock_common window and chain pointer (112 bytes on
+ * Debian 6.1), plus 40 bytes per page walk on translation-cache misses.
+ * Measured on a Debian 6.1 guest (512 MiB, -cpu max) holding 10037
+ * sockets in 4352 buckets: 1251173 bytes and 2255 walks per snapshot;
+ * 1M sockets in 2^20 buckets would need about 125 MiB and 250000 walks.
+ */
+#define COT_VMI_DEFAULT_SCAN_BYTES (256ull << 20)
+#define COT_VMI_DEFAULT_SCAN_WALKS (1ull << 22)
+
+/*
+ * What the guest controls in cot_vmi_open() (candidate VMCOREINFO
+ * pages, their page-table check and kallsyms decode) shares this
+ * budget: one honest kernel needs its kallsyms names, about 1-2 MiB
+ * (all of cot_vmi_open() on a 512 MiB Debian 6.1 guest, page scan
+ * included: 2413191 bytes, 3 walks).
+ */
+#define COT_VMI_OPEN_MAX_BYTES (64ull << 20)
+#define COT_VMI_OPEN_MAX_WALKS (1ull << 16)
 
 /* How the kernel was found (cot_vmi.how). */
 #define COT_VMI_HOW_SCAN       (1u << 0) /* VMCOREINFO found by scanning RAM */
@@ -218,8 +298,20 @@ struct cot_vmi {
 	struct cot_vmi_tlb {
 		uint64_t vbase, pbase;
 	} tlb[3][COT_VMI_TLB_SIZE];
-	uint64_t walks, tlb_hits;
-	/* namespaces found by the last cot_vmi_snapshot() */
+	/*
+	 * The read path (core/vmi/kernel.c) counts every byte asked of
+	 * mem.read and every page walk (translation-cache miss) since
+	 * cot_vmi_open(), and refuses with -COT_EAGAIN a read or walk that
+	 * would pass lim_bytes / lim_walks (set by the operation in
+	 * progress: a scan step, discovery; UINT64_MAX otherwise).  After a
+	 * refusal @spent is set and every read fails until new limits are
+	 * set, so that the work in progress stops at once.
+	 */
+	uint64_t bytes_read, walks, tlb_hits;
+	uint64_t lim_bytes, lim_walks;
+	uint64_t refused; /* reads and walks refused */
+	bool spent;
+	/* namespaces found by the last (or current) scan */
 	uint32_t nnets;
 	struct {
 		uint64_t addr; /* struct net * */
@@ -233,11 +325,21 @@ struct cot_vmi {
  * the VMCOREINFO text, parse it, set up the page walk from init_top_pgt
  * and phys_base (checked by translating init_top_pgt's own address),
  * then decode kallsyms for the symbols above.  A candidate page that
- * does not validate is skipped (up to COT_VMI_MAX_CANDIDATES).
+ * does not validate is skipped; at most COT_VMI_MAX_CANDIDATES pages
+ * that pass the page-table check have their kallsyms decoded.
+ *
+ * Cost, bounded per call: 10 bytes read per 4 KiB page of the RAM
+ * ranges (the host's figure, not the guest's), plus at most
+ * COT_VMI_OPEN_MAX_BYTES and COT_VMI_OPEN_MAX_WALKS for all candidates
+ * together (each at most 4 KiB of text, one page walk, and one kallsyms
+ * decode of at most COT_KALLSYMS_MAX_READ bytes).  k->bytes_read and
+ * k->walks say what it took.
+ *
  * Returns 0; -COT_ENOENT when no VMCOREINFO was found (not the memory
  * of a Linux guest); -COT_EPROTO when one was found but the page walk
- * or kallsyms failed on every candidate; -COT_ENOTSUP when VMCOREINFO
- * has no kallsyms (Linux < 6.0: use cot_vmi_set_symbols()).
+ * or kallsyms failed on every candidate, or the candidates spent their
+ * budget (k->refused > 0); -COT_ENOTSUP when VMCOREINFO has no kallsyms
+ * (Linux < 6.0: use cot_vmi_set_symbols()).
  */
 #define COT_VMI_MAX_CANDIDATES 8
 int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem);
@@ -250,10 +352,18 @@ int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem);
 int cot_vmi_set_symbols(struct cot_vmi *k,
 			const uint64_t link_addr[COT_VMI_SYM__COUNT]);
 
-/* Translate a kernel virtual address.  0, -COT_EFAULT (not mapped). */
+/*
+ * Translate a kernel virtual address.  0, -COT_EFAULT (not mapped),
+ * -COT_EAGAIN (the page walk was refused by the budget in force).
+ */
 int cot_vmi_v2p(struct cot_vmi *k, uint64_t va, uint64_t *pa);
 
-/* Read kernel-virtual memory (any length, across pages).  0 or < 0. */
+/*
+ * Read kernel-virtual memory (any length, across pages), counted in
+ * k->bytes_read.  0, -COT_EFAULT, or -COT_EAGAIN (refused by the budget
+ * in force; outside cot_vmi_open() and cot_vmi_scan_step() there is
+ * none).
+ */
 int cot_vmi_read_va(struct cot_vmi *k, uint64_t va, void *buf, size_t len);
 
 /* Start and length of the kernel's BTF (__start_BTF..__stop_BTF). */
@@ -331,19 +441,106 @@ struct cot_vmi_stats {
 	uint32_t err_table;  /* table size or pointer out of bounds */
 	uint32_t err_net;    /* socket of a namespace not in the list */
 	uint32_t truncated;  /* sockets dropped: @cap reached */
-	uint32_t err_budget; /* 1: walk cut short, node budget spent */
+	/* 1: the snapshot is incomplete: cut short by a bound of the scan
+	 * (chain nodes, buckets) or by cot_vmi_snapshot()'s budget */
+	uint32_t err_budget;
+	/* cost, counted by the read path */
+	uint64_t bytes_read; /* guest bytes read (page-table entries too) */
+	uint64_t walks;	     /* page-table walks */
+	uint32_t steps;	     /* cot_vmi_scan_step() calls */
+	uint32_t cuts;	     /* steps that ended because their budget was
+			      * spent (the scan went on in the next) */
 };
 
 /*
  * Walk every namespace's TCP tables and fill @out[0..cap) with the
  * guest's sockets, sorted by cot_vmi_sock_cmp() with duplicates
  * removed; *@n gets the count.  @st (may be NULL) gets counters.
+ * One cot_vmi_scan_step() with a budget of COT_VMI_DEFAULT_SCAN_BYTES
+ * and COT_VMI_DEFAULT_SCAN_WALKS: when it is spent the sockets found
+ * so far are returned, sorted, with st->err_budget = 1.
  * Returns 0 (errors in guest data are counted in @st, not returned),
  * -COT_EINVAL when no profile is installed, -COT_EFAULT when the
  * global hash table cannot be read at all.
  */
 int cot_vmi_snapshot(struct cot_vmi *k, struct cot_vmi_sock *out, uint32_t cap,
 		     uint32_t *n, struct cot_vmi_stats *st);
+
+/*
+ * A snapshot in steps.  The caller owns the struct (embed it; about
+ * 3.5 KiB) and reads @out, @n, @st and the step_* fields; the rest is
+ * the position, private.
+ */
+struct cot_vmi_scan {
+	struct cot_vmi_sock *out;
+	uint32_t cap;
+	uint32_t n;		 /* sockets in out[]; final once done */
+	struct cot_vmi_stats st; /* the scan's counters so far */
+	uint64_t step_bytes;	 /* cost of the last step */
+	uint64_t step_walks;
+	uint64_t first_bytes; /* of it, its first unit of work */
+	uint64_t first_walks;
+	/* private */
+	int32_t result; /* once done: 1 or a negative code */
+	uint32_t phase;
+	uint32_t net;	       /* next namespace whose tables to add */
+	uint32_t table;	       /* table being walked ... */
+	uint32_t bucket;       /* ... and its next bucket */
+	uint64_t base;	       /* its nulls base, UINT64_MAX if unknown */
+	uint64_t nodes_left;   /* chain nodes the scan may still visit */
+	uint64_t buckets_left; /* buckets it may still read */
+	uint32_t span_lo, span_len;
+	uint32_t last_net;
+	uint32_t ntables;
+	struct cot_vmi_scan_table {
+		uint64_t addr;
+		uint32_t h;  /* hash of addr: the table's place in the order */
+		uint32_t nb; /* buckets */
+		bool listener;
+	} tables[2 * COT_VMI_MAX_TABLES];
+};
+
+/*
+ * Begin a scan of @k's sockets into @out[0..cap): reads nothing.  A
+ * scan in progress on @k is abandoned (one scan per struct cot_vmi at a
+ * time; between steps @k may be used for anything but another scan).
+ */
+void cot_vmi_scan_start(struct cot_vmi *k, struct cot_vmi_scan *s,
+			struct cot_vmi_sock *out, uint32_t cap);
+
+/*
+ * Go on with scan @s for at most @max_bytes bytes of guest memory read
+ * and @max_walks page walks (what the read path counts), then stop at
+ * a point the next call resumes from.
+ *
+ * The scan is a sequence of units: the namespace list, each
+ * namespace's tables, each bucket with its chain.  A unit the budget
+ * cuts is undone (its sockets and counters dropped) and done again from
+ * its start by the next step: a chain from its bucket's head, as
+ * pointers read in an earlier step may be stale.  So that every step
+ * makes progress whatever its budget, the first unit of a step is done
+ * in full: a step reads at most max(@max_bytes, its first unit's cost)
+ * and a unit costs at most COT_VMI_UNIT_MAX_BYTES / _WALKS (a bucket
+ * of empty or short chains: a 4 KiB read of bucket heads and a few
+ * hundred bytes).  step_bytes / first_bytes (and _walks) say what the
+ * step and its first unit took.  The scan ends after at most
+ * 5 + COT_VMI_MAX_NETS + COT_VMI_MAX_SCAN_BUCKETS units, so after as
+ * many steps at most, whatever the budget.  The profile may be replaced
+ * between steps (the next step uses the new one).
+ *
+ * Returns 1 when the snapshot is complete: out[0..s->n) sorted and
+ * deduplicated as cot_vmi_snapshot() returns it (calling again returns
+ * 1 again); 0 when the budget was spent (st->cuts counts these steps);
+ * or what cot_vmi_snapshot() returns as an error (-COT_EINVAL,
+ * -COT_EFAULT), again on every later call.  *@st (may be NULL) gets the
+ * scan's counters so far: cumulative over its steps since
+ * cot_vmi_scan_start(), as in s->st.  The guest runs between steps:
+ * a scan of several steps shows each bucket as it was when its step
+ * read it.  Not thread-safe (uses @k).
+ */
+int cot_vmi_scan_step(struct cot_vmi *k, struct cot_vmi_scan *s,
+		      uint64_t max_bytes, uint64_t max_walks,
+		      struct cot_vmi_stats *st);
 
 /*
  * The snapshot order: by pos, then netns, family, local, lport,

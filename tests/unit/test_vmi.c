@@ -655,6 +655,483 @@ static void t_kallsyms_missing(void)
 	syn_free(&s);
 }
 
+/* --- budgets and the resumable scan ---------------------------------- */
+
+/* A step may pass its budget only by its first unit: for the forged
+ * tables of empty buckets below, one 4 KiB read of bucket heads. */
+#define ONE_READ_SLACK (4096 + 2 * COT_VMI_WALK_MAX_BYTES)
+
+/*
+ * Scan @vk to the end in steps of @mb bytes and @mw walks; checks that
+ * each step's cost is what the read callback saw and within its budget
+ * (max(budget, first unit)).  Returns the number of steps, 0 on error.
+ */
+static uint32_t scan_all(struct syn *s, struct cot_vmi_scan *sc,
+			 struct cot_vmi_sock *out, uint32_t cap, uint64_t mb,
+			 uint64_t mw, struct cot_vmi_stats *st)
+{
+	uint32_t steps = 0;
+	int r;
+
+	cot_vmi_scan_start(vk, sc, out, cap);
+	/* Bound: a scan has fewer units than this; each step does one. */
+	do {
+		uint64_t b0 = s->rd_bytes, w0 = vk->walks;
+
+		r = cot_vmi_scan_step(vk, sc, mb, mw, st);
+		steps++;
+		if (sc->step_bytes != s->rd_bytes - b0 ||
+		    sc->step_walks != vk->walks - w0 ||
+		    sc->step_bytes > COT_MAX(mb, sc->first_bytes) ||
+		    sc->step_walks > COT_MAX(mw, sc->first_walks) ||
+		    sc->first_bytes > COT_VMI_UNIT_MAX_BYTES ||
+		    sc->first_walks > COT_VMI_UNIT_MAX_WALKS) {
+			printf("#   step %u: %llu bytes (callback %llu, first "
+			       "%llu) %llu walks (first %llu), budget "
+			       "%llu/%llu\n",
+			       steps, (unsigned long long)sc->step_bytes,
+			       (unsigned long long)(s->rd_bytes - b0),
+			       (unsigned long long)sc->first_bytes,
+			       (unsigned long long)sc->step_walks,
+			       (unsigned long long)sc->first_walks,
+			       (unsigned long long)mb, (unsigned long long)mw);
+			t_failed_now = 1;
+			return 0;
+		}
+	} while (r == 0 && steps < 100000);
+	return r == 1 ? steps : 0;
+}
+
+/* The counters that describe what was found (not what it cost). */
+static void same_findings(const struct cot_vmi_stats *a,
+			  const struct cot_vmi_stats *b)
+{
+	T_EQ_U(a->nets, b->nets);
+	T_EQ_U(a->tables, b->tables);
+	T_EQ_U(a->buckets, b->buckets);
+	T_EQ_U(a->sockets, b->sockets);
+	T_EQ_U(a->rewalks, b->rewalks);
+	T_EQ_U(a->err_read, b->err_read);
+	T_EQ_U(a->err_loop, b->err_loop);
+	T_EQ_U(a->err_long, b->err_long);
+	T_EQ_U(a->err_family, b->err_family);
+	T_EQ_U(a->err_table, b->err_table);
+	T_EQ_U(a->err_net, b->err_net);
+	T_EQ_U(a->truncated, b->truncated);
+	T_EQ_U(a->err_budget, b->err_budget);
+}
+
+/*
+ * (a) An honest guest scanned in many small steps gives exactly the
+ * snapshot of one unlimited scan: same sockets in the same order (pos
+ * included), same counters; budgets down to 0 bytes (one unit per
+ * step) and below one chain (bucket 33 holds 40 sockets, ~3 KiB).
+ */
+static void t_scan_resume(void)
+{
+	static const uint64_t mbs[] = { 0,    1,    100,   1000,
+					3000, 5000, 65536, UINT64_MAX };
+	static const uint64_t mws[] = { 0, 1, 3, UINT64_MAX };
+	static struct cot_vmi_sock ref[512], got[512];
+	struct cot_vmi_stats rst, st;
+	struct cot_vmi_scan sc;
+	struct expect e;
+	struct syn s;
+	uint32_t nref, i, j, m;
+
+	syn_init(&s, 5, 0, false, 64, 8);
+	populate(&s, &e);
+	srand(3);
+	for (i = 0; i < 200; i++) {
+		uint8_t a[4] = { 10, 1, (uint8_t)(i >> 8), (uint8_t)i };
+
+		syn_sock(&s, s.init_net, i < 40 ? 33 : (uint32_t)rand() % 64,
+			 i % 3 ? COT_VMI_TCP_ESTABLISHED
+			       : COT_VMI_TCP_TIME_WAIT,
+			 COT_VMI_TCP_TIME_WAIT, 4, ten1, 443, a,
+			 (uint16_t)(20000 + i));
+	}
+	T_ASSERT(open_syn(&s) == 0);
+	T_ASSERT(cot_vmi_snapshot(vk, ref, 512, &nref, &rst) == 0);
+	T_EQ_U(nref, e.n + 200);
+	T_EQ_U(rst.err_budget, 0);
+	T_EQ_U(rst.cuts, 0);
+	T_EQ_U(rst.steps, 1);
+	printf("# honest: %u sockets, %llu buckets: %llu bytes, %llu walks\n",
+	       nref, (unsigned long long)rst.buckets,
+	       (unsigned long long)rst.bytes_read,
+	       (unsigned long long)rst.walks);
+	for (i = 0; i < COT_ARRAY_SIZE(mbs); i++) {
+		for (j = 0; j < COT_ARRAY_SIZE(mws); j++) {
+			uint32_t steps;
+
+			memset(got, 0xa5, sizeof(got));
+			steps = scan_all(&s, &sc, got, 512, mbs[i], mws[j],
+					 &st);
+			if (!steps) {
+				printf("#   budget %llu/%llu: no end\n",
+				       (unsigned long long)mbs[i],
+				       (unsigned long long)mws[j]);
+				t_failed_now = 1;
+				continue;
+			}
+			T_EQ_U(sc.n, nref);
+			for (m = 0; m < nref && m < sc.n; m++)
+				if (cot_vmi_sock_cmp(&got[m], &ref[m]) ||
+				    got[m].kaddr != ref[m].kaddr) {
+					printf("#   budget %llu/%llu: socket "
+					       "%u "
+					       "differs\n",
+					       (unsigned long long)mbs[i],
+					       (unsigned long long)mws[j], m);
+					t_failed_now = 1;
+					break;
+				}
+			same_findings(&st, &rst);
+			T_EQ_U(st.steps, steps);
+			T_EQ_U(st.cuts, steps - 1);
+			T_CHECK(st.bytes_read >= rst.bytes_read);
+			/* a tiny budget takes many steps, a big one one */
+			if ((mbs[i] <= 100 && steps <= 64) ||
+			    (mbs[i] == 1000 && steps < rst.bytes_read / 1000)) {
+				printf("#   budget %llu/%llu: %u steps\n",
+				       (unsigned long long)mbs[i],
+				       (unsigned long long)mws[j], steps);
+				t_failed_now = 1;
+			}
+			if (mbs[i] == UINT64_MAX && mws[j] == UINT64_MAX)
+				T_EQ_U(steps, 1);
+			/* a finished scan stays finished */
+			T_EQ_U(cot_vmi_scan_step(vk, &sc, 0, 0, &st), 1);
+			T_EQ_U(sc.n, nref);
+		}
+	}
+	/* the chain of 40 (~3 KiB) is more than a 1000-byte budget: it is
+	 * cut, then walked in full as the first unit of the next step */
+	T_ASSERT(scan_all(&s, &sc, got, 512, 1000, UINT64_MAX, &st) > 0);
+	T_CHECK(st.cuts > 0);
+	/* start with bad arguments: the error on every step */
+	cot_vmi_scan_start(vk, &sc, NULL, 5);
+	T_CHECK(cot_vmi_scan_step(vk, &sc, 1, 1, &st) == -COT_EINVAL);
+	T_CHECK(cot_vmi_scan_step(vk, &sc, 1, 1, &st) == -COT_EINVAL);
+	syn_free(&s);
+}
+
+/*
+ * (b) A forged kernel: 32 namespaces with an ehash of 2^24 buckets each
+ * (2^29 buckets, aliased onto one 2 MiB page).  Each step reads at most
+ * its budget plus one 4 KiB read, the scan does not complete in K
+ * steps, every step is counted as cut; with no budget the scan still
+ * ends, at COT_VMI_MAX_SCAN_BUCKETS; cot_vmi_snapshot() stops at its
+ * default budget.
+ */
+static void t_scan_forged_tables(void)
+{
+	static struct cot_vmi_sock out[64];
+	const uint64_t mb = 65536, mw = 64;
+	const uint32_t K = 300;
+	struct cot_vmi_stats st;
+	struct cot_vmi_scan sc;
+	struct syn s;
+	uint64_t b0, worst = 0;
+	uint32_t i, n;
+	int r = 0;
+
+	syn_init(&s, 4, 0, false, 16, 8);
+	syn_forge_tables(&s, 32, COT_VMI_MAX_BUCKETS);
+	T_ASSERT(open_syn(&s) == 0);
+	cot_vmi_scan_start(vk, &sc, out, 64);
+	for (i = 0; i < K; i++) {
+		b0 = s.rd_bytes;
+		r = cot_vmi_scan_step(vk, &sc, mb, mw, &st);
+		if (r != 0)
+			break;
+		T_EQ_U(sc.step_bytes, s.rd_bytes - b0);
+		if (sc.step_bytes > mb + ONE_READ_SLACK ||
+		    sc.step_walks > mw + 2) {
+			printf("#   step %u: %llu bytes, %llu walks\n", i,
+			       (unsigned long long)sc.step_bytes,
+			       (unsigned long long)sc.step_walks);
+			t_failed_now = 1;
+		}
+		worst = COT_MAX(worst, sc.step_bytes);
+	}
+	T_EQ_U(r, 0);
+	T_EQ_U(st.tables, 33);
+	T_EQ_U(st.steps, K);
+	T_EQ_U(st.cuts, K);
+	T_CHECK(st.buckets < COT_VMI_MAX_SCAN_BUCKETS);
+	T_CHECK(st.bytes_read <= (uint64_t)K * (mb + ONE_READ_SLACK));
+	printf("# forged: %u steps of %llu bytes: %llu buckets, worst step "
+	       "%llu bytes\n",
+	       K, (unsigned long long)mb, (unsigned long long)st.buckets,
+	       (unsigned long long)worst);
+	/* without a budget, the scan's own bound ends it */
+	for (i = 0; i < 64 && r == 0; i++)
+		r = cot_vmi_scan_step(vk, &sc, UINT64_MAX, UINT64_MAX, &st);
+	T_EQ_U(r, 1);
+	T_EQ_U(st.err_budget, 1);
+	T_EQ_U(st.buckets, COT_VMI_MAX_SCAN_BUCKETS);
+	/* one snapshot: the default budget, not gigabytes */
+	b0 = s.rd_bytes;
+	T_ASSERT(cot_vmi_snapshot(vk, out, 64, &n, &st) == 0);
+	T_EQ_U(st.err_budget, 1);
+	T_EQ_U(st.cuts, 1);
+	T_EQ_U(st.bytes_read, s.rd_bytes - b0);
+	T_CHECK(st.bytes_read <= COT_VMI_DEFAULT_SCAN_BYTES);
+	T_CHECK(st.bytes_read > COT_VMI_DEFAULT_SCAN_BYTES - ONE_READ_SLACK);
+	syn_free(&s);
+}
+
+/*
+ * (c) A cycle of 1000 sockets (Brent's check finds it after about 2000
+ * nodes, 150 KiB) next to honest sockets, scanned with 1000-byte steps:
+ * bounded, counted once in err_loop (cut attempts are undone), no hang,
+ * the honest sockets all there.
+ */
+static void t_scan_cycle(void)
+{
+	static struct cot_vmi_sock out[2048], ref[2048];
+	struct cot_vmi_stats st, rst;
+	struct cot_vmi_scan sc;
+	struct syn s;
+	uint64_t first = 0, last = 0;
+	uint32_t i, steps, nref, good = 0;
+
+	syn_init(&s, 4, 1, false, 16, 8);
+	for (i = 0; i < 1000; i++) {
+		uint64_t sk = syn_sock(&s, s.init_net, 4, 1, 0, 4, lo4,
+				       (uint16_t)i, lo4, 1);
+
+		if (!i)
+			last = sk; /* pushed first: the end of the chain */
+		first = sk;
+	}
+	syn_w64(&s, last + SYN_SK_NULLS, first + SYN_SK_NULLS);
+	for (i = 0; i < 8; i++)
+		syn_sock(&s, s.init_net, 5 + i, COT_VMI_TCP_ESTABLISHED, 0, 4,
+			 ten1, 80, ten2, (uint16_t)(30000 + i));
+	T_ASSERT(open_syn(&s) == 0);
+	T_ASSERT(cot_vmi_snapshot(vk, ref, 2048, &nref, &rst) == 0);
+	T_EQ_U(rst.err_loop, 1);
+	steps = scan_all(&s, &sc, out, 2048, 1000, UINT64_MAX, &st);
+	T_ASSERT(steps > 0);
+	T_EQ_U(st.err_loop, 1);
+	T_EQ_U(sc.n, nref);
+	same_findings(&st, &rst);
+	for (i = 0; i < sc.n; i++)
+		good += out[i].rport >= 30000 && out[i].rport < 30008;
+	T_EQ_U(good, 8);
+	/* the cycle's unit: about 2000 nodes, far below the unit bound */
+	T_CHECK(st.cuts >= 1);
+	T_CHECK(st.bytes_read < 2 * rst.bytes_read + (uint64_t)steps * 8192);
+	printf("# cycle of 1000: %u steps, %llu bytes (one snapshot %llu)\n",
+	       steps, (unsigned long long)st.bytes_read,
+	       (unsigned long long)rst.bytes_read);
+	syn_free(&s);
+}
+
+/*
+ * (e) The counting is exact: what the read path says it read is what
+ * the read callback was asked for, in discovery, snapshots, steps and
+ * reads by the host.
+ */
+static void t_read_counting(void)
+{
+	static struct cot_vmi_sock out[64];
+	struct cot_vmi_stats st;
+	struct cot_vmi_scan sc;
+	struct cot_vmi_mem m;
+	struct expect e;
+	struct syn s;
+	uint64_t b0, w0, va;
+	uint8_t buf[9000];
+	uint32_t n;
+	size_t len;
+
+	syn_init(&s, 5, 0, true, 16, 8);
+	populate(&s, &e);
+	syn_iface(&s, &m);
+	T_ASSERT(cot_vmi_open(vk, &m) == 0);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	T_EQ_U(vk->refused, 0);
+	printf("# open: %llu bytes in %llu reads, %llu walks (RAM %zu)\n",
+	       (unsigned long long)vk->bytes_read,
+	       (unsigned long long)s.rd_calls, (unsigned long long)vk->walks,
+	       s.size);
+	T_ASSERT(cot_vmi_btf_range(vk, &va, &len) == 0);
+	b0 = s.rd_bytes;
+	T_ASSERT(cot_vmi_read_va(vk, va, buf, sizeof(buf)) == 0);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	T_CHECK(s.rd_bytes - b0 >= sizeof(buf));
+	s.rd_bytes = 0; /* k->bytes_read counts from cot_vmi_open() */
+	T_ASSERT(open_syn(&s) == 0);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	b0 = s.rd_bytes;
+	w0 = vk->walks;
+	T_ASSERT(cot_vmi_snapshot(vk, out, 64, &n, &st) == 0);
+	T_EQ_U(st.bytes_read, s.rd_bytes - b0);
+	T_EQ_U(st.walks, vk->walks - w0);
+	T_CHECK(st.walks > 0);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	b0 = s.rd_bytes;
+	w0 = vk->walks;
+	T_ASSERT(scan_all(&s, &sc, out, 64, 200, 2, &st) > 1);
+	T_EQ_U(st.bytes_read, s.rd_bytes - b0);
+	T_EQ_U(st.walks, vk->walks - w0);
+	/* outside a scan nothing is refused */
+	T_ASSERT(cot_vmi_read_va(vk, va, buf, sizeof(buf)) == 0);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	syn_free(&s);
+}
+
+/* A flat piece of kernel memory for the kallsyms decoder, counted;
+ * [inf, inf + 2^40) reads as endless 0xff bytes. */
+struct kmem {
+	uint64_t base, inf;
+	uint8_t *p;
+	size_t n;
+	uint64_t bytes, calls;
+};
+
+static int kmem_rd(void *ctx, uint64_t va, void *buf, size_t len)
+{
+	struct kmem *m = ctx;
+
+	m->bytes += len;
+	m->calls++;
+	if (m->inf && va >= m->inf && va - m->inf < (1ull << 40)) {
+		memset(buf, 0xff, len);
+		return 0;
+	}
+	if (va < m->base || va - m->base > m->n || len > m->n - (va - m->base))
+		return -COT_EFAULT;
+	memcpy(buf, m->p + (va - m->base), len);
+	return 0;
+}
+
+/*
+ * (d) kallsyms against forged tables: endless names of 32767 tokens of
+ * 255 characters each stop at COT_KALLSYMS_MAX_NAMES (bytes asked below
+ * COT_KALLSYMS_MAX_READ, no hang); long names are cut and the decoder
+ * stays in step with the table, so a symbol after them is found; a
+ * name one character longer or shorter than a wanted one does not
+ * match it.
+ */
+static void t_kallsyms_bounds(void)
+{
+	static uint8_t mem[1 << 16];
+	struct kmem m = { .base = 0xffffffff81000000ull,
+			  .p = mem,
+			  .n = sizeof(mem) };
+	struct cot_kallsyms ks = { 0 };
+	struct cot_ksym_req rq[2] = { { .name = "init_net" },
+				      { .name = "tcp_hashinfo" } };
+	uint32_t nl = 0, i, t;
+	uint8_t *names = mem + 8192, *tt = mem + 1024;
+	int r;
+
+	/* token index (u16[256]) at 0: token t at 2 * t; tokens 'a'..: one
+	 * character each but token 0xfe, 250 'z's */
+	for (t = 0; t < 256; t++) {
+		cot_put_le16(mem + 2 * t, (uint16_t)(2 * t));
+		tt[2 * t] = (uint8_t)t;
+		tt[2 * t + 1] = 0;
+	}
+	cot_put_le16(mem + 2 * 0xfe, 600);
+	memset(tt + 600, 'z', 250);
+	tt[850] = 0;
+	ks.token_index = m.base;
+	ks.token_table = m.base + 1024;
+	ks.names = m.base + 8192;
+	ks.offsets = m.base + 32768;
+	ks.relative_base = 0xffffffff82000000ull;
+#define NAME(str)                                                              \
+	do {                                                                   \
+		const char *n_ = (str);                                        \
+		names[nl++] = (uint8_t)strlen(n_);                             \
+		memcpy(names + nl, n_, strlen(n_));                            \
+		nl += (uint32_t)strlen(n_);                                    \
+	} while (0)
+	/* 0: 200 tokens of 250 characters (two length bytes) */
+	names[nl++] = 0x80 | (200 & 0x7f);
+	names[nl++] = 200 >> 7;
+	memset(names + nl, 0xfe, 200);
+	nl += 200;
+	NAME("Dinit_netX");    /* 1: one longer */
+	NAME("Dinit_ne");      /* 2: one shorter */
+	NAME("Dinit_net");     /* 3: the one */
+	NAME("Dtcp_hashinfo"); /* 4 */
+#undef NAME
+	for (i = 0; i < 5; i++)
+		cot_put_le32(mem + 32768 + 4 * i, 0x100 * i);
+	ks.num_syms = 5;
+	r = cot_kallsyms_lookup(&ks, kmem_rd, &m, rq, 2);
+	T_EQ_U(r, 2);
+	T_CHECK(rq[0].found && rq[0].addr == ks.relative_base + 0x300);
+	T_CHECK(rq[1].found && rq[1].addr == ks.relative_base + 0x400);
+	T_CHECK(m.bytes < 512 + 4096 + 2 * 4096 + 16);
+
+	/* endless: every name 32767 tokens of 255 characters, 2^22 of
+	 * them; the one-token table makes every token the same */
+	memset(mem, 0, 512);
+	memset(tt, 'a', 4096 - 1024);
+	m.inf = ks.names = 0xffffffffa0000000ull;
+	m.bytes = m.calls = 0;
+	ks.num_syms = COT_KALLSYMS_MAX_SYMS;
+	r = cot_kallsyms_lookup(&ks, kmem_rd, &m, rq, 2);
+	T_EQ_U(r, -COT_EBADMSG);
+	T_CHECK(!rq[0].found && !rq[1].found);
+	T_CHECK(m.bytes <= COT_KALLSYMS_MAX_READ);
+	T_CHECK(m.bytes >= COT_KALLSYMS_MAX_NAMES);
+	printf("# endless kallsyms: %llu bytes in %llu reads (bound %llu)\n",
+	       (unsigned long long)m.bytes, (unsigned long long)m.calls,
+	       (unsigned long long)COT_KALLSYMS_MAX_READ);
+}
+
+/*
+ * Discovery against a forged kernel: three copies of a VMCOREINFO whose
+ * kallsyms_names point at 64 MiB of 0xff (aliased pages) and whose
+ * num_syms is the most accepted.  Each candidate decodes up to
+ * COT_KALLSYMS_MAX_NAMES; together they stop at COT_VMI_OPEN_MAX_BYTES:
+ * the attach attempt costs a stated amount, is counted, and fails.
+ */
+static void t_open_budget(void)
+{
+	struct cot_vmi_mem m;
+	struct syn s;
+	uint64_t pa, names = 0, pages, bound;
+	char *t, *v, hex[17];
+	int i;
+
+	syn_init(&s, 4, 0, false, 16, 8);
+	pa = syn_heap(&s, 2u << 20, 2u << 20);
+	memset(s.mem + pa, 0xff, 2u << 20);
+	names = syn_vmalloc(&s);
+	syn_alias(&s, names, pa, 64ull << 20);
+	syn_iface(&s, &m);
+	T_ASSERT(cot_vmi_open(vk, &m) == 0);
+	syn_w32(&s, vk->ci.ks_num_syms, COT_KALLSYMS_MAX_SYMS);
+	t = (char *)s.mem + s.vmci_pa;
+	v = strstr(t, "SYMBOL(kallsyms_names)=") + 23;
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)names);
+	T_ASSERT(strchr(v, '\n') - v == 16);
+	memcpy(v, hex, 16);
+	for (i = 1; i <= 2; i++)
+		memcpy(s.mem + syn_heap(&s, 4096, 4096), t, 4096);
+	s.rd_bytes = 0;
+	T_CHECK(cot_vmi_open(vk, &m) == -COT_EPROTO);
+	T_EQ_U(vk->bytes_read, s.rd_bytes);
+	T_CHECK(vk->refused > 0);
+	pages = s.size / 4096;
+	bound = 10 * pages + COT_VMI_OPEN_MAX_BYTES;
+	T_CHECK(vk->bytes_read <= bound);
+	T_CHECK(vk->bytes_read > COT_VMI_OPEN_MAX_BYTES - 2 * 4096);
+	printf("# forged kallsyms x3: open read %llu bytes (bound %llu)\n",
+	       (unsigned long long)vk->bytes_read, (unsigned long long)bound);
+	syn_free(&s);
+}
+
 /*
  * test_vmi --write-image FILE: write the synthetic guest of run_full()
  * (5-level, 2 MiB direct map) as a raw memory file for tests/vmi/cli.t,
@@ -698,7 +1175,8 @@ static int write_image(const char *path)
 	err |= write_file(path, ".map", map, (size_t)n);
 	err |= write_file(path, ".btf", btf, blen);
 	t = (char *)s.mem + s.vmci_pa;
-	memcpy(strstr(t, "SYMBOL(kallsyms_names)"), "SYMBOL(kallsyms_nameX)", 22);
+	memcpy(strstr(t, "SYMBOL(kallsyms_names)"), "SYMBOL(kallsyms_nameX)",
+	       22);
 	err |= write_file(path, ".old", s.mem, s.size);
 	syn_free(&s);
 	free(btf);
@@ -722,6 +1200,12 @@ int main(int argc, char **argv)
 	T_RUN(t_diff);
 	T_RUN(t_sort);
 	T_RUN(t_kallsyms_missing);
+	T_RUN(t_scan_resume);
+	T_RUN(t_scan_forged_tables);
+	T_RUN(t_scan_cycle);
+	T_RUN(t_read_counting);
+	T_RUN(t_kallsyms_bounds);
+	T_RUN(t_open_budget);
 	free(vk);
 	return t_done();
 }

@@ -70,12 +70,16 @@ struct syn {
 	uint64_t heap, img; /* next free pa */
 	uint64_t hashinfo, nslist, init_net;
 	uint64_t vmci_pa;
+	/* what the read callback was asked for, to check the counting */
+	uint64_t rd_bytes, rd_calls;
 };
 
 SYN_FN int syn_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 {
 	struct syn *s = ctx;
 
+	s->rd_bytes += len;
+	s->rd_calls++;
 	if (gpa > s->size || len > s->size - gpa)
 		return -COT_EFAULT;
 	memcpy(buf, s->mem + gpa, len);
@@ -184,6 +188,25 @@ SYN_FN void syn_map(struct syn *s, uint64_t va, uint64_t pa, uint64_t len,
 
 		cot_put_le64(s->mem + syn_entry(s, va + o, lvl), e);
 	}
+}
+
+/*
+ * Map @len bytes of virtual addresses from @va (2 MiB aligned) onto the
+ * same 2 MiB of RAM at @pa, over and over: forged tables far larger than
+ * the guest's memory.
+ */
+SYN_FN void syn_alias(struct syn *s, uint64_t va, uint64_t pa, uint64_t len)
+{
+	uint64_t o;
+
+	for (o = 0; o < len; o += 2ull << 20)
+		syn_map(s, va + o, pa, 2ull << 20, 2);
+}
+
+/* Where forged tables live: the vmalloc area of each paging mode. */
+SYN_FN uint64_t syn_vmalloc(const struct syn *s)
+{
+	return s->levels == 5 ? 0xffa0000000000000ull : 0xffffc90000000000ull;
 }
 
 /* --- BTF --------------------------------------------------------------- */
@@ -532,6 +555,32 @@ SYN_FN uint64_t syn_add_net(struct syn *s, uint32_t inum, uint32_t ehash_size)
 	syn_w64(s, dr + SYN_DR_HASHINFO, hi);
 	syn_w64(s, net + SYN_NET_DR, dr);
 	return net;
+}
+
+/*
+ * A forged kernel: @ntables more namespaces, each with its own ehash of
+ * @nbuckets (up to 2^24) empty buckets, all aliased onto one 2 MiB page
+ * of zeroes (syn_alias), at @va + i * the table's size.
+ */
+SYN_FN void syn_forge_tables(struct syn *s, uint32_t ntables, uint32_t nbuckets)
+{
+	uint64_t pa = syn_heap(s, 2u << 20, 2u << 20);
+	uint64_t tsize = (uint64_t)nbuckets * SYN_BUCKET, va, i;
+
+	tsize = (tsize + (2u << 20) - 1) & ~((2ull << 20) - 1);
+	memset(s->mem + pa, 0, 2u << 20);
+	for (i = 0; i < ntables; i++) {
+		uint64_t net = syn_add_net(s, 4026533000u + (uint32_t)i, 0);
+		uint64_t dr = cot_get_le64(syn_at(s, net + SYN_NET_DR));
+		uint64_t hi = syn_obj(s, SYN_HI_SIZE);
+
+		va = syn_vmalloc(s) + i * tsize;
+		syn_alias(s, va, pa, tsize);
+		memcpy(syn_at(s, hi), syn_at(s, s->hashinfo), SYN_HI_SIZE);
+		syn_w64(s, hi + SYN_HI_EHASH, va);
+		syn_w32(s, hi + SYN_HI_EMASK, nbuckets - 1);
+		syn_w64(s, dr + SYN_DR_HASHINFO, hi);
+	}
 }
 
 /* Hash table of @net (ehash, or lhash2 when @listen). */
