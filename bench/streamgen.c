@@ -24,12 +24,11 @@
  * frame that has not arrived 2 s after the last send is reported lost.
  *
  * With -p, the CPU time (user + system) of process PID over the
- * measurement is read from /proc/PID/task/*/schedstat (nanoseconds) and
- * reported per frame.
- *
- * Output, one line: frames= bytes= lost= secs= fps= mbps= [cpu_s=
- * cpu_ns_per_frame=] other_rx=
- */
+ * measurement is read from /proc/PID/task/*/
+	schedstat(nanoseconds) and *reported per frame.**Output,
+	one line
+    : frames = bytes = lost = secs = fps = mbps = [cpu_s = *cpu_ns_per_frame =
+] other_rx = * /
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -52,7 +51,7 @@
 #define RBUF_SIZE (256 * 1024)
 #define MAX_FLOWS 65536
 
-static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 0x0a };
+	     static const uint8_t mac_a[6] = { 0x02, 0, 0, 0, 0, 0x0a };
 static const uint8_t mac_b[6] = { 0x02, 0, 0, 0, 0, 0x0b };
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
@@ -332,8 +331,8 @@ static int cpu_ns(int pid, unsigned long long *t)
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", pid,
-			 de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat",
+			 pid, de->d_name);
 		f = fopen(path, "r");
 		if (!f)
 			continue;

@@ -24,9 +24,9 @@
 #define NIL UINT32_MAX
 
 enum lru_class {
-	L_TCP_EST,	/* established TCP: tcp_idle_ns */
-	L_TCP_TRANS,	/* handshake or half-closed: tcp_trans_idle_ns */
-	L_TCP_CLOSED,	/* FIN both ways or RST: tcp_close_linger_ns */
+	L_TCP_EST,    /* established TCP: tcp_idle_ns */
+	L_TCP_TRANS,  /* handshake or half-closed: tcp_trans_idle_ns */
+	L_TCP_CLOSED, /* FIN both ways or RST: tcp_close_linger_ns */
 	L_UDP,
 	L_OTHER,
 	L__COUNT,
@@ -34,24 +34,24 @@ enum lru_class {
 };
 
 #define F_INIT_B 0x01 /* initiator is canonical side 1 */
-#define F_FIN_0 0x02  /* FIN seen from side 0 */
-#define F_FIN_1 0x04
-#define F_RST 0x08
+#define F_FIN_0	 0x02 /* FIN seen from side 0 */
+#define F_FIN_1	 0x04
+#define F_RST	 0x08
 
 struct flow {
-	uint32_t hnext;		/* next slot in the bucket chain */
-	uint32_t prev, next;	/* LRU list links */
+	uint32_t hnext;	     /* next slot in the bucket chain */
+	uint32_t prev, next; /* LRU list links */
 	uint32_t hash;
-	uint32_t gen;		/* bumped when the slot is reused */
-	uint8_t lru;		/* enum lru_class or L_FREE */
-	uint8_t state;		/* enum cot_tcp_state */
-	uint8_t fl;		/* F_* */
+	uint32_t gen;  /* bumped when the slot is reused */
+	uint8_t lru;   /* enum lru_class or L_FREE */
+	uint8_t state; /* enum cot_tcp_state */
+	uint8_t fl;    /* F_* */
 	uint8_t ipproto;
-	uint8_t tflags[2];	/* TCP flags OR'ed, per canonical side */
+	uint8_t tflags[2]; /* TCP flags OR'ed, per canonical side */
 	uint16_t port[2];
 	struct cot_addr addr[2];
 	uint64_t first, last;
-	uint64_t qts;		/* when queued on its LRU list */
+	uint64_t qts; /* when queued on its LRU list */
 	uint64_t pkts[2], bytes[2];
 };
 
@@ -71,10 +71,10 @@ struct lru {
 struct cot_flowtab {
 	struct cot_flow_params p;
 	uint64_t timeout[L__COUNT];
-	uint32_t nbuckets;	/* power of two */
-	uint32_t nfrags;	/* power of two */
-	uint32_t free_head;	/* free slots, linked through next */
-	uint32_t scan_cursor;	/* active-timeout scan position */
+	uint32_t nbuckets;    /* power of two */
+	uint32_t nfrags;      /* power of two */
+	uint32_t free_head;   /* free slots, linked through next */
+	uint32_t scan_cursor; /* active-timeout scan position */
 	uint32_t *buckets;
 	struct flow *flows;
 	struct frag *frags;

@@ -9,9 +9,9 @@ static const char *const proto_names[COT_PROTO__COUNT] = {
 };
 
 static const char *const end_names[COT_END__COUNT] = {
-	[COT_END_OPEN] = "open",     [COT_END_FIN] = "fin",
-	[COT_END_RST] = "rst",	     [COT_END_IDLE] = "idle",
-	[COT_END_ACTIVE] = "active", [COT_END_GONE] = "gone",
+	[COT_END_OPEN] = "open",	 [COT_END_FIN] = "fin",
+	[COT_END_RST] = "rst",		 [COT_END_IDLE] = "idle",
+	[COT_END_ACTIVE] = "active",	 [COT_END_GONE] = "gone",
 	[COT_END_SHUTDOWN] = "shutdown",
 };
 

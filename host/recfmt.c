@@ -56,15 +56,17 @@ static void put_csv_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-#define CSV_FIELDS                                                          \
-	"seq,vm,proto,src,sport,dst,dport,first_ns,last_ns,pkts_fwd,"       \
+#define CSV_FIELDS                                                             \
+	"seq,vm,proto,src,sport,dst,dport,first_ns,last_ns,pkts_fwd,"          \
 	"bytes_fwd,pkts_rev,bytes_rev,tcp_state,end,seen_by,netns,flags"
 
 void cot_recfmt_header(FILE *f, enum cot_recfmt fmt)
 {
 	switch (fmt) {
 	case COT_RECFMT_TABLE:
-		fprintf(f, "%6s %-8s %-5s %-41s %-41s %7s %10s %7s %10s %-11s %-8s %-4s %s\n",
+		fprintf(f,
+			"%6s %-8s %-5s %-41s %-41s %7s %10s %7s %10s %-11s "
+			"%-8s %-4s %s\n",
 			"SEQ", "VM", "PROTO", "SOURCE", "DESTINATION", "PKTS>",
 			"BYTES>", "PKTS<", "BYTES<", "STATE", "END", "SEEN",
 			"FIRST (UTC)  DURATION");
@@ -118,7 +120,8 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			",\"last_ns\":%" PRIu64 ",\"pkts_fwd\":%" PRIu64
 			",\"bytes_fwd\":%" PRIu64 ",\"pkts_rev\":%" PRIu64
 			",\"bytes_rev\":%" PRIu64
-			",\"tcp_state\":\"%s\",\"end\":\"%s\",\"seen_by\":\"%s\"",
+			",\"tcp_state\":\"%s\",\"end\":\"%s\",\"seen_by\":\"%"
+			"s\"",
 			cot_proto_name(r->proto), cot_addr_str(&r->src, s),
 			r->sport, cot_addr_str(&r->dst, d), r->dport,
 			r->first_ns, r->last_ns, r->pkts_fwd, r->bytes_fwd,
@@ -157,10 +160,11 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			"%6" PRIu64 " %-8s %-5s %-41s %-41s %7" PRIu64
 			" %10" PRIu64 " %7" PRIu64 " %10" PRIu64
 			" %-11s %-8s %-4s %s.%03u %.3fs%s%s\n",
-			r->seq, r->vm[0] ? r->vm : "-", cot_proto_name(r->proto),
-			se, de, r->pkts_fwd, r->bytes_fwd, r->pkts_rev,
-			r->bytes_rev, cot_tcp_state_name(r->tcp_state),
-			cot_end_name(r->end), cot_seen_name(r->seen_by), when,
+			r->seq, r->vm[0] ? r->vm : "-",
+			cot_proto_name(r->proto), se, de, r->pkts_fwd,
+			r->bytes_fwd, r->pkts_rev, r->bytes_rev,
+			cot_tcp_state_name(r->tcp_state), cot_end_name(r->end),
+			cot_seen_name(r->seen_by), when,
 			(unsigned int)(r->first_ns % 1000000000ULL / 1000000U),
 			(double)(r->last_ns - r->first_ns) / 1e9,
 			r->flags ? " " : "", flags_str(r->flags));

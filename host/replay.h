@@ -17,18 +17,18 @@ struct cot_replay_opts {
 	/* Called for every ended record, in order; seq already set. */
 	void (*on_record)(void *ctx, const struct cot_rec *r);
 	void *ctx;
-	const char *name;	/* for messages and progress */
-	long long size;		/* file size for progress; <= 0 unknown */
-	int progress;		/* print progress on stderr */
+	const char *name; /* for messages and progress */
+	long long size;	  /* file size for progress; <= 0 unknown */
+	int progress;	  /* print progress on stderr */
 };
 
 struct cot_replay_stats {
 	struct cot_flow_stats flow;
-	uint64_t frames;	/* frames read from the capture */
-	uint64_t bytes;		/* their original lengths */
-	uint64_t snaplen_cut;	/* frames shorter than on the wire */
-	uint64_t bad_linktype;	/* frames of an unsupported link type */
-	uint64_t records;	/* records written */
+	uint64_t frames;       /* frames read from the capture */
+	uint64_t bytes;	       /* their original lengths */
+	uint64_t snaplen_cut;  /* frames shorter than on the wire */
+	uint64_t bad_linktype; /* frames of an unsupported link type */
+	uint64_t records;      /* records written */
 	int linktype;
 };
 

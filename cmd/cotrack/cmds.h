@@ -8,7 +8,7 @@
 #ifndef COTRACK_CMDS_H
 #define COTRACK_CMDS_H
 
-#define COT_CMD(name) \
+#define COT_CMD(name)                                                          \
 	int cmd_##name(int argc, char **argv) __attribute__((weak))
 
 COT_CMD(replay);

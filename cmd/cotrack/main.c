@@ -11,8 +11,10 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *help;
 } cmds[] = {
-	{ "replay", cmd_replay, "track the connections in a pcap/pcapng capture" },
-	{ "vmi", cmd_vmi, "list or watch a guest's TCP sockets from its memory" },
+	{ "replay", cmd_replay,
+	  "track the connections in a pcap/pcapng capture" },
+	{ "vmi", cmd_vmi,
+	  "list or watch a guest's TCP sockets from its memory" },
 	{ "query", cmd_query, "filter the records stored by cotrack-logd" },
 	{ "graph", cmd_graph, "draw the service map from stored records" },
 	{ "pki", cmd_pki, "make a CA and certificates for a first install" },

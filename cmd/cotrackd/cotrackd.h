@@ -20,14 +20,14 @@
 struct daemon {
 	struct port ports[MAX_PORTS];
 	int nports;
-	int port_vm[MAX_PORTS];	/* port -> index in vms[], or -1 */
+	int port_vm[MAX_PORTS]; /* port -> index in vms[], or -1 */
 	struct vm vms[MAX_VMS];
 	int nvms;
 	struct sw sw;
 	struct out out;
-	bool track;		/* false: forward only (benchmark baseline) */
-	bool vmi_timer;		/* fallback timer for silent guests */
-	bool vmi_paused;	/* SIGUSR1 toggles memory scanning */
+	bool track;	 /* false: forward only (benchmark baseline) */
+	bool vmi_timer;	 /* fallback timer for silent guests */
+	bool vmi_paused; /* SIGUSR1 toggles memory scanning */
 	double tsc_per_ns;
 };
 

@@ -115,16 +115,18 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 	/* Bounded by MAX_PORTS bits. */
 	for (i = 0; out && i < MAX_PORTS; i++) {
 		struct port *o = &d->ports[i];
-		uint64_t before;
 
 		if (!(out & (1u << i)))
 			continue;
 		out &= ~(1u << i);
-		before = o->st.tx;
-		port_enqueue(o, in->idx, f, len);
+		if (!port_enqueue(o, in->idx, f, len)) {
+			if (o->fd >= 0)
+				in->st.drop_peer++;
+			continue;
+		}
 		/* Tracked at the VM only if it is on its way there. */
 		vout = vm_of(d, o);
-		if (vout && d->track && o->st.tx != before)
+		if (vout && d->track)
 			vm_frame(vout, parsed(&x), now, false);
 	}
 	/*
@@ -213,7 +215,7 @@ static void handle_flags(struct daemon *d)
 void loop_run(struct daemon *d)
 {
 	struct pollfd pfd[NPFD];
-	int who[NPFD];		/* port index, or -1 - vm index */
+	int who[NPFD]; /* port index, or -1 - vm index */
 	uint64_t next_age = 0;
 	sigset_t none;
 	int i, n;
@@ -230,7 +232,8 @@ void loop_run(struct daemon *d)
 		for (i = 0; i < d->nports; i++) {
 			struct port *p = &d->ports[i];
 
-			/* The listener too: a second QEMU is refused at once. */
+			/* The listener too: a second QEMU is refused at once.
+			 */
 			if (p->lfd >= 0) {
 				pfd[n] = (struct pollfd){ p->lfd, POLLIN, 0 };
 				who[n++] = i;

@@ -17,87 +17,141 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: cotrackd --vm NAME,net=SOCKET[,mem=PATH[,map=MAP]][,mac=MAC] [--vm ...]\n"
-"                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
-"\n"
-"The tracker daemon.  It is the NIC backend of each VM (QEMU\n"
-"  -netdev stream,id=n0,server=off,addr.type=unix,addr.path=SOCKET)\n"
-"and switches frames between the VMs (a learning L2 switch) and tap\n"
-"uplinks, unchanged.  Every frame goes through the packet engine; each\n"
-"VM's memory (its -object memory-backend-file, e.g. /dev/shm/NAME) is\n"
-"read to list its TCP sockets, at most every --interval, driven by the\n"
-"VM's own frames (TSC-gated) and a fallback timer, on a thread of its\n"
-"own with a budget per scan step.  Both views are merged into one\n"
-"record per connection, with seen_by nic, vmi or both.  Start cotrackd\n"
-"before the VMs: QEMU connects once, at start-up.\n"
-"\n"
-"VMs (up to %d) and uplinks (up to %d):\n"
-"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP][,mac=MAC]\n"
-"        NAME (up to %d bytes) goes into every record; SOCKET is the unix\n"
-"        socket cotrackd listens on for that VM's QEMU; PATH is its guest\n"
-"        memory (a raw file: guest-physical address = file offset; MAP as\n"
-"        in `cotrack vmi --map` for RAM split around a PCI hole).  Without\n"
-"        mem=, only the NIC view runs for that VM.  MAC (aa:bb:cc:dd:ee:ff)\n"
-"        fixes the VM's address: frames from it with any other source are\n"
-"        dropped.\n"
-"  --uplink TAP[,netns=NS]\n"
-"        also switch to tap device TAP, created inside network namespace NS\n"
-"        (from `ip netns add NS`), so hosts there reach the VMs.\n"
-"\n"
-"Durations take a unit (ns, us, ms, s, m, h); a bare number is seconds.\n"
-"\n"
-"Options:\n"
-"  -o, --output FILE     write records to FILE as JSON lines, written out\n"
-"                        once per loop turn (default: standard output, or\n"
-"                        nothing with --log-server); SIGHUP reopens FILE\n"
-"  -i, --interval DUR    memory scan interval (default 10ms, at least 1us)\n"
-"      --grace DUR       a TCP connection on the NIC for longer than this\n"
-"                        (plus two intervals) with no guest socket is\n"
-"                        flagged hidden-nic (default 1s)\n"
-"      --no-timer        scan only on guest frames, no fallback timer\n"
-"      --no-track        forward only: no tracking at all (a baseline for\n"
-"                        benchmarks)\n"
-"      --max-flows N     connection table size per VM (default 65536)\n"
-"      --vmi-cap N       most guest sockets per scan (default 65536)\n"
-"      --scan-bytes N    guest bytes one scan step may read (default %" PRIu64 ");\n"
-"                        a scan that needs more continues at the next\n"
-"                        interval, and is reported\n"
-"      --scan-walks N    page-table walks one scan step may do (default %" PRIu64 ")\n"
-"\n"
-"The switch (a guest cannot take it over):\n"
-"      --storm-pps N     broadcast, multicast and unknown-unicast frames a\n"
-"                        port may flood per second (default 2000; 0: no\n"
-"                        limit); the rest is dropped and counted\n"
-"      --max-macs N      source addresses one VM port may use (default 16);\n"
-"                        frames from more are dropped and counted\n"
-"      --mac-age DUR     an address unused this long is forgotten (300s)\n"
-"\n"
-"Shipping to the user's log server (cotrack-logd; docs/logd.md):\n"
-"      --log-server HOST:PORT  send every record over TLS 1.3 with mutual\n"
-"                        authentication; records wait, sealed, until logd has\n"
-"                        committed them, and are resent after a reconnect\n"
-"      --pki DIR --name NAME   DIR/ca.pem, DIR/NAME.pem, DIR/NAME.key (from\n"
-"                        `cotrack pki init DIR --tracker NAME`)\n"
-"      --ca FILE --cert FILE --key FILE   the same, file by file\n"
-"      --spool FILE      keep unacknowledged records in FILE, sealed with an\n"
-"                        AEAD, across restarts (default: in memory only)\n"
-"      --spool-key SPEC  fd:N (read from a descriptor, e.g. a pipe from the\n"
-"                        provisioning agent), derive:PEM (from the tracker's\n"
-"                        private key) or hex:HEX (tests); never on disk\n"
-"      --spool-max N     most records waiting (default 262144); when full the\n"
-"                        oldest is dropped and the loss reported to logd\n"
-"  -v, --verbose         more messages (twice: debug)\n"
-"  -q, --quiet           warnings only\n"
-"  -h, --help            this text\n"
-"\n"
-"Signals: SIGTERM and SIGINT end every open connection (end \"shutdown\"),\n"
-"write the records and a summary per VM on standard error, and exit;\n"
-"SIGHUP reopens the output file (for log rotation); SIGUSR1 pauses or\n"
-"resumes memory scanning (to compare its cost at the guest).\n"
-"Exit status: 0 after a signal, 1 on a start-up failure, 2 on a usage error.\n",
+		"usage: cotrackd --vm "
+		"NAME,net=SOCKET[,mem=PATH[,map=MAP]][,mac=MAC] [--vm ...]\n"
+		"                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
+		"\n"
+		"The tracker daemon.  It is the NIC backend of each VM (QEMU\n"
+		"  -netdev "
+		"stream,id=n0,server=off,addr.type=unix,addr.path=SOCKET)\n"
+		"and switches frames between the VMs (a learning L2 switch) "
+		"and tap\n"
+		"uplinks, unchanged.  Every frame goes through the packet "
+		"engine; each\n"
+		"VM's memory (its -object memory-backend-file, e.g. "
+		"/dev/shm/NAME) is\n"
+		"read to list its TCP sockets, at most every --interval, "
+		"driven by the\n"
+		"VM's own frames (TSC-gated) and a fallback timer, on a thread "
+		"of its\n"
+		"own with a budget per scan step.  Both views are merged into "
+		"one\n"
+		"record per connection, with seen_by nic, vmi or both.  Start "
+		"cotrackd\n"
+		"before the VMs: QEMU connects once, at start-up.\n"
+		"\n"
+		"VMs (up to %d) and uplinks (up to %d):\n"
+		"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP][,mac=MAC]\n"
+		"        NAME (up to %d bytes) goes into every record; SOCKET "
+		"is the unix\n"
+		"        socket cotrackd listens on for that VM's QEMU; PATH "
+		"is its guest\n"
+		"        memory (a raw file: guest-physical address = file "
+		"offset; MAP as\n"
+		"        in `cotrack vmi --map` for RAM split around a PCI "
+		"hole).  Without\n"
+		"        mem=, only the NIC view runs for that VM.  MAC "
+		"(aa:bb:cc:dd:ee:ff)\n"
+		"        fixes the VM's address: frames from it with any other "
+		"source are\n"
+		"        dropped.\n"
+		"  --uplink TAP[,netns=NS]\n"
+		"        also switch to tap device TAP, created inside network "
+		"namespace NS\n"
+		"        (from `ip netns add NS`), so hosts there reach the "
+		"VMs.\n"
+		"\n"
+		"Durations take a unit (ns, us, ms, s, m, h); a bare number is "
+		"seconds.\n"
+		"\n"
+		"Options:\n"
+		"  -o, --output FILE     write records to FILE as JSON lines, "
+		"written out\n"
+		"                        once per loop turn (default: standard "
+		"output, or\n"
+		"                        nothing with --log-server); SIGHUP "
+		"reopens FILE\n"
+		"  -i, --interval DUR    memory scan interval (default 10ms, "
+		"at least 1us)\n"
+		"      --grace DUR       a TCP connection on the NIC for "
+		"longer than this\n"
+		"                        (plus two intervals) with no guest "
+		"socket is\n"
+		"                        flagged hidden-nic (default 1s)\n"
+		"      --no-timer        scan only on guest frames, no "
+		"fallback timer\n"
+		"      --no-track        forward only: no tracking at all (a "
+		"baseline for\n"
+		"                        benchmarks)\n"
+		"      --max-flows N     connection table size per VM (default "
+		"65536)\n"
+		"      --vmi-cap N       most guest sockets per scan (default "
+		"65536)\n"
+		"      --scan-bytes N    guest bytes one scan step may read "
+		"(default %" PRIu64 ");\n"
+		"                        a scan that needs more continues at "
+		"the next\n"
+		"                        interval, and is reported\n"
+		"      --scan-walks N    page-table walks one scan step may do "
+		"(default %" PRIu64 ")\n"
+		"\n"
+		"The switch (a guest cannot take it over):\n"
+		"      --storm-pps N     broadcast, multicast and "
+		"unknown-unicast frames a\n"
+		"                        port may flood per second (default "
+		"2000; 0: no\n"
+		"                        limit); the rest is dropped and "
+		"counted\n"
+		"      --max-macs N      source addresses one VM port may use "
+		"(default 16);\n"
+		"                        frames from more are dropped and "
+		"counted\n"
+		"      --mac-age DUR     an address unused this long is "
+		"forgotten (300s)\n"
+		"\n"
+		"Shipping to the user's log server (cotrack-logd; "
+		"docs/logd.md):\n"
+		"      --log-server HOST:PORT  send every record over TLS 1.3 "
+		"with mutual\n"
+		"                        authentication; records wait, sealed, "
+		"until logd has\n"
+		"                        committed them, and are resent after "
+		"a reconnect\n"
+		"      --pki DIR --name NAME   DIR/ca.pem, DIR/NAME.pem, "
+		"DIR/NAME.key (from\n"
+		"                        `cotrack pki init DIR --tracker "
+		"NAME`)\n"
+		"      --ca FILE --cert FILE --key FILE   the same, file by "
+		"file\n"
+		"      --spool FILE      keep unacknowledged records in FILE, "
+		"sealed with an\n"
+		"                        AEAD, across restarts (default: in "
+		"memory only)\n"
+		"      --spool-key SPEC  fd:N (read from a descriptor, e.g. a "
+		"pipe from the\n"
+		"                        provisioning agent), derive:PEM (from "
+		"the tracker's\n"
+		"                        private key) or hex:HEX (tests); "
+		"never on disk\n"
+		"      --spool-max N     most records waiting (default "
+		"262144); when full the\n"
+		"                        oldest is dropped and the loss "
+		"reported to logd\n"
+		"  -v, --verbose         more messages (twice: debug)\n"
+		"  -q, --quiet           warnings only\n"
+		"  -h, --help            this text\n"
+		"\n"
+		"Signals: SIGTERM and SIGINT end every open connection (end "
+		"\"shutdown\"),\n"
+		"write the records and a summary per VM on standard error, and "
+		"exit;\n"
+		"SIGHUP reopens the output file (for log rotation); SIGUSR1 "
+		"pauses or\n"
+		"resumes memory scanning (to compare its cost at the guest).\n"
+		"Exit status: 0 after a signal, 1 on a start-up failure, 2 on "
+		"a usage error.\n",
 		MAX_VMS, MAX_UPLINKS, COT_VM_NAMELEN - 1,
-		(uint64_t)VM_STEP_BYTES,
-		(uint64_t)VM_STEP_WALKS);
+		(uint64_t)VM_STEP_BYTES, (uint64_t)VM_STEP_WALKS);
 }
 
 struct opts {
@@ -147,9 +201,10 @@ static int add_vm(struct daemon *d, char *spec)
 	tok = strtok_r(spec, ",", &save);
 	if (!tok || !*tok || strchr(tok, '=') ||
 	    strlen(tok) >= COT_VM_NAMELEN) {
-		log_warnx("--vm: want NAME,net=SOCKET[,mem=PATH] with a name of "
-			  "1..%d bytes",
-			  COT_VM_NAMELEN - 1);
+		log_warnx(
+			"--vm: want NAME,net=SOCKET[,mem=PATH] with a name of "
+			"1..%d bytes",
+			COT_VM_NAMELEN - 1);
 		return -1;
 	}
 	snprintf(v->name, sizeof(v->name), "%s", tok);
@@ -249,8 +304,8 @@ static int open_uplinks(struct daemon *d, const struct opts *o)
 		snprintf(name, sizeof(name), "uplink %s", o->up_if[i]);
 		if (port_init(p, d->nports, PORT_TAP, name) < 0)
 			return -1;
-		if (port_tap(p, o->up_if[i], o->up_ns[i][0] ? o->up_ns[i] :
-							      NULL) < 0) {
+		if (port_tap(p, o->up_if[i],
+			     o->up_ns[i][0] ? o->up_ns[i] : NULL) < 0) {
 			port_free(p);
 			return -1;
 		}
@@ -343,9 +398,27 @@ static void stop_shipper(struct daemon *d)
 }
 
 enum {
-	O_GRACE = 256, O_NOTIMER, O_NOTRACK, O_MAXF, O_VMICAP, O_VM, O_UPLINK,
-	O_LOGSRV, O_PKI, O_NAME, O_CA, O_CERT, O_KEY, O_SPOOL, O_SPOOLKEY,
-	O_SPOOLMAX, O_SCANB, O_SCANW, O_STORM, O_MAXMACS, O_MACAGE,
+	O_GRACE = 256,
+	O_NOTIMER,
+	O_NOTRACK,
+	O_MAXF,
+	O_VMICAP,
+	O_VM,
+	O_UPLINK,
+	O_LOGSRV,
+	O_PKI,
+	O_NAME,
+	O_CA,
+	O_CERT,
+	O_KEY,
+	O_SPOOL,
+	O_SPOOLKEY,
+	O_SPOOLMAX,
+	O_SCANB,
+	O_SCANW,
+	O_STORM,
+	O_MAXMACS,
+	O_MACAGE,
 };
 
 static const struct option longopts[] = {
@@ -404,7 +477,8 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 			break;
 		case O_GRACE:
 			rc = cot_cli_duration("--grace", optarg, 0,
-					      3600000000000ULL, &o->vp.grace_ns);
+					      3600000000000ULL,
+					      &o->vp.grace_ns);
 			break;
 		case O_NOTIMER:
 			d->vmi_timer = false;
@@ -437,8 +511,8 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 					 &o->swp.vm_max_macs);
 			break;
 		case O_MACAGE:
-			rc = cot_cli_duration("--mac-age", optarg, 1000000000ULL,
-					      86400000000000ULL,
+			rc = cot_cli_duration("--mac-age", optarg,
+					      1000000000ULL, 86400000000000ULL,
 					      &o->swp.age_ns);
 			break;
 		case O_LOGSRV:
@@ -588,8 +662,8 @@ int main(int argc, char **argv)
 		int vi = d.port_vm[i];
 
 		sw_port_add(&d.sw, i, vi >= 0,
-			    vi >= 0 && d.vms[vi].has_mac ? d.vms[vi].mac :
-							   NULL);
+			    vi >= 0 && d.vms[vi].has_mac ? d.vms[vi].mac
+							 : NULL);
 		if (d.ports[i].kind == PORT_TAP)
 			sw_port_up(&d.sw, i);
 	}
@@ -598,7 +672,8 @@ int main(int argc, char **argv)
 
 		o.vp.mem = v->mem[0] ? v->mem : NULL;
 		o.vp.map = v->map[0] ? v->map : NULL;
-		/* Each VM its own key: one VM's tuples tell nothing of another's. */
+		/* Each VM its own key: one VM's tuples tell nothing of
+		 * another's. */
 		o.vp.seed = seed ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
 		if (vm_init(v, &o.vp, &d.out) < 0) {
 			if (d.out.sh)
@@ -619,6 +694,20 @@ int main(int argc, char **argv)
 		vm_finish(&d.vms[i], cot_clock_mono_ns());
 	for (i = 0; i < d.nvms; i++)
 		vm_summary(&d.vms[i], &d.ports[d.vms[i].port], stderr);
+	for (i = 0; i < d.nports; i++) {
+		const struct port *p = &d.ports[i];
+
+		if (p->kind != PORT_TAP)
+			continue;
+		fprintf(stderr,
+			"%s: frames in %" PRIu64 ", out %" PRIu64
+			", queue drops %" PRIu64
+			" (its own frames at full peers %" PRIu64
+			"), spoofed source %" PRIu64
+			", over the storm limit %" PRIu64 "\n",
+			p->name, p->st.rx, p->st.tx, p->st.drop_qfull,
+			p->st.drop_peer, p->st.drop_spoof, p->st.drop_storm);
+	}
 	out_flush(&d.out);
 	if (d.out.sh)
 		stop_shipper(&d);

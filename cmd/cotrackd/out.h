@@ -20,13 +20,13 @@
 #define OUT_BUFSIZE (1u << 20)
 
 struct out {
-	const char *path;	/* NULL: standard output (or none, @f NULL) */
+	const char *path; /* NULL: standard output (or none, @f NULL) */
 	FILE *f;
 	char *buf;		/* @f's stdio buffer */
-	struct cot_shipper *sh;	/* --log-server, or NULL */
+	struct cot_shipper *sh; /* --log-server, or NULL */
 	uint64_t seq;		/* numbering without a shipper */
 	uint64_t mono_to_real_ns;
-	uint64_t ship_full;	/* records that made the spool drop one */
+	uint64_t ship_full; /* records that made the spool drop one */
 	bool dirty;
 };
 

@@ -278,24 +278,24 @@ int port_next_frame(struct port *p, const uint8_t **f, uint32_t *len)
 	return 1;
 }
 
-void port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)
+bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)
 {
 	struct txq *q = p->q;
 	struct txshare *s;
 	struct qframe *e;
 
 	if (p->fd < 0 || from < 0 || from >= MAX_PORTS)
-		return;
+		return false;
 	s = &q->share[from];
 	if (s->count == TXQ_SHARE_FRAMES || s->bytes + len > TXQ_SHARE_BYTES) {
 		p->st.drop_qfull++;
-		return;
+		return false;
 	}
 	e = &s->ring[(s->head + s->count) % TXQ_SHARE_FRAMES];
 	e->data = malloc(4 + (size_t)len);
 	if (!e->data) {
 		p->st.drop_qfull++;
-		return;
+		return false;
 	}
 	cot_put_be32(e->data, len);
 	memcpy(e->data + 4, f, len);
@@ -305,6 +305,7 @@ void port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)
 	q->count++;
 	p->st.tx++;
 	p->st.tx_bytes += len;
+	return true;
 }
 
 /* Take the head frame of share @i off the queue. */
@@ -336,8 +337,8 @@ static uint32_t gather(struct txq *q, uint32_t who[FLUSH_IOV])
 		who[k++] = (uint32_t)q->partial;
 	for (n = 0; n < MAX_PORTS && k < FLUSH_IOV; n++) {
 		i = (q->next + n) % MAX_PORTS;
-		if (!q->share[i].count || (q->partial >= 0 &&
-					   i == (uint32_t)q->partial))
+		if (!q->share[i].count ||
+		    (q->partial >= 0 && i == (uint32_t)q->partial))
 			continue;
 		who[k++] = i;
 	}
@@ -382,9 +383,9 @@ int port_flush(struct port *p)
 			if ((size_t)n < iov[j].iov_len) {
 				/* Part of it went: resume there next time. */
 				if (n > 0) {
-					q->off = (q->partial == (int)who[j] ?
-							  q->off :
-							  0) +
+					q->off = (q->partial == (int)who[j]
+							  ? q->off
+							  : 0) +
 						 (uint32_t)n;
 					q->partial = (int)who[j];
 				}

@@ -19,9 +19,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MAX_VMS 16
+#define MAX_VMS	    16
 #define MAX_UPLINKS 4
-#define MAX_PORTS (MAX_VMS + MAX_UPLINKS)
+#define MAX_PORTS   (MAX_VMS + MAX_UPLINKS)
 /* QEMU's stream netdev frames are at most NET_BUFSIZE (4096 + 65536). */
 #define MAX_FRAME (4096 + 65536)
 #define RBUF_SIZE (256 * 1024)
@@ -29,7 +29,7 @@
 #define FRAMES_PER_TURN 256
 /* Each input's share of an output queue: a slow peer drops, never blocks. */
 #define TXQ_SHARE_FRAMES 256
-#define TXQ_SHARE_BYTES (1u << 20)
+#define TXQ_SHARE_BYTES	 (1u << 20)
 
 struct qframe {
 	uint8_t *data; /* 4-byte length header, then the frame */
@@ -45,10 +45,10 @@ struct txshare {
 
 struct txq {
 	struct txshare share[MAX_PORTS];
-	uint32_t count;	 /* frames over all shares */
-	uint32_t next;	 /* the share the round-robin serves next */
-	int partial;	 /* share whose head frame is partly written, or -1 */
-	uint32_t off;	 /* bytes of that frame already written */
+	uint32_t count; /* frames over all shares */
+	uint32_t next;	/* the share the round-robin serves next */
+	int partial;	/* share whose head frame is partly written, or -1 */
+	uint32_t off;	/* bytes of that frame already written */
 };
 
 enum port_kind { PORT_VM, PORT_TAP };
@@ -56,10 +56,12 @@ enum port_kind { PORT_VM, PORT_TAP };
 struct port_stats {
 	uint64_t rx, rx_bytes, tx, tx_bytes;
 	uint64_t drop_qfull;	/* an input's share of our queue was full */
+	uint64_t drop_peer;	/* our frames dropped: our share of another
+				 * port's queue was full */
 	uint64_t drop_bad;	/* runts, bad length headers */
 	uint64_t drop_spoof;	/* another VM's address as source */
 	uint64_t drop_storm;	/* broadcast/multicast/unknown over the rate */
-	uint64_t drop_maclimit;	/* source address over the per-port cap */
+	uint64_t drop_maclimit; /* source address over the per-port cap */
 	uint64_t connects, disconnects, refused;
 };
 
@@ -67,13 +69,13 @@ struct port {
 	int idx;
 	enum port_kind kind;
 	char name[64];
-	int lfd;	/* listening unix socket (VM ports), or -1 */
-	int fd;		/* connected QEMU, or the tap; -1 when none */
+	int lfd; /* listening unix socket (VM ports), or -1 */
+	int fd;	 /* connected QEMU, or the tap; -1 when none */
 	char path[108];
 	uint8_t *rbuf;
-	uint32_t rlen;	/* bytes in rbuf */
-	uint32_t roff;	/* bytes of rbuf already switched */
-	uint32_t turn;	/* frames taken this loop turn */
+	uint32_t rlen; /* bytes in rbuf */
+	uint32_t roff; /* bytes of rbuf already switched */
+	uint32_t turn; /* frames taken this loop turn */
 	struct txq *q;
 	struct port_stats st;
 };
@@ -121,9 +123,10 @@ void port_new_turn(struct port *p);
 
 /*
  * Queue a copy of frame @f from input port @from for transmission.
- * Drops (counted) when @from's share is full or the port is down.
+ * Returns true when queued; false when @from's share is full (counted
+ * in drop_qfull) or the port is down.
  */
-void port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len);
+bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len);
 
 /* Frames waiting to be written. */
 static inline bool port_has_output(const struct port *p)

@@ -12,10 +12,10 @@
 #include "host/log.h"
 #include "scanner.h"
 
-#define ATTACH_RETRY_NS 200000000ULL	/* first retry while a guest boots */
+#define ATTACH_RETRY_NS	    200000000ULL /* first retry while a guest boots */
 #define ATTACH_RETRY_MAX_NS 2000000000ULL
-#define WARN_EVERY_NS 10000000000ULL	/* rate limit of the warnings */
-#define FINAL_STEPS 64			/* steps the last snapshot may take */
+#define WARN_EVERY_NS	    10000000000ULL /* rate limit of the warnings */
+#define FINAL_STEPS	    64 /* steps the last snapshot may take */
 
 static void deadline_in(struct timespec *ts, uint64_t ns)
 {
@@ -45,7 +45,7 @@ static bool batch_flush(struct scanner *s)
 
 			s->st.queue_waits++;
 			deadline_in(&ts, 100000000ULL);
-			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			pthread_cond_timedwait(&s->space, &s->mu, &ts);
 		}
 		if (s->stop) {
 			ok = false;
@@ -59,7 +59,8 @@ static bool batch_flush(struct scanner *s)
 		}
 		/* Wake the frame thread at once: it may wait for space. */
 		if (eventfd_write(s->efd, 1) < 0)
-			log_debug("%s: eventfd: %s", s->p.name, strerror(errno));
+			log_debug("%s: eventfd: %s", s->p.name,
+				  strerror(errno));
 	}
 	pthread_mutex_unlock(&s->mu);
 	s->nbatch = 0;
@@ -224,7 +225,8 @@ static void step(struct scanner *s, uint32_t rounds)
 			s->st.failures++;
 		pthread_mutex_unlock(&s->mu);
 		if (rc < 0) {
-			/* The kernel went away (reboot?): attach again later. */
+			/* The kernel went away (reboot?): attach again later.
+			 */
 			log_warnx("%s: memory scan failed: %s", s->p.name,
 				  cot_strerror(rc));
 			detach(s);
@@ -269,8 +271,15 @@ static void *run(void *arg)
 			continue;
 		}
 		if (!s->attached) {
+			uint64_t now = cot_clock_mono_ns();
 			bool ok;
 
+			/* Back-off: kicks and drains do not hurry it. */
+			if (now < s->next_attach_ns) {
+				deadline_in(&ts, s->next_attach_ns - now);
+				pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+				continue;
+			}
 			pthread_mutex_unlock(&s->mu);
 			ok = attach(s);
 			pthread_mutex_lock(&s->mu);
@@ -279,8 +288,7 @@ static void *run(void *arg)
 				continue;
 			}
 			s->st.attach_failures++;
-			deadline_in(&ts, s->backoff_ns);
-			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			s->next_attach_ns = cot_clock_mono_ns() + s->backoff_ns;
 			if (s->backoff_ns < ATTACH_RETRY_MAX_NS)
 				s->backoff_ns *= 2;
 			continue;
@@ -326,6 +334,7 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_cond_init(&s->space, NULL);
 	if (pthread_create(&s->th, NULL, run, s) != 0) {
 		log_warnx("%s: cannot start the scanner thread", p->name);
 		scanner_free(s);
@@ -340,6 +349,7 @@ void scanner_nic(struct scanner *s, bool up)
 	pthread_mutex_lock(&s->mu);
 	s->nic_up = up;
 	s->backoff_ns = ATTACH_RETRY_NS;
+	s->next_attach_ns = 0;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -368,7 +378,8 @@ uint32_t scanner_drain(struct scanner *s, struct scan_ev *out, uint32_t max)
 	}
 	if (s->count) /* more than @max: make the next poll return */
 		(void)eventfd_write(s->efd, 1);
-	pthread_cond_signal(&s->cv);
+	if (n)
+		pthread_cond_signal(&s->space);
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }
@@ -394,6 +405,7 @@ void scanner_stop(struct scanner *s)
 	pthread_mutex_lock(&s->mu);
 	s->stop = true;
 	pthread_cond_broadcast(&s->cv);
+	pthread_cond_broadcast(&s->space);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->th, NULL);
 	s->started = false;

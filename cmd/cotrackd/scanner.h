@@ -28,51 +28,52 @@
 #include "host/vmiattach.h"
 
 enum scan_ev_type {
-	SEV_UP = 1,	/* the memory view came up at @ns */
-	SEV_DOWN,	/* ... went down */
-	SEV_BEGIN,	/* a snapshot read at @ns: its events follow */
-	SEV_SOCK,	/* one diff event */
-	SEV_END,	/* the snapshot's events are all in */
+	SEV_UP = 1, /* the memory view came up at @ns */
+	SEV_DOWN,   /* ... went down */
+	SEV_BEGIN,  /* a snapshot read at @ns: its events follow */
+	SEV_SOCK,   /* one diff event */
+	SEV_END,    /* the snapshot's events are all in */
 };
 
 struct scan_ev {
-	uint8_t type;	/* enum scan_ev_type */
-	uint8_t ev;	/* enum cot_vmi_event (SEV_SOCK) */
+	uint8_t type; /* enum scan_ev_type */
+	uint8_t ev;   /* enum cot_vmi_event (SEV_SOCK) */
 	uint8_t has_old, has_now;
 	uint64_t ns;
 	struct cot_vmi_sock old, now;
 };
 
 struct scanner_params {
-	const char *name;	/* for messages */
-	const char *mem, *map;	/* guest memory file and region map */
-	uint32_t cap;		/* most sockets per snapshot */
-	uint64_t step_bytes;	/* guest bytes one step may read */
-	uint64_t step_walks;	/* page walks one step may do */
-	uint32_t queue;		/* events the queue holds */
+	const char *name;      /* for messages */
+	const char *mem, *map; /* guest memory file and region map */
+	uint32_t cap;	       /* most sockets per snapshot */
+	uint64_t step_bytes;   /* guest bytes one step may read */
+	uint64_t step_walks;   /* page walks one step may do */
+	uint32_t queue;	       /* events the queue holds */
 };
 
 struct scanner_stats {
-	uint64_t scans;		/* complete snapshots */
-	uint64_t steps;		/* budgeted steps run */
-	uint64_t cut;		/* steps that spent their budget */
-	uint64_t long_scans;	/* snapshots that took more than one step */
-	uint64_t errors;	/* snapshots with counted guest-data errors */
-	uint64_t failures;	/* walks that failed: detached */
+	uint64_t scans;	     /* complete snapshots */
+	uint64_t steps;	     /* budgeted steps run */
+	uint64_t cut;	     /* steps that spent their budget */
+	uint64_t long_scans; /* snapshots that took more than one step */
+	uint64_t errors;     /* snapshots with counted guest-data errors */
+	uint64_t failures;   /* walks that failed: detached */
 	uint64_t attach_failures;
-	uint64_t bytes, walks;	/* guest bytes read, page walks */
+	uint64_t bytes, walks;	   /* guest bytes read, page walks */
 	uint64_t ns_total, ns_max; /* time per snapshot (all its steps) */
 	uint64_t sockets_last;
-	uint64_t queue_waits;	/* the scanner waited for queue space */
+	uint64_t queue_waits; /* the scanner waited for queue space */
 };
 
 struct scanner {
 	struct scanner_params p;
 	pthread_t th;
 	bool started;
-	int efd;		/* eventfd: events are waiting */
+	int efd; /* eventfd: events are waiting */
 	pthread_mutex_t mu;
-	pthread_cond_t cv;	/* the scanner waits here */
+	pthread_cond_t cv;    /* the scanner waits here for work */
+	pthread_cond_t space; /* ... and here for queue space */
 	/* under mu */
 	bool stop, nic_up, kick, final, final_done;
 	struct scan_ev *ring;
@@ -88,6 +89,7 @@ struct scanner {
 	uint64_t scan_t0, scan_ns, scan_steps;
 	struct cot_vmi_stats vst;
 	uint64_t backoff_ns;
+	uint64_t next_attach_ns; /* no attach attempt before this */
 	uint64_t warned_ns;
 	struct scan_ev batch[256];
 	uint32_t nbatch;

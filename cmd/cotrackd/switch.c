@@ -4,8 +4,7 @@
 
 #include "switch.h"
 
-static struct sw_mac *mac_slot(struct sw *s, const uint8_t *m,
-			       uint64_t now);
+static struct sw_mac *mac_slot(struct sw *s, const uint8_t *m, uint64_t now);
 
 void sw_init(struct sw *s, const struct sw_params *p)
 {
@@ -49,13 +48,12 @@ void sw_port_up(struct sw *s, int i)
 
 void sw_port_down(struct sw *s, int i)
 {
-	uint32_t j;
-
+	/*
+	 * Its addresses stay (and age): the same VM reconnects (a restarted
+	 * QEMU, a reconnecting vhost-user frontend) with the same address.
+	 * While the port is down they are not protected against moving.
+	 */
 	s->port[i].up = false;
-	/* Its addresses may move to whoever connects next: forget them. */
-	for (j = 0; j < SW_MACS; j++)
-		if (s->mac[j].used && !s->mac[j].pinned && s->mac[j].port == i)
-			mac_free(s, &s->mac[j]);
 }
 
 static uint32_t mac_hash(const struct sw *s, const uint8_t *m)
@@ -162,8 +160,7 @@ static enum sw_verdict learn(struct sw *s, int in, const uint8_t *m,
 		return SW_DROP_SPOOF;
 	if (e && e->port != in) {
 		/* A connected VM's address is that VM's while fresh. */
-		if (e->pinned ||
-		    (s->port[e->port].vm && s->port[e->port].up))
+		if (e->pinned || (s->port[e->port].vm && s->port[e->port].up))
 			return SW_DROP_SPOOF;
 		mac_free(s, e); /* it moved (e.g. behind the uplink) */
 		e = NULL;

@@ -31,31 +31,31 @@
 
 #include "port.h"
 
-#define SW_MACS 4096	   /* table entries */
-#define SW_PROBE 16	   /* probe window per address */
+#define SW_MACS	 4096 /* table entries */
+#define SW_PROBE 16   /* probe window per address */
 
 struct sw_params {
-	uint64_t age_ns;	/* an entry unused this long is free */
-	uint32_t storm_pps;	/* 0: no storm control */
-	uint32_t vm_max_macs;	/* addresses a VM port may own */
-	uint32_t tap_max_macs;	/* ... an uplink */
-	uint64_t seed;		/* keys the table hash */
+	uint64_t age_ns;       /* an entry unused this long is free */
+	uint32_t storm_pps;    /* 0: no storm control */
+	uint32_t vm_max_macs;  /* addresses a VM port may own */
+	uint32_t tap_max_macs; /* ... an uplink */
+	uint64_t seed;	       /* keys the table hash */
 };
 
 struct sw_mac {
 	uint8_t mac[6];
 	uint8_t used;
-	uint8_t pinned;		/* a fixed address: never ages or moves */
+	uint8_t pinned; /* a fixed address: never ages or moves */
 	uint8_t port;
 	uint64_t seen_ns;
 };
 
 struct sw_port {
 	bool present, up, vm;
-	bool fixed;		/* only @mac may be a source */
+	bool fixed; /* only @mac may be a source */
 	uint8_t mac[6];
-	uint32_t macs;		/* table entries it owns */
-	double tokens;		/* storm control bucket */
+	uint32_t macs; /* table entries it owns */
+	double tokens; /* storm control bucket */
 	uint64_t tokens_ns;
 };
 
@@ -67,16 +67,16 @@ struct sw {
 	struct sw_params p;
 	struct sw_port port[MAX_PORTS];
 	struct sw_mac mac[SW_MACS];
-	uint32_t sweep;		/* next entry the aging sweep looks at */
+	uint32_t sweep; /* next entry the aging sweep looks at */
 	struct sw_stats st;
 };
 
 enum sw_verdict {
 	SW_FORWARD = 0,
-	SW_DROP_RUNT,		/* shorter than an Ethernet header */
-	SW_DROP_SPOOF,		/* another VM's address, or not the fixed one */
-	SW_DROP_MACLIMIT,	/* a new source address past the port's cap */
-	SW_DROP_STORM,		/* flooding over the storm-control rate */
+	SW_DROP_RUNT,	  /* shorter than an Ethernet header */
+	SW_DROP_SPOOF,	  /* another VM's address, or not the fixed one */
+	SW_DROP_MACLIMIT, /* a new source address past the port's cap */
+	SW_DROP_STORM,	  /* flooding over the storm-control rate */
 };
 
 void sw_init(struct sw *s, const struct sw_params *p);
@@ -84,7 +84,7 @@ void sw_init(struct sw *s, const struct sw_params *p);
 /* Port @i exists; @vm or uplink; @mac (may be NULL) its fixed address. */
 void sw_port_add(struct sw *s, int i, bool vm, const uint8_t *mac);
 
-/* Port @i connected / disconnected (its addresses are forgotten). */
+/* Port @i connected / disconnected (its addresses stay, and age). */
 void sw_port_up(struct sw *s, int i);
 void sw_port_down(struct sw *s, int i);
 

@@ -10,7 +10,7 @@
 #include "vm.h"
 
 #define HIDDEN_WARN_NS 10000000000ULL /* rate limit of the warning */
-#define FINAL_WAIT_NS 5000000000ULL   /* the last scan, at most */
+#define FINAL_WAIT_NS  5000000000ULL  /* the last scan, at most */
 
 static void on_rec(void *ctx, const struct cot_rec *r)
 {
@@ -20,13 +20,15 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 
 	if (r->flags & (COT_RF_HIDDEN_NIC | COT_RF_HIDDEN_VMI)) {
 		now = cot_clock_mono_ns();
-		if (!v->hidden_warned || now - v->hidden_warned > HIDDEN_WARN_NS) {
+		if (!v->hidden_warned ||
+		    now - v->hidden_warned > HIDDEN_WARN_NS) {
 			v->hidden_warned = now;
-			log_warnx("%s: hidden connection: %s", v->name,
-				  r->flags & COT_RF_HIDDEN_NIC ?
-					  "TCP on the NIC that no guest socket "
-					  "ever matched" :
-					  "guest socket to an off-box peer "
+			log_warnx(
+				"%s: hidden connection: %s", v->name,
+				r->flags & COT_RF_HIDDEN_NIC
+					? "TCP on the NIC that no guest socket "
+					  "ever matched"
+					: "guest socket to an off-box peer "
 					  "never crossed the NIC");
 		}
 	}
@@ -143,8 +145,7 @@ static uint32_t drain(struct vm *v, uint64_t tsc, uint32_t max)
 	return n;
 }
 
-void vm_tick(struct vm *v, uint64_t now, uint64_t tsc, bool timer,
-	     bool paused)
+void vm_tick(struct vm *v, uint64_t now, uint64_t tsc, bool timer, bool paused)
 {
 	cot_merge_expire(v->m, now, 4096);
 	if (!v->sc)
@@ -217,12 +218,15 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 	fprintf(f,
 		"%s: frames from guest %" PRIu64 ", to guest %" PRIu64
 		", unparsable %" PRIu64 ", not IP %" PRIu64
-		", queue drops %" PRIu64 ", bad framing %" PRIu64
-		", spoofed source %" PRIu64 ", over the storm limit %" PRIu64
+		", queue drops %" PRIu64
+		" (its own frames at full peers %" PRIu64
+		"), bad framing %" PRIu64 ", spoofed source %" PRIu64
+		", over the storm limit %" PRIu64
 		", over the address cap %" PRIu64 ", evicted %" PRIu64 "\n",
 		v->name, p->st.rx, p->st.tx, dropped, fs.not_ip,
-		p->st.drop_qfull, p->st.drop_bad, p->st.drop_spoof,
-		p->st.drop_storm, p->st.drop_maclimit, fs.evicted);
+		p->st.drop_qfull, p->st.drop_peer, p->st.drop_bad,
+		p->st.drop_spoof, p->st.drop_storm, p->st.drop_maclimit,
+		fs.evicted);
 	if (v->sc) {
 		struct scanner_stats ss;
 
@@ -232,8 +236,8 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 			"us, %" PRIu64 " with errors), %" PRIu64
 			" sockets at the last\n",
 			v->name, ss.scans,
-			ss.scans ? (double)ss.ns_total / (double)ss.scans / 1e3 :
-				   0.0,
+			ss.scans ? (double)ss.ns_total / (double)ss.scans / 1e3
+				 : 0.0,
 			(double)ss.ns_max / 1e3, ss.errors, ss.sockets_last);
 		fprintf(f,
 			"%s: scan steps %" PRIu64 ", cut at the budget %" PRIu64

@@ -37,33 +37,33 @@
 #define VM_DRAIN_PER_TURN 4096
 
 struct vm_params {
-	const char *mem, *map;	/* guest memory (NULL: NIC view only) */
-	uint64_t interval_ns;	/* memory scan interval */
-	uint64_t grace_ns;	/* hidden-nic grace */
+	const char *mem, *map; /* guest memory (NULL: NIC view only) */
+	uint64_t interval_ns;  /* memory scan interval */
+	uint64_t grace_ns;     /* hidden-nic grace */
 	uint32_t max_flows;
-	uint32_t vmi_cap;	/* most sockets per snapshot */
+	uint32_t vmi_cap;		 /* most sockets per snapshot */
 	uint64_t step_bytes, step_walks; /* budget of one scan step */
-	uint64_t seed;		/* keys the VM's hashes */
+	uint64_t seed;			 /* keys the VM's hashes */
 	double tsc_per_ns;
 };
 
 struct vm {
 	char name[COT_VM_NAMELEN];
-	char mem[256], map[256];	/* from --vm */
+	char mem[256], map[256]; /* from --vm */
 	uint8_t mac[6];
 	bool has_mac;
-	int port;			/* index of its port */
+	int port; /* index of its port */
 	struct out *out;
 	struct cot_merge *m;
 	void *mmem;
-	bool vmi_on;			/* guest memory was given */
-	bool vmi_up;			/* the scanner found the kernel */
+	bool vmi_on; /* guest memory was given */
+	bool vmi_up; /* the scanner found the kernel */
 	struct scanner *sc;
 	struct cot_sched sched;
 	uint64_t interval_tsc;
 	double tsc_per_ns;
-	struct scan_ev *evbuf;		/* VM_DRAIN_PER_TURN events */
-	bool in_scan;			/* between SEV_BEGIN and SEV_END */
+	struct scan_ev *evbuf; /* VM_DRAIN_PER_TURN events */
+	bool in_scan;	       /* between SEV_BEGIN and SEV_END */
 	uint64_t hidden_warned;
 };
 

@@ -49,8 +49,9 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, argv[3], &dst) != 1 ||
 	    sscanf(argv[4], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &dmac[0], &dmac[1],
 		   &dmac[2], &dmac[3], &dmac[4], &dmac[5]) != 6) {
-		fprintf(stderr, "usage: rawtcp IFACE SRC_IP DST_IP DST_MAC DPORT "
-				"SECONDS\n");
+		fprintf(stderr,
+			"usage: rawtcp IFACE SRC_IP DST_IP DST_MAC DPORT "
+			"SECONDS\n");
 		return 2;
 	}
 	dport = (uint16_t)atoi(argv[5]);

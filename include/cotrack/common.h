@@ -15,38 +15,38 @@
  * the Linux errno numbers so host code can hand them to strerror(), but
  * the core needs no <errno.h>.
  */
-#define COT_EPERM 1
-#define COT_ENOENT 2
-#define COT_EIO 5
-#define COT_E2BIG 7
-#define COT_EAGAIN 11
-#define COT_ENOMEM 12
-#define COT_EFAULT 14
-#define COT_EBUSY 16
-#define COT_EEXIST 17
-#define COT_EINVAL 22
-#define COT_ENOSPC 28
-#define COT_ERANGE 34
-#define COT_ELOOP 40
-#define COT_ENODATA 61
-#define COT_EPROTO 71
+#define COT_EPERM     1
+#define COT_ENOENT    2
+#define COT_EIO	      5
+#define COT_E2BIG     7
+#define COT_EAGAIN    11
+#define COT_ENOMEM    12
+#define COT_EFAULT    14
+#define COT_EBUSY     16
+#define COT_EEXIST    17
+#define COT_EINVAL    22
+#define COT_ENOSPC    28
+#define COT_ERANGE    34
+#define COT_ELOOP     40
+#define COT_ENODATA   61
+#define COT_EPROTO    71
 #define COT_EOVERFLOW 75
-#define COT_EBADMSG 74
-#define COT_EMSGSIZE 90
-#define COT_ENOTSUP 95
+#define COT_EBADMSG   74
+#define COT_EMSGSIZE  90
+#define COT_ENOTSUP   95
 
 /*
  * The core may call only these four libc functions; the compiler emits
  * them for struct copies anyway, and the freestanding check allows them.
  */
-#define cot_memcpy __builtin_memcpy
-#define cot_memset __builtin_memset
-#define cot_memcmp __builtin_memcmp
+#define cot_memcpy  __builtin_memcpy
+#define cot_memset  __builtin_memset
+#define cot_memcmp  __builtin_memcmp
 #define cot_memmove __builtin_memmove
 
 #define COT_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define COT_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define COT_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define COT_MIN(a, b)	  ((a) < (b) ? (a) : (b))
+#define COT_MAX(a, b)	  ((a) > (b) ? (a) : (b))
 
 static inline uint16_t cot_get_be16(const uint8_t *p)
 {
@@ -116,7 +116,8 @@ struct cot_addr {
 
 static inline bool cot_addr_is_v4(const struct cot_addr *a)
 {
-	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t pfx[12] = { 0, 0, 0, 0, 0,	   0,
+					 0, 0, 0, 0, 0xff, 0xff };
 
 	return cot_memcmp(a->b, pfx, 12) == 0;
 }

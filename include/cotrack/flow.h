@@ -26,8 +26,8 @@
 struct cot_flowtab;
 
 enum cot_flow_event {
-	COT_FLOW_OPENED = 1,	/* first packet of a new connection */
-	COT_FLOW_ENDED,		/* record is final; slot is then free */
+	COT_FLOW_OPENED = 1, /* first packet of a new connection */
+	COT_FLOW_ENDED,	     /* record is final; slot is then free */
 };
 
 /*
@@ -39,22 +39,22 @@ typedef void (*cot_flow_cb)(void *ctx, enum cot_flow_event ev,
 			    const struct cot_rec *r, uint32_t slot);
 
 struct cot_flow_params {
-	uint32_t max_flows;	/* table capacity (>= 1) */
-	uint32_t max_frags;	/* fragment-id -> flow map entries */
-	uint64_t tcp_idle_ns;	/* idle timeout, established TCP */
+	uint32_t max_flows;	    /* table capacity (>= 1) */
+	uint32_t max_frags;	    /* fragment-id -> flow map entries */
+	uint64_t tcp_idle_ns;	    /* idle timeout, established TCP */
 	uint64_t tcp_trans_idle_ns; /* idle timeout, handshake / closing TCP */
 	uint64_t tcp_close_linger_ns; /* after FIN both ways or RST: late
 				       * ACKs and retransmissions still
 				       * count; then end fin / rst */
 	uint64_t udp_idle_ns;
-	uint64_t other_idle_ns;	/* ICMP and other protocols */
+	uint64_t other_idle_ns; /* ICMP and other protocols */
 	uint64_t active_ns;	/* 0: none; else report long flows every
 				 * active_ns (end active) and carry on */
 	uint64_t hash_seed;	/* keys the hash; use a random value so a
 				 * guest cannot aim flows at one bucket */
 	cot_flow_cb cb;		/* may be NULL */
 	void *cb_ctx;
-	const char *vm;		/* copied into every record; may be NULL */
+	const char *vm; /* copied into every record; may be NULL */
 };
 
 /*
@@ -65,16 +65,16 @@ struct cot_flow_params {
 void cot_flow_params_default(struct cot_flow_params *p);
 
 struct cot_flow_stats {
-	uint64_t pkts;		/* frames given to update() */
-	uint64_t tracked;	/* attributed to a flow */
+	uint64_t pkts;	  /* frames given to update() */
+	uint64_t tracked; /* attributed to a flow */
 	uint64_t not_ip;
 	uint64_t dropped[COT_PKT__COUNT]; /* by parse reason */
-	uint64_t frag_orphan;	/* non-first fragment with no known flow */
+	uint64_t frag_orphan; /* non-first fragment with no known flow */
 	uint64_t opened, ended;
 	uint64_t ended_by[COT_END__COUNT];
-	uint64_t evicted;	/* table full: longest-idle flow ended */
-	uint32_t active;	/* flows in the table now */
-	uint32_t active_max;	/* high-water mark */
+	uint64_t evicted;    /* table full: longest-idle flow ended */
+	uint32_t active;     /* flows in the table now */
+	uint32_t active_max; /* high-water mark */
 };
 
 /* Bytes of memory for a table with @p; 0 if @p is invalid. */

@@ -60,7 +60,7 @@ struct cot_merge_params {
 	uint64_t grace_ns;	/* hidden-nic grace period */
 	uint32_t max_conns;	/* memory-only connections at once */
 	uint32_t ended_slots;	/* tuples of written NIC TCP flows kept */
-	uint64_t ended_keep_ns;	/* ... for this long (TIME_WAIT is 60 s) */
+	uint64_t ended_keep_ns; /* ... for this long (TIME_WAIT is 60 s) */
 	uint32_t max_listen;	/* listening sockets known at once */
 	uint64_t hash_seed;	/* keys the merge's hashes (use a random one) */
 	cot_merge_rec_cb cb;	/* may be NULL */
@@ -159,20 +159,20 @@ void cot_merge_scan_end(struct cot_merge *m);
 void cot_merge_finish(struct cot_merge *m, uint64_t now_ns, enum cot_end end);
 
 struct cot_merge_stats {
-	uint64_t records;	/* records written */
-	uint64_t by_seen[4];	/* indexed by enum cot_seen */
+	uint64_t records;    /* records written */
+	uint64_t by_seen[4]; /* indexed by enum cot_seen */
 	uint64_t hidden_nic, hidden_vmi;
-	uint64_t scans;		/* scan_end calls */
-	uint64_t sock_events;	/* cot_merge_sock calls in a scan */
-	uint64_t stray_events;	/* ... outside begin/end: ignored */
-	uint64_t half;		/* sockets caught half set up (port 0) */
-	uint64_t late;		/* late sockets of NIC flows already written */
-	uint64_t takeovers;	/* memory-only connections a NIC flow took */
-	uint64_t reused;	/* tuples reused: a new connection began */
-	uint64_t conns_dropped;	/* memory-only table full */
+	uint64_t scans;		 /* scan_end calls */
+	uint64_t sock_events;	 /* cot_merge_sock calls in a scan */
+	uint64_t stray_events;	 /* ... outside begin/end: ignored */
+	uint64_t half;		 /* sockets caught half set up (port 0) */
+	uint64_t late;		 /* late sockets of NIC flows already written */
+	uint64_t takeovers;	 /* memory-only connections a NIC flow took */
+	uint64_t reused;	 /* tuples reused: a new connection began */
+	uint64_t conns_dropped;	 /* memory-only table full */
 	uint64_t listen_dropped; /* listener table full */
-	uint32_t conns;		/* memory-only connections now */
-	uint32_t listeners;	/* listening sockets known now */
+	uint32_t conns;		 /* memory-only connections now */
+	uint32_t listeners;	 /* listening sockets known now */
 };
 
 /* Copy the counters (merge and flow table). */

@@ -41,14 +41,14 @@ enum cot_seen {
  * records, mapped from the guest socket state).
  */
 enum cot_tcp_state {
-	COT_TCP_NONE = 0,	/* not TCP */
-	COT_TCP_SYN_SENT,	/* SYN seen, no SYN-ACK */
-	COT_TCP_SYN_RECV,	/* SYN-ACK seen */
+	COT_TCP_NONE = 0, /* not TCP */
+	COT_TCP_SYN_SENT, /* SYN seen, no SYN-ACK */
+	COT_TCP_SYN_RECV, /* SYN-ACK seen */
 	COT_TCP_ESTABLISHED,
-	COT_TCP_FIN_WAIT,	/* FIN seen in one direction */
-	COT_TCP_CLOSING,	/* FIN seen both ways, last ACK pending */
-	COT_TCP_CLOSED,		/* FIN both ways and acked, or RST */
-	COT_TCP_MIDSTREAM,	/* first packet was not a SYN */
+	COT_TCP_FIN_WAIT,  /* FIN seen in one direction */
+	COT_TCP_CLOSING,   /* FIN seen both ways, last ACK pending */
+	COT_TCP_CLOSED,	   /* FIN both ways and acked, or RST */
+	COT_TCP_MIDSTREAM, /* first packet was not a SYN */
 	COT_TCP__COUNT,
 };
 
@@ -59,20 +59,20 @@ enum cot_tcp_state {
 #define COT_VM_NAMELEN 32
 
 struct cot_rec {
-	uint64_t seq;		/* per tracker, from 1, no gaps */
-	char vm[COT_VM_NAMELEN]; /* NUL-terminated */
-	uint8_t proto;		/* enum cot_proto */
-	uint8_t ipproto;	/* raw IP protocol number */
-	uint8_t tcp_state;	/* enum cot_tcp_state */
-	uint8_t end;		/* enum cot_end */
-	uint8_t seen_by;	/* enum cot_seen */
-	uint8_t flags;		/* COT_RF_* */
-	uint16_t sport, dport;	/* host order; ICMP: type/code in sport */
+	uint64_t seq;		  /* per tracker, from 1, no gaps */
+	char vm[COT_VM_NAMELEN];  /* NUL-terminated */
+	uint8_t proto;		  /* enum cot_proto */
+	uint8_t ipproto;	  /* raw IP protocol number */
+	uint8_t tcp_state;	  /* enum cot_tcp_state */
+	uint8_t end;		  /* enum cot_end */
+	uint8_t seen_by;	  /* enum cot_seen */
+	uint8_t flags;		  /* COT_RF_* */
+	uint16_t sport, dport;	  /* host order; ICMP: type/code in sport */
 	struct cot_addr src, dst; /* src is the initiator */
 	uint64_t first_ns, last_ns;
 	uint64_t pkts_fwd, bytes_fwd; /* initiator -> responder */
 	uint64_t pkts_rev, bytes_rev;
-	uint32_t netns;		/* guest netns inode, 0 when unknown */
+	uint32_t netns; /* guest netns inode, 0 when unknown */
 	uint8_t tcp_flags_fwd, tcp_flags_rev; /* OR of flags seen */
 };
 
@@ -100,7 +100,7 @@ const char *cot_tcp_state_name(unsigned int st);
  *   136   4 netns
  *   140
  */
-#define COT_REC_VERSION 1
+#define COT_REC_VERSION	 1
 #define COT_REC_WIRE_LEN 140
 
 /* Encode @r into @out.  Always succeeds; returns COT_REC_WIRE_LEN. */

@@ -12,10 +12,10 @@
 #include "cotrack/common.h"
 
 struct cot_sched {
-	uint64_t interval;	/* ticks between runs; 0: never due */
-	uint64_t next;		/* first tick at which the next run is due */
-	uint64_t runs;		/* times cot_sched_due() said yes */
-	uint64_t checks;	/* times it was asked */
+	uint64_t interval; /* ticks between runs; 0: never due */
+	uint64_t next;	   /* first tick at which the next run is due */
+	uint64_t runs;	   /* times cot_sched_due() said yes */
+	uint64_t checks;   /* times it was asked */
 };
 
 /* Due at once, then every @interval ticks. */

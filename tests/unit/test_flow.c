@@ -88,11 +88,14 @@ static void test_tcp_life(void)
 
 	T_ASSERT(t);
 	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_SYN, 60), 1 * S);
-	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_SYN | COT_TCP_ACK, 60), 1 * S + 1);
+	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_SYN | COT_TCP_ACK, 60),
+	     1 * S + 1);
 	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK, 52), 1 * S + 2);
-	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_PSH, 152), 1 * S + 3);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_PSH, 152),
+	     1 * S + 3);
 	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_ACK | COT_TCP_FIN, 52), 2 * S);
-	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_FIN, 52), 2 * S + 1);
+	feed(t, v4(6, 1, 40000, 2, 80, COT_TCP_ACK | COT_TCP_FIN, 52),
+	     2 * S + 1);
 	T_EQ_U(nopened, 1);
 	T_EQ_U(nended, 0);
 	feed(t, v4(6, 2, 80, 1, 40000, COT_TCP_ACK, 52), 2 * S + 2);
@@ -179,8 +182,8 @@ static void test_idle_classes(void)
 	struct cot_flow_stats st;
 
 	T_ASSERT(t);
-	feed(t, v4(17, 1, 1, 2, 2, 0, 30), 0 * S + 1);	 /* udp: 60 s */
-	feed(t, v4(1, 1, 7, 2, 7, 0, 30), 0 * S + 1);	 /* icmp: 30 s */
+	feed(t, v4(17, 1, 1, 2, 2, 0, 30), 0 * S + 1);	/* udp: 60 s */
+	feed(t, v4(1, 1, 7, 2, 7, 0, 30), 0 * S + 1);	/* icmp: 30 s */
 	feed(t, v4(6, 1, 3, 2, 4, COT_TCP_ACK, 40), 1); /* midstream: 300 s */
 	T_EQ_U(cot_flowtab_expire(t, 29 * S, 0), 0);
 	T_EQ_U(cot_flowtab_expire(t, 31 * S, 0), 1);
@@ -242,7 +245,7 @@ static void test_full_table(void)
 		feed(t, v4(17, 1, (uint16_t)(100 + i), 2, 53, 0, 50),
 		     (uint64_t)(i + 1) * S);
 	feed(t, v4(17, 1, 100, 2, 53, 0, 50), 10 * S); /* 100 is now newest */
-	feed(t, v4(17, 1, 999, 2, 53, 0, 50), 11 * S);	/* evicts port 101 */
+	feed(t, v4(17, 1, 999, 2, 53, 0, 50), 11 * S); /* evicts port 101 */
 	T_ASSERT(nended == 1);
 	T_EQ_U(ended[0].end, COT_END_SHUTDOWN);
 	T_EQ_U(ended[0].sport, 101);

@@ -25,10 +25,10 @@ struct fb {
 	int v;		  /* 4, 6 or 0 */
 };
 
-static const uint8_t SRC4[4] = {10, 0, 0, 1}, DST4[4] = {192, 168, 7, 2};
-static const uint8_t SRC6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
-static const uint8_t DST6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
-				 0,    0,    0,	   0,	 0, 0, 0, 2};
+static const uint8_t SRC4[4] = { 10, 0, 0, 1 }, DST4[4] = { 192, 168, 7, 2 };
+static const uint8_t SRC6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+static const uint8_t DST6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
+				  0,	0,    0,    0,	  0, 0, 0, 2 };
 
 static uint32_t put(struct fb *f, const void *d, uint32_t n)
 {
@@ -48,7 +48,7 @@ static uint32_t put(struct fb *f, const void *d, uint32_t n)
 
 static void put16(struct fb *f, uint16_t v)
 {
-	uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
 
 	put(f, x, 2);
 }
@@ -61,8 +61,8 @@ static void put32(struct fb *f, uint32_t v)
 
 static void eth(struct fb *f, uint16_t et)
 {
-	static const uint8_t macs[12] = {0x52, 0x54, 0, 0, 0, 1,
-					 0x52, 0x54, 0, 0, 0, 2};
+	static const uint8_t macs[12] = { 0x52, 0x54, 0, 0, 0, 1,
+					  0x52, 0x54, 0, 0, 0, 2 };
 
 	memset(f, 0, sizeof(*f));
 	put(f, macs, 12);
@@ -168,7 +168,7 @@ static void icmp(struct fb *f, uint8_t type, uint8_t code, uint16_t id,
 		 uint16_t seq)
 {
 	f->l4 = f->n;
-	put(f, (uint8_t[]){type, code, 0, 0}, 4);
+	put(f, (uint8_t[]){ type, code, 0, 0 }, 4);
 	put16(f, id);
 	put16(f, seq);
 }
@@ -362,7 +362,7 @@ static void test_ip4_tcp(void)
 
 static void test_ip4_tcp_trunc(void)
 {
-	static const uint8_t opt[8] = {1, 1, 0x44, 4, 5, 0, 0, 0};
+	static const uint8_t opt[8] = { 1, 1, 0x44, 4, 5, 0, 0, 0 };
 	struct fb f;
 
 	/* VLAN + IPv4 with options + TCP with options + payload */
@@ -374,10 +374,10 @@ static void test_ip4_tcp_trunc(void)
 	finish(&f);
 	{
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 4, COT_PKT_TRUNC_VLAN},
-			{18, 28, COT_PKT_TRUNC_IP4},
-			{46, 20, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 4, COT_PKT_TRUNC_VLAN },
+			{ 18, 28, COT_PKT_TRUNC_IP4 },
+			{ 46, 20, COT_PKT_TRUNC_L4 },
 		};
 
 		check_trunc(&f, ly, 4, COT_PKT_OK);
@@ -462,20 +462,20 @@ static void test_ip4_options(void)
 		uint32_t n;
 		enum cot_pkt_reason want;
 	} cases[] = {
-		{{1, 1, 1, 1}, 4, COT_PKT_OK},		   /* NOPs */
-		{{0, 0, 0, 0}, 4, COT_PKT_OK},		   /* EOL */
-		{{0, 9, 9, 9}, 4, COT_PKT_OK},		   /* EOL, junk pad */
-		{{148, 4, 0, 0}, 4, COT_PKT_OK},	   /* router alert */
-		{{1, 7, 7, 4, 0, 0, 0, 0}, 8, COT_PKT_OK}, /* RR */
-		{{68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 12, COT_PKT_OK},
-		{{130, 4, 0, 0, 1, 0, 0, 0}, 8, COT_PKT_OK}, /* then NOP */
-		{{148, 0, 0, 0}, 4, COT_PKT_BAD_IP4_OPT},    /* len 0 */
-		{{148, 1, 0, 0}, 4, COT_PKT_BAD_IP4_OPT},    /* len 1 */
-		{{148, 5, 0, 0}, 4, COT_PKT_BAD_IP4_OPT},    /* past IHL */
-		{{1, 1, 1, 7}, 4, COT_PKT_BAD_IP4_OPT},	     /* no len byte */
-		{{1, 1, 7, 3}, 4, COT_PKT_BAD_IP4_OPT},	     /* 3 > 2 left */
-		{{148, 4, 0, 0, 7, 5, 0, 0}, 8, COT_PKT_BAD_IP4_OPT},
-		{{7, 255, 0, 0}, 4, COT_PKT_BAD_IP4_OPT},
+		{ { 1, 1, 1, 1 }, 4, COT_PKT_OK },   /* NOPs */
+		{ { 0, 0, 0, 0 }, 4, COT_PKT_OK },   /* EOL */
+		{ { 0, 9, 9, 9 }, 4, COT_PKT_OK },   /* EOL, junk pad */
+		{ { 148, 4, 0, 0 }, 4, COT_PKT_OK }, /* router alert */
+		{ { 1, 7, 7, 4, 0, 0, 0, 0 }, 8, COT_PKT_OK }, /* RR */
+		{ { 68, 12, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0 }, 12, COT_PKT_OK },
+		{ { 130, 4, 0, 0, 1, 0, 0, 0 }, 8, COT_PKT_OK }, /* then NOP */
+		{ { 148, 0, 0, 0 }, 4, COT_PKT_BAD_IP4_OPT },	 /* len 0 */
+		{ { 148, 1, 0, 0 }, 4, COT_PKT_BAD_IP4_OPT },	 /* len 1 */
+		{ { 148, 5, 0, 0 }, 4, COT_PKT_BAD_IP4_OPT },	 /* past IHL */
+		{ { 1, 1, 1, 7 }, 4, COT_PKT_BAD_IP4_OPT }, /* no len byte */
+		{ { 1, 1, 7, 3 }, 4, COT_PKT_BAD_IP4_OPT }, /* 3 > 2 left */
+		{ { 148, 4, 0, 0, 7, 5, 0, 0 }, 8, COT_PKT_BAD_IP4_OPT },
+		{ { 7, 255, 0, 0 }, 4, COT_PKT_BAD_IP4_OPT },
 	};
 	size_t i;
 
@@ -530,9 +530,9 @@ static void test_ip4_udp(void)
 	T_EQ_U(parse(&p, &f), COT_PKT_BAD_UDP);
 	{
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 20, COT_PKT_TRUNC_IP4},
-			{34, 8, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 20, COT_PKT_TRUNC_IP4 },
+			{ 34, 8, COT_PKT_TRUNC_L4 },
 		};
 
 		cot_put_be16(f.b + 16, 58);
@@ -603,9 +603,9 @@ static void test_icmp(void)
 	cot_put_be16(f.b + 16, 20 + 64);
 	{
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 20, COT_PKT_TRUNC_IP4},
-			{34, 8, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 20, COT_PKT_TRUNC_IP4 },
+			{ 34, 8, COT_PKT_TRUNC_L4 },
 		};
 
 		check_trunc(&f, ly, 3, COT_PKT_OK);
@@ -739,7 +739,7 @@ static void test_vlan(void)
 {
 	struct fb f;
 	struct cot_pkt p;
-	static const uint16_t outer[] = {0x8100, 0x88a8, 0x9100};
+	static const uint16_t outer[] = { 0x8100, 0x88a8, 0x9100 };
 	size_t i;
 
 	/* 802.1Q, PCP and DEI bits masked off the VID */
@@ -772,11 +772,11 @@ static void test_vlan(void)
 	}
 	{
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 4, COT_PKT_TRUNC_VLAN},
-			{18, 4, COT_PKT_TRUNC_VLAN},
-			{22, 40, COT_PKT_TRUNC_IP6},
-			{62, 8, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 4, COT_PKT_TRUNC_VLAN },
+			{ 18, 4, COT_PKT_TRUNC_VLAN },
+			{ 22, 40, COT_PKT_TRUNC_IP6 },
+			{ 62, 8, COT_PKT_TRUNC_L4 },
 		};
 
 		check_trunc(&f, ly, 5, COT_PKT_OK);
@@ -914,7 +914,7 @@ static void test_ip6_basic(void)
 
 static void test_ip6_ext_kinds(void)
 {
-	static const uint8_t kinds[] = {0, 43, 60};
+	static const uint8_t kinds[] = { 0, 43, 60 };
 	struct fb f;
 	struct cot_pkt p;
 	size_t i;
@@ -970,15 +970,15 @@ static void test_ip6_ext_kinds(void)
 		/* ext headers are read 8 bytes at a time, wherever they
 		 * start; their tails are not needed */
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 40, COT_PKT_TRUNC_IP6},
-			{54, 8, COT_PKT_TRUNC_IP6_EXT},
-			{62, 8, COT_PKT_TRUNC_IP6_EXT},
-			{86, 8, COT_PKT_TRUNC_IP6_EXT},
-			{94, 8, COT_PKT_TRUNC_IP6_EXT},
-			{102, 8, COT_PKT_TRUNC_IP6_EXT},
-			{114, 8, COT_PKT_TRUNC_IP6_EXT},
-			{122, 8, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 40, COT_PKT_TRUNC_IP6 },
+			{ 54, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 62, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 86, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 94, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 102, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 114, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 122, 8, COT_PKT_TRUNC_L4 },
 		};
 
 		check_trunc(&f, ly, 9, COT_PKT_OK);
@@ -1075,10 +1075,10 @@ static void test_ip6_frag(void)
 	T_EQ_U(p.ip_len, 72);
 	{
 		const struct layer ly[] = {
-			{0, 14, COT_PKT_TRUNC_ETH},
-			{14, 40, COT_PKT_TRUNC_IP6},
-			{54, 8, COT_PKT_TRUNC_IP6_EXT},
-			{62, 8, COT_PKT_TRUNC_L4},
+			{ 0, 14, COT_PKT_TRUNC_ETH },
+			{ 14, 40, COT_PKT_TRUNC_IP6 },
+			{ 54, 8, COT_PKT_TRUNC_IP6_EXT },
+			{ 62, 8, COT_PKT_TRUNC_L4 },
 		};
 
 		check_trunc(&f, ly, 4, COT_PKT_OK);
@@ -1155,7 +1155,7 @@ static void test_mutations(void)
 
 	eth(&base[0], 0x8100);
 	vlan(&base[0], 1, 0x0800);
-	ip4(&base[0], 6, (const uint8_t[]){1, 1, 1, 0}, 4, 0, 1);
+	ip4(&base[0], 6, (const uint8_t[]){ 1, 1, 1, 0 }, 4, 0, 1);
 	tcp(&base[0], 1, 2, COT_TCP_SYN, 0, 0, 4);
 	finish(&base[0]);
 	eth(&base[1], 0x86dd);
@@ -1228,7 +1228,7 @@ static int write_one(const char *dir, const char *name, const struct fb *f)
 
 static int write_corpus(const char *dir)
 {
-	static const uint8_t opt[8] = {1, 148, 4, 0, 0, 0, 0, 0};
+	static const uint8_t opt[8] = { 1, 148, 4, 0, 0, 0, 0, 0 };
 	struct fb f;
 	int e = 0;
 
