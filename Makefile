@@ -11,7 +11,8 @@
 #
 # Sources are found by directory: core/**.c is the freestanding core,
 # host/*.c the hosted library, cmd/NAME/*.c one program each,
-# tests/unit/test_*.c one test binary each, fuzz/fuzz_*.c one fuzzer each.
+# tests/unit/test_*.c one test binary each, tests/tools/*.c one helper
+# program each (for the test scripts), fuzz/fuzz_*.c one fuzzer each.
 
 O ?= build
 SAN ?= 0
@@ -47,6 +48,7 @@ CORE_SRCS := $(sort $(wildcard core/*.c core/*/*.c))
 HOST_SRCS := $(sort $(wildcard host/*.c))
 PROGS := $(sort $(notdir $(patsubst %/,%,$(dir $(wildcard cmd/*/*.c)))))
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 
@@ -56,13 +58,14 @@ CORE_LIB := $(O)/libcotrack-core.a
 HOST_LIB := $(O)/libcotrack-host.a
 PROG_BINS := $(PROGS:%=$(O)/%)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(O)/tests/%)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
 .PHONY: all setup demo check check-build test bench bench-build fuzz fuzz-build \
 	freestanding-check format clean guest
 .DEFAULT_GOAL := all
 
-all: $(PROG_BINS)
+all: $(PROG_BINS) $(TOOL_BINS)
 
 $(O)/obj/core/%.o: core/%.c
 	@mkdir -p $(dir $@)
@@ -91,6 +94,11 @@ $(O)/tests/%: $(O)/obj/tests/unit/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
 
+# Helper programs of the test scripts: one per tests/tools/*.c.
+$(O)/tests/tools/%: $(O)/obj/tests/tools/%.o $(HOST_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
+
 # Benchmark drivers: one program per bench/*.c.
 $(O)/bench/%: $(O)/obj/bench/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
@@ -106,7 +114,7 @@ guest: setup
 	@guest/build.sh
 
 # --- check ------------------------------------------------------------
-check-build: all $(TEST_BINS)
+check-build: all $(TEST_BINS) $(TOOL_BINS)
 
 check: setup
 	@$(MAKE) --no-print-directory -s check-build O=build/san SAN=1 WERROR=1
@@ -173,4 +181,5 @@ clean:
 	rm -rf build
 
 -include $(CORE_OBJS:.o=.d) $(HOST_OBJS:.o=.d) $(wildcard $(O)/obj/cmd/*/*.d) \
-	$(wildcard $(O)/obj/tests/unit/*.d) $(wildcard $(O)/obj/bench/*.d)
+	$(wildcard $(O)/obj/tests/unit/*.d) $(wildcard $(O)/obj/tests/tools/*.d) \
+	$(wildcard $(O)/obj/bench/*.d)
