@@ -25,8 +25,7 @@
  *
  * With -p, the CPU time (user + system) of process PID over the
  * measurement is read from /proc/PID/task/*/
-	schedstat(nanoseconds) and *reported per frame.**Output,
-	one line
+schedstat(nanoseconds) and *reported per frame.**Output, one line
     : frames = bytes = lost = secs = fps = mbps = [cpu_s = *cpu_ns_per_frame =
 ] other_rx = * /
 #include <dirent.h>

@@ -147,6 +147,15 @@ static bool attach(struct scanner *s)
 	return true;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static bool warn_due(struct scanner *s, uint64_t now)
 {
 	if (s->warned_ns && now - s->warned_ns < WARN_EVERY_NS)
@@ -216,6 +225,7 @@ static void step(struct scanner *s, uint32_t rounds)
 		now = cot_clock_mono_ns();
 		s->scan_steps++;
 		pthread_mutex_lock(&s->mu);
+		s->st.cpu_ns = thread_cpu_ns();
 		s->st.steps++;
 		s->st.bytes += s->vst.bytes_read - b0;
 		s->st.walks += s->vst.walks - w0;
@@ -283,6 +293,7 @@ static void *run(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			ok = attach(s);
 			pthread_mutex_lock(&s->mu);
+			s->st.cpu_ns = thread_cpu_ns();
 			if (ok) {
 				s->backoff_ns = ATTACH_RETRY_NS;
 				continue;
@@ -327,6 +338,7 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 	s->prev = calloc(p->cap, sizeof(*s->prev));
 	s->cur = calloc(p->cap, sizeof(*s->cur));
 	s->backoff_ns = ATTACH_RETRY_NS;
+	s->start_ns = cot_clock_mono_ns();
 	if (s->efd < 0 || !s->ring || !s->prev || !s->cur) {
 		log_warn("%s: memory view", p->name);
 		scanner_free(s);
@@ -430,4 +442,5 @@ void scanner_stats(struct scanner *s, struct scanner_stats *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
 	pthread_mutex_unlock(&s->mu);
+	out->wall_ns = cot_clock_mono_ns() - s->start_ns;
 }

@@ -243,9 +243,13 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 			"%s: scan steps %" PRIu64 ", cut at the budget %" PRIu64
 			", guest bytes read %" PRIu64 ", page walks %" PRIu64
 			", attach attempts failed %" PRIu64
-			", memory-only table full %" PRIu64 "\n",
+			", memory-only table full %" PRIu64
+			", scanner CPU %.1f%% of a core\n",
 			v->name, ss.steps, ss.cut, ss.bytes, ss.walks,
-			ss.attach_failures, ms.conns_dropped);
+			ss.attach_failures, ms.conns_dropped,
+			ss.wall_ns
+				? 100.0 * (double)ss.cpu_ns / (double)ss.wall_ns
+				: 0.0);
 	}
 }
 

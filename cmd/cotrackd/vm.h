@@ -24,13 +24,15 @@
 
 /*
  * The default budget of one scan step (one per --interval): an honest
- * guest needs about 8 bytes per ehash bucket and 100 per socket (see
- * docs/vmi.md), so 4 MiB covers tens of thousands of sockets in one
- * step; a bigger or forged one continues at the next interval.  Copying
- * 4 MiB of guest memory takes about a millisecond here: at most a tenth
- * of a core at the default 10 ms interval, whatever the guest forges.
+ * guest needs about 8 bytes per ehash bucket and 100 per socket (a
+ * guest with 10,000 sockets about 1.25 MB: docs/vmi.md), so 2 MiB covers
+ * some 16,000 sockets in one step; a bigger or forged one continues at
+ * the next interval.  Measured in tests/e2e/track_forged.t (release
+ * build): a step of 4 MiB of forged tables costs the scanner about
+ * 1.5 ms of CPU, so 2 MiB at the default 10 ms interval bounds a forged
+ * guest's scanner to under a tenth of a core.
  */
-#define VM_STEP_BYTES (4ull << 20)
+#define VM_STEP_BYTES (2ull << 20)
 #define VM_STEP_WALKS 16384ull
 
 /* Socket events fed to the merge per VM per loop turn. */
