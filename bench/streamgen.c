@@ -17,17 +17,19 @@
  * headers allow, for IPv6 TCP at SIZE 64).  B counts what arrives.
  *
  * Backpressure: cotrackd reads whatever a port sends and drops frames
- * (counted) when the outgoing port's queue is full (TXQ_FRAMES, 1024).
+ * (counted) when A's share of B's queue is full (TXQ_SHARE_FRAMES, 256).
  * The sender therefore keeps at most WINDOW frames (default 256) in
  * flight, sent but not yet received by B, so the queue can never
  * overflow and the figure is the forwarding rate, not a drop rate.  Any
  * frame that has not arrived 2 s after the last send is reported lost.
  *
  * With -p, the CPU time (user + system) of process PID over the
- * measurement is read from /proc/PID/task/*/
-schedstat(nanoseconds) and *reported per frame.**Output, one line
-    : frames = bytes = lost = secs = fps = mbps = [cpu_s = *cpu_ns_per_frame =
-] other_rx = * /
+ * measurement, all its threads, is read from /proc/PID/task/TID/schedstat
+ * (nanoseconds) and reported per frame.
+ *
+ * Output, one line: frames= bytes= lost= secs= fps= mbps= [cpu_s=
+ * cpu_ns_per_frame=] other_rx=
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
