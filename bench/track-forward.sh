@@ -12,8 +12,8 @@
 # variants alternating, each with a fresh cotrackd; the table shows the
 # best (highest) rate, the spread (min..max), and cotrackd's own CPU time
 # per frame (user + system, from /proc; the least noisy figure on a shared
-# machine).  The sender keeps at most 256 frames in flight, so cotrackd's
-# 1024-frame port queue cannot overflow: "lost" must be 0 and the rate is
+# machine).  The sender keeps at most 256 frames in flight, so its
+# 256-frame share of B's queue cannot overflow: "lost" must be 0 and the rate is
 # the forwarding rate.  Timing never fails the run.
 #
 #   O=build/rel BENCH_OUT=build/bench bench/track-forward.sh

@@ -323,17 +323,10 @@ int cmd_graph(int argc, char **argv)
 			break;
 		case 's':
 		case 'u':
-			if (cot_parse_time(optarg, now,
-					   o == 's' ? &since : &until) < 0) {
-				log_warnx(
-					"%s: bad time '%s' (want seconds or ns "
-					"since the epoch, "
-					"YYYY-MM-DD[THH:MM[:SS]] or "
-					"an age: 30s, 10m, 2h, 7d)",
-					o == 's' ? "--since" : "--until",
-					optarg);
+			if (cot_parse_time_arg(o == 's' ? "--since" : "--until",
+					       optarg, now,
+					       o == 's' ? &since : &until) < 0)
 				return COT_EXIT_USAGE;
-			}
 			break;
 		case 'm':
 			if (cot_cli_u32("--max-edges", optarg, 1, 100000,

@@ -28,6 +28,17 @@
 #include "cmds.h"
 #include "query_util.h"
 
+int cot_parse_time_arg(const char *what, const char *s, uint64_t now_ns,
+		       uint64_t *out)
+{
+	if (cot_parse_time(s, now_ns, out) == 0)
+		return 0;
+	log_warnx("%s: bad time '%s' (want seconds or ns since the epoch, "
+		  "YYYY-MM-DD[THH:MM[:SS]] or an age: 30s, 10m, 2h, 7d)",
+		  what, s);
+	return -1;
+}
+
 int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
 {
 	size_t len = strlen(s);
@@ -164,17 +175,10 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 's':
 		case 'u':
-			if (cot_parse_time(optarg, now,
-					   o == 's' ? &since : &until) < 0) {
-				log_warnx(
-					"%s: bad time '%s' (want seconds or ns "
-					"since the epoch, "
-					"YYYY-MM-DD[THH:MM[:SS]] or "
-					"an age: 30s, 10m, 2h, 7d)",
-					o == 's' ? "--since" : "--until",
-					optarg);
+			if (cot_parse_time_arg(o == 's' ? "--since" : "--until",
+					       optarg, now,
+					       o == 's' ? &since : &until) < 0)
 				return COT_EXIT_USAGE;
-			}
 			break;
 		case 'a':
 			if (cot_parse_addr(optarg, addr) < 0) {

@@ -7,6 +7,9 @@
 
 /* Parse a time argument (see query.c); 0 or -1. */
 int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out);
+/* The same for option @what (--since, --until): logs what is wanted. */
+int cot_parse_time_arg(const char *what, const char *s, uint64_t now_ns,
+		       uint64_t *out);
 /* Parse an IPv4 or IPv6 address into the 16-byte stored form; 0 or -1. */
 int cot_parse_addr(const char *s, uint8_t out[16]);
 

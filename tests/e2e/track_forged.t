@@ -70,16 +70,6 @@ if ! svc_boot; then
 fi
 ok "backend and frontend booted, NICs on cotrackd"
 
-# alive WHAT: cotrackd and both guests' QEMUs still running
-alive() {
-	local q bad=0
-	kill -0 "$SVC_DPID" 2>/dev/null || bad=1
-	for q in fe be; do
-		kill -0 "$(cat "$SVC_DIR/$q/qemu.pid" 2>/dev/null)" 2>/dev/null || bad=1
-	done
-	if [ $bad = 0 ]; then ok "cotrackd, fe and be alive $1"; else not_ok "cotrackd, fe and be alive $1"; fi
-}
-
 # An ESTABLISHED connection in the frontend for cycle to loop: from a
 # second client address, so that the checks can leave it out.  It holds
 # until killed (the frontend gives up on it after 10 s anyway).
@@ -153,7 +143,7 @@ tail -1 "$T_TMP/client.log" | sed 's/^/# /'
 check "client: all $N requests answered" grep -q "^client ok=$N fail=0" "$T_TMP/client.log"
 sleep 1
 svc_snmp after
-alive "at the end"
+svc_alive "at the end"
 check "the forged VMs' NICs still connected" eval 'kill -0 $fpid && kill -0 $spid'
 # SIGTERM, bounded: cotrackd must end within 120 s, else it is killed
 # (and the exit check fails).  Without a budget it may never: a scan that

@@ -40,16 +40,6 @@ if ! svc_boot; then
 fi
 ok "backend and frontend booted, NICs on cotrackd"
 
-# alive WHAT: cotrackd and both guests' QEMUs still running
-alive() {
-	local q bad=0
-	kill -0 "$SVC_DPID" 2>/dev/null || bad=1
-	for q in fe be; do
-		kill -0 "$(cat "$SVC_DIR/$q/qemu.pid" 2>/dev/null)" 2>/dev/null || bad=1
-	done
-	if [ $bad = 0 ]; then ok "cotrackd, fe and be alive $1"; else not_ok "cotrackd, fe and be alive $1"; fi
-}
-
 svc_snmp before
 svc_client "$N" >"$T_TMP/client.log" 2>&1 &
 clipid=$!
@@ -63,7 +53,7 @@ if [ "${TRACK_HOSTILE_SPOOF:-1}" = 1 ]; then
 	timeout 120 python3 "$BG" "$S/bad.sock" spoofmac --seconds "${TRACK_HOSTILE_SPOOF_S:-5}" \
 		--frames 100000000 >"$T_TMP/bad-D.log" 2>&1
 	sed 's/^/# D: /' "$T_TMP/bad-D.log"
-	alive "after MAC spoofing"
+	svc_alive "after MAC spoofing"
 fi
 
 # A: flood until killed (bounded by --seconds 60 anyway)
@@ -72,7 +62,7 @@ badpid=$!
 sleep 4
 if kill -0 "$badpid" 2>/dev/null; then ok "bad guest A still flooding after 4 s"; else not_ok "bad guest A still flooding after 4 s"; cat "$T_TMP/bad-A.log"; fi
 kill -9 "$badpid"; wait "$badpid" 2>/dev/null; badpid=
-alive "after flood + SIGKILL"
+svc_alive "after flood + SIGKILL"
 
 # B: garbage, connection-table churn, three bad length headers
 timeout 120 python3 "$BG" "$S/bad.sock" garbage,flows --seconds 20 --frames 5000 --seed 2 \
@@ -85,7 +75,7 @@ check "bad guest B ran every phase" grep -q "^badguest runts=[0-9]* badlen=3" "$
 check "bad guest B forged 10000 source MACs" grep -q "^phase macs frames=10000 " "$T_TMP/bad-B.log"
 check "cotrackd closed each connection with a bad length header" \
 	test "$(grep -c '^phase badlen.* closed_by_peer=1' "$T_TMP/bad-B.log")" = 3
-alive "after garbage and bad length headers"
+svc_alive "after garbage and bad length headers"
 
 # C: reconnect, flood 2 s, half a frame, SIGKILL
 python3 "$BG" "$S/bad.sock" flood,partial --seconds 2 --frames 100000000 --seed 3 >"$T_TMP/bad-C.log" 2>&1 &
@@ -97,7 +87,7 @@ wait "$badpid" 2>/dev/null; badpid=
 check "bad guest C killed with half a frame sent (flood done, partial not)" \
 	eval 'grep -q "^phase flood" "$T_TMP/bad-C.log" && ! grep -q "^phase partial" "$T_TMP/bad-C.log"'
 sed 's/^/# C: /' "$T_TMP/bad-C.log"
-alive "after a partial frame + SIGKILL"
+svc_alive "after a partial frame + SIGKILL"
 
 # The client: bounded by 300 s overall (each request by 20 s).
 for _ in $(seq 3000); do kill -0 "$clipid" 2>/dev/null || break; sleep 0.1; done
@@ -107,7 +97,7 @@ tail -1 "$T_TMP/client.log" | sed 's/^/# /'
 check "client: all $N requests answered" grep -q "^client ok=$N fail=0" "$T_TMP/client.log"
 sleep 1
 svc_snmp after
-alive "at the end"
+svc_alive "at the end"
 svc_stop_daemon
 check "cotrackd exits 0 on SIGTERM" test "$SVC_DRC" = 0
 grep -E '^(fe|be|bad|uplink [^:]*): |bad frame length|refused' "$SVC_DIR/cotrackd.log" | sed 's/^/# /'

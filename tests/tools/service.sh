@@ -15,6 +15,7 @@
 # between two scans can be merged with the one before (docs/cotrackd.md).
 # SVC_TWBUCKETS and SVC_TWREUSE set other values.
 #   svc_client N                                    N requests from the ns
+#   svc_alive WHAT                                  ok if daemon, guests run
 #   svc_snmp WHEN                                   both guests print snmp
 #   svc_stop_guests; svc_stop_daemon; svc_cleanup
 #   svc_opens VM WHEN FIELD                         3=Active 4=Passive
@@ -65,6 +66,16 @@ svc_boot() {
 	SVC_FPID=$!
 	"$G/ctl.sh" "$SVC_DIR/be" wait-ready 180 >/dev/null &&
 		"$G/ctl.sh" "$SVC_DIR/fe" wait-ready 180 >/dev/null
+}
+
+# svc_alive WHAT: one TAP line: cotrackd and both guests' QEMUs still run
+svc_alive() {
+	local q bad=0
+	kill -0 "$SVC_DPID" 2>/dev/null || bad=1
+	for q in fe be; do
+		kill -0 "$(cat "$SVC_DIR/$q/qemu.pid" 2>/dev/null)" 2>/dev/null || bad=1
+	done
+	if [ $bad = 0 ]; then ok "cotrackd, fe and be alive $1"; else not_ok "cotrackd, fe and be alive $1"; fi
 }
 
 svc_client() {
