@@ -324,23 +324,39 @@ static void share_pop(struct txq *q, uint32_t i)
 
 #define FLUSH_IOV 16
 
+struct gathered {
+	uint32_t share;	/* whose frame */
+	uint32_t pos;	/* its place in that share: 0 is the head */
+};
+
 /*
  * The next frames in round-robin order: the partly written frame first,
- * then one head frame per non-empty share, at most FLUSH_IOV, each share
- * at most once (its second frame waits for the next round).
+ * then round after round one frame of each non-empty share (the heads,
+ * then the second frames, ...), at most FLUSH_IOV in all.  Retiring them
+ * in this order pops each share's head in turn.
  */
-static uint32_t gather(struct txq *q, uint32_t who[FLUSH_IOV])
+static uint32_t gather(const struct txq *q, struct gathered g[FLUSH_IOV])
 {
-	uint32_t k = 0, i, n;
+	uint32_t k = 0, r, n, i;
+	bool more = true;
 
 	if (q->partial >= 0)
-		who[k++] = (uint32_t)q->partial;
-	for (n = 0; n < MAX_PORTS && k < FLUSH_IOV; n++) {
-		i = (q->next + n) % MAX_PORTS;
-		if (!q->share[i].count ||
-		    (q->partial >= 0 && i == (uint32_t)q->partial))
-			continue;
-		who[k++] = i;
+		g[k++] = (struct gathered){ (uint32_t)q->partial, 0 };
+	/* Bounded by FLUSH_IOV rounds of MAX_PORTS shares. */
+	for (r = 0; more && k < FLUSH_IOV && r < FLUSH_IOV; r++) {
+		more = false;
+		for (n = 0; n < MAX_PORTS && k < FLUSH_IOV; n++) {
+			uint32_t pos = r;
+
+			i = (q->next + n) % MAX_PORTS;
+			/* The partial frame was taken as the share's head. */
+			if (q->partial >= 0 && i == (uint32_t)q->partial)
+				pos = r + 1;
+			if (q->share[i].count <= pos)
+				continue;
+			g[k++] = (struct gathered){ i, pos };
+			more = true;
+		}
 	}
 	return k;
 }
@@ -353,16 +369,18 @@ int port_flush(struct port *p)
 
 	/* Each pass writes or drops at least one frame: bounded by count. */
 	for (guard = q->count + 1; q->count && guard; guard--) {
-		uint32_t who[FLUSH_IOV], k, j;
+		struct gathered who[FLUSH_IOV];
 		struct iovec iov[FLUSH_IOV];
+		uint32_t k, j;
 		ssize_t n;
 
 		k = gather(q, who);
 		if (p->kind == PORT_TAP)
 			k = 1; /* a tap takes exactly one frame per write */
 		for (j = 0; j < k; j++) {
-			struct txshare *s = &q->share[who[j]];
-			struct qframe *e = &s->ring[s->head];
+			struct txshare *s = &q->share[who[j].share];
+			struct qframe *e =
+				&s->ring[(s->head + who[j].pos) % TXQ_SHARE_FRAMES];
 			uint32_t off = (j == 0 && q->partial >= 0) ? q->off : 0;
 
 			iov[j].iov_base = e->data + 4 - hdr + off;
@@ -383,20 +401,21 @@ int port_flush(struct port *p)
 			if ((size_t)n < iov[j].iov_len) {
 				/* Part of it went: resume there next time. */
 				if (n > 0) {
-					q->off = (q->partial == (int)who[j]
-							  ? q->off
-							  : 0) +
+					bool cont = q->partial ==
+						    (int)who[j].share;
+
+					q->off = (cont ? q->off : 0) +
 						 (uint32_t)n;
-					q->partial = (int)who[j];
+					q->partial = (int)who[j].share;
 				}
 				break;
 			}
 			n -= (ssize_t)iov[j].iov_len;
-			share_pop(q, who[j]);
-			if (q->partial == (int)who[j])
+			share_pop(q, who[j].share);
+			if (q->partial == (int)who[j].share)
 				q->partial = -1;
 			q->off = 0;
-			q->next = (who[j] + 1) % MAX_PORTS;
+			q->next = (who[j].share + 1) % MAX_PORTS;
 		}
 		if (j < k)
 			return 0; /* the peer took what it could */
