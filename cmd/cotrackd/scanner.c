@@ -208,7 +208,7 @@ static void step(struct scanner *s, uint32_t rounds)
 {
 	/* Bounded by @rounds (1 per kick, FINAL_STEPS at the end). */
 	while (rounds-- && s->attached) {
-		uint64_t b0, w0, now;
+		uint64_t b0, w0, c0, now;
 		int rc;
 
 		if (!s->in_scan) {
@@ -218,6 +218,7 @@ static void step(struct scanner *s, uint32_t rounds)
 			s->in_scan = true;
 			s->scan_steps = 0;
 		}
+		c0 = thread_cpu_ns();
 		b0 = s->vst.bytes_read;
 		w0 = s->vst.walks;
 		rc = cot_vmi_scan_step(s->at.k, &s->scan, s->p.step_bytes,
@@ -225,7 +226,7 @@ static void step(struct scanner *s, uint32_t rounds)
 		now = cot_clock_mono_ns();
 		s->scan_steps++;
 		pthread_mutex_lock(&s->mu);
-		s->st.cpu_ns = thread_cpu_ns();
+		s->st.cpu_scan_ns += thread_cpu_ns() - c0;
 		s->st.steps++;
 		s->st.bytes += s->vst.bytes_read - b0;
 		s->st.walks += s->vst.walks - w0;
@@ -253,7 +254,12 @@ static void step(struct scanner *s, uint32_t rounds)
 					  s->p.step_walks, s->scan_steps);
 			continue;
 		}
+		c0 = thread_cpu_ns();
 		complete(s, now);
+		/* The diff is scan work too. */
+		pthread_mutex_lock(&s->mu);
+		s->st.cpu_scan_ns += thread_cpu_ns() - c0;
+		pthread_mutex_unlock(&s->mu);
 		return;
 	}
 }
@@ -281,7 +287,7 @@ static void *run(void *arg)
 			continue;
 		}
 		if (!s->attached) {
-			uint64_t now = cot_clock_mono_ns();
+			uint64_t now = cot_clock_mono_ns(), c0;
 			bool ok;
 
 			/* Back-off: kicks and drains do not hurry it. */
@@ -291,9 +297,10 @@ static void *run(void *arg)
 				continue;
 			}
 			pthread_mutex_unlock(&s->mu);
+			c0 = thread_cpu_ns();
 			ok = attach(s);
 			pthread_mutex_lock(&s->mu);
-			s->st.cpu_ns = thread_cpu_ns();
+			s->st.cpu_attach_ns += thread_cpu_ns() - c0;
 			if (ok) {
 				s->backoff_ns = ATTACH_RETRY_NS;
 				continue;
@@ -338,7 +345,6 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 	s->prev = calloc(p->cap, sizeof(*s->prev));
 	s->cur = calloc(p->cap, sizeof(*s->cur));
 	s->backoff_ns = ATTACH_RETRY_NS;
-	s->start_ns = cot_clock_mono_ns();
 	if (s->efd < 0 || !s->ring || !s->prev || !s->cur) {
 		log_warn("%s: memory view", p->name);
 		scanner_free(s);
@@ -442,5 +448,5 @@ void scanner_stats(struct scanner *s, struct scanner_stats *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
 	pthread_mutex_unlock(&s->mu);
-	out->wall_ns = cot_clock_mono_ns() - s->start_ns;
+
 }

@@ -64,8 +64,8 @@ struct scanner_stats {
 	uint64_t ns_total, ns_max; /* time per snapshot (all its steps) */
 	uint64_t sockets_last;
 	uint64_t queue_waits; /* the scanner waited for queue space */
-	uint64_t cpu_ns;      /* the scanner thread's CPU time */
-	uint64_t wall_ns;     /* since it started */
+	uint64_t cpu_scan_ns;   /* the scanner thread's CPU time: steps */
+	uint64_t cpu_attach_ns; /* ... attach attempts */
 };
 
 struct scanner {
@@ -93,7 +93,6 @@ struct scanner {
 	uint64_t backoff_ns;
 	uint64_t next_attach_ns; /* no attach attempt before this */
 	uint64_t warned_ns;
-	uint64_t start_ns;
 	struct scan_ev batch[256];
 	uint32_t nbatch;
 };

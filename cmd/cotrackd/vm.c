@@ -244,12 +244,11 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 			", guest bytes read %" PRIu64 ", page walks %" PRIu64
 			", attach attempts failed %" PRIu64
 			", memory-only table full %" PRIu64
-			", scanner CPU %.1f%% of a core\n",
+			", scanner CPU %.1f ms scanning, %.1f ms attaching\n",
 			v->name, ss.steps, ss.cut, ss.bytes, ss.walks,
 			ss.attach_failures, ms.conns_dropped,
-			ss.wall_ns
-				? 100.0 * (double)ss.cpu_ns / (double)ss.wall_ns
-				: 0.0);
+			(double)ss.cpu_scan_ns / 1e6,
+			(double)ss.cpu_attach_ns / 1e6);
 	}
 }
 
