@@ -325,7 +325,7 @@ static void share_pop(struct txq *q, uint32_t i)
 #define FLUSH_IOV 16
 
 struct gathered {
-	uint32_t share;	/* whose frame */
+	uint32_t share; /* whose frame */
 	uint32_t pos;	/* its place in that share: 0 is the head */
 };
 
@@ -346,15 +346,16 @@ static uint32_t gather(const struct txq *q, struct gathered g[FLUSH_IOV])
 	for (r = 0; more && k < FLUSH_IOV && r < FLUSH_IOV; r++) {
 		more = false;
 		for (n = 0; n < MAX_PORTS && k < FLUSH_IOV; n++) {
-			uint32_t pos = r;
-
 			i = (q->next + n) % MAX_PORTS;
-			/* The partial frame was taken as the share's head. */
-			if (q->partial >= 0 && i == (uint32_t)q->partial)
-				pos = r + 1;
-			if (q->share[i].count <= pos)
+			/* The partial frame is its share's turn of round 0. */
+			if (r == 0 && q->partial >= 0 &&
+			    i == (uint32_t)q->partial) {
+				more = true;
 				continue;
-			g[k++] = (struct gathered){ i, pos };
+			}
+			if (q->share[i].count <= r)
+				continue;
+			g[k++] = (struct gathered){ i, r };
 			more = true;
 		}
 	}
@@ -379,8 +380,8 @@ int port_flush(struct port *p)
 			k = 1; /* a tap takes exactly one frame per write */
 		for (j = 0; j < k; j++) {
 			struct txshare *s = &q->share[who[j].share];
-			struct qframe *e =
-				&s->ring[(s->head + who[j].pos) % TXQ_SHARE_FRAMES];
+			struct qframe *e = &s->ring[(s->head + who[j].pos) %
+						    TXQ_SHARE_FRAMES];
 			uint32_t off = (j == 0 && q->partial >= 0) ? q->off : 0;
 
 			iov[j].iov_base = e->data + 4 - hdr + off;
@@ -401,8 +402,8 @@ int port_flush(struct port *p)
 			if ((size_t)n < iov[j].iov_len) {
 				/* Part of it went: resume there next time. */
 				if (n > 0) {
-					bool cont = q->partial ==
-						    (int)who[j].share;
+					bool cont =
+						q->partial == (int)who[j].share;
 
 					q->off = (cont ? q->off : 0) +
 						 (uint32_t)n;

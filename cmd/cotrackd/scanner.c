@@ -448,5 +448,4 @@ void scanner_stats(struct scanner *s, struct scanner_stats *out)
 	pthread_mutex_lock(&s->mu);
 	*out = s->st;
 	pthread_mutex_unlock(&s->mu);
-
 }

@@ -63,8 +63,8 @@ struct scanner_stats {
 	uint64_t bytes, walks;	   /* guest bytes read, page walks */
 	uint64_t ns_total, ns_max; /* time per snapshot (all its steps) */
 	uint64_t sockets_last;
-	uint64_t queue_waits; /* the scanner waited for queue space */
-	uint64_t cpu_scan_ns;   /* the scanner thread's CPU time: steps */
+	uint64_t queue_waits;	/* the scanner waited for queue space */
+	uint64_t cpu_scan_ns;	/* the scanner thread's CPU time: steps */
 	uint64_t cpu_attach_ns; /* ... attach attempts */
 };
 
