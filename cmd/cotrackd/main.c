@@ -19,7 +19,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cotrackd --vm "
-		"NAME,net=SOCKET[,mem=PATH[,map=MAP]][,mac=MAC] [--vm ...]\n"
+		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH[,map=MAP]][,mac="
+		"MAC]\n"
+		"                [--vm ...]\n"
 		"                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
 		"\n"
 		"The tracker daemon.  It is the NIC backend of each VM (QEMU\n"
@@ -42,7 +44,9 @@ static void usage(FILE *f)
 		"before the VMs: QEMU connects once, at start-up.\n"
 		"\n"
 		"VMs (up to %d) and uplinks (up to %d):\n"
-		"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP][,mac=MAC]\n"
+		"  --vm "
+		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH][,map=MAP][,mac="
+		"MAC]\n"
 		"        NAME (up to %d bytes) goes into every record; SOCKET "
 		"is the unix\n"
 		"        socket cotrackd listens on for that VM's QEMU; PATH "
@@ -51,7 +55,15 @@ static void usage(FILE *f)
 		"offset; MAP as\n"
 		"        in `cotrack vmi --map` for RAM split around a PCI "
 		"hole).  Without\n"
-		"        mem=, only the NIC view runs for that VM.  MAC "
+		"        mem=, only the NIC view runs for that VM, except "
+		"with\n"
+		"        vhost-user=: cotrackd is then the VM's vhost-user-net "
+		"backend\n"
+		"        (QEMU -chardev socket,path=SOCKET,reconnect=1 -netdev "
+		"vhost-user)\n"
+		"        and reads guest memory from the memory table QEMU "
+		"sends\n"
+		"        (docs/vhost-user.md).  MAC "
 		"(aa:bb:cc:dd:ee:ff)\n"
 		"        fixes the VM's address: frames from it with any other "
 		"source are\n"
@@ -235,9 +247,14 @@ static int add_vm(struct daemon *d, char *spec)
 			return -1;
 		}
 	}
-	if (!!(net && *net) == !!(vhost && *vhost)) {
-		log_warnx("--vm %s: one of net=SOCKET and vhost-user=SOCKET is "
-			  "required",
+	if (!(net && *net) && !(vhost && *vhost)) {
+		log_warnx("--vm %s: net=SOCKET is required (or "
+			  "vhost-user=SOCKET)",
+			  v->name);
+		return -1;
+	}
+	if (net && vhost) {
+		log_warnx("--vm %s: net= and vhost-user=: one NIC per VM",
 			  v->name);
 		return -1;
 	}

@@ -35,14 +35,12 @@
  * and takes frames of wire size with full checksums, so every port and
  * the tracker see what a wire would carry.
  */
-#define OFFLOADS                                                         \
-	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                               \
-	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                               \
-	 (1ULL << VIRTIO_NET_F_GUEST_ECN) |                                \
-	 (1ULL << VIRTIO_NET_F_GUEST_UFO) |                                \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO4) |                                \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO6) |                                \
+#define OFFLOADS                                                               \
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
 
 struct vhost {
@@ -52,12 +50,12 @@ struct vhost {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* under mu: what the socket thread posts */
-	int new_vid;	   /* a device ready for the loop, or -1 */
-	int active_vid;	   /* the device the loop uses, or -1 */
-	bool want_down;	   /* destroy_device waits for the loop */
-	bool refresh;	   /* a queue changed */
-	bool closing;	   /* the loop is gone: nobody to wait for */
-	int kick[2];	   /* kick fds read in the callbacks */
+	int new_vid;	/* a device ready for the loop, or -1 */
+	int active_vid; /* the device the loop uses, or -1 */
+	bool want_down; /* destroy_device waits for the loop */
+	bool refresh;	/* a queue changed */
+	bool closing;	/* the loop is gone: nobody to wait for */
+	int kick[2];	/* kick fds read in the callbacks */
 	struct cot_hostmem_fdregion tab[COT_VMI_MAX_RANGES];
 	uint32_t ntab;
 	/* the loop thread's */
@@ -214,9 +212,17 @@ static const struct rte_vhost_device_ops ops = {
 int vhost_global_init(void)
 {
 	char *argv[] = {
-		"cotrackd",	  "--no-huge",	  "--no-pci", "--no-shconf",
-		"--no-telemetry", "--iova-mode=va", "-m",	      "64",
-		"-l",		  "0",		  "--log-level=notice",
+		"cotrackd",
+		"--no-huge",
+		"--no-pci",
+		"--no-shconf",
+		"--no-telemetry",
+		"--iova-mode=va",
+		"-m",
+		"64",
+		"-l",
+		"0",
+		"--log-level=notice",
 		NULL,
 	};
 	int argc = (int)(sizeof(argv) / sizeof(argv[0])) - 1;
@@ -361,8 +367,7 @@ int vhost_efd(const struct vhost *vh)
 }
 
 enum vhost_change vhost_take_change(struct vhost *vh,
-				    struct cot_hostmem_fdregion *t,
-				    uint32_t *n)
+				    struct cot_hostmem_fdregion *t, uint32_t *n)
 {
 	enum vhost_change c = VHOST_NONE;
 	eventfd_t v;
@@ -430,7 +435,8 @@ bool vhost_pending(const struct vhost *vh)
 
 static uint16_t dequeue(struct vhost *vh)
 {
-	uint16_t n = rte_vhost_dequeue_burst(vh->vid, Q_TX, pool, vh->rx, BURST);
+	uint16_t n =
+		rte_vhost_dequeue_burst(vh->vid, Q_TX, pool, vh->rx, BURST);
 
 	vh->nrx = n;
 	vh->irx = 0;
@@ -438,8 +444,8 @@ static uint16_t dequeue(struct vhost *vh)
 	return n;
 }
 
-int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len,
-	       uint8_t *lin, uint32_t max)
+int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
+	       uint32_t max)
 {
 	struct rte_mbuf *m;
 	const void *p;

@@ -87,8 +87,8 @@ void vhost_clear_kick(int fd);
  * frame dropped (longer than @max: counted by the caller).  Dequeues
  * from the guest's ring in bursts.
  */
-int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len,
-	       uint8_t *lin, uint32_t max);
+int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
+	       uint32_t max);
 
 /* Frames dequeued but not handed out yet, or a full burst was seen. */
 bool vhost_pending(const struct vhost *vh);
