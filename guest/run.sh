@@ -35,6 +35,7 @@
 #                      cotrackd's --vm NAME,vhost-user=SOCK) and reconnects
 #                      within a second when it restarts; guest RAM is then
 #                      a shared memfd (the backend maps it), not /dev/shm
+#   --maxmem SIZE      room for memory hotplug (-m ...,slots=2,maxmem=SIZE)
 #   --mac MAC          NIC address (default 52:54:00:c0:74:XX, XX = last
 #                      octet of --ip)
 #   --ip CIDR --ip6 CIDR --gw IP      guest addresses (cotrack.ip= ...)
@@ -61,7 +62,7 @@ top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
 
 role=sockets name= dir= mem=256M cpu=max timeout=600 ready_timeout=120
-net= net_server=off vhost= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
+net= net_server=off vhost= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
 vmcoreinfo=0
 usage() { sed -n '2,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -76,6 +77,7 @@ while [ $# -gt 0 ]; do
 	--net) net=$2; net_server=off; shift ;;
 	--net-listen) net=$2; net_server=on; shift ;;
 	--vhost-user) vhost=$2; shm=0; shift ;;
+	--maxmem) maxmem=$2; shift ;;
 	--mac) mac=$2; shift ;;
 	--ip) ip=$2; shift ;;
 	--ip6) ip6=$2; shift ;;
@@ -160,7 +162,7 @@ kargs="console=ttyS0 panic=-1 no_timer_check $quiet cotrack.role=$role"
 [ "$vmcoreinfo" = 1 ] && kargs="$kargs cotrack.fwcfg=1"
 [ -n "$append" ] && kargs="$kargs $append"
 
-q=(qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 1 -m "$mem"
+q=(qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 1 -m "$mem${maxmem:+,slots=2,maxmem=$maxmem}"
 	-nodefaults -display none -no-reboot -no-user-config
 	-chardev stdio,id=con,signal=off -serial chardev:con
 	-qmp "unix:$qmp,server=on,wait=off"

@@ -162,7 +162,7 @@ static void port_up(struct daemon *d, struct port *p)
 
 /*
  * The vhost-user socket thread posted a change: take them all (at most
- * a down, an up and a refresh are pending at once).
+ * a down, an up, a refresh and a new table are pending at once).
  */
 static void vhost_changes(struct daemon *d, struct port *p)
 {
@@ -171,7 +171,7 @@ static void vhost_changes(struct daemon *d, struct port *p)
 	uint32_t n;
 	int i;
 
-	for (i = 0; i < 4; i++) {
+	for (i = 0; i < 5; i++) {
 		switch (vhost_take_change(p->vh, t, &n)) {
 		case VHOST_NONE:
 			return;
@@ -194,6 +194,16 @@ static void vhost_changes(struct daemon *d, struct port *p)
 		case VHOST_REFRESH:
 			if (p->fd >= 0)
 				p->fd = vhost_tx_kickfd(p->vh);
+			break;
+		case VHOST_MEMTAB:
+			log_info("%s: new memory table of %u region(s): "
+				 "attaching again",
+				 p->name, n);
+			if (v)
+				vm_memtab(v, t, n);
+			else
+				for (uint32_t j = 0; j < n; j++)
+					close(t[j].fd);
 			break;
 		}
 	}

@@ -54,6 +54,7 @@ struct vhost {
 	int active_vid; /* the device the loop uses, or -1 */
 	bool want_down; /* destroy_device waits for the loop */
 	bool refresh;	/* a queue changed */
+	bool newtab;	/* SET_MEM_TABLE while running: tab is new */
 	bool closing;	/* the loop is gone: nobody to wait for */
 	int kick[2];	/* kick fds read in the callbacks */
 	struct cot_hostmem_fdregion tab[COT_VMI_MAX_RANGES];
@@ -203,10 +204,54 @@ static int on_vring_state(int vid, uint16_t queue, int enable)
 	return 0;
 }
 
+/* vhost-user's SET_MEM_TABLE (the protocol's request number). */
+#define REQ_SET_MEM_TABLE 5
+
+/*
+ * After librte_vhost handled a message: a new memory table for a device
+ * that runs is read again, so the scanner re-attaches (librte_vhost has
+ * no device callback for it).  @msg is librte_vhost's copy of the
+ * message, whose first field is the request number, as on the wire.
+ */
+static enum rte_vhost_msg_result on_msg_done(int vid, void *msg)
+{
+	struct vhost *vh;
+	uint32_t req;
+
+	memcpy(&req, msg, sizeof(req));
+	if (req != REQ_SET_MEM_TABLE)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	vh = find(vid);
+	if (!vh)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	pthread_mutex_lock(&vh->mu);
+	if (vh->active_vid == vid) {
+		read_table(vh, vid);
+		vh->newtab = true;
+		wake(vh);
+	}
+	pthread_mutex_unlock(&vh->mu);
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+static const struct rte_vhost_user_extern_ops ext_ops = {
+	.post_msg_handle = on_msg_done,
+};
+
+static int on_connection(int vid)
+{
+	if (rte_vhost_extern_callback_register(vid, &ext_ops, NULL) < 0)
+		log_warnx("vhost-user device %d: a new memory table will not "
+			  "be seen while it runs",
+			  vid);
+	return 0;
+}
+
 static const struct rte_vhost_device_ops ops = {
 	.new_device = on_new,
 	.destroy_device = on_destroy,
 	.vring_state_changed = on_vring_state,
+	.new_connection = on_connection,
 };
 
 int vhost_global_init(void)
@@ -389,17 +434,23 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		memcpy(t, vh->tab, vh->ntab * sizeof(*t));
 		*n = vh->ntab;
 		vh->ntab = 0; /* the caller owns the descriptors now */
-		vh->refresh = false;
+		vh->refresh = vh->newtab = false;
 		c = VHOST_UP;
 	} else if (vh->refresh && vh->active_vid >= 0) {
 		vh->refresh = false;
 		vh->rxkick = vh->kick[0];
 		vh->txkick = vh->kick[1];
 		c = VHOST_REFRESH;
+	} else if (vh->newtab && vh->active_vid >= 0) {
+		vh->newtab = false;
+		memcpy(t, vh->tab, vh->ntab * sizeof(*t));
+		*n = vh->ntab;
+		vh->ntab = 0;
+		c = VHOST_MEMTAB;
 	}
 	/* More than one change posted: come back for the next. */
 	if (c != VHOST_NONE &&
-	    (vh->want_down || vh->new_vid >= 0 || vh->refresh))
+	    (vh->want_down || vh->new_vid >= 0 || vh->refresh || vh->newtab))
 		wake(vh);
 	pthread_mutex_unlock(&vh->mu);
 	if (c == VHOST_UP) {

@@ -9,11 +9,11 @@
  *
  * Threads: librte_vhost runs the protocol on a socket thread of its
  * own and calls us back there (new_device, destroy_device,
- * vring_state_changed).  The callbacks touch only the fields under
- * vhost's mutex and wake the loop through an eventfd; the loop takes the
- * change with vhost_take_change().  destroy_device waits until the loop
- * has let go of the device (librte_vhost frees the rings when it
- * returns).  Every other function is the loop thread's.
+ * vring_state_changed, and after each message, for SET_MEM_TABLE).  The
+ * callbacks touch only the fields under vhost's mutex and wake the loop through
+ * an eventfd; the loop takes the change with vhost_take_change().
+ * destroy_device waits until the loop has let go of the device (librte_vhost
+ * frees the rings when it returns).  Every other function is the loop thread's.
  */
 #ifndef COTRACKD_VHOST_H
 #define COTRACKD_VHOST_H
@@ -57,6 +57,7 @@ enum vhost_change {
 	VHOST_UP,      /* the device runs: frames may flow */
 	VHOST_DOWN,    /* it stopped: the loop has let go of it */
 	VHOST_REFRESH, /* a queue changed: kick descriptors may differ */
+	VHOST_MEMTAB,  /* a new memory table while running (in @t) */
 };
 
 /*
@@ -64,6 +65,8 @@ enum vhost_change {
  * with the memory table (*@n regions; duplicated descriptors the caller
  * now owns).  On VHOST_DOWN the device is released before this returns
  * (its destroy_device may then return): stop using its descriptors.
+ * VHOST_MEMTAB fills @t as VHOST_UP does (SET_MEM_TABLE while the device
+ * runs).
  */
 enum vhost_change vhost_take_change(struct vhost *vh,
 				    struct cot_hostmem_fdregion *t,

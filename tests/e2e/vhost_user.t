@@ -1,7 +1,9 @@
 # cotrackd as a vhost-user backend (docs/vhost-user.md): the two-VM
 # service with the backend guest on QEMU's -netdev vhost-user (its memory
 # view attached from the memory table, no mem=) and the frontend on
-# -netdev stream, the client in a namespace behind the tap uplink.
+# -netdev stream, the client in a namespace behind the tap uplink.  A
+# memory hotplug (a second RAM region: QEMU sends SET_MEM_TABLE while the
+# device runs) makes the memory view attach again from the new table.
 # Records for every connection seen_by both, at both VMs; SIGTERM exits 0
 # without a sanitizer report.  Then cotrackd is restarted under the
 # running guests: QEMU (reconnect=1) brings the vhost-user VM back, and
@@ -65,7 +67,8 @@ no_san() { ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$D/$1.log"
 
 start_daemon run1 || { not_ok "cotrackd starts"; cat "$D/run1.log"; t_end; }
 tw="cotrack.twbuckets=65536 sysctl.net.ipv4.tcp_tw_reuse=0"
-"$G/run.sh" --role backend --name "$TAG-be" --dir "$D/be" --mem 128M \
+"$G/run.sh" --role backend --name "$TAG-be" --dir "$D/be" --mem 256M \
+	--maxmem 512M \
 	--vhost-user "$D/be.sock" --ip 10.0.0.3/24 --timeout 600 --append "$tw" \
 	>"$D/be.out" 2>&1 &
 bpid=$!
@@ -86,6 +89,15 @@ check "memory view of the stream VM attached from its file" \
 	wait_log run1 "fe: memory view up: Linux" 30
 client 10.0.0.2:80 10 >"$D/c1.log"
 check "10 requests through both guests" grep -q "client ok=10 fail=0" "$D/c1.log"
+# Hotplug 128 MiB: the memory table gets a second region.
+qmp() { python3 "$G/qmp.py" "$D/be/qmp.sock" "$@" >/dev/null; }
+qmp object-add '{"qom-type":"memory-backend-memfd","id":"m1","size":134217728,"share":true}' &&
+	qmp device_add '{"driver":"pc-dimm","id":"d1","memdev":"m1"}'
+check "memory hotplug: a new table of 2 regions while the device runs" \
+	wait_log run1 "be: new memory table of 2 region(s): attaching again" 30
+views() { grep -c "be: memory view up from the vhost-user memory table" "$D/$1.log"; }
+for _ in $(seq 100); do [ "$(views run1)" -ge 2 ] && break; sleep 0.1; done
+check "memory view attached again from the new table" [ "$(views run1)" -ge 2 ]
 client 10.0.0.3:80 10 >"$D/c2.log"
 check "10 requests to the vhost-user guest" grep -q "client ok=10 fail=0" "$D/c2.log"
 # A connection open across the restart: connected now, asks later.
@@ -124,6 +136,8 @@ else
 fi
 check "memory view attached again from the memory table" \
 	wait_log run2 "be: memory view up from the vhost-user memory table" 30
+check "the restarted cotrackd got the table with the hotplugged region" \
+	grep -q "be: memory table of 2 region(s)" "$D/run2.log"
 # The guest's neighbour entry for the client may be stale: a few tries.
 for _ in 1 2 3; do
 	client 10.0.0.3:80 10 >"$D/c3.log"
