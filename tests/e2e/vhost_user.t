@@ -100,6 +100,27 @@ for _ in $(seq 100); do [ "$(views run1)" -ge 2 ] && break; sleep 0.1; done
 check "memory view attached again from the new table" [ "$(views run1)" -ge 2 ]
 client 10.0.0.3:80 10 >"$D/c2.log"
 check "10 requests to the vhost-user guest" grep -q "client ok=10 fail=0" "$D/c2.log"
+# A guest that stops taking frames (its driver closed: receive buffers
+# are never given back) while the client floods it: its queue drops its
+# share, the other VM's traffic does not notice.
+"$G/ctl.sh" "$D/be" cmd "run ip link set eth0 down" 30 >/dev/null
+ip netns exec "$NS" python3 - <<'PY' &
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + 3
+while time.time() < end:
+    try:
+        s.sendto(b"x" * 1000, ("10.0.0.3", 9))
+    except OSError:
+        time.sleep(0.001)
+PY
+flood=$!
+ip netns exec "$NS" ping -q -c 40 -i 0.05 -W 1 10.0.0.2 >"$D/ping.log" 2>&1
+wait "$flood"
+check "pings to the other VM during the flood: none lost" grep -q " 0% packet loss" "$D/ping.log"
+"$G/ctl.sh" "$D/be" cmd "run ip link set eth0 up" 30 >/dev/null
+for _ in $(seq 20); do client 10.0.0.3:80 1 >"$D/c2b.log"; grep -q "client ok=1 " "$D/c2b.log" && break; sleep 0.5; done
+check "the guest takes frames again once its driver is up" grep -q "client ok=1 " "$D/c2b.log"
 # A connection open across the restart: connected now, asks later.
 ip netns exec "$NS" python3 - "$D/go" >"$D/held.log" 2>&1 <<'PY' &
 import os, socket, sys, time
@@ -123,6 +144,11 @@ for _ in $(seq 100); do grep -q '^held [0-9]' "$D/held.log" && break; sleep 0.1;
 sleep 0.5 # a scan sees its socket
 stop_daemon
 check "cotrackd exits 0 on SIGTERM (run 1: $drc)" [ "$drc" = 0 ]
+# "NAME: frames from guest N, to guest N, unparsable N, not IP N, queue drops N"
+qdrops() { sed -n "s/^$1: frames from guest.* queue drops \([0-9]*\).*/\1/p" "$D/run1.log"; }
+echo "# queue drops: be $(qdrops be), fe $(qdrops fe)"
+check "the flooded guest that stopped reading dropped at its queue" [ "$(qdrops be)" -gt 0 ]
+check "no queue drops at the other VM" [ "$(qdrops fe)" = 0 ]
 check "no sanitizer report (run 1)" no_san run1
 
 # Restart under the running guests: only the vhost-user one comes back
