@@ -300,6 +300,11 @@ static void *run(void *arg)
 				pthread_mutex_lock(&s->mu);
 				continue;
 			}
+			/* A gone VM's RAM is freed only once we let go. */
+			if (s->release) {
+				close_table(s->tab, &s->ntab);
+				s->release = false;
+			}
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
 		}
@@ -381,6 +386,8 @@ void scanner_nic(struct scanner *s, bool up)
 {
 	pthread_mutex_lock(&s->mu);
 	s->nic_up = up;
+	if (!up && s->p.table)
+		s->release = true; /* until a new table comes */
 	s->backoff_ns = ATTACH_RETRY_NS;
 	s->next_attach_ns = 0;
 	pthread_cond_signal(&s->cv);
@@ -402,6 +409,7 @@ void scanner_table(struct scanner *s, const struct cot_hostmem_fdregion *t,
 	memcpy(s->newtab, t, n * sizeof(*t));
 	s->nnewtab = n;
 	s->newtab_set = true;
+	s->release = false;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }

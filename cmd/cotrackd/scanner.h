@@ -101,6 +101,7 @@ struct scanner {
 	struct cot_hostmem_fdregion newtab[COT_VMI_MAX_RANGES];
 	uint32_t nnewtab;
 	bool newtab_set;
+	bool release; /* the NIC went down: close tab (no new one since) */
 };
 
 /* Allocate and start the thread.  Returns 0 or -1 (logged). */
