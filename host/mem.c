@@ -195,6 +195,7 @@ int cot_hostmem_open_table(struct cot_hostmem *m,
 			   char *msg, size_t msglen)
 {
 	long pg = sysconf(_SC_PAGESIZE);
+	struct stat sb;
 	uint32_t i, j;
 	int err;
 
@@ -228,6 +229,16 @@ int cot_hostmem_open_table(struct cot_hostmem *m,
 				err = -EINVAL;
 				goto err;
 			}
+		/* Past the file's end a read would fault (SIGBUS). */
+		if (fstat(t[i].fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+		    t[i].off + t[i].len > (uint64_t)sb.st_size) {
+			snprintf(msg, msglen,
+				 "memory table: region %u is not inside a "
+				 "regular file",
+				 i);
+			err = -EINVAL;
+			goto err;
+		}
 		p = mmap(NULL, (size_t)(t[i].len + skip), PROT_READ, MAP_SHARED,
 			 t[i].fd, (off_t)(t[i].off - skip));
 		if (p == MAP_FAILED) {

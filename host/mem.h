@@ -67,7 +67,11 @@ int cot_hostmem_open(struct cot_hostmem *m, const char *path, const char *map,
  * valid whatever the frontend or the library that received the table
  * does with theirs, until cot_hostmem_close().  The descriptors are not
  * taken (the caller may close them once this returns).  Regions must
- * not overlap in guest-physical space; at most COT_VMI_MAX_RANGES.
+ * not overlap in guest-physical space and must lie inside their files
+ * (regular files: a memfd, hugetlbfs); at most COT_VMI_MAX_RANGES.  A
+ * file that shrinks afterwards makes reads fault (SIGBUS): QEMU's
+ * memory-backend-memfd seals its file against that (seal=on, the
+ * default).
  * Returns 0 or a negative errno, with @msg saying why.
  */
 int cot_hostmem_open_table(struct cot_hostmem *m,
