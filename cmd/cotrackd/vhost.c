@@ -156,6 +156,15 @@ static int on_new(int vid)
 	if (!vh)
 		return -1;
 	pthread_mutex_lock(&vh->mu);
+	if ((vh->active_vid >= 0 && vh->active_vid != vid) ||
+	    (vh->new_vid >= 0 && vh->new_vid != vid)) {
+		/* One NIC per VM: a second frontend on the socket is not
+		 * served (as a second stream connection is refused). */
+		pthread_mutex_unlock(&vh->mu);
+		log_warnx("%s: a second vhost-user device on %s refused",
+			  vh->name, vh->path);
+		return -1;
+	}
 	vh->new_vid = vid;
 	read_kicks(vh, vid);
 	read_table(vh, vid);
