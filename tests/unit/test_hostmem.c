@@ -52,7 +52,10 @@ static void test_two_regions(void)
 	 * at file page 4 plus 100 bytes (not page-aligned). */
 	struct cot_hostmem_fdregion t[2] = {
 		{ .gpa = 0, .len = 4 * PG, .off = 0, .fd = fd },
-		{ .gpa = 1 << 20, .len = 8 * PG, .off = 4 * PG + 100, .fd = fd },
+		{ .gpa = 1 << 20,
+		  .len = 8 * PG,
+		  .off = 4 * PG + 100,
+		  .fd = fd },
 	};
 	T_ASSERT(cot_hostmem_open_table(&m, t, 2, msg, sizeof(msg)) == 0);
 	close(fd); /* the mappings are ours */
@@ -97,7 +100,9 @@ static void test_bad_tables(void)
 	};
 	T_CHECK(cot_hostmem_open_table(&m, &wrap, 1, msg, sizeof(msg)) < 0);
 	/* Past the file's end (4 pages): a read there would be SIGBUS. */
-	struct cot_hostmem_fdregion past = { .len = 4 * PG, .off = 1, .fd = fd };
+	struct cot_hostmem_fdregion past = { .len = 4 * PG,
+					     .off = 1,
+					     .fd = fd };
 	T_CHECK(cot_hostmem_open_table(&m, &past, 1, msg, sizeof(msg)) < 0);
 	struct cot_hostmem_fdregion zero = { .len = 0, .fd = fd };
 	T_CHECK(cot_hostmem_open_table(&m, &zero, 1, msg, sizeof(msg)) < 0);
