@@ -22,7 +22,7 @@ FUZZ_CC ?= clang
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
 
-PKGS := libpcap libbpf openssl sqlite3
+PKGS := libpcap libbpf openssl sqlite3 libdpdk
 
 WARN := -Wall -Wextra -Wshadow -Wcast-qual -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef

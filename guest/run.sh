@@ -30,6 +30,12 @@
 #                      cotrackd's switch port
 #   --net-listen SOCK  the same but QEMU listens on SOCK (server=on): wire
 #                      two guests to each other without a switch
+#   --vhost-user SOCK  virtio-net NIC on QEMU's -netdev vhost-user: QEMU
+#                      connects to the backend listening on SOCK (e.g.
+#                      cotrackd's --vm NAME,vhost-user=SOCK) and reconnects
+#                      within a second when it restarts; guest RAM is then
+#                      a shared memfd (the backend maps it), not /dev/shm
+#   --maxmem SIZE      room for memory hotplug (-m ...,slots=2,maxmem=SIZE)
 #   --mac MAC          NIC address (default 52:54:00:c0:74:XX, XX = last
 #                      octet of --ip)
 #   --ip CIDR --ip6 CIDR --gw IP      guest addresses (cotrack.ip= ...)
@@ -56,7 +62,7 @@ top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
 
 role=sockets name= dir= mem=256M cpu=max timeout=600 ready_timeout=120
-net= net_server=off mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
+net= net_server=off vhost= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
 vmcoreinfo=0
 usage() { sed -n '2,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -70,6 +76,8 @@ while [ $# -gt 0 ]; do
 	--ready-timeout) ready_timeout=$2; shift ;;
 	--net) net=$2; net_server=off; shift ;;
 	--net-listen) net=$2; net_server=on; shift ;;
+	--vhost-user) vhost=$2; shm=0; shift ;;
+	--maxmem) maxmem=$2; shift ;;
 	--mac) mac=$2; shift ;;
 	--ip) ip=$2; shift ;;
 	--ip6) ip6=$2; shift ;;
@@ -114,6 +122,10 @@ shmfile=/dev/shm/$name
 # reconnect= before 8.0): a missing peer would leave a guest without link.
 [ -n "$net" ] && [ "$net_server" = off ] && [ ! -S "$net" ] &&
 	die "--net $net: no listening unix socket there (start the switch first)"
+# QEMU waits at start-up for its vhost-user backend: it must listen first.
+[ -n "$vhost" ] && [ ! -S "$vhost" ] &&
+	die "--vhost-user $vhost: no listening unix socket there (start the backend first)"
+[ -n "$vhost" ] && [ -n "$net" ] && die "--net and --vhost-user: one NIC only"
 
 log=$dir/console.log fifo=$dir/console.in qmp=$dir/qmp.sock
 rm -f "$log" "$fifo" "$qmp" "$dir/qemu.pid" "$dir/.timedout"
@@ -150,12 +162,17 @@ kargs="console=ttyS0 panic=-1 no_timer_check $quiet cotrack.role=$role"
 [ "$vmcoreinfo" = 1 ] && kargs="$kargs cotrack.fwcfg=1"
 [ -n "$append" ] && kargs="$kargs $append"
 
-q=(qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 1 -m "$mem"
+q=(qemu-system-x86_64 -accel tcg -cpu "$cpu" -smp 1 -m "$mem${maxmem:+,slots=2,maxmem=$maxmem}"
 	-nodefaults -display none -no-reboot -no-user-config
 	-chardev stdio,id=con,signal=off -serial chardev:con
 	-qmp "unix:$qmp,server=on,wait=off"
 	-kernel "$VMLINUZ" -initrd "$INITRD" -append "$kargs")
-if [ "$shm" = 1 ]; then
+if [ -n "$vhost" ]; then
+	# vhost-user: the backend maps guest RAM from the memory table, so it
+	# must be a shareable file descriptor
+	q+=(-object "memory-backend-memfd,id=mem,size=$mem,share=on"
+		-machine pc,memory-backend=mem)
+elif [ "$shm" = 1 ]; then
 	# guest-physical address == file offset: the machine maps all RAM
 	# below 4 GiB when it is smaller than the PCI hole (--mem <= 2G)
 	q+=(-object "memory-backend-file,id=mem,size=$mem,mem-path=$shmfile,share=on"
@@ -164,7 +181,7 @@ else
 	q+=(-machine pc)
 fi
 [ "$vmcoreinfo" = 1 ] && q+=(-device vmcoreinfo)
-if [ -n "$net" ]; then
+if [ -n "$net$vhost" ]; then
 	if [ -z "$mac" ]; then
 		last=${ip%/*}
 		last=${last##*.}
@@ -172,8 +189,17 @@ if [ -n "$net" ]; then
 		mac=$(printf '52:54:00:c0:74:%02x' "$((last & 255))")
 	fi
 	# never -netdev user: guests reach nothing but their stream peer
-	q+=(-netdev "stream,id=n0,server=$net_server,addr.type=unix,addr.path=$net"
-		-device "virtio-net-pci,netdev=n0,mac=$mac")
+	if [ -n "$vhost" ]; then
+		# vectors=0: QEMU 7.2 under TCG (no KVM irqfd) segfaults in
+		# msix_set_vector_notifiers when vhost starts with MSI-X on;
+		# legacy INTx works.
+		q+=(-chardev "socket,id=c0,path=$vhost,reconnect=1"
+			-netdev "vhost-user,id=n0,chardev=c0"
+			-device "virtio-net-pci,netdev=n0,mac=$mac,vectors=0")
+	else
+		q+=(-netdev "stream,id=n0,server=$net_server,addr.type=unix,addr.path=$net"
+			-device "virtio-net-pci,netdev=n0,mac=$mac")
+	fi
 fi
 
 {

@@ -178,6 +178,8 @@ int cot_hostmem_open(struct cot_hostmem *m, const char *path, const char *map,
 	}
 	if (err)
 		goto err_map;
+	for (uint32_t i = 0; i < m->nregions; i++)
+		m->regions[i].host = m->map + m->regions[i].off;
 	return 0;
 err_map:
 	munmap((void *)(uintptr_t)m->map, m->size);
@@ -188,9 +190,92 @@ err_fd:
 	return err;
 }
 
+int cot_hostmem_open_table(struct cot_hostmem *m,
+			   const struct cot_hostmem_fdregion *t, uint32_t n,
+			   char *msg, size_t msglen)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	struct stat sb;
+	uint32_t i, j;
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	m->kind = COT_HOSTMEM_TABLE;
+	if (n == 0 || n > COT_VMI_MAX_RANGES) {
+		snprintf(msg, msglen, "memory table: %u regions (1..%d)", n,
+			 COT_VMI_MAX_RANGES);
+		return -EINVAL;
+	}
+	/* Bounded by @n <= COT_VMI_MAX_RANGES. */
+	for (i = 0; i < n; i++) {
+		uint64_t skip = t[i].off % (uint64_t)pg;
+		void *p;
+
+		if (t[i].len == 0 || t[i].gpa + t[i].len < t[i].gpa ||
+		    t[i].off + t[i].len < t[i].off || t[i].fd < 0 ||
+		    t[i].len > SIZE_MAX - skip) {
+			snprintf(msg, msglen, "memory table: region %u bad", i);
+			err = -EINVAL;
+			goto err;
+		}
+		for (j = 0; j < i; j++)
+			if (t[i].gpa < t[j].gpa + t[j].len &&
+			    t[j].gpa < t[i].gpa + t[i].len) {
+				snprintf(msg, msglen,
+					 "memory table: regions %u and %u "
+					 "overlap",
+					 j, i);
+				err = -EINVAL;
+				goto err;
+			}
+		/* Past the file's end a read would fault (SIGBUS). */
+		if (fstat(t[i].fd, &sb) < 0 || !S_ISREG(sb.st_mode) ||
+		    t[i].off + t[i].len > (uint64_t)sb.st_size) {
+			snprintf(msg, msglen,
+				 "memory table: region %u is not inside a "
+				 "regular file",
+				 i);
+			err = -EINVAL;
+			goto err;
+		}
+		p = mmap(NULL, (size_t)(t[i].len + skip), PROT_READ, MAP_SHARED,
+			 t[i].fd, (off_t)(t[i].off - skip));
+		if (p == MAP_FAILED) {
+			err = -errno;
+			snprintf(msg, msglen,
+				 "memory table: mmap region %u: %s", i,
+				 strerror(errno));
+			goto err;
+		}
+		m->tmap[i] = p;
+		m->tlen[i] = (size_t)(t[i].len + skip);
+		m->regions[i].gpa = t[i].gpa;
+		m->regions[i].off = t[i].off;
+		m->regions[i].len = t[i].len;
+		m->regions[i].host = (const uint8_t *)p + skip;
+		m->nregions = i + 1;
+		m->size += (size_t)t[i].len;
+	}
+	return 0;
+err:
+	cot_hostmem_close(m);
+	return err;
+}
+
 void cot_hostmem_close(struct cot_hostmem *m)
 {
-	if (!m || !m->map)
+	if (!m)
+		return;
+	if (m->kind == COT_HOSTMEM_TABLE) {
+		for (uint32_t i = 0; i < COT_VMI_MAX_RANGES; i++)
+			if (m->tmap[i])
+				munmap(m->tmap[i], m->tlen[i]);
+		memset(m, 0, sizeof(*m));
+		m->fd = -1;
+		return;
+	}
+	if (!m->map)
 		return;
 	munmap((void *)(uintptr_t)m->map, m->size);
 	close(m->fd);
@@ -211,7 +296,7 @@ int cot_hostmem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 		if (gpa < r->gpa || gpa - r->gpa >= r->len ||
 		    len > r->len - (gpa - r->gpa))
 			continue;
-		memcpy(buf, m->map + r->off + (gpa - r->gpa), len);
+		memcpy(buf, r->host + (gpa - r->gpa), len);
 		return 0;
 	}
 	return -COT_EFAULT;
@@ -226,7 +311,7 @@ static void hostmem_prefetch(void *ctx, uint64_t gpa)
 		const struct cot_hostmem_region *r = &m->regions[i];
 
 		if (gpa >= r->gpa && gpa - r->gpa < r->len) {
-			const uint8_t *p = m->map + r->off + (gpa - r->gpa);
+			const uint8_t *p = r->host + (gpa - r->gpa);
 
 			/* the node and the sock_common fields around it */
 			__builtin_prefetch(p);

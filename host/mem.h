@@ -21,10 +21,22 @@
 enum cot_hostmem_kind {
 	COT_HOSTMEM_RAW = 1,
 	COT_HOSTMEM_ELF,
+	COT_HOSTMEM_TABLE, /* a memory table: one mapping per region */
 };
 
 struct cot_hostmem_region {
 	uint64_t gpa, off, len;
+	const uint8_t *host; /* where gpa is mapped here */
+};
+
+/*
+ * One region of a memory table as a vhost-user frontend hands it over
+ * (SET_MEM_TABLE): @len bytes of guest-physical memory from @gpa are
+ * the bytes of file @fd from offset @off.
+ */
+struct cot_hostmem_fdregion {
+	uint64_t gpa, len, off;
+	int fd;
 };
 
 struct cot_hostmem {
@@ -34,6 +46,9 @@ struct cot_hostmem {
 	size_t size;
 	uint32_t nregions;
 	struct cot_hostmem_region regions[COT_VMI_MAX_RANGES];
+	/* COT_HOSTMEM_TABLE: each region's own mapping */
+	void *tmap[COT_VMI_MAX_RANGES];
+	size_t tlen[COT_VMI_MAX_RANGES];
 };
 
 /*
@@ -45,6 +60,23 @@ struct cot_hostmem {
  */
 int cot_hostmem_open(struct cot_hostmem *m, const char *path, const char *map,
 		     char *msg, size_t msglen);
+
+/*
+ * Open a memory table: map each of the @n regions of @t read-only and
+ * shared from its file descriptor.  The mappings are our own: they stay
+ * valid whatever the frontend or the library that received the table
+ * does with theirs, until cot_hostmem_close().  The descriptors are not
+ * taken (the caller may close them once this returns).  Regions must
+ * not overlap in guest-physical space and must lie inside their files
+ * (regular files: a memfd, hugetlbfs); at most COT_VMI_MAX_RANGES.  A
+ * file that shrinks afterwards makes reads fault (SIGBUS): QEMU's
+ * memory-backend-memfd seals its file against that (seal=on, the
+ * default).
+ * Returns 0 or a negative errno, with @msg saying why.
+ */
+int cot_hostmem_open_table(struct cot_hostmem *m,
+			   const struct cot_hostmem_fdregion *t, uint32_t n,
+			   char *msg, size_t msglen);
 
 void cot_hostmem_close(struct cot_hostmem *m);
 

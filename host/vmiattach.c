@@ -50,12 +50,18 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 {
 	struct cot_vmi_mem mem;
 	struct cot_vmi_profile prof;
+	const char *src = o->table ? "memory table" : o->mem;
 	int err;
 
 	memset(a, 0, sizeof(*a));
 	msg[0] = '\0';
-	if (cot_hostmem_open(&a->hm, o->mem, o->map, msg, msglen))
+	if (o->table) {
+		if (cot_hostmem_open_table(&a->hm, o->table, o->ntable, msg,
+					   msglen))
+			return -1;
+	} else if (cot_hostmem_open(&a->hm, o->mem, o->map, msg, msglen)) {
 		return -1;
+	}
 	a->k = calloc(1, sizeof(*a->k));
 	if (!a->k) {
 		snprintf(msg, msglen, "out of memory");
@@ -71,15 +77,14 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 			 "%s: no Linux VMCOREINFO found in %zu bytes: not the "
 			 "memory of a Linux guest (or its kernel lacks "
 			 "CONFIG_CRASH_CORE)",
-			 o->mem, a->hm.size);
+			 src, a->hm.size);
 		goto err;
 	}
 	if (err == -COT_EPROTO) {
 		snprintf(msg, msglen,
 			 "%s: VMCOREINFO found but the kernel page tables or "
 			 "kallsyms could not be read (release %s)%s",
-			 o->mem,
-			 a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?",
+			 src, a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?",
 			 a->k->refused ? "; discovery budget spent" : "");
 		goto err;
 	}
@@ -87,11 +92,11 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 		snprintf(msg, msglen,
 			 "%s: kernel %s has no kallsyms in VMCOREINFO (Linux "
 			 "< 6.0): give --system-map FILE",
-			 o->mem, a->k->ci.osrelease);
+			 src, a->k->ci.osrelease);
 		goto err;
 	}
 	if (err && err != -COT_ENOTSUP) {
-		snprintf(msg, msglen, "%s: %s", o->mem, cot_strerror(err));
+		snprintf(msg, msglen, "%s: %s", src, cot_strerror(err));
 		goto err;
 	}
 	if (o->sysmap) {
@@ -119,7 +124,7 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 				 "%s: no usable __start_BTF/__stop_BTF in the "
 				 "guest kernel (CONFIG_DEBUG_INFO_BTF?): give "
 				 "--btf FILE",
-				 o->mem);
+				 src);
 			goto err;
 		}
 		buf = malloc(len);
@@ -133,7 +138,7 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 			snprintf(msg, msglen,
 				 "%s: guest BTF (%zu bytes at %#" PRIx64
 				 ") not readable",
-				 o->mem, len, va);
+				 src, len, va);
 			goto err;
 		}
 		err = cot_vmi_profile_from_btf(buf, len, &prof, msg, msglen);

@@ -15,6 +15,13 @@ struct cot_vmi_attach_opts {
 	const char *map;    /* region map for raw files, or NULL */
 	const char *sysmap; /* System.map for kernels < 6.0, or NULL */
 	const char *btf;    /* raw BTF file instead of guest BTF, or NULL */
+	/*
+	 * Instead of @mem: a memory table (a vhost-user frontend's regions,
+	 * mapped by cot_hostmem_open_table(); the descriptors stay the
+	 * caller's).
+	 */
+	const struct cot_hostmem_fdregion *table;
+	uint32_t ntable;
 };
 
 struct cot_vmi_attach {

@@ -29,6 +29,7 @@ struct daemon {
 	bool vmi_timer;	 /* fallback timer for silent guests */
 	bool vmi_paused; /* SIGUSR1 toggles memory scanning */
 	double tsc_per_ns;
+	bool eal; /* DPDK's EAL is up (a vhost-user port) */
 };
 
 /* Install the signal handlers; signals arrive only inside ppoll(). */

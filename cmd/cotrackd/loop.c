@@ -13,11 +13,13 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cotrack/pkt.h"
 #include "cotrackd.h"
 #include "host/clock.h"
 #include "host/log.h"
+#include "vhost.h"
 
 /* The handlers' flags: process-wide by nature, read only by the loop. */
 static volatile sig_atomic_t sig_stop, sig_reopen, sig_toggle;
@@ -158,6 +160,55 @@ static void port_up(struct daemon *d, struct port *p)
 		vm_nic(v, true);
 }
 
+/*
+ * The vhost-user socket thread posted a change: take them all (at most
+ * a down, an up, a refresh and a new table are pending at once).
+ */
+static void vhost_changes(struct daemon *d, struct port *p)
+{
+	struct cot_hostmem_fdregion t[COT_VMI_MAX_RANGES];
+	struct vm *v = vm_of(d, p);
+	uint32_t n;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		switch (vhost_take_change(p->vh, t, &n)) {
+		case VHOST_NONE:
+			return;
+		case VHOST_UP:
+			if (p->fd >= 0)
+				port_down(d, p, "restarted its device");
+			port_vhost_up(p, vhost_tx_kickfd(p->vh));
+			log_info("%s: memory table of %u region(s)", p->name,
+				 n);
+			if (v)
+				vm_memtab(v, t, n);
+			else
+				for (uint32_t j = 0; j < n; j++)
+					close(t[j].fd);
+			port_up(d, p);
+			break;
+		case VHOST_DOWN:
+			port_down(d, p, "stopped its device");
+			break;
+		case VHOST_REFRESH:
+			if (p->fd >= 0)
+				p->fd = vhost_tx_kickfd(p->vh);
+			break;
+		case VHOST_MEMTAB:
+			log_info("%s: new memory table of %u region(s): "
+				 "attaching again",
+				 p->name, n);
+			if (v)
+				vm_memtab(v, t, n);
+			else
+				for (uint32_t j = 0; j < n; j++)
+					close(t[j].fd);
+			break;
+		}
+	}
+}
+
 /* Switch this turn's frames of @p.  Bounded by FRAMES_PER_TURN. */
 static void take_frames(struct daemon *d, struct port *p, uint64_t now,
 			uint64_t tsc)
@@ -210,7 +261,7 @@ static void handle_flags(struct daemon *d)
 	}
 }
 
-#define NPFD (2 * MAX_PORTS + MAX_VMS)
+#define NPFD (3 * MAX_PORTS + MAX_VMS)
 
 void loop_run(struct daemon *d)
 {
@@ -237,6 +288,29 @@ void loop_run(struct daemon *d)
 			if (p->lfd >= 0) {
 				pfd[n] = (struct pollfd){ p->lfd, POLLIN, 0 };
 				who[n++] = i;
+			}
+			if (p->kind == PORT_VHOST) {
+				int rk = vhost_rx_kickfd(p->vh);
+
+				pfd[n] = (struct pollfd){ vhost_efd(p->vh),
+							  POLLIN, 0 };
+				who[n++] = i;
+				/* Receive buffers given back: send again. */
+				if (p->fd >= 0 && rk >= 0 &&
+				    port_has_output(p)) {
+					pfd[n] = (struct pollfd){ rk, POLLIN,
+								  0 };
+					who[n++] = i;
+				}
+				if (p->fd >= 0) {
+					pending |= port_pending(p);
+					pfd[n] = (struct pollfd){
+						p->fd,
+						port_pending(p) ? 0 : POLLIN, 0
+					};
+					who[n++] = i;
+				}
+				continue;
 			}
 			if (p->fd >= 0) {
 				short ev = port_pending(p) ? 0 : POLLIN;
@@ -274,6 +348,19 @@ void loop_run(struct daemon *d)
 			if (!pfd[i].revents || who[i] < 0)
 				continue;
 			p = &d->ports[who[i]];
+			if (p->kind == PORT_VHOST) {
+				if (pfd[i].fd == vhost_efd(p->vh)) {
+					vhost_changes(d, p);
+				} else if (p->fd >= 0 && pfd[i].fd == p->fd) {
+					port_read(p);
+				} else if (p->fd >= 0 &&
+					   pfd[i].fd ==
+						   vhost_rx_kickfd(p->vh)) {
+					vhost_clear_kick(pfd[i].fd);
+					port_flush(p);
+				}
+				continue;
+			}
 			if (pfd[i].fd == p->lfd) {
 				if (port_accept(p))
 					port_up(d, p);

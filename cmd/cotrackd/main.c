@@ -13,12 +13,15 @@
 #include "host/clock.h"
 #include "host/log.h"
 #include "host/spool.h"
+#include "vhost.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cotrackd --vm "
-		"NAME,net=SOCKET[,mem=PATH[,map=MAP]][,mac=MAC] [--vm ...]\n"
+		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH[,map=MAP]][,mac="
+		"MAC]\n"
+		"                [--vm ...]\n"
 		"                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
 		"\n"
 		"The tracker daemon.  It is the NIC backend of each VM (QEMU\n"
@@ -41,7 +44,9 @@ static void usage(FILE *f)
 		"before the VMs: QEMU connects once, at start-up.\n"
 		"\n"
 		"VMs (up to %d) and uplinks (up to %d):\n"
-		"  --vm NAME,net=SOCKET[,mem=PATH][,map=MAP][,mac=MAC]\n"
+		"  --vm "
+		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH][,map=MAP][,mac="
+		"MAC]\n"
 		"        NAME (up to %d bytes) goes into every record; SOCKET "
 		"is the unix\n"
 		"        socket cotrackd listens on for that VM's QEMU; PATH "
@@ -50,7 +55,15 @@ static void usage(FILE *f)
 		"offset; MAP as\n"
 		"        in `cotrack vmi --map` for RAM split around a PCI "
 		"hole).  Without\n"
-		"        mem=, only the NIC view runs for that VM.  MAC "
+		"        mem=, only the NIC view runs for that VM, except "
+		"with\n"
+		"        vhost-user=: cotrackd is then the VM's vhost-user-net "
+		"backend\n"
+		"        (QEMU -chardev socket,path=SOCKET,reconnect=1 -netdev "
+		"vhost-user)\n"
+		"        and reads guest memory from the memory table QEMU "
+		"sends\n"
+		"        (docs/vhost-user.md).  MAC "
 		"(aa:bb:cc:dd:ee:ff)\n"
 		"        fixes the VM's address: frames from it with any other "
 		"source are\n"
@@ -186,7 +199,7 @@ static int add_vm(struct daemon *d, char *spec)
 {
 	struct vm *v;
 	struct port *p;
-	char *tok, *save = NULL, *net = NULL;
+	char *tok, *save = NULL, *net = NULL, *vhost = NULL;
 
 	if (d->nvms == MAX_VMS) {
 		log_warnx("--vm: at most %d VMs", MAX_VMS);
@@ -211,6 +224,8 @@ static int add_vm(struct daemon *d, char *spec)
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		if (!strncmp(tok, "net=", 4)) {
 			net = tok + 4;
+		} else if (!strncmp(tok, "vhost-user=", 11)) {
+			vhost = tok + 11;
 		} else if (!strncmp(tok, "mem=", 4) && tok[4] &&
 			   strlen(tok + 4) < sizeof(v->mem)) {
 			snprintf(v->mem, sizeof(v->mem), "%s", tok + 4);
@@ -227,13 +242,20 @@ static int add_vm(struct daemon *d, char *spec)
 			v->has_mac = true;
 		} else {
 			log_warnx("--vm %s: bad or unknown key '%s' (net=, "
-				  "mem=, map=, mac=)",
+				  "vhost-user=, mem=, map=, mac=)",
 				  v->name, tok);
 			return -1;
 		}
 	}
-	if (!net || !*net) {
-		log_warnx("--vm %s: net=SOCKET is required", v->name);
+	if (!(net && *net) && !(vhost && *vhost)) {
+		log_warnx("--vm %s: net=SOCKET is required (or "
+			  "vhost-user=SOCKET)",
+			  v->name);
+		return -1;
+	}
+	if (net && vhost) {
+		log_warnx("--vm %s: net= and vhost-user=: one NIC per VM",
+			  v->name);
 		return -1;
 	}
 	for (int i = 0; v->has_mac && i < d->nvms; i++)
@@ -247,9 +269,17 @@ static int add_vm(struct daemon *d, char *spec)
 		return -1;
 	}
 	p = &d->ports[d->nports];
-	if (port_init(p, d->nports, PORT_VM, v->name) < 0)
+	if (port_init(p, d->nports, vhost ? PORT_VHOST : PORT_VM, v->name) < 0)
 		return -1;
-	if (port_listen(p, net) < 0) {
+	if (vhost) {
+		/* Opened after DPDK's EAL is up (open_vhosts). */
+		if (strlen(vhost) >= sizeof(p->path)) {
+			log_warnx("--vm %s: socket path too long", v->name);
+			port_free(p);
+			return -1;
+		}
+		snprintf(p->path, sizeof(p->path), "%s", vhost);
+	} else if (port_listen(p, net) < 0) {
 		port_free(p);
 		return -1;
 	}
@@ -602,6 +632,36 @@ static void defaults(struct daemon *d, struct opts *o)
 	o->swp.tap_max_macs = SW_MACS / 2;
 }
 
+static bool any_vhost(const struct daemon *d)
+{
+	for (int i = 0; i < d->nports; i++)
+		if (d->ports[i].kind == PORT_VHOST)
+			return true;
+	return false;
+}
+
+/* DPDK's EAL, then each vhost-user port's socket.  0 or -1 (logged). */
+static int open_vhosts(struct daemon *d)
+{
+	char path[sizeof(d->ports[0].path)];
+
+	if (!any_vhost(d))
+		return 0;
+	if (vhost_global_init() < 0)
+		return -1;
+	d->eal = true;
+	for (int i = 0; i < d->nports; i++) {
+		struct port *p = &d->ports[i];
+
+		if (p->kind != PORT_VHOST)
+			continue;
+		snprintf(path, sizeof(path), "%s", p->path);
+		if (port_vhost(p, path) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void cleanup(struct daemon *d)
 {
 	int i;
@@ -610,6 +670,8 @@ static void cleanup(struct daemon *d)
 		vm_free(&d->vms[i]);
 	for (i = 0; i < d->nports; i++)
 		port_free(&d->ports[i]);
+	if (d->eal)
+		vhost_global_fini();
 	out_close(&d->out);
 }
 
@@ -672,6 +734,7 @@ int main(int argc, char **argv)
 
 		o.vp.mem = v->mem[0] ? v->mem : NULL;
 		o.vp.map = v->map[0] ? v->map : NULL;
+		o.vp.memtab = d.ports[v->port].kind == PORT_VHOST;
 		/* Each VM its own key: one VM's tuples tell nothing of
 		 * another's. */
 		o.vp.seed = seed ^ ((uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL);
@@ -682,7 +745,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* Signals blocked first: DPDK's threads inherit the mask. */
 	loop_signals();
+	if (open_vhosts(&d) < 0) {
+		if (d.out.sh)
+			stop_shipper(&d);
+		cleanup(&d);
+		return 1;
+	}
 	log_info("serving %d VM(s), %d port(s); memory scan every %.3f ms; "
 		 "TSC %.3f GHz",
 		 d.nvms, d.nports, (double)o.vp.interval_ns / 1e6,

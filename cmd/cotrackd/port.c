@@ -18,6 +18,7 @@
 #include "cotrack/common.h"
 #include "host/log.h"
 #include "port.h"
+#include "vhost.h"
 
 int port_init(struct port *p, int idx, enum port_kind kind, const char *name)
 {
@@ -60,6 +61,11 @@ static void txq_clear(struct txq *q)
 
 void port_free(struct port *p)
 {
+	if (p->kind == PORT_VHOST) {
+		vhost_close(p->vh);
+		p->vh = NULL;
+		p->fd = -1; /* librte_vhost's */
+	}
 	if (p->q)
 		txq_clear(p->q);
 	free(p->q);
@@ -112,6 +118,22 @@ int port_listen(struct port *p, const char *path)
 	snprintf(p->path, sizeof(p->path), "%s", path);
 	p->lfd = fd;
 	return 0;
+}
+
+int port_vhost(struct port *p, const char *path)
+{
+	p->vh = vhost_open(p->name, path);
+	if (!p->vh)
+		return -1;
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	return 0;
+}
+
+void port_vhost_up(struct port *p, int txkick)
+{
+	p->fd = txkick;
+	p->st.connects++;
+	log_info("%s: NIC connected (vhost-user)", p->name);
 }
 
 int port_tap(struct port *p, const char *ifname, const char *netns)
@@ -185,7 +207,8 @@ void port_close_conn(struct port *p, const char *why)
 	if (p->fd < 0 || p->kind == PORT_TAP)
 		return;
 	log_info("%s: peer %s", p->name, why);
-	close(p->fd);
+	if (p->kind != PORT_VHOST)
+		close(p->fd);
 	p->fd = -1;
 	p->rlen = p->roff = 0;
 	p->st.disconnects++;
@@ -196,6 +219,8 @@ bool port_pending(const struct port *p)
 {
 	if (p->fd < 0 || p->kind == PORT_TAP)
 		return false;
+	if (p->kind == PORT_VHOST)
+		return vhost_pending(p->vh);
 	/* A complete frame waits (the caller stopped at the turn's quota). */
 	if (p->rlen - p->roff >= 4) {
 		uint32_t flen = cot_get_be32(p->rbuf + p->roff);
@@ -217,6 +242,11 @@ int port_read(struct port *p)
 
 	if (p->fd < 0)
 		return 0;
+	if (p->kind == PORT_VHOST) {
+		/* A kick: port_next_frame dequeues from the ring. */
+		vhost_clear_kick(p->fd);
+		return 0;
+	}
 	if (p->kind == PORT_TAP) {
 		/* A tap gives one frame per read: port_next_frame takes it. */
 		if (p->rlen)
@@ -250,6 +280,22 @@ int port_next_frame(struct port *p, const uint8_t **f, uint32_t *len)
 
 	if (p->fd < 0 || p->turn >= FRAMES_PER_TURN)
 		return 0;
+	if (p->kind == PORT_VHOST) {
+		/* Dropped frames count against the turn: bounded by it. */
+		while (p->turn < FRAMES_PER_TURN) {
+			int r = vhost_recv(p->vh, f, len, p->rbuf, MAX_FRAME);
+
+			p->turn++;
+			if (r > 0)
+				return 1;
+			if (r == 0) {
+				p->turn--;
+				return 0;
+			}
+			p->st.drop_bad++;
+		}
+		return 0;
+	}
 	if (p->kind == PORT_TAP) {
 		if (!p->rlen)
 			return 0;
@@ -362,12 +408,44 @@ static uint32_t gather(const struct txq *q, struct gathered g[FLUSH_IOV])
 	return k;
 }
 
+/* The same round-robin onto a guest's receive ring. */
+static int flush_vhost(struct port *p)
+{
+	struct txq *q = p->q;
+	uint32_t guard;
+
+	/* Each pass retires at least one frame or stops: bounded. */
+	for (guard = q->count + 1; q->count && guard; guard--) {
+		uint32_t who[FLUSH_IOV], k, j, n;
+		struct iovec iov[FLUSH_IOV];
+
+		k = gather(q, who);
+		for (j = 0; j < k; j++) {
+			struct txshare *s = &q->share[who[j]];
+			struct qframe *e = &s->ring[s->head];
+
+			iov[j].iov_base = e->data + 4;
+			iov[j].iov_len = e->len;
+		}
+		n = vhost_send(p->vh, iov, k, &p->st.drop_qfull);
+		for (j = 0; j < n; j++) {
+			share_pop(q, who[j]);
+			q->next = (who[j] + 1) % MAX_PORTS;
+		}
+		if (n < k)
+			return 0; /* no receive buffers: the guest kicks */
+	}
+	return 0;
+}
+
 int port_flush(struct port *p)
 {
 	struct txq *q = p->q;
 	uint32_t hdr = p->kind == PORT_VM ? 4 : 0;
 	uint32_t guard;
 
+	if (p->kind == PORT_VHOST)
+		return flush_vhost(p);
 	/* Each pass writes or drops at least one frame: bounded by count. */
 	for (guard = q->count + 1; q->count && guard; guard--) {
 		struct gathered who[FLUSH_IOV];

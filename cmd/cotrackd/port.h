@@ -51,7 +51,14 @@ struct txq {
 	uint32_t off;	/* bytes of that frame already written */
 };
 
-enum port_kind { PORT_VM, PORT_TAP };
+/*
+ * PORT_VM: QEMU's stream socket; PORT_VHOST: a vhost-user backend
+ * (vhost.h; fd is then the guest's transmit kick, librte_vhost's);
+ * PORT_TAP: an uplink.
+ */
+enum port_kind { PORT_VM, PORT_TAP, PORT_VHOST };
+
+struct vhost;
 
 struct port_stats {
 	uint64_t rx, rx_bytes, tx, tx_bytes;
@@ -77,6 +84,7 @@ struct port {
 	uint32_t roff; /* bytes of rbuf already switched */
 	uint32_t turn; /* frames taken this loop turn */
 	struct txq *q;
+	struct vhost *vh; /* PORT_VHOST */
 	struct port_stats st;
 };
 
@@ -86,6 +94,16 @@ void port_free(struct port *p);
 
 /* Listen on the unix socket @path for a VM's QEMU.  0 or -1 (logged). */
 int port_listen(struct port *p, const char *path);
+
+/*
+ * Serve a VM as a vhost-user backend on @path (vhost_global_init()
+ * first).  The port is down until vhost_take_change() says VHOST_UP
+ * and the caller calls port_vhost_up().  0 or -1 (logged).
+ */
+int port_vhost(struct port *p, const char *path);
+
+/* The vhost-user device runs: its transmit kick is now the port's fd. */
+void port_vhost_up(struct port *p, int txkick);
 
 /* Open tap @ifname, created inside network namespace @netns (may be NULL). */
 int port_tap(struct port *p, const char *ifname, const char *netns);

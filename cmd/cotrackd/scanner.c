@@ -131,6 +131,12 @@ static bool attach(struct scanner *s)
 	};
 	char msg[512];
 
+	if (s->p.table) {
+		if (!s->ntab)
+			return false; /* no table yet */
+		o.table = s->tab;
+		o.ntable = s->ntab;
+	}
 	if (cot_vmi_attach(&s->at, &o, msg, sizeof(msg)) < 0) {
 		log_debug("%s: %s", s->p.name, msg);
 		return false;
@@ -138,9 +144,11 @@ static bool attach(struct scanner *s)
 	s->attached = true;
 	s->in_scan = false;
 	s->nprev = 0;
-	log_info("%s: memory view up: Linux %s, %u-level paging, KASLR "
+	log_info("%s: memory view up%s: Linux %s, %u-level paging, KASLR "
 		 "offset %#" PRIx64,
-		 s->p.name, s->at.k->ci.osrelease, s->at.k->levels,
+		 s->p.name,
+		 s->p.table ? " from the vhost-user memory table" : "",
+		 s->at.k->ci.osrelease, s->at.k->levels,
 		 s->at.k->ci.kerneloffset);
 	emit_type(s, SEV_UP, cot_clock_mono_ns());
 	batch_flush(s);
@@ -264,6 +272,14 @@ static void step(struct scanner *s, uint32_t rounds)
 	}
 }
 
+static void close_table(struct cot_hostmem_fdregion *t, uint32_t *n)
+{
+	/* Bounded by COT_VMI_MAX_RANGES. */
+	for (uint32_t i = 0; i < *n; i++)
+		close(t[i].fd);
+	*n = 0;
+}
+
 static void *run(void *arg)
 {
 	struct scanner *s = arg;
@@ -273,6 +289,23 @@ static void *run(void *arg)
 		struct timespec ts;
 		bool final;
 
+		if (s->newtab_set) {
+			/* Leave the old table before taking the new one. */
+			if (s->attached) {
+				pthread_mutex_unlock(&s->mu);
+				detach(s);
+				pthread_mutex_lock(&s->mu);
+				continue;
+			}
+			close_table(s->tab, &s->ntab);
+			memcpy(s->tab, s->newtab, sizeof(s->tab));
+			s->ntab = s->nnewtab;
+			s->nnewtab = 0;
+			s->newtab_set = false;
+			s->backoff_ns = ATTACH_RETRY_NS;
+			s->next_attach_ns = 0;
+			continue;
+		}
 		if (!s->nic_up || (s->final && !s->attached)) {
 			if (s->final) {
 				s->final_done = true;
@@ -282,6 +315,11 @@ static void *run(void *arg)
 				detach(s);
 				pthread_mutex_lock(&s->mu);
 				continue;
+			}
+			/* A gone VM's RAM is freed only once we let go. */
+			if (s->release) {
+				close_table(s->tab, &s->ntab);
+				s->release = false;
 			}
 			pthread_cond_wait(&s->cv, &s->mu);
 			continue;
@@ -366,8 +404,30 @@ void scanner_nic(struct scanner *s, bool up)
 {
 	pthread_mutex_lock(&s->mu);
 	s->nic_up = up;
+	if (!up && s->p.table)
+		s->release = true; /* until a new table comes */
 	s->backoff_ns = ATTACH_RETRY_NS;
 	s->next_attach_ns = 0;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void scanner_table(struct scanner *s, const struct cot_hostmem_fdregion *t,
+		   uint32_t n)
+{
+	if (n > COT_VMI_MAX_RANGES) {
+		log_warnx("%s: memory table of %u regions: at most %d",
+			  s->p.name, n, COT_VMI_MAX_RANGES);
+		for (uint32_t i = 0; i < n; i++)
+			close(t[i].fd);
+		n = 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	close_table(s->newtab, &s->nnewtab);
+	memcpy(s->newtab, t, n * sizeof(*t));
+	s->nnewtab = n;
+	s->newtab_set = true;
+	s->release = false;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -436,6 +496,8 @@ void scanner_free(struct scanner *s)
 	if (s->efd >= 0)
 		close(s->efd);
 	s->efd = -1;
+	close_table(s->tab, &s->ntab);
+	close_table(s->newtab, &s->nnewtab);
 	free(s->ring);
 	free(s->prev);
 	free(s->cur);

@@ -46,6 +46,7 @@ struct scan_ev {
 struct scanner_params {
 	const char *name;      /* for messages */
 	const char *mem, *map; /* guest memory file and region map */
+	bool table;	       /* no file: memory tables (scanner_table) */
 	uint32_t cap;	       /* most sockets per snapshot */
 	uint64_t step_bytes;   /* guest bytes one step may read */
 	uint64_t step_walks;   /* page walks one step may do */
@@ -95,6 +96,14 @@ struct scanner {
 	uint64_t warned_ns;
 	struct scan_ev batch[256];
 	uint32_t nbatch;
+	/* the memory table attached from (the scanner's: it closes the fds) */
+	struct cot_hostmem_fdregion tab[COT_VMI_MAX_RANGES];
+	uint32_t ntab;
+	/* under mu: a new table handed over, not yet taken */
+	struct cot_hostmem_fdregion newtab[COT_VMI_MAX_RANGES];
+	uint32_t nnewtab;
+	bool newtab_set;
+	bool release; /* the NIC went down: close tab (no new one since) */
 };
 
 /* Allocate and start the thread.  Returns 0 or -1 (logged). */
@@ -102,6 +111,16 @@ int scanner_start(struct scanner *s, const struct scanner_params *p);
 
 /* The VM's NIC is connected (attach) or not (detach). */
 void scanner_nic(struct scanner *s, bool up);
+
+/*
+ * A new memory table for a scanner with params.table: the scanner takes
+ * the @n descriptors of @t (closing them when it is done with them; on
+ * a bad @n it closes them at once), detaches from the old table if
+ * attached and attaches from this one.  Its mappings are its own, so the
+ * sender may unmap its own at any time after this returns.
+ */
+void scanner_table(struct scanner *s, const struct cot_hostmem_fdregion *t,
+		   uint32_t n);
 
 /* A scan is due: run the next step (coalesced while one runs). */
 void scanner_kick(struct scanner *s);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "host/clock.h"
 #include "host/log.h"
@@ -42,7 +43,7 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 
 	v->out = out;
 	v->tsc_per_ns = p->tsc_per_ns;
-	v->vmi_on = p->mem != NULL;
+	v->vmi_on = p->mem != NULL || p->memtab;
 	cot_merge_params_default(&mp);
 	mp.flow.max_flows = p->max_flows;
 	mp.flow.hash_seed = p->seed;
@@ -80,6 +81,7 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 		.name = v->name,
 		.mem = p->mem,
 		.map = p->map,
+		.table = p->mem == NULL && p->memtab,
 		.cap = p->vmi_cap,
 		.step_bytes = p->step_bytes,
 		.step_walks = p->step_walks,
@@ -98,6 +100,17 @@ void vm_guest_event(struct vm *v, uint64_t tsc, bool paused)
 {
 	if (v->vmi_up && !paused && cot_sched_due(&v->sched, tsc))
 		scanner_kick(v->sc);
+}
+
+void vm_memtab(struct vm *v, const struct cot_hostmem_fdregion *t, uint32_t n)
+{
+	if (v->sc && v->sc->p.table) {
+		scanner_table(v->sc, t, n);
+		return;
+	}
+	/* Memory from mem=, or no memory view: not needed. */
+	for (uint32_t i = 0; i < n; i++)
+		close(t[i].fd);
 }
 
 void vm_nic(struct vm *v, bool up)

@@ -40,6 +40,7 @@
 
 struct vm_params {
 	const char *mem, *map; /* guest memory (NULL: NIC view only) */
+	bool memtab;	       /* no file: the vhost-user memory table */
 	uint64_t interval_ns;  /* memory scan interval */
 	uint64_t grace_ns;     /* hidden-nic grace */
 	uint32_t max_flows;
@@ -78,6 +79,12 @@ void vm_frame(struct vm *v, const struct cot_pkt *pkt, uint64_t now_ns,
 
 /* A frame from the guest: a guest event, so the TSC gate is asked. */
 void vm_guest_event(struct vm *v, uint64_t tsc, bool paused);
+
+/*
+ * The VM's vhost-user memory table (before vm_nic(v, true)): the @n
+ * descriptors of @t are taken (given to the scanner, or closed).
+ */
+void vm_memtab(struct vm *v, const struct cot_hostmem_fdregion *t, uint32_t n);
 
 /* The VM's NIC connected or went away. */
 void vm_nic(struct vm *v, bool up);

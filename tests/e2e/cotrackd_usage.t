@@ -23,7 +23,7 @@ vms() { local i; for i in $(seq "$1"); do printf -- '--vm v%d,net=%s/v%d.sock ' 
 
 "$COTRACKD" --help >"$D/help" 2>&1
 check "--help exits 0" test $? = 0
-check "--help names every --vm key" grep -q "net=SOCKET\[,mem=PATH\[,map=MAP\]\]\[,mac=MAC\]" "$D/help"
+check "--help names every --vm key" grep -q "net=SOCKET|vhost-user=SOCKET\[,mem=PATH\[,map=MAP\]\]\[,mac=MAC\]" "$D/help"
 check "--help says what a bare duration means" grep -q "a bare number is seconds" "$D/help"
 rc2 "no --vm" "no --vm given"
 rc2 "unknown option" "unrecognized option" --frobnicate
