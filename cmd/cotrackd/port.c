@@ -416,21 +416,24 @@ static int flush_vhost(struct port *p)
 
 	/* Each pass retires at least one frame or stops: bounded. */
 	for (guard = q->count + 1; q->count && guard; guard--) {
-		uint32_t who[FLUSH_IOV], k, j, n;
+		struct gathered who[FLUSH_IOV];
 		struct iovec iov[FLUSH_IOV];
+		uint32_t k, j, n;
 
 		k = gather(q, who);
 		for (j = 0; j < k; j++) {
-			struct txshare *s = &q->share[who[j]];
-			struct qframe *e = &s->ring[s->head];
+			struct txshare *s = &q->share[who[j].share];
+			struct qframe *e = &s->ring[(s->head + who[j].pos) %
+						    TXQ_SHARE_FRAMES];
 
 			iov[j].iov_base = e->data + 4;
 			iov[j].iov_len = e->len;
 		}
 		n = vhost_send(p->vh, iov, k, &p->st.drop_qfull);
+		/* Sent in gather order: each pops its share's head. */
 		for (j = 0; j < n; j++) {
-			share_pop(q, who[j]);
-			q->next = (who[j] + 1) % MAX_PORTS;
+			share_pop(q, who[j].share);
+			q->next = (who[j].share + 1) % MAX_PORTS;
 		}
 		if (n < k)
 			return 0; /* no receive buffers: the guest kicks */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd/cotrackd/port.c"
+#include "cmd/cotrackd/vhost.c"
 #include "cmd/cotrackd/switch.c"
 #include "t.h"
 
@@ -216,8 +217,8 @@ static void t_storm(void)
 	/* the rate refills: 0.5 s later, 50 more */
 	pass = 0;
 	for (i = 0; i < 1000; i++)
-		if (send1(s, 0, bcast, a, S + S / 2 + 1000000 + i,
-			  &out) == SW_FORWARD)
+		if (send1(s, 0, bcast, a, S + S / 2 + 1000000 + i, &out) ==
+		    SW_FORWARD)
 			pass++;
 	T_CHECK(pass >= 49 && pass <= 51);
 	free(s);
