@@ -66,6 +66,9 @@ struct slotinfo {
 #define C_RETIRED   0x08 /* out of lookups, freed at scan_end */
 #define C_UNDECIDED 0x10 /* initiator to be decided (created this scan) */
 #define C_PENDING   0x20 /* record to be written at scan_end (pend_end) */
+#define C_EARLY                                                                \
+	0x40 /* first seen by the first scan after the view                    \
+	      * came up: may predate the NIC view */
 
 /* A connection seen only in guest memory so far. */
 struct conn {
@@ -122,6 +125,7 @@ struct cot_merge {
 	uint64_t seed;
 	uint64_t interval_ns, grace_ns, ended_keep_ns;
 	bool vmi, up, in_scan;
+	bool first_scan;  /* the scan being merged is the first since up */
 	uint64_t up_ns;	  /* when the view last came up */
 	uint64_t scan_ns; /* time of the scan being merged */
 	uint64_t scans;	  /* completed scans (scan_end) */
@@ -613,7 +617,7 @@ static void conn_emit(struct cot_merge *m, const struct conn *c, uint8_t end)
 	r.netns = c->netns;
 	/* Off the box, yet never on the NIC: a hidden connection. */
 	if (!is_loopback(&c->a[0]) && !is_loopback(&c->a[1]) &&
-	    !cot_addr_eq(&c->a[0], &c->a[1]))
+	    !cot_addr_eq(&c->a[0], &c->a[1]) && !(c->fl & C_EARLY))
 		r.flags |= COT_RF_HIDDEN_VMI;
 	write_rec(m, &r);
 }
@@ -675,6 +679,14 @@ static void conn_new(struct cot_merge *m, const struct cot_vmi_sock *s,
 	m->free_head = c->hnext;
 	cot_memset(c, 0, sizeof(*c));
 	c->fl = C_USED | C_UNDECIDED;
+	/*
+	 * In the first scan since the view came up, a socket may be older
+	 * than the NIC view (cotrackd restarted under a running VM, the
+	 * view attached late): its connection may have crossed the NIC
+	 * unseen.  It is never flagged hidden-vmi.
+	 */
+	if (m->first_scan)
+		c->fl |= C_EARLY;
 	c->hash = t->hash;
 	c->netns = s->netns;
 	c->a[0] = t->a[0], c->a[1] = t->a[1];
@@ -833,6 +845,7 @@ void cot_merge_vmi_up(struct cot_merge *m, uint64_t now_ns)
 {
 	m->up = true;
 	m->up_ns = now_ns;
+	m->first_scan = true;
 }
 
 /*
@@ -1018,6 +1031,7 @@ void cot_merge_scan_end(struct cot_merge *m)
 		return;
 	}
 	m->in_scan = false;
+	m->first_scan = false;
 	m->scans++;
 	m->st.scans++;
 	m->touched = NIL;

@@ -813,6 +813,50 @@ static void test_hidden_vmi(void)
 	T_EQ_U(hidden_vmi(G, G, true), 0); /* ::1 */
 }
 
+/*
+ * A socket already there at the first scan after the view came up may
+ * predate the NIC view (cotrackd restarted under a running VM): not
+ * hidden.  One that appears at a later scan is.
+ */
+static void test_hidden_vmi_early(void)
+{
+	struct cot_vmi_sock s1 =
+		sk(G, 40000, P, 80, COT_VMI_TCP_ESTABLISHED, 1, 0x10);
+	struct cot_vmi_sock s2 =
+		sk(G, 40001, P, 80, COT_VMI_TCP_ESTABLISHED, 1, 0x20);
+	struct obj o;
+	unsigned int early = 0, late = 0;
+	int i;
+
+	T_ASSERT(mk(&o));
+	cot_merge_vmi_up(o.m, S);
+	cot_merge_scan_begin(o.m, 2 * S);
+	opened(&o, s1);
+	cot_merge_scan_end(o.m);
+	cot_merge_scan_begin(o.m, 3 * S);
+	opened(&o, s2);
+	cot_merge_scan_end(o.m);
+	/* the view goes down and up: the first scan after is early again */
+	cot_merge_vmi_down(o.m);
+	cot_merge_vmi_up(o.m, 4 * S);
+	cot_merge_scan_begin(o.m, 5 * S);
+	opened(&o, s1);
+	opened(&o, s2);
+	cot_merge_scan_end(o.m);
+	cot_merge_finish(o.m, 6 * S, COT_END_SHUTDOWN);
+	T_EQ_U(o.k->n, 2);
+	for (i = 0; i < o.k->n; i++) {
+		if (o.k->r[i].sport == 40000)
+			early = o.k->r[i].flags;
+		if (o.k->r[i].sport == 40001)
+			late = o.k->r[i].flags;
+	}
+	T_EQ_U(early, 0);
+	T_EQ_U(late, COT_RF_HIDDEN_VMI);
+	T_EQ_U(stats(&o).hidden_vmi, 1);
+	rm(&o);
+}
+
 /* Sockets caught half set up (a port 0) are skipped and counted. */
 static void test_half(void)
 {
@@ -1156,6 +1200,7 @@ int main(void)
 	T_RUN(test_takeover);
 	T_RUN(test_hidden_nic);
 	T_RUN(test_hidden_vmi);
+	T_RUN(test_hidden_vmi_early);
 	T_RUN(test_half);
 	T_RUN(test_pool_full);
 	T_RUN(test_tuple_cap);
