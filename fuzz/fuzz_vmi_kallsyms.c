@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ks.offsets = VA_BASE + cot_get_le32(data + 12);
 	ks.addresses = ks.offsets;
 	ks.num_syms = cot_get_le32(data + 16) % 4096;
-	ks.absolute = data[20] & 1;
+	ks.enc = data[20] % COT_KALLSYMS_ENC__COUNT;
 	ks.relative_base = VA_BASE;
 	n = cot_kallsyms_lookup(&ks, rd, &f, rq, 3);
 	if (n > 3)
