@@ -3,7 +3,7 @@
 # dpkg -x) and a busybox-static initramfs holding the virtio-net modules,
 # our static helpers (guest/src) and the /init + role scripts.
 #
-#   guest/build.sh [--dbg] [--force] [--suite 'SUITE...']
+#   guest/build.sh [--dbg] [--force] [--latest] [--suite 'SUITE...']
 #
 # --suite (or $GUEST_SUITE) takes the kernel from other Debian suites than
 # the machine's, e.g. 'bullseye bullseye-security' (5.10),
@@ -12,6 +12,8 @@
 # sources; refreshed when older than a day or with --force).  Packages
 # that split the image (linux-image-V depends on linux-binary-V and
 # linux-modules-V, Linux >= 6.17 in Debian) are fetched in their parts.
+# The kernel chosen is sticky (build/guest/kernel.pkg); --latest takes
+# what the metapackage names now (the lists are at most a day old).
 #
 # Output goes to $GUEST_OUT (default build/guest/):
 #   kernel.env        KVER= VMLINUZ= SYSTEM_MAP= CONFIG= INITRD= (shell syntax)
@@ -29,12 +31,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
 CC=${CC:-cc}
-dbg=0 force=0 suite=${GUEST_SUITE:-}
+dbg=0 force=0 latest=0 suite=${GUEST_SUITE:-}
 while [ $# -gt 0 ]; do
 	a=$1
 	case $a in
 	--dbg) dbg=1 ;;
 	--force) force=1 ;;
+	--latest) latest=1 ;;
 	--suite) suite=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "build.sh: unknown argument $a" >&2; exit 2 ;;
@@ -83,7 +86,8 @@ resolve_kpkg() {
 		awk '/Depends: linux-image-[0-9].*-cloud-amd64$/ {print $2; exit}'
 }
 kpkg=${GUEST_KPKG:-}
-if [ -z "$kpkg" ] && [ -f "$OUT/kernel.pkg" ] && [ "$force" = 0 ]; then
+if [ -z "$kpkg" ] && [ -f "$OUT/kernel.pkg" ] && [ "$force" = 0 ] &&
+	[ "$latest" = 0 ]; then
 	kpkg=$(cat "$OUT/kernel.pkg") # sticky: do not chase updates on every run
 fi
 if [ -z "$kpkg" ]; then
