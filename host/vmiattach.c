@@ -100,7 +100,7 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 				   "SYMBOL(_stext) to search the image from"
 			 : a->k->ks_fail == COT_VMI_KS_NOT_FOUND
 				 ? "no kallsyms in VMCOREINFO (Linux < 6.0) "
-				   "and no kallsyms_token_index found in the "
+				   "and no kallsyms tables found in the "
 				   "kernel image"
 				 : "no kallsyms in VMCOREINFO, and the tables "
 				   "found in the image do not decode to its "

@@ -351,22 +351,24 @@ static int skip_names(struct stream *st, uint64_t from, uint64_t limit,
 }
 
 /* Everything below the token table at @tt; see cot_kallsyms_locate(). */
-static int locate_below(cot_vmi_vread_fn rd, void *rctx, uint64_t tt,
-			struct cot_kallsyms *ks, struct stream *st,
+static int locate_below(cot_vmi_vread_fn rd, void *rctx, uint64_t floor,
+			uint64_t tt, struct cot_kallsyms *ks, struct stream *st,
 			uint8_t buf[static LOC_WIN])
 {
-	uint32_t e, m, M, mk1, mklast, nver = 0;
+	uint32_t wl, e, m, M, mk1, mklast, nver = 0;
 	uint64_t mstart, lo, hi, s, end;
 	int err;
 
 	/* kallsyms_markers: u32, increasing, the first 0, at most one u32
-	 * of alignment before the token table. */
-	if (tt < LOC_WIN)
+	 * of alignment before the token table; nothing below @floor (the
+	 * start of the search) is read. */
+	if (tt < floor + 16 || (tt & 3))
 		return -COT_ENOENT;
-	err = rd(rctx, tt - LOC_WIN, buf, LOC_WIN);
+	wl = (uint32_t)COT_MIN(tt - floor, (uint64_t)LOC_WIN) & ~3u;
+	err = rd(rctx, tt - wl, buf, wl);
 	if (err)
 		return err;
-	e = LOC_WIN;
+	e = wl;
 	if (cot_get_le32(buf + e - 4) == 0 && cot_get_le32(buf + e - 8) != 0)
 		e -= 4;
 	/* Bound: LOC_WIN / 4 markers. */
@@ -383,15 +385,15 @@ static int locate_below(cot_vmi_vread_fn rd, void *rctx, uint64_t tt,
 	mklast = cot_get_le32(buf + e - 4);
 	if (mklast >= COT_KALLSYMS_MAX_NAMES || mk1 > LOC_WIN)
 		return -COT_ENOENT;
-	mstart = tt - LOC_WIN + m;
+	mstart = tt - wl + m;
 	/* kallsyms_names starts at s: s + mklast is the name of symbol
 	 * 256 (M - 1), the last block (under 256 names) ends at mstart
 	 * and is taken to be shorter than LOC_WIN - 8. */
-	if (mstart < (uint64_t)mklast + LOC_WIN + 8)
+	if (mstart < floor + mklast + 16)
 		return -COT_ENOENT;
 	hi = mstart - mklast;
-	lo = hi - (LOC_WIN - 8);
-	err = rd(rctx, lo - 8, buf, LOC_WIN);
+	lo = hi - COT_MIN(hi - (floor + 8), (uint64_t)LOC_WIN - 8);
+	err = rd(rctx, lo - 8, buf, (size_t)(hi - lo + 8));
 	if (err)
 		return err;
 	/* Bound: LOC_WIN / 4 places, LOC_VERIF of them decoded. */
@@ -496,7 +498,7 @@ int cot_kallsyms_locate(cot_vmi_vread_fn rd, void *rctx, uint64_t start,
 				continue;
 			if (err)
 				return err;
-			err = locate_below(rd, rctx, tt, ks, &st, buf);
+			err = locate_below(rd, rctx, start, tt, ks, &st, buf);
 			if (err == -COT_ENOENT || err == -COT_EFAULT ||
 			    err == -COT_EBADMSG)
 				continue;
