@@ -120,8 +120,8 @@ typedef int (*cot_vmi_vread_fn)(void *ctx, uint64_t va, void *buf, size_t len);
  * kallsyms_sym_address()):
  *   BASE_REL   kallsyms_offsets[i] (s32) from kallsyms_relative_base; a
  *              negative one is ABSOLUTE_PERCPU's base - 1 - o (x86-64
- *              SMP until 6.14; no kernel symbol has a positive offset
- *              >= 2^31 either way, so one rule reads both);
+ *              SMP kernels that have it; no kernel symbol has a positive
+ *              offset >= 2^31 either way, so one rule reads both);
  *   ABSOLUTE   kallsyms_addresses[i] (u64), !KALLSYMS_BASE_RELATIVE;
  *   PLACE_REL  &kallsyms_offsets[i] + kallsyms_offsets[i] (s32): no
  *              kallsyms_relative_base (Linux >= 7.0).
