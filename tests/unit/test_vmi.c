@@ -1275,7 +1275,9 @@ static void t_ks_locate_hostile(void)
  * (5-level, 2 MiB direct map) as a raw memory file for tests/vmi/cli.t,
  * plus FILE.old, the same guest as a kernel without kallsyms in
  * VMCOREINFO (Linux < 6.0), FILE.map, its System.map (link-time
- * addresses, no BTF symbols), and FILE.btf, its raw BTF.
+ * addresses, no BTF symbols), FILE.btf, its raw BTF, FILE.img, the
+ * guest with kallsyms laid out as Linux < 6.0 and not in VMCOREINFO,
+ * and FILE.prel, with place-relative kallsyms (Linux >= 7.0).
  */
 static int write_file(const char *path, const char *sfx, const void *p,
 		      size_t n)
@@ -1316,6 +1318,16 @@ static int write_image(const char *path)
 	memcpy(strstr(t, "SYMBOL(kallsyms_names)"), "SYMBOL(kallsyms_nameX)",
 	       22);
 	err |= write_file(path, ".old", s.mem, s.size);
+	syn_free(&s);
+	/* the same guest as Linux < 6.0 lays out kallsyms, not named in
+	 * VMCOREINFO (found in the image), and as >= 7.0 (place-relative) */
+	syn_init_ks(&s, 5, 0, true, 16, 8, SYN_KS_IMAGE);
+	populate(&s, &e);
+	err |= write_file(path, ".img", s.mem, s.size);
+	syn_free(&s);
+	syn_init_ks(&s, 4, 0, false, 16, 8, SYN_KS_PREL);
+	populate(&s, &e);
+	err |= write_file(path, ".prel", s.mem, s.size);
 	syn_free(&s);
 	free(btf);
 	return err;
