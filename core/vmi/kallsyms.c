@@ -404,8 +404,8 @@ static int locate_below(cot_vmi_vread_fn rd, void *rctx, uint64_t floor,
 		uint8_t v[8];
 		uint32_t n;
 
-		/* num_syms as u32 just before the names (Linux >= 6.0), or
-		 * as u64 (before). */
+		/* num_syms as a u32 just before the names, or as a u64
+		 * (Debian 5.10). */
 		if (n32 > 256u * (M - 1) && n32 <= 256u * M) {
 			n = n32;
 			q = s - 4;

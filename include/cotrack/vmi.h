@@ -200,7 +200,7 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
  * before it, and checks that.  Before the token table lie, as
  * scripts/kallsyms.c writes them from Linux 4.6 to 6.1:
  * kallsyms_markers (u32 per 256 symbols, the first 0), kallsyms_names,
- * kallsyms_num_syms (u64 until 5.x, u32 after), then
+ * kallsyms_num_syms (u64 in 5.10; a u32 is taken too), then
  * kallsyms_relative_base and kallsyms_offsets[] (or
  * kallsyms_addresses[]).  num_syms is taken where the names of the
  * first and the last 256 symbols, decoded from it, end exactly at the
