@@ -231,7 +231,7 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 /*
  * --- Finding the tables without VMCOREINFO (cot_kallsyms_locate()) ---
  *
- * scripts/kallsyms.c (Linux 4.6 to 6.1) writes, each table aligned to 8:
+ * scripts/kallsyms.c writes (as seen in Debian 5.10), each table aligned to 8:
  * kallsyms_offsets (or _addresses), kallsyms_relative_base,
  * kallsyms_num_syms, kallsyms_names, kallsyms_markers,
  * kallsyms_token_table, kallsyms_token_index.  The token index is the

@@ -198,7 +198,7 @@ int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
  * @rd) for kallsyms_token_index: 256 u16 starting at 0, each step the
  * length plus NUL of a token of kallsyms_token_table, which lies just
  * before it, and checks that.  Before the token table lie, as
- * scripts/kallsyms.c writes them from Linux 4.6 to 6.1:
+ * scripts/kallsyms.c writes them for Debian 5.10 (seen in its memory):
  * kallsyms_markers (u32 per 256 symbols, the first 0), kallsyms_names,
  * kallsyms_num_syms (u64 in 5.10; a u32 is taken too), then
  * kallsyms_relative_base and kallsyms_offsets[] (or
