@@ -3,7 +3,17 @@
 # dpkg -x) and a busybox-static initramfs holding the virtio-net modules,
 # our static helpers (guest/src) and the /init + role scripts.
 #
-#   guest/build.sh [--dbg] [--force]
+#   guest/build.sh [--dbg] [--force] [--latest] [--suite 'SUITE...']
+#
+# --suite (or $GUEST_SUITE) takes the kernel from other Debian suites than
+# the machine's, e.g. 'bullseye bullseye-security' (5.10),
+# 'bookworm-backports' (6.12), 'sid' (the newest): through a private apt
+# list in $GUEST_APT/SUITES (default build/apt/; never the machine's
+# sources; refreshed when older than a day or with --force).  Packages
+# that split the image (linux-image-V depends on linux-binary-V and
+# linux-modules-V, Linux >= 6.17 in Debian) are fetched in their parts.
+# The kernel chosen is sticky (build/guest/kernel.pkg); --latest takes
+# what the metapackage names now (the lists are at most a day old).
 #
 # Output goes to $GUEST_OUT (default build/guest/):
 #   kernel.env        KVER= VMLINUZ= SYSTEM_MAP= CONFIG= INITRD= (shell syntax)
@@ -13,21 +23,26 @@
 #                     and real System.map from the -dbg package (for drgn);
 #                     recorded as VMLINUX= and SYSTEM_MAP= in kernel.env
 # Idempotent: when nothing changed it only checks stamps (well under 1 s).
-# Environment: GUEST_OUT, GUEST_KPKG (force a kernel package name), CC.
+# Environment: GUEST_OUT, GUEST_KPKG (force a kernel package name),
+# GUEST_SUITE, GUEST_APT, CC.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
 CC=${CC:-cc}
-dbg=0 force=0
-for a in "$@"; do
+dbg=0 force=0 latest=0 suite=${GUEST_SUITE:-}
+while [ $# -gt 0 ]; do
+	a=$1
 	case $a in
 	--dbg) dbg=1 ;;
 	--force) force=1 ;;
+	--latest) latest=1 ;;
+	--suite) suite=$2; shift ;;
 	-h | --help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "build.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
+	shift
 done
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -37,22 +52,52 @@ exec 9>"$OUT/.lock"
 flock -w 600 9 || { log "another guest/build.sh holds $OUT/.lock"; exit 1; }
 
 # --- 1. which kernel package ---------------------------------------------
+# apt with the machine's sources, or with a private list of other suites
+apt_opts=(-o APT::Sandbox::User=root)
+if [ -n "$suite" ]; then
+	case $suite in *[!a-z0-9\ -]*) log "bad --suite '$suite'"; exit 2 ;; esac
+	adir=${GUEST_APT:-$top/build/apt}/${suite// /+}
+	mkdir -p "$adir/lists/partial"
+	for s in $suite; do
+		case $s in
+		*-security) echo "deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security $s main" ;;
+		*) echo "deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $s main" ;;
+		esac
+	done >"$adir/sources.list"
+	apt_opts+=(-o "Dir::Etc::sourcelist=$adir/sources.list"
+		-o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$adir/lists"
+		-o Dir::Cache="$adir/cache" -o Acquire::Languages=none)
+	mkdir -p "$adir/cache/archives/partial"
+	exec 8>"$adir/.lock"
+	flock -w 600 8 || { log "another build holds $adir/.lock"; exit 1; }
+	if [ "$force" = 1 ] || [ ! -f "$adir/.updated" ] ||
+		[ -n "$(find "$adir/.updated" -mmin +1440)" ]; then
+		log "apt-get update (private list: $suite)"
+		apt-get -qq "${apt_opts[@]}" update >&2 || { log "apt-get update failed"; exit 1; }
+		touch "$adir/.updated"
+	fi
+	exec 8>&-
+fi
+acache() { apt-cache "${apt_opts[@]}" "$@"; }
 # The metapackage linux-image-cloud-amd64 depends on the current
-# linux-image-6.1.0-N-cloud-amd64; resolve it through apt-cache.
+# linux-image-VERSION-cloud-amd64; resolve it through apt-cache.
 resolve_kpkg() {
-	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+	acache depends linux-image-cloud-amd64 2>/dev/null |
 		awk '/Depends: linux-image-[0-9].*-cloud-amd64$/ {print $2; exit}'
 }
 kpkg=${GUEST_KPKG:-}
-if [ -z "$kpkg" ] && [ -f "$OUT/kernel.pkg" ] && [ "$force" = 0 ]; then
+if [ -z "$kpkg" ] && [ -f "$OUT/kernel.pkg" ] && [ "$force" = 0 ] &&
+	[ "$latest" = 0 ]; then
 	kpkg=$(cat "$OUT/kernel.pkg") # sticky: do not chase updates on every run
 fi
 if [ -z "$kpkg" ]; then
 	kpkg=$(resolve_kpkg)
 	if [ -z "$kpkg" ]; then
-		log "apt-cache does not know linux-image-cloud-amd64; running apt-get update"
-		if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
-		kpkg=$(resolve_kpkg)
+		if [ -z "$suite" ]; then
+			log "apt-cache does not know linux-image-cloud-amd64; running apt-get update"
+			if [ "$(id -u)" = 0 ]; then apt-get update -qq; else sudo apt-get update -qq; fi
+			kpkg=$(resolve_kpkg)
+		fi
 	fi
 	[ -n "$kpkg" ] || { log "cannot resolve the cloud kernel package"; exit 1; }
 fi
@@ -67,25 +112,45 @@ fetch() { # package -> path of the .deb in $OUT/dl
 		log "apt-get download $p"
 		# We run as root in a directory _apt cannot write: skip the sandbox
 		# user rather than print a warning every time.
-		(cd "$OUT/dl" && apt-get -q -o APT::Sandbox::User=root download "$p" >&2)
+		(cd "$OUT/dl" && apt-get -q "${apt_opts[@]}" download "$p" >&2)
 		f=$(ls "$OUT/dl/${p}_"*.deb | head -1)
 	fi
 	echo "$f"
 }
 kroot=$OUT/kernel/$KVER
 if [ ! -f "$kroot/.done" ] || [ "$force" = 1 ]; then
-	deb=$(fetch "$kpkg")
+	# Linux >= 6.17 in Debian: linux-image-V is empty and depends on
+	# linux-binary-V (the image), linux-modules-V and linux-base-V
+	# (config, modules.builtin).
+	parts=$(acache depends "$kpkg" 2>/dev/null |
+		awk -v v="$KVER" '$1 == "Depends:" && ($2 == "linux-binary-" v || $2 == "linux-modules-" v || $2 == "linux-base-" v) {print $2}')
+	[ -n "$parts" ] || parts=$kpkg
 	rm -rf "$kroot"
 	mkdir -p "$kroot"
-	log "dpkg -x $(basename "$deb")"
-	dpkg -x "$deb" "$kroot"
+	for p in $parts; do
+		deb=$(fetch "$p")
+		log "dpkg -x $(basename "$deb")"
+		dpkg -x "$deb" "$kroot"
+	done
 	touch "$kroot/.done"
 fi
 echo "$kpkg" >"$OUT/kernel.pkg"
+# where the package keeps the image and modules: /boot and /lib/modules,
+# or (split packages) /usr/lib/modules/V/vmlinuz
+mdir=$kroot/lib/modules/$KVER
+[ -d "$mdir" ] || mdir=$kroot/usr/lib/modules/$KVER
 for f in vmlinuz System.map config; do
-	cmp -s "$kroot/boot/$f-$KVER" "$OUT/$f-$KVER" 2>/dev/null ||
-		cp "$kroot/boot/$f-$KVER" "$OUT/$f-$KVER"
+	src=$kroot/boot/$f-$KVER
+	[ -f "$src" ] || src=$mdir/$f
+	if [ ! -f "$src" ]; then
+		[ "$f" = vmlinuz ] && { log "no vmlinuz in $kpkg"; exit 1; }
+		rm -f "$OUT/$f-$KVER"
+		continue
+	fi
+	cmp -s "$src" "$OUT/$f-$KVER" 2>/dev/null || cp "$src" "$OUT/$f-$KVER"
 done
+kpkgver=$(dpkg-deb -f "$(ls "$OUT/dl/${kpkg}_"*.deb 2>/dev/null | head -1)" Version 2>/dev/null ||
+	ls "$OUT"/dl/*.deb | head -1 | sed 's/.*_\(.*\)_amd64.deb/\1/')
 
 if [ "$dbg" = 1 ] && [ ! -f "$OUT/vmlinux-$KVER" ]; then
 	# ~283 MB download; only vmlinux (~590 MB) and the real System.map are
@@ -124,8 +189,13 @@ want_mods="virtio_pci virtio_net qemu_fw_cfg"
 busybox=/bin/busybox # from busybox-static (conflicts with the dynamic one)
 [ -x "$busybox" ] || { log "busybox-static missing (scripts/setup)"; exit 1; }
 
-mdir=$kroot/lib/modules/$KVER
-[ -f "$mdir/modules.dep" ] || "$busybox" depmod -b "$kroot" "$KVER"
+if [ ! -f "$mdir/modules.dep" ]; then
+	if [ "$mdir" = "$kroot/lib/modules/$KVER" ]; then
+		"$busybox" depmod -b "$kroot" "$KVER"
+	else
+		"$busybox" depmod -b "$kroot/usr" "$KVER"
+	fi
+fi
 modfiles=()
 for m in $want_mods; do
 	line=$(grep -E "(^|/)$m\.ko(\.xz|\.zst)?:" "$mdir/modules.dep" || true)
@@ -180,6 +250,7 @@ env_tmp=$OUT/kernel.env.tmp
 	echo "# written by guest/build.sh; source it from shell scripts"
 	echo "KPKG=$kpkg"
 	echo "KVER=$KVER"
+	echo "KPKGVER=$kpkgver"
 	echo "VMLINUZ=$OUT/vmlinuz-$KVER"
 	# Debian's image package ships a one-line placeholder System.map; the
 	# real one comes from the -dbg package (build.sh --dbg).  Empty if absent.

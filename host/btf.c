@@ -233,18 +233,25 @@ static int fill(struct ctx *c, struct cot_vmi_profile *p)
 	    (err = size_of(c, "inet_listen_hashbucket",
 			   &p->lhash2_bucket_size)))
 		return err;
-	/* Listeners: Linux >= 5.19 chains them on sk_nulls_node in an
-	 * hlist_nulls; before, on icsk_listen_portaddr_node in an hlist. */
-	if (!off_of(c, "inet_listen_hashbucket", "nulls_head", &p->lhash2_head,
-		    NULL, true)) {
+	/* Listeners: before Linux 5.19 lhash2 chains them on
+	 * icsk_listen_portaddr_node in an hlist (5.10's bucket also has a
+	 * nulls_head, for the old listening_hash: not ours); 5.19 removed
+	 * that node and chains them on sk_nulls_node in an hlist_nulls. */
+	if (!off_of(c, "inet_connection_sock", "icsk_listen_portaddr_node",
+		    &p->listen_node, NULL, true)) {
+		if ((err = off_of(c, "inet_listen_hashbucket", "head",
+				  &p->lhash2_head, NULL, false)))
+			return err;
+	} else if (!off_of(c, "inet_listen_hashbucket", "nulls_head",
+			   &p->lhash2_head, NULL, true)) {
 		p->flags |= COT_VMI_PF_LHASH2_NULLS;
 		p->listen_node = p->skc_nulls_node;
-	} else if ((err = off_of(c, "inet_listen_hashbucket", "head",
-				 &p->lhash2_head, NULL, false)) ||
-		   (err = off_of(c, "inet_connection_sock",
-				 "icsk_listen_portaddr_node", &p->listen_node,
-				 NULL, false))) {
-		return err;
+	} else {
+		snprintf(c->msg, c->msglen,
+			 "BTF: neither inet_connection_sock."
+			 "icsk_listen_portaddr_node (Linux < 5.19) nor "
+			 "inet_listen_hashbucket.nulls_head (>= 5.19)");
+		return -ENOENT;
 	}
 
 	if ((err = off_of(c, "net", "list", &p->net_list, NULL, false)) ||

@@ -82,17 +82,35 @@ int cot_vmi_attach(struct cot_vmi_attach *a,
 	}
 	if (err == -COT_EPROTO) {
 		snprintf(msg, msglen,
-			 "%s: VMCOREINFO found but the kernel page tables or "
-			 "kallsyms could not be read (release %s)%s",
-			 src, a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?",
+			 "%s: VMCOREINFO found (release %s) but %s%s", src,
+			 a->k->ci.osrelease[0] ? a->k->ci.osrelease : "?",
+			 a->k->ks_fail == COT_VMI_KS_UNREADABLE
+				 ? "the kallsyms tables it names are not "
+				   "readable"
+			 : a->k->ks_fail == COT_VMI_KS_BAD
+				 ? "its kallsyms tables do not decode "
+				   "(_stext not where VMCOREINFO says)"
+			 : a->k->ks_fail == COT_VMI_KS_NO_SYMBOL
+				 ? "kallsyms has no tcp_hashinfo"
+				 : "the kernel page tables could not be "
+				   "walked from init_top_pgt",
 			 a->k->refused ? "; discovery budget spent" : "");
 		goto err;
 	}
 	if (err == -COT_ENOTSUP && !o->sysmap) {
 		snprintf(msg, msglen,
-			 "%s: kernel %s has no kallsyms in VMCOREINFO (Linux "
-			 "< 6.0): give --system-map FILE",
-			 src, a->k->ci.osrelease);
+			 "%s: kernel %s: %s: give --system-map FILE", src,
+			 a->k->ci.osrelease,
+			 a->k->ks_fail == COT_VMI_KS_NO_STEXT
+				 ? "VMCOREINFO has neither kallsyms nor "
+				   "SYMBOL(_stext) to search the image from"
+			 : a->k->ks_fail == COT_VMI_KS_NOT_FOUND
+				 ? "no kallsyms in VMCOREINFO (Linux < 6.0) "
+				   "and no kallsyms tables found in the "
+				   "kernel image"
+				 : "no kallsyms in VMCOREINFO, and the tables "
+				   "found in the image do not decode to its "
+				   "_stext");
 		goto err;
 	}
 	if (err && err != -COT_ENOTSUP) {

@@ -41,7 +41,7 @@ struct cot_vmi_attach {
  *
  * Cost of one attempt (cotrackd retries a booting guest): what
  * cot_vmi_open() reads, 10 bytes per 4 KiB page of the memory file's RAM
- * plus at most COT_VMI_OPEN_MAX_BYTES (64 MiB) and
+ * plus at most COT_VMI_OPEN_MAX_BYTES (128 MiB) and
  * COT_VMI_OPEN_MAX_WALKS for everything the guest controls (open_bytes,
  * open_walks say what it took), then the guest's BTF: at most
  * COT_VMI_BTF_MAX (64 MiB) read and given to libbpf.  A failed

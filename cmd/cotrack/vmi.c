@@ -358,8 +358,15 @@ static int do_info(const struct opts *o)
 	       k->levels, k->ci.init_top_pgt, k->root_pa);
 	if (k->how & COT_VMI_HOW_KALLSYMS)
 		printf("symbols:         kallsyms in guest memory (%u "
-		       "symbols)\n",
-		       k->nsyms);
+		       "symbols, %s, tables %s, token index at %#" PRIx64 ")\n",
+		       k->nsyms,
+		       k->ks_enc == COT_KALLSYMS_PLACE_REL  ? "place-relative"
+		       : k->ks_enc == COT_KALLSYMS_ABSOLUTE ? "absolute"
+							    : "base-relative",
+		       (k->how & COT_VMI_HOW_KS_LOCATED)
+			       ? "found in the kernel image"
+			       : "from VMCOREINFO",
+		       k->ks_token_index);
 	else
 		printf("symbols:         System.map %s + KERNELOFFSET\n",
 		       o->sysmap);

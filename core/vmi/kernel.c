@@ -210,44 +210,110 @@ static int setup_paging(struct cot_vmi *k)
 	return 0;
 }
 
-static int find_symbols(struct cot_vmi *k)
+/* Decode @ks for the walker's symbols and _stext; 0 when _stext (if
+ * VMCOREINFO gives it) decodes to its address. */
+static int decode(struct cot_vmi *k, const struct cot_kallsyms *ks,
+		  struct cot_ksym_req req[COT_VMI_SYM__COUNT + 1])
 {
-	const struct cot_vmcoreinfo *ci = &k->ci;
-	struct cot_ksym_req req[COT_VMI_SYM__COUNT];
-	struct cot_kallsyms ks = { 0 };
-	uint8_t v[8];
 	unsigned int i;
 	int err;
 
-	if (!(ci->have & (COT_VMCI_KALLSYMS | COT_VMCI_KALLSYMS_ADDRS)))
-		return -COT_ENOTSUP;
-	ks.names = ci->ks_names;
-	ks.token_table = ci->ks_token_table;
-	ks.token_index = ci->ks_token_index;
-	if (ci->have & COT_VMCI_KALLSYMS) {
-		ks.offsets = ci->ks_offsets;
-		err = cot_vmi_read_va(k, ci->ks_relative_base, v, 8);
-		if (err)
-			return -COT_EPROTO;
-		ks.relative_base = cot_get_le64(v);
-	} else {
-		ks.absolute = true;
-		ks.addresses = ci->ks_addresses;
-	}
-	err = cot_vmi_read_va(k, ci->ks_num_syms, v, 4);
-	if (err)
-		return -COT_EPROTO;
-	ks.num_syms = cot_get_le32(v);
-	k->nsyms = ks.num_syms;
 	for (i = 0; i < COT_VMI_SYM__COUNT; i++)
 		req[i].name = sym_names[i];
-	err = cot_kallsyms_lookup(&ks, vread, k, req, COT_VMI_SYM__COUNT);
+	req[COT_VMI_SYM__COUNT].name = "_stext";
+	err = cot_kallsyms_lookup(ks, vread, k, req, COT_VMI_SYM__COUNT + 1);
 	if (err < 0)
-		return -COT_EPROTO;
+		return err;
+	if ((k->ci.have & COT_VMCI_STEXT) &&
+	    (!req[COT_VMI_SYM__COUNT].found ||
+	     req[COT_VMI_SYM__COUNT].addr != k->ci.stext))
+		return -COT_EBADMSG;
+	return 0;
+}
+
+/* The kallsyms tables from VMCOREINFO, or found in the image. */
+static int find_tables(struct cot_vmi *k, struct cot_kallsyms *ks)
+{
+	const struct cot_vmcoreinfo *ci = &k->ci;
+	uint8_t v[8];
+	int err;
+
+	ks->names = ci->ks_names;
+	ks->token_table = ci->ks_token_table;
+	ks->token_index = ci->ks_token_index;
+	if (ci->have & COT_VMCI_KALLSYMS) {
+		ks->enc = COT_KALLSYMS_BASE_REL;
+		ks->offsets = ci->ks_offsets;
+		if (cot_vmi_read_va(k, ci->ks_relative_base, v, 8))
+			goto unreadable;
+		ks->relative_base = cot_get_le64(v);
+	} else if (ci->have & COT_VMCI_KALLSYMS_PREL) {
+		ks->enc = COT_KALLSYMS_PLACE_REL;
+		ks->offsets = ci->ks_offsets;
+	} else if (ci->have & COT_VMCI_KALLSYMS_ADDRS) {
+		ks->enc = COT_KALLSYMS_ABSOLUTE;
+		ks->addresses = ci->ks_addresses;
+	} else {
+		/* Linux < 6.0: search the image, from _stext on. */
+		if (!(ci->have & COT_VMCI_STEXT)) {
+			k->ks_fail = COT_VMI_KS_NO_STEXT;
+			return -COT_ENOTSUP;
+		}
+		err = cot_kallsyms_locate(vread, k, ci->stext,
+					  COT_KALLSYMS_SCAN_MAX, ks);
+		if (err == -COT_EAGAIN)
+			return err;
+		if (err) {
+			k->ks_fail = COT_VMI_KS_NOT_FOUND;
+			return -COT_ENOTSUP;
+		}
+		k->how |= COT_VMI_HOW_KS_LOCATED;
+		return 0;
+	}
+	if (cot_vmi_read_va(k, ci->ks_num_syms, v, 4))
+		goto unreadable;
+	ks->num_syms = cot_get_le32(v);
+	return 0;
+unreadable:
+	k->ks_fail = COT_VMI_KS_UNREADABLE;
+	return -COT_EPROTO;
+}
+
+static int find_symbols(struct cot_vmi *k)
+{
+	struct cot_ksym_req req[COT_VMI_SYM__COUNT + 1];
+	struct cot_kallsyms ks = { 0 };
+	unsigned int i;
+	int err;
+
+	k->ks_fail = COT_VMI_KS_OK;
+	k->how &= ~COT_VMI_HOW_KS_LOCATED;
+	err = find_tables(k, &ks);
+	if (err)
+		return err;
+	k->nsyms = ks.num_syms;
+	k->ks_token_index = ks.token_index;
+	err = decode(k, &ks, req);
+	if (err == -COT_EBADMSG && (k->how & COT_VMI_HOW_KS_LOCATED)) {
+		/* found in the image: base-relative or absolute, the
+		 * layout does not tell; _stext does */
+		ks.enc = COT_KALLSYMS_ABSOLUTE;
+		err = decode(k, &ks, req);
+	}
+	if (err == -COT_EAGAIN)
+		return err;
+	if (err) {
+		k->ks_fail = COT_VMI_KS_BAD;
+		return (k->how & COT_VMI_HOW_KS_LOCATED) ? -COT_ENOTSUP
+							 : -COT_EPROTO;
+	}
+	k->ks_enc = ks.enc;
 	for (i = 0; i < COT_VMI_SYM__COUNT; i++)
 		k->sym[i] = req[i].found ? req[i].addr : 0;
-	if (!k->sym[COT_VMI_SYM_TCP_HASHINFO])
+	if (!k->sym[COT_VMI_SYM_TCP_HASHINFO]) {
+		k->ks_fail = COT_VMI_KS_NO_SYMBOL;
 		return -COT_EPROTO;
+	}
 	k->how |= COT_VMI_HOW_KALLSYMS;
 	return 0;
 }

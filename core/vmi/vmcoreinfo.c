@@ -84,6 +84,7 @@ static const struct key keys[] = {
 	{ "NUMBER(phys_base)", false, COT_VMCI_PHYS_BASE, F(phys_base) },
 	{ "SYMBOL(init_top_pgt)", true, COT_VMCI_INIT_TOP_PGT,
 	  F(init_top_pgt) },
+	{ "SYMBOL(_stext)", true, COT_VMCI_STEXT, F(stext) },
 	{ "SYMBOL(kallsyms_names)", true, 0, F(ks_names) },
 	{ "SYMBOL(kallsyms_num_syms)", true, 0, F(ks_num_syms) },
 	{ "SYMBOL(kallsyms_token_table)", true, 0, F(ks_token_table) },
@@ -194,5 +195,11 @@ int cot_vmcoreinfo_parse(struct cot_vmcoreinfo *ci, const char *text,
 	if (ci->ks_names && ci->ks_num_syms && ci->ks_token_table &&
 	    ci->ks_token_index && ci->ks_addresses)
 		ci->have |= COT_VMCI_KALLSYMS_ADDRS;
+	/* Linux 7.0 made kallsyms_offsets place-relative and dropped
+	 * kallsyms_relative_base, and its VMCOREINFO line with it: that
+	 * absence is how the encoding is told. */
+	if (ci->ks_names && ci->ks_num_syms && ci->ks_token_table &&
+	    ci->ks_token_index && ci->ks_offsets && !ci->ks_relative_base)
+		ci->have |= COT_VMCI_KALLSYMS_PREL;
 	return (ci->have & COT_VMCI_OSRELEASE) ? 0 : -COT_ENOENT;
 }

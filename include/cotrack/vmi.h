@@ -80,6 +80,10 @@ struct cot_vmi_mem {
 #define COT_VMCI_L5		(1u << 5)
 #define COT_VMCI_KALLSYMS	(1u << 6) /* names, num_syms, tokens, offsets */
 #define COT_VMCI_KALLSYMS_ADDRS (1u << 7) /* absolute kallsyms_addresses */
+/* names, num_syms, tokens, offsets and no relative_base: the offsets are
+ * place-relative (Linux >= 7.0) */
+#define COT_VMCI_KALLSYMS_PREL (1u << 8)
+#define COT_VMCI_STEXT	       (1u << 9) /* SYMBOL(_stext) */
 
 struct cot_vmcoreinfo {
 	uint32_t have;			      /* COT_VMCI_* */
@@ -92,6 +96,7 @@ struct cot_vmcoreinfo {
 	/* SYMBOL(kallsyms_*), virtual addresses (Linux >= 6.0) */
 	uint64_t ks_names, ks_num_syms, ks_token_table, ks_token_index;
 	uint64_t ks_offsets, ks_relative_base, ks_addresses;
+	uint64_t stext;	    /* SYMBOL(_stext): where kallsyms is looked for */
 	uint32_t lines;	    /* lines parsed */
 	uint32_t bad_lines; /* lines ignored: no '=', bad number, ... */
 };
@@ -110,12 +115,31 @@ int cot_vmcoreinfo_parse(struct cot_vmcoreinfo *ci, const char *text,
 /* A kernel-virtual reader: 0 or negative code, like cot_vmi_mem.read. */
 typedef int (*cot_vmi_vread_fn)(void *ctx, uint64_t va, void *buf, size_t len);
 
-/* Tables of the kernel's compressed symbol list (from VMCOREINFO). */
+/*
+ * How a symbol's address is stored (kernel/kallsyms.c,
+ * kallsyms_sym_address()):
+ *   BASE_REL   kallsyms_offsets[i] (s32) from kallsyms_relative_base; a
+ *              negative one is ABSOLUTE_PERCPU's base - 1 - o (x86-64
+ *              SMP kernels that have it; no kernel symbol has a positive
+ *              offset >= 2^31 either way, so one rule reads both);
+ *   ABSOLUTE   kallsyms_addresses[i] (u64), !KALLSYMS_BASE_RELATIVE;
+ *   PLACE_REL  &kallsyms_offsets[i] + kallsyms_offsets[i] (s32): no
+ *              kallsyms_relative_base (Linux >= 7.0).
+ */
+enum cot_kallsyms_enc {
+	COT_KALLSYMS_BASE_REL = 0,
+	COT_KALLSYMS_ABSOLUTE,
+	COT_KALLSYMS_PLACE_REL,
+	COT_KALLSYMS_ENC__COUNT,
+};
+
+/* Tables of the kernel's compressed symbol list (from VMCOREINFO, or
+ * found by cot_kallsyms_locate()). */
 struct cot_kallsyms {
 	uint64_t names, token_table, token_index, offsets, addresses;
 	uint64_t relative_base; /* the value of kallsyms_relative_base */
 	uint32_t num_syms;
-	bool absolute; /* kallsyms_addresses[] instead of offsets */
+	uint8_t enc; /* enum cot_kallsyms_enc */
 };
 
 /* Upper bound on kallsyms_num_syms we accept (Debian 6.1: ~170000). */
@@ -153,6 +177,44 @@ struct cot_ksym_req {
  */
 int cot_kallsyms_lookup(const struct cot_kallsyms *ks, cot_vmi_vread_fn rd,
 			void *rctx, struct cot_ksym_req *req, size_t n);
+
+/* Bytes of the kernel image cot_kallsyms_locate() looks through at most
+ * (Debian 5.10: kallsyms_token_index is 17 MiB past _stext). */
+#define COT_KALLSYMS_SCAN_MAX (48u << 20)
+/* Places that look like kallsyms_token_index it checks in depth at most. */
+#define COT_KALLSYMS_MAX_CAND 64
+/* Bytes read around one place at most: the index (512), the token
+ * table before it (4 KiB), two 32 KiB windows (markers; the place of
+ * kallsyms_num_syms), for each of at most 8 values that could be
+ * num_syms the names of the last and of the first 256 symbols (each at
+ * most 32 KiB, read in 4 KiB steps), and kallsyms_relative_base. */
+#define COT_KALLSYMS_LOCATE_MAX_READ                                           \
+	(512u + 4096u + 2u * 32768u + 8u * 2u * (32768u + 4096u) + 8u)
+
+/*
+ * Find the kallsyms tables in the kernel image without VMCOREINFO's
+ * help (Linux < 6.0 puts none there).  Looks through [@start, @start +
+ * @len) (@len at most COT_KALLSYMS_SCAN_MAX, in 4 KiB reads through
+ * @rd) for kallsyms_token_index: 256 u16 starting at 0, each step the
+ * length plus NUL of a token of kallsyms_token_table, which lies just
+ * before it, and checks that.  Before the token table lie, as
+ * scripts/kallsyms.c writes them for Debian 5.10 (seen in its memory):
+ * kallsyms_markers (u32 per 256 symbols, the first 0), kallsyms_names,
+ * kallsyms_num_syms (u64 in 5.10; a u32 is taken too), then
+ * kallsyms_relative_base and kallsyms_offsets[] (or
+ * kallsyms_addresses[]).  num_syms is taken where the names of the
+ * first and the last 256 symbols, decoded from it, end exactly at the
+ * markers.  *@ks gets all addresses, num_syms, relative_base (read) and
+ * enc = COT_KALLSYMS_BASE_REL; ks->addresses is where an absolute table
+ * would start: which of the two encodings it is, the caller tells by
+ * looking a known symbol up.  Cost: at most @len bytes of scan plus
+ * COT_KALLSYMS_LOCATE_MAX_READ per candidate (COT_KALLSYMS_MAX_CAND).
+ * Returns 0, -COT_ENOENT when no table was found, -COT_EINVAL on bad
+ * arguments, or @rd's error (e.g. -COT_EAGAIN, budget spent).
+ * Thread-safe.
+ */
+int cot_kallsyms_locate(cot_vmi_vread_fn rd, void *rctx, uint64_t start,
+			uint64_t len, struct cot_kallsyms *ks);
 
 /* --- the kernel profile (struct offsets, from BTF on the host) --------- */
 
@@ -272,24 +334,41 @@ const char *cot_vmi_sym_name(unsigned int sym);
  * pages, their page-table check and kallsyms decode) shares this
  * budget: one honest kernel needs its kallsyms names, about 1-2 MiB
  * (all of cot_vmi_open() on a 512 MiB Debian 6.1 guest, page scan
- * included: 2413191 bytes, 3 walks).
+ * included: 2413191 bytes, 3 walks); a kernel whose VMCOREINFO lacks
+ * kallsyms (Linux < 6.0) adds the search of its image, at most
+ * COT_KALLSYMS_SCAN_MAX (Debian 5.10: about 17 MiB).
  */
-#define COT_VMI_OPEN_MAX_BYTES (64ull << 20)
+#define COT_VMI_OPEN_MAX_BYTES (128ull << 20)
 #define COT_VMI_OPEN_MAX_WALKS (1ull << 16)
 
 /* How the kernel was found (cot_vmi.how). */
 #define COT_VMI_HOW_SCAN       (1u << 0) /* VMCOREINFO found by scanning RAM */
 #define COT_VMI_HOW_KALLSYMS   (1u << 1) /* symbols from guest kallsyms */
 #define COT_VMI_HOW_SYMS_GIVEN (1u << 2) /* symbols supplied by the caller */
+#define COT_VMI_HOW_KS_LOCATED (1u << 3) /* kallsyms found in the image */
+
+/* Why kallsyms could not be used (cot_vmi.ks_fail). */
+enum cot_vmi_ks_fail {
+	COT_VMI_KS_OK = 0,
+	COT_VMI_KS_NO_STEXT,  /* no kallsyms nor SYMBOL(_stext) in VMCOREINFO */
+	COT_VMI_KS_NOT_FOUND, /* no kallsyms_token_index in the image */
+	COT_VMI_KS_UNREADABLE, /* tables (from VMCOREINFO) not readable */
+	COT_VMI_KS_BAD,	       /* tables malformed, or _stext not where
+				* VMCOREINFO says: encoding not understood */
+	COT_VMI_KS_NO_SYMBOL,  /* decoded, but no tcp_hashinfo */
+};
 
 struct cot_vmi {
 	struct cot_vmi_mem mem;
 	struct cot_vmcoreinfo ci;
-	uint64_t vmci_pa; /* where the VMCOREINFO text was found */
-	uint64_t root_pa; /* top-level page table */
-	uint8_t levels;	  /* 4 or 5 */
-	uint32_t how;	  /* COT_VMI_HOW_* */
-	uint32_t nsyms;	  /* kallsyms symbols in the table */
+	uint64_t vmci_pa;	 /* where the VMCOREINFO text was found */
+	uint64_t root_pa;	 /* top-level page table */
+	uint8_t levels;		 /* 4 or 5 */
+	uint32_t how;		 /* COT_VMI_HOW_* */
+	uint32_t nsyms;		 /* kallsyms symbols in the table */
+	uint8_t ks_enc;		 /* enum cot_kallsyms_enc of the table used */
+	uint8_t ks_fail;	 /* enum cot_vmi_ks_fail */
+	uint64_t ks_token_index; /* where kallsyms_token_index is */
 	uint64_t sym[COT_VMI_SYM__COUNT]; /* 0 when not found */
 	bool have_profile;
 	struct cot_vmi_profile prof;
@@ -338,8 +417,11 @@ struct cot_vmi {
  * Returns 0; -COT_ENOENT when no VMCOREINFO was found (not the memory
  * of a Linux guest); -COT_EPROTO when one was found but the page walk
  * or kallsyms failed on every candidate, or the candidates spent their
- * budget (k->refused > 0); -COT_ENOTSUP when VMCOREINFO has no kallsyms
- * (Linux < 6.0: use cot_vmi_set_symbols()).
+ * budget (k->refused > 0); -COT_ENOTSUP when kallsyms could not be used
+ * (k->ks_fail says why: use cot_vmi_set_symbols()).  Without kallsyms in
+ * VMCOREINFO (Linux < 6.0) the tables are looked for in the image from
+ * SYMBOL(_stext) (cot_kallsyms_locate()); whatever the source, the
+ * decoded _stext must be VMCOREINFO's when it gives one.
  */
 #define COT_VMI_MAX_CANDIDATES 8
 int cot_vmi_open(struct cot_vmi *k, const struct cot_vmi_mem *mem);

@@ -228,8 +228,14 @@ static void on_ev(void *ctx, enum cot_vmi_event ev,
 
 static struct evlog evl;
 
-static void run_full(int levels, int dm_1g, bool neg)
+static void run_full_ks(int levels, int dm_1g, bool neg, int layout)
 {
+	static const uint8_t enc[] = {
+		[SYN_KS_VMCI] = COT_KALLSYMS_BASE_REL,
+		[SYN_KS_PREL] = COT_KALLSYMS_PLACE_REL,
+		[SYN_KS_IMAGE] = COT_KALLSYMS_BASE_REL,
+		[SYN_KS_IMAGE_ABS] = COT_KALLSYMS_ABSOLUTE,
+	};
 	struct syn s;
 	struct expect e;
 	struct cot_vmi_sock out[64];
@@ -237,9 +243,16 @@ static void run_full(int levels, int dm_1g, bool neg)
 	uint32_t n = 0;
 	uint64_t pa;
 
-	syn_init(&s, levels, dm_1g, neg, 16, 8);
+	syn_init_ks(&s, levels, dm_1g, neg, 16, 8, layout);
 	populate(&s, &e);
 	T_ASSERT(open_syn(&s) == 0);
+	/* kallsyms: the encoding, and where the tables came from */
+	T_EQ_U(vk->ks_enc, enc[layout]);
+	T_EQ_U(!!(vk->how & COT_VMI_HOW_KS_LOCATED), layout >= SYN_KS_IMAGE);
+	T_EQ_U(vk->ks_token_index, s.ks.tokidx);
+	T_EQ_U(vk->nsyms, layout >= SYN_KS_IMAGE ? 11 + SYN_FILLER : 11);
+	if (layout >= SYN_KS_IMAGE) /* the search of the image is counted */
+		T_CHECK(vk->bytes_read > s.ks.tokidx - SYN_IMG_VA);
 	T_EQ_U(vk->levels, levels);
 	T_EQ_U(vk->vmci_pa, s.vmci_pa); /* the decoy was skipped */
 	T_EQ_S(vk->ci.osrelease, "6.1.0-synthetic");
@@ -299,9 +312,33 @@ static void run_full(int levels, int dm_1g, bool neg)
 	syn_free(&s);
 }
 
+static void run_full(int levels, int dm_1g, bool neg)
+{
+	run_full_ks(levels, dm_1g, neg, SYN_KS_VMCI);
+}
+
 static void t_l4_2m_relative(void)
 {
 	run_full(4, 0, false);
+}
+/* kallsyms encodings and places: Linux >= 7.0 (place-relative, no
+ * relative_base), < 6.0 (not in VMCOREINFO: found in the image),
+ * base-relative with ABSOLUTE_PERCPU or absolute addresses */
+static void t_ks_place_relative(void)
+{
+	run_full_ks(5, 0, false, SYN_KS_PREL);
+}
+static void t_ks_image_percpu(void)
+{
+	run_full_ks(4, 0, true, SYN_KS_IMAGE);
+}
+static void t_ks_image_relative(void)
+{
+	run_full_ks(5, 1, false, SYN_KS_IMAGE);
+}
+static void t_ks_image_absolute(void)
+{
+	run_full_ks(4, 1, false, SYN_KS_IMAGE_ABS);
 }
 static void t_l5_2m_abs_percpu(void)
 {
@@ -1090,7 +1127,7 @@ static void t_kallsyms_bounds(void)
 }
 
 /*
- * Discovery against a forged kernel: three copies of a VMCOREINFO whose
+ * Discovery against a forged kernel: five copies of a VMCOREINFO whose
  * kallsyms_names point at 64 MiB of 0xff (aliased pages) and whose
  * num_syms is the most accepted.  Each candidate decodes up to
  * COT_KALLSYMS_MAX_NAMES; together they stop at COT_VMI_OPEN_MAX_BYTES:
@@ -1117,7 +1154,7 @@ static void t_open_budget(void)
 	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)names);
 	T_ASSERT(strchr(v, '\n') - v == 16);
 	memcpy(v, hex, 16);
-	for (i = 1; i <= 2; i++)
+	for (i = 1; i <= 4; i++)
 		memcpy(s.mem + syn_heap(&s, 4096, 4096), t, 4096);
 	s.rd_bytes = 0;
 	T_CHECK(cot_vmi_open(vk, &m) == -COT_EPROTO);
@@ -1127,9 +1164,110 @@ static void t_open_budget(void)
 	bound = 10 * pages + COT_VMI_OPEN_MAX_BYTES;
 	T_CHECK(vk->bytes_read <= bound);
 	T_CHECK(vk->bytes_read > COT_VMI_OPEN_MAX_BYTES - 2 * 4096);
-	printf("# forged kallsyms x3: open read %llu bytes (bound %llu)\n",
+	printf("# forged kallsyms x5: open read %llu bytes (bound %llu)\n",
 	       (unsigned long long)vk->bytes_read, (unsigned long long)bound);
 	syn_free(&s);
+}
+
+/* Open a forged kernel: @want, @fail, and what it cost within bounds. */
+static void open_forged(struct syn *s, const char *what, int want, uint8_t fail)
+{
+	struct cot_vmi_mem m;
+	uint64_t bound;
+	int r;
+
+	syn_iface(s, &m);
+	s->rd_bytes = 0;
+	r = cot_vmi_open(vk, &m);
+	/* the page scan, then one candidate: the search of the image
+	 * and the decode, within the discovery budget */
+	bound = 10 * (s->size / 4096) + COT_VMI_OPEN_MAX_BYTES;
+	printf("# %s: open %d, ks_fail %u, %llu bytes, %llu walks\n", what, r,
+	       vk->ks_fail, (unsigned long long)vk->bytes_read,
+	       (unsigned long long)vk->walks);
+	T_EQ_U((uint32_t)-r, (uint32_t)-want);
+	T_EQ_U(vk->ks_fail, fail);
+	T_EQ_U(vk->bytes_read, s->rd_bytes);
+	T_CHECK(vk->bytes_read <= bound);
+	T_CHECK(vk->walks <= COT_VMI_OPEN_MAX_WALKS);
+}
+
+/*
+ * Forged kallsyms of each kind: wrong offsets (place-relative), broken
+ * markers, a num_syms that does not fit the names, no _stext to search
+ * from, a VMCOREINFO _stext that no encoding decodes to; each fails
+ * with what is missing named, bounded and counted.
+ */
+static void t_ks_forged(void)
+{
+	struct syn s;
+	char *t;
+
+	syn_init_ks(&s, 5, 0, false, 16, 8, SYN_KS_PREL);
+	syn_w32(&s, s.ks.stext_off, 0x1000); /* _stext elsewhere */
+	open_forged(&s, "place-relative, _stext forged", -COT_EPROTO,
+		    COT_VMI_KS_BAD);
+	syn_free(&s);
+
+	syn_init_ks(&s, 4, 0, true, 16, 8, SYN_KS_IMAGE);
+	syn_w32(&s, s.ks.markers + 4, 0xffffff); /* not increasing */
+	open_forged(&s, "image, markers forged", -COT_ENOTSUP,
+		    COT_VMI_KS_NOT_FOUND);
+	syn_free(&s);
+
+	syn_init_ks(&s, 4, 0, true, 16, 8, SYN_KS_IMAGE);
+	syn_w64(&s, s.ks.num, 11 + SYN_FILLER - 1); /* one short */
+	open_forged(&s, "image, num_syms forged", -COT_ENOTSUP,
+		    COT_VMI_KS_NOT_FOUND);
+	syn_free(&s);
+
+	syn_init_ks(&s, 5, 1, false, 16, 8, SYN_KS_IMAGE);
+	t = (char *)s.mem + s.vmci_pa;
+	memcpy(strstr(t, "SYMBOL(_stext)"), "SYMBOL(_stexX)", 14);
+	open_forged(&s, "image, no _stext", -COT_ENOTSUP, COT_VMI_KS_NO_STEXT);
+	syn_free(&s);
+
+	syn_init_ks(&s, 5, 1, false, 16, 8, SYN_KS_IMAGE_ABS);
+	syn_w64(&s, s.ks.offs + 8, SYN_IMG_VA + 8); /* _stext moved */
+	open_forged(&s, "image, absolute, _stext forged", -COT_ENOTSUP,
+		    COT_VMI_KS_BAD);
+	syn_free(&s);
+}
+
+/*
+ * cot_kallsyms_locate() on 4 MiB where every page starts with a
+ * perfect token index and nothing else fits: it gives up after
+ * COT_KALLSYMS_MAX_CAND places, within its stated cost; a scan longer
+ * than COT_KALLSYMS_SCAN_MAX is refused.
+ */
+static void t_ks_locate_hostile(void)
+{
+	static uint8_t mem[4u << 20];
+	struct kmem m = { .base = 0xffffffff81000000ull,
+			  .p = mem,
+			  .n = sizeof(mem) };
+	struct cot_kallsyms ks;
+	uint32_t pg, t;
+	uint64_t bound;
+	int r;
+
+	memset(mem, 'a', sizeof(mem));
+	for (pg = 0; pg < sizeof(mem) / 4096; pg++)
+		for (t = 0; t < 256; t++)
+			cot_put_le16(mem + pg * 4096 + 2 * t,
+				     (uint16_t)(2 * t));
+	r = cot_kallsyms_locate(kmem_rd, &m, m.base, sizeof(mem), &ks);
+	T_EQ_U((uint32_t)-r, COT_ENOENT);
+	bound = (uint64_t)COT_KALLSYMS_MAX_CAND *
+		(4096 + COT_KALLSYMS_LOCATE_MAX_READ);
+	printf("# locate, a token index on every page: %llu bytes in %llu "
+	       "reads (bound %llu)\n",
+	       (unsigned long long)m.bytes, (unsigned long long)m.calls,
+	       (unsigned long long)bound);
+	T_CHECK(m.bytes <= bound);
+	T_CHECK(cot_kallsyms_locate(kmem_rd, &m, m.base,
+				    COT_KALLSYMS_SCAN_MAX + 1ull,
+				    &ks) == -COT_EINVAL);
 }
 
 /*
@@ -1137,7 +1275,9 @@ static void t_open_budget(void)
  * (5-level, 2 MiB direct map) as a raw memory file for tests/vmi/cli.t,
  * plus FILE.old, the same guest as a kernel without kallsyms in
  * VMCOREINFO (Linux < 6.0), FILE.map, its System.map (link-time
- * addresses, no BTF symbols), and FILE.btf, its raw BTF.
+ * addresses, no BTF symbols), FILE.btf, its raw BTF, FILE.img, the
+ * guest with kallsyms laid out as Linux < 6.0 and not in VMCOREINFO,
+ * and FILE.prel, with place-relative kallsyms (Linux >= 7.0).
  */
 static int write_file(const char *path, const char *sfx, const void *p,
 		      size_t n)
@@ -1179,6 +1319,16 @@ static int write_image(const char *path)
 	       22);
 	err |= write_file(path, ".old", s.mem, s.size);
 	syn_free(&s);
+	/* the same guest as Linux < 6.0 lays out kallsyms, not named in
+	 * VMCOREINFO (found in the image), and as >= 7.0 (place-relative) */
+	syn_init_ks(&s, 5, 0, true, 16, 8, SYN_KS_IMAGE);
+	populate(&s, &e);
+	err |= write_file(path, ".img", s.mem, s.size);
+	syn_free(&s);
+	syn_init_ks(&s, 4, 0, false, 16, 8, SYN_KS_PREL);
+	populate(&s, &e);
+	err |= write_file(path, ".prel", s.mem, s.size);
+	syn_free(&s);
 	free(btf);
 	return err;
 }
@@ -1193,6 +1343,10 @@ int main(int argc, char **argv)
 	T_RUN(t_l5_2m_abs_percpu);
 	T_RUN(t_l4_1g);
 	T_RUN(t_l5_1g);
+	T_RUN(t_ks_place_relative);
+	T_RUN(t_ks_image_percpu);
+	T_RUN(t_ks_image_relative);
+	T_RUN(t_ks_image_absolute);
 	T_RUN(t_hostile_chains);
 	T_RUN(t_budget);
 	T_RUN(t_hostile_discovery);
@@ -1206,6 +1360,8 @@ int main(int argc, char **argv)
 	T_RUN(t_read_counting);
 	T_RUN(t_kallsyms_bounds);
 	T_RUN(t_open_budget);
+	T_RUN(t_ks_forged);
+	T_RUN(t_ks_locate_hostile);
 	free(vk);
 	return t_done();
 }

@@ -58,12 +58,34 @@
 #define SYN_DR_HASHINFO	      8
 #define SYN_LISTEN_NULLS_BASE (1u << 29)
 
+/*
+ * Where kallsyms is and how it is encoded (struct syn.ks_layout):
+ *   SYN_KS_VMCI   tables named in VMCOREINFO, base-relative (Linux 6.x)
+ *   SYN_KS_PREL   named in VMCOREINFO without kallsyms_relative_base,
+ *                 offsets place-relative (Linux >= 7.0)
+ *   SYN_KS_IMAGE  not in VMCOREINFO (Linux < 6.0): the 5.10 layout
+ *                 (offsets, relative_base, u64 num_syms, names, u32
+ *                 markers, token table, token index), base-relative
+ *   SYN_KS_IMAGE_ABS the same with kallsyms_addresses[] (u64) instead
+ *                 of offsets and relative_base
+ * The image layouts carry SYN_FILLER more symbols, so that there are
+ * several markers.
+ */
+enum { SYN_KS_VMCI = 0, SYN_KS_PREL, SYN_KS_IMAGE, SYN_KS_IMAGE_ABS };
+#define SYN_FILLER 600
+
+struct syn_ks {
+	uint64_t names, num, toktab, tokidx, offs, base, markers, stext_off;
+};
+
 struct syn {
 	uint8_t *mem;
 	size_t size;
 	int levels;
 	int dm_1g;	  /* direct map in 1 GiB pages (else 2 MiB) */
 	bool neg_offsets; /* kallsyms with ABSOLUTE_PERCPU semantics */
+	int ks_layout;	  /* SYN_KS_* */
+	struct syn_ks ks; /* where the tables went */
 	uint64_t page_offset;
 	uint64_t phys_base;
 	uint64_t root_pa, root_va;
@@ -340,14 +362,15 @@ struct syn_sym {
  */
 static const char *const syn_multi[] = { NULL, "tcp_", "_BTF", "net", "_list" };
 
-SYN_FN void syn_kallsyms(struct syn *s, const struct syn_sym *syms, uint32_t n,
-			 uint64_t *names, uint64_t *num, uint64_t *toktab,
-			 uint64_t *tokidx, uint64_t *offs, uint64_t *base)
+SYN_FN void syn_kallsyms(struct syn *s, const struct syn_sym *syms, uint32_t n)
 {
-	uint8_t tt[2048], *nb = malloc(1 << 16);
-	uint32_t tl = 0, nl = 0, i, t;
+	uint8_t tt[2048], *nb = malloc(1 << 18);
+	uint32_t tl = 0, nl = 0, i, t, nmk = (n + 255) / 256;
+	uint32_t *mk = calloc(nmk, sizeof(*mk));
 	uint16_t idx[256];
 	uint64_t rb = SYN_IMG_VA; /* _text */
+	struct syn_ks *k = &s->ks;
+	bool image = s->ks_layout >= SYN_KS_IMAGE;
 
 	for (t = 0; t < 256; t++) {
 		idx[t] = (uint16_t)tl;
@@ -364,6 +387,8 @@ SYN_FN void syn_kallsyms(struct syn *s, const struct syn_sym *syms, uint32_t n,
 		uint8_t enc[400];
 		uint32_t el = 0, p = 0, fl;
 
+		if (i % 256 == 0)
+			mk[i / 256] = nl;
 		snprintf(full, sizeof(full), "%c%s", syms[i].type,
 			 syms[i].name);
 		fl = (uint32_t)strlen(full);
@@ -388,42 +413,69 @@ SYN_FN void syn_kallsyms(struct syn *s, const struct syn_sym *syms, uint32_t n,
 		memcpy(nb + nl, enc, el);
 		nl += el;
 	}
-	*names = syn_img(s, nl, 8);
-	memcpy(syn_at(s, *names), nb, nl);
-	*toktab = syn_img(s, tl, 8);
-	memcpy(syn_at(s, *toktab), tt, tl);
-	*tokidx = syn_img(s, 512, 8);
+	if (image) {
+		/* scripts/kallsyms.c order before Linux 6.0 */
+		if (s->ks_layout == SYN_KS_IMAGE_ABS) {
+			k->offs = syn_img(s, 8 * n, 8);
+			for (i = 0; i < n; i++)
+				syn_w64(s, k->offs + 8 * i, syms[i].addr);
+		} else {
+			k->offs = syn_img(s, 4 * n, 8);
+			k->base = syn_img(s, 8, 8);
+			syn_w64(s, k->base, rb);
+		}
+		k->num = syn_img(s, 8, 8);
+		syn_w64(s, k->num, n);
+	}
+	k->names = syn_img(s, nl, 8);
+	memcpy(syn_at(s, k->names), nb, nl);
+	if (image) {
+		k->markers = syn_img(s, 4 * nmk, 8);
+		for (i = 0; i < nmk; i++)
+			syn_w32(s, k->markers + 4 * i, mk[i]);
+	}
+	k->toktab = syn_img(s, tl, 8);
+	memcpy(syn_at(s, k->toktab), tt, tl);
+	k->tokidx = syn_img(s, 512, 8);
 	for (t = 0; t < 256; t++)
-		syn_w16(s, *tokidx + 2 * t, idx[t]);
-	*num = syn_img(s, 8, 8);
-	syn_w32(s, *num, n);
-	*base = syn_img(s, 8, 8);
-	syn_w64(s, *base, rb);
-	*offs = syn_img(s, 4 * n, 8);
-	for (i = 0; i < n; i++) {
+		syn_w16(s, k->tokidx + 2 * t, idx[t]);
+	if (!image) {
+		k->num = syn_img(s, 8, 8);
+		syn_w32(s, k->num, n);
+		k->base = syn_img(s, 8, 8);
+		syn_w64(s, k->base, rb);
+		k->offs = syn_img(s, 4 * n, 8);
+	}
+	for (i = 0; i < n && s->ks_layout != SYN_KS_IMAGE_ABS; i++) {
 		int32_t o;
 
-		if (syms[i].addr < rb) /* "per-cpu": absolute, small */
+		if (s->ks_layout == SYN_KS_PREL)
+			o = (int32_t)(syms[i].addr - (k->offs + 4 * i));
+		else if (syms[i].addr < rb) /* "per-cpu": absolute, small */
 			o = (int32_t)syms[i].addr;
 		else if (s->neg_offsets)
 			o = (int32_t)(rb - 1 - syms[i].addr);
 		else
 			o = (int32_t)(syms[i].addr - rb);
-		syn_w32(s, *offs + 4 * i, (uint32_t)o);
+		if (!strcmp(syms[i].name, "_stext"))
+			k->stext_off = k->offs + 4 * i;
+		syn_w32(s, k->offs + 4 * i, (uint32_t)o);
 	}
 	free(nb);
+	free(mk);
 }
 
 /* --- the kernel ---------------------------------------------------------- */
 
 /* Build the kernel: paging, BTF, kallsyms, VMCOREINFO, empty tables. */
-SYN_FN void syn_init(struct syn *s, int levels, int dm_1g, bool neg_offsets,
-		     uint32_t ehash_size, uint32_t lhash2_size)
+SYN_FN void syn_init_ks(struct syn *s, int levels, int dm_1g, bool neg_offsets,
+			uint32_t ehash_size, uint32_t lhash2_size, int layout)
 {
-	uint64_t btf_va, stop_va, names, num, toktab, tokidx, offs, base;
+	uint64_t btf_va, stop_va;
 	uint64_t ehash, lhash2, i, dr;
-	char text[4096];
-	struct syn_sym syms[16];
+	char text[4096], ks[1024] = "";
+	struct syn_sym syms[16 + SYN_FILLER];
+	char filler[SYN_FILLER][24];
 	size_t blen;
 	void *btf;
 	int n = 0, len;
@@ -434,6 +486,7 @@ SYN_FN void syn_init(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	s->levels = levels;
 	s->dm_1g = dm_1g;
 	s->neg_offsets = neg_offsets;
+	s->ks_layout = layout;
 	s->page_offset =
 		levels == 5 ? 0xff11000000000000ull : 0xffff888000000000ull;
 	s->img = SYN_IMG_PA;
@@ -481,6 +534,7 @@ SYN_FN void syn_init(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 
 	/* kallsyms: some noise around the wanted symbols */
 	syms[n++] = (struct syn_sym){ "_text", 'T', SYN_IMG_VA };
+	syms[n++] = (struct syn_sym){ "_stext", 'T', SYN_IMG_VA };
 	syms[n++] = (struct syn_sym){ "fixed_percpu_data", 'D', 0x1000 };
 	syms[n++] = (struct syn_sym){ "tcp_hashinfo_lookup_helper", 't',
 				      SYN_IMG_VA + 0x40 };
@@ -495,32 +549,54 @@ SYN_FN void syn_init(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	syms[n++] = (struct syn_sym){ "init_net", 'D', s->init_net };
 	syms[n++] = (struct syn_sym){ "__start_BTF", 'R', btf_va };
 	syms[n++] = (struct syn_sym){ "__stop_BTF", 'R', stop_va };
+	for (i = 0; layout >= SYN_KS_IMAGE && i < SYN_FILLER; i++) {
+		snprintf(filler[i], sizeof(filler[i]), "filler_%u",
+			 (unsigned int)i);
+		syms[n++] = (struct syn_sym){ filler[i], 't',
+					      SYN_IMG_VA + 0x100 + 16 * i };
+	}
 	syms[n++] = (struct syn_sym){ "zz_last", 'b', stop_va + 64 };
-	syn_kallsyms(s, syms, (uint32_t)n, &names, &num, &toktab, &tokidx,
-		     &offs, &base);
+	syn_kallsyms(s, syms, (uint32_t)n);
+	if (layout == SYN_KS_VMCI || layout == SYN_KS_PREL)
+		snprintf(ks, sizeof(ks),
+			 "SYMBOL(kallsyms_names)=%llx\n"
+			 "SYMBOL(kallsyms_num_syms)=%llx\n"
+			 "SYMBOL(kallsyms_token_table)=%llx\n"
+			 "SYMBOL(kallsyms_token_index)=%llx\n"
+			 "SYMBOL(kallsyms_offsets)=%llx\n",
+			 (unsigned long long)s->ks.names,
+			 (unsigned long long)s->ks.num,
+			 (unsigned long long)s->ks.toktab,
+			 (unsigned long long)s->ks.tokidx,
+			 (unsigned long long)s->ks.offs);
+	if (layout == SYN_KS_VMCI)
+		snprintf(ks + strlen(ks), sizeof(ks) - strlen(ks),
+			 "SYMBOL(kallsyms_relative_base)=%llx\n",
+			 (unsigned long long)s->ks.base);
 
 	/* a decoy that is not VMCOREINFO, earlier in RAM */
 	memcpy(s->mem + 0x5000, "OSRELEASE=evil\nSYMBOL(init_top_pgt)=1\n", 38);
 	len = snprintf(text, sizeof(text),
 		       "OSRELEASE=6.1.0-synthetic\nPAGESIZE=4096\n"
 		       "SYMBOL(init_uts_ns)=ffffffff82000000\n"
-		       "SYMBOL(kallsyms_names)=%llx\n"
-		       "SYMBOL(kallsyms_num_syms)=%llx\n"
-		       "SYMBOL(kallsyms_token_table)=%llx\n"
-		       "SYMBOL(kallsyms_token_index)=%llx\n"
-		       "SYMBOL(kallsyms_offsets)=%llx\n"
-		       "SYMBOL(kallsyms_relative_base)=%llx\n"
+		       "SYMBOL(_stext)=%llx\n"
+		       "%s"
 		       "NUMBER(phys_base)=%lld\n"
 		       "SYMBOL(init_top_pgt)=%llx\n"
 		       "NUMBER(pgtable_l5_enabled)=%d\n"
 		       "KERNELOFFSET=%llx\n",
-		       (unsigned long long)names, (unsigned long long)num,
-		       (unsigned long long)toktab, (unsigned long long)tokidx,
-		       (unsigned long long)offs, (unsigned long long)base,
+		       (unsigned long long)SYN_IMG_VA, ks,
 		       (long long)s->phys_base, (unsigned long long)s->root_va,
 		       levels == 5, (unsigned long long)SYN_KASLR);
 	s->vmci_pa = syn_heap(s, 4096, 4096);
 	memcpy(s->mem + s->vmci_pa, text, (size_t)len);
+}
+
+SYN_FN void syn_init(struct syn *s, int levels, int dm_1g, bool neg_offsets,
+		     uint32_t ehash_size, uint32_t lhash2_size)
+{
+	syn_init_ks(s, levels, dm_1g, neg_offsets, ehash_size, lhash2_size,
+		    SYN_KS_VMCI);
 }
 
 SYN_FN void syn_free(struct syn *s)

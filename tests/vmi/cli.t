@@ -37,6 +37,18 @@ snap() { # OUT ARGS...
 
 check "snapshot of a raw image" snap "$T_TMP/raw" --mem "$img"
 check "raw: exactly the sockets built" diff -u "$T_TMP/want" "$T_TMP/raw"
+# zero configuration on the kallsyms of Linux < 6.0 (found in the
+# image) and >= 7.0 (place-relative)
+check "kallsyms not in VMCOREINFO: same sockets" snap "$T_TMP/img" --mem "$img.img"
+check "kallsyms not in VMCOREINFO: exactly the sockets built" diff -u "$T_TMP/want" "$T_TMP/img"
+"$COTRACK" vmi info --mem "$img.img" >"$T_TMP/img.info" 2>&1
+check "info: tables found in the kernel image" \
+	grep -q "^symbols: .*base-relative, tables found in the kernel image" "$T_TMP/img.info"
+check "place-relative kallsyms: same sockets" snap "$T_TMP/prel" --mem "$img.prel"
+check "place-relative kallsyms: exactly the sockets built" diff -u "$T_TMP/want" "$T_TMP/prel"
+"$COTRACK" vmi info --mem "$img.prel" >"$T_TMP/prel.info" 2>&1
+check "info: place-relative, from VMCOREINFO" \
+	grep -q "^symbols: .*place-relative, tables from VMCOREINFO" "$T_TMP/prel.info"
 
 "$COTRACK" vmi snapshot --mem "$img" --format json >"$T_TMP/json"
 check "json: 14 objects with the contract fields" [ "$(jq -r \
