@@ -316,9 +316,14 @@ static int find_dmap(struct forge *f)
 	ks.token_index = ci->ks_token_index;
 	if (ci->have & COT_VMCI_KALLSYMS) {
 		ks.offsets = ci->ks_offsets;
-		ok = ok && !rd64(f, ci->ks_relative_base, &ks.relative_base);
+		/* Linux >= 7.0: place-relative, no relative base */
+		if (!ci->ks_relative_base)
+			ks.enc = COT_KALLSYMS_PLACE_REL;
+		else
+			ok = ok &&
+			     !rd64(f, ci->ks_relative_base, &ks.relative_base);
 	} else {
-		ks.absolute = true;
+		ks.enc = COT_KALLSYMS_ABSOLUTE;
 		ks.addresses = ci->ks_addresses;
 	}
 	ok = ok && !rd32(f, ci->ks_num_syms, &ks.num_syms);
