@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tee/bitvisor/tracker: one VM's cotrack tracker as BitVisor's netfunc
+ * module sees it.  The module (cotrack.c) is compiled with BitVisor's
+ * headers, this side with cotrack's (core/merge, core/pkt); this header
+ * is the only thing they share, so it uses plain C types and includes
+ * nothing from either world.
+ *
+ * Calls go one way: the module calls the tracker; the tracker writes
+ * each record as one text line through the @line callback given at
+ * init (the module prints it on BitVisor's serial log).
+ *
+ * Not thread-safe: the module serialises every call with its lock.
+ */
+#ifndef COTRACK_TEE_BITVISOR_TRACKER_H
+#define COTRACK_TEE_BITVISOR_TRACKER_H
+
+struct cot_bv;
+
+/* One record as a NUL-terminated line (no newline), valid during the call. */
+typedef void (*cot_bv_line_cb)(void *ctx, const char *line);
+
+/* Bytes of memory cot_bv_init() needs (fixed: the limits are below). */
+unsigned long cot_bv_memsize(void);
+
+/*
+ * Lay out a tracker in @mem (@len >= cot_bv_memsize(), 8-byte aligned)
+ * for the VM named @vm.  @now_ns is the module's monotonic clock at
+ * init, @epoch_ns the wall-clock time then (records carry wall-clock
+ * times).  @seed keys the hashes.  Returns 0 or a negative code; *@out
+ * is NULL on failure.
+ */
+int cot_bv_init(struct cot_bv **out, void *mem, unsigned long len,
+		const char *vm, unsigned long long now_ns,
+		unsigned long long epoch_ns, unsigned long long seed,
+		cot_bv_line_cb line, void *ctx);
+
+/*
+ * One frame of @len bytes at @now_ns, @from_guest when the guest sent
+ * it.  Also ends flows past their timeouts, a bounded number of table
+ * slots per call (the expiry budget), so the frames drive expiry.
+ */
+void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
+		  int from_guest, unsigned long long now_ns);
+
+/* End flows past their timeouts at @now_ns (at most @budget slots, 0 all). */
+void cot_bv_expire(struct cot_bv *t, unsigned long long now_ns,
+		   unsigned int budget);
+
+/* A one-line summary of the counters, through the line callback. */
+void cot_bv_stats(struct cot_bv *t);
+
+#endif
