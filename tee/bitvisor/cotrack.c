@@ -51,9 +51,11 @@ struct cotrack_nic {
 	char vm[32];
 };
 
+/* Records (JSON objects) get the "cotrack-rec " prefix; other lines
+ * (the stats) already say "cotrack: ". */
 static void cotrack_line(void *ctx, const char *line)
 {
-	printf("cotrack-rec %s\n", line);
+	printf("%s%s\n", line[0] == '{' ? "cotrack-rec " : "", line);
 }
 
 static void cotrack_account(struct cotrack_nic *n, unsigned int num,
