@@ -66,8 +66,13 @@ mkdir -p "$mod/include/cotrack"
 cp_if() { cmp -s "$1" "$2" || cp "$1" "$2"; }
 cp_if "$here/Makefile.bv" "$mod/Makefile"
 for f in "$here"/cotrack.c "$here"/tracker.c "$here"/tracker.h \
-	"$top"/core/{pkt,flow,merge,addr,rec}.c "$top"/core/hash.h; do
+	"$top"/core/{pkt,flow,merge,addr,rec,sched}.c "$top"/core/hash.h \
+	"$top"/core/vmi/internal.h; do
 	cp_if "$f" "$mod/$(basename "$f")"
+done
+# core/vmi/X.c as vmi_X.c: one flat directory, no name clashes
+for f in "$top"/core/vmi/*.c; do
+	cp_if "$f" "$mod/vmi_$(basename "$f")"
 done
 for f in "$top"/include/cotrack/*.h; do
 	cp_if "$f" "$mod/include/cotrack/$(basename "$f")"

@@ -30,6 +30,8 @@
 #include <core/time.h>
 #include <net/netapi.h>
 
+#include "../../core/x86/callrealmode.h" /* SYSMEMMAP_TYPE_AVAILABLE */
+#include "../../core/x86/vmm_mem.h"
 #include "tracker.h"
 
 /* A stats line on the log at most this often (microseconds). */
@@ -42,6 +44,14 @@ struct cotrack_side {
 	bool to_guest; /* frames sent to this side go to the guest */
 };
 
+/*
+ * Guest-physical reads go through a window of the guest's address space
+ * (as_passvm) mapped into BitVisor's: discovery reads page after page,
+ * so one mapping serves 512 of them.
+ */
+#define COTRACK_WIN	   (2ULL << 20)
+#define COTRACK_MAX_RANGES 16 /* core/vmi's COT_VMI_MAX_RANGES */
+
 struct cotrack_nic {
 	struct cotrack_side phys,
 		virt; /* receive side: phys gets guest-bound */
@@ -49,6 +59,12 @@ struct cotrack_nic {
 	struct cot_bv *t;
 	u64 last_stats_us;
 	char vm[32];
+	/* the memory view's read interface */
+	struct cot_bv_range ram[COTRACK_MAX_RANGES];
+	unsigned int nram;
+	u8 *win; /* mapping of [win_base, win_base + COTRACK_WIN) */
+	u64 win_base;
+	u64 win_maps; /* mappings made */
 };
 
 /* Records (JSON objects) get the "cotrack-rec " prefix; other lines
@@ -56,6 +72,84 @@ struct cotrack_nic {
 static void cotrack_line(void *ctx, const char *line)
 {
 	printf("%s%s\n", line[0] == '{' ? "cotrack-rec " : "", line);
+}
+
+/* Is [gpa, gpa + len) inside one RAM range?  Widened: no overflow. */
+static bool cotrack_in_ram(struct cotrack_nic *n, u64 gpa, u64 len)
+{
+	unsigned int i;
+
+	for (i = 0; i < n->nram; i++)
+		if (gpa >= n->ram[i].start &&
+		    len <= n->ram[i].len - (gpa - n->ram[i].start) &&
+		    gpa - n->ram[i].start <= n->ram[i].len)
+			return true;
+	return false;
+}
+
+/* core/vmi's read interface (tracker.h): a copy, nonzero when outside RAM */
+static int cotrack_gread(void *ctx, unsigned long long gpa, void *buf,
+			 unsigned long len)
+{
+	struct cotrack_nic *n = ctx;
+	u8 *out = buf;
+
+	if (!cotrack_in_ram(n, gpa, len))
+		return -1;
+	/* bounded by len: each turn copies at least one byte */
+	while (len) {
+		u64 base = gpa & ~(COTRACK_WIN - 1);
+		u64 off = gpa - base;
+		u64 chunk = COTRACK_WIN - off;
+
+		if (chunk > len)
+			chunk = len;
+		if (!n->win || n->win_base != base) {
+			if (n->win)
+				unmapmem(n->win, COTRACK_WIN);
+			n->win = mapmem_as(as_passvm, base, COTRACK_WIN,
+					   MAPMEM_CANFAIL);
+			if (!n->win)
+				return -1;
+			n->win_base = base;
+			n->win_maps++;
+		}
+		memcpy(out, n->win + off, chunk);
+		out += chunk;
+		gpa += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+/*
+ * RAM for discovery: the available ranges of BitVisor's system memory
+ * map above 1 MiB (below it: firmware and legacy holes), at most
+ * COTRACK_MAX_RANGES; the walk over the map is bounded by 64 regions.
+ */
+static void cotrack_ram(struct cotrack_nic *n)
+{
+	phys_t phys = 1ULL << 20, start;
+	u64 len;
+	u32 type;
+	int i;
+
+	n->nram = 0;
+	for (i = 0; i < 64 && n->nram < COTRACK_MAX_RANGES; i++) {
+		if (!vmm_mem_continuous_sysmem_type_region(phys, &start, &len,
+							   &type))
+			break;
+		if (start + len <= phys)
+			break;
+		if (type == SYSMEMMAP_TYPE_AVAILABLE) {
+			u64 s = start < phys ? phys : start;
+
+			n->ram[n->nram].start = s;
+			n->ram[n->nram].len = start + len - s;
+			n->nram++;
+		}
+		phys = start + len;
+	}
 }
 
 static void cotrack_account(struct cotrack_nic *n, unsigned int num,
@@ -131,6 +225,14 @@ static void *cotrack_new_nic(char *arg, void *param)
 	}
 	n->last_stats_us = now;
 	printf("cotrack: tracker for vm %s, %lu bytes\n", n->vm, len);
+	cotrack_ram(n);
+	for (i = 0; i < (int)n->nram; i++)
+		printf("cotrack: vmi ram 0x%llx-0x%llx\n", n->ram[i].start,
+		       n->ram[i].start + n->ram[i].len);
+	rc = cot_bv_vmi_attach(n->t, cotrack_gread, n, n->ram, n->nram,
+			       now * 1000ULL);
+	if (rc < 0)
+		printf("cotrack: no memory view (%d)\n", rc);
 	return n;
 }
 

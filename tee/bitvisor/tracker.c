@@ -15,6 +15,8 @@
 #include "cotrack/merge.h"
 #include "cotrack/pkt.h"
 #include "cotrack/rec.h"
+#include "cotrack/sched.h"
+#include "cotrack/vmi.h"
 
 /*
  * Limits of one VM's tracker inside BitVisor, whose heap is small:
@@ -27,6 +29,19 @@
 #define BV_LINE_MAX    512
 /* Expiry budget per frame: a frame costs at most this many slot visits. */
 #define BV_EXPIRE_BUDGET 64
+/*
+ * Discovery of the guest kernel (cot_vmi_open) runs over one slice of
+ * RAM per gate tick: 128 MiB is 32768 page starts, 10 bytes read each.
+ * Slices are BV_VMI_GAP_NS apart; after a pass over all RAM that found
+ * nothing (the guest had not booted yet) the next pass waits
+ * BV_VMI_RETRY_NS.  At most BV_VMI_MAX_PASSES passes, then it gives up.
+ */
+#define BV_VMI_SLICE	  (128ull << 20)
+#define BV_VMI_GAP_NS	  (10ull * 1000 * 1000)
+#define BV_VMI_RETRY_NS	  (2ull * 1000 * 1000 * 1000)
+#define BV_VMI_MAX_PASSES 600
+
+enum bv_vmi_state { BV_VMI_OFF, BV_VMI_SEARCH, BV_VMI_FOUND, BV_VMI_GAVE_UP };
 
 struct cot_bv {
 	struct cot_merge *m;
@@ -34,6 +49,16 @@ struct cot_bv {
 	void *ctx;
 	uint64_t epoch_off; /* wall-clock ns minus monotonic ns */
 	uint64_t frames, frames_guest, records;
+	/* the memory view: discovery state */
+	int vmi_state;		/* enum bv_vmi_state */
+	struct cot_vmi_mem mem; /* all RAM: what reads may touch */
+	cot_bv_read_fn read;	/* the module's guest-physical read */
+	void *read_ctx;
+	uint32_t vmi_range; /* position of the search: range ... */
+	uint64_t vmi_off;   /* ... and offset in it */
+	uint32_t vmi_passes, vmi_slices;
+	struct cot_sched vmi_gate; /* ticks: ns of the module's clock */
+	struct cot_vmi vmi;
 	char buf[BV_LINE_MAX];
 	/* the merge object follows, 8-byte aligned */
 };
@@ -91,6 +116,22 @@ static void put_u64(struct out *o, uint64_t v)
 		d[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v && i > 0);
+	put_str(o, d + i);
+}
+
+static void put_hex(struct out *o, uint64_t v)
+{
+	static const char x[] = "0123456789abcdef";
+	char d[19];
+	int i = 18;
+
+	d[i] = '\0';
+	do {
+		d[--i] = x[v & 15];
+		v >>= 4;
+	} while (v && i > 2);
+	d[--i] = 'x';
+	d[--i] = '0';
 	put_str(o, d + i);
 }
 
@@ -177,6 +218,104 @@ int cot_bv_init(struct cot_bv **out, void *mem, unsigned long len,
 	return 0;
 }
 
+/* core/vmi's read interface on the module's (plain-typed) one */
+static int bv_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct cot_bv *t = ctx;
+
+	return t->read(t->read_ctx, gpa, buf, len) ? -COT_EFAULT : 0;
+}
+
+int cot_bv_vmi_attach(struct cot_bv *t, cot_bv_read_fn read, void *ctx,
+		      const struct cot_bv_range *ranges, unsigned int n,
+		      unsigned long long now_ns)
+{
+	unsigned int i;
+
+	if (!read || !ranges || n == 0 || n > COT_VMI_MAX_RANGES)
+		return -COT_EINVAL;
+	cot_memset(&t->mem, 0, sizeof(t->mem));
+	t->read = read;
+	t->read_ctx = ctx;
+	t->mem.read = bv_read;
+	t->mem.ctx = t;
+	for (i = 0; i < n; i++) {
+		t->mem.ranges[i].start = ranges[i].start;
+		t->mem.ranges[i].len = ranges[i].len;
+	}
+	t->mem.nranges = n;
+	t->vmi_range = 0;
+	t->vmi_off = 0;
+	cot_sched_init(&t->vmi_gate, BV_VMI_GAP_NS, now_ns);
+	t->vmi_state = BV_VMI_SEARCH;
+	return 0;
+}
+
+static void vmi_found(struct cot_bv *t)
+{
+	struct out o = { t->buf, 0, sizeof(t->buf) };
+
+	put_str(&o, "cotrack: vmi kernel osrelease=");
+	put_str(&o, t->vmi.ci.osrelease);
+	put_str(&o, " kaslr_offset=");
+	put_hex(&o, t->vmi.ci.kerneloffset);
+	put_str(&o, " vmcoreinfo_pa=");
+	put_hex(&o, t->vmi.vmci_pa);
+	put_str(&o, " levels=");
+	put_u64(&o, t->vmi.levels);
+	put_str(&o, " kallsyms=");
+	put_u64(&o, t->vmi.nsyms);
+	put_str(&o, " passes=");
+	put_u64(&o, t->vmi_passes + 1);
+	put_str(&o, " slices=");
+	put_u64(&o, t->vmi_slices);
+	put_str(&o, " bytes_read=");
+	put_u64(&o, t->vmi.bytes_read);
+	if (t->line)
+		t->line(t->ctx, t->buf);
+}
+
+/*
+ * One slice of discovery: cot_vmi_open over [off, off + slice) of the
+ * current range.  Reads may go anywhere in RAM (kallsyms, page tables);
+ * only the scan for the VMCOREINFO text is sliced.  The slice is
+ * bounded (BV_VMI_SLICE), and so is what cot_vmi_open spends on
+ * candidates (COT_VMI_OPEN_MAX_BYTES / _WALKS).
+ */
+static void vmi_step(struct cot_bv *t, uint64_t now_ns)
+{
+	struct cot_vmi_mem m = t->mem;
+	const struct cot_vmi_range *r = &t->mem.ranges[t->vmi_range];
+	uint64_t left = r->len - t->vmi_off;
+	int rc;
+
+	m.nranges = 1;
+	m.ranges[0].start = r->start + t->vmi_off;
+	m.ranges[0].len = COT_MIN(left, BV_VMI_SLICE);
+	t->vmi_slices++;
+	rc = cot_vmi_open(&t->vmi, &m);
+	if (rc == 0 || rc == -COT_ENOTSUP) {
+		t->vmi.mem = t->mem; /* later reads: all of RAM */
+		t->vmi_state = BV_VMI_FOUND;
+		vmi_found(t);
+		return;
+	}
+	t->vmi_off += m.ranges[0].len;
+	if (t->vmi_off < r->len)
+		return;
+	t->vmi_off = 0;
+	if (++t->vmi_range < t->mem.nranges)
+		return;
+	/* a pass over all RAM found nothing: again later, a bounded number
+	 * of times */
+	t->vmi_range = 0;
+	if (++t->vmi_passes >= BV_VMI_MAX_PASSES) {
+		t->vmi_state = BV_VMI_GAVE_UP;
+		return;
+	}
+	cot_sched_init(&t->vmi_gate, BV_VMI_GAP_NS, now_ns + BV_VMI_RETRY_NS);
+}
+
 void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 		  int from_guest, unsigned long long now_ns)
 {
@@ -190,6 +329,9 @@ void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 	cot_pkt_parse(&pkt, frame, len, len);
 	cot_merge_pkt(t->m, &pkt, now_ns, from_guest != 0);
 	cot_merge_expire(t->m, now_ns, BV_EXPIRE_BUDGET);
+	if (t->vmi_state == BV_VMI_SEARCH &&
+	    cot_sched_due(&t->vmi_gate, now_ns))
+		vmi_step(t, now_ns);
 }
 
 void cot_bv_expire(struct cot_bv *t, unsigned long long now_ns,

@@ -47,6 +47,26 @@ void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 void cot_bv_expire(struct cot_bv *t, unsigned long long now_ns,
 		   unsigned int budget);
 
+/*
+ * The memory view, first step: find the guest's kernel from inside the
+ * hypervisor.  @read copies @len bytes of guest-physical memory at @gpa
+ * into @buf and returns 0, or nonzero when any byte is outside guest
+ * RAM (it is core/vmi's struct cot_vmi_mem read interface).  @ranges
+ * (at most 16) are the RAM ranges discovery scans.  After attach,
+ * cot_bv_frame() runs discovery in slices on a TSC gate (a slice of
+ * RAM per gate tick, so no frame waits for more than one slice) and
+ * writes one line when the kernel is found.  Returns 0 or a negative
+ * code.
+ */
+struct cot_bv_range {
+	unsigned long long start, len;
+};
+typedef int (*cot_bv_read_fn)(void *ctx, unsigned long long gpa, void *buf,
+			      unsigned long len);
+int cot_bv_vmi_attach(struct cot_bv *t, cot_bv_read_fn read, void *ctx,
+		      const struct cot_bv_range *ranges, unsigned int n,
+		      unsigned long long now_ns);
+
 /* A one-line summary of the counters, through the line callback. */
 void cot_bv_stats(struct cot_bv *t);
 

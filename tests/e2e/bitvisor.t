@@ -5,6 +5,9 @@
 # makes N requests to the guest, the guest makes M to a server there.
 # BitVisor's serial log must hold exactly one record per connection,
 # matching the client's log and the guest's /proc/net/snmp counters.
+# The memory view's first step: the module finds the guest's kernel in
+# guest-physical memory from inside BitVisor (VMCOREINFO, page tables,
+# kallsyms); its release and KASLR offset must be the guest's own.
 source "$TOP/tests/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root for network namespaces and taps"
 TARBALL=${BITVISOR_TARBALL:-$TOP/../shared/third_party/bitvisor/bitvisor-66559d6.tar.gz}
@@ -66,18 +69,30 @@ grep "microsvc-get" "$T_TMP/get.log" | sed 's/^/# guest: /'
 
 # Records of closed connections are written after the close linger (2 s),
 # by expiry that the frames drive (no timer in the module): ping until
-# every record is there, at most 30 s.
+# every record is there and the kernel was found, at most 30 s.
 want=$((N + M))
 for _ in $(seq 30); do
 	ip netns exec "$NS" ping -c 1 -W 1 "$GIP" >/dev/null 2>&1
 	got=$(tr -d '\r' <"$D/bitvisor.log" | grep -c '^cotrack-rec .*"proto":"tcp"')
-	[ "$got" -ge "$want" ] && break
+	[ "$got" -ge "$want" ] && grep -q '^cotrack: vmi kernel' "$D/bitvisor.log" && break
 	sleep 1
 done
 "$G/ctl.sh" "$D" stop 30 >/dev/null 2>&1
 wait "$BPID" 2>/dev/null
 tr -d '\r' <"$D/bitvisor.log" >"$T_TMP/bv.log"
 grep "^cotrack: stats" "$T_TMP/bv.log" | tail -1 | sed 's/^/# /'
+vline=$(grep -m1 "^cotrack: vmi kernel" "$T_TMP/bv.log")
+echo "# ${vline:-no vmi kernel line}"
+kver=$(tr -d '\r' <"$D/console.log" | sed -n 's/^==COTRACK-BOOT kver=\([^ ]*\) .*/\1/p' | head -1)
+koff=$(tr -d '\r' <"$D/console.log" | sed -n 's/^==COTRACK-KASLR .* offset=\(0x[0-9a-f]*\)==$/\1/p' | head -1)
+case $vline in
+*" osrelease=$kver "*) ok "BitVisor found the guest kernel: $kver" ;;
+*) not_ok "BitVisor found the guest kernel ($kver)" ;;
+esac
+case $vline in
+*" kaslr_offset=$koff "*) ok "its KASLR offset is the guest's: $koff" ;;
+*) not_ok "its KASLR offset is the guest's ($koff)" ;;
+esac
 pa=$(($(snmp after 4) - $(snmp before 4)))
 ac=$(($(snmp after 3) - $(snmp before 3)))
 python3 "$TOP/tests/tools/bitvisor_check.py" "$T_TMP/bv.log" "$T_TMP/client.log" \
