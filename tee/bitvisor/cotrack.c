@@ -28,12 +28,15 @@
 #include <core/spinlock.h>
 #include <core/string.h>
 #include <core/time.h>
+#include <core/timer.h>
 #include <net/netapi.h>
 
 #include "../../core/x86/callrealmode.h" /* SYSMEMMAP_TYPE_AVAILABLE */
 #include "../../core/x86/vmm_mem.h"
 #include "tracker.h"
 
+/* The module's timer: expiry and the memory view without frames. */
+#define COTRACK_TICK_US (100ULL * 1000)
 /* A stats line on the log at most this often (microseconds). */
 #define COTRACK_STATS_US (10ULL * 1000 * 1000)
 
@@ -65,6 +68,8 @@ struct cotrack_nic {
 	u8 *win; /* mapping of [win_base, win_base + COTRACK_WIN) */
 	u64 win_base;
 	u64 win_maps; /* mappings made */
+	void *timer;
+	u64 ticks;
 };
 
 /* Records (JSON objects) get the "cotrack-rec " prefix; other lines
@@ -167,8 +172,25 @@ static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 	if (now - n->last_stats_us >= COTRACK_STATS_US) {
 		n->last_stats_us = now;
 		cot_bv_stats(n->t);
+		printf("cotrack: timer ticks=%llu vmi window maps=%llu\n",
+		       n->ticks, n->win_maps);
 	}
 	spinlock_unlock(&n->lock);
+}
+
+/*
+ * BitVisor's timer thread calls this (a cooperative thread: it runs
+ * when the VMM schedules, on guest exits), every COTRACK_TICK_US.
+ */
+static void cotrack_tick(void *handle, void *data)
+{
+	struct cotrack_nic *n = data;
+
+	spinlock_lock(&n->lock);
+	n->ticks++;
+	cot_bv_tick(n->t, get_time() * 1000ULL);
+	spinlock_unlock(&n->lock);
+	timer_set(handle, COTRACK_TICK_US);
 }
 
 /* Frames received on one side: account, then send them out of the other. */
@@ -266,6 +288,13 @@ static void cotrack_start(void *handle)
 	/* received on phys -> sent to virt (towards the guest) and back */
 	n->phys.func->set_recv_callback(n->phys.handle, cotrack_recv, &n->virt);
 	n->virt.func->set_recv_callback(n->virt.handle, cotrack_recv, &n->phys);
+	if (n->t) {
+		n->timer = timer_new(cotrack_tick, n);
+		if (n->timer)
+			timer_set(n->timer, COTRACK_TICK_US);
+		else
+			printf("cotrack: no timer: expiry from frames only\n");
+	}
 }
 
 static struct netfunc cotrack_func = {

@@ -328,16 +328,15 @@ void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 	 * dropped one only bumps the flow table's counters */
 	cot_pkt_parse(&pkt, frame, len, len);
 	cot_merge_pkt(t->m, &pkt, now_ns, from_guest != 0);
+	cot_bv_tick(t, now_ns);
+}
+
+void cot_bv_tick(struct cot_bv *t, unsigned long long now_ns)
+{
 	cot_merge_expire(t->m, now_ns, BV_EXPIRE_BUDGET);
 	if (t->vmi_state == BV_VMI_SEARCH &&
 	    cot_sched_due(&t->vmi_gate, now_ns))
 		vmi_step(t, now_ns);
-}
-
-void cot_bv_expire(struct cot_bv *t, unsigned long long now_ns,
-		   unsigned int budget)
-{
-	cot_merge_expire(t->m, now_ns, budget);
 }
 
 void cot_bv_stats(struct cot_bv *t)

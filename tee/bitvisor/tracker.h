@@ -43,9 +43,12 @@ int cot_bv_init(struct cot_bv **out, void *mem, unsigned long len,
 void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 		  int from_guest, unsigned long long now_ns);
 
-/* End flows past their timeouts at @now_ns (at most @budget slots, 0 all). */
-void cot_bv_expire(struct cot_bv *t, unsigned long long now_ns,
-		   unsigned int budget);
+/*
+ * The periodic work without a frame (the module's timer): expiry with
+ * the same budget as per frame, and the memory view when its gate is
+ * due.
+ */
+void cot_bv_tick(struct cot_bv *t, unsigned long long now_ns);
 
 /*
  * The memory view, first step: find the guest's kernel from inside the
