@@ -70,6 +70,7 @@ struct cotrack_nic {
 	u64 win_maps; /* mappings made */
 	void *timer;
 	u64 ticks;
+	void *btf, *btf_idx; /* lent to the tracker while it reads BTF */
 };
 
 /* Records (JSON objects) get the "cotrack-rec " prefix; other lines
@@ -157,6 +158,8 @@ static void cotrack_ram(struct cotrack_nic *n)
 	}
 }
 
+static void cotrack_btf(struct cotrack_nic *n);
+
 static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 			    void **packets, unsigned int *sizes,
 			    bool from_guest)
@@ -175,7 +178,39 @@ static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 		printf("cotrack: timer ticks=%llu vmi window maps=%llu\n",
 		       n->ticks, n->win_maps);
 	}
+	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
+}
+
+/*
+ * The tracker's requests for memory: the guest's BTF and its index
+ * (a few MiB, once, while the profile is derived).  Under the lock.
+ */
+static void cotrack_btf(struct cotrack_nic *n)
+{
+	unsigned long need = 0, need_idx = 0;
+
+	switch (cot_bv_vmi_btf(n->t, &need, &need_idx)) {
+	case 1:
+		n->btf = alloc(need);
+		n->btf_idx = alloc(need_idx);
+		if (!n->btf || !n->btf_idx) {
+			if (n->btf)
+				free(n->btf);
+			if (n->btf_idx)
+				free(n->btf_idx);
+			n->btf = n->btf_idx = NULL;
+		}
+		cot_bv_vmi_btf_give(n->t, n->btf, n->btf_idx);
+		break;
+	case 2:
+		if (n->btf)
+			free(n->btf);
+		if (n->btf_idx)
+			free(n->btf_idx);
+		n->btf = n->btf_idx = NULL;
+		break;
+	}
 }
 
 /*
@@ -189,6 +224,7 @@ static void cotrack_tick(void *handle, void *data)
 	spinlock_lock(&n->lock);
 	n->ticks++;
 	cot_bv_tick(n->t, get_time() * 1000ULL);
+	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
 	timer_set(handle, COTRACK_TICK_US);
 }

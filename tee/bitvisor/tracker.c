@@ -41,7 +41,28 @@
 #define BV_VMI_RETRY_NS	  (2ull * 1000 * 1000 * 1000)
 #define BV_VMI_MAX_PASSES 600
 
-enum bv_vmi_state { BV_VMI_OFF, BV_VMI_SEARCH, BV_VMI_FOUND, BV_VMI_GAVE_UP };
+/*
+ * The socket scan, once the kernel and its profile are known: a full
+ * snapshot every BV_SCAN_INTERVAL_NS (the merge's interval), taken in
+ * budgeted steps of BV_STEP_BYTES / BV_STEP_WALKS, one per tick, so that
+ * no frame waits for more than one step.  At most BV_VMI_CAP sockets.
+ * The guest's BTF (the profile's source) is read BV_BTF_CHUNK bytes per
+ * tick into a buffer the module lends (cot_bv_vmi_btf).
+ */
+#define BV_SCAN_INTERVAL_NS (250ull * 1000 * 1000)
+#define BV_STEP_BYTES	    (256ull << 10)
+#define BV_STEP_WALKS	    1024
+#define BV_VMI_CAP	    1024
+#define BV_BTF_CHUNK	    (256u << 10)
+
+enum bv_vmi_state {
+	BV_VMI_OFF,
+	BV_VMI_SEARCH,	 /* discovery, slice by slice */
+	BV_VMI_NEED_BTF, /* kernel found: waiting for a BTF buffer */
+	BV_VMI_READ_BTF, /* reading the guest's BTF, chunk by chunk */
+	BV_VMI_SCAN,	 /* profile set: scanning */
+	BV_VMI_GAVE_UP,
+};
 
 struct cot_bv {
 	struct cot_merge *m;
@@ -59,6 +80,21 @@ struct cot_bv {
 	uint32_t vmi_passes, vmi_slices;
 	struct cot_sched vmi_gate; /* ticks: ns of the module's clock */
 	struct cot_vmi vmi;
+	/* the guest's BTF, in the module's buffer while it is read */
+	uint64_t btf_va;
+	size_t btf_len, btf_done;
+	uint8_t *btf;
+	void *btf_idx;
+	size_t btf_idx_len;
+	bool btf_release; /* the module may free the buffer */
+	/* the scan */
+	struct cot_vmi_scan scan;
+	bool in_scan;
+	uint64_t scan_ns; /* when the scan in progress started */
+	uint32_t nprev;
+	struct cot_vmi_sock *prev, *cur;
+	struct cot_vmi_sock socks[2][BV_VMI_CAP];
+	uint64_t scans, scan_errors, scan_steps;
 	char buf[BV_LINE_MAX];
 	/* the merge object follows, 8-byte aligned */
 };
@@ -69,10 +105,11 @@ static void params(struct cot_merge_params *p, uint64_t seed)
 	p->flow.max_flows = BV_MAX_FLOWS;
 	p->flow.max_frags = BV_MAX_FRAGS;
 	p->flow.hash_seed = seed;
-	p->vmi = false;
-	p->max_conns = 1;
+	p->vmi = true;
+	p->interval_ns = BV_SCAN_INTERVAL_NS;
+	p->max_conns = BV_VMI_CAP;
 	p->ended_slots = BV_ENDED_SLOTS;
-	p->max_listen = 1;
+	p->max_listen = 256;
 	p->hash_seed = seed ^ 0x9e3779b97f4a7c15ull;
 }
 
@@ -183,6 +220,19 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 	put_kstr(&o, "tcp_state", cot_tcp_state_name(r->tcp_state));
 	put_kstr(&o, "end", cot_end_name(r->end));
 	put_kstr(&o, "seen_by", cot_seen_name(r->seen_by));
+	if (r->netns)
+		put_knum(&o, "netns", r->netns);
+	if (r->flags) {
+		put_str(&o, ",\"flags\":\"");
+		if (r->flags & COT_RF_HIDDEN_NIC)
+			put_str(&o, "hidden-nic");
+		if ((r->flags & COT_RF_HIDDEN_NIC) &&
+		    (r->flags & COT_RF_HIDDEN_VMI))
+			put_str(&o, ",");
+		if (r->flags & COT_RF_HIDDEN_VMI)
+			put_str(&o, "hidden-vmi");
+		put_str(&o, "\"");
+	}
 	put_str(&o, "}");
 	t->records++;
 	if (t->line)
@@ -251,6 +301,23 @@ int cot_bv_vmi_attach(struct cot_bv *t, cot_bv_read_fn read, void *ctx,
 	return 0;
 }
 
+static void vmi_line(struct cot_bv *t, const char *what, int64_t v)
+{
+	struct out o = { t->buf, 0, sizeof(t->buf) };
+
+	put_str(&o, what);
+	if (v) {
+		put_str(&o, " ");
+		if (v < 0) {
+			put_str(&o, "-");
+			v = -v;
+		}
+		put_u64(&o, (uint64_t)v);
+	}
+	if (t->line)
+		t->line(t->ctx, t->buf);
+}
+
 static void vmi_found(struct cot_bv *t)
 {
 	struct out o = { t->buf, 0, sizeof(t->buf) };
@@ -296,8 +363,13 @@ static void vmi_step(struct cot_bv *t, uint64_t now_ns)
 	rc = cot_vmi_open(&t->vmi, &m);
 	if (rc == 0 || rc == -COT_ENOTSUP) {
 		t->vmi.mem = t->mem; /* later reads: all of RAM */
-		t->vmi_state = BV_VMI_FOUND;
 		vmi_found(t);
+		if (cot_vmi_btf_range(&t->vmi, &t->btf_va, &t->btf_len) < 0) {
+			vmi_line(t, "cotrack: vmi: the kernel has no BTF", 0);
+			t->vmi_state = BV_VMI_GAVE_UP;
+			return;
+		}
+		t->vmi_state = BV_VMI_NEED_BTF;
 		return;
 	}
 	t->vmi_off += m.ranges[0].len;
@@ -331,12 +403,167 @@ void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 	cot_bv_tick(t, now_ns);
 }
 
+int cot_bv_vmi_btf(struct cot_bv *t, unsigned long *need,
+		   unsigned long *need_idx)
+{
+	if (t->btf_release) {
+		t->btf_release = false;
+		t->btf = NULL;
+		t->btf_idx = NULL;
+		return 2;
+	}
+	if (t->vmi_state != BV_VMI_NEED_BTF)
+		return 0;
+	*need = t->btf_len;
+	*need_idx = cot_vmi_btf_memsize(t->btf_len);
+	return 1;
+}
+
+void cot_bv_vmi_btf_give(struct cot_bv *t, void *buf, void *idx)
+{
+	if (t->vmi_state != BV_VMI_NEED_BTF)
+		return;
+	if (!buf || !idx) {
+		vmi_line(t, "cotrack: vmi: no memory for the guest's BTF",
+			 (int64_t)t->btf_len);
+		t->vmi_state = BV_VMI_GAVE_UP;
+		t->btf_release = true;
+		return;
+	}
+	t->btf = buf;
+	t->btf_idx = idx;
+	t->btf_idx_len = cot_vmi_btf_memsize(t->btf_len);
+	t->btf_done = 0;
+	t->vmi_state = BV_VMI_READ_BTF;
+}
+
+/* One chunk of the guest's BTF; at the end, the profile from it. */
+static void btf_step(struct cot_bv *t, uint64_t now_ns)
+{
+	struct cot_vmi_profile p;
+	size_t n = COT_MIN(t->btf_len - t->btf_done, (size_t)BV_BTF_CHUNK);
+	int rc;
+
+	rc = cot_vmi_read_va(&t->vmi, t->btf_va + t->btf_done,
+			     t->btf + t->btf_done, n);
+	if (rc < 0) {
+		vmi_line(t, "cotrack: vmi: reading the guest's BTF failed", rc);
+		goto out;
+	}
+	t->btf_done += n;
+	if (t->btf_done < t->btf_len)
+		return;
+	rc = cot_vmi_profile_btf(t->btf, t->btf_len, t->btf_idx, t->btf_idx_len,
+				 &p);
+	if (rc == 0)
+		rc = cot_vmi_set_profile(&t->vmi, &p);
+	if (rc < 0) {
+		vmi_line(t, "cotrack: vmi: no profile from the guest's BTF",
+			 rc);
+		goto out;
+	}
+	vmi_line(t, "cotrack: vmi: profile from the guest's BTF, bytes",
+		 (int64_t)t->btf_len);
+	t->prev = t->socks[0];
+	t->cur = t->socks[1];
+	t->nprev = 0;
+	t->in_scan = false;
+	cot_sched_init(&t->vmi_gate, BV_SCAN_INTERVAL_NS, now_ns);
+	cot_merge_vmi_up(t->m, now_ns);
+	t->vmi_state = BV_VMI_SCAN;
+	t->btf_release = true;
+	return;
+out:
+	t->vmi_state = BV_VMI_GAVE_UP;
+	t->btf_release = true;
+}
+
+static void on_diff(void *ctx, enum cot_vmi_event ev,
+		    const struct cot_vmi_sock *old,
+		    const struct cot_vmi_sock *now)
+{
+	struct cot_bv *t = ctx;
+
+	cot_merge_sock(t->m, ev, old, now);
+}
+
+/*
+ * One budgeted step of the socket scan; a complete snapshot is diffed
+ * against the last one and its events go to the merge.
+ */
+static void scan_step(struct cot_bv *t, uint64_t now_ns)
+{
+	struct cot_vmi_sock *tmp;
+	int rc;
+
+	if (!t->in_scan) {
+		if (!cot_sched_due(&t->vmi_gate, now_ns))
+			return;
+		cot_vmi_scan_start(&t->vmi, &t->scan, t->cur, BV_VMI_CAP);
+		t->scan_ns = now_ns;
+		t->in_scan = true;
+	}
+	t->scan_steps++;
+	rc = cot_vmi_scan_step(&t->vmi, &t->scan, BV_STEP_BYTES, BV_STEP_WALKS,
+			       NULL);
+	if (rc == 0)
+		return;
+	t->in_scan = false;
+	if (rc < 0) {
+		if (t->scan_errors++ == 0)
+			vmi_line(t, "cotrack: vmi: scan failed", rc);
+		return;
+	}
+	cot_merge_scan_begin(t->m, t->scan_ns);
+	cot_vmi_diff(t->prev, t->nprev, t->cur, t->scan.n, on_diff, t);
+	cot_merge_scan_end(t->m);
+	tmp = t->prev;
+	t->prev = t->cur;
+	t->cur = tmp;
+	t->nprev = t->scan.n;
+	if (t->scans++ == 0) {
+		struct out o = { t->buf, 0, sizeof(t->buf) };
+
+		put_str(&o, "cotrack: vmi: first scan: sockets=");
+		put_u64(&o, t->scan.n);
+		put_str(&o, " bytes=");
+		put_u64(&o, t->scan.st.bytes_read);
+		put_str(&o, " nets=");
+		put_u64(&o, t->scan.st.nets);
+		put_str(&o, " tables=");
+		put_u64(&o, t->scan.st.tables);
+		put_str(&o, " buckets=");
+		put_u64(&o, t->scan.st.buckets);
+		put_str(&o, " steps=");
+		put_u64(&o, t->scan.st.steps);
+		put_str(&o, " errors=");
+		put_u64(&o, (uint64_t)t->scan.st.err_read +
+				    t->scan.st.err_loop + t->scan.st.err_long +
+				    t->scan.st.err_family +
+				    t->scan.st.err_table + t->scan.st.err_net +
+				    t->scan.st.err_budget);
+		if (t->line)
+			t->line(t->ctx, t->buf);
+	}
+}
+
 void cot_bv_tick(struct cot_bv *t, unsigned long long now_ns)
 {
 	cot_merge_expire(t->m, now_ns, BV_EXPIRE_BUDGET);
-	if (t->vmi_state == BV_VMI_SEARCH &&
-	    cot_sched_due(&t->vmi_gate, now_ns))
-		vmi_step(t, now_ns);
+	switch (t->vmi_state) {
+	case BV_VMI_SEARCH:
+		if (cot_sched_due(&t->vmi_gate, now_ns))
+			vmi_step(t, now_ns);
+		break;
+	case BV_VMI_READ_BTF:
+		btf_step(t, now_ns);
+		break;
+	case BV_VMI_SCAN:
+		scan_step(t, now_ns);
+		break;
+	default:
+		break;
+	}
 }
 
 void cot_bv_stats(struct cot_bv *t)
@@ -361,6 +588,14 @@ void cot_bv_stats(struct cot_bv *t)
 	put_u64(&o, t->records);
 	put_str(&o, " evicted=");
 	put_u64(&o, fs.evicted);
+	put_str(&o, " scans=");
+	put_u64(&o, t->scans);
+	put_str(&o, " scan_steps=");
+	put_u64(&o, t->scan_steps);
+	put_str(&o, " by_vmi=");
+	put_u64(&o, ms.by_seen[COT_SEEN_VMI]);
+	put_str(&o, " by_both=");
+	put_u64(&o, ms.by_seen[COT_SEEN_BOTH]);
 	if (t->line)
 		t->line(t->ctx, t->buf);
 }

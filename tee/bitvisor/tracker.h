@@ -70,6 +70,19 @@ int cot_bv_vmi_attach(struct cot_bv *t, cot_bv_read_fn read, void *ctx,
 		      const struct cot_bv_range *ranges, unsigned int n,
 		      unsigned long long now_ns);
 
+/*
+ * The profile of the guest's sockets comes from the guest kernel's own
+ * BTF, read from its memory into a buffer the module lends: after a
+ * tick or frame, the module asks; 1: allocate *@need bytes for the blob
+ * and *@need_idx for its index and hand them over with
+ * cot_bv_vmi_btf_give() (NULL if allocation failed: the memory view
+ * then gives up); 2: the tracker is done with them, free them; 0:
+ * nothing to do.
+ */
+int cot_bv_vmi_btf(struct cot_bv *t, unsigned long *need,
+		   unsigned long *need_idx);
+void cot_bv_vmi_btf_give(struct cot_bv *t, void *buf, void *idx);
+
 /* A one-line summary of the counters, through the line callback. */
 void cot_bv_stats(struct cot_bv *t);
 

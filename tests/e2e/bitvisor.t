@@ -5,15 +5,18 @@
 # makes N requests to the guest, the guest makes M to a server there.
 # BitVisor's serial log must hold exactly one record per connection,
 # matching the client's log and the guest's /proc/net/snmp counters.
-# The memory view's first step: the module finds the guest's kernel in
-# guest-physical memory from inside BitVisor (VMCOREINFO, page tables,
-# kallsyms); its release and KASLR offset must be the guest's own.
+# The memory view from inside BitVisor: the module finds the guest's
+# kernel in guest-physical memory (VMCOREINFO, page tables, kallsyms; its
+# release and KASLR offset must be the guest's own), derives the socket
+# profile from the guest's BTF and scans its TCP tables: external
+# connections are seen_by both, L requests of the guest to its own
+# localhost (never on the NIC) seen_by vmi.
 source "$TOP/tests/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root for network namespaces and taps"
 TARBALL=${BITVISOR_TARBALL:-$TOP/../shared/third_party/bitvisor/bitvisor-66559d6.tar.gz}
 [ -f "$TARBALL" ] || skip_all "no BitVisor tarball ($TARBALL)"
 G=$TOP/guest
-N=${BV_REQUESTS:-40} M=${BV_GUEST_REQUESTS:-10}
+N=${BV_REQUESTS:-40} M=${BV_GUEST_REQUESTS:-10} L=${BV_LOCAL_REQUESTS:-10}
 BV=$TOP/build/bitvisor
 
 "$G/build.sh" >"$T_TMP/build.log" 2>&1 || { not_ok "guest/build.sh"; tail "$T_TMP/build.log"; t_end; }
@@ -59,12 +62,21 @@ snmp() { # WHEN FIELD (3 ActiveOpens, 4 PassiveOpens)
 	tr -d '\r' <"$D/console.log" | python3 "$G/truth.py" --snmp - |
 		awk -v w="$1" -v f="$2" '$2 == w {v = $f} END {print v}'
 }
+# the memory view must be scanning before the connections to count
+for _ in $(seq 60); do
+	grep -q '^cotrack: vmi: first scan' "$D/bitvisor.log" && break
+	sleep 0.5
+done
+check "memory view up (profile from the guest's BTF, first scan)" \
+	grep -q '^cotrack: vmi: first scan' "$D/bitvisor.log"
 "$G/ctl.sh" "$D" cmd "snmp before" 60 >/dev/null
 ip netns exec "$NS" python3 "$TOP/tests/tools/httpclient.py" "$GIP:80" -n "$N" --timeout 10 \
 	>"$T_TMP/client.log"
 tail -1 "$T_TMP/client.log" | sed 's/^/# /'
 "$G/ctl.sh" "$D" cmd "get $HIP:8080/ $M" 120 >"$T_TMP/get.log"
 grep "microsvc-get" "$T_TMP/get.log" | sed 's/^/# guest: /'
+"$G/ctl.sh" "$D" cmd "get 127.0.0.1:80/ $L" 120 >"$T_TMP/getlo.log"
+grep "microsvc-get" "$T_TMP/getlo.log" | sed 's/^/# guest, localhost: /'
 "$G/ctl.sh" "$D" cmd "snmp after" 60 >/dev/null
 
 # Records of closed connections are written after the close linger (2 s)
@@ -72,7 +84,7 @@ grep "microsvc-get" "$T_TMP/get.log" | sed 's/^/# guest: /'
 # run on guest exits) as well as the frames.  First without a frame from
 # here (at most 20 s), then pinging once a second (at most 20 s more) so
 # that the other checks still say what they found.
-want=$((N + M))
+want=$((N + M + L))
 have_all() {
 	got=$(tr -d '\r' <"$D/bitvisor.log" | grep -c '^cotrack-rec .*"proto":"tcp"')
 	[ "$got" -ge "$want" ] && grep -q '^cotrack: vmi kernel' "$D/bitvisor.log"
@@ -95,6 +107,7 @@ tr -d '\r' <"$D/bitvisor.log" >"$T_TMP/bv.log"
 grep "^cotrack: stats" "$T_TMP/bv.log" | tail -1 | sed 's/^/# /'
 vline=$(grep -m1 "^cotrack: vmi kernel" "$T_TMP/bv.log")
 echo "# ${vline:-no vmi kernel line}"
+grep "^cotrack: vmi: " "$T_TMP/bv.log" | sed 's/^/# /'
 kver=$(tr -d '\r' <"$D/console.log" | sed -n 's/^==COTRACK-BOOT kver=\([^ ]*\) .*/\1/p' | head -1)
 koff=$(tr -d '\r' <"$D/console.log" | sed -n 's/^==COTRACK-KASLR .* offset=\(0x[0-9a-f]*\)==$/\1/p' | head -1)
 case $vline in
@@ -108,7 +121,7 @@ esac
 pa=$(($(snmp after 4) - $(snmp before 4)))
 ac=$(($(snmp after 3) - $(snmp before 3)))
 python3 "$TOP/tests/tools/bitvisor_check.py" "$T_TMP/bv.log" "$T_TMP/client.log" \
-	"$GIP" "$HIP" "$N" "$pa" "$M" "$ac" || {
+	"$GIP" "$HIP" "$N" "$pa" "$M" "$ac" "$L" || {
 	T_FAILS=$((T_FAILS + 1))
 	rm -rf "$O/bitvisor.failed"
 	mkdir -p "$O/bitvisor.failed"
