@@ -133,8 +133,24 @@ static void t_hostile(void)
 	free(d);
 }
 
-int main(void)
+/* --write-btf FILE: the synthetic BTF, fuzz/corpus/vmi_btf's seed. */
+static int write_btf(const char *path)
 {
+	size_t len;
+	void *d = syn_btf(&len);
+	FILE *f = fopen(path, "wb");
+	int bad = !f || fwrite(d, 1, len, f) != len;
+
+	if (f && fclose(f))
+		bad = 1;
+	free(d);
+	return bad;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "--write-btf"))
+		return write_btf(argv[2]);
 	T_RUN(t_synthetic);
 	T_RUN(t_host_kernel);
 	T_RUN(t_small_mem);
