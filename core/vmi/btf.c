@@ -222,6 +222,7 @@ static uint32_t struct_by_name(const struct btf *b, const char *name)
 {
 	uint32_t id;
 
+	/* bounded by the type count, itself by the blob length / 12 */
 	for (id = 1; id <= b->n; id++) {
 		const uint8_t *t = type_at(b, id);
 
