@@ -71,6 +71,9 @@ struct cotrack_nic {
 	void *timer;
 	u64 ticks;
 	void *btf, *btf_idx; /* lent to the tracker while it reads BTF */
+	/* the longest time one call into the tracker took (microseconds):
+	 * what a frame may wait for the tracker */
+	u64 max_frame_us, max_tick_us;
 };
 
 /* Records (JSON objects) get the "cotrack-rec " prefix; other lines
@@ -165,18 +168,22 @@ static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 			    bool from_guest)
 {
 	unsigned int i;
-	u64 now = get_time();
+	u64 now = get_time(), dt;
 
 	spinlock_lock(&n->lock);
 	/* bounded by the driver's batch: num frames in this callback */
 	for (i = 0; i < num; i++)
 		cot_bv_frame(n->t, packets[i], sizes[i], from_guest,
 			     now * 1000ULL);
+	dt = get_time() - now;
+	if (dt > n->max_frame_us)
+		n->max_frame_us = dt;
 	if (now - n->last_stats_us >= COTRACK_STATS_US) {
 		n->last_stats_us = now;
 		cot_bv_stats(n->t);
-		printf("cotrack: timer ticks=%llu vmi window maps=%llu\n",
-		       n->ticks, n->win_maps);
+		printf("cotrack: timer ticks=%llu vmi window maps=%llu "
+		       "max_frame_batch_us=%llu max_tick_us=%llu\n",
+		       n->ticks, n->win_maps, n->max_frame_us, n->max_tick_us);
 	}
 	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
@@ -220,10 +227,14 @@ static void cotrack_btf(struct cotrack_nic *n)
 static void cotrack_tick(void *handle, void *data)
 {
 	struct cotrack_nic *n = data;
+	u64 now = get_time(), dt;
 
 	spinlock_lock(&n->lock);
 	n->ticks++;
-	cot_bv_tick(n->t, get_time() * 1000ULL);
+	cot_bv_tick(n->t, now * 1000ULL);
+	dt = get_time() - now;
+	if (dt > n->max_tick_us)
+		n->max_tick_us = dt;
 	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
 	timer_set(handle, COTRACK_TICK_US);

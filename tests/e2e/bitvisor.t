@@ -104,7 +104,7 @@ fi
 "$G/ctl.sh" "$D" stop 30 >/dev/null 2>&1
 wait "$BPID" 2>/dev/null
 tr -d '\r' <"$D/bitvisor.log" >"$T_TMP/bv.log"
-grep "^cotrack: stats" "$T_TMP/bv.log" | tail -1 | sed 's/^/# /'
+grep "^cotrack: \(stats\|timer\)" "$T_TMP/bv.log" | tail -2 | sed "s/^/# /"
 vline=$(grep -m1 "^cotrack: vmi kernel" "$T_TMP/bv.log")
 echo "# ${vline:-no vmi kernel line}"
 grep "^cotrack: vmi: " "$T_TMP/bv.log" | sed 's/^/# /'
