@@ -8,6 +8,8 @@
 #   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
 #   make freestanding-check   prove core/ links without libc
 #   make format     clang-format the tree
+#   make bitvisor   BitVisor with the cotrack netfunc module into
+#                   build/bitvisor (docs/bitvisor.md); not part of all
 #
 # Sources are found by directory: core/**.c is the freestanding core,
 # host/*.c the hosted library, cmd/NAME/*.c one program each,
@@ -62,7 +64,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
 .PHONY: all setup demo check check-build test bench bench-build fuzz fuzz-build \
-	freestanding-check format clean guest
+	freestanding-check format clean guest bitvisor
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(TOOL_BINS)
@@ -112,6 +114,11 @@ setup:
 
 guest: setup
 	@guest/build.sh
+
+# BitVisor (tee/bitvisor): unpack the shared tarball, patch, configure,
+# build bitvisor.elf and loadvmm.efi with our module and the core files.
+bitvisor: setup
+	@tee/bitvisor/build.sh build/bitvisor
 
 # --- check ------------------------------------------------------------
 check-build: all $(TEST_BINS) $(TOOL_BINS)

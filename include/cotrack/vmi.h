@@ -458,6 +458,20 @@ int cot_vmi_btf_range(const struct cot_vmi *k, uint64_t *va, size_t *len);
  */
 int cot_vmi_set_profile(struct cot_vmi *k, const struct cot_vmi_profile *p);
 
+/*
+ * The profile from the raw BTF in @data[0..len) without libbpf
+ * (core/vmi/btf.c), for trackers with no libc; the same rules and
+ * result as host/btf.c.  @mem (4-byte aligned, at least
+ * cot_vmi_btf_memsize(len) bytes) holds the type index.  The blob is
+ * hostile: every offset, id and name is checked; reads stay inside
+ * @data.  Returns 0; -COT_EBADMSG (malformed), -COT_ENOSPC (@memlen too
+ * small), -COT_ENOENT (a type or member is missing), -COT_EINVAL or
+ * -COT_ERANGE (an offset a profile cannot hold).  Thread-safe.
+ */
+size_t cot_vmi_btf_memsize(size_t len);
+int cot_vmi_profile_btf(const void *data, size_t len, void *mem, size_t memlen,
+			struct cot_vmi_profile *p);
+
 /* --- sockets ---------------------------------------------------------- */
 
 /* Kernel TCP states (include/net/tcp_states.h). */
