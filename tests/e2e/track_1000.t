@@ -28,9 +28,8 @@ svc_stop_daemon
 check "cotrackd exits 0 on SIGTERM" test "$SVC_DRC" = 0
 sed 's/^/# /' "$SVC_DIR/cotrackd.log" | grep -v "no kernel found" | tail -12
 svc_stop_guests
-d() { echo $(($(svc_opens "$1" after "$2") - $(svc_opens "$1" before "$2"))); }
 python3 "$TOP/tests/tools/track_check.py" "$SVC_DIR/records.json" "$T_TMP/client.log" \
-	"$N" "$(d fe 3)" "$(d fe 4)" "$(d be 4)" --table "$O/capture_by_source.txt" ||
+	"$N" "$(svc_opens_delta fe 3)" "$(svc_opens_delta fe 4)" "$(svc_opens_delta be 4)" --table "$O/capture_by_source.txt" ||
 	{ T_FAILS=$((T_FAILS + 1)); rm -rf "$O/track_1000.failed"; cp -r "$SVC_DIR" "$O/track_1000.failed";
 	  cp "$T_TMP/client.log" "$O/track_1000.failed/"; echo "# artifacts in $O/track_1000.failed"; }
 if grep -q "ERROR: AddressSanitizer\|runtime error" "$SVC_DIR/cotrackd.log"; then

@@ -168,12 +168,7 @@ for p in $fpid $spid; do
 done
 fpid='' spid=''
 grep -E '^(fe|be|forged|badsyms): ' "$SVC_DIR/cotrackd.log" | sed 's/^/# /'
-d() {
-	local a b
-	a=$(svc_opens "$1" after "$2") b=$(svc_opens "$1" before "$2")
-	echo $((${a:--1} - ${b:-0}))
-}
-fa=$(d fe 3) fp=$(d fe 4) bp=$(d be 4)
+fa=$(svc_opens_delta fe 3) fp=$(svc_opens_delta fe 4) bp=$(svc_opens_delta be 4)
 svc_cleanup
 
 # field VM KEY: the number after KEY in VM's summary line "VM: scan

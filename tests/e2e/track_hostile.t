@@ -101,12 +101,7 @@ svc_alive "at the end"
 svc_stop_daemon
 check "cotrackd exits 0 on SIGTERM" test "$SVC_DRC" = 0
 grep -E '^(fe|be|bad|uplink [^:]*): |bad frame length|refused' "$SVC_DIR/cotrackd.log" | sed 's/^/# /'
-d() {
-	local a b
-	a=$(svc_opens "$1" after "$2") b=$(svc_opens "$1" before "$2")
-	echo $((${a:--1} - ${b:-0}))
-}
-fa=$(d fe 3) fp=$(d fe 4) bp=$(d be 4)
+fa=$(svc_opens_delta fe 3) fp=$(svc_opens_delta fe 4) bp=$(svc_opens_delta be 4)
 svc_cleanup
 # bad framing of the bad VM = runts (B) + 3 bad length headers; the
 # floods (A, C) and the partial frame carry none.

@@ -19,6 +19,7 @@
 #   svc_snmp WHEN                                   both guests print snmp
 #   svc_stop_guests; svc_stop_daemon; svc_cleanup
 #   svc_opens VM WHEN FIELD                         3=Active 4=Passive
+#   svc_opens_delta VM FIELD                        after - before
 SVC_TOP=${TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 G=$SVC_TOP/guest
 
@@ -92,6 +93,14 @@ svc_snmp() {
 svc_opens() {
 	tr -d '\r' <"$SVC_DIR/$1/console.log" | python3 "$G/truth.py" --snmp - |
 		awk -v w="$2" -v f="$3" '$2 == w {v = $f} END {print v}'
+}
+
+# svc_opens_delta fe|be 3|4: the counter's growth from "before" to "after"
+# (-1 when the "after" line is missing)
+svc_opens_delta() {
+	local a b
+	a=$(svc_opens "$1" after "$2") b=$(svc_opens "$1" before "$2")
+	echo $((${a:--1} - ${b:-0}))
 }
 
 svc_stop_guests() {
