@@ -8,7 +8,8 @@ static uint64_t read_clock(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(id, &ts);
+	if (clock_gettime(id, &ts) < 0)
+		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -20,6 +21,11 @@ uint64_t cot_clock_mono_ns(void)
 uint64_t cot_clock_real_ns(void)
 {
 	return read_clock(CLOCK_REALTIME);
+}
+
+uint64_t cot_clock_thread_cpu_ns(void)
+{
+	return read_clock(CLOCK_THREAD_CPUTIME_ID);
 }
 
 uint64_t cot_clock_tsc(void)

@@ -14,6 +14,9 @@ uint64_t cot_clock_mono_ns(void);
 /* CLOCK_REALTIME in ns since the epoch: for timestamps in records. */
 uint64_t cot_clock_real_ns(void);
 
+/* CPU time of the calling thread in ns (0 if it cannot be read). */
+uint64_t cot_clock_thread_cpu_ns(void);
+
 /* The CPU's time-stamp counter (rdtsc) on x86, else cot_clock_mono_ns(). */
 uint64_t cot_clock_tsc(void);
 

@@ -17,15 +17,13 @@
 #define WARN_EVERY_NS	    10000000000ULL /* rate limit of the warnings */
 #define FINAL_STEPS	    64 /* steps the last snapshot may take */
 
+/* An absolute CLOCK_REALTIME time @ns from now, as condvars want it. */
 static void deadline_in(struct timespec *ts, uint64_t ns)
 {
-	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t)(ns / 1000000000ULL);
-	ts->tv_nsec += (long)(ns % 1000000000ULL);
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	uint64_t t = cot_clock_real_ns() + ns;
+
+	ts->tv_sec = (time_t)(t / 1000000000ULL);
+	ts->tv_nsec = (long)(t % 1000000000ULL);
 }
 
 /*
@@ -155,15 +153,6 @@ static bool attach(struct scanner *s)
 	return true;
 }
 
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static bool warn_due(struct scanner *s, uint64_t now)
 {
 	if (s->warned_ns && now - s->warned_ns < WARN_EVERY_NS)
@@ -183,7 +172,7 @@ static void complete(struct scanner *s, uint64_t now)
 {
 	struct cot_vmi_sock *tmp;
 	uint32_t n = s->scan.n;
-	uint64_t dt = now - s->scan_t0;
+	uint64_t dt = now - s->scan_ns;
 
 	if (s->vst.truncated && warn_due(s, now))
 		log_warnx("%s: guest has more than %u sockets: %u not seen "
@@ -220,13 +209,13 @@ static void step(struct scanner *s, uint32_t rounds)
 		int rc;
 
 		if (!s->in_scan) {
-			s->scan_t0 = s->scan_ns = cot_clock_mono_ns();
+			s->scan_ns = cot_clock_mono_ns();
 			memset(&s->vst, 0, sizeof(s->vst));
 			cot_vmi_scan_start(s->at.k, &s->scan, s->cur, s->p.cap);
 			s->in_scan = true;
 			s->scan_steps = 0;
 		}
-		c0 = thread_cpu_ns();
+		c0 = cot_clock_thread_cpu_ns();
 		b0 = s->vst.bytes_read;
 		w0 = s->vst.walks;
 		rc = cot_vmi_scan_step(s->at.k, &s->scan, s->p.step_bytes,
@@ -234,7 +223,7 @@ static void step(struct scanner *s, uint32_t rounds)
 		now = cot_clock_mono_ns();
 		s->scan_steps++;
 		pthread_mutex_lock(&s->mu);
-		s->st.cpu_scan_ns += thread_cpu_ns() - c0;
+		s->st.cpu_scan_ns += cot_clock_thread_cpu_ns() - c0;
 		s->st.steps++;
 		s->st.bytes += s->vst.bytes_read - b0;
 		s->st.walks += s->vst.walks - w0;
@@ -262,11 +251,11 @@ static void step(struct scanner *s, uint32_t rounds)
 					  s->p.step_walks, s->scan_steps);
 			continue;
 		}
-		c0 = thread_cpu_ns();
+		c0 = cot_clock_thread_cpu_ns();
 		complete(s, now);
 		/* The diff is scan work too. */
 		pthread_mutex_lock(&s->mu);
-		s->st.cpu_scan_ns += thread_cpu_ns() - c0;
+		s->st.cpu_scan_ns += cot_clock_thread_cpu_ns() - c0;
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -335,10 +324,10 @@ static void *run(void *arg)
 				continue;
 			}
 			pthread_mutex_unlock(&s->mu);
-			c0 = thread_cpu_ns();
+			c0 = cot_clock_thread_cpu_ns();
 			ok = attach(s);
 			pthread_mutex_lock(&s->mu);
-			s->st.cpu_attach_ns += thread_cpu_ns() - c0;
+			s->st.cpu_attach_ns += cot_clock_thread_cpu_ns() - c0;
 			if (ok) {
 				s->backoff_ns = ATTACH_RETRY_NS;
 				continue;

@@ -89,7 +89,7 @@ struct scanner {
 	uint32_t nprev;
 	struct cot_vmi_scan scan;
 	bool in_scan;
-	uint64_t scan_t0, scan_ns, scan_steps;
+	uint64_t scan_ns, scan_steps; /* when the snapshot began; its steps */
 	struct cot_vmi_stats vst;
 	uint64_t backoff_ns;
 	uint64_t next_attach_ns; /* no attach attempt before this */

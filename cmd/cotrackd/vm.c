@@ -134,9 +134,8 @@ static uint32_t drain(struct vm *v, uint64_t tsc, uint32_t max)
 			cot_sched_init(&v->sched, v->interval_tsc, tsc);
 			break;
 		case SEV_DOWN:
+			/* The merge ends a scan it was in, itself. */
 			v->vmi_up = false;
-			if (v->in_scan)
-				cot_merge_scan_end(v->m);
 			v->in_scan = false;
 			cot_merge_vmi_down(v->m);
 			break;
