@@ -304,6 +304,7 @@ for try in 1 2 3; do
 	client 10.0.0.2:80 10 >"$D/c2.log"
 	grep -q "client ok=10 fail=0" "$D/c2.log" && break
 	echo "# try $try after the restart: $(grep '^client' "$D/c2.log")"
+	grep -v ' ok ' "$D/c2.log" | grep '^req' | head -3 | sed 's/^/#   /'
 	sleep 1
 done
 check "10 requests through both guests after the restart" grep -q "client ok=10 fail=0" "$D/c2.log"
