@@ -10,7 +10,9 @@
  *	listener and (N-1)/2 established localhost pairs, for benchmarks).
  *	Everything is held by background processes; the foreground process
  *	prints "keeper=PID" (and "ns2=PID", a process inside the second
- *	namespace, for /proc/PID/net/tcp and /proc/PID/ns/net) and exits 0
+ *	namespace, for /proc/PID/net/tcp and /proc/PID/ns/net, comm
+ *	"zoo-ns2"; without --count "share=PID", comm "zoo-share", a child
+ *	of the keeper holding all its fds too) and exits 0
  *	once every socket is in place, 1 on any failure.
  *   sockzoo tw [--count N]
  *	Makes N IPv4 and N IPv6 TIME_WAIT sockets on loopback (the client
@@ -27,6 +29,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -190,6 +193,40 @@ static void make_tw(int family, int n)
 	close(l);
 }
 
+/*
+ * Known volumes for `cotrack vmi`'s live counters: @n bytes written on
+ * @from and read in full on @to (bounded by the receive timeout).
+ */
+#define XFER_UP	  100000 /* client 127.0.0.3 -> server 127.0.0.5:7001 */
+#define XFER_DOWN 3333	 /* and back */
+static void xfer(int from, int to, int n)
+{
+	static char buf[16384];
+	int sent = 0, got = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	set_rcvtimeo(to, 5);
+	while (got < n) {
+		ssize_t r;
+
+		if (sent < n) {
+			int len = n - sent < (int)sizeof(buf)
+					  ? n - sent
+					  : (int)sizeof(buf);
+			r = write(from, buf, (size_t)len);
+			if (r <= 0)
+				die("xfer write");
+			sent += (int)r;
+		}
+		r = read(to, buf, sizeof(buf));
+		if (r <= 0)
+			die("xfer read (%d of %d)", got, n);
+		got += (int)r;
+	}
+	if (got != n)
+		die("xfer: %d bytes, not %d", got, n);
+}
+
 /* fds the keeper holds for its lifetime */
 static int held[64];
 static int nheld;
@@ -238,8 +275,11 @@ static void zoo_init(void)
 	hold(l1), hold(l2), hold(l3), hold(l4), hold(l6), hold(l7);
 
 	hold(mk_connect(AF_INET, NULL, "127.0.0.1", 7002, 0)), hold(acc(l2));
-	hold(mk_connect(AF_INET, "127.0.0.3", "127.0.0.5", 7001, 0)),
-		hold(acc(l1));
+	c = mk_connect(AF_INET, "127.0.0.3", "127.0.0.5", 7001, 0);
+	s = acc(l1);
+	xfer(c, s, XFER_UP);
+	xfer(s, c, XFER_DOWN);
+	hold(c), hold(s);
 	hold(mk_connect(AF_INET6, NULL, "::1", 7003, 0)), hold(acc(l3));
 	hold(mk_connect(AF_INET, NULL, "127.0.0.1", 7004, 0)), hold(acc(l4));
 	hold(mk_connect(AF_INET6, NULL, "::ffff:127.0.0.1", 7001, 0)),
@@ -341,7 +381,7 @@ static void park(void)
 
 static int cmd_hold(int ns2, int count)
 {
-	int p[2], want = ns2 ? 2 : 1, got = 0;
+	int p[2], want = (ns2 ? 2 : 1) + (count == 0), got = 0;
 	char buf[256];
 	size_t used = 0;
 
@@ -358,6 +398,7 @@ static int cmd_hold(int ns2, int count)
 		setsid();
 		signal(SIGPIPE, SIG_IGN);
 		if (ns2 && fork() == 0) {
+			prctl(PR_SET_NAME, "zoo-ns2", 0, 0, 0);
 			if (unshare(CLONE_NEWNET) < 0)
 				die("unshare(CLONE_NEWNET)");
 			lo_up();
@@ -368,6 +409,13 @@ static int cmd_hold(int ns2, int count)
 		zoo_init();
 		if (count > 0)
 			zoo_count(count);
+		/* a second process holding every zoo fd (inherited): the
+		 * owner is the lowest pid, the keeper */
+		if (count == 0 && fork() == 0) {
+			prctl(PR_SET_NAME, "zoo-share", 0, 0, 0);
+			report(p[1], "share");
+			park();
+		}
 		report(p[1], "keeper");
 		park();
 	}
