@@ -450,6 +450,8 @@ int cot_vmi_owners(struct cot_vmi *k, struct cot_vmi_owners *o,
 	p.last_cg = NONE;
 	b0 = k->bytes_read;
 	w0 = k->walks;
+	/* Mappings may have changed since the scan (as per scan step). */
+	cot_vmi__tlb_flush(k);
 	cot_vmi__set_limits(k, max_bytes, max_walks);
 	owners = own && (k->prof.flags & COT_VMI_PF_OWNERS) &&
 		 k->sym[COT_VMI_SYM_INIT_TASK];

@@ -57,6 +57,30 @@
 #define SYN_NET_SIZE	      128
 #define SYN_DR_HASHINFO	      8
 #define SYN_LISTEN_NULLS_BASE (1u << 29)
+/* owners and volumes (core/vmi/owner.c): our own layouts too */
+#define SYN_TP_BYTES_RECEIVED 112 /* tcp_sock, inside SYN_SOCK_SIZE */
+#define SYN_TP_SEGS_IN	      128
+#define SYN_TP_SEGS_OUT	      132
+#define SYN_TP_BYTES_ACKED    144
+#define SYN_SK_SOCKET	      152 /* sock.sk_socket */
+#define SYN_TASK_TGID	      16
+#define SYN_TASK_CGROUPS      40
+#define SYN_TASK_TASKS	      64
+#define SYN_TASK_COMM	      128
+#define SYN_TASK_FILES	      200
+#define SYN_TASK_SIZE	      256
+#define SYN_FILES_FDT	      32
+#define SYN_FDT_MAX_FDS	      0
+#define SYN_FDT_FD	      8
+#define SYN_FDT_OPEN_FDS      24
+#define SYN_FILE_PRIV	      48
+#define SYN_SOCKET_FILE	      16
+#define SYN_SOCKET_SK	      24
+#define SYN_SOCKET_INO	      72 /* vfs_inode at 64 of socket_alloc, i_ino 8 */
+#define SYN_CSS_DFL	      8
+#define SYN_CGROUP_KN	      24
+#define SYN_KN_NAME	      8
+#define SYN_KN_PARENT	      32 /* named __parent, as from Linux 6.15 */
 
 /*
  * Where kallsyms is and how it is encoded (struct syn.ks_layout):
@@ -90,7 +114,7 @@ struct syn {
 	uint64_t phys_base;
 	uint64_t root_pa, root_va;
 	uint64_t heap, img; /* next free pa */
-	uint64_t hashinfo, nslist, init_net;
+	uint64_t hashinfo, nslist, init_net, init_task;
 	uint64_t vmci_pa;
 	/* what the read callback was asked for, to check the counting */
 	uint64_t rd_bytes, rd_calls;
@@ -301,6 +325,7 @@ SYN_FN void *syn_btf(size_t *len)
 	btf__add_struct(b, "sock", SYN_SOCK_SIZE);
 	btf__add_field(b, "sk_pad", u64, 0, 0);
 	btf__add_field(b, "__sk_common", sc, SYN_SKC * 8, 0);
+	btf__add_field(b, "sk_socket", vp, SYN_SK_SOCKET * 8, 0);
 	btf__add_struct(b, "inet_timewait_sock", SYN_SOCK_SIZE);
 	btf__add_field(b, "__tw_common", sc, SYN_SKC * 8, 0);
 	btf__add_field(b, "tw_substate", u8, SYN_TW_SUBSTATE * 8, 0);
@@ -339,6 +364,47 @@ SYN_FN void *syn_btf(size_t *len)
 		btf__add_field(b, "ns", ns, 64, 0);
 		btf__add_field(b, "list", lh, SYN_NET_LIST * 8, 0);
 		btf__add_field(b, "ipv4", v4, 64 * 8, 0);
+
+		/* owners */
+		int comm = btf__add_array(b, u32, u8, 16), ino, sock_t;
+
+		btf__add_struct(b, "task_struct", SYN_TASK_SIZE);
+		btf__add_field(b, "tgid", u32, SYN_TASK_TGID * 8, 0);
+		btf__add_field(b, "cgroups", vp, SYN_TASK_CGROUPS * 8, 0);
+		btf__add_field(b, "tasks", lh, SYN_TASK_TASKS * 8, 0);
+		btf__add_field(b, "comm", comm, SYN_TASK_COMM * 8, 0);
+		btf__add_field(b, "files", vp, SYN_TASK_FILES * 8, 0);
+		btf__add_struct(b, "files_struct", 64);
+		btf__add_field(b, "fdt", vp, SYN_FILES_FDT * 8, 0);
+		btf__add_struct(b, "fdtable", 32);
+		btf__add_field(b, "max_fds", u32, SYN_FDT_MAX_FDS * 8, 0);
+		btf__add_field(b, "fd", vp, SYN_FDT_FD * 8, 0);
+		btf__add_field(b, "open_fds", vp, SYN_FDT_OPEN_FDS * 8, 0);
+		btf__add_struct(b, "file", 64);
+		btf__add_field(b, "private_data", vp, SYN_FILE_PRIV * 8, 0);
+		sock_t = btf__add_struct(b, "socket", 48);
+		btf__add_field(b, "file", vp, SYN_SOCKET_FILE * 8, 0);
+		btf__add_field(b, "sk", vp, SYN_SOCKET_SK * 8, 0);
+		ino = btf__add_struct(b, "inode", 64);
+		btf__add_field(b, "i_ino", u64, 8 * 8, 0);
+		btf__add_struct(b, "socket_alloc", 128);
+		btf__add_field(b, "socket", sock_t, 0, 0);
+		btf__add_field(b, "vfs_inode", ino, 64 * 8, 0);
+		btf__add_struct(b, "css_set", 32);
+		btf__add_field(b, "dfl_cgrp", vp, SYN_CSS_DFL * 8, 0);
+		btf__add_struct(b, "cgroup", 64);
+		btf__add_field(b, "kn", vp, SYN_CGROUP_KN * 8, 0);
+		btf__add_struct(b, "kernfs_node", 64);
+		btf__add_field(b, "name", vp, SYN_KN_NAME * 8, 0);
+		btf__add_field(b, "__parent", vp, SYN_KN_PARENT * 8, 0);
+		/* volumes */
+		btf__add_struct(b, "tcp_sock", SYN_SOCK_SIZE);
+		btf__add_field(b, "bytes_received", u64,
+			       SYN_TP_BYTES_RECEIVED * 8, 0);
+		btf__add_field(b, "segs_in", u32, SYN_TP_SEGS_IN * 8, 0);
+		btf__add_field(b, "segs_out", u32, SYN_TP_SEGS_OUT * 8, 0);
+		btf__add_field(b, "bytes_acked", u64, SYN_TP_BYTES_ACKED * 8,
+			       0);
 	}
 	raw = btf__raw_data(b, &sz);
 	out = malloc(sz);
@@ -531,6 +597,12 @@ SYN_FN void syn_init_ks(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	dr = syn_obj(s, 16);
 	syn_w64(s, dr + SYN_DR_HASHINFO, s->hashinfo);
 	syn_w64(s, s->init_net + SYN_NET_DR, dr);
+	/* init_task (swapper, pid 0) alone on the task list */
+	s->init_task = syn_img(s, SYN_TASK_SIZE, 64);
+	syn_w64(s, s->init_task + SYN_TASK_TASKS,
+		s->init_task + SYN_TASK_TASKS);
+	syn_w64(s, s->init_task + SYN_TASK_TASKS + 8,
+		s->init_task + SYN_TASK_TASKS);
 
 	/* kallsyms: some noise around the wanted symbols */
 	syms[n++] = (struct syn_sym){ "_text", 'T', SYN_IMG_VA };
@@ -547,6 +619,7 @@ SYN_FN void syn_init_ks(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	};
 	syms[n++] = (struct syn_sym){ "net_namespace_list", 'D', s->nslist };
 	syms[n++] = (struct syn_sym){ "init_net", 'D', s->init_net };
+	syms[n++] = (struct syn_sym){ "init_task", 'D', s->init_task };
 	syms[n++] = (struct syn_sym){ "__start_BTF", 'R', btf_va };
 	syms[n++] = (struct syn_sym){ "__stop_BTF", 'R', stop_va };
 	for (i = 0; layout >= SYN_KS_IMAGE && i < SYN_FILLER; i++) {
