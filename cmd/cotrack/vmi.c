@@ -567,6 +567,27 @@ static int do_info(const struct opts *o)
 	       k->prof.skc_nulls_node, k->prof.tw_substate, k->prof.listen_node,
 	       (k->prof.flags & COT_VMI_PF_LHASH2_NULLS) ? "hlist_nulls"
 							 : "hlist");
+	if (k->prof.flags & COT_VMI_PF_OWNERS)
+		printf("                 owners: task tasks %u tgid %u comm %u "
+		       "files %u cgroups %u; fdt %u max_fds %u fd %u "
+		       "open_fds %u; file private_data %u; socket file %u sk "
+		       "%u ino %u; sk_socket %u; dfl_cgrp %u kn %u; kn name "
+		       "%u parent %u\n",
+		       k->prof.task_tasks, k->prof.task_tgid, k->prof.task_comm,
+		       k->prof.task_files, k->prof.task_cgroups,
+		       k->prof.files_fdt, k->prof.fdt_max_fds, k->prof.fdt_fd,
+		       k->prof.fdt_open_fds, k->prof.file_private_data,
+		       k->prof.socket_file, k->prof.socket_sk,
+		       k->prof.socket_ino, k->prof.sk_socket,
+		       k->prof.css_dfl_cgrp, k->prof.cgroup_kn, k->prof.kn_name,
+		       k->prof.kn_parent);
+	else
+		printf("                 owners: not in this kernel's BTF\n");
+	if (k->prof.flags & COT_VMI_PF_VOLUMES)
+		printf("                 volumes: tcp_sock bytes_acked %u "
+		       "bytes_received %u segs_out %u segs_in %u\n",
+		       k->prof.tp_bytes_acked, k->prof.tp_bytes_received,
+		       k->prof.tp_segs_out, k->prof.tp_segs_in);
 	printf("                 per-netns ehash: %s\n",
 	       (k->prof.flags & COT_VMI_PF_PERNET)
 		       ? ((k->prof.flags & COT_VMI_PF_DR_PTR)

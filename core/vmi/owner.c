@@ -53,6 +53,44 @@ static int rd32(struct cot_vmi *k, uint64_t va, uint32_t *v)
 	return err;
 }
 
+/*
+ * Read the fields at @off[0..n) (each @len[i] bytes, at most 8) of the
+ * object at @va into @v[]: one read of their span when it is at most
+ * SPAN bytes (fields of one struct usually are: a read costs more than
+ * its bytes), else one read each.  0 or the read's error.
+ */
+#define SPAN 256
+static int rd_fields(struct cot_vmi *k, uint64_t va, const uint32_t *off,
+		     const uint8_t *len, uint64_t *v, uint32_t n)
+{
+	uint32_t lo = UINT32_MAX, hi = 0, i;
+	uint8_t buf[SPAN];
+
+	for (i = 0; i < n; i++) {
+		lo = COT_MIN(lo, off[i]);
+		hi = COT_MAX(hi, off[i] + len[i]);
+	}
+	if (hi - lo <= SPAN) {
+		int err = cot_vmi_read_va(k, va + lo, buf, hi - lo);
+
+		if (err)
+			return err;
+		for (i = 0; i < n; i++)
+			v[i] = len[i] == 8 ? cot_get_le64(buf + off[i] - lo)
+					   : cot_get_le32(buf + off[i] - lo);
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		uint8_t b[8];
+		int err = cot_vmi_read_va(k, va + off[i], b, len[i]);
+
+		if (err)
+			return err;
+		v[i] = len[i] == 8 ? cot_get_le64(b) : cot_get_le32(b);
+	}
+	return 0;
+}
+
 /* A kernel pointer: canonical upper half (and not a nulls marker). */
 static bool kptr(uint64_t v)
 {
@@ -364,11 +402,18 @@ static void join(struct pass *p, const struct cot_vmi_sock *s,
 	}
 	if (!sock) /* orphaned (closed by its process) or not accepted */
 		return;
-	if (!kptr(sock) || rd64(k, sock + pf->socket_sk, &back) ||
-	    rd64(k, sock + pf->socket_file, &file) ||
-	    rd64(k, sock + pf->socket_ino, &ino)) {
-		p->st->err_read++;
-		return;
+	{ /* socket->sk and ->file are neighbours; the inode is further */
+		const uint32_t off[2] = { pf->socket_sk, pf->socket_file };
+		const uint8_t len[2] = { 8, 8 };
+		uint64_t v[2];
+
+		if (!kptr(sock) || rd_fields(k, sock, off, len, v, 2) ||
+		    rd64(k, sock + pf->socket_ino, &ino)) {
+			p->st->err_read++;
+			return;
+		}
+		back = v[0];
+		file = v[1];
 	}
 	if (back != s->kaddr) {
 		p->st->err_verify++;
@@ -399,20 +444,20 @@ static void volumes(struct pass *p, struct cot_vmi_sock *s)
 {
 	struct cot_vmi *k = p->k;
 	const struct cot_vmi_profile *pf = &k->prof;
-	uint64_t a, r;
-	uint32_t so, si;
+	const uint32_t off[4] = { pf->tp_bytes_acked, pf->tp_bytes_received,
+				  pf->tp_segs_out, pf->tp_segs_in };
+	const uint8_t len[4] = { 8, 8, 4, 4 };
+	uint64_t v[4];
 
-	if (rd64(k, s->kaddr + pf->tp_bytes_acked, &a) ||
-	    rd64(k, s->kaddr + pf->tp_bytes_received, &r) ||
-	    rd32(k, s->kaddr + pf->tp_segs_out, &so) ||
-	    rd32(k, s->kaddr + pf->tp_segs_in, &si)) {
+	/* one read: the four are within 56 bytes in Debian's 6.1 */
+	if (rd_fields(k, s->kaddr, off, len, v, 4)) {
 		p->st->err_read++;
 		return;
 	}
-	s->bytes_acked = a;
-	s->bytes_received = r;
-	s->segs_out = so;
-	s->segs_in = si;
+	s->bytes_acked = v[0];
+	s->bytes_received = v[1];
+	s->segs_out = (uint32_t)v[2];
+	s->segs_in = (uint32_t)v[3];
 	s->flags |= COT_VMI_SOCK_VOLUMES;
 	p->st->volumes++;
 }

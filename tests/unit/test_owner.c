@@ -47,99 +47,6 @@ static int open_syn(struct syn *s)
 	return err ? err : cot_vmi_set_profile(vk, &p);
 }
 
-/* A string in guest memory. */
-static uint64_t syn_str(struct syn *s, const char *str)
-{
-	uint64_t va = syn_obj(s, strlen(str) + 1);
-
-	memcpy(syn_at(s, va), str, strlen(str) + 1);
-	return va;
-}
-
-static uint64_t kn_root;
-
-/* A cgroup at "/a/b/..." (path without the leading slash; "" for the
- * root) under one root kernfs node; returns its css_set. */
-static uint64_t syn_cgroup(struct syn *s, const char *path)
-{
-	uint64_t kn = kn_root, css = syn_obj(s, 32), cg = syn_obj(s, 64);
-	char buf[256], *tok, *save = NULL;
-
-	if (!kn_root) {
-		kn_root = kn = syn_obj(s, 64);
-		syn_w64(s, kn + SYN_KN_NAME, syn_str(s, ""));
-	}
-	snprintf(buf, sizeof(buf), "%s", path);
-	for (tok = strtok_r(buf, "/", &save); tok;
-	     tok = strtok_r(NULL, "/", &save)) {
-		uint64_t c = syn_obj(s, 64);
-
-		syn_w64(s, c + SYN_KN_NAME, syn_str(s, tok));
-		syn_w64(s, c + SYN_KN_PARENT, kn);
-		kn = c;
-	}
-	syn_w64(s, cg + SYN_CGROUP_KN, kn);
-	syn_w64(s, css + SYN_CSS_DFL, cg);
-	return css;
-}
-
-/* A process at the tail of the task list with a table of @max_fds. */
-static uint64_t syn_task(struct syn *s, uint32_t tgid, const char *comm,
-			 uint64_t css, uint32_t max_fds)
-{
-	uint64_t t = syn_obj(s, SYN_TASK_SIZE), files = syn_obj(s, 64);
-	uint64_t fdt = syn_obj(s, 32), head = s->init_task + SYN_TASK_TASKS;
-	uint64_t prev = cot_get_le64(syn_at(s, head + 8));
-
-	syn_w32(s, t + SYN_TASK_TGID, tgid);
-	snprintf((char *)syn_at(s, t + SYN_TASK_COMM), 16, "%s", comm);
-	syn_w64(s, t + SYN_TASK_CGROUPS, css);
-	syn_w64(s, t + SYN_TASK_FILES, files);
-	syn_w64(s, files + SYN_FILES_FDT, fdt);
-	syn_w32(s, fdt + SYN_FDT_MAX_FDS, max_fds);
-	syn_w64(s, fdt + SYN_FDT_FD, syn_obj(s, (size_t)max_fds * 8));
-	syn_w64(s, fdt + SYN_FDT_OPEN_FDS, syn_obj(s, (max_fds + 63) / 64 * 8));
-	syn_w64(s, t + SYN_TASK_TASKS, head);
-	syn_w64(s, t + SYN_TASK_TASKS + 8, prev);
-	syn_w64(s, prev, t + SYN_TASK_TASKS);
-	syn_w64(s, head + 8, t + SYN_TASK_TASKS);
-	return t;
-}
-
-static void syn_fd(struct syn *s, uint64_t task, uint32_t fd, uint64_t file)
-{
-	uint64_t files = cot_get_le64(syn_at(s, task + SYN_TASK_FILES));
-	uint64_t fdt = cot_get_le64(syn_at(s, files + SYN_FILES_FDT));
-	uint64_t arr = cot_get_le64(syn_at(s, fdt + SYN_FDT_FD));
-	uint64_t bits = cot_get_le64(syn_at(s, fdt + SYN_FDT_OPEN_FDS));
-	uint64_t w = cot_get_le64(syn_at(s, bits + fd / 64 * 8));
-
-	syn_w64(s, arr + (uint64_t)fd * 8, file);
-	syn_w64(s, bits + fd / 64 * 8, w | 1ull << (fd % 64));
-}
-
-/* The socket file of @sk (struct socket_alloc with inode @ino). */
-static uint64_t syn_sockfile(struct syn *s, uint64_t sk, uint64_t ino)
-{
-	uint64_t sa = syn_obj(s, 128), file = syn_obj(s, 64);
-
-	syn_w64(s, sa + SYN_SOCKET_FILE, file);
-	syn_w64(s, sa + SYN_SOCKET_SK, sk);
-	syn_w64(s, sa + SYN_SOCKET_INO, ino);
-	syn_w64(s, file + SYN_FILE_PRIV, sa);
-	syn_w64(s, sk + SYN_SK_SOCKET, sa);
-	return file;
-}
-
-static void syn_volumes(struct syn *s, uint64_t sk, uint64_t acked,
-			uint64_t rcvd, uint32_t out, uint32_t in)
-{
-	syn_w64(s, sk + SYN_TP_BYTES_ACKED, acked);
-	syn_w64(s, sk + SYN_TP_BYTES_RECEIVED, rcvd);
-	syn_w32(s, sk + SYN_TP_SEGS_OUT, out);
-	syn_w32(s, sk + SYN_TP_SEGS_IN, in);
-}
-
 struct pass {
 	struct cot_vmi_sock socks[64];
 	struct cot_vmi_owner own[64];
@@ -197,7 +104,6 @@ static void t_owners(void)
 		unheld, f;
 	int i;
 
-	kn_root = 0;
 	syn_init(&s, 4, 0, false, 16, 8);
 	css_root = syn_cgroup(&s, "");
 	css_web = syn_cgroup(&s, "system.slice/web.service");
@@ -323,7 +229,6 @@ static void t_owners_hostile(void)
 	uint64_t a, b, e, e2, kn, css, f, fe, sa, fdt;
 	int i;
 
-	kn_root = 0;
 	syn_init(&s, 5, 1, false, 16, 8);
 	css = syn_cgroup(&s, "x/y");
 	e = syn_sock(&s, s.init_net, 2, COT_VMI_TCP_ESTABLISHED, 0, 4, lo4, 80,

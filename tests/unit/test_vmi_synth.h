@@ -115,6 +115,7 @@ struct syn {
 	uint64_t root_pa, root_va;
 	uint64_t heap, img; /* next free pa */
 	uint64_t hashinfo, nslist, init_net, init_task;
+	uint64_t kn_root; /* the cgroup root's kernfs node (syn_cgroup) */
 	uint64_t vmci_pa;
 	/* what the read callback was asked for, to check the counting */
 	uint64_t rd_bytes, rd_calls;
@@ -779,6 +780,103 @@ SYN_FN uint64_t syn_sock(struct syn *s, uint64_t net, uint32_t bucket,
 	syn_w64(s, sk + SYN_SK_NULLS, cot_get_le64(syn_at(s, head)));
 	syn_w64(s, head, sk + SYN_SK_NULLS);
 	return sk;
+}
+
+/* --- owners (core/vmi/owner.c) ----------------------------------------- */
+
+/* A string in guest memory. */
+SYN_FN uint64_t syn_str(struct syn *s, const char *str)
+{
+	uint64_t va = syn_obj(s, strlen(str) + 1);
+
+	memcpy(syn_at(s, va), str, strlen(str) + 1);
+	return va;
+}
+
+/* A cgroup at "/a/b/..." (path without the leading slash; "" for the
+ * root) under one root kernfs node; returns its css_set. */
+SYN_FN uint64_t syn_cgroup(struct syn *s, const char *path)
+{
+	uint64_t kn = s->kn_root, css = syn_obj(s, 32), cg = syn_obj(s, 64);
+	const char *p = path;
+
+	if (!s->kn_root) {
+		s->kn_root = kn = syn_obj(s, 64);
+		syn_w64(s, kn + SYN_KN_NAME, syn_str(s, ""));
+	}
+	while (*p) {
+		char name[64];
+		size_t n = strcspn(p, "/");
+		uint64_t c = syn_obj(s, 64);
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		syn_w64(s, c + SYN_KN_NAME, syn_str(s, name));
+		syn_w64(s, c + SYN_KN_PARENT, kn);
+		kn = c;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	syn_w64(s, cg + SYN_CGROUP_KN, kn);
+	syn_w64(s, css + SYN_CSS_DFL, cg);
+	return css;
+}
+
+/* A process at the tail of the task list with a table of @max_fds. */
+SYN_FN uint64_t syn_task(struct syn *s, uint32_t tgid, const char *comm,
+			 uint64_t css, uint32_t max_fds)
+{
+	uint64_t t = syn_obj(s, SYN_TASK_SIZE), files = syn_obj(s, 64);
+	uint64_t fdt = syn_obj(s, 32), head = s->init_task + SYN_TASK_TASKS;
+	uint64_t prev = cot_get_le64(syn_at(s, head + 8));
+
+	syn_w32(s, t + SYN_TASK_TGID, tgid);
+	snprintf((char *)syn_at(s, t + SYN_TASK_COMM), 16, "%s", comm);
+	syn_w64(s, t + SYN_TASK_CGROUPS, css);
+	syn_w64(s, t + SYN_TASK_FILES, files);
+	syn_w64(s, files + SYN_FILES_FDT, fdt);
+	syn_w32(s, fdt + SYN_FDT_MAX_FDS, max_fds);
+	syn_w64(s, fdt + SYN_FDT_FD, syn_obj(s, (size_t)max_fds * 8));
+	syn_w64(s, fdt + SYN_FDT_OPEN_FDS, syn_obj(s, (max_fds + 63) / 64 * 8));
+	syn_w64(s, t + SYN_TASK_TASKS, head);
+	syn_w64(s, t + SYN_TASK_TASKS + 8, prev);
+	syn_w64(s, prev, t + SYN_TASK_TASKS);
+	syn_w64(s, head + 8, t + SYN_TASK_TASKS);
+	return t;
+}
+
+SYN_FN void syn_fd(struct syn *s, uint64_t task, uint32_t fd, uint64_t file)
+{
+	uint64_t files = cot_get_le64(syn_at(s, task + SYN_TASK_FILES));
+	uint64_t fdt = cot_get_le64(syn_at(s, files + SYN_FILES_FDT));
+	uint64_t arr = cot_get_le64(syn_at(s, fdt + SYN_FDT_FD));
+	uint64_t bits = cot_get_le64(syn_at(s, fdt + SYN_FDT_OPEN_FDS));
+	uint64_t w = cot_get_le64(syn_at(s, bits + fd / 64 * 8));
+
+	syn_w64(s, arr + (uint64_t)fd * 8, file);
+	syn_w64(s, bits + fd / 64 * 8, w | 1ull << (fd % 64));
+}
+
+/* The socket file of @sk (struct socket_alloc with inode @ino). */
+SYN_FN uint64_t syn_sockfile(struct syn *s, uint64_t sk, uint64_t ino)
+{
+	uint64_t sa = syn_obj(s, 128), file = syn_obj(s, 64);
+
+	syn_w64(s, sa + SYN_SOCKET_FILE, file);
+	syn_w64(s, sa + SYN_SOCKET_SK, sk);
+	syn_w64(s, sa + SYN_SOCKET_INO, ino);
+	syn_w64(s, file + SYN_FILE_PRIV, sa);
+	syn_w64(s, sk + SYN_SK_SOCKET, sa);
+	return file;
+}
+
+SYN_FN void syn_volumes(struct syn *s, uint64_t sk, uint64_t acked,
+			uint64_t rcvd, uint32_t out, uint32_t in)
+{
+	syn_w64(s, sk + SYN_TP_BYTES_ACKED, acked);
+	syn_w64(s, sk + SYN_TP_BYTES_RECEIVED, rcvd);
+	syn_w32(s, sk + SYN_TP_SEGS_OUT, out);
+	syn_w32(s, sk + SYN_TP_SEGS_IN, in);
 }
 
 #endif
