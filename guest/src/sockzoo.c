@@ -14,6 +14,10 @@
  *	"zoo-ns2"; without --count "share=PID", comm "zoo-share", a child
  *	of the keeper holding all its fds too) and exits 0
  *	once every socket is in place, 1 on any failure.
+ *   sockzoo owners
+ *	Prints "O PID FD INODE CGROUP COMM" for every socket fd of every
+ *	process (/proc/PID/fd, /proc/PID/cgroup, /proc/PID/comm): the
+ *	owners truth of `cotrack vmi snapshot` (guest/init "owners").
  *   sockzoo tw [--count N]
  *	Makes N IPv4 and N IPv6 TIME_WAIT sockets on loopback (the client
  *	closes first) and exits.  They live TCP_TIMEWAIT_LEN (60 s).
@@ -37,6 +41,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -439,9 +444,78 @@ static int cmd_hold(int ns2, int count)
 	return 0;
 }
 
+/* The first line of @path without its newline into @buf ("?" if none). */
+static void first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	buf[strcspn(buf, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+/*
+ * The owners truth in one process (a shell loop forks per file, slow
+ * under TCG): for every process, every fd that is a socket, as
+ * "O PID FD INODE CGROUP COMM" (CGROUP the v2 path of /proc/PID/cgroup,
+ * "?" when there is none).
+ */
+static int cmd_owners(void)
+{
+	DIR *pd = opendir("/proc"), *fd;
+	struct dirent *p, *e;
+
+	if (!pd)
+		die("/proc");
+	while ((p = readdir(pd))) {
+		char path[300], comm[64], cg[512] = "?", line[512], link[64];
+		FILE *f;
+
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", p->d_name);
+		first_line(path, comm, sizeof(comm));
+		snprintf(path, sizeof(path), "/proc/%s/cgroup", p->d_name);
+		if ((f = fopen(path, "r"))) {
+			while (fgets(line, sizeof(line), f))
+				if (!strncmp(line, "0::", 3)) {
+					line[strcspn(line, "\n")] = 0;
+					snprintf(cg, sizeof(cg), "%s",
+						 line + 3);
+				}
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		if (!(fd = opendir(path)))
+			continue; /* gone meanwhile */
+		while ((e = readdir(fd))) {
+			char lp[600];
+			ssize_t n;
+			unsigned long ino;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(lp, sizeof(lp), "%s/%s", path, e->d_name);
+			n = readlink(lp, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = 0;
+			if (sscanf(link, "socket:[%lu]", &ino) == 1)
+				printf("O %s %s %lu %s %s\n", p->d_name,
+				       e->d_name, ino, cg, comm);
+		}
+		closedir(fd);
+	}
+	closedir(pd);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: sockzoo hold [--ns2] [--count N]\n"
+			"       sockzoo owners\n"
 			"       sockzoo tw [--count N]\n");
 	exit(2);
 }
@@ -465,6 +539,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "hold"))
 		return cmd_hold(ns2, count);
+	if (!strcmp(argv[1], "owners"))
+		return cmd_owners();
 	if (!strcmp(argv[1], "tw")) {
 		make_tw(AF_INET, count ? count : 1);
 		make_tw(AF_INET6, count ? count : 1);

@@ -200,6 +200,7 @@ one() { # KTAG CPU LEVELS full|light EXTRA-RUN-ARGS... (GUEST_OUT set)
 		not_ok "$tag: live snapshot lists exactly /proc/net/tcp*"
 		sed 's/^/# /' "$T_TMP/$tag-live.snap.err" 2>/dev/null
 	fi
+	local t0=$SECONDS
 	if owners_match "$dir" "$mem" "$tag-own"; then
 		ok "$tag: owners = the guest's /proc/PID/fd, cgroup, comm ($(wc -l <"$T_TMP/$tag-own.osnap") sockets with an inode, $(awk '$9 != "-"' "$T_TMP/$tag-own.osnap" | wc -l) owned, $(awk '$9 != "-" { print $11 }' "$T_TMP/$tag-own.osnap" | sort -u | wc -l) cgroups)"
 	else
@@ -211,6 +212,7 @@ one() { # KTAG CPU LEVELS full|light EXTRA-RUN-ARGS... (GUEST_OUT set)
 	check "$tag: owners truth has /svc/zoo sockzoo and /svc/ns2 zoo-ns2, no zoo-share" \
 		sh -c 'grep -q " /svc/zoo sockzoo\$" "$1" && grep -q " /svc/ns2 zoo-ns2\$" "$1" && ! grep -q zoo-share "$1"' _ "$T_TMP/$tag-own.otruth"
 	check "$tag: volumes of the known transfer" volumes_ok "$T_TMP/$tag-own.json"
+	echo "# $tag: owners and volumes checks took $((SECONDS - t0)) s"
 	if [ "$what" = light ]; then
 		"$G/ctl.sh" "$dir" resume
 		"$G/ctl.sh" "$dir" stop 30
