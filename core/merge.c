@@ -622,8 +622,7 @@ static void conn_vol(struct conn *c, const struct cot_vmi_sock *s, int side)
  * receiving end's segs_in.  Not IP-layer bytes (the NIC's), which no
  * socket counts.
  */
-static void conn_volumes(const struct conn *c, int i, int j,
-			 struct cot_rec *r)
+static void conn_volumes(const struct conn *c, int i, int j, struct cot_rec *r)
 {
 	bool vi = c->vol & (1u << i), vj = c->vol & (1u << j);
 
