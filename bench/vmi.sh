@@ -46,22 +46,44 @@ field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
 
 printf '%-26s %8s %8s %10s %10s %10s %12s %12s %8s\n' guest sockets buckets \
 	median_us min_us max_us ns/bucket ns/socket "cpu@10ms"
-run() { # LABEL NAME REPEAT
-	local r
-	r=$("$COTRACK" vmi snapshot --mem "/dev/shm/$2" --repeat "$3") || {
+run() { # LABEL NAME REPEAT [SNAPSHOT-ARGS...]: the socket walk alone
+	local r label=$1 name=$2 rep=$3
+	shift 3
+	[ $# -gt 0 ] || set -- --no-owners
+	r=$("$COTRACK" vmi snapshot --mem "/dev/shm/$name" --repeat "$rep" "$@") || {
 		echo "bench/vmi: snapshot of $2 failed"; exit 1; }
-	printf '%-26s %8s %8s %10s %10s %10s %12s %12s %7.3f%%\n' "$1" \
+	printf '%-26s %8s %8s %10s %10s %10s %12s %12s %7.3f%%\n' "$label" \
 		"$(field sockets "$r")" "$(field buckets "$r")" \
 		"$(field median_us "$r")" "$(field min_us "$r")" "$(field max_us "$r")" \
 		"$(field ns_per_bucket "$r")" "$(field ns_per_socket "$r")" \
 		"$(awk -v m="$(field median_us "$r")" 'BEGIN { print m / 10000 * 100 }')"
-	echo "$r" >"$tmp/$2.res"
+	echo "$r" >"$tmp/$name.res$*"
+	cp "$tmp/$name.res$*" "$tmp/$name.res"
+}
+
+# The same with owners and live volumes (cot_vmi_owners() after each
+# snapshot): time and guest bytes read, with and without, as ratios.
+owners_cost() { # LABEL NAME REPEAT
+	local a b
+	run "$1" "$2" "$3" --no-owners >/dev/null
+	a=$(cat "$tmp/$2.res--no-owners")
+	run "$1 +owners" "$2" "$3" --stats
+	b=$(cat "$tmp/$2.res--stats")
+	echo "  $1: owners+volumes add $(field procs "$b") processes, $(field fds "$b") fds," \
+		"$(field owned "$b") owned sockets: bytes $(field bytes_read "$a") + $(field owner_bytes_read "$b")" \
+		"(x$(awk -v a="$(field bytes_read "$a")" -v b="$(field owner_bytes_read "$b")" 'BEGIN { printf "%.2f", (a + b) / a }'))," \
+		"walks $(field walks "$a") + $(field owner_walks "$b"), time x$(awk -v a="$(field median_us "$a")" -v b="$(field median_us "$b")" 'BEGIN { printf "%.2f", b / a }')" \
+		"(median $(field median_us "$a") -> $(field median_us "$b") us), errors $(field owner_errors "$b")"
 }
 
 boot bench-vmi-idle-$$ idle
 run "idle (-cpu max)" bench-vmi-idle-$$ 2000
+owners_cost "idle (-cpu max)" bench-vmi-idle-$$ 2000
+cp "$tmp/bench-vmi-idle-$$.res--no-owners" "$tmp/bench-vmi-idle-$$.res"
 boot bench-vmi-busy-$$ sockets --count "$N" --append cotrack.truth=0
 run "sockets --count $N" bench-vmi-busy-$$ 500
+owners_cost "sockets --count $N" bench-vmi-busy-$$ 500
+cp "$tmp/bench-vmi-busy-$$.res--no-owners" "$tmp/bench-vmi-busy-$$.res"
 
 idle=$(field median_us "$(cat "$tmp/bench-vmi-idle-$$.res")")
 busy=$(field median_us "$(cat "$tmp/bench-vmi-busy-$$.res")")
@@ -92,10 +114,10 @@ if [ ! -f "$vmlinux" ]; then
 fi
 core=$tmp/busy.elf
 $PY "$top/bench/vmi_mkcore.py" "/dev/shm/bench-vmi-busy-$$" "$core" || exit 1
-r=$("$COTRACK" vmi snapshot --mem "$core" --repeat 100) || exit 1
+r=$("$COTRACK" vmi snapshot --mem "$core" --no-owners --repeat 100) || exit 1
 c_us=$(field median_us "$r")
 t0=$(date +%s%N)
-"$COTRACK" vmi snapshot --mem "$core" >/dev/null || exit 1
+"$COTRACK" vmi snapshot --mem "$core" --no-owners >/dev/null || exit 1
 t1=$(date +%s%N)
 d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vmlinux") || { echo "drgn: failed"; exit 1; }
 echo "drgn on the same ELF core: $(field sockets "$d") sockets, walk $(field walk_ms "$d") ms (+ $(field load_ms "$d") ms loading debug info)"

@@ -86,6 +86,11 @@ struct conn {
 	uint8_t pend_end;      /* enum cot_end, with C_PENDING */
 	uint64_t zero_since;   /* scan at which its last socket vanished */
 	uint64_t first_ns, last_ns;
+	/* live volumes of each end's socket as of the last scan that saw
+	 * it (tcp_sock; bit i of @vol: end i's are known) */
+	uint8_t vol;
+	uint32_t segs_out[2], segs_in[2];
+	uint64_t acked[2], rcvd[2];
 };
 
 /* A TCP tuple whose NIC record was written (canonical order). */
@@ -596,6 +601,37 @@ static void conn_decide(const struct cot_merge *m, struct conn *c)
 		c->init = c->p[1] > c->p[0] ? 1 : 0;
 }
 
+/* Keep the volumes of @s, the socket of end @side of @c. */
+static void conn_vol(struct conn *c, const struct cot_vmi_sock *s, int side)
+{
+	if (!(s->flags & COT_VMI_SOCK_VOLUMES) || s->kind != COT_VMI_SK_FULL)
+		return;
+	c->vol |= (uint8_t)(1u << side);
+	c->acked[side] = s->bytes_acked;
+	c->rcvd[side] = s->bytes_received;
+	c->segs_out[side] = s->segs_out;
+	c->segs_in[side] = s->segs_in;
+}
+
+/*
+ * A memory-only record's volumes (docs/cotrackd.md): fwd is initiator
+ * (end i) to responder (end j).  Bytes are TCP sequence space, as the
+ * kernel counts them (payload, plus 1 for a SYN or FIN): what the
+ * receiving end's bytes_received says, else what the sending end's
+ * bytes_acked says; packets are the sending end's segs_out, else the
+ * receiving end's segs_in.  Not IP-layer bytes (the NIC's), which no
+ * socket counts.
+ */
+static void conn_volumes(const struct conn *c, int i, int j, struct cot_rec *r)
+{
+	bool vi = c->vol & (1u << i), vj = c->vol & (1u << j);
+
+	r->bytes_fwd = vj ? c->rcvd[j] : vi ? c->acked[i] : 0;
+	r->bytes_rev = vi ? c->rcvd[i] : vj ? c->acked[j] : 0;
+	r->pkts_fwd = vi ? c->segs_out[i] : vj ? c->segs_in[j] : 0;
+	r->pkts_rev = vj ? c->segs_out[j] : vi ? c->segs_in[i] : 0;
+}
+
 static void conn_emit(struct cot_merge *m, const struct conn *c, uint8_t end)
 {
 	struct cot_rec r;
@@ -615,6 +651,7 @@ static void conn_emit(struct cot_merge *m, const struct conn *c, uint8_t end)
 	r.end = end;
 	r.seen_by = COT_SEEN_VMI;
 	r.netns = c->netns;
+	conn_volumes(c, i, j, &r);
 	/* Off the box, yet never on the NIC: a hidden connection. */
 	if (!is_loopback(&c->a[0]) && !is_loopback(&c->a[1]) &&
 	    !cot_addr_eq(&c->a[0], &c->a[1]) && !(c->fl & C_EARLY))
@@ -696,6 +733,7 @@ static void conn_new(struct cot_merge *m, const struct cot_vmi_sock *s,
 	c->state = s->state;
 	c->cside = (uint8_t)side;
 	c->cstate = s->state;
+	conn_vol(c, s, side);
 	/* It was not there at the previous scan, it is at this one. */
 	c->first_ns = m->scan_ns;
 	c->last_ns = m->scan_ns;
@@ -950,7 +988,29 @@ static void on_sock_seen(struct cot_merge *m, const struct cot_vmi_sock *s,
 	c->sides |= (uint8_t)(1u << side);
 	c->side_state[side] = s->state;
 	c->state = s->state;
+	conn_vol(c, s, side);
 	conn_touch(m, i);
+}
+
+void cot_merge_sock_volumes(struct cot_merge *m, const struct cot_vmi_sock *s)
+{
+	struct tuple t;
+	uint32_t i;
+	int side;
+
+	if (!m->in_scan || !s) {
+		m->st.stray_events++;
+		return;
+	}
+	if (!(s->flags & COT_VMI_SOCK_VOLUMES) || s->kind != COT_VMI_SK_FULL ||
+	    !s->lport || !s->rport)
+		return;
+	side = canon(m, &t, &s->local, s->lport, &s->remote, s->rport);
+	i = conn_find(m, s->netns, &t, false);
+	if (i == NIL || (m->conns[i].fl & C_EMITTED))
+		return; /* a NIC flow's socket, or a connection written */
+	conn_vol(&m->conns[i], s, side);
+	m->st.volumes++;
 }
 
 static void on_sock_closed(struct cot_merge *m, const struct cot_vmi_sock *s)

@@ -10,6 +10,9 @@
 #                                        produced, exit with its rc
 #   guest/ctl.sh DIR truth [ARGS]        cmd "truth", then print that round's
 #                                        normalised truth (guest/truth.py ARGS)
+#   guest/ctl.sh DIR owners [ARGS]       cmd "owners", then print each held
+#                                        socket with its owner (truth.py
+#                                        --owners ARGS)
 #   guest/ctl.sh DIR snmp [WHEN]         cmd "snmp WHEN" (raw Tcp: lines)
 #   guest/ctl.sh DIR dump [--paging] FILE   guest RAM as an ELF core (QMP
 #                                        dump-guest-memory; physical
@@ -90,6 +93,11 @@ truth)
 	send_cmd truth 120 >/dev/null || exit $?
 	[ "$rc" = 0 ] || exit "$rc"
 	tr -d '\r' <"$log" | python3 "$here/truth.py" --seq "$seq" "$@" -
+	;;
+owners)
+	send_cmd owners 120 >/dev/null || exit $?
+	[ "$rc" = 0 ] || exit "$rc"
+	tr -d '\r' <"$log" | python3 "$here/truth.py" --owners --seq "$seq" "$@" -
 	;;
 snmp)
 	send_cmd "snmp ${1:-request}" 30 || exit $?

@@ -4,6 +4,7 @@
     guest/truth.py [--seq N] [--json] [--syn-recv-as NAME] LOG|-
     guest/truth.py --snmp LOG|-
     guest/truth.py --netns LOG|-
+    guest/truth.py --owners [--seq N] LOG|-
 
 Default: the TCP sockets of one truth round (the last complete one, or
 --seq N), one per line, sorted, in the guest socket contract of DESIGN.md:
@@ -19,6 +20,14 @@ SYN_RECV, like ss does; --syn-recv-as NEW_SYN_RECV renames them for a tool
 that reports the kernel state.  TIME_WAIT sockets show their tw_substate
 (TIME_WAIT, or FIN_WAIT2 for an orphaned socket still waiting for the
 peer's FIN).
+
+--owners (after the guest's "owners" command): every socket of the round
+that has an inode, with its owner as the guest's /proc/PID/fd links show
+it: the lowest pid holding socket:[INODE], that process's lowest such fd,
+its cgroup v2 path (/proc/PID/cgroup) and comm ("-" for each when no
+process holds it):
+
+    netns family state local lport remote rport inode pid fd cgroup comm
 
 --json prints a JSON list of objects with the same fields (ports and netns
 as integers).  --snmp prints "seq when ActiveOpens PassiveOpens
@@ -44,7 +53,12 @@ END = re.compile(r"^==COTRACK-TRUTH-END seq=(\d+) netns=(\d+)==$")
 DONE = re.compile(r"^==COTRACK-TRUTH-DONE seq=(\d+) namespaces=(\d+)==$")
 # "  12: 0100007F:1B59 0100007F:9E40 01 ..." (v4: 8 hex digits, v6: 32)
 ROW = re.compile(r"^\s*\d+: ([0-9A-F]{8}|[0-9A-F]{32}):([0-9A-F]{4}) "
-                 r"([0-9A-F]{8}|[0-9A-F]{32}):([0-9A-F]{4}) ([0-9A-F]{2}) ")
+                 r"([0-9A-F]{8}|[0-9A-F]{32}):([0-9A-F]{4}) ([0-9A-F]{2}) "
+                 r"[0-9A-F]{8}:[0-9A-F]{8} [0-9A-F]{2}:[0-9A-F]{8} "
+                 r"[0-9A-F]{8}\s+\d+\s+\d+\s+(\d+)")
+OWNERS_BEGIN = re.compile(r"^==COTRACK-OWNERS-BEGIN seq=(\d+)==$")
+OWNERS_END = re.compile(r"^==COTRACK-OWNERS-END seq=(\d+)==$")
+OWNER = re.compile(r"^O (\d+) (\d+) (\d+) (\S+) (.*)$")
 HEADER = re.compile(r"^\s*sl\s+local_address")
 SNMP_BEGIN = re.compile(r"^==COTRACK-SNMP-BEGIN seq=(\d+) when=(\S+)==$")
 NETNS = re.compile(r"^==COTRACK-NETNS name=(\S+) inode=(\d+)==$")
@@ -93,7 +107,30 @@ def rounds(lines):
         st = int(m.group(5), 16)
         out[cur[0]][1].append((cur[1], fam, STATES.get(st, "UNKNOWN_%d" % st),
                                local, int(m.group(2), 16), remote,
-                               int(m.group(4), 16)))
+                               int(m.group(4), 16), int(m.group(6))))
+    return out
+
+
+def owners(lines, seq):
+    """{inode: (pid, fd, cgroup, comm)}: lowest pid, then its lowest fd."""
+    out = {}
+    inside = False
+    for ln in lines:
+        ln = ln.rstrip("\r\n")
+        m = OWNERS_BEGIN.match(ln)
+        if m:
+            inside = int(m.group(1)) == seq
+            continue
+        if OWNERS_END.match(ln):
+            inside = False
+            continue
+        m = OWNER.match(ln) if inside else None
+        if not m:
+            continue
+        pid, fd, ino = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        cur = out.get(ino)
+        if cur is None or (pid, fd) < (cur[0], cur[1]):
+            out[ino] = (pid, fd, m.group(4), m.group(5))
     return out
 
 
@@ -106,6 +143,7 @@ def main():
     ap.add_argument("--syn-recv-as", default="SYN_RECV")
     ap.add_argument("--snmp", action="store_true")
     ap.add_argument("--netns", action="store_true")
+    ap.add_argument("--owners", action="store_true")
     a = ap.parse_args()
     f = sys.stdin if a.log == "-" else open(a.log, errors="replace")
     lines = f.read().splitlines()
@@ -150,9 +188,15 @@ def main():
               file=sys.stderr)
         return 1
     rows = []
-    for (ns, fam, st, l, lp, rm, rp) in r[seq][1]:
+    own = owners(lines, seq) if a.owners else {}
+    for (ns, fam, st, l, lp, rm, rp, ino) in r[seq][1]:
         if st == "SYN_RECV":
             st = a.syn_recv_as
+        if a.owners:
+            if ino:
+                rows.append((ns, fam, st, l, lp, rm, rp, ino) +
+                            own.get(ino, ("-", "-", "-", "-")))
+            continue
         rows.append((ns, fam, st, l, lp, rm, rp))
     # sorted like LC_ALL=C sort on the printed lines, so that another
     # tool's output piped through that sort can be diffed directly

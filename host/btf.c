@@ -155,6 +155,63 @@ static bool is_ptr(const struct btf *btf, __u32 type)
 	return t && btf_is_ptr(t);
 }
 
+#define OPT(s, m, out) (!off_of(c, s, m, out, NULL, true))
+
+/*
+ * What the profile has beyond the socket walk, all optional: socket
+ * owners (task list, file tables, cgroups) and tcp_sock's counters.  A
+ * part with a member missing is left out (all zero, flag clear).
+ */
+static void fill_extra(struct ctx *c, struct cot_vmi_profile *p)
+{
+	uint32_t sa_sock, sa_inode, ino;
+
+	if (OPT("task_struct", "tasks", &p->task_tasks) &&
+	    OPT("task_struct", "tgid", &p->task_tgid) &&
+	    OPT("task_struct", "comm", &p->task_comm) &&
+	    OPT("task_struct", "files", &p->task_files) &&
+	    OPT("task_struct", "cgroups", &p->task_cgroups) &&
+	    OPT("files_struct", "fdt", &p->files_fdt) &&
+	    OPT("fdtable", "max_fds", &p->fdt_max_fds) &&
+	    OPT("fdtable", "fd", &p->fdt_fd) &&
+	    OPT("fdtable", "open_fds", &p->fdt_open_fds) &&
+	    OPT("file", "private_data", &p->file_private_data) &&
+	    OPT("socket", "file", &p->socket_file) &&
+	    OPT("socket", "sk", &p->socket_sk) &&
+	    OPT("socket_alloc", "socket", &sa_sock) &&
+	    OPT("socket_alloc", "vfs_inode", &sa_inode) &&
+	    OPT("inode", "i_ino", &ino) && sa_inode >= sa_sock &&
+	    (uint64_t)sa_inode - sa_sock + ino < COT_VMI_PROFILE_MAX_OFF &&
+	    OPT("sock", "sk_socket", &p->sk_socket) &&
+	    OPT("css_set", "dfl_cgrp", &p->css_dfl_cgrp) &&
+	    OPT("cgroup", "kn", &p->cgroup_kn) &&
+	    OPT("kernfs_node", "name", &p->kn_name) &&
+	    /* Linux 6.15 renamed kernfs_node.parent to __parent (RCU) */
+	    (OPT("kernfs_node", "parent", &p->kn_parent) ||
+	     OPT("kernfs_node", "__parent", &p->kn_parent))) {
+		p->socket_ino = sa_inode - sa_sock + ino;
+		p->flags |= COT_VMI_PF_OWNERS;
+	} else {
+		p->task_tasks = p->task_tgid = p->task_comm = 0;
+		p->task_files = p->task_cgroups = p->files_fdt = 0;
+		p->fdt_max_fds = p->fdt_fd = p->fdt_open_fds = 0;
+		p->file_private_data = p->socket_file = p->socket_sk = 0;
+		p->socket_ino = p->sk_socket = p->css_dfl_cgrp = 0;
+		p->cgroup_kn = p->kn_name = p->kn_parent = 0;
+	}
+	if (OPT("tcp_sock", "bytes_acked", &p->tp_bytes_acked) &&
+	    OPT("tcp_sock", "bytes_received", &p->tp_bytes_received) &&
+	    OPT("tcp_sock", "segs_out", &p->tp_segs_out) &&
+	    OPT("tcp_sock", "segs_in", &p->tp_segs_in))
+		p->flags |= COT_VMI_PF_VOLUMES;
+	else
+		p->tp_bytes_acked = p->tp_bytes_received = p->tp_segs_out =
+			p->tp_segs_in = 0;
+	if (c->msglen) /* a missing optional struct is no error */
+		c->msg[0] = '\0';
+}
+#undef OPT
+
 static int fill(struct ctx *c, struct cot_vmi_profile *p)
 {
 	uint32_t sk_common_in_sock, tw_common, req_common, skn, net_ptr;
@@ -267,6 +324,7 @@ static int fill(struct ctx *c, struct cot_vmi_profile *p)
 		if (is_ptr(c->btf, ty))
 			p->flags |= COT_VMI_PF_DR_PTR;
 	}
+	fill_extra(c, p);
 	return 0;
 }
 

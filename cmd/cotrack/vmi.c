@@ -32,16 +32,55 @@ struct opts {
 	uint32_t max;
 	uint32_t repeat;
 	int stats;
+	int no_owners;
 };
+
+/* Memory of one owner pass (cot_vmi_owners()). */
+#define OWN_PROCS   (1u << 16)
+#define OWN_CGROUPS 4096u
+#define OWN_FILES   (1u << 18)
+
+struct own_mem {
+	struct cot_vmi_owners o;
+	struct cot_vmi_owner *own;
+};
+
+static int own_alloc(struct own_mem *m, uint32_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->o.procs = calloc(OWN_PROCS, sizeof(*m->o.procs));
+	m->o.cgroups = calloc(OWN_CGROUPS, sizeof(*m->o.cgroups));
+	m->o.files = calloc(OWN_FILES, sizeof(*m->o.files));
+	m->own = calloc(n ? n : 1, sizeof(*m->own));
+	m->o.procs_cap = OWN_PROCS;
+	m->o.cgroups_cap = OWN_CGROUPS;
+	m->o.files_cap = OWN_FILES;
+	return m->o.procs && m->o.cgroups && m->o.files && m->own ? 0 : -1;
+}
+
+static void own_free(struct own_mem *m)
+{
+	free(m->o.procs);
+	free(m->o.cgroups);
+	free(m->o.files);
+	free(m->own);
+}
 
 static void usage(FILE *f, const char *sub)
 {
 	if (!sub || !strcmp(sub, "snapshot"))
-		fprintf(f, "usage: cotrack vmi snapshot --mem PATH [--format "
-			   "table|json] [OPTIONS]\n"
-			   "  List the guest's TCP sockets (every namespace), "
-			   "read from its memory:\n"
-			   "  what `ss -tan` inside the guest lists.\n");
+		fprintf(f,
+			"usage: cotrack vmi snapshot --mem PATH [--format "
+			"table|json] [OPTIONS]\n"
+			"  List the guest's TCP sockets (every namespace), "
+			"read from its memory:\n"
+			"  what `ss -tan` inside the guest lists, with each "
+			"socket's inode and\n"
+			"  owner (ss -p: lowest pid holding it, its fd, comm, "
+			"cgroup v2 path) and,\n"
+			"  for full sockets, ss -ti's bytes_acked, "
+			"bytes_received, segs_out,\n"
+			"  segs_in (\"-\" where there is none).\n");
 	if (!sub || !strcmp(sub, "watch"))
 		fprintf(f, "usage: cotrack vmi watch --mem PATH [--interval "
 			   "10ms] [--count N]\n"
@@ -81,6 +120,9 @@ static void usage(FILE *f, const char *sub)
 		   "instead of the BTF\n"
 		   "                        read from guest memory\n"
 		   "  -s, --stats           print walk counters on stderr\n"
+		   "      --no-owners       snapshot: no owners, inodes nor "
+		   "volumes (the\n"
+		   "                        socket walk alone)\n"
 		   "      --repeat N        snapshot: time N snapshots, print "
 		   "figures only\n"
 		   "  -h, --help\n"
@@ -109,11 +151,38 @@ static int vmi_setup(struct cot_vmi_attach *c, const struct opts *o)
 	return 0;
 }
 
+/* @str (at most @max bytes) as a JSON string or, with @json 0, between
+ * double quotes as ss prints a comm (\" and \\ escaped, other bytes
+ * outside printable ASCII as \u00XX or \xXX). */
+static void put_str(FILE *f, const char *str, size_t max, int json)
+{
+	size_t i;
+
+	fputc('"', f);
+	for (i = 0; i < max && str[i]; i++) {
+		unsigned char c = (unsigned char)str[i];
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
 static void print_sock(FILE *f, const struct cot_vmi_sock *s, int json,
-		       const char *ev)
+		       const char *ev, const struct cot_vmi_owners *o,
+		       const struct cot_vmi_owner *ow)
 {
 	char l[COT_ADDR_STRLEN], r[COT_ADDR_STRLEN];
 	const char *st = cot_vmi_state_name(s->state);
+	const struct cot_vmi_proc *pr =
+		ow && ow->proc < o->nprocs ? &o->procs[ow->proc] : NULL;
+	const struct cot_vmi_cgroup *cg =
+		pr && pr->cgroup < o->ncgroups ? &o->cgroups[pr->cgroup] : NULL;
+	bool vol = s->flags & COT_VMI_SOCK_VOLUMES;
 
 	cot_addr_format(l, &s->local, s->family == 4);
 	cot_addr_format(r, &s->remote, s->family == 4);
@@ -124,24 +193,90 @@ static void print_sock(FILE *f, const struct cot_vmi_sock *s, int json,
 		fprintf(f,
 			"\"netns\":%u,\"family\":\"ipv%u\",\"state\":\"%s\","
 			"\"local\":\"%s\",\"lport\":%u,\"remote\":\"%s\","
-			"\"rport\":%u}\n",
+			"\"rport\":%u",
 			s->netns, s->family, st, l, s->lport, r, s->rport);
+		if (ow && ow->inode)
+			fprintf(f, ",\"inode\":%" PRIu64, ow->inode);
+		if (pr) {
+			fprintf(f, ",\"pid\":%u,\"fd\":%u,\"comm\":", pr->pid,
+				ow->fd);
+			put_str(f, pr->comm, sizeof(pr->comm), 1);
+			if (cg) {
+				fprintf(f, ",\"cgroup\":");
+				put_str(f, cg->path, sizeof(cg->path), 1);
+			}
+		}
+		if (vol)
+			fprintf(f,
+				",\"bytes_acked\":%" PRIu64
+				",\"bytes_received\":%" PRIu64
+				",\"segs_out\":%u,\"segs_in\":%u",
+				s->bytes_acked, s->bytes_received, s->segs_out,
+				s->segs_in);
+		fprintf(f, "}\n");
 		return;
 	}
 	if (ev)
 		fprintf(f, "%-8s ", ev);
-	fprintf(f, "%-10u %-4s %-12s %-39s %5u %-39s %5u\n", s->netns,
+	fprintf(f, "%-10u %-4s %-12s %-39s %5u %-39s %5u", s->netns,
 		s->family == 4 ? "ipv4" : "ipv6", st, l, s->lport, r, s->rport);
+	if (!o) {
+		fprintf(f, "\n");
+		return;
+	}
+	if (ow && ow->inode)
+		fprintf(f, " %10" PRIu64, ow->inode);
+	else
+		fprintf(f, " %10s", "-");
+	if (vol)
+		fprintf(f, " %12" PRIu64 " %12" PRIu64 " %9u %9u",
+			s->bytes_acked, s->bytes_received, s->segs_out,
+			s->segs_in);
+	else
+		fprintf(f, " %12s %12s %9s %9s", "-", "-", "-", "-");
+	if (pr) {
+		fprintf(f, " users:((");
+		put_str(f, pr->comm, sizeof(pr->comm), 0);
+		fprintf(f, ",pid=%u,fd=%u)) ", pr->pid, ow->fd);
+		if (cg)
+			fprintf(f, "%s%s", cg->path,
+				cg->truncated ? "..." : "");
+		else
+			fprintf(f, "-");
+	} else {
+		fprintf(f, " - -");
+	}
+	fprintf(f, "\n");
 }
 
-static void print_header(FILE *f, int json, int ev)
+static void print_header(FILE *f, int json, int ev, int own)
 {
 	if (json)
 		return;
 	if (ev)
 		fprintf(f, "%-8s ", "EVENT");
-	fprintf(f, "%-10s %-4s %-12s %-39s %5s %-39s %5s\n", "NETNS", "FAM",
+	fprintf(f, "%-10s %-4s %-12s %-39s %5s %-39s %5s", "NETNS", "FAM",
 		"STATE", "LOCAL", "LPORT", "REMOTE", "RPORT");
+	if (own)
+		fprintf(f, " %10s %12s %12s %9s %9s %s %s", "INODE",
+			"BYTES_ACKED", "BYTES_RCVD", "SEGS_OUT", "SEGS_IN",
+			"USERS", "CGROUP");
+	fprintf(f, "\n");
+}
+
+static void print_own_stats(const struct cot_vmi_owner_stats *st, uint64_t ns)
+{
+	fprintf(stderr,
+		"vmi owners: %u processes, %u file tables, %" PRIu64
+		" fds, %u files, %u cgroups; %u sockets owned, %u with inode, "
+		"%u with volumes in %.1f us; read %" PRIu64 " bytes, %" PRIu64
+		" page walks; errors: read %u loop %u long %u verify %u "
+		"truncated %u%s\n",
+		st->tasks, st->tables, st->fds, st->files, st->cgroups,
+		st->owned, st->inodes, st->volumes, (double)ns / 1e3,
+		st->bytes_read, st->walks, st->err_read, st->err_loop,
+		st->err_long, st->err_verify, st->truncated,
+		st->err_budget ? "; incomplete (budget)" : "");
 }
 
 static void print_stats(const struct cot_vmi_stats *st, uint64_t ns)
@@ -172,7 +307,7 @@ static int cmp_u64(const void *a, const void *b)
 
 /* --repeat N: time N snapshots, one line of figures for bench/vmi.sh. */
 static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
-		 const struct opts *o)
+		 const struct opts *o, struct own_mem *om)
 {
 	uint64_t *t = calloc(o->repeat, sizeof(*t)), sum = 0;
 	struct cot_vmi_stats st;
@@ -183,7 +318,10 @@ static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
 	for (i = 0; i < o->repeat; i++) {
 		uint64_t t0 = cot_clock_mono_ns();
 
-		if (cot_vmi_snapshot(c->k, v, o->max, &n, &st)) {
+		if (cot_vmi_snapshot(c->k, v, o->max, &n, &st) ||
+		    (om && cot_vmi_owners(c->k, &om->o, v, n, om->own,
+					  COT_VMI_DEFAULT_SCAN_BYTES,
+					  COT_VMI_DEFAULT_SCAN_WALKS))) {
 			free(t);
 			return -1;
 		}
@@ -203,6 +341,41 @@ static int bench(struct cot_vmi_attach *c, struct cot_vmi_sock *v,
 	       st.err_read + st.err_loop + st.err_long + st.err_family +
 		       st.err_table + st.err_net + st.truncated + st.err_budget,
 	       st.bytes_read, st.walks);
+	if (om) { /* what cotrackd adds per scan: the volumes pass alone */
+		uint64_t *tv = calloc(o->repeat, sizeof(*tv));
+
+		for (i = 0; tv && i < o->repeat; i++) {
+			uint64_t t0 = cot_clock_mono_ns();
+
+			cot_vmi_owners(c->k, &om->o, v, n, NULL,
+				       COT_VMI_DEFAULT_SCAN_BYTES,
+				       COT_VMI_DEFAULT_SCAN_WALKS);
+			tv[i] = cot_clock_mono_ns() - t0;
+		}
+		if (tv) {
+			qsort(tv, o->repeat, sizeof(*tv), cmp_u64);
+			printf("volumes_only=1 vol_min_us=%.1f "
+			       "vol_median_us=%.1f "
+			       "vol_bytes_read=%" PRIu64 " vol_walks=%" PRIu64
+			       "\n",
+			       tv[0] / 1e3, tv[o->repeat / 2] / 1e3,
+			       om->o.st.bytes_read, om->o.st.walks);
+			free(tv);
+		}
+		/* the last full pass's figures again */
+		cot_vmi_owners(c->k, &om->o, v, n, om->own,
+			       COT_VMI_DEFAULT_SCAN_BYTES,
+			       COT_VMI_DEFAULT_SCAN_WALKS);
+	}
+	if (om)
+		printf("owners=1 procs=%u fds=%" PRIu64 " owned=%u volumes=%u "
+		       "owner_bytes_read=%" PRIu64 " owner_walks=%" PRIu64
+		       " owner_errors=%u\n",
+		       om->o.st.tasks, om->o.st.fds, om->o.st.owned,
+		       om->o.st.volumes, om->o.st.bytes_read, om->o.st.walks,
+		       om->o.st.err_read + om->o.st.err_loop +
+			       om->o.st.err_long + om->o.st.err_verify +
+			       om->o.st.truncated + om->o.st.err_budget);
 	free(t);
 	return 0;
 }
@@ -212,21 +385,27 @@ static int do_snapshot(const struct opts *o)
 	struct cot_vmi_attach c;
 	struct cot_vmi_stats st;
 	struct cot_vmi_sock *v;
+	struct own_mem om;
 	uint32_t n, i;
-	uint64_t t0;
+	uint64_t t0, t1 = 0;
 	int err;
 
 	if (vmi_setup(&c, o))
 		return 1;
 	v = calloc(o->max, sizeof(*v));
-	if (!v) {
+	if (!v || (!o->no_owners && own_alloc(&om, o->max))) {
 		log_warnx("out of memory");
+		free(v);
+		if (!o->no_owners)
+			own_free(&om);
 		vmi_close(&c);
 		return 1;
 	}
 	if (o->repeat) {
-		err = bench(&c, v, o);
+		err = bench(&c, v, o, o->no_owners ? NULL : &om);
 		free(v);
+		if (!o->no_owners)
+			own_free(&om);
 		vmi_close(&c);
 		return err ? 1 : 0;
 	}
@@ -236,15 +415,40 @@ static int do_snapshot(const struct opts *o)
 	if (err) {
 		log_warnx("snapshot: %s", cot_strerror(err));
 		free(v);
+		if (!o->no_owners)
+			own_free(&om);
 		vmi_close(&c);
 		return 1;
 	}
 	qsort(v, n, sizeof(*v), cmp_human);
-	print_header(stdout, o->json, 0);
+	if (!o->no_owners) {
+		t1 = cot_clock_mono_ns();
+		err = cot_vmi_owners(c.k, &om.o, v, n, om.own,
+				     COT_VMI_DEFAULT_SCAN_BYTES,
+				     COT_VMI_DEFAULT_SCAN_WALKS);
+		t1 = cot_clock_mono_ns() - t1;
+		if (err)
+			log_warnx("owners: %s", cot_strerror(err));
+		else if (!(c.k->prof.flags & COT_VMI_PF_OWNERS) ||
+			 !c.k->sym[COT_VMI_SYM_INIT_TASK])
+			log_warnx("owners: not known (%s)",
+				  (c.k->prof.flags & COT_VMI_PF_OWNERS)
+					  ? "no init_task symbol"
+					  : "BTF lacks the task/file/cgroup "
+					    "members");
+	}
+	print_header(stdout, o->json, 0, !o->no_owners);
 	for (i = 0; i < n; i++)
-		print_sock(stdout, &v[i], o->json, NULL);
-	if (o->stats)
+		print_sock(stdout, &v[i], o->json, NULL,
+			   o->no_owners ? NULL : &om.o,
+			   o->no_owners ? NULL : &om.own[i]);
+	if (o->stats) {
 		print_stats(&st, t0);
+		if (!o->no_owners)
+			print_own_stats(&om.o.st, t1);
+	}
+	if (!o->no_owners && om.o.st.err_budget)
+		log_warnx("owners incomplete: the budget ended the pass");
 	if (st.truncated)
 		log_warnx("%u sockets not listed: more than --max %u",
 			  st.truncated, o->max);
@@ -253,6 +457,8 @@ static int do_snapshot(const struct opts *o)
 			  "after %" PRIu64 " bytes (forged or huge tables?)",
 			  st.bytes_read);
 	free(v);
+	if (!o->no_owners)
+		own_free(&om);
 	vmi_close(&c);
 	return 0;
 }
@@ -267,7 +473,8 @@ static void on_event(void *ctx, enum cot_vmi_event ev,
 {
 	const struct watch_out *w = ctx;
 
-	print_sock(stdout, now ? now : old, w->json, cot_vmi_event_name(ev));
+	print_sock(stdout, now ? now : old, w->json, cot_vmi_event_name(ev),
+		   NULL, NULL);
 }
 
 static int do_watch(const struct opts *o)
@@ -289,7 +496,7 @@ static int do_watch(const struct opts *o)
 		rc = 1;
 		goto out;
 	}
-	print_header(stdout, o->json, 1);
+	print_header(stdout, o->json, 1, 0);
 	start = next = cot_clock_mono_ns();
 	for (;;) {
 		uint64_t t0 = cot_clock_mono_ns();
@@ -386,6 +593,27 @@ static int do_info(const struct opts *o)
 	       k->prof.skc_nulls_node, k->prof.tw_substate, k->prof.listen_node,
 	       (k->prof.flags & COT_VMI_PF_LHASH2_NULLS) ? "hlist_nulls"
 							 : "hlist");
+	if (k->prof.flags & COT_VMI_PF_OWNERS)
+		printf("                 owners: task tasks %u tgid %u comm %u "
+		       "files %u cgroups %u; fdt %u max_fds %u fd %u "
+		       "open_fds %u; file private_data %u; socket file %u sk "
+		       "%u ino %u; sk_socket %u; dfl_cgrp %u kn %u; kn name "
+		       "%u parent %u\n",
+		       k->prof.task_tasks, k->prof.task_tgid, k->prof.task_comm,
+		       k->prof.task_files, k->prof.task_cgroups,
+		       k->prof.files_fdt, k->prof.fdt_max_fds, k->prof.fdt_fd,
+		       k->prof.fdt_open_fds, k->prof.file_private_data,
+		       k->prof.socket_file, k->prof.socket_sk,
+		       k->prof.socket_ino, k->prof.sk_socket,
+		       k->prof.css_dfl_cgrp, k->prof.cgroup_kn, k->prof.kn_name,
+		       k->prof.kn_parent);
+	else
+		printf("                 owners: not in this kernel's BTF\n");
+	if (k->prof.flags & COT_VMI_PF_VOLUMES)
+		printf("                 volumes: tcp_sock bytes_acked %u "
+		       "bytes_received %u segs_out %u segs_in %u\n",
+		       k->prof.tp_bytes_acked, k->prof.tp_bytes_received,
+		       k->prof.tp_segs_out, k->prof.tp_segs_in);
 	printf("                 per-netns ehash: %s\n",
 	       (k->prof.flags & COT_VMI_PF_PERNET)
 		       ? ((k->prof.flags & COT_VMI_PF_DR_PTR)
@@ -435,6 +663,7 @@ int cmd_vmi(int argc, char **argv)
 		{ "btf", required_argument, NULL, 'B' },
 		{ "stats", no_argument, NULL, 's' },
 		{ "repeat", required_argument, NULL, 'R' },
+		{ "no-owners", no_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -508,6 +737,9 @@ int cmd_vmi(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = 1;
+			break;
+		case 'O':
+			o.no_owners = 1;
 			break;
 		case 'h':
 			usage(stdout, sub);

@@ -167,12 +167,58 @@ static bool vst_errors(const struct cot_vmi_stats *v)
 	       v->err_net || v->err_family;
 }
 
-/* A snapshot is complete: diff it, queue the events, keep it. */
+/*
+ * SEV_VOL for each socket in both snapshots, unchanged (the diff's
+ * events carry their own), whose live volumes changed.  Both are sorted
+ * by cot_vmi_sock_cmp(): one merge walk, bounded by nprev + n.
+ */
+static uint64_t vol_changes(struct scanner *s, uint32_t n)
+{
+	uint32_t i = 0, j = 0;
+	uint64_t cnt = 0;
+
+	while (i < s->nprev && j < n) {
+		const struct cot_vmi_sock *a = &s->prev[i], *b = &s->cur[j];
+		int c = cot_vmi_sock_cmp(a, b);
+		struct scan_ev ev;
+
+		if (c < 0) {
+			i++;
+			continue;
+		}
+		if (c > 0) {
+			j++;
+			continue;
+		}
+		i++, j++;
+		if (!(b->flags & COT_VMI_SOCK_VOLUMES) ||
+		    ((a->flags & COT_VMI_SOCK_VOLUMES) &&
+		     a->bytes_acked == b->bytes_acked &&
+		     a->bytes_received == b->bytes_received &&
+		     a->segs_out == b->segs_out && a->segs_in == b->segs_in))
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = SEV_VOL;
+		ev.has_now = 1;
+		ev.now = *b;
+		emit(s, &ev);
+		cnt++;
+	}
+	return cnt;
+}
+
+/* A snapshot is complete: read its live volumes, diff it, queue the
+ * events, keep it. */
 static void complete(struct scanner *s, uint64_t now)
 {
 	struct cot_vmi_sock *tmp;
 	uint32_t n = s->scan.n;
-	uint64_t dt = now - s->scan_ns;
+	uint64_t dt = now - s->scan_ns, nvol;
+
+	/* tcp_sock's counters of the full sockets: one more read each,
+	 * under the step budget (what it cannot read stays without) */
+	cot_vmi_owners(s->at.k, &s->own, s->cur, n, NULL, s->p.step_bytes,
+		       s->p.step_walks);
 
 	if (s->vst.truncated && warn_due(s, now))
 		log_warnx("%s: guest has more than %u sockets: %u not seen "
@@ -180,6 +226,7 @@ static void complete(struct scanner *s, uint64_t now)
 			  s->p.name, s->p.cap, s->vst.truncated);
 	emit_type(s, SEV_BEGIN, s->scan_ns);
 	cot_vmi_diff(s->prev, s->nprev, s->cur, n, on_diff, s);
+	nvol = vol_changes(s, n);
 	emit_type(s, SEV_END, now);
 	tmp = s->prev;
 	s->prev = s->cur;
@@ -196,6 +243,10 @@ static void complete(struct scanner *s, uint64_t now)
 	if (dt > s->st.ns_max)
 		s->st.ns_max = dt;
 	s->st.sockets_last = n;
+	s->st.vol_events += nvol;
+	s->st.vol_bytes += s->own.st.bytes_read;
+	s->st.bytes += s->own.st.bytes_read;
+	s->st.walks += s->own.st.walks;
 	pthread_mutex_unlock(&s->mu);
 	batch_flush(s);
 }

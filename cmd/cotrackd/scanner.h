@@ -33,6 +33,8 @@ enum scan_ev_type {
 	SEV_BEGIN,  /* a snapshot read at @ns: its events follow */
 	SEV_SOCK,   /* one diff event */
 	SEV_END,    /* the snapshot's events are all in */
+	SEV_VOL,    /* new live volumes of a socket the diff did not
+		     * report (in @now), between BEGIN and END */
 };
 
 struct scan_ev {
@@ -67,6 +69,8 @@ struct scanner_stats {
 	uint64_t queue_waits;	/* the scanner waited for queue space */
 	uint64_t cpu_scan_ns;	/* the scanner thread's CPU time: steps */
 	uint64_t cpu_attach_ns; /* ... attach attempts */
+	uint64_t vol_events;	/* SEV_VOL events queued */
+	uint64_t vol_bytes;	/* of bytes: the volumes passes' */
 };
 
 struct scanner {
@@ -91,6 +95,7 @@ struct scanner {
 	bool in_scan;
 	uint64_t scan_ns, scan_steps; /* when the snapshot began; its steps */
 	struct cot_vmi_stats vst;
+	struct cot_vmi_owners own; /* volumes pass (no owners: no maps) */
 	uint64_t backoff_ns;
 	uint64_t next_attach_ns; /* no attach attempt before this */
 	uint64_t warned_ns;

@@ -152,6 +152,9 @@ static uint32_t drain(struct vm *v, uint64_t tsc, uint32_t max)
 			v->in_scan = false;
 			cot_merge_scan_end(v->m);
 			break;
+		case SEV_VOL:
+			cot_merge_sock_volumes(v->m, &e->now);
+			break;
 		}
 	}
 	return n;

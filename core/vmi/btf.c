@@ -328,6 +328,54 @@ static bool is_ptr(const struct btf *b, uint32_t type)
 	return t && kind(le32(t + 4)) == K_PTR;
 }
 
+/* Optional parts: owners and volumes (host/btf.c's fill_extra()). */
+static void fill_extra(const struct btf *b, struct cot_vmi_profile *p)
+{
+	uint32_t sa_sock, sa_inode, ino;
+
+	if (!off_of(b, "task_struct", "tasks", &p->task_tasks, NULL) &&
+	    !off_of(b, "task_struct", "tgid", &p->task_tgid, NULL) &&
+	    !off_of(b, "task_struct", "comm", &p->task_comm, NULL) &&
+	    !off_of(b, "task_struct", "files", &p->task_files, NULL) &&
+	    !off_of(b, "task_struct", "cgroups", &p->task_cgroups, NULL) &&
+	    !off_of(b, "files_struct", "fdt", &p->files_fdt, NULL) &&
+	    !off_of(b, "fdtable", "max_fds", &p->fdt_max_fds, NULL) &&
+	    !off_of(b, "fdtable", "fd", &p->fdt_fd, NULL) &&
+	    !off_of(b, "fdtable", "open_fds", &p->fdt_open_fds, NULL) &&
+	    !off_of(b, "file", "private_data", &p->file_private_data, NULL) &&
+	    !off_of(b, "socket", "file", &p->socket_file, NULL) &&
+	    !off_of(b, "socket", "sk", &p->socket_sk, NULL) &&
+	    !off_of(b, "socket_alloc", "socket", &sa_sock, NULL) &&
+	    !off_of(b, "socket_alloc", "vfs_inode", &sa_inode, NULL) &&
+	    !off_of(b, "inode", "i_ino", &ino, NULL) && sa_inode >= sa_sock &&
+	    (uint64_t)sa_inode - sa_sock + ino < COT_VMI_PROFILE_MAX_OFF &&
+	    !off_of(b, "sock", "sk_socket", &p->sk_socket, NULL) &&
+	    !off_of(b, "css_set", "dfl_cgrp", &p->css_dfl_cgrp, NULL) &&
+	    !off_of(b, "cgroup", "kn", &p->cgroup_kn, NULL) &&
+	    !off_of(b, "kernfs_node", "name", &p->kn_name, NULL) &&
+	    (!off_of(b, "kernfs_node", "parent", &p->kn_parent, NULL) ||
+	     !off_of(b, "kernfs_node", "__parent", &p->kn_parent, NULL))) {
+		p->socket_ino = sa_inode - sa_sock + ino;
+		p->flags |= COT_VMI_PF_OWNERS;
+	} else {
+		p->task_tasks = p->task_tgid = p->task_comm = 0;
+		p->task_files = p->task_cgroups = p->files_fdt = 0;
+		p->fdt_max_fds = p->fdt_fd = p->fdt_open_fds = 0;
+		p->file_private_data = p->socket_file = p->socket_sk = 0;
+		p->socket_ino = p->sk_socket = p->css_dfl_cgrp = 0;
+		p->cgroup_kn = p->kn_name = p->kn_parent = 0;
+	}
+	if (!off_of(b, "tcp_sock", "bytes_acked", &p->tp_bytes_acked, NULL) &&
+	    !off_of(b, "tcp_sock", "bytes_received", &p->tp_bytes_received,
+		    NULL) &&
+	    !off_of(b, "tcp_sock", "segs_out", &p->tp_segs_out, NULL) &&
+	    !off_of(b, "tcp_sock", "segs_in", &p->tp_segs_in, NULL))
+		p->flags |= COT_VMI_PF_VOLUMES;
+	else
+		p->tp_bytes_acked = p->tp_bytes_received = p->tp_segs_out =
+			p->tp_segs_in = 0;
+}
+
 /* The rules of host/btf.c's fill(), member for member. */
 static int fill(const struct btf *b, struct cot_vmi_profile *p)
 {
@@ -407,6 +455,7 @@ static int fill(const struct btf *b, struct cot_vmi_profile *p)
 		if (is_ptr(b, ty))
 			p->flags |= COT_VMI_PF_DR_PTR;
 	}
+	fill_extra(b, p);
 	return 0;
 }
 

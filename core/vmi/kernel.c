@@ -31,6 +31,7 @@ static const char *const sym_names[COT_VMI_SYM__COUNT] = {
 	[COT_VMI_SYM_INIT_NET] = "init_net",
 	[COT_VMI_SYM_START_BTF] = "__start_BTF",
 	[COT_VMI_SYM_STOP_BTF] = "__stop_BTF",
+	[COT_VMI_SYM_INIT_TASK] = "init_task",
 };
 
 const char *cot_vmi_sym_name(unsigned int sym)

@@ -10,8 +10,14 @@
  *	listener and (N-1)/2 established localhost pairs, for benchmarks).
  *	Everything is held by background processes; the foreground process
  *	prints "keeper=PID" (and "ns2=PID", a process inside the second
- *	namespace, for /proc/PID/net/tcp and /proc/PID/ns/net) and exits 0
+ *	namespace, for /proc/PID/net/tcp and /proc/PID/ns/net, comm
+ *	"zoo-ns2"; without --count "share=PID", comm "zoo-share", a child
+ *	of the keeper holding all its fds too) and exits 0
  *	once every socket is in place, 1 on any failure.
+ *   sockzoo owners
+ *	Prints "O PID FD INODE CGROUP COMM" for every socket fd of every
+ *	process (/proc/PID/fd, /proc/PID/cgroup, /proc/PID/comm): the
+ *	owners truth of `cotrack vmi snapshot` (guest/init "owners").
  *   sockzoo tw [--count N]
  *	Makes N IPv4 and N IPv6 TIME_WAIT sockets on loopback (the client
  *	closes first) and exits.  They live TCP_TIMEWAIT_LEN (60 s).
@@ -27,6 +33,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +41,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -190,6 +198,40 @@ static void make_tw(int family, int n)
 	close(l);
 }
 
+/*
+ * Known volumes for `cotrack vmi`'s live counters: @n bytes written on
+ * @from and read in full on @to (bounded by the receive timeout).
+ */
+#define XFER_UP	  100000 /* client 127.0.0.3 -> server 127.0.0.5:7001 */
+#define XFER_DOWN 3333	 /* and back */
+static void xfer(int from, int to, int n)
+{
+	static char buf[16384];
+	int sent = 0, got = 0;
+
+	memset(buf, 'x', sizeof(buf));
+	set_rcvtimeo(to, 5);
+	while (got < n) {
+		ssize_t r;
+
+		if (sent < n) {
+			int len = n - sent < (int)sizeof(buf)
+					  ? n - sent
+					  : (int)sizeof(buf);
+			r = write(from, buf, (size_t)len);
+			if (r <= 0)
+				die("xfer write");
+			sent += (int)r;
+		}
+		r = read(to, buf, sizeof(buf));
+		if (r <= 0)
+			die("xfer read (%d of %d)", got, n);
+		got += (int)r;
+	}
+	if (got != n)
+		die("xfer: %d bytes, not %d", got, n);
+}
+
 /* fds the keeper holds for its lifetime */
 static int held[64];
 static int nheld;
@@ -238,8 +280,11 @@ static void zoo_init(void)
 	hold(l1), hold(l2), hold(l3), hold(l4), hold(l6), hold(l7);
 
 	hold(mk_connect(AF_INET, NULL, "127.0.0.1", 7002, 0)), hold(acc(l2));
-	hold(mk_connect(AF_INET, "127.0.0.3", "127.0.0.5", 7001, 0)),
-		hold(acc(l1));
+	c = mk_connect(AF_INET, "127.0.0.3", "127.0.0.5", 7001, 0);
+	s = acc(l1);
+	xfer(c, s, XFER_UP);
+	xfer(s, c, XFER_DOWN);
+	hold(c), hold(s);
 	hold(mk_connect(AF_INET6, NULL, "::1", 7003, 0)), hold(acc(l3));
 	hold(mk_connect(AF_INET, NULL, "127.0.0.1", 7004, 0)), hold(acc(l4));
 	hold(mk_connect(AF_INET6, NULL, "::ffff:127.0.0.1", 7001, 0)),
@@ -341,7 +386,7 @@ static void park(void)
 
 static int cmd_hold(int ns2, int count)
 {
-	int p[2], want = ns2 ? 2 : 1, got = 0;
+	int p[2], want = (ns2 ? 2 : 1) + (count == 0), got = 0;
 	char buf[256];
 	size_t used = 0;
 
@@ -358,6 +403,7 @@ static int cmd_hold(int ns2, int count)
 		setsid();
 		signal(SIGPIPE, SIG_IGN);
 		if (ns2 && fork() == 0) {
+			prctl(PR_SET_NAME, "zoo-ns2", 0, 0, 0);
 			if (unshare(CLONE_NEWNET) < 0)
 				die("unshare(CLONE_NEWNET)");
 			lo_up();
@@ -368,6 +414,13 @@ static int cmd_hold(int ns2, int count)
 		zoo_init();
 		if (count > 0)
 			zoo_count(count);
+		/* a second process holding every zoo fd (inherited): the
+		 * owner is the lowest pid, the keeper */
+		if (count == 0 && fork() == 0) {
+			prctl(PR_SET_NAME, "zoo-share", 0, 0, 0);
+			report(p[1], "share");
+			park();
+		}
 		report(p[1], "keeper");
 		park();
 	}
@@ -391,9 +444,78 @@ static int cmd_hold(int ns2, int count)
 	return 0;
 }
 
+/* The first line of @path without its newline into @buf ("?" if none). */
+static void first_line(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(buf, (int)len, f))
+		snprintf(buf, len, "?");
+	buf[strcspn(buf, "\n")] = 0;
+	if (f)
+		fclose(f);
+}
+
+/*
+ * The owners truth in one process (a shell loop forks per file, slow
+ * under TCG): for every process, every fd that is a socket, as
+ * "O PID FD INODE CGROUP COMM" (CGROUP the v2 path of /proc/PID/cgroup,
+ * "?" when there is none).
+ */
+static int cmd_owners(void)
+{
+	DIR *pd = opendir("/proc"), *fd;
+	struct dirent *p, *e;
+
+	if (!pd)
+		die("/proc");
+	while ((p = readdir(pd))) {
+		char path[300], comm[64], cg[512] = "?", line[512], link[64];
+		FILE *f;
+
+		if (p->d_name[0] < '1' || p->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", p->d_name);
+		first_line(path, comm, sizeof(comm));
+		snprintf(path, sizeof(path), "/proc/%s/cgroup", p->d_name);
+		if ((f = fopen(path, "r"))) {
+			while (fgets(line, sizeof(line), f))
+				if (!strncmp(line, "0::", 3)) {
+					line[strcspn(line, "\n")] = 0;
+					snprintf(cg, sizeof(cg), "%s",
+						 line + 3);
+				}
+			fclose(f);
+		}
+		snprintf(path, sizeof(path), "/proc/%s/fd", p->d_name);
+		if (!(fd = opendir(path)))
+			continue; /* gone meanwhile */
+		while ((e = readdir(fd))) {
+			char lp[600];
+			ssize_t n;
+			unsigned long ino;
+
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(lp, sizeof(lp), "%s/%s", path, e->d_name);
+			n = readlink(lp, link, sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = 0;
+			if (sscanf(link, "socket:[%lu]", &ino) == 1)
+				printf("O %s %s %lu %s %s\n", p->d_name,
+				       e->d_name, ino, cg, comm);
+		}
+		closedir(fd);
+	}
+	closedir(pd);
+	return 0;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: sockzoo hold [--ns2] [--count N]\n"
+			"       sockzoo owners\n"
 			"       sockzoo tw [--count N]\n");
 	exit(2);
 }
@@ -417,6 +539,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "hold"))
 		return cmd_hold(ns2, count);
+	if (!strcmp(argv[1], "owners"))
+		return cmd_owners();
 	if (!strcmp(argv[1], "tw")) {
 		make_tw(AF_INET, count ? count : 1);
 		make_tw(AF_INET6, count ? count : 1);

@@ -144,6 +144,20 @@ void cot_merge_sock(struct cot_merge *m, enum cot_vmi_event ev,
 		    const struct cot_vmi_sock *now);
 void cot_merge_scan_end(struct cot_merge *m);
 
+/*
+ * Live volumes (COT_VMI_SOCK_VOLUMES, from cot_vmi_owners()) of a full
+ * socket the scan saw unchanged (the sockets of OPENED and CHANGED
+ * events bring theirs), between scan_begin and scan_end.  A memory-only
+ * connection's record carries the volumes of the last scan that saw
+ * each end's socket: bytes_fwd (initiator to responder) is the
+ * responder's bytes_received, else the initiator's bytes_acked;
+ * pkts_fwd the initiator's segs_out, else the responder's segs_in;
+ * _rev the other way.  TCP sequence-space bytes (payload, plus one per
+ * SYN and FIN), not the IP-layer bytes of NIC records.  Sockets of NIC
+ * flows are ignored (the NIC counts those).
+ */
+void cot_merge_sock_volumes(struct cot_merge *m, const struct cot_vmi_sock *s);
+
 /* --- the end --------------------------------------------------------- */
 
 /*
@@ -169,6 +183,7 @@ struct cot_merge_stats {
 	uint64_t late;		 /* late sockets of NIC flows already written */
 	uint64_t takeovers;	 /* memory-only connections a NIC flow took */
 	uint64_t reused;	 /* tuples reused: a new connection began */
+	uint64_t volumes;	 /* volume updates of unchanged sockets */
 	uint64_t conns_dropped;	 /* memory-only table full */
 	uint64_t listen_dropped; /* listener table full */
 	uint32_t conns;		 /* memory-only connections now */

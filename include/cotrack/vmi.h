@@ -248,7 +248,25 @@ struct cot_vmi_profile {
 	uint32_t net_inum;	/* ns.inum */
 	uint32_t net_death_row; /* ipv4.tcp_death_row */
 	uint32_t dr_hashinfo;	/* inet_timewait_death_row.hashinfo */
-	uint32_t flags;		/* COT_VMI_PF_* */
+	/*
+	 * Socket owners (COT_VMI_PF_OWNERS; core/vmi/owner.c).  task_* in
+	 * struct task_struct, files_fdt in files_struct, fdt_* in fdtable,
+	 * file_private_data in struct file, socket_* in struct socket
+	 * (socket_ino: inode.i_ino of the socket_alloc's vfs_inode, from
+	 * the start of its struct socket), sk_socket in struct sock (from
+	 * the socket's start), css_dfl_cgrp in css_set, cgroup_kn in
+	 * cgroup, kn_* in kernfs_node (kn_parent: parent, __parent from
+	 * Linux 6.15).
+	 */
+	uint32_t task_tasks, task_tgid, task_comm, task_files, task_cgroups;
+	uint32_t files_fdt, fdt_max_fds, fdt_fd, fdt_open_fds;
+	uint32_t file_private_data;
+	uint32_t socket_file, socket_sk, socket_ino, sk_socket;
+	uint32_t css_dfl_cgrp, cgroup_kn, kn_name, kn_parent;
+	/* Live volumes (COT_VMI_PF_VOLUMES): struct tcp_sock, from the
+	 * socket's start (u64, u64, u32, u32). */
+	uint32_t tp_bytes_acked, tp_bytes_received, tp_segs_out, tp_segs_in;
+	uint32_t flags; /* COT_VMI_PF_*; the last member */
 };
 
 #define COT_VMI_PF_IPV6		(1u << 0) /* skc_v6_* present */
@@ -256,6 +274,8 @@ struct cot_vmi_profile {
 #define COT_VMI_PF_PERNET	(1u << 2) /* net has its own hashinfo ptr */
 #define COT_VMI_PF_DR_PTR	(1u << 3) /* ipv4.tcp_death_row is a ptr */
 #define COT_VMI_PF_TW_SUBSTATE	(1u << 4) /* tw_substate present */
+#define COT_VMI_PF_OWNERS	(1u << 5) /* task/file/cgroup offsets */
+#define COT_VMI_PF_VOLUMES	(1u << 6) /* tcp_sock byte/segment counters */
 
 /* Largest offset or object size a profile may hold (struct net ~ 5 KiB). */
 #define COT_VMI_PROFILE_MAX_OFF (1u << 20)
@@ -269,6 +289,7 @@ enum cot_vmi_sym {
 	COT_VMI_SYM_INIT_NET,
 	COT_VMI_SYM_START_BTF,
 	COT_VMI_SYM_STOP_BTF,
+	COT_VMI_SYM_INIT_TASK, /* owners: the task list's head */
 	COT_VMI_SYM__COUNT,
 };
 const char *cot_vmi_sym_name(unsigned int sym);
@@ -513,15 +534,23 @@ struct cot_vmi_sock {
 	uint8_t family;		       /* 4 or 6 */
 	uint8_t state;		       /* enum cot_vmi_tcp_state */
 	uint8_t kind;		       /* enum cot_vmi_kind */
-	uint8_t pad;
-	uint64_t kaddr; /* the socket's kernel address */
+	uint8_t flags;		       /* COT_VMI_SOCK_* */
+	uint64_t kaddr;		       /* the socket's kernel address */
 	/* Where the walk found it: hash of the table's address << 32 |
 	 * bucket.  A connection stays in its bucket for its whole life, so
 	 * this is the first key of the snapshot order (the walk emits in
 	 * nearly that order: sorting is linear).  0 for sockets made by
 	 * other means. */
 	uint64_t pos;
+	/* Live volumes of a full socket (tcp_sock: what `ss -ti` calls
+	 * bytes_acked, bytes_received, segs_out, segs_in), filled by
+	 * cot_vmi_owners(); valid when flags has COT_VMI_SOCK_VOLUMES.
+	 * Not part of the snapshot order nor of the diff. */
+	uint64_t bytes_acked, bytes_received;
+	uint32_t segs_out, segs_in;
 };
+
+#define COT_VMI_SOCK_VOLUMES (1u << 0)
 
 struct cot_vmi_stats {
 	uint32_t nets;	  /* namespaces walked */
@@ -686,5 +715,100 @@ typedef void (*cot_vmi_diff_cb)(void *ctx, enum cot_vmi_event ev,
 uint32_t cot_vmi_diff(const struct cot_vmi_sock *prev, uint32_t nprev,
 		      const struct cot_vmi_sock *cur, uint32_t ncur,
 		      cot_vmi_diff_cb cb, void *ctx);
+
+/* --- socket owners and live volumes (core/vmi/owner.c) ----------------- */
+
+#define COT_VMI_COMM_LEN     16		/* task_struct.comm, NUL included */
+#define COT_VMI_CGROUP_LEN   256	/* bytes of a cgroup path kept */
+#define COT_VMI_CGROUP_DEPTH 64		/* kernfs levels followed */
+#define COT_VMI_MAX_TASKS    (1u << 22) /* processes walked at most */
+#define COT_VMI_MAX_FDS	     (1u << 20) /* fds per table (fs.nr_open max) */
+
+/* A process (thread-group leader) of the task list. */
+struct cot_vmi_proc {
+	uint32_t pid;	 /* tgid */
+	uint32_t cgroup; /* index in cot_vmi_owners.cgroups, or UINT32_MAX */
+	char comm[COT_VMI_COMM_LEN]; /* NUL-terminated, bytes as the guest's */
+};
+
+/* A cgroup v2 path, as /proc/PID/cgroup shows it ("/", "/a/b"). */
+struct cot_vmi_cgroup {
+	uint64_t addr;	   /* struct cgroup * */
+	uint8_t truncated; /* deeper or longer than this tool keeps */
+	char path[COT_VMI_CGROUP_LEN];
+};
+
+/* One open file of the map (private). */
+struct cot_vmi_fent {
+	uint64_t file; /* struct file * */
+	uint32_t proc; /* index in procs */
+	uint32_t fd;
+	uint32_t gen; /* the pass that wrote it (else a free slot) */
+};
+
+/* Owner of socket i of a snapshot. */
+struct cot_vmi_owner {
+	uint64_t inode; /* socket inode as /proc/net/tcp shows it; 0: none */
+	uint32_t proc;	/* index in cot_vmi_owners.procs; UINT32_MAX: none */
+	uint32_t fd;	/* that process's lowest fd holding it */
+};
+
+struct cot_vmi_owner_stats {
+	uint32_t tasks;		    /* processes walked */
+	uint32_t tables;	    /* file tables walked */
+	uint64_t fds;		    /* open fds seen */
+	uint32_t files;		    /* distinct files in the map */
+	uint32_t cgroups;	    /* distinct cgroups */
+	uint32_t owned;		    /* sockets given an owner */
+	uint32_t inodes;	    /* sockets given an inode */
+	uint32_t volumes;	    /* sockets given volumes */
+	uint32_t err_read;	    /* unreadable task, table, file or socket */
+	uint32_t err_loop;	    /* the task list loops */
+	uint32_t err_long;	    /* task list or fd table past its bound */
+	uint32_t err_verify;	    /* a back-pointer did not point back */
+	uint32_t truncated;	    /* procs, cgroups or map full */
+	uint32_t err_budget;	    /* 1: the budget ended the pass early */
+	uint64_t bytes_read, walks; /* cost, counted by the read path */
+};
+
+/*
+ * Caller memory for the passes: procs[procs_cap], cgroups[cgroups_cap],
+ * files[files_cap] (files_cap a power of two; zeroed before the first
+ * pass, e.g. calloc: the map is not cleared per pass, its entries carry
+ * the pass number @gen); the rest is output.
+ */
+struct cot_vmi_owners {
+	struct cot_vmi_proc *procs;
+	struct cot_vmi_cgroup *cgroups;
+	struct cot_vmi_fent *files;
+	uint32_t procs_cap, cgroups_cap, files_cap;
+	uint32_t nprocs, ncgroups, nfiles;
+	uint32_t gen; /* private */
+	struct cot_vmi_owner_stats st;
+};
+
+/*
+ * After a snapshot: the owner of each socket in @socks[0..n) into
+ * @own[0..n) (may be NULL: volumes only) and the live volumes of its
+ * full sockets (into @socks, COT_VMI_SOCK_VOLUMES).  Owners: walks
+ * init_task's process list (thread-group leaders; bounded by
+ * procs_cap, COT_VMI_MAX_TASKS, cycle-checked), each process's file
+ * table by its open_fds bitmap (at most COT_VMI_MAX_FDS fds), building
+ * one map file -> (lowest tgid, its lowest fd); then for each full or
+ * listening socket reads sk->sk_socket, checks socket->sk points back,
+ * takes the inode and socket->file, and, when that file is in the map
+ * and its private_data is the socket, the owner.  TIME_WAIT and request
+ * sockets have no file: unowned.  Reads at most @max_bytes and
+ * @max_walks (the read path's count; st.err_budget = 1 when it ended
+ * the pass: what was found stays).  Needs the profile's
+ * COT_VMI_PF_OWNERS and init_task for owners, COT_VMI_PF_VOLUMES for
+ * volumes; either part is skipped without.  Returns 0 (guest errors are
+ * counted in o->st), -COT_EINVAL on bad arguments.  Not thread-safe
+ * (uses @k).
+ */
+int cot_vmi_owners(struct cot_vmi *k, struct cot_vmi_owners *o,
+		   struct cot_vmi_sock *socks, uint32_t n,
+		   struct cot_vmi_owner *own, uint64_t max_bytes,
+		   uint64_t max_walks);
 
 #endif

@@ -37,6 +37,13 @@ static void same(const void *d, size_t len)
 	T_EQ_U(a.skc_net, b.skc_net);
 	T_EQ_U(a.net_inum, b.net_inum);
 	T_EQ_U(a.flags, b.flags);
+	/* owners and volumes are in every kernel this machine or the
+	 * synthetic guest has */
+	T_CHECK(a.flags & COT_VMI_PF_OWNERS);
+	T_CHECK(a.flags & COT_VMI_PF_VOLUMES);
+	T_EQ_U(a.kn_parent, b.kn_parent);
+	T_EQ_U(a.socket_ino, b.socket_ino);
+	T_EQ_U(a.tp_bytes_acked, b.tp_bytes_acked);
 	T_CHECK(memcmp(&a, &b, sizeof(a)) == 0);
 }
 
@@ -46,6 +53,17 @@ static void t_synthetic(void)
 	void *d = syn_btf(&len);
 
 	same(d, len);
+	{ /* the synthetic layout, kernfs_node.__parent (Linux >= 6.15) */
+		struct cot_vmi_profile p;
+
+		T_ASSERT(core_profile(d, len, &p) == 0);
+		T_EQ_U(p.kn_parent, SYN_KN_PARENT);
+		T_EQ_U(p.socket_ino, SYN_SOCKET_INO);
+		T_EQ_U(p.sk_socket, SYN_SK_SOCKET);
+		T_EQ_U(p.task_comm, SYN_TASK_COMM);
+		T_EQ_U(p.fdt_open_fds, SYN_FDT_OPEN_FDS);
+		T_EQ_U(p.tp_segs_in, SYN_TP_SEGS_IN);
+	}
 	free(d);
 }
 

@@ -383,6 +383,94 @@ static void test_localhost_pair(void)
 	rm(&o);
 }
 
+static struct cot_vmi_sock vol(struct cot_vmi_sock s, uint64_t acked,
+			       uint64_t rcvd, uint32_t out, uint32_t in)
+{
+	s.flags |= COT_VMI_SOCK_VOLUMES;
+	s.bytes_acked = acked;
+	s.bytes_received = rcvd;
+	s.segs_out = out;
+	s.segs_in = in;
+	return s;
+}
+
+/*
+ * Live volumes: a memory-only record carries those of the last scan
+ * that saw each end alive (TIME_WAIT sockets have none); fwd is the
+ * initiator's direction: the responder's bytes_received and the
+ * initiator's segs_out; with one end seen, that end's counters.
+ */
+static void test_volumes(void)
+{
+	struct obj o;
+	struct cot_vmi_sock srv =
+		sk(LO, 50000, LO, 3000, COT_VMI_TCP_ESTABLISHED, 1, 0x100);
+	struct cot_vmi_sock cli =
+		sk(LO, 3000, LO, 50000, COT_VMI_TCP_ESTABLISHED, 1, 0x200);
+	struct cot_vmi_sock one =
+		sk(G, 40000, P, 80, COT_VMI_TCP_ESTABLISHED, 1, 0x400);
+	struct cot_vmi_sock tw = cli;
+	uint32_t i, a = 2, b = 2;
+
+	T_ASSERT(mk(&o));
+	cot_merge_vmi_up(o.m, 0);
+	cot_merge_scan_begin(o.m, 1 * S);
+	opened(&o, vol(srv, 0, 1, 1, 1));
+	opened(&o, vol(cli, 1, 0, 2, 1));
+	opened(&o, vol(one, 1, 0, 2, 1));
+	opened(&o, listener(NULL, 50000, 1));
+	cot_merge_scan_end(o.m);
+	/* unchanged sockets, new counters */
+	cot_merge_scan_begin(o.m, 2 * S);
+	tw = vol(srv, 100, 200, 3, 4);
+	cot_merge_sock_volumes(o.m, &tw);
+	cot_merge_scan_end(o.m);
+	tw = cli;
+	srv = vol(srv, 3334, 100001, 8, 10);
+	cli = vol(cli, 100001, 3333, 10, 9);
+	one = vol(one, 501, 7000, 5, 6);
+	cot_merge_scan_begin(o.m, 3 * S);
+	cot_merge_sock_volumes(o.m, &srv);
+	cot_merge_sock_volumes(o.m, &cli);
+	cot_merge_sock_volumes(o.m, &one);
+	cot_merge_scan_end(o.m);
+	T_EQ_U(stats(&o).volumes, 4);
+	/* the client goes TIME_WAIT (no counters), the server closes */
+	tw.state = COT_VMI_TCP_TIME_WAIT;
+	tw.kind = COT_VMI_SK_TW;
+	tw.kaddr = 0x300;
+	cot_merge_scan_begin(o.m, 4 * S);
+	changed(&o, cli, vol(tw, 1, 2, 3, 4));
+	closed(&o, srv);
+	closed(&o, one);
+	cot_merge_scan_end(o.m);
+	empty_scan(&o, 5 * S);
+	empty_scan(&o, 6 * S);
+	T_ASSERT(o.k->n == 2);
+	for (i = 0; i < 2; i++) {
+		if (o.k->r[i].sport == 3000)
+			a = i;
+		if (o.k->r[i].sport == 40000)
+			b = i;
+	}
+	T_ASSERT(a < 2 && b < 2);
+	T_EQ_U(o.k->r[a].dport, 50000);
+	T_EQ_U(o.k->r[a].bytes_fwd, 100001); /* the server received */
+	T_EQ_U(o.k->r[a].bytes_rev, 3333);   /* the client received */
+	T_EQ_U(o.k->r[a].pkts_fwd, 10);	     /* the client sent */
+	T_EQ_U(o.k->r[a].pkts_rev, 8);	     /* the server sent */
+	/* one end only: its own counters both ways */
+	T_EQ_U(o.k->r[b].bytes_fwd, 501);
+	T_EQ_U(o.k->r[b].bytes_rev, 7000);
+	T_EQ_U(o.k->r[b].pkts_fwd, 5);
+	T_EQ_U(o.k->r[b].pkts_rev, 6);
+	/* outside a scan: stray */
+	i = (uint32_t)stats(&o).stray_events;
+	cot_merge_sock_volumes(o.m, &srv);
+	T_EQ_U(stats(&o).stray_events, i + 1);
+	rm(&o);
+}
+
 /* The initiator rules when no listener is on the local port. */
 static void test_initiator_rules(void)
 {
@@ -1209,6 +1297,7 @@ int main(void)
 	T_RUN(test_finish);
 	T_RUN(test_vmi_down);
 	T_RUN(test_stray);
+	T_RUN(test_volumes);
 	T_RUN(test_two_objects);
 	return t_done();
 }

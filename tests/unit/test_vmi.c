@@ -250,7 +250,7 @@ static void run_full_ks(int levels, int dm_1g, bool neg, int layout)
 	T_EQ_U(vk->ks_enc, enc[layout]);
 	T_EQ_U(!!(vk->how & COT_VMI_HOW_KS_LOCATED), layout >= SYN_KS_IMAGE);
 	T_EQ_U(vk->ks_token_index, s.ks.tokidx);
-	T_EQ_U(vk->nsyms, layout >= SYN_KS_IMAGE ? 11 + SYN_FILLER : 11);
+	T_EQ_U(vk->nsyms, layout >= SYN_KS_IMAGE ? 12 + SYN_FILLER : 12);
 	if (layout >= SYN_KS_IMAGE) /* the search of the image is counted */
 		T_CHECK(vk->bytes_read > s.ks.tokidx - SYN_IMG_VA);
 	T_EQ_U(vk->levels, levels);

@@ -57,6 +57,30 @@
 #define SYN_NET_SIZE	      128
 #define SYN_DR_HASHINFO	      8
 #define SYN_LISTEN_NULLS_BASE (1u << 29)
+/* owners and volumes (core/vmi/owner.c): our own layouts too */
+#define SYN_TP_BYTES_RECEIVED 112 /* tcp_sock, inside SYN_SOCK_SIZE */
+#define SYN_TP_SEGS_IN	      128
+#define SYN_TP_SEGS_OUT	      132
+#define SYN_TP_BYTES_ACKED    144
+#define SYN_SK_SOCKET	      152 /* sock.sk_socket */
+#define SYN_TASK_TGID	      16
+#define SYN_TASK_CGROUPS      40
+#define SYN_TASK_TASKS	      64
+#define SYN_TASK_COMM	      128
+#define SYN_TASK_FILES	      200
+#define SYN_TASK_SIZE	      256
+#define SYN_FILES_FDT	      32
+#define SYN_FDT_MAX_FDS	      0
+#define SYN_FDT_FD	      8
+#define SYN_FDT_OPEN_FDS      24
+#define SYN_FILE_PRIV	      48
+#define SYN_SOCKET_FILE	      16
+#define SYN_SOCKET_SK	      24
+#define SYN_SOCKET_INO	      72 /* vfs_inode at 64 of socket_alloc, i_ino 8 */
+#define SYN_CSS_DFL	      8
+#define SYN_CGROUP_KN	      24
+#define SYN_KN_NAME	      8
+#define SYN_KN_PARENT	      32 /* named __parent, as from Linux 6.15 */
 
 /*
  * Where kallsyms is and how it is encoded (struct syn.ks_layout):
@@ -90,7 +114,8 @@ struct syn {
 	uint64_t phys_base;
 	uint64_t root_pa, root_va;
 	uint64_t heap, img; /* next free pa */
-	uint64_t hashinfo, nslist, init_net;
+	uint64_t hashinfo, nslist, init_net, init_task;
+	uint64_t kn_root; /* the cgroup root's kernfs node (syn_cgroup) */
 	uint64_t vmci_pa;
 	/* what the read callback was asked for, to check the counting */
 	uint64_t rd_bytes, rd_calls;
@@ -301,6 +326,7 @@ SYN_FN void *syn_btf(size_t *len)
 	btf__add_struct(b, "sock", SYN_SOCK_SIZE);
 	btf__add_field(b, "sk_pad", u64, 0, 0);
 	btf__add_field(b, "__sk_common", sc, SYN_SKC * 8, 0);
+	btf__add_field(b, "sk_socket", vp, SYN_SK_SOCKET * 8, 0);
 	btf__add_struct(b, "inet_timewait_sock", SYN_SOCK_SIZE);
 	btf__add_field(b, "__tw_common", sc, SYN_SKC * 8, 0);
 	btf__add_field(b, "tw_substate", u8, SYN_TW_SUBSTATE * 8, 0);
@@ -339,6 +365,47 @@ SYN_FN void *syn_btf(size_t *len)
 		btf__add_field(b, "ns", ns, 64, 0);
 		btf__add_field(b, "list", lh, SYN_NET_LIST * 8, 0);
 		btf__add_field(b, "ipv4", v4, 64 * 8, 0);
+
+		/* owners */
+		int comm = btf__add_array(b, u32, u8, 16), ino, sock_t;
+
+		btf__add_struct(b, "task_struct", SYN_TASK_SIZE);
+		btf__add_field(b, "tgid", u32, SYN_TASK_TGID * 8, 0);
+		btf__add_field(b, "cgroups", vp, SYN_TASK_CGROUPS * 8, 0);
+		btf__add_field(b, "tasks", lh, SYN_TASK_TASKS * 8, 0);
+		btf__add_field(b, "comm", comm, SYN_TASK_COMM * 8, 0);
+		btf__add_field(b, "files", vp, SYN_TASK_FILES * 8, 0);
+		btf__add_struct(b, "files_struct", 64);
+		btf__add_field(b, "fdt", vp, SYN_FILES_FDT * 8, 0);
+		btf__add_struct(b, "fdtable", 32);
+		btf__add_field(b, "max_fds", u32, SYN_FDT_MAX_FDS * 8, 0);
+		btf__add_field(b, "fd", vp, SYN_FDT_FD * 8, 0);
+		btf__add_field(b, "open_fds", vp, SYN_FDT_OPEN_FDS * 8, 0);
+		btf__add_struct(b, "file", 64);
+		btf__add_field(b, "private_data", vp, SYN_FILE_PRIV * 8, 0);
+		sock_t = btf__add_struct(b, "socket", 48);
+		btf__add_field(b, "file", vp, SYN_SOCKET_FILE * 8, 0);
+		btf__add_field(b, "sk", vp, SYN_SOCKET_SK * 8, 0);
+		ino = btf__add_struct(b, "inode", 64);
+		btf__add_field(b, "i_ino", u64, 8 * 8, 0);
+		btf__add_struct(b, "socket_alloc", 128);
+		btf__add_field(b, "socket", sock_t, 0, 0);
+		btf__add_field(b, "vfs_inode", ino, 64 * 8, 0);
+		btf__add_struct(b, "css_set", 32);
+		btf__add_field(b, "dfl_cgrp", vp, SYN_CSS_DFL * 8, 0);
+		btf__add_struct(b, "cgroup", 64);
+		btf__add_field(b, "kn", vp, SYN_CGROUP_KN * 8, 0);
+		btf__add_struct(b, "kernfs_node", 64);
+		btf__add_field(b, "name", vp, SYN_KN_NAME * 8, 0);
+		btf__add_field(b, "__parent", vp, SYN_KN_PARENT * 8, 0);
+		/* volumes */
+		btf__add_struct(b, "tcp_sock", SYN_SOCK_SIZE);
+		btf__add_field(b, "bytes_received", u64,
+			       SYN_TP_BYTES_RECEIVED * 8, 0);
+		btf__add_field(b, "segs_in", u32, SYN_TP_SEGS_IN * 8, 0);
+		btf__add_field(b, "segs_out", u32, SYN_TP_SEGS_OUT * 8, 0);
+		btf__add_field(b, "bytes_acked", u64, SYN_TP_BYTES_ACKED * 8,
+			       0);
 	}
 	raw = btf__raw_data(b, &sz);
 	out = malloc(sz);
@@ -531,6 +598,12 @@ SYN_FN void syn_init_ks(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	dr = syn_obj(s, 16);
 	syn_w64(s, dr + SYN_DR_HASHINFO, s->hashinfo);
 	syn_w64(s, s->init_net + SYN_NET_DR, dr);
+	/* init_task (swapper, pid 0) alone on the task list */
+	s->init_task = syn_img(s, SYN_TASK_SIZE, 64);
+	syn_w64(s, s->init_task + SYN_TASK_TASKS,
+		s->init_task + SYN_TASK_TASKS);
+	syn_w64(s, s->init_task + SYN_TASK_TASKS + 8,
+		s->init_task + SYN_TASK_TASKS);
 
 	/* kallsyms: some noise around the wanted symbols */
 	syms[n++] = (struct syn_sym){ "_text", 'T', SYN_IMG_VA };
@@ -547,6 +620,7 @@ SYN_FN void syn_init_ks(struct syn *s, int levels, int dm_1g, bool neg_offsets,
 	};
 	syms[n++] = (struct syn_sym){ "net_namespace_list", 'D', s->nslist };
 	syms[n++] = (struct syn_sym){ "init_net", 'D', s->init_net };
+	syms[n++] = (struct syn_sym){ "init_task", 'D', s->init_task };
 	syms[n++] = (struct syn_sym){ "__start_BTF", 'R', btf_va };
 	syms[n++] = (struct syn_sym){ "__stop_BTF", 'R', stop_va };
 	for (i = 0; layout >= SYN_KS_IMAGE && i < SYN_FILLER; i++) {
@@ -706,6 +780,103 @@ SYN_FN uint64_t syn_sock(struct syn *s, uint64_t net, uint32_t bucket,
 	syn_w64(s, sk + SYN_SK_NULLS, cot_get_le64(syn_at(s, head)));
 	syn_w64(s, head, sk + SYN_SK_NULLS);
 	return sk;
+}
+
+/* --- owners (core/vmi/owner.c) ----------------------------------------- */
+
+/* A string in guest memory. */
+SYN_FN uint64_t syn_str(struct syn *s, const char *str)
+{
+	uint64_t va = syn_obj(s, strlen(str) + 1);
+
+	memcpy(syn_at(s, va), str, strlen(str) + 1);
+	return va;
+}
+
+/* A cgroup at "/a/b/..." (path without the leading slash; "" for the
+ * root) under one root kernfs node; returns its css_set. */
+SYN_FN uint64_t syn_cgroup(struct syn *s, const char *path)
+{
+	uint64_t kn = s->kn_root, css = syn_obj(s, 32), cg = syn_obj(s, 64);
+	const char *p = path;
+
+	if (!s->kn_root) {
+		s->kn_root = kn = syn_obj(s, 64);
+		syn_w64(s, kn + SYN_KN_NAME, syn_str(s, ""));
+	}
+	while (*p) {
+		char name[64];
+		size_t n = strcspn(p, "/");
+		uint64_t c = syn_obj(s, 64);
+
+		snprintf(name, sizeof(name), "%.*s", (int)n, p);
+		syn_w64(s, c + SYN_KN_NAME, syn_str(s, name));
+		syn_w64(s, c + SYN_KN_PARENT, kn);
+		kn = c;
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	syn_w64(s, cg + SYN_CGROUP_KN, kn);
+	syn_w64(s, css + SYN_CSS_DFL, cg);
+	return css;
+}
+
+/* A process at the tail of the task list with a table of @max_fds. */
+SYN_FN uint64_t syn_task(struct syn *s, uint32_t tgid, const char *comm,
+			 uint64_t css, uint32_t max_fds)
+{
+	uint64_t t = syn_obj(s, SYN_TASK_SIZE), files = syn_obj(s, 64);
+	uint64_t fdt = syn_obj(s, 32), head = s->init_task + SYN_TASK_TASKS;
+	uint64_t prev = cot_get_le64(syn_at(s, head + 8));
+
+	syn_w32(s, t + SYN_TASK_TGID, tgid);
+	snprintf((char *)syn_at(s, t + SYN_TASK_COMM), 16, "%s", comm);
+	syn_w64(s, t + SYN_TASK_CGROUPS, css);
+	syn_w64(s, t + SYN_TASK_FILES, files);
+	syn_w64(s, files + SYN_FILES_FDT, fdt);
+	syn_w32(s, fdt + SYN_FDT_MAX_FDS, max_fds);
+	syn_w64(s, fdt + SYN_FDT_FD, syn_obj(s, (size_t)max_fds * 8));
+	syn_w64(s, fdt + SYN_FDT_OPEN_FDS, syn_obj(s, (max_fds + 63) / 64 * 8));
+	syn_w64(s, t + SYN_TASK_TASKS, head);
+	syn_w64(s, t + SYN_TASK_TASKS + 8, prev);
+	syn_w64(s, prev, t + SYN_TASK_TASKS);
+	syn_w64(s, head + 8, t + SYN_TASK_TASKS);
+	return t;
+}
+
+SYN_FN void syn_fd(struct syn *s, uint64_t task, uint32_t fd, uint64_t file)
+{
+	uint64_t files = cot_get_le64(syn_at(s, task + SYN_TASK_FILES));
+	uint64_t fdt = cot_get_le64(syn_at(s, files + SYN_FILES_FDT));
+	uint64_t arr = cot_get_le64(syn_at(s, fdt + SYN_FDT_FD));
+	uint64_t bits = cot_get_le64(syn_at(s, fdt + SYN_FDT_OPEN_FDS));
+	uint64_t w = cot_get_le64(syn_at(s, bits + fd / 64 * 8));
+
+	syn_w64(s, arr + (uint64_t)fd * 8, file);
+	syn_w64(s, bits + fd / 64 * 8, w | 1ull << (fd % 64));
+}
+
+/* The socket file of @sk (struct socket_alloc with inode @ino). */
+SYN_FN uint64_t syn_sockfile(struct syn *s, uint64_t sk, uint64_t ino)
+{
+	uint64_t sa = syn_obj(s, 128), file = syn_obj(s, 64);
+
+	syn_w64(s, sa + SYN_SOCKET_FILE, file);
+	syn_w64(s, sa + SYN_SOCKET_SK, sk);
+	syn_w64(s, sa + SYN_SOCKET_INO, ino);
+	syn_w64(s, file + SYN_FILE_PRIV, sa);
+	syn_w64(s, sk + SYN_SK_SOCKET, sa);
+	return file;
+}
+
+SYN_FN void syn_volumes(struct syn *s, uint64_t sk, uint64_t acked,
+			uint64_t rcvd, uint32_t out, uint32_t in)
+{
+	syn_w64(s, sk + SYN_TP_BYTES_ACKED, acked);
+	syn_w64(s, sk + SYN_TP_BYTES_RECEIVED, rcvd);
+	syn_w32(s, sk + SYN_TP_SEGS_OUT, out);
+	syn_w32(s, sk + SYN_TP_SEGS_IN, in);
 }
 
 #endif
