@@ -2,7 +2,9 @@
 /*
  * tee/bitvisor/cotrack: the "cotrack" netfunc module of BitVisor.
  *
- * Selected by `net=cotrack` (or `net=cotrack:VMNAME`) in a
+ * Selected by `net=cotrack` (or `net=cotrack:VMNAME`, or
+ * `net=cotrack:VMNAME:notrack` to forward without tracking: the baseline
+ * of bench/bitvisor.sh) in a
  * `.vmm.driver.pci` option, e.g. "driver=pro1000, net=cotrack,
  * virtio=1": BitVisor's pro1000 driver owns the physical NIC and gives
  * the guest a virtio-net; this module sits between them.  Every frame
@@ -266,12 +268,26 @@ static void *cotrack_new_nic(char *arg, void *param)
 	n = alloc(sizeof *n);
 	memset(n, 0, sizeof *n);
 	spinlock_init(&n->lock);
-	/* VM name: the text after "cotrack:", at most 31 bytes */
+	/* VM name: the text after "cotrack:" up to the next ':', at most
+	 * 31 bytes; then options: "notrack" forwards without the tracker */
 	if (!arg || !*arg)
 		arg = "bv0";
-	for (i = 0; i < (int)sizeof n->vm - 1 && arg[i]; i++)
+	for (i = 0; i < (int)sizeof n->vm - 1 && arg[i] && arg[i] != ':'; i++)
 		n->vm[i] = arg[i];
 	n->vm[i] = '\0';
+	if (!i)
+		memcpy(n->vm, "bv0", 4);
+	while (arg[i] && arg[i] != ':') /* a name longer than 31 bytes */
+		i++;
+	if (arg[i] == ':' && !strcmp(&arg[i + 1], "notrack")) {
+		printf("cotrack: vm %s: notrack, forwarding only\n", n->vm);
+		return n;
+	}
+	if (arg[i] == ':') {
+		printf("cotrack: vm %s: unknown option %s; forwarding only\n",
+		       n->vm, &arg[i + 1]);
+		return n;
+	}
 	mem = len ? alloc(len) : NULL;
 	if (!mem) {
 		printf("cotrack: cannot allocate %lu bytes; forwarding only\n",
