@@ -35,6 +35,9 @@
 #                      cotrackd's --vm NAME,vhost-user=SOCK) and reconnects
 #                      within a second when it restarts; guest RAM is then
 #                      a shared memfd (the backend maps it), not /dev/shm
+#   --tap TAP          virtio-net NIC on QEMU's -netdev tap: an existing tap
+#                      device TAP (run.sh in its namespace, e.g. under
+#                      ip netns exec; bench/bitvisor.sh's plain-QEMU case)
 #   --maxmem SIZE      room for memory hotplug (-m ...,slots=2,maxmem=SIZE)
 #   --mac MAC          NIC address (default 52:54:00:c0:74:XX, XX = last
 #                      octet of --ip)
@@ -62,7 +65,7 @@ top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
 
 role=sockets name= dir= mem=256M cpu=max timeout=600 ready_timeout=120
-net= net_server=off vhost= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
+net= net_server=off vhost= tap= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
 vmcoreinfo=0
 usage() { sed -n '2,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -77,6 +80,7 @@ while [ $# -gt 0 ]; do
 	--net) net=$2; net_server=off; shift ;;
 	--net-listen) net=$2; net_server=on; shift ;;
 	--vhost-user) vhost=$2; shm=0; shift ;;
+	--tap) tap=$2; shift ;;
 	--maxmem) maxmem=$2; shift ;;
 	--mac) mac=$2; shift ;;
 	--ip) ip=$2; shift ;;
@@ -126,6 +130,9 @@ shmfile=/dev/shm/$name
 [ -n "$vhost" ] && [ ! -S "$vhost" ] &&
 	die "--vhost-user $vhost: no listening unix socket there (start the backend first)"
 [ -n "$vhost" ] && [ -n "$net" ] && die "--net and --vhost-user: one NIC only"
+[ -n "$tap" ] && [ -n "$net$vhost" ] && die "--tap and --net/--vhost-user: one NIC only"
+case $tap in *[!A-Za-z0-9_-]*) die "bad --tap $tap" ;; esac
+[ -z "$tap" ] || [ -e "/sys/class/net/$tap" ] || die "--tap $tap: no such device here"
 
 log=$dir/console.log fifo=$dir/console.in qmp=$dir/qmp.sock
 rm -f "$log" "$fifo" "$qmp" "$dir/qemu.pid" "$dir/.timedout"
@@ -181,7 +188,7 @@ else
 	q+=(-machine pc)
 fi
 [ "$vmcoreinfo" = 1 ] && q+=(-device vmcoreinfo)
-if [ -n "$net$vhost" ]; then
+if [ -n "$net$vhost$tap" ]; then
 	if [ -z "$mac" ]; then
 		last=${ip%/*}
 		last=${last##*.}
@@ -196,6 +203,9 @@ if [ -n "$net$vhost" ]; then
 		q+=(-chardev "socket,id=c0,path=$vhost,reconnect=1"
 			-netdev "vhost-user,id=n0,chardev=c0"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,vectors=0")
+	elif [ -n "$tap" ]; then
+		q+=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+			-device "virtio-net-pci,netdev=n0,mac=$mac")
 	else
 		q+=(-netdev "stream,id=n0,server=$net_server,addr.type=unix,addr.path=$net"
 			-device "virtio-net-pci,netdev=n0,mac=$mac")
