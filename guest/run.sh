@@ -63,6 +63,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
+# shellcheck source=guest/lib.sh
+. "$here/lib.sh"
 
 role=sockets name= dir= mem=256M cpu=max timeout=600 ready_timeout=120
 net= net_server=off vhost= tap= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
@@ -141,21 +143,13 @@ mkfifo "$fifo"
 qpid= cmdpid= wdpid=
 cleanup() {
 	trap - EXIT INT TERM HUP
-	[ -n "$wdpid" ] && kill "$wdpid" 2>/dev/null
-	[ -n "$cmdpid" ] && kill "$cmdpid" 2>/dev/null
-	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
-		kill -TERM "$qpid" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$qpid" 2>/dev/null
-		wait "$qpid" 2>/dev/null
-	fi
+	glib_stop_helpers
+	glib_stop_qemu
 	[ "$shm" = 1 ] && rm -f "$shmfile"
 	rm -f "$fifo" "$qmp" "$dir/qemu.pid"
 	exec 3>&- 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap '[ -e "$dir/.timedout" ] && exit 124; exit 143' TERM HUP
+glib_traps
 
 # --- QEMU command line ----------------------------------------------------
 # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer
@@ -230,18 +224,8 @@ exec 3<>"$fifo"
 "${q[@]}" <"$fifo" >"$log" 2>"$dir/qemu.log" &
 qpid=$!
 echo "$qpid" >"$dir/qemu.pid"
-start=$(date +%s.%N)
 # hard timeout: a watchdog signals us; the TERM trap cleans up
-(
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	sleep "$timeout" &
-	sp=$!
-	wait $sp && echo "guest/run: hard timeout ($timeout s)" >&2 &&
-		touch "$dir/.timedout" && kill -TERM $$
-) &
-wdpid=$!
-
-elapsed() { echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}'; }
+glib_watchdog "$timeout" guest/run
 
 if [ ${#cmd[@]} -eq 0 ]; then
 	wait "$qpid"
@@ -257,19 +241,10 @@ fi
 
 # --- CMD mode ---------------------------------------------------------------
 if ! "$here/ctl.sh" "$dir" wait-ready "$ready_timeout"; then
-	echo "guest/run: guest not ready after $(elapsed) s; tail of $log:" >&2
+	echo "guest/run: guest not ready after $(glib_elapsed) s; tail of $log:" >&2
 	tail -20 "$log" | tr -d '\r' | sed 's/^/  | /' >&2
 	exit 124
 fi
-echo "guest/run: $name ready after $(elapsed) s (cpu $cpu, $mem)" >&2
-set -a
-# shellcheck source=/dev/null
-. "$dir/guest.env"
-set +a
-"${cmd[@]}" &
-cmdpid=$!
-wait "$cmdpid"
-rc=$?
-cmdpid=
-"$here/ctl.sh" "$dir" stop 10 >/dev/null 2>&1
-exit "$rc"
+echo "guest/run: $name ready after $(glib_elapsed) s (cpu $cpu, $mem)" >&2
+glib_run_cmd 10 "${cmd[@]}"
+exit $?
