@@ -9,7 +9,11 @@
 #      tap in a namespace made here, 2G, -cpu EPYC)
 #   b  BitVisor, cotrack module with net=cotrack:bv0:notrack (frames
 #      forwarded, no tracker: build/bitvisor-notrack)
-#   c  BitVisor with tracking (make bitvisor: NIC view + memory view)
+#   c  BitVisor with tracking (make bitvisor: NIC view + memory view,
+#      the memory view's gate on guest exits, BitVisor patch 0004)
+#   t  (only when asked: CONFIGS="a b c t") c with the gate on the
+#      module's timer and frames only, net=cotrack:bv0:timer
+#      (build/bitvisor-timer): the gate before patch 0004
 # b and c: guest/bitvisor.sh (q35 + OVMF, -cpu EPYC,+svm, 2048M, e1000e
 # below BitVisor's virtio-net).  The client is the guest's `microsvc
 # get` (guest/init's console command get): per-request time from
@@ -19,7 +23,7 @@
 # requests close first (--close-first), so the guest's socket ends in
 # TIME_WAIT where the memory view sees it.
 #
-# In c, capture by source as in track_1000: every one of the 2N
+# In c (and t), capture by source as in track_1000: every one of the 2N
 # connections must have exactly one record on BitVisor's serial log
 # (`cotrack-rec {json}`), external ones seen_by both, localhost ones
 # seen_by vmi (tests/tools/bitvisor_check.py, its TAP lines printed;
@@ -37,14 +41,14 @@ ROUNDS=${ROUNDS:-1}
 CONFIGS=${CONFIGS:-a b c}
 G=$top/guest
 TARBALL=${BITVISOR_TARBALL:-$top/../shared/third_party/bitvisor/bitvisor-66559d6.tar.gz}
-BV=$top/build/bitvisor BVN=$top/build/bitvisor-notrack
+BV=$top/build/bitvisor BVN=$top/build/bitvisor-notrack BVT=$top/build/bitvisor-timer
 HIP=10.0.0.1 GIP=10.0.0.2
 say() { echo "bitvisor-bench: $*"; }
 [ "$(id -u)" = 0 ] || { say "needs root (network namespace, tap); skipped"; exit 0; }
 [ -f "$TARBALL" ] || { say "no BitVisor tarball ($TARBALL); skipped"; exit 0; }
 case $N$ROUNDS in *[!0-9]*) say "N and ROUNDS are numbers"; exit 2 ;; esac
 [ "$N" -ge 1 ] && [ "$N" -le 100000 ] || { say "N must be 1..100000"; exit 2; }
-for c in $CONFIGS; do case $c in a | b | c) ;; *) say "CONFIGS: a b c, not $c"; exit 2 ;; esac; done
+for c in $CONFIGS; do case $c in a | b | c | t) ;; *) say "CONFIGS: a b c t, not $c"; exit 2 ;; esac; done
 mkdir -p "$BENCH_OUT"
 tmp=$(mktemp -d /tmp/cotrack-bench-bv.XXXXXX)
 pids=() ns=
@@ -62,18 +66,18 @@ build() { # OUT NET
 	BITVISOR_TARBALL=$TARBALL COT_BV_NET=$2 "$top/tee/bitvisor/build.sh" "$1" >"$tmp/bv-build.log" 2>&1 ||
 		{ say "make bitvisor ($2) failed"; tail -5 "$tmp/bv-build.log"; exit 1; }
 }
-case " $CONFIGS " in *" c "*) build "$BV" cotrack ;; esac
-case " $CONFIGS " in *" b "*)
-	# seeded from the tracking tree (same stamp): only the defconfig
-	# differs, so make recompiles core/config.c and links
-	if [ ! -d "$BVN/src" ] && [ -f "$BV/src/.stamp" ]; then
-		mkdir -p "$BVN" && cp -a "$BV/src" "$BVN/"
+build "$BV" cotrack # also the seed of the others
+# seeded from the tracking tree (same stamp): only the defconfig differs,
+# so make recompiles core/config.c and links
+variant() { # OUT NET
+	if [ ! -d "$1/src" ] && [ -f "$BV/src/.stamp" ]; then
+		mkdir -p "$1" && cp -a "$BV/src" "$1/"
 	fi
-	build "$BVN" cotrack:bv0:notrack
-	strings "$BVN/bitvisor.elf" | grep -q 'net=cotrack:bv0:notrack' ||
-		{ say "$BVN/bitvisor.elf lacks net=cotrack:bv0:notrack"; exit 1; }
-	;;
-esac
+	build "$1" "$2"
+	strings "$1/bitvisor.elf" | grep -q "net=$2," || { say "$1/bitvisor.elf lacks net=$2"; exit 1; }
+}
+case " $CONFIGS " in *" b "*) variant "$BVN" cotrack:bv0:notrack ;; esac
+case " $CONFIGS " in *" t "*) variant "$BVT" cotrack:bv0:timer ;; esac
 
 # CPU time (ns) of the QEMU process $1, all threads
 qcpu() {
@@ -95,7 +99,7 @@ snmp() { # DIR WHEN FIELD (3 ActiveOpens, 4 PassiveOpens)
 #   cfg round target median_us p90_us wall_us_per_req qemu_cpu_us_per_req
 run() {
 	local cfg=$1 r=$2 d=$tmp/$1-$2 name=cotbb$$$1$2 qpid t0 t1 c0 c1 tg ok=1 line
-	local srvns
+	local srvns bvd
 	rm -rf "$d"
 	mkdir -p "$d"
 	if [ "$cfg" = a ]; then
@@ -111,8 +115,9 @@ run() {
 		pids+=($!)
 		srvns=$ns
 	else
+		case $cfg in b) bvd=$BVN ;; t) bvd=$BVT ;; *) bvd=$BV ;; esac
 		"$G/bitvisor.sh" --dir "$d" --name "$name" --timeout 900 \
-			--bitvisor "$([ "$cfg" = b ] && echo "$BVN" || echo "$BV")" >"$d/run.out" 2>&1 &
+			--bitvisor "$bvd" >"$d/run.out" 2>&1 &
 		pids+=($!)
 		srvns=$name # bitvisor.sh's namespace is named after the run
 	fi
@@ -128,14 +133,14 @@ run() {
 		ip netns exec "$srvns" ss -Htln "sport = :8080" | grep -q . && break
 		sleep 0.1
 	done
-	if [ "$cfg" = c ]; then
+	if [ "$cfg" = c ] || [ "$cfg" = t ]; then
 		# the memory view must be scanning before connections count
 		for _ in $(seq 120); do
 			grep -q '^cotrack: vmi: first scan' "$d/bitvisor.log" && break
 			sleep 0.5
 		done
 		grep -q '^cotrack: vmi: first scan' "$d/bitvisor.log" ||
-			{ say "memory view not up in c"; tr -d '\r' <"$d/bitvisor.log" | grep '^cotrack' | tail -5; ok=0; }
+			{ say "memory view not up in $cfg"; tr -d '\r' <"$d/bitvisor.log" | grep '^cotrack' | tail -5; ok=0; }
 	fi
 	qpid=$(cat "$d/qemu.pid")
 	"$G/ctl.sh" "$d" cmd "snmp before" 60 >/dev/null
@@ -152,10 +157,11 @@ run() {
 			"$r" "$cfg" "$tg" "$med" "$p90" "$(((t1 - t0) / N / 1000))" "$(((c1 - c0) / N / 1000))" "$n"
 	done
 	"$G/ctl.sh" "$d" cmd "snmp after" 60 >/dev/null
-	if [ "$cfg" = c ]; then
+	if [ "$cfg" = c ] || [ "$cfg" = t ]; then
 		# records of closed connections come after the close linger,
-		# by expiry on the module's timer: wait (bounded) for 2N
-		for _ in $(seq 120); do
+		# localhost ones (memory only) when the server's TIME_WAIT
+		# socket is gone, 60 s after the close: wait (bounded) for 2N
+		for _ in $(seq 300); do
 			[ "$(tr -d '\r' <"$d/bitvisor.log" | grep -c '^cotrack-rec .*"proto":"tcp"')" -ge $((2 * N)) ] && break
 			sleep 0.5
 		done
@@ -165,10 +171,10 @@ run() {
 	pids=()
 	[ "$cfg" = a ] && ip netns del "$ns" 2>/dev/null
 	ns=
-	if [ "$cfg" = c ]; then
+	if [ "$cfg" = c ] || [ "$cfg" = t ]; then
 		tr -d '\r' <"$d/bitvisor.log" >"$d/bv.log"
 		: >"$d/client.log"
-		echo "  capture by source (round $r, tests/tools/bitvisor_check.py):"
+		echo "  capture by source ($cfg, round $r, tests/tools/bitvisor_check.py):"
 		python3 "$top/tests/tools/bitvisor_check.py" "$d/bv.log" "$d/client.log" "$GIP" "$HIP" 0 \
 			"$(($(snmp "$d" after 4) - $(snmp "$d" before 4)))" "$N" \
 			"$(($(snmp "$d" after 3) - $(snmp "$d" before 3)))" "$N" out-both >"$d/check.txt"
@@ -196,7 +202,8 @@ run() {
 			    print("    %-10s %6d %6d %6d" % (s, c[s, "nic"], c[s, "vmi"], c[s, "both"]))
 		EOF
 		grep '^cotrack: \(stats\|timer\)' "$d/bv.log" | tail -2 | sed 's/^/    /'
-		[ "$ok" = 1 ] || { rm -rf "$BENCH_OUT/bitvisor.failed"; cp -r "$d" "$BENCH_OUT/bitvisor.failed"; }
+		grep '^cotrack: max_tick_us by step' "$d/bv.log" | tail -1 | sed 's/^/    /'
+		[ "$ok" = 1 ] || { rm -rf "$BENCH_OUT/bitvisor.failed-$cfg"; rm -rf "$d/esp"; cp -r "$d" "$BENCH_OUT/bitvisor.failed-$cfg"; }
 	fi
 	[ "$ok" = 1 ]
 }
@@ -228,7 +235,8 @@ echo
 echo "ratios (medians over $ROUNDS round(s)): b/a = BitVisor's cost, c/b = tracking's"
 printf '%-4s %-6s %8s %8s %8s %8s\n' to ratio median p90 wall "qemu cpu"
 for t in ext lo; do
-	for p in "b a" "c b" "c a"; do
+	for p in "b a" "c b" "c a" "t b"; do
+		case " $CONFIGS " in *" ${p% *} "*) ;; *) continue ;; esac
 		set -- $p
 		printf '%-4s %-6s %8s %8s %8s %8s\n' "$t" "$1/$2" "$(ratio "$(med "$1" "$t" 4)" "$(med "$2" "$t" 4)")" \
 			"$(ratio "$(med "$1" "$t" 5)" "$(med "$2" "$t" 5)")" "$(ratio "$(med "$1" "$t" 6)" "$(med "$2" "$t" 6)")" \
@@ -244,5 +252,5 @@ cat <<EOF
  qemu cpu: QEMU's CPU time per request over the batch.)
 EOF
 cp "$tmp/results" "$BENCH_OUT/bitvisor.raw" 2>/dev/null || true
-[ "$fails" = 0 ] || { say "$fails configuration run(s) failed (artifacts of c in $BENCH_OUT/bitvisor.failed)"; exit 1; }
+[ "$fails" = 0 ] || { say "$fails configuration run(s) failed (artifacts of c/t in $BENCH_OUT/bitvisor.failed-CFG)"; exit 1; }
 exit 0
