@@ -17,6 +17,11 @@
 #   bench/bitvisor-gate.sh          (root; make bench BENCH=bitvisor-gate)
 #   GATES="exit timer" bench/bitvisor-gate.sh
 set -u
+case ${1:-} in
+'') ;;
+-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+*) echo "$(basename "$0"): no arguments (settings in the environment; --help)" >&2; exit 2 ;;
+esac
 top=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 : "${BENCH_OUT:=$top/build/bench}"
 GATES=${GATES:-exit timer}

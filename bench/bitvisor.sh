@@ -34,6 +34,11 @@
 # ROUNDS > 1 alternates the order of the configurations per round; the
 # table shows medians over rounds.  Results in $BENCH_OUT/bitvisor.raw.
 set -u
+case ${1:-} in
+'') ;;
+-h | --help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+*) echo "$(basename "$0"): no arguments (settings in the environment; --help)" >&2; exit 2 ;;
+esac
 top=${TOP:-$(cd "$(dirname "$0")/.." && pwd)}
 : "${BENCH_OUT:=$top/build/bench}"
 N=${N:-1000}
