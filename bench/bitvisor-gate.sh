@@ -58,8 +58,7 @@ build() { # GATE
 nstats() { tr -d '\r' <"$1" | grep -c '^cotrack: timer ticks='; }
 # wait_stats LOG N SECS: until LOG has N stats lines (bounded)
 wait_stats() {
-	local i
-	for i in $(seq $(($3 * 2))); do
+	for _ in $(seq $(($3 * 2))); do
 		[ "$(nstats "$1")" -ge "$2" ] && return 0
 		sleep 0.5
 	done

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154 # here, dir: set by the runner
 # guest/lib.sh: what guest/run.sh and guest/bitvisor.sh share, the QEMU
 # process's life: the exit traps, stopping QEMU, the hard-timeout
 # watchdog, and CMD mode (run a command against the ready guest, then

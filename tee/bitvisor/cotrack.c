@@ -14,9 +14,11 @@
  * "cotrack-rec ".
  *
  * Time: get_time(), BitVisor's TSC clock calibrated at boot
- * (currentcpu->hz; microseconds), times 1000.  Expiry runs from the frame
- * callbacks: a budgeted cot_merge_expire per frame (tracker.c), so with
- * no frames at all nothing expires (there is no timer thread here).
+ * (currentcpu->hz; microseconds), times 1000.  Expiry and the memory
+ * view tick on every frame, on BitVisor's timer (100 ms asked) and, by
+ * default, on guest exits: BitVisor patch 0004 calls cotrack_exit after
+ * every SVM exit, which reads the TSC and ticks when the tracker's
+ * 10 ms gate is due (`net=cotrack:VM:timer`: no exit gate).
  *
  * Memory: one alloc() at new_nic, never freed (BitVisor never removes a
  * NIC).  Both receive callbacks may run on any CPU: one spinlock per VM
