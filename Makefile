@@ -10,6 +10,8 @@
 #   make format     clang-format the tree
 #   make bitvisor   BitVisor with the cotrack netfunc module into
 #                   build/bitvisor (docs/bitvisor.md); not part of all
+#   make bench-bitvisor  only bench/bitvisor.sh: plain QEMU vs BitVisor
+#                   vs BitVisor + tracking (docs/bench.md; root)
 #
 # Sources are found by directory: core/**.c is the freestanding core,
 # host/*.c the hosted library, cmd/NAME/*.c one program each,
@@ -68,7 +70,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
 .PHONY: all setup demo check check-build test bench bench-build fuzz fuzz-build \
-	freestanding-check format clean guest bitvisor
+	freestanding-check format clean guest bitvisor bench-bitvisor
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(TOOL_BINS)
@@ -187,6 +189,10 @@ demo: setup
 bench: setup
 	@$(MAKE) --no-print-directory -s O=build/rel bench-build
 	@bench/run.sh build/rel
+
+# The seeds' experiment in BitVisor mode alone (bench/bitvisor.sh, root).
+bench-bitvisor: setup
+	@mkdir -p build/rel && BENCH=bitvisor bench/run.sh build/rel
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -43,6 +43,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 GOUT=${GUEST_OUT:-$top/build/guest}
+# shellcheck source=guest/lib.sh
+. "$here/lib.sh"
 bv=$top/build/bitvisor
 name= dir= role=backend ip=10.0.0.2/24 hostip=10.0.0.1/24 mem=2048M
 cpu=EPYC,+svm timeout=900 ready_timeout=300 append=
@@ -95,21 +97,13 @@ mkfifo "$fifo"
 qpid= cmdpid= wdpid= nsmade=0
 cleanup() {
 	trap - EXIT INT TERM HUP
-	[ -n "$wdpid" ] && kill "$wdpid" 2>/dev/null
-	[ -n "$cmdpid" ] && kill "$cmdpid" 2>/dev/null
-	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
-		kill -TERM "$qpid" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$qpid" 2>/dev/null
-		wait "$qpid" 2>/dev/null
-	fi
+	glib_stop_helpers
+	glib_stop_qemu
 	[ "$nsmade" = 1 ] && ip netns del "$ns" 2>/dev/null
 	rm -f "$fifo" "$qmp" "$dir/qemu.pid"
 	exec 3>&- 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap '[ -e "$dir/.timedout" ] && exit 124; exit 143' TERM HUP
+glib_traps
 
 # --- the namespace and its tap: the e1000e's only peer ----------------------
 ip netns add "$ns" || die "ip netns add $ns"
@@ -166,16 +160,7 @@ exec 3<>"$fifo"
 ip netns exec "$ns" "${q[@]}" <"$fifo" >"$log" 2>"$dir/qemu.log" &
 qpid=$!
 echo "$qpid" >"$dir/qemu.pid"
-start=$(date +%s.%N)
-(
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	sleep "$timeout" &
-	sp=$!
-	wait $sp && echo "guest/bitvisor: hard timeout ($timeout s)" >&2 &&
-		touch "$dir/.timedout" && kill -TERM $$
-) &
-wdpid=$!
-elapsed() { echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}'; }
+glib_watchdog "$timeout" guest/bitvisor
 
 if [ ${#cmd[@]} -eq 0 ]; then
 	wait "$qpid"
@@ -187,21 +172,12 @@ if [ ${#cmd[@]} -eq 0 ]; then
 fi
 
 if ! "$here/ctl.sh" "$dir" wait-ready "$ready_timeout"; then
-	echo "guest/bitvisor: guest not ready after $(elapsed) s; tails of the logs:" >&2
+	echo "guest/bitvisor: guest not ready after $(glib_elapsed) s; tails of the logs:" >&2
 	tail -5 "$bvlog" | tr -d '\r' | sed 's/^/  bitvisor | /' >&2
 	tail -10 "$log" | tr -d '\r' | sed 's/^/  console | /' >&2
 	exit 124
 fi
-echo "guest/bitvisor: $name ready after $(elapsed) s" >&2
-echo "COT_BV_READY_S=$(elapsed)" >>"$dir/guest.env"
-set -a
-# shellcheck source=/dev/null
-. "$dir/guest.env"
-set +a
-"${cmd[@]}" &
-cmdpid=$!
-wait "$cmdpid"
-rc=$?
-cmdpid=
-"$here/ctl.sh" "$dir" stop 20 >/dev/null 2>&1
-exit "$rc"
+echo "guest/bitvisor: $name ready after $(glib_elapsed) s" >&2
+echo "COT_BV_READY_S=$(glib_elapsed)" >>"$dir/guest.env"
+glib_run_cmd 20 "${cmd[@]}"
+exit $?

@@ -35,6 +35,9 @@
 #                      cotrackd's --vm NAME,vhost-user=SOCK) and reconnects
 #                      within a second when it restarts; guest RAM is then
 #                      a shared memfd (the backend maps it), not /dev/shm
+#   --tap TAP          virtio-net NIC on QEMU's -netdev tap: an existing tap
+#                      device TAP (run.sh in its namespace, e.g. under
+#                      ip netns exec; bench/bitvisor.sh's plain-QEMU case)
 #   --maxmem SIZE      room for memory hotplug (-m ...,slots=2,maxmem=SIZE)
 #   --mac MAC          NIC address (default 52:54:00:c0:74:XX, XX = last
 #                      octet of --ip)
@@ -60,9 +63,11 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 OUT=${GUEST_OUT:-$top/build/guest}
+# shellcheck source=guest/lib.sh
+. "$here/lib.sh"
 
 role=sockets name= dir= mem=256M cpu=max timeout=600 ready_timeout=120
-net= net_server=off vhost= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
+net= net_server=off vhost= tap= maxmem= mac= ip= ip6= gw= backend= count= append= quiet=quiet shm=1
 vmcoreinfo=0
 usage() { sed -n '2,/^# Needs/p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
@@ -77,6 +82,7 @@ while [ $# -gt 0 ]; do
 	--net) net=$2; net_server=off; shift ;;
 	--net-listen) net=$2; net_server=on; shift ;;
 	--vhost-user) vhost=$2; shm=0; shift ;;
+	--tap) tap=$2; shift ;;
 	--maxmem) maxmem=$2; shift ;;
 	--mac) mac=$2; shift ;;
 	--ip) ip=$2; shift ;;
@@ -126,6 +132,9 @@ shmfile=/dev/shm/$name
 [ -n "$vhost" ] && [ ! -S "$vhost" ] &&
 	die "--vhost-user $vhost: no listening unix socket there (start the backend first)"
 [ -n "$vhost" ] && [ -n "$net" ] && die "--net and --vhost-user: one NIC only"
+[ -n "$tap" ] && [ -n "$net$vhost" ] && die "--tap and --net/--vhost-user: one NIC only"
+case $tap in *[!A-Za-z0-9_-]*) die "bad --tap $tap" ;; esac
+[ -z "$tap" ] || [ -e "/sys/class/net/$tap" ] || die "--tap $tap: no such device here"
 
 log=$dir/console.log fifo=$dir/console.in qmp=$dir/qmp.sock
 rm -f "$log" "$fifo" "$qmp" "$dir/qemu.pid" "$dir/.timedout"
@@ -134,21 +143,13 @@ mkfifo "$fifo"
 qpid= cmdpid= wdpid=
 cleanup() {
 	trap - EXIT INT TERM HUP
-	[ -n "$wdpid" ] && kill "$wdpid" 2>/dev/null
-	[ -n "$cmdpid" ] && kill "$cmdpid" 2>/dev/null
-	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
-		kill -TERM "$qpid" 2>/dev/null
-		for _ in $(seq 30); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$qpid" 2>/dev/null
-		wait "$qpid" 2>/dev/null
-	fi
+	glib_stop_helpers
+	glib_stop_qemu
 	[ "$shm" = 1 ] && rm -f "$shmfile"
 	rm -f "$fifo" "$qmp" "$dir/qemu.pid"
 	exec 3>&- 2>/dev/null
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap '[ -e "$dir/.timedout" ] && exit 124; exit 143' TERM HUP
+glib_traps
 
 # --- QEMU command line ----------------------------------------------------
 # no_timer_check: under TCG on a loaded host the kernel's IO-APIC timer
@@ -181,7 +182,7 @@ else
 	q+=(-machine pc)
 fi
 [ "$vmcoreinfo" = 1 ] && q+=(-device vmcoreinfo)
-if [ -n "$net$vhost" ]; then
+if [ -n "$net$vhost$tap" ]; then
 	if [ -z "$mac" ]; then
 		last=${ip%/*}
 		last=${last##*.}
@@ -196,6 +197,9 @@ if [ -n "$net$vhost" ]; then
 		q+=(-chardev "socket,id=c0,path=$vhost,reconnect=1"
 			-netdev "vhost-user,id=n0,chardev=c0"
 			-device "virtio-net-pci,netdev=n0,mac=$mac,vectors=0")
+	elif [ -n "$tap" ]; then
+		q+=(-netdev "tap,id=n0,ifname=$tap,script=no,downscript=no"
+			-device "virtio-net-pci,netdev=n0,mac=$mac")
 	else
 		q+=(-netdev "stream,id=n0,server=$net_server,addr.type=unix,addr.path=$net"
 			-device "virtio-net-pci,netdev=n0,mac=$mac")
@@ -220,18 +224,8 @@ exec 3<>"$fifo"
 "${q[@]}" <"$fifo" >"$log" 2>"$dir/qemu.log" &
 qpid=$!
 echo "$qpid" >"$dir/qemu.pid"
-start=$(date +%s.%N)
 # hard timeout: a watchdog signals us; the TERM trap cleans up
-(
-	trap 'kill $sp 2>/dev/null; exit 0' TERM
-	sleep "$timeout" &
-	sp=$!
-	wait $sp && echo "guest/run: hard timeout ($timeout s)" >&2 &&
-		touch "$dir/.timedout" && kill -TERM $$
-) &
-wdpid=$!
-
-elapsed() { echo "$(date +%s.%N) $start" | awk '{printf "%.1f", $1 - $2}'; }
+glib_watchdog "$timeout" guest/run
 
 if [ ${#cmd[@]} -eq 0 ]; then
 	wait "$qpid"
@@ -247,19 +241,10 @@ fi
 
 # --- CMD mode ---------------------------------------------------------------
 if ! "$here/ctl.sh" "$dir" wait-ready "$ready_timeout"; then
-	echo "guest/run: guest not ready after $(elapsed) s; tail of $log:" >&2
+	echo "guest/run: guest not ready after $(glib_elapsed) s; tail of $log:" >&2
 	tail -20 "$log" | tr -d '\r' | sed 's/^/  | /' >&2
 	exit 124
 fi
-echo "guest/run: $name ready after $(elapsed) s (cpu $cpu, $mem)" >&2
-set -a
-# shellcheck source=/dev/null
-. "$dir/guest.env"
-set +a
-"${cmd[@]}" &
-cmdpid=$!
-wait "$cmdpid"
-rc=$?
-cmdpid=
-"$here/ctl.sh" "$dir" stop 10 >/dev/null 2>&1
-exit "$rc"
+echo "guest/run: $name ready after $(glib_elapsed) s (cpu $cpu, $mem)" >&2
+glib_run_cmd 10 "${cmd[@]}"
+exit $?

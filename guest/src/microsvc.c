@@ -9,9 +9,14 @@
  *	upstream (a new TCP connection each, "Connection: close", in the
  *	order given) and answers 200 with one line naming itself and what
  *	each upstream said, or 502 if any upstream failed.
- *   microsvc get HOST:PORT[/PATH] [--count N]
+ *   microsvc get HOST:PORT[/PATH] [--count N] [--close-first]
  *	N sequential GETs, each on a new connection; prints
- *	"microsvc-get ok=N fail=M" and exits 0 iff all succeeded.
+ *	"microsvc-get ok=N fail=M" and exits 0 iff all succeeded, then
+ *	"microsvc-get-us n=N median=U p90=U mean=U max=U": each GET's time
+ *	from connect to the end of the answer (CLOCK_MONOTONIC,
+ *	microseconds; failed ones included).  --close-first: the client
+ *	closes as soon as it has the whole body (Content-Length), before
+ *	the server does, so that the client's socket ends in TIME_WAIT.
  *
  * Everything read from the network is bounded (MAX_HDR, MAX_BODY) and every
  * socket has a receive/send timeout, so a dead peer costs at most IO_SECS.
@@ -27,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_HDR		  8192	/* request/response head limit */
@@ -117,6 +123,26 @@ static int dial(const struct hostport *hp)
 	return fd;
 }
 
+/* With --close-first: is the answer in buf[0, used) complete (its
+ * head and Content-Length bytes of body)?  No Content-Length: never. */
+static int http_complete(char *buf, size_t used)
+{
+	char *body, *cl;
+	long n;
+
+	buf[used] = 0;
+	body = strstr(buf, "\r\n\r\n");
+	if (!body)
+		return 0;
+	cl = strcasestr(buf, "\r\nContent-Length:");
+	if (!cl || cl > body)
+		return 0;
+	n = strtol(cl + 17, NULL, 10);
+	return n >= 0 && (size_t)(body + 4 - buf) + (size_t)n <= used;
+}
+
+static int close_first;
+
 /* One GET on a new connection.  Copies the first body line (<= outlen-1)
  * to out.  Returns 0 on a 200 answer. */
 static int http_get(const struct hostport *hp, char *out, size_t outlen)
@@ -146,6 +172,8 @@ static int http_get(const struct hostport *hp, char *out, size_t outlen)
 		if (r <= 0)
 			break;
 		used += (size_t)r;
+		if (close_first && http_complete(buf, used))
+			break;
 	}
 	close(fd);
 	buf[used] = 0;
@@ -275,24 +303,58 @@ static int cmd_serve(const char *bind_ip, int port)
 	}
 }
 
+static long long now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The times of at most MAX_TIMED requests are kept for the percentiles. */
+#define MAX_TIMED 100000
+
 static int cmd_get(const char *target, long count)
 {
 	struct hostport hp;
 	char out[256];
-	long ok = 0, fail = 0;
+	long ok = 0, fail = 0, n = 0;
+	long long *us, sum = 0;
 
 	if (parse_hostport(target, &hp) < 0) {
 		fprintf(stderr, "microsvc: bad target %s\n", target);
 		return 2;
 	}
+	us = calloc(count < MAX_TIMED ? count : MAX_TIMED, sizeof(*us));
 	signal(SIGPIPE, SIG_IGN);
 	for (long i = 0; i < count; i++) {
+		long long t0 = now_us(), dt;
+
 		if (http_get(&hp, out, sizeof(out)) == 0)
 			ok++;
 		else
 			fail++;
+		dt = now_us() - t0;
+		sum += dt;
+		if (us && n < MAX_TIMED)
+			us[n++] = dt;
 	}
 	printf("microsvc-get ok=%ld fail=%ld last=%s\n", ok, fail, out);
+	if (us && n) {
+		qsort(us, (size_t)n, sizeof(*us), cmp_ll);
+		printf("microsvc-get-us n=%ld median=%lld p90=%lld mean=%lld "
+		       "max=%lld\n",
+		       n, us[(n - 1) / 2], us[(n * 9 + 9) / 10 - 1],
+		       sum / count, us[n - 1]);
+	}
+	free(us);
 	return fail ? 1 : 0;
 }
 
@@ -300,7 +362,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: microsvc serve --name NAME --port P [--bind "
 			"IP] [--call HOST:PORT[/PATH]]...\n"
-			"       microsvc get HOST:PORT[/PATH] [--count N]\n");
+			"       microsvc get HOST:PORT[/PATH] [--count N] "
+			"[--close-first]\n");
 	exit(2);
 }
 
@@ -315,10 +378,14 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "get")) {
 		if (argc < 3)
 			usage();
-		if (argc == 5 && !strcmp(argv[3], "--count"))
-			count = atol(argv[4]);
-		else if (argc != 3)
-			usage();
+		for (int i = 3; i < argc; i++) {
+			if (!strcmp(argv[i], "--count") && i + 1 < argc)
+				count = atol(argv[++i]);
+			else if (!strcmp(argv[i], "--close-first"))
+				close_first = 1;
+			else
+				usage();
+		}
 		if (count < 1 || count > 10000000)
 			usage();
 		return cmd_get(argv[2], count);

@@ -11,13 +11,17 @@
 # files it links into net/cotrack/, and builds bitvisor.elf and the UEFI
 # loader.  Results: OUT/bitvisor.elf, OUT/loadvmm.efi.
 # Environment: BITVISOR_TARBALL (default ../shared/third_party/bitvisor/
-# bitvisor-66559d6.tar.gz), JOBS (default 2).
+# bitvisor-66559d6.tar.gz), JOBS (default 2), COT_BV_NET (the netfunc
+# option, default cotrack; cotrack:bv0:notrack forwards without tracking).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 OUT=${1:-$top/build/bitvisor}
 TARBALL=${BITVISOR_TARBALL:-$top/../shared/third_party/bitvisor/bitvisor-66559d6.tar.gz}
 JOBS=${JOBS:-2}
+NET=${COT_BV_NET:-cotrack}
+case $NET in cotrack | cotrack:*) ;; *) echo "bitvisor/build: COT_BV_NET must be cotrack[:VM[:notrack]]" >&2; exit 1 ;; esac
+case $NET in *[!A-Za-z0-9:_-]*) echo "bitvisor/build: bad COT_BV_NET $NET" >&2; exit 1 ;; esac
 log() { echo "bitvisor/build: $*" >&2; }
 [ -f "$TARBALL" ] || { log "no tarball $TARBALL"; exit 1; }
 for t in clang ld.lld python3; do
@@ -51,13 +55,15 @@ if [ "$(cat "$OUT/src/.stamp" 2>/dev/null)" != "$stamp" ]; then
 	for o in TTY_SERIAL THREAD_1CPU ACPI_IGNORE_ERROR DISABLE_SLEEP; do
 		grep -q "^CONFIG_$o=y" "$src/.config" || { log "CONFIG_$o not set"; exit 1; }
 	done
-	# defconfig (compiled in by core/config.c): pro1000 on the e1000e,
-	# a virtio-net for the guest, our module between them
-	sed 's|^\(\t\t\t\.pci = \)"",|\1"driver=pro1000, net=cotrack, virtio=1",|' \
-		"$src/defconfig.tmpl" >"$src/defconfig"
-	grep -q 'net=cotrack' "$src/defconfig" || { log "defconfig edit failed"; exit 1; }
 	echo "$stamp" >"$OUT/src/.stamp"
 fi
+# defconfig (compiled in by core/config.c): pro1000 on the e1000e, a
+# virtio-net for the guest, our module between them (net=$COT_BV_NET)
+sed "s|^\\(\t\t\t\\.pci = \\)\"\",|\\1\"driver=pro1000, net=$NET, virtio=1\",|" \
+	"$src/defconfig.tmpl" >"$src/defconfig.new"
+grep -q "net=$NET," "$src/defconfig.new" || { log "defconfig edit failed"; exit 1; }
+cmp -s "$src/defconfig.new" "$src/defconfig" || mv "$src/defconfig.new" "$src/defconfig"
+rm -f "$src/defconfig.new"
 
 # the module and the core files it links (copied, so that BitVisor's
 # make sees ordinary files in its tree; cmp keeps make's timestamps)

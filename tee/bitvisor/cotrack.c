@@ -2,7 +2,9 @@
 /*
  * tee/bitvisor/cotrack: the "cotrack" netfunc module of BitVisor.
  *
- * Selected by `net=cotrack` (or `net=cotrack:VMNAME`) in a
+ * Selected by `net=cotrack` (or `net=cotrack:VMNAME`, or
+ * `net=cotrack:VMNAME:notrack` to forward without tracking: the baseline
+ * of bench/bitvisor.sh) in a
  * `.vmm.driver.pci` option, e.g. "driver=pro1000, net=cotrack,
  * virtio=1": BitVisor's pro1000 driver owns the physical NIC and gives
  * the guest a virtio-net; this module sits between them.  Every frame
@@ -12,9 +14,11 @@
  * "cotrack-rec ".
  *
  * Time: get_time(), BitVisor's TSC clock calibrated at boot
- * (currentcpu->hz; microseconds), times 1000.  Expiry runs from the frame
- * callbacks: a budgeted cot_merge_expire per frame (tracker.c), so with
- * no frames at all nothing expires (there is no timer thread here).
+ * (currentcpu->hz; microseconds), times 1000.  Expiry and the memory
+ * view tick on every frame, on BitVisor's timer (100 ms asked) and, by
+ * default, on guest exits: BitVisor patch 0004 calls cotrack_exit after
+ * every SVM exit, which reads the TSC and ticks when the tracker's
+ * 10 ms gate is due (`net=cotrack:VM:timer`: no exit gate).
  *
  * Memory: one alloc() at new_nic, never freed (BitVisor never removes a
  * NIC).  Both receive callbacks may run on any CPU: one spinlock per VM
@@ -32,6 +36,8 @@
 #include <net/netapi.h>
 
 #include "../../core/x86/callrealmode.h" /* SYSMEMMAP_TYPE_AVAILABLE */
+#include "../../core/x86/pcpu.h"	 /* currentcpu->hz: TSC ticks/s */
+#include "../../core/x86/svm_main.h"	 /* svm_set_exit_hook (patch 0004) */
 #include "../../core/x86/vmm_mem.h"
 #include "tracker.h"
 
@@ -39,6 +45,8 @@
 #define COTRACK_TICK_US (100ULL * 1000)
 /* A stats line on the log at most this often (microseconds). */
 #define COTRACK_STATS_US (10ULL * 1000 * 1000)
+/* The TSC gate on guest exits: a tick at most every 10 ms of TSC. */
+#define COTRACK_EXIT_GATE_MS 10
 
 struct cotrack_side {
 	void *handle;
@@ -72,8 +80,13 @@ struct cotrack_nic {
 	u64 ticks;
 	void *btf, *btf_idx; /* lent to the tracker while it reads BTF */
 	/* the longest time one call into the tracker took (microseconds):
-	 * what a frame may wait for the tracker */
-	u64 max_frame_us, max_tick_us;
+	 * what a frame may wait for the tracker; per tick, also split by
+	 * the memory view's step (COT_BV_STEP_*) */
+	u64 max_frame_us, max_tick_us, max_step_us[COT_BV_NSTEPS];
+	/* the exit gate: off with the "timer" option (net=cotrack:VM:timer) */
+	bool exit_hook;
+	u64 exit_next; /* TSC at which the gate is next due (a hint) */
+	u64 exits, exit_ticks, exit_busy;
 };
 
 /* Records (JSON objects) get the "cotrack-rec " prefix; other lines
@@ -163,6 +176,37 @@ static void cotrack_ram(struct cotrack_nic *n)
 
 static void cotrack_btf(struct cotrack_nic *n);
 
+/* Every COTRACK_STATS_US at most (on a frame or a tick): the tracker's
+ * counters and the module's.  Under the lock. */
+static void cotrack_stats(struct cotrack_nic *n, u64 now)
+{
+	const u64 *m = n->max_step_us;
+
+	if (now - n->last_stats_us < COTRACK_STATS_US)
+		return;
+	n->last_stats_us = now;
+	cot_bv_stats(n->t);
+	printf("cotrack: timer ticks=%llu exit_ticks=%llu exits=%llu "
+	       "exit_busy=%llu t_ms=%llu vmi window maps=%llu "
+	       "max_frame_batch_us=%llu max_tick_us=%llu\n",
+	       n->ticks, n->exit_ticks, n->exits, n->exit_busy, now / 1000,
+	       n->win_maps, n->max_frame_us, n->max_tick_us);
+	printf("cotrack: max_tick_us by step: expire=%llu search=%llu "
+	       "btf=%llu profile=%llu scan=%llu scan_end=%llu\n",
+	       m[COT_BV_STEP_NONE], m[COT_BV_STEP_SEARCH], m[COT_BV_STEP_BTF],
+	       m[COT_BV_STEP_PROFILE], m[COT_BV_STEP_SCAN],
+	       m[COT_BV_STEP_SCAN_END]);
+}
+
+/* A tick's time, into the maxima (overall and of its step). */
+static void cotrack_tick_time(struct cotrack_nic *n, int step, u64 dt)
+{
+	if (dt > n->max_tick_us)
+		n->max_tick_us = dt;
+	if (step >= 0 && step < COT_BV_NSTEPS && dt > n->max_step_us[step])
+		n->max_step_us[step] = dt;
+}
+
 static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 			    void **packets, unsigned int *sizes,
 			    bool from_guest)
@@ -178,13 +222,7 @@ static void cotrack_account(struct cotrack_nic *n, unsigned int num,
 	dt = get_time() - now;
 	if (dt > n->max_frame_us)
 		n->max_frame_us = dt;
-	if (now - n->last_stats_us >= COTRACK_STATS_US) {
-		n->last_stats_us = now;
-		cot_bv_stats(n->t);
-		printf("cotrack: timer ticks=%llu vmi window maps=%llu "
-		       "max_frame_batch_us=%llu max_tick_us=%llu\n",
-		       n->ticks, n->win_maps, n->max_frame_us, n->max_tick_us);
-	}
+	cotrack_stats(n, now);
 	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
 }
@@ -227,17 +265,55 @@ static void cotrack_btf(struct cotrack_nic *n)
 static void cotrack_tick(void *handle, void *data)
 {
 	struct cotrack_nic *n = data;
-	u64 now = get_time(), dt;
+	u64 now = get_time();
+	int step;
 
 	spinlock_lock(&n->lock);
 	n->ticks++;
-	cot_bv_tick(n->t, now * 1000ULL);
-	dt = get_time() - now;
-	if (dt > n->max_tick_us)
-		n->max_tick_us = dt;
+	step = cot_bv_tick(n->t, now * 1000ULL);
+	cotrack_tick_time(n, step, get_time() - now);
+	cotrack_stats(n, now);
 	cotrack_btf(n);
 	spinlock_unlock(&n->lock);
 	timer_set(handle, COTRACK_TICK_US);
+}
+
+static bool cotrack_trylock(spinlock_t *l)
+{
+	return __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+/*
+ * After every guest exit (BitVisor's SVM loop, patch 0004): read the TSC
+ * and, when the tracker's exit gate (core/sched) is due, one tick.  The
+ * exit may come while this CPU or another holds the lock (a frame
+ * callback, the timer): then the tick is skipped, never waited for.
+ */
+static void cotrack_exit(void *data)
+{
+	struct cotrack_nic *n = data;
+	u32 lo, hi;
+	u64 tsc, now;
+	int step;
+
+	asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	tsc = (u64)hi << 32 | lo;
+	n->exits++; /* a counter only: racy with several CPUs */
+	if (tsc < n->exit_next)
+		return;
+	if (!cotrack_trylock(&n->lock)) {
+		n->exit_busy++;
+		return;
+	}
+	now = get_time();
+	step = cot_bv_exit(n->t, tsc, now * 1000ULL, &n->exit_next);
+	if (step >= 0) {
+		n->exit_ticks++;
+		cotrack_tick_time(n, step, get_time() - now);
+		cotrack_stats(n, now);
+		cotrack_btf(n);
+	}
+	spinlock_unlock(&n->lock);
 }
 
 /* Frames received on one side: account, then send them out of the other. */
@@ -266,12 +342,31 @@ static void *cotrack_new_nic(char *arg, void *param)
 	n = alloc(sizeof *n);
 	memset(n, 0, sizeof *n);
 	spinlock_init(&n->lock);
-	/* VM name: the text after "cotrack:", at most 31 bytes */
+	/* VM name: the text after "cotrack:" up to the next ':', at most
+	 * 31 bytes; then options: "notrack" forwards without the tracker */
 	if (!arg || !*arg)
 		arg = "bv0";
-	for (i = 0; i < (int)sizeof n->vm - 1 && arg[i]; i++)
+	for (i = 0; i < (int)sizeof n->vm - 1 && arg[i] && arg[i] != ':'; i++)
 		n->vm[i] = arg[i];
 	n->vm[i] = '\0';
+	if (!i)
+		memcpy(n->vm, "bv0", 4);
+	while (arg[i] && arg[i] != ':') /* a name longer than 31 bytes */
+		i++;
+	if (arg[i] == ':' && !strcmp(&arg[i + 1], "notrack")) {
+		printf("cotrack: vm %s: notrack, forwarding only\n", n->vm);
+		return n;
+	}
+	n->exit_hook = true;
+	if (arg[i] == ':' && !strcmp(&arg[i + 1], "timer")) {
+		printf("cotrack: vm %s: no exit gate, ticks on the timer\n",
+		       n->vm);
+		n->exit_hook = false;
+	} else if (arg[i] == ':') {
+		printf("cotrack: vm %s: unknown option %s; forwarding only\n",
+		       n->vm, &arg[i + 1]);
+		return n;
+	}
 	mem = len ? alloc(len) : NULL;
 	if (!mem) {
 		printf("cotrack: cannot allocate %lu bytes; forwarding only\n",
@@ -341,6 +436,19 @@ static void cotrack_start(void *handle)
 			timer_set(n->timer, COTRACK_TICK_US);
 		else
 			printf("cotrack: no timer: expiry from frames only\n");
+	}
+	if (n->t && n->exit_hook && currentcpu->hz) {
+		u32 lo, hi;
+
+		asm volatile("rdtsc" : "=a"(lo), "=d"(hi));
+		spinlock_lock(&n->lock);
+		cot_bv_exit_gate(n->t,
+				 currentcpu->hz / 1000 * COTRACK_EXIT_GATE_MS,
+				 (u64)hi << 32 | lo);
+		spinlock_unlock(&n->lock);
+		svm_set_exit_hook(cotrack_exit, n);
+		printf("cotrack: exit gate every %d ms of TSC (%llu Hz)\n",
+		       COTRACK_EXIT_GATE_MS, currentcpu->hz);
 	}
 }
 

@@ -21,11 +21,12 @@
 /*
  * Limits of one VM's tracker inside BitVisor, whose heap is small:
  * 4096 NIC flows (the CoCo-Tracker guests run a few services), 256
- * fragment ids, no memory view yet (one memory-only slot, the minimum).
+ * fragment ids, 4096 ended tuples (remembered so that a TIME_WAIT socket
+ * seen after its connection's record is not written again).
  */
 #define BV_MAX_FLOWS   4096
 #define BV_MAX_FRAGS   256
-#define BV_ENDED_SLOTS 1024
+#define BV_ENDED_SLOTS 4096
 #define BV_LINE_MAX    512
 /* Expiry budget per frame: a frame costs at most this many slot visits. */
 #define BV_EXPIRE_BUDGET 64
@@ -45,14 +46,19 @@
  * The socket scan, once the kernel and its profile are known: a full
  * snapshot every BV_SCAN_INTERVAL_NS (the merge's interval), taken in
  * budgeted steps of BV_STEP_BYTES / BV_STEP_WALKS, one per tick, so that
- * no frame waits for more than one step.  At most BV_VMI_CAP sockets.
+ * no frame waits for more than one step.  At most BV_VMI_CAP sockets
+ * (4096, and as many ended tuples and memory-only connections: the
+ * seeds' experiment, 1000 external and 1000 localhost connections within
+ * TIME_WAIT's 60 s, has 2000 sockets at once; with 1024 snapshots were
+ * truncated, sockets left and came back, and connections were written
+ * twice).  The stats line counts truncated snapshots.
  * The guest's BTF (the profile's source) is read BV_BTF_CHUNK bytes per
  * tick into a buffer the module lends (cot_bv_vmi_btf).
  */
 #define BV_SCAN_INTERVAL_NS (250ull * 1000 * 1000)
 #define BV_STEP_BYTES	    (256ull << 10)
 #define BV_STEP_WALKS	    1024
-#define BV_VMI_CAP	    1024
+#define BV_VMI_CAP	    4096
 #define BV_BTF_CHUNK	    (256u << 10)
 
 enum bv_vmi_state {
@@ -78,7 +84,8 @@ struct cot_bv {
 	uint32_t vmi_range; /* position of the search: range ... */
 	uint64_t vmi_off;   /* ... and offset in it */
 	uint32_t vmi_passes, vmi_slices;
-	struct cot_sched vmi_gate; /* ticks: ns of the module's clock */
+	struct cot_sched vmi_gate;  /* ticks: ns of the module's clock */
+	struct cot_sched exit_gate; /* ticks: the TSC (guest exits) */
 	struct cot_vmi vmi;
 	/* the guest's BTF, in the module's buffer while it is read */
 	uint64_t btf_va;
@@ -95,6 +102,7 @@ struct cot_bv {
 	struct cot_vmi_sock *prev, *cur;
 	struct cot_vmi_sock socks[2][BV_VMI_CAP];
 	uint64_t scans, scan_errors, scan_steps;
+	uint64_t scans_truncated; /* snapshots that hit BV_VMI_CAP */
 	char buf[BV_LINE_MAX];
 	/* the merge object follows, 8-byte aligned */
 };
@@ -437,8 +445,9 @@ void cot_bv_vmi_btf_give(struct cot_bv *t, void *buf, void *idx)
 	t->vmi_state = BV_VMI_READ_BTF;
 }
 
-/* One chunk of the guest's BTF; at the end, the profile from it. */
-static void btf_step(struct cot_bv *t, uint64_t now_ns)
+/* One chunk of the guest's BTF; at the end, the profile from it.
+ * Returns the step done (COT_BV_STEP_BTF or _PROFILE). */
+static int btf_step(struct cot_bv *t, uint64_t now_ns)
 {
 	struct cot_vmi_profile p;
 	size_t n = COT_MIN(t->btf_len - t->btf_done, (size_t)BV_BTF_CHUNK);
@@ -452,7 +461,7 @@ static void btf_step(struct cot_bv *t, uint64_t now_ns)
 	}
 	t->btf_done += n;
 	if (t->btf_done < t->btf_len)
-		return;
+		return COT_BV_STEP_BTF;
 	rc = cot_vmi_profile_btf(t->btf, t->btf_len, t->btf_idx, t->btf_idx_len,
 				 &p);
 	if (rc == 0)
@@ -472,10 +481,11 @@ static void btf_step(struct cot_bv *t, uint64_t now_ns)
 	cot_merge_vmi_up(t->m, now_ns);
 	t->vmi_state = BV_VMI_SCAN;
 	t->btf_release = true;
-	return;
+	return COT_BV_STEP_PROFILE;
 out:
 	t->vmi_state = BV_VMI_GAVE_UP;
 	t->btf_release = true;
+	return COT_BV_STEP_PROFILE;
 }
 
 static void on_diff(void *ctx, enum cot_vmi_event ev,
@@ -489,16 +499,17 @@ static void on_diff(void *ctx, enum cot_vmi_event ev,
 
 /*
  * One budgeted step of the socket scan; a complete snapshot is diffed
- * against the last one and its events go to the merge.
+ * against the last one and its events go to the merge.  Returns the
+ * step done (COT_BV_STEP_NONE when no scan was due).
  */
-static void scan_step(struct cot_bv *t, uint64_t now_ns)
+static int scan_step(struct cot_bv *t, uint64_t now_ns)
 {
 	struct cot_vmi_sock *tmp;
 	int rc;
 
 	if (!t->in_scan) {
 		if (!cot_sched_due(&t->vmi_gate, now_ns))
-			return;
+			return COT_BV_STEP_NONE;
 		cot_vmi_scan_start(&t->vmi, &t->scan, t->cur, BV_VMI_CAP);
 		t->scan_ns = now_ns;
 		t->in_scan = true;
@@ -507,13 +518,15 @@ static void scan_step(struct cot_bv *t, uint64_t now_ns)
 	rc = cot_vmi_scan_step(&t->vmi, &t->scan, BV_STEP_BYTES, BV_STEP_WALKS,
 			       NULL);
 	if (rc == 0)
-		return;
+		return COT_BV_STEP_SCAN;
 	t->in_scan = false;
 	if (rc < 0) {
 		if (t->scan_errors++ == 0)
 			vmi_line(t, "cotrack: vmi: scan failed", rc);
-		return;
+		return COT_BV_STEP_SCAN;
 	}
+	if (t->scan.st.truncated)
+		t->scans_truncated++;
 	cot_merge_scan_begin(t->m, t->scan_ns);
 	cot_vmi_diff(t->prev, t->nprev, t->cur, t->scan.n, on_diff, t);
 	cot_merge_scan_end(t->m);
@@ -545,25 +558,43 @@ static void scan_step(struct cot_bv *t, uint64_t now_ns)
 		if (t->line)
 			t->line(t->ctx, t->buf);
 	}
+	return COT_BV_STEP_SCAN_END;
 }
 
-void cot_bv_tick(struct cot_bv *t, unsigned long long now_ns)
+int cot_bv_tick(struct cot_bv *t, unsigned long long now_ns)
 {
 	cot_merge_expire(t->m, now_ns, BV_EXPIRE_BUDGET);
 	switch (t->vmi_state) {
 	case BV_VMI_SEARCH:
-		if (cot_sched_due(&t->vmi_gate, now_ns))
-			vmi_step(t, now_ns);
-		break;
+		if (!cot_sched_due(&t->vmi_gate, now_ns))
+			break;
+		vmi_step(t, now_ns);
+		return COT_BV_STEP_SEARCH;
 	case BV_VMI_READ_BTF:
-		btf_step(t, now_ns);
-		break;
+		return btf_step(t, now_ns);
 	case BV_VMI_SCAN:
-		scan_step(t, now_ns);
-		break;
+		return scan_step(t, now_ns);
 	default:
 		break;
 	}
+	return COT_BV_STEP_NONE;
+}
+
+void cot_bv_exit_gate(struct cot_bv *t, unsigned long long interval,
+		      unsigned long long tsc)
+{
+	cot_sched_init(&t->exit_gate, interval, tsc);
+}
+
+int cot_bv_exit(struct cot_bv *t, unsigned long long tsc,
+		unsigned long long now_ns, unsigned long long *next)
+{
+	int step = -1;
+
+	if (cot_sched_due(&t->exit_gate, tsc))
+		step = cot_bv_tick(t, now_ns);
+	*next = t->exit_gate.interval ? t->exit_gate.next : ~0ull;
+	return step;
 }
 
 void cot_bv_stats(struct cot_bv *t)
@@ -592,6 +623,8 @@ void cot_bv_stats(struct cot_bv *t)
 	put_u64(&o, t->scans);
 	put_str(&o, " scan_steps=");
 	put_u64(&o, t->scan_steps);
+	put_str(&o, " truncated=");
+	put_u64(&o, t->scans_truncated);
 	put_str(&o, " by_vmi=");
 	put_u64(&o, ms.by_seen[COT_SEEN_VMI]);
 	put_str(&o, " by_both=");

@@ -44,11 +44,34 @@ void cot_bv_frame(struct cot_bv *t, const void *frame, unsigned int len,
 		  int from_guest, unsigned long long now_ns);
 
 /*
- * The periodic work without a frame (the module's timer): expiry with
- * the same budget as per frame, and the memory view when its gate is
- * due.
+ * The periodic work without a frame (the module's timer, or a guest
+ * exit through cot_bv_exit): expiry with the same budget as per frame,
+ * and the memory view when its gate is due.  Returns the memory view's
+ * step that ran (what the tick's time went to): one of
  */
-void cot_bv_tick(struct cot_bv *t, unsigned long long now_ns);
+enum {
+	COT_BV_STEP_NONE,     /* expiry only */
+	COT_BV_STEP_SEARCH,   /* a discovery slice */
+	COT_BV_STEP_BTF,      /* a chunk of the guest's BTF */
+	COT_BV_STEP_PROFILE,  /* the last chunk and the profile from it */
+	COT_BV_STEP_SCAN,     /* a socket scan step */
+	COT_BV_STEP_SCAN_END, /* the last step, the diff and the merge */
+	COT_BV_NSTEPS
+};
+int cot_bv_tick(struct cot_bv *t, unsigned long long now_ns);
+
+/*
+ * The TSC gate on guest exits (TDX-Tracker's way; BitVisor patch 0004
+ * calls the module after every exit): cot_bv_exit_gate sets a core/sched
+ * gate of @interval TSC ticks, due first at @tsc.  cot_bv_exit, on an
+ * exit at TSC @tsc: when the gate is due, one cot_bv_tick at @now_ns and
+ * its step; -1 when not due.  *@next: the TSC at which the gate is due
+ * again (the module compares against it without the lock).
+ */
+void cot_bv_exit_gate(struct cot_bv *t, unsigned long long interval,
+		      unsigned long long tsc);
+int cot_bv_exit(struct cot_bv *t, unsigned long long tsc,
+		unsigned long long now_ns, unsigned long long *next);
 
 /*
  * The memory view, first step: find the guest's kernel from inside the
