@@ -99,7 +99,8 @@ stop() { # NAME
 }
 
 # drgn's debug info: the kernel's -dbg package through the same apt
-# (private list for other suites) guest/build.sh used; vmlinux only.
+# (private list for other suites) guest/build.sh used; vmlinux only
+# (newer packages link boot/vmlinux-KVER to lib/modules/KVER/vmlinux).
 dbg_vmlinux() { # KTAG KPKG KVER -> path or ""
 	local ktag=$1 kpkg=$2 kver=$3 dir=$top/build/vmi-dbg-$1 opts=(-o APT::Sandbox::User=root) s ad
 	local v=$dir/usr/lib/debug/boot/vmlinux-$kver
@@ -113,7 +114,7 @@ dbg_vmlinux() { # KTAG KPKG KVER -> path or ""
 	mkdir -p "$dir"
 	(cd "$dir" && apt-get -q "${opts[@]}" download "$kpkg-dbg" >"$tmp/dbg-$ktag.log" 2>&1 &&
 		dpkg-deb --fsys-tarfile "$kpkg"-dbg_*.deb |
-		tar -x --wildcards './usr/lib/debug/boot/vmlinux-*' &&
+		tar -x --wildcards './usr/lib/debug/*vmlinux*' &&
 		rm -f "$kpkg"-dbg_*.deb) && [ -f "$v" ] && echo "$v"
 }
 
