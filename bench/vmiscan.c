@@ -38,15 +38,15 @@
 static int usage(FILE *f, int status)
 {
 	fprintf(f,
-		"usage: vmiscan [-n REPEAT] [-b STEP_BYTES] [-i INTERVAL_MS] "
-		"[-c CAP] [--owners] MEM\n"
+		"usage: vmiscan [-n REPEAT] [-N STEPPED] [-b STEP_BYTES] "
+		"[-i INTERVAL_MS] [-c CAP] [--owners] MEM\n"
 		"  Times core/vmi's socket scan of guest memory MEM (a raw RAM "
 		"file or ELF core)\n"
 		"  in thread CPU time: REPEAT full scans (default 200), and "
 		"with -b the same\n"
 		"  scan in steps of at most STEP_BYTES bytes (checked to list "
 		"the same sockets).\n"
-		"  -N  scans in steps (default 20)\n"
+		"  -N  how many scans in steps (default 20)\n"
 		"  -i  interval slept between scans and steps, and for the %% "
 		"of "
 		"a core\n      figures (default 10 ms)\n"
