@@ -1,23 +1,50 @@
 #!/usr/bin/env bash
-# Benchmark of `cotrack vmi` (issue 3): the time of one full snapshot (all
-# buckets of every table, all sockets) of a live guest holding about
-# 10,000 TCP sockets and of an idle guest, with the cost per bucket and
-# per socket, against the targets (10,000 sockets < 1 ms, idle < 50 us,
-# so that a scan every 10 ms costs < 1% of a core).  Optionally drgn
-# (python3-drgn with the kernel's -dbg package) listing the same sockets
-# from an ELF dump of the same guest, as a ratio.
+# Benchmark of core/vmi's socket scan (issues 3 and 11): the CPU one
+# scan of a guest's TCP tables costs, per Debian kernel, on an idle guest
+# and on a guest holding about SOCKETS (10,000) TCP sockets, as a share of
+# a core at a scan every INTERVAL_MS (10 ms): whole scans, and the same
+# scan spread over steps of STEP_BYTES (cotrackd's --step-bytes; one step
+# per interval), with how long a spread scan then takes to see every
+# socket.  With BASE=REV the same figures for an earlier commit's core
+# (built from `git archive REV`), alternating with ours in the same run.
+# Then drgn (Debian's python3-drgn, with the kernel's -dbg package from
+# Debian's archive) on an ELF core of the same busy guest, walking the
+# global table (all drgn can walk), for the same answer, time per scan.
 #
-#   bench/vmi.sh [BUILD_DIR [SOCKETS]]   (default $O, 10000; bench/run.sh)
+#   bench/vmi.sh [BUILD_DIR [SOCKETS]]     (default $O, 10000; bench/run.sh)
 #
-# Each figure is the median of --repeat snapshots of the paused guest's
-# RAM file (/dev/shm), measured in-process by `cotrack vmi snapshot
-# --repeat`.  Needs build/guest (guest/build.sh).
+# Environment:
+#   KERNELS="6.1 5.10 6.12 newest"  which guests (tests/vmi/guest.t's
+#                   kernels: 6.1 from build/guest, the others through
+#                   guest/build.sh --suite into build/guest-KTAG)
+#   BASE=REV        also measure REV's core (e.g. BASE=main)
+#   STEP_BYTES="65536 32768"  budgets per step for the spread scans
+#   INTERVAL_MS=10  REPEAT=200 (whole scans)  STEPPED=20 (spread scans)
+#   ROUNDS=2        alternations of the variants
+#   OWNERS=1        also with the socket-owner walk (vmiscan --owners;
+#                   refused, and said so, until that walk exists)
+#   DRGN=0          skip drgn (each -dbg package is about 300 MB)
+#
+# Figures come from bench/vmiscan (thread CPU time, the interval slept
+# between scans and between steps, as cotrackd's scanner does), median
+# per variant over its REPEAT scans and its ROUNDS runs.
 set -u
 O=${1:-${O:?usage: bench/vmi.sh BUILD_DIR [SOCKETS] (or O=BUILD_DIR)}}
 N=${2:-10000}
 top=$(cd "$(dirname "$0")/.." && pwd)
+O=$(cd "$O" && pwd)
 G=$top/guest
-COTRACK=$(cd "$O" && pwd)/cotrack
+KERNELS=${KERNELS-6.1 5.10 6.12 newest}
+STEP_BYTES=${STEP_BYTES:-65536 32768}
+INTERVAL_MS=${INTERVAL_MS:-10}
+REPEAT=${REPEAT:-200}
+STEPPED=${STEPPED:-20}
+ROUNDS=${ROUNDS:-2}
+OWNERS=${OWNERS:-0}
+DRGN=${DRGN:-1}
+BASE=${BASE:-}
+SCAN=$O/bench/vmiscan
+[ -x "$SCAN" ] || { echo "bench/vmi: no $SCAN (make O=$O bench-build)"; exit 1; }
 tmp=$(mktemp -d /tmp/cotrack-bench-vmi.XXXXXX)
 pids=()
 cleanup() {
@@ -26,100 +53,156 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$G/build.sh" >"$tmp/build.log" 2>&1 || { echo "bench/vmi: guest/build.sh failed"; tail "$tmp/build.log"; exit 1; }
-# shellcheck source=/dev/null
-. "${GUEST_OUT:-$top/build/guest}/kernel.env"
+
+# --- variants: ours, BASE's core (same bench/vmiscan.c, its libraries) --
+variants="new"
+declare -A bin=([new]=$SCAN)
+if [ -n "$BASE" ]; then
+	rev=$(git -C "$top" rev-parse --short "$BASE") || { echo "bench/vmi: BASE=$BASE: no such commit"; exit 1; }
+	mkdir -p "$tmp/base"
+	git -C "$top" archive "$rev" | tar -x -C "$tmp/base" || exit 1
+	cp "$top/bench/vmiscan.c" "$tmp/base/bench/"
+	make -s -C "$tmp/base" O="$tmp/base/build" "$tmp/base/build/bench/vmiscan" \
+		>"$tmp/base.log" 2>&1 || { echo "bench/vmi: building BASE=$rev failed"; tail "$tmp/base.log"; exit 1; }
+	bin[base]=$tmp/base/build/bench/vmiscan
+	variants="new base"
+	echo "# base: $rev ($(git -C "$top" log -1 --format=%s "$rev" | cut -c1-60))"
+fi
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+suite_of() {
+	case $1 in
+	5.10) echo "bullseye bullseye-security" ;;
+	6.12) echo "bookworm-backports" ;;
+	newest) echo "sid" ;;
+	esac
+}
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
+med() { sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'; }
 
 boot() { # NAME ROLE ARGS...
 	local name=$1 role=$2
 	shift 2
 	"$G/run.sh" --role "$role" --cpu max --mem 512M --name "$name" \
-		--dir "$tmp/$name" --timeout 900 --ready-timeout 600 "$@" \
+		--dir "$tmp/$name" --timeout 3600 --ready-timeout 900 "$@" \
 		>"$tmp/$name.out" 2>&1 &
 	pids+=($!)
-	"$G/ctl.sh" "$tmp/$name" wait-ready 600 || {
-		echo "bench/vmi: guest $name not ready"; tail "$tmp/$name.out"; exit 1; }
-	"$G/ctl.sh" "$tmp/$name" pause
+}
+ready() { # NAME
+	"$G/ctl.sh" "$tmp/$1" wait-ready 900 || {
+		echo "bench/vmi: guest $1 not ready"; tail -5 "$tmp/$1.out"; return 1; }
+	"$G/ctl.sh" "$tmp/$1" pause
+}
+stop() { # NAME
+	"$G/ctl.sh" "$tmp/$1" resume >/dev/null 2>&1
+	"$G/ctl.sh" "$tmp/$1" stop 30 >/dev/null 2>&1
 }
 
-field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"; }
-
-printf '%-26s %8s %8s %10s %10s %10s %12s %12s %8s\n' guest sockets buckets \
-	median_us min_us max_us ns/bucket ns/socket "cpu@10ms"
-run() { # LABEL NAME REPEAT [SNAPSHOT-ARGS...]: the socket walk alone
-	local r label=$1 name=$2 rep=$3
-	shift 3
-	[ $# -gt 0 ] || set -- --no-owners
-	r=$("$COTRACK" vmi snapshot --mem "/dev/shm/$name" --repeat "$rep" "$@") || {
-		echo "bench/vmi: snapshot of $2 failed"; exit 1; }
-	printf '%-26s %8s %8s %10s %10s %10s %12s %12s %7.3f%%\n' "$label" \
-		"$(field sockets "$r")" "$(field buckets "$r")" \
-		"$(field median_us "$r")" "$(field min_us "$r")" "$(field max_us "$r")" \
-		"$(field ns_per_bucket "$r")" "$(field ns_per_socket "$r")" \
-		"$(awk -v m="$(field median_us "$r")" 'BEGIN { print m / 10000 * 100 }')"
-	echo "$r" >"$tmp/$name.res$*"
-	cp "$tmp/$name.res$*" "$tmp/$name.res"
+# drgn's debug info: the kernel's -dbg package through the same apt
+# (private list for other suites) guest/build.sh used; vmlinux only
+# (newer packages link boot/vmlinux-KVER to lib/modules/KVER/vmlinux).
+dbg_vmlinux() { # KTAG KPKG KVER -> path or ""
+	local ktag=$1 kpkg=$2 kver=$3 dir=$top/build/vmi-dbg-$1 opts=(-o APT::Sandbox::User=root) s ad
+	local v=$dir/usr/lib/debug/boot/vmlinux-$kver
+	[ -f "$v" ] && { echo "$v"; return; }
+	s=$(suite_of "$ktag")
+	if [ -n "$s" ]; then
+		ad=${GUEST_APT:-$top/build/apt}/${s// /+}
+		opts+=(-o "Dir::Etc::sourcelist=$ad/sources.list" -o Dir::Etc::sourceparts=-
+			-o "Dir::State::Lists=$ad/lists" -o "Dir::Cache=$ad/cache")
+	fi
+	mkdir -p "$dir"
+	(cd "$dir" && apt-get -q "${opts[@]}" download "$kpkg-dbg" >"$tmp/dbg-$ktag.log" 2>&1 &&
+		dpkg-deb --fsys-tarfile "$kpkg"-dbg_*.deb |
+		tar -x --wildcards './usr/lib/debug/*vmlinux*' &&
+		rm -f "$kpkg"-dbg_*.deb) && [ -f "$v" ] && echo "$v"
 }
 
-# The same with owners and live volumes (cot_vmi_owners() after each
-# snapshot): time and guest bytes read, with and without, as ratios.
-owners_cost() { # LABEL NAME REPEAT
-	local a b
-	run "$1" "$2" "$3" --no-owners >/dev/null
-	a=$(cat "$tmp/$2.res--no-owners")
-	run "$1 +owners" "$2" "$3" --stats
-	b=$(cat "$tmp/$2.res--stats")
-	echo "  $1: owners+volumes add $(field procs "$b") processes, $(field fds "$b") fds," \
-		"$(field owned "$b") owned sockets: bytes $(field bytes_read "$a") + $(field owner_bytes_read "$b")" \
-		"(x$(awk -v a="$(field bytes_read "$a")" -v b="$(field owner_bytes_read "$b")" 'BEGIN { printf "%.2f", (a + b) / a }'))," \
-		"walks $(field walks "$a") + $(field owner_walks "$b"), time x$(awk -v a="$(field median_us "$a")" -v b="$(field median_us "$b")" 'BEGIN { printf "%.2f", b / a }')" \
-		"(median $(field median_us "$a") -> $(field median_us "$b") us), errors $(field owner_errors "$b")"
+printf '%-7s %-5s %-7s %7s %7s %9s %8s | %7s %6s %9s %8s %9s\n' kernel guest variant \
+	sockets buckets scan_cpu_us "cpu@${INTERVAL_MS}ms" step_KiB steps step_cpu_us \
+	"cpu@${INTERVAL_MS}ms" "all_in_ms"
+res=$tmp/res
+: >"$res"
+# one KTAG GUEST VARIANT MEM [ARGS]: a vmiscan run, its line kept
+one() {
+	local k=$1 g=$2 v=$3 mem=$4 r
+	shift 4
+	r=$("${bin[${v%+owners}]}" -n "$REPEAT" -N "$STEPPED" -i "$INTERVAL_MS" "$@" "$mem" 2>"$tmp/err") || {
+		if grep -q 'not in this build' "$tmp/err"; then
+			echo "owners: not measured ($(cat "$tmp/err"))" >"$tmp/owners.note"
+		else
+			echo "# $k $g $v: vmiscan failed: $(cat "$tmp/err")"
+		fi
+		return 0
+	}
+	echo "$k $g $v $* | $r" >>"$res"
 }
 
-boot bench-vmi-idle-$$ idle
-run "idle (-cpu max)" bench-vmi-idle-$$ 2000
-owners_cost "idle (-cpu max)" bench-vmi-idle-$$ 2000
-cp "$tmp/bench-vmi-idle-$$.res--no-owners" "$tmp/bench-vmi-idle-$$.res"
-boot bench-vmi-busy-$$ sockets --count "$N" --append cotrack.truth=0
-run "sockets --count $N" bench-vmi-busy-$$ 500
-owners_cost "sockets --count $N" bench-vmi-busy-$$ 500
-cp "$tmp/bench-vmi-busy-$$.res--no-owners" "$tmp/bench-vmi-busy-$$.res"
-
-idle=$(field median_us "$(cat "$tmp/bench-vmi-idle-$$.res")")
-busy=$(field median_us "$(cat "$tmp/bench-vmi-busy-$$.res")")
-socks=$(field sockets "$(cat "$tmp/bench-vmi-busy-$$.res")")
-echo "targets: idle $idle us (< 50: $(awk -v x="$idle" 'BEGIN{print (x < 50) ? "met" : "MISSED"}')), $socks sockets $busy us (< 1000: $(awk -v x="$busy" 'BEGIN{print (x < 1000) ? "met" : "MISSED"}'))"
-
-# drgn on an ELF core of the same paused guest.  drgn cannot open QEMU's
-# dump-guest-memory output of our guests (it needs the VMCOREINFO note
-# that only `-device vmcoreinfo` plus the guest's qemu_fw_cfg module
-# provide), so bench/vmi_mkcore.py writes a kdump-style core of the RAM
-# file with that note; cotrack reads the same core.  drgn's debug info
-# comes from Debian's linux-image-KVER-dbg package (283 MB), fetched with
-# apt-get download into build/vmi-dbg unless VMLINUX_DBG names a vmlinux.
-PY=/usr/bin/python3 # Debian's python3-drgn (not a pyenv python)
-dbgdir=$top/build/vmi-dbg
-vmlinux=${VMLINUX_DBG:-$dbgdir/usr/lib/debug/boot/vmlinux-$KVER}
-if ! $PY -c 'import drgn' 2>/dev/null; then
-	echo "drgn: not run (python3-drgn missing: scripts/setup)"
-	exit 0
-fi
-if [ ! -f "$vmlinux" ]; then
-	mkdir -p "$dbgdir"
-	(cd "$dbgdir" && apt-get download "$KPKG-dbg" >/dev/null 2>&1 &&
-		dpkg-deb --fsys-tarfile "$KPKG"-dbg_*.deb |
-		tar -x --wildcards './usr/lib/debug/boot/vmlinux-*' &&
-		rm -f "$KPKG"-dbg_*.deb) ||
-		{ echo "drgn: not run (could not fetch $KPKG-dbg)"; exit 0; }
-fi
-core=$tmp/busy.elf
-$PY "$top/bench/vmi_mkcore.py" "/dev/shm/bench-vmi-busy-$$" "$core" || exit 1
-r=$("$COTRACK" vmi snapshot --mem "$core" --no-owners --repeat 100) || exit 1
-c_us=$(field median_us "$r")
-t0=$(date +%s%N)
-"$COTRACK" vmi snapshot --mem "$core" --no-owners >/dev/null || exit 1
-t1=$(date +%s%N)
-d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vmlinux") || { echo "drgn: failed"; exit 1; }
-echo "drgn on the same ELF core: $(field sockets "$d") sockets, walk $(field walk_ms "$d") ms (+ $(field load_ms "$d") ms loading debug info)"
-echo "cotrack on the same ELF core: $(field sockets "$r") sockets, snapshot $c_us us (whole run incl. discovery and BTF: $(((t1 - t0) / 1000000)) ms)"
-awk -v d="$(field walk_ms "$d")" -v c="$c_us" 'BEGIN { printf "ratio: drgn walk / cotrack snapshot = %.0fx\n", d * 1000 / c }'
+for ktag in $KERNELS; do
+	if [ "$ktag" = 6.1 ]; then
+		gout=${GUEST_OUT:-$top/build/guest}
+		"$G/build.sh" >"$tmp/build.log" 2>&1
+	else
+		gout=$top/build/guest-$ktag
+		GUEST_OUT=$gout "$G/build.sh" --suite "$(suite_of "$ktag")" \
+			$([ "$ktag" = newest ] && echo --latest) >"$tmp/build.log" 2>&1
+	fi || { echo "# $ktag: guest/build.sh failed: $(tail -1 "$tmp/build.log")"; continue; }
+	# shellcheck source=/dev/null
+	. "$gout/kernel.env"
+	idle=bench-vmi-idle-$ktag-$$ busy=bench-vmi-busy-$ktag-$$
+	export GUEST_OUT=$gout
+	boot "$idle" idle
+	boot "$busy" sockets --count "$N" --append cotrack.truth=0
+	ready "$idle" && ready "$busy" || { stop "$idle"; stop "$busy"; unset GUEST_OUT; continue; }
+	unset GUEST_OUT
+	vs=$variants
+	[ "$OWNERS" = 1 ] && vs="$vs new+owners"
+	for round in $(seq "$ROUNDS"); do
+		for v in $vs; do
+			ow=()
+			[ "$v" = new+owners ] && ow=(--owners)
+			one "$ktag" idle "$v" "/dev/shm/$idle" "${ow[@]}" -b "${STEP_BYTES%% *}"
+			for b in $STEP_BYTES; do
+				one "$ktag" busy "$v" "/dev/shm/$busy" "${ow[@]}" -b "$b"
+			done
+		done
+	done
+	for g in idle busy; do
+		for v in $vs; do
+			for b in $STEP_BYTES; do
+				sel=$(grep "^$ktag $g $v .*-b $b |" "$res") || continue
+				x() { sed 's/.*| //' <<<"$sel" | while read -r l; do field "$1" "$l"; done | med; }
+				printf '%-7s %-5s %-7s %7s %7s %9s %7s%% | %7s %6s %9s %7s%% %9s\n' "$ktag" "$g" \
+					"$v" "$(x sockets)" "$(x buckets)" "$(x cpu_us)" "$(x core_pct)" \
+					$((b / 1024)) "$(x steps)" "$(x step_cpu_mean_us)" \
+					"$(x step_core_pct)" "$(x scan_ms)"
+			done
+		done
+	done
+	# drgn: on an ELF core of the busy guest (the global table)
+	if [ "$DRGN" = 1 ]; then
+		PY=/usr/bin/python3 # Debian's python3-drgn, not a pyenv python
+		if ! $PY -c 'import drgn' 2>/dev/null; then
+			echo "# $ktag drgn: not run (python3-drgn missing: scripts/setup)"
+		elif ! vml=$(dbg_vmlinux "$ktag" "$KPKG" "$KVER") || [ -z "$vml" ]; then
+			echo "# $ktag drgn: not run (could not fetch $KPKG-dbg: $(tail -1 "$tmp/dbg-$ktag.log" 2>/dev/null))"
+		else
+			core=$tmp/busy.elf
+			if $PY "$top/bench/vmi_mkcore.py" "/dev/shm/$busy" "$core" &&
+				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" 2>"$tmp/drgn.err") &&
+				c=$("$SCAN" -n 50 -i "$INTERVAL_MS" "$core"); then
+				printf '# %s drgn: %s sockets, %s ms per walk (+ %s ms loading debug info); cotrack on the same core: %s sockets (global table: %s), %s us per scan (CPU); drgn / cotrack = %.0fx\n' \
+					"$ktag" "$(field sockets "$d")" "$(field walk_ms "$d")" "$(field load_ms "$d")" \
+					"$(field sockets "$c")" "$(field tables "$c") ehash table(s)" "$(field cpu_us "$c")" \
+					"$(awk -v d="$(field walk_ms "$d")" -v c="$(field cpu_us "$c")" 'BEGIN { print d * 1000 / c }')"
+			else
+				echo "# $ktag drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"
+			fi
+			rm -f "$core"
+		fi
+	fi
+	stop "$idle"
+	stop "$busy"
+done
+[ -f "$tmp/owners.note" ] && echo "# $(cat "$tmp/owners.note")"
+echo "# scan_cpu_us: median thread CPU of one whole scan; cpu@: that over the interval; step_*: the scan in steps of step_KiB (one per interval), all_in_ms: how long until such a scan has seen every socket"

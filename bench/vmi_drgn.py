@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """The drgn side of bench/vmi.sh: list the TCP sockets of a guest's ELF
 dump the way drgn users do (debug info from the kernel's -dbg package),
-reading the same fields cotrack reads; prints how many it found, the
+reading the same fields cotrack reads (the global table only: drgn's
+helpers know no per-namespace ehash); prints how many it found, the
 time to load the core and debug info, and the time of the walk.
 
     vmi_drgn.py CORE VMLINUX
@@ -10,6 +11,7 @@ import sys
 import time
 
 import drgn
+from drgn.helpers.linux.list import hlist_for_each_entry
 from drgn.helpers.linux.list_nulls import hlist_nulls_for_each_entry
 
 
@@ -35,7 +37,22 @@ def main():
                 "__sk_common.skc_nulls_node"):
             fields(sk)
             n += 1
+    # Linux < 5.19 chains lhash2 through icsk_listen_portaddr_node
+    try:
+        prog.type("struct inet_connection_sock").member(
+            "icsk_listen_portaddr_node")
+        old = True
+    except LookupError:
+        old = False
     for i in range(int(hi.lhash2_mask) + 1):
+        if old:
+            for icsk in hlist_for_each_entry(
+                    "struct inet_connection_sock",
+                    hi.lhash2[i].head.address_of_(),
+                    "icsk_listen_portaddr_node"):
+                fields(icsk.icsk_inet.sk)
+                n += 1
+            continue
         for sk in hlist_nulls_for_each_entry(
                 "struct sock", hi.lhash2[i].nulls_head.address_of_(),
                 "__sk_common.skc_nulls_node"):

@@ -13,6 +13,10 @@
 void cot_vmi__set_limits(struct cot_vmi *k, uint64_t max_bytes,
 			 uint64_t max_walks);
 
+/* Read @len bytes at guest-physical @gpa through the counted read path
+ * (kernel.c's mem_read()): 0, -COT_EAGAIN past the limits, -COT_EFAULT. */
+int cot_vmi__read_pa(struct cot_vmi *k, uint64_t gpa, void *buf, size_t len);
+
 /* Forget every cached translation (the guest may have remapped). */
 void cot_vmi__tlb_flush(struct cot_vmi *k);
 

@@ -52,6 +52,11 @@ static int mem_read(struct cot_vmi *k, uint64_t gpa, void *buf, size_t len)
 	return k->mem.read(k->mem.ctx, gpa, buf, len) ? -COT_EFAULT : 0;
 }
 
+int cot_vmi__read_pa(struct cot_vmi *k, uint64_t gpa, void *buf, size_t len)
+{
+	return mem_read(k, gpa, buf, len);
+}
+
 void cot_vmi__set_limits(struct cot_vmi *k, uint64_t max_bytes,
 			 uint64_t max_walks)
 {

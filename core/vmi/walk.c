@@ -32,6 +32,14 @@
 #define AF_INET6_ 10
 
 #define CHUNK 4096 /* bytes of bucket heads read in one go */
+/* prefetch_ahead(): how many buckets ahead of the walk and how many
+ * nodes past each chain's head it looks.  Linux sizes ehash to about one
+ * bucket per socket it expects, so chains are short (10,000 sockets in
+ * 4096 buckets: 2.4 on average); 128 buckets keep some 300 sockets'
+ * misses in flight without prefetching far past what a step's budget
+ * will read. */
+#define AHEAD_BUCKETS 128
+#define AHEAD_DEPTH   6
 
 enum phase {
 	PH_START = 0, /* check the profile and the global table */
@@ -53,6 +61,8 @@ struct walk {
 	/* bucket heads of table chunk_table, buckets [chunk_lo, +chunk_n) */
 	uint32_t chunk_table, chunk_lo, chunk_n;
 	uint8_t chunk[CHUNK];
+	uint32_t pf_hi; /* buckets of the chunk prefetched: [.., pf_hi) */
+	uint64_t ahead[AHEAD_BUCKETS]; /* prefetch_ahead(): nodes (physical) */
 };
 
 static int rd64(struct cot_vmi *k, uint64_t va, uint64_t *v)
@@ -429,34 +439,83 @@ static bool span(struct cot_vmi_scan *s, const struct cot_vmi_profile *p)
 }
 
 /*
- * Start the cache misses of every chain head of the chunk before
- * walking any of them.  A hint: a walk the budget refuses ends it and
- * does not cut the unit.  Not in a step's first unit, whose cost is
- * bounded without it.
+ * Look ahead one node: *@pa is where the previous pass found a node (its
+ * next pointer is its first word) or, when !@succ, 0 with @va a chain's
+ * first node.  Translates and prefetches the node; *@pa gets its
+ * guest-physical address.  1: prefetched, 0: that chain ends (or is
+ * unreadable), -1: no more hints (the budget).
  */
-static void prefetch_chunk(struct walk *w, uint32_t bsz, uint32_t hoff)
+static int ahead_one(struct cot_vmi *k, uint64_t va, uint64_t *pa, bool succ)
+{
+	uint8_t b[8];
+
+	if (succ) {
+		if (cot_vmi__read_pa(k, *pa, b, 8))
+			goto fail;
+		va = cot_get_le64(b);
+		if (!va || (va & 7))
+			return 0; /* end of the chain (or not a node) */
+	}
+	if (cot_vmi_v2p(k, va, pa))
+		goto fail;
+	k->mem.prefetch(k->mem.ctx, *pa);
+	return 1;
+fail:
+	if (!k->spent)
+		return 0;
+	k->spent = false; /* the budget: no more hints */
+	return -1;
+}
+
+/*
+ * Start the cache misses of the chains of the AHEAD_BUCKETS buckets of
+ * the chunk from bucket @b on, before the walk reaches them (once it has
+ * gone half-way through what was prefetched last): the chains' heads
+ * first, then, in up to AHEAD_DEPTH passes over the chains still going,
+ * each node's successor, read from the node whose miss the previous
+ * pass started (by now mostly in cache).  emit() then finds most of its
+ * sockets in cache instead of waiting for one miss after the other
+ * along each chain.  A hint: its reads are counted like any other, but
+ * what it reads is used only as an address to prefetch; a read the
+ * budget refuses ends it and does not cut the unit; an unreadable node
+ * ends that chain's lookahead.  Not in a step's first unit, whose cost
+ * is bounded without it.
+ */
+static void prefetch_ahead(struct walk *w, uint32_t b, uint32_t bsz,
+			   uint32_t hoff)
 {
 	struct cot_vmi *k = w->k;
-	uint32_t j;
+	uint32_t end = w->chunk_lo + w->chunk_n, j, lo, hi, n = 0, m, d;
 
-	if (!k->mem.prefetch || w->first)
+	if (!k->mem.prefetch || w->first || w->pf_hi >= end ||
+	    w->pf_hi > b + AHEAD_BUCKETS / 2)
 		return;
-	/* Bound: chunk_n <= CHUNK / 8 heads. */
-	for (j = 0; j < w->chunk_n; j++) {
-		uint64_t first = cot_get_le64(w->chunk + j * bsz + hoff);
-		uint64_t pa;
+	lo = COT_MAX(w->pf_hi, b);
+	hi = COT_MIN(b + AHEAD_BUCKETS, end);
+	w->pf_hi = hi;
+	/* Bound: hi - lo <= AHEAD_BUCKETS heads. */
+	for (j = lo; j < hi; j++) {
+		uint64_t first =
+			cot_get_le64(w->chunk + (j - w->chunk_lo) * bsz + hoff);
+		int r;
 
 		if (!first || (first & 1))
 			continue;
-		if (cot_vmi_v2p(k, first, &pa)) {
-			if (k->spent) {
-				k->spent = false;
-				return;
-			}
-			continue;
-		}
-		k->mem.prefetch(k->mem.ctx, pa);
+		r = ahead_one(k, first, &w->ahead[n], false);
+		if (r < 0)
+			return;
+		n += (uint32_t)r;
 	}
+	/* Bound: AHEAD_DEPTH passes over at most AHEAD_BUCKETS chains. */
+	for (d = 0; n && d < AHEAD_DEPTH; d++, n = m)
+		for (j = 0, m = 0; j < n; j++) {
+			int r = ahead_one(k, 0, &w->ahead[j], true);
+
+			if (r < 0)
+				return;
+			if (r)
+				w->ahead[m++] = w->ahead[j];
+		}
 }
 
 /*
@@ -518,8 +577,9 @@ static void table_unit(struct walk *w)
 		w->chunk_table = s->table;
 		w->chunk_lo = b;
 		w->chunk_n = cnt;
-		prefetch_chunk(w, bsz, hoff);
+		w->pf_hi = b;
 	}
+	prefetch_ahead(w, b, bsz, hoff);
 	w->table_h = t->h;
 	/* Bound: the chunk in hand (CHUNK / 8 buckets).  The empty
 	 * buckets after this one are part of the unit: they cost no read
@@ -655,10 +715,17 @@ static void finish(struct cot_vmi_scan *s)
 	uint32_t i, j;
 
 	cot_vmi_sort(s->out, s->n);
-	/* A re-walked chain may have yielded a socket twice. */
-	for (i = 0, j = 0; i < s->n; i++)
-		if (j == 0 || cot_vmi_sock_cmp(&s->out[j - 1], &s->out[i]) != 0)
-			s->out[j++] = s->out[i];
+	/* A re-walked chain may have yielded a socket twice (sockets of
+	 * two buckets differ in pos, the first key: no need to compare
+	 * further). */
+	for (i = 0, j = 0; i < s->n; i++) {
+		if (j > 0 && s->out[j - 1].pos == s->out[i].pos &&
+		    cot_vmi_sock_cmp(&s->out[j - 1], &s->out[i]) == 0)
+			continue;
+		if (i != j)
+			s->out[j] = s->out[i];
+		j++;
+	}
 	s->n = j;
 	s->st.sockets = j;
 	s->phase = PH_DONE;
@@ -722,7 +789,7 @@ int cot_vmi_scan_step(struct cot_vmi *k, struct cot_vmi_scan *s,
 	w.st = &s->st;
 	w.first = true;
 	w.chunk_table = UINT32_MAX;
-	w.chunk_lo = w.chunk_n = 0;
+	w.chunk_lo = w.chunk_n = w.pf_hi = 0;
 	/* Bound: each pass finishes a unit or ends the step; a scan has
 	 * at most 5 + COT_VMI_MAX_NETS + COT_VMI_MAX_SCAN_BUCKETS units. */
 	for (;;) {

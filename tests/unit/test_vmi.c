@@ -969,6 +969,107 @@ static void t_scan_cycle(void)
 }
 
 /*
+ * (d2) The lookahead prefetch (walk.c's prefetch_ahead(), run when the
+ * memory gives a prefetch hint) changes what a scan costs, never what it
+ * finds: the same snapshot and findings with and without it, whole and
+ * in steps down to budget 0, on a guest with long chains, a cycle and a
+ * chain into unreadable memory; every hint names RAM (a node it read).
+ */
+static uint64_t pf_calls, pf_outside;
+
+static void syn_prefetch(void *ctx, uint64_t gpa)
+{
+	const struct syn *s = ctx;
+
+	pf_calls++;
+	if (gpa >= s->size)
+		pf_outside++;
+}
+
+static void t_scan_prefetch(void)
+{
+	static const uint64_t mbs[] = { 0, 1000, 5000, 65536, UINT64_MAX };
+	static struct cot_vmi_sock ref[1024], got[1024];
+	struct cot_vmi_stats rst, st;
+	struct cot_vmi_scan sc;
+	struct expect e;
+	uint64_t first = 0, last = 0, sk;
+	struct syn s;
+	uint32_t nref, n, i, m;
+
+	syn_init(&s, 5, 0, false, 64, 8);
+	populate(&s, &e);
+	srand(5);
+	for (i = 0; i < 300; i++) {
+		uint8_t a[4] = { 10, 2, (uint8_t)(i >> 8), (uint8_t)i };
+
+		syn_sock(&s, s.init_net, i < 40 ? 33 : (uint32_t)rand() % 60,
+			 COT_VMI_TCP_ESTABLISHED, 0, 4, ten1, 443, a,
+			 (uint16_t)(20000 + i));
+	}
+	for (i = 0; i < 50; i++) { /* bucket 61: a cycle of 50 */
+		sk = syn_sock(&s, s.init_net, 61, COT_VMI_TCP_ESTABLISHED, 0, 4,
+			      lo4, (uint16_t)(1000 + i), lo4, 1);
+		if (!i)
+			last = sk;
+		first = sk;
+	}
+	syn_w64(&s, last + SYN_SK_NULLS, first + SYN_SK_NULLS);
+	/* bucket 62: a chain whose second node lies past the RAM */
+	sk = syn_sock(&s, s.init_net, 62, COT_VMI_TCP_ESTABLISHED, 0, 4, lo4, 7,
+		      lo4, 8);
+	syn_w64(&s, sk + SYN_SK_NULLS, s.page_offset + s.size + 4096);
+	T_ASSERT(open_syn(&s) == 0);
+	T_ASSERT(vk->mem.prefetch == NULL);
+	T_ASSERT(cot_vmi_snapshot(vk, ref, 1024, &nref, &rst) == 0);
+	T_EQ_U(rst.err_loop, 1);
+	T_CHECK(rst.err_read >= 1);
+	vk->mem.prefetch = syn_prefetch;
+	pf_calls = pf_outside = 0;
+	T_ASSERT(cot_vmi_snapshot(vk, got, 1024, &n, &st) == 0);
+	T_EQ_U(n, nref);
+	same_findings(&st, &rst);
+	for (m = 0; m < n; m++)
+		if (cot_vmi_sock_cmp(&got[m], &ref[m]) ||
+		    got[m].kaddr != ref[m].kaddr) {
+			printf("#   prefetch: socket %u differs\n", m);
+			t_failed_now = 1;
+			break;
+		}
+	/* the heads, and the 40-chain and the cycle to AHEAD_DEPTH */
+	T_CHECK(pf_calls > 60);
+	T_EQ_U(pf_outside, 0);
+	/* the lookahead's reads are counted: more than without it */
+	T_CHECK(st.bytes_read > rst.bytes_read);
+	printf("# prefetch: %u sockets, %llu hints, %llu bytes (%llu "
+	       "without)\n",
+	       n, (unsigned long long)pf_calls,
+	       (unsigned long long)st.bytes_read,
+	       (unsigned long long)rst.bytes_read);
+	for (i = 0; i < COT_ARRAY_SIZE(mbs); i++) {
+		uint32_t steps;
+
+		memset(got, 0xa5, sizeof(got));
+		steps = scan_all(&s, &sc, got, 1024, mbs[i], UINT64_MAX, &st);
+		T_ASSERT(steps > 0);
+		T_EQ_U(sc.n, nref);
+		same_findings(&st, &rst);
+		for (m = 0; m < nref && m < sc.n; m++)
+			if (cot_vmi_sock_cmp(&got[m], &ref[m]) ||
+			    got[m].kaddr != ref[m].kaddr) {
+				printf("#   prefetch, budget %llu: socket %u "
+				       "differs\n",
+				       (unsigned long long)mbs[i], m);
+				t_failed_now = 1;
+				break;
+			}
+	}
+	T_EQ_U(pf_outside, 0);
+	vk->mem.prefetch = NULL;
+	syn_free(&s);
+}
+
+/*
  * (e) The counting is exact: what the read path says it read is what
  * the read callback was asked for, in discovery, snapshots, steps and
  * reads by the host.
@@ -1357,6 +1458,7 @@ int main(int argc, char **argv)
 	T_RUN(t_scan_resume);
 	T_RUN(t_scan_forged_tables);
 	T_RUN(t_scan_cycle);
+	T_RUN(t_scan_prefetch);
 	T_RUN(t_read_counting);
 	T_RUN(t_kallsyms_bounds);
 	T_RUN(t_open_budget);
