@@ -21,8 +21,8 @@
 #   STEP_BYTES="65536 32768"  budgets per step for the spread scans
 #   INTERVAL_MS=10  REPEAT=200 (whole scans)  STEPPED=20 (spread scans)
 #   ROUNDS=2        alternations of the variants
-#   OWNERS=1        also with the socket-owner walk (vmiscan --owners;
-#                   refused, and said so, until that walk exists)
+#   OWNERS=1        also with the socket-owner and volume walk after
+#                   each whole scan (vmiscan --owners)
 #   DRGN=0          skip drgn (each -dbg package is about 300 MB)
 #
 # Figures come from bench/vmiscan (thread CPU time, the interval slept
