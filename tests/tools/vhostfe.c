@@ -453,8 +453,12 @@ static void post_rx(struct fe *fe)
 static uint32_t take_rx(struct fe *fe, bool repost)
 {
 	struct vq *q = &fe->q[0];
-	uint16_t end = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+	uint16_t end;
 	uint32_t n = 0;
+
+	if (!q->used)
+		return 0;
+	end = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 
 	/* Bounded by the ring: at most QSZ entries per call. */
 	while (q->last_used != end && n < QSZ) {
@@ -487,8 +491,12 @@ static uint32_t take_rx(struct fe *fe, bool repost)
 static uint32_t take_tx(struct fe *fe)
 {
 	struct vq *q = &fe->q[1];
-	uint16_t end = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
+	uint16_t end;
 	uint32_t n = 0;
+
+	if (!q->used)
+		return 0;
+	end = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
 
 	while (q->last_used != end && n < QSZ) {
 		uint32_t id = q->used->ring[q->last_used % ringsz].id;
@@ -569,6 +577,11 @@ static void wait_calls(struct fe *a, struct fe *b, int ms)
 {
 	struct pollfd p[4];
 	int n = 0;
+
+	if (!a->q[0].used) {
+		usleep((useconds_t)ms * 1000);
+		return;
+	}
 
 	p[n++] = (struct pollfd){ .fd = a->q[0].call, .events = POLLIN };
 	p[n++] = (struct pollfd){ .fd = a->q[1].call, .events = POLLIN };
@@ -857,13 +870,17 @@ static int run_messages(struct fe *fe, const char *mode)
 		int r = vu_call(fe, SET_VRING_NUM, &st, 2, NULL, 0);
 
 		printf(" short_payload=%s/%s", outcome(r), alive(fe));
-		if (!fe->dead) {
-			/* The size field claims 16 MiB that never come. */
-			r = vu_send(fe, SET_VRING_NUM, 0, 16u << 20, &st, 4,
-				    NULL, 0);
-			printf(" huge_size=%s/%s", r ? "closed" : "sent",
-			       alive(fe));
+		if (fe->dead) {
+			/* Refused with the connection: a new one. */
+			close(fe->sock);
+			fe->dead = false;
+			fe->sock = connect_unix(fe->path);
+			if (fe->sock < 0 || negotiate(fe) < 0)
+				bye("reconnect failed");
 		}
+		/* The size field claims 16 MiB that never come. */
+		r = vu_send(fe, SET_VRING_NUM, 0, 16u << 20, &st, 4, NULL, 0);
+		printf(" huge_size=%s/%s", r ? "closed" : "sent", alive(fe));
 	}
 	printf("\n");
 	return 0;
@@ -894,6 +911,7 @@ int main(int argc, char **argv)
 	int c, pid = 0, rc = 0;
 
 	log_init("vhostfe", 1);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((c = getopt(argc, argv, "a:b:m:s:n:w:c:p:S:t:h")) != -1) {
 		switch (c) {
 		case 'a':
@@ -951,8 +969,15 @@ int main(int argc, char **argv)
 		}
 		if (fe_up(&a, true) < 0 || fe_up(&b, true) < 0)
 			bye("vhost-user set-up failed");
-		if (learn(&a, &b, bcast) < 0 || learn(&b, &a, mac_a) < 0)
+		if (learn(&a, &b, bcast) < 0 || learn(&b, &a, mac_a) < 0) {
+			fprintf(stderr,
+				"vhostfe: hellos heard: A %llu, B %llu; "
+				"transmit entries returned: A %u, B %u\n",
+				(unsigned long long)a.hello,
+				(unsigned long long)b.hello, a.q[1].last_used,
+				b.q[1].last_used);
 			bye("the switch did not pass hellos between A and B");
+		}
 		return run_normal(&a, &b, size, total, window, nflows, pid,
 				  false);
 	}
