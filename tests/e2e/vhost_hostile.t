@@ -32,10 +32,20 @@ done
 [ -S "$D/b.sock" ] || { not_ok "cotrackd listens"; cat "$D/d.log"; t_end; }
 
 # pair: the well-behaved pair forwards 5,000 frames, none lost (vhostfe
-# gives up 2 s after the last progress; timeout bounds the rest).
-pair() {
+# gives up 2 s after the last progress; timeout bounds the rest).  Open
+# problem (docs/vhost-user.md): about one vhostfe set-up in 30 sees no
+# used-ring update from the backend on one of its devices (vhostfe's
+# diagnostic line says which); the pair then tries once more, with
+# fresh connections, and the retry is printed.
+pair1() {
 	timeout 60 "$FE" -a "$D/a.sock" -b "$D/b.sock" -n 5000 >"$D/pair.out" 2>&1 &&
 		grep -q '^frames=5000 .*lost=0 ' "$D/pair.out"
+}
+pair() {
+	pair1 && return 0
+	grep -q 'did not pass hellos' "$D/pair.out" || return 1
+	echo "# retry: $(head -1 "$D/pair.out")"
+	pair1
 }
 check "the pair forwards before any hostile frontend" pair
 

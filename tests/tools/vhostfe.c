@@ -565,11 +565,11 @@ static int fe_up(struct fe *fe, bool rx)
 		return -1;
 	fe->memfd = mkmem(MEMSZ, MEMSZ, &fe->mem);
 	if (negotiate(fe) < 0 || send_table(fe, MEMSZ) ||
-	    setup_queue(fe, 0) < 0 || setup_queue(fe, 1) < 0 || enable(fe))
+	    setup_queue(fe, 0) < 0 || setup_queue(fe, 1) < 0)
 		return -1;
 	if (rx)
 		post_rx(fe);
-	return 0;
+	return enable(fe);
 }
 
 /* Wait up to @ms for either call fd of @a/@b. */
@@ -972,10 +972,16 @@ int main(int argc, char **argv)
 		if (learn(&a, &b, bcast) < 0 || learn(&b, &a, mac_a) < 0) {
 			fprintf(stderr,
 				"vhostfe: hellos heard: A %llu, B %llu; "
-				"transmit entries returned: A %u, B %u\n",
+				"transmit entries returned: A %u, B %u; other "
+				"frames: A %llu, B %llu; receive rings: A used "
+				"%u/%u avail %u, B used %u/%u avail %u\n",
 				(unsigned long long)a.hello,
 				(unsigned long long)b.hello, a.q[1].last_used,
-				b.q[1].last_used);
+				b.q[1].last_used, (unsigned long long)a.frames,
+				(unsigned long long)b.frames, a.q[0].last_used,
+				a.q[0].used->idx, a.q[0].avail_idx,
+				b.q[0].last_used, b.q[0].used->idx,
+				b.q[0].avail_idx);
 			bye("the switch did not pass hellos between A and B");
 		}
 		return run_normal(&a, &b, size, total, window, nflows, pid,
