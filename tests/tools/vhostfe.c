@@ -52,7 +52,7 @@
  * This is test code: it trusts nothing it reads back from the used rings
  * (ids and lengths are checked) but is not itself a parser of hostile input.
  * Exit 0 when the run did what it set out to (normal: every frame arrived),
- * 1 on a set-up failure, 3 on lost frames, 64 on bad usage.
+ * 1 on a set-up failure, 3 on lost frames, 2 on bad usage.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -561,8 +561,10 @@ static void drain(int fd)
 static int fe_up(struct fe *fe, bool rx)
 {
 	fe->sock = connect_unix(fe->path);
-	if (fe->sock < 0)
+	if (fe->sock < 0) {
+		fprintf(stderr, "vhostfe: cannot connect to %s\n", fe->path);
 		return -1;
+	}
 	fe->memfd = mkmem(MEMSZ, MEMSZ, &fe->mem);
 	if (negotiate(fe) < 0 || send_table(fe, MEMSZ) ||
 	    setup_queue(fe, 0) < 0 || setup_queue(fe, 1) < 0)
@@ -958,6 +960,22 @@ int main(int argc, char **argv)
 		if (!a.path)
 			log_warnx("-a SOCK_A is required");
 		return usage(stderr, COT_EXIT_USAGE);
+	}
+	{
+		static const char *const modes[] = {
+			"normal",     "loop",	   "oob",      "overlap",
+			"longlen",    "availjump", "badidx",   "norx",
+			"mt-overlap", "mt-zero",   "mt-short", "mt-many",
+			"mt-offset",  "badsize",   "unknown",
+		};
+		bool known = false;
+
+		for (size_t i = 0; i < COT_ARRAY_SIZE(modes); i++)
+			known = known || !strcmp(mode, modes[i]);
+		if (!known) {
+			log_warnx("-m %s: no such mode", mode);
+			return usage(stderr, COT_EXIT_USAGE);
+		}
 	}
 	a.memfd = b.memfd = a.sock = b.sock = -1;
 	memcpy(a.mac, mac_a, 6);
