@@ -33,9 +33,9 @@ done
 
 # pair: the well-behaved pair forwards 5,000 frames, none lost (vhostfe
 # gives up 2 s after the last progress; timeout bounds the rest).  Open
-# problem (docs/vhost-user.md): about one set-up in 15 to 30 gets a
-# device whose receive ring gets nothing for seconds (cotrackd's
-# enqueue toward it keeps failing); the pair then tries once more, with
+# problem (docs/vhost-user.md): about one set-up in 15 to 30 has one
+# direction's hellos taken from the sender's ring only seconds late, so
+# vhostfe gives up on the switch; the pair then tries once more, with
 # fresh connections, and the retry is printed.
 pair1() {
 	timeout 60 "$FE" -a "$D/a.sock" -b "$D/b.sock" -n 5000 >"$D/pair.out" 2>&1 &&
