@@ -115,7 +115,7 @@ $(O)/bench/%: $(O)/obj/bench/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SANLD) -o $@ $^ $(LDLIBS)
 
-bench-build: all $(BENCH_BINS)
+bench-build: all $(BENCH_BINS) $(O)/tests/tools/vhostfe
 
 # --- set-up -----------------------------------------------------------
 setup:

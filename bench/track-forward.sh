@@ -8,6 +8,10 @@
 #   track+mem  the same, and both VMs' memory scanned every 10 ms (the
 #            RAM file of a real, paused test guest; skipped without
 #            build/guest or with MEM=0)
+#   vu:notrack, vu:track  the same two on vhost-user ports: A and B are
+#            tests/tools/vhostfe (a synthetic vhost-user frontend: memfd
+#            guest RAM, split virtqueues, the same flow mix as streamgen,
+#            at most 255 frames in flight); VU=0 leaves them out
 # in one run.  Each (size, variant) runs RUNS times (default 3), the
 # variants alternating, each with a fresh cotrackd; the table shows the
 # best (highest) rate, the spread (min..max), and cotrackd's own CPU time
@@ -38,12 +42,14 @@ RUNS=${RUNS:-3}
 N64=${N64:-2000000}
 N1514=${N1514:-300000}
 MEM=${MEM:-1}
+VU=${VU:-1}
 NOTRIM=${NOTRIM:-0}
 tun=${GLIBC_TUNABLES:-}
 [ "$NOTRIM" = 1 ] && tun=glibc.malloc.trim_threshold=268435456:glibc.malloc.top_pad=16777216
 D=$O/cotrackd
 GEN=$O/bench/streamgen
-for x in "$D" "$GEN"; do
+FE=$O/tests/tools/vhostfe
+for x in "$D" "$GEN" "$FE"; do
 	[ -x "$x" ] || { echo "track-forward: $x missing (make O=$O bench-build)"; exit 1; }
 done
 tmp=$(mktemp -d /tmp/cotrack-bench-fwd.XXXXXX)
@@ -79,6 +85,8 @@ if [ "$MEM" = 1 ]; then
 	fi
 fi
 
+[ "$VU" = 1 ] && variants="$variants vu:notrack vu:track"
+
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ]; then
 	[ -x "$BASELINE" ] || { echo "track-forward: BASELINE=$BASELINE is not a program"; exit 1; }
@@ -90,18 +98,24 @@ fi
 # scan_mean_us" to results.
 one() {
 	local size=$1 n=$2 var=$3 r=$4 opt=() ma="" mb="" out fps cpu lost drops ev scans
-	local bin=$D
+	local bin=$D gen=$GEN a b
 	case $var in base:*) bin=$BASELINE ;; esac
 	case ${var#base:} in
-	notrack) opt=(--no-track) ;;
+	notrack | vu:notrack) opt=(--no-track) ;;
 	track+mem) ma=",mem=/dev/shm/$gname" mb=",mem=/dev/shm/$gname" ;;
 	esac
+	a="a,net=$tmp/a.sock$ma" b="b,net=$tmp/b.sock$mb"
+	case ${var#base:} in
+	vu:*) a="a,vhost-user=$tmp/a.sock" b="b,vhost-user=$tmp/b.sock" gen=$FE ;;
+	esac
 	rm -f "$tmp/rec.json"
-	GLIBC_TUNABLES=$tun "$bin" "${opt[@]}" --vm "a,net=$tmp/a.sock$ma" --vm "b,net=$tmp/b.sock$mb" \
+	GLIBC_TUNABLES=$tun "$bin" "${opt[@]}" --vm "$a" --vm "$b" \
 		-o "$tmp/rec.json" 2>"$tmp/d.log" &
 	dpid=$!
 	for _ in $(seq 50); do [ -S "$tmp/b.sock" ] && break; sleep 0.1; done
-	out=$(timeout 300 "$GEN" -a "$tmp/a.sock" -b "$tmp/b.sock" -s "$size" \
+	local w=()
+	[ "$gen" = "$FE" ] && w=(-w 255)
+	out=$(timeout 300 "$gen" -a "$tmp/a.sock" -b "$tmp/b.sock" -s "$size" "${w[@]}" \
 		-n "$n" -p "$dpid" -S $((r * 7919 + size)) 2>&1)
 	kill -TERM "$dpid"
 	wait "$dpid"
@@ -130,12 +144,15 @@ for r in $(seq "$RUNS"); do
 		vs=$variants
 		[ $((r % 2)) = 0 ] && vs=$(tr ' ' '\n' <<<"$variants" | tac | tr '\n' ' ')
 		for v in $vs; do
-			one "$size" "$n" "$v" "$r" || exit 1
+			# One retry: a vhostfe set-up sometimes sees no used-ring
+			# update (docs/vhost-user.md, open problems).
+			one "$size" "$n" "$v" "$r" ||
+				{ echo "(retrying once)"; one "$size" "$n" "$v" "$r"; } || exit 1
 		done
 	done
 done
 
-echo "cotrackd forwarding A -> B, $RUNS runs each (frames: $N64 at 64 B, $N1514 at 1514 B)"
+echo "cotrackd forwarding A -> B (stream ports; vu: vhost-user ports), $RUNS runs each (frames: $N64 at 64 B, $N1514 at 1514 B)"
 [ "$NOTRIM" = 1 ] && echo "(cotrackd run with GLIBC_TUNABLES=$tun)"
 printf '%-5s %-14s %10s %19s %7s %8s %8s %7s %7s %5s %7s %7s %6s %7s %7s\n' size variant "frames/s" \
 	"(min..max)" Gbit/s "cpu ns" "Mfps@1" "cost%" "cost%" lost q-drops evicted scans "scan us" records
@@ -144,7 +161,7 @@ for size in 64 1514; do
 	for v in $variants; do
 		# Costs relative to the same binary's notrack.
 		base=notrack
-		case $v in base:*) base=base:notrack ;; esac
+		case $v in base:vu:*) base=base:vu:notrack ;; base:*) base=base:notrack ;; vu:*) base=vu:notrack ;; esac
 		bcpu=$(awk -v s="$size" -v b="$base" '$1 == s && $2 == b { if (m == "" || $4 < m) m = $4 } END {print m}' "$tmp/results")
 		brate=$(awk -v s="$size" -v b="$base" '$1 == s && $2 == b {if ($3 > m) m = $3} END {print m}' "$tmp/results")
 		awk -v s="$size" -v v="$v" -v brate="$brate" -v bcpu="$bcpu" '
@@ -153,7 +170,7 @@ for size in 64 1514; do
 				if (cpu == "" || $4 < cpu) cpu = $4; lost += $5; drops += $6; ev += $7
 				if ($8 > scans) scans = $8; if ($9 > rec) rec = $9; if ($10 > sus) sus = $10 }
 			END {
-				nt = v == "notrack" || v == "base:notrack"
+				nt = v ~ /notrack$/
 				cr = nt ? "-" : sprintf("%.1f", (1 - best / brate) * 100)
 				cc = nt ? "-" : sprintf("%.1f", (cpu / bcpu - 1) * 100)
 				printf "%-5s %-14s %10.0f %9.0f..%-9.0f %7.2f %8.0f %8.2f %7s %7s %5d %7d %7d %6d %7.1f %7d\n",
@@ -162,6 +179,14 @@ for size in 64 1514; do
 			}' "$tmp/results"
 	done
 done
+if [ "$VU" = 1 ]; then
+	echo
+	for size in 64 1514; do
+		awk -v s="$size" '$1 == s { k = $2; if (!(k in m) || $4 < m[k]) m[k] = $4 }
+			END { printf "%-5s vhost-user / stream, cpu ns per frame: notrack %.2f, track %.2f\n",
+				s, m["vu:notrack"] / m["notrack"], m["vu:track"] / m["track"] }' "$tmp/results"
+	done
+fi
 cat <<'EOF'
 
 frames/s: received by B, best and (min..max) of the runs: the wall rate,
@@ -171,7 +196,8 @@ cpu ns/frame: cotrackd's own CPU time (user+sys, /proc/PID/schedstat) per
   frame, lowest of the runs; Mfps@1 core = 1000 / that: the rate one core
   running only cotrackd would forward.
 cost% rate = 1 - best frames/s / notrack's; cost% cpu = cpu ns/frame /
-  notrack's - 1: the tracking work per frame.  Target: < 3%.
+  notrack's - 1 (vu: vu:notrack's): the tracking work per frame.
+  Target (issue 10): at most 10% at 64 B, 3% at 1514 B.
 lost (sent, never received) and q-drops (cotrackd's queue drops) must be
   0: the sender keeps at most 256 frames in flight.  scans: memory scans
   of both VMs in the longest track+mem run, scan us: the mean time of

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* vhost-user NIC on librte_vhost: see vhost.h and docs/vhost-user.md. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -66,7 +68,18 @@ struct vhost {
 	uint16_t nrx, irx;
 	struct rte_mbuf *held; /* the frame handed out last */
 	bool full_burst;
+	bool stall_logged; /* this device's stuck transmit queue, logged */
+	/* hostile frontends (under mu; stalls: the loop thread's) */
+	struct vhost_stats st;
 };
+
+/*
+ * The request each connection's frontend sent last that librte_vhost
+ * has not (yet) handled successfully, by device id, or 0: set by the
+ * pre-message hook, cleared by the post-message hook (which librte_vhost
+ * skips when its handler failed).  The socket thread's only.
+ */
+static uint32_t pending_req[RTE_MAX_VHOST_DEVICE];
 
 /*
  * librte_vhost's callbacks carry only a device id, no context: the
@@ -160,6 +173,7 @@ static int on_new(int vid)
 	    (vh->new_vid >= 0 && vh->new_vid != vid)) {
 		/* One NIC per VM: a second frontend on the socket is not
 		 * served (as a second stream connection is refused). */
+		vh->st.refused++;
 		pthread_mutex_unlock(&vh->mu);
 		log_warnx("%s: a second vhost-user device on %s refused",
 			  vh->name, vh->path);
@@ -215,24 +229,113 @@ static int on_vring_state(int vid, uint16_t queue, int enable)
 
 /* vhost-user's SET_MEM_TABLE (the protocol's request number). */
 #define REQ_SET_MEM_TABLE 5
+/* The message header's flags (the second field, as on the wire). */
+#define MSG_FLAGS_OFF  4
+#define MSG_NEED_REPLY (1u << 3)
+/* librte_vhost 22.11 knows requests 1..40 (VHOST_USER_MAX is 41). */
+#define REQ_KNOWN_MAX 40
+
+/* A request of device @vid failed in librte_vhost: count, log. */
+static void rejected(int vid, uint32_t req, const char *then)
+{
+	struct vhost *vh = find(vid);
+
+	if (!vh)
+		return;
+	pthread_mutex_lock(&vh->mu);
+	vh->st.rejected++;
+	pthread_mutex_unlock(&vh->mu);
+	log_warnx("%s: vhost-user frontend's request %u refused by "
+		  "librte_vhost%s",
+		  vh->name, req, then);
+}
 
 /*
- * After librte_vhost handled a message: a new memory table for a device
- * that runs is read again, so the scanner re-attaches (librte_vhost has
- * no device callback for it).  @msg is librte_vhost's copy of the
- * message, whose first field is the request number, as on the wire.
+ * Before librte_vhost handles a message: remember its request; one
+ * still remembered from the message before was refused (its post hook
+ * never ran).  @msg starts with the request number, as on the wire.
+ */
+static enum rte_vhost_msg_result on_msg_start(int vid, void *msg)
+{
+	uint32_t req;
+
+	memcpy(&req, msg, sizeof(req));
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE) {
+		if (pending_req[vid])
+			rejected(vid, pending_req[vid],
+				 " (answered with an error)");
+		pending_req[vid] = req ? req : UINT32_MAX;
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+/*
+ * Whether each region of the table librte_vhost just mapped lies
+ * inside its file.  librte_vhost 22.11 maps offset + size of the file
+ * without looking at the file's size, and a read past the end of a
+ * file is SIGBUS: the next ring translation (its own socket thread)
+ * would kill cotrackd.  False (logged) for a table that does not.
+ */
+static bool table_fits(struct vhost *vh, int vid)
+{
+	struct rte_vhost_memory *mem = NULL;
+	bool ok = true;
+
+	if (rte_vhost_get_mem_table(vid, &mem) < 0 || !mem)
+		return true; /* nothing mapped */
+	for (uint32_t i = 0; i < mem->nregions && ok; i++) {
+		const struct rte_vhost_mem_region *r = &mem->regions[i];
+		struct stat sb;
+
+		if (r->fd < 0 || fstat(r->fd, &sb) < 0 || sb.st_size < 0 ||
+		    (uint64_t)sb.st_size < r->mmap_size) {
+			log_warnx("%s: vhost-user memory table refused: region "
+				  "%u maps %" PRIu64 " bytes of a file of %lld",
+				  vh->name, i, (uint64_t)r->mmap_size,
+				  r->fd < 0 ? -1LL : (long long)sb.st_size);
+			ok = false;
+		}
+	}
+	free(mem);
+	return ok;
+}
+
+/*
+ * After librte_vhost handled a message successfully.  A new memory
+ * table is checked (table_fits()); a bad one is refused with the
+ * connection: NEED_REPLY is cleared first, since librte_vhost keeps
+ * the connection (and the mapped table) when it may answer with an
+ * error.  A good table for a device that runs is read again, so the
+ * scanner re-attaches (librte_vhost has no device callback for it).
+ * @msg is librte_vhost's copy of the message (header as on the wire).
  */
 static enum rte_vhost_msg_result on_msg_done(int vid, void *msg)
 {
 	struct vhost *vh;
-	uint32_t req;
+	uint32_t req, flags;
 
 	memcpy(&req, msg, sizeof(req));
-	if (req != REQ_SET_MEM_TABLE)
-		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE)
+		pending_req[vid] = 0;
 	vh = find(vid);
 	if (!vh)
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (req == 0 || req > REQ_KNOWN_MAX) {
+		/* No handler: librte_vhost answers it with an error. */
+		rejected(vid, req, " (unknown request)");
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
+	if (req != REQ_SET_MEM_TABLE)
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	if (!table_fits(vh, vid)) {
+		pthread_mutex_lock(&vh->mu);
+		vh->st.bad_tables++;
+		pthread_mutex_unlock(&vh->mu);
+		memcpy(&flags, (uint8_t *)msg + MSG_FLAGS_OFF, sizeof(flags));
+		flags &= ~MSG_NEED_REPLY;
+		memcpy((uint8_t *)msg + MSG_FLAGS_OFF, &flags, sizeof(flags));
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
 	pthread_mutex_lock(&vh->mu);
 	if (vh->active_vid == vid) {
 		read_table(vh, vid);
@@ -244,11 +347,21 @@ static enum rte_vhost_msg_result on_msg_done(int vid, void *msg)
 }
 
 static const struct rte_vhost_user_extern_ops ext_ops = {
+	.pre_msg_handle = on_msg_start,
 	.post_msg_handle = on_msg_done,
 };
 
 static int on_connection(int vid)
 {
+	struct vhost *vh = find(vid);
+
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE)
+		pending_req[vid] = 0;
+	if (vh) {
+		pthread_mutex_lock(&vh->mu);
+		vh->st.connections++;
+		pthread_mutex_unlock(&vh->mu);
+	}
 	if (rte_vhost_extern_callback_register(vid, &ext_ops, NULL) < 0)
 		log_warnx("vhost-user device %d: a new memory table will not "
 			  "be seen while it runs",
@@ -256,11 +369,33 @@ static int on_connection(int vid)
 	return 0;
 }
 
+/* librte_vhost closed a connection (the frontend left, or it refused a
+ * message). */
+static void on_disconnection(int vid)
+{
+	struct vhost *vh = find(vid);
+	uint32_t req = 0;
+
+	if (vid >= 0 && vid < RTE_MAX_VHOST_DEVICE) {
+		req = pending_req[vid];
+		pending_req[vid] = 0;
+	}
+	if (!vh)
+		return;
+	if (req)
+		rejected(vid, req, ": connection closed");
+	pthread_mutex_lock(&vh->mu);
+	vh->st.disconnects++;
+	pthread_mutex_unlock(&vh->mu);
+	log_info("%s: vhost-user frontend disconnected", vh->name);
+}
+
 static const struct rte_vhost_device_ops ops = {
 	.new_device = on_new,
 	.destroy_device = on_destroy,
 	.vring_state_changed = on_vring_state,
 	.new_connection = on_connection,
+	.destroy_connection = on_disconnection,
 };
 
 int vhost_global_init(void)
@@ -444,6 +579,7 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		*n = vh->ntab;
 		vh->ntab = 0; /* the caller owns the descriptors now */
 		vh->refresh = vh->newtab = false;
+		vh->stall_logged = false;
 		c = VHOST_UP;
 	} else if (vh->refresh && vh->active_vid >= 0) {
 		vh->refresh = false;
@@ -504,6 +640,36 @@ static uint16_t dequeue(struct vhost *vh)
 	return n;
 }
 
+/*
+ * Nothing dequeued: entries the guest published that librte_vhost does
+ * not take mean a descriptor it refused (a loop, an address outside
+ * guest memory, a length past a region, a bad index: librte_vhost 22.11
+ * stops at such an entry without a word, and the queue moves no more).
+ * Counted per empty dequeue (per kick, at most per loop turn), logged
+ * once per device.
+ */
+static void stalled(struct vhost *vh)
+{
+	uint16_t n = rte_vhost_avail_entries(vh->vid, Q_TX);
+
+	if (!n)
+		return;
+	vh->st.stalls++;
+	if (!vh->stall_logged)
+		log_warnx("%s: the guest's transmit queue holds %u entries "
+			  "librte_vhost does not take (a bad descriptor): "
+			  "its frames stop there",
+			  vh->name, n);
+	vh->stall_logged = true;
+}
+
+void vhost_get_stats(struct vhost *vh, struct vhost_stats *st)
+{
+	pthread_mutex_lock(&vh->mu);
+	*st = vh->st;
+	pthread_mutex_unlock(&vh->mu);
+}
+
 int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
 	       uint32_t max)
 {
@@ -523,8 +689,10 @@ int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
 		 * added in between is not left waiting for a kick.
 		 */
 		rte_vhost_enable_guest_notification(vh->vid, Q_TX, 1);
-		if (!dequeue(vh))
+		if (!dequeue(vh)) {
+			stalled(vh);
 			return 0;
+		}
 	}
 	m = vh->rx[vh->irx++];
 	vh->held = m;

@@ -93,6 +93,21 @@ void vhost_clear_kick(int fd);
 int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
 	       uint32_t max);
 
+/*
+ * What hostile or broken frontends did to this port (docs/vhost-user.md,
+ * "Hostile frontends"): connections and disconnects; requests
+ * librte_vhost refused (it answered with an error or closed the
+ * connection); memory tables we refused (a region past its file's end);
+ * second devices refused; empty dequeues while the guest's transmit
+ * queue held entries (librte_vhost stopped at a bad descriptor).
+ */
+struct vhost_stats {
+	uint64_t connections, disconnects, rejected, bad_tables, refused;
+	uint64_t stalls;
+};
+
+void vhost_get_stats(struct vhost *vh, struct vhost_stats *st);
+
 /* Frames dequeued but not handed out yet, or a full burst was seen. */
 bool vhost_pending(const struct vhost *vh);
 

@@ -8,6 +8,7 @@
 
 #include "host/clock.h"
 #include "host/log.h"
+#include "vhost.h"
 #include "vm.h"
 
 #define HIDDEN_WARN_NS 10000000000ULL /* rate limit of the warning */
@@ -242,6 +243,19 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 		p->st.drop_qfull, p->st.drop_peer, p->st.drop_bad,
 		p->st.drop_spoof, p->st.drop_storm, p->st.drop_maclimit,
 		fs.evicted);
+	if (p->vh) {
+		struct vhost_stats vs;
+
+		vhost_get_stats(p->vh, &vs);
+		fprintf(f,
+			"%s: vhost-user connections %" PRIu64
+			", disconnects %" PRIu64 ", requests refused %" PRIu64
+			", memory tables refused %" PRIu64
+			", devices refused %" PRIu64
+			", transmit queue stalls %" PRIu64 "\n",
+			v->name, vs.connections, vs.disconnects, vs.rejected,
+			vs.bad_tables, vs.refused, vs.stalls);
+	}
 	if (v->sc) {
 		struct scanner_stats ss;
 
