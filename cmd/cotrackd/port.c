@@ -122,7 +122,7 @@ int port_listen(struct port *p, const char *path)
 
 int port_vhost(struct port *p, const char *path)
 {
-	p->vh = vhost_open(p->name, path);
+	p->vh = vhost_open(p->name, path, p->offloads);
 	if (!p->vh)
 		return -1;
 	snprintf(p->path, sizeof(p->path), "%s", path);
@@ -322,6 +322,17 @@ int port_next_frame(struct port *p, const uint8_t **f, uint32_t *len)
 	p->roff += 4 + flen;
 	p->turn++;
 	return 1;
+}
+
+bool port_room(const struct port *p, int from, uint32_t frames, uint64_t bytes)
+{
+	const struct txshare *s;
+
+	if (p->fd < 0 || from < 0 || from >= MAX_PORTS)
+		return false;
+	s = &p->q->share[from];
+	return s->count + (uint64_t)frames <= TXQ_SHARE_FRAMES &&
+	       s->bytes + bytes <= TXQ_SHARE_BYTES;
 }
 
 bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)

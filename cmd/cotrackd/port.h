@@ -85,6 +85,7 @@ struct port {
 	uint32_t turn; /* frames taken this loop turn */
 	struct txq *q;
 	struct vhost *vh; /* PORT_VHOST */
+	bool offloads;	  /* PORT_VHOST: offloads=on (before port_vhost) */
 	struct port_stats st;
 };
 
@@ -145,6 +146,12 @@ void port_new_turn(struct port *p);
  * in drop_qfull) or the port is down.
  */
 bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len);
+
+/*
+ * @frames frames of @bytes in all from input port @from would fit in
+ * its share of our queue now (a super-frame's segments go all or none).
+ */
+bool port_room(const struct port *p, int from, uint32_t frames, uint64_t bytes);
 
 /* Frames waiting to be written. */
 static inline bool port_has_output(const struct port *p)

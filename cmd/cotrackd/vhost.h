@@ -39,9 +39,10 @@ void vhost_global_fini(void);
 
 /*
  * Listen on @path (a stale socket there is replaced) as the backend of
- * VM port @name.  NULL on failure (logged).
+ * VM port @name; @offloads: offer checksum offload and TSO4/TSO6 to the
+ * guest's transmit side (docs/vhost-user.md).  NULL on failure (logged).
  */
-struct vhost *vhost_open(const char *name, const char *path);
+struct vhost *vhost_open(const char *name, const char *path, bool offloads);
 
 /*
  * The loop has ended: callbacks stop waiting for it.  Then unregister
@@ -92,6 +93,14 @@ void vhost_clear_kick(int fd);
  */
 int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
 	       uint32_t max);
+
+/*
+ * What the guest asked of the frame vhost_recv() handed out last (the
+ * virtio-net header, as librte_vhost's legacy offload flags give it):
+ * *@mss, the segment size of a TCP super-frame (0: not one); *@csum, its
+ * TCP or UDP checksum is partial.  Both 0 without offloads=on.
+ */
+void vhost_offload(const struct vhost *vh, uint32_t *mss, bool *csum);
 
 /* Frames dequeued but not handed out yet, or a full burst was seen. */
 bool vhost_pending(const struct vhost *vh);
