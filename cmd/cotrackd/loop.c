@@ -71,6 +71,15 @@ struct frame {
 	struct cot_pkt pkt;
 };
 
+static const struct cot_pkt *parsed(struct frame *x)
+{
+	if (!x->parsed) {
+		cot_pkt_parse(&x->pkt, x->f, x->len, x->len);
+		x->parsed = true;
+	}
+	return &x->pkt;
+}
+
 /*
  * What a frame sent with offloads becomes on its way out (one frame at a
  * time, on the loop thread): a super-frame's segments, or the frame with
@@ -98,6 +107,7 @@ static bool wire_frames(struct frame *x, uint32_t mss, bool csum,
 	*f = x->f;
 	*len = x->len;
 	*nseg = 0;
+	parsed(x); /* also with --no-track */
 	if (x->pkt.fl & COT_PKT_F_GSO) {
 		*nseg = gso_segment(&x->pkt, x->f, x->len, mss, seg_buf,
 				    sizeof(seg_buf), seg_tab, SEG_MAX);
@@ -129,15 +139,6 @@ static bool enqueue_segs(struct port *o, int from, int nseg)
 	for (i = 0; i < nseg; i++)
 		port_enqueue(o, from, seg_buf + seg_tab[i].off, seg_tab[i].len);
 	return true;
-}
-
-static const struct cot_pkt *parsed(struct frame *x)
-{
-	if (!x->parsed) {
-		cot_pkt_parse(&x->pkt, x->f, x->len, x->len);
-		x->parsed = true;
-	}
-	return &x->pkt;
 }
 
 static void count_drop(struct port *in, enum sw_verdict v)
