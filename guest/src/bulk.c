@@ -5,6 +5,7 @@
  *
  *   bulk recv PORT                  take one connection, read to EOF
  *   bulk send HOST PORT BYTES [SEED] send BYTES of a seeded pattern
+ *   bulk udp HOST PORT N SIZE        send N UDP datagrams of SIZE bytes
  *
  * Each side prints one line "bulk recv|send bytes=N fnv=HEX" (FNV-1a 64
  * over the bytes it read or wrote), so the test compares them.  Every
@@ -35,7 +36,7 @@ static uint64_t fnv(uint64_t h, const uint8_t *b, size_t n)
 static int usage(void)
 {
 	fprintf(stderr, "usage: bulk recv PORT | bulk send HOST PORT BYTES "
-			"[SEED]\n");
+			"[SEED] | bulk udp HOST PORT N SIZE\n");
 	return 2;
 }
 
@@ -131,6 +132,34 @@ static int do_send(const char *host, int port, long bytes, uint64_t seed)
 	return 0;
 }
 
+static int do_udp(const char *host, int port, long n, long size)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	long i, sent = 0;
+	int s;
+
+	a.sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+		fprintf(stderr, "bulk: bad address '%s'\n", host);
+		return 2;
+	}
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	if (s < 0) {
+		perror("bulk udp: socket");
+		return 1;
+	}
+	for (i = 0; i < (long)size; i++)
+		buf[i] = (uint8_t)(i * 5);
+	for (i = 0; i < n; i++) {
+		if (sendto(s, buf, (size_t)size, 0, (struct sockaddr *)&a,
+			   sizeof(a)) == size)
+			sent++;
+		usleep(10000);
+	}
+	printf("bulk udp sent=%ld size=%ld\n", sent, size);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	alarm(600);
@@ -141,5 +170,8 @@ int main(int argc, char **argv)
 			       num(argv[4], 1L << 40),
 			       argc == 6 ? (uint64_t)num(argv[5], 1L << 40)
 					 : 1);
+	if (argc == 6 && !strcmp(argv[1], "udp"))
+		return do_udp(argv[2], (int)num(argv[3], 65535),
+			      num(argv[4], 100000), num(argv[5], 1472));
 	return usage();
 }
