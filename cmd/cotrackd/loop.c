@@ -162,9 +162,24 @@ static void count_drop(struct port *in, enum sw_verdict v)
 }
 
 /*
+ * Output @o takes super-frame @x whole: a vhost-user guest that
+ * negotiated it (offloads=on, GUEST_CSUM + GUEST_TSO4/6).  Not with CWR
+ * set: GUEST_ECN is not offered, and the guest would copy CWR into
+ * every segment if it segmented the frame again.
+ */
+static bool takes_whole(const struct port *o, const struct frame *x)
+{
+	return (x->pkt.fl & COT_PKT_F_GSO) &&
+	       !(x->pkt.tcp_flags_first & COT_TCP_CWR) &&
+	       o->kind == PORT_VHOST && o->offloads &&
+	       vhost_takes_tso(o->vh, x->pkt.ipver == 6);
+}
+
+/*
  * @mss, @csum: the frame's offloads (vhost_offload(); 0 for every other
- * port): a super-frame is tracked as its segments (core/pkt) and, like
- * a partial checksum, made into wire frames before it is queued.
+ * port): a super-frame is tracked as its segments (core/pkt) and passed
+ * on whole to a port that takes it; for every other port it is, like a
+ * partial checksum, made into wire frames before it is queued.
  */
 static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 		       uint32_t len, uint64_t now, uint64_t tsc, uint32_t mss,
@@ -173,8 +188,9 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 	struct frame x = { .f = f, .len = len };
 	struct vm *vin = vm_of(d, in), *vout;
 	enum sw_verdict verdict;
-	uint32_t out, i, wlen = len;
+	uint32_t out, i, wlen = len, whole = 0;
 	const uint8_t *wf = f;
+	struct txgso g = { 0 };
 	int nseg = 0;
 
 	in->st.rx++;
@@ -187,9 +203,19 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 	verdict = sw_decide(&d->sw, in->idx, f, len, now, &out);
 	count_drop(in, verdict);
 	if (out && (mss || csum)) {
-		if (!wire_frames(&x, mss, csum, &wf, &wlen, &nseg)) {
+		/* Bounded by MAX_PORTS bits. */
+		for (i = 0; i < MAX_PORTS; i++)
+			if ((out & (1u << i)) && takes_whole(&d->ports[i], &x))
+				whole |= 1u << i;
+		g.mss = (uint16_t)mss;
+		g.l2 = (uint16_t)x.pkt.l3_off;
+		g.l3 = (uint16_t)(x.pkt.l4_off - x.pkt.l3_off);
+		g.l4 = (uint16_t)x.pkt.tcp_hlen;
+		g.v6 = x.pkt.ipver == 6;
+		if (out & ~whole &&
+		    !wire_frames(&x, mss, csum, &wf, &wlen, &nseg)) {
 			in->st.drop_bad++;
-			out = 0;
+			out &= whole;
 		}
 	}
 	/* Bounded by MAX_PORTS bits. */
@@ -200,7 +226,9 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 		if (!(out & (1u << i)))
 			continue;
 		out &= ~(1u << i);
-		if (nseg > 0)
+		if (whole & (1u << i))
+			queued = port_enqueue_gso(o, in->idx, f, len, &g);
+		else if (nseg > 0)
 			queued = enqueue_segs(o, in->idx, nseg);
 		else
 			queued = port_enqueue(o, in->idx, wf, wlen);

@@ -33,12 +33,14 @@
 /*
  * Offloads negotiated off by default: the guest sends and takes frames
  * of wire size with full checksums, so every port and the tracker see
- * what a wire would carry.  With offloads=on, the guest may send (not
- * receive) TCP super-frames and partial checksums (HOST_OFFLOADS):
- * librte_vhost's legacy offload flags describe them in the mbuf
- * (RTE_MBUF_F_TX_TCP_SEG, tso_segsz; RTE_MBUF_F_TX_*_CKSUM), core/pkt
- * counts them as their segments and the loop segments them (gso.c).
- * ECN and UFO stay off: not handled.
+ * what a wire would carry.  With offloads=on (ON_OFFLOADS), the guest
+ * may send TCP super-frames and partial checksums: librte_vhost's
+ * legacy offload flags describe them in the mbuf (RTE_MBUF_F_TX_TCP_SEG,
+ * tso_segsz; RTE_MBUF_F_TX_*_CKSUM), core/pkt counts them as their
+ * segments and the loop segments them (gso.c) for ports that cannot
+ * take them; and it may take super-frames (GUEST_TSO4/6, GUEST_CSUM),
+ * which the loop then passes on whole.  ECN and UFO stay off: not
+ * handled.
  */
 #define OFFLOADS                                                               \
 	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
@@ -47,9 +49,12 @@
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
 	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
-#define HOST_OFFLOADS                                                          \
+#define ON_OFFLOADS                                                            \
 	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |      \
-	 (1ULL << VIRTIO_NET_F_HOST_TSO6))
+	 (1ULL << VIRTIO_NET_F_HOST_TSO6) |                                    \
+	 (1ULL << VIRTIO_NET_F_GUEST_CSUM) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6))
 
 struct vhost {
 	char name[64];
@@ -74,6 +79,7 @@ struct vhost {
 	uint16_t nrx, irx;
 	struct rte_mbuf *held; /* the frame handed out last */
 	bool full_burst;
+	uint64_t features; /* negotiated, read at VHOST_UP */
 };
 
 /*
@@ -366,8 +372,7 @@ struct vhost *vhost_open(const char *name, const char *path, bool offloads)
 		goto err_reg;
 	}
 	if (rte_vhost_driver_disable_features(
-		    path, offloads ? OFFLOADS & ~HOST_OFFLOADS : OFFLOADS) <
-		    0 ||
+		    path, offloads ? OFFLOADS & ~ON_OFFLOADS : OFFLOADS) < 0 ||
 	    rte_vhost_driver_callback_register(path, &ops) < 0 ||
 	    rte_vhost_driver_start(path) < 0) {
 		log_warnx("%s: vhost-user backend cannot start", path);
@@ -375,7 +380,9 @@ struct vhost *vhost_open(const char *name, const char *path, bool offloads)
 		goto err_reg;
 	}
 	log_info("%s: vhost-user backend on %s (offloads %s)", name, path,
-		 offloads ? "on: CSUM, HOST_TSO4, HOST_TSO6" : "off");
+		 offloads ? "on: CSUM, HOST_TSO4, HOST_TSO6, GUEST_CSUM, "
+			    "GUEST_TSO4, GUEST_TSO6"
+			  : "off");
 	return vh;
 err_reg:
 	pthread_mutex_lock(&reg_mu);
@@ -474,6 +481,9 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		wake(vh);
 	pthread_mutex_unlock(&vh->mu);
 	if (c == VHOST_UP) {
+		if (rte_vhost_get_negotiated_features(vh->vid, &vh->features) <
+		    0)
+			vh->features = 0;
 		/* Notification mode: the guest kicks, we never poll. */
 		rte_vhost_enable_guest_notification(vh->vid, Q_RX, 1);
 		rte_vhost_enable_guest_notification(vh->vid, Q_TX, 1);
@@ -580,8 +590,34 @@ static struct rte_mbuf *copy_in(const uint8_t *data, uint32_t len)
 	return head;
 }
 
-uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
-		    uint64_t *dropped)
+bool vhost_takes_tso(const struct vhost *vh, bool v6)
+{
+	uint64_t want = (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			(1ULL << (v6 ? VIRTIO_NET_F_GUEST_TSO6
+				     : VIRTIO_NET_F_GUEST_TSO4));
+
+	return vh->vid >= 0 && (vh->features & want) == want;
+}
+
+/*
+ * librte_vhost writes the virtio-net header from these flags (DPDK 22.11
+ * virtio_enqueue_offload(): NEEDS_CSUM at l2 + l3 with the pseudo-header
+ * sum, gso_type TCPV4/TCPV6, gso_size, hdr_len; the IPv4 header checksum
+ * recomputed).
+ */
+static void set_gso(struct rte_mbuf *m, const struct txgso *g)
+{
+	m->l2_len = g->l2;
+	m->l3_len = g->l3;
+	m->l4_len = g->l4;
+	m->tso_segsz = g->mss;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM |
+		       (g->v6 ? RTE_MBUF_F_TX_IPV6
+			      : RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
+}
+
+uint32_t vhost_send(struct vhost *vh, const struct iovec *iov,
+		    const struct txgso *gso, uint32_t k, uint64_t *dropped)
 {
 	struct rte_mbuf *m[BURST];
 	uint32_t i, lead = 0, n = 0, sent;
@@ -603,6 +639,8 @@ uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
 			(*dropped)++;
 			continue;
 		}
+		if (gso && gso[i].mss)
+			set_gso(x, &gso[i]);
 		m[n++] = x;
 	}
 	sent = n ? rte_vhost_enqueue_burst(vh->vid, Q_RX, m, (uint16_t)n) : 0;

@@ -25,6 +25,7 @@
 
 struct vhost;
 struct iovec;
+struct txgso;
 
 /*
  * Start DPDK's EAL (no hugepages, no PCI, no shared files, no
@@ -112,7 +113,14 @@ bool vhost_pending(const struct vhost *vh);
  * refill kicks us).  A frame for which no buffer could be allocated
  * counts as taken and in *@dropped.
  */
-uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
-		    uint64_t *dropped);
+uint32_t vhost_send(struct vhost *vh, const struct iovec *iov,
+		    const struct txgso *gso, uint32_t k, uint64_t *dropped);
+
+/*
+ * The guest negotiated taking TCP super-frames (GUEST_CSUM and
+ * GUEST_TSO6 when @v6, else GUEST_TSO4): vhost_send() may pass them on
+ * with a virtio-net header (its @gso entry's mss not 0).
+ */
+bool vhost_takes_tso(const struct vhost *vh, bool v6);
 
 #endif
