@@ -478,8 +478,14 @@ static void account(struct cot_flowtab *t, uint32_t s, int side,
 	if (f->first == 0 && f->pkts[0] == 0 && f->pkts[1] == 0)
 		f->first = now;
 	f->last = now;
-	f->pkts[side]++;
-	f->bytes[side] += p->ip_len;
+	if (p->fl & COT_PKT_F_GSO) {
+		/* A super-frame: the segments the wire carries. */
+		f->pkts[side] += p->segs;
+		f->bytes[side] += p->wire_bytes;
+	} else {
+		f->pkts[side]++;
+		f->bytes[side] += p->ip_len;
+	}
 	t->st.tracked++;
 }
 
@@ -604,14 +610,26 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		t->st.opened++;
 		account(t, s, side, p, now);
 		if (p->ipproto == 6)
-			f->tflags[side] |= p->tcp_flags;
+			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
+		/* A super-frame: its first segment opened the flow, the
+		 * others (the middle ones with the first's flags) follow. */
+		if (p->ipproto == 6 && (p->fl & COT_PKT_F_GSO)) {
+			tcp_update(f, side, p->tcp_flags_first);
+			tcp_update(f, side, p->tcp_flags);
+			lru_touch(t, s, class_of(f));
+		}
 		emit(t, COT_FLOW_OPENED, s, COT_END_OPEN);
 	} else {
 		s = (uint32_t)sl;
 		f = &t->flows[s];
 		account(t, s, side, p, now);
 		if (p->ipproto == 6) {
-			f->tflags[side] |= p->tcp_flags;
+			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
+			/* A super-frame's segments in order: all but the
+			 * last carry the first's flags (as far as the state
+			 * goes: CWR does not matter to it). */
+			if (p->fl & COT_PKT_F_GSO)
+				tcp_update(f, side, p->tcp_flags_first);
 			tcp_update(f, side, p->tcp_flags);
 		}
 		lru_touch(t, s, class_of(f));

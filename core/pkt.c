@@ -60,6 +60,7 @@ static const char *const reason_names[COT_PKT__COUNT] = {
 	[COT_PKT_BAD_UDP] = "bad-udp",
 	[COT_PKT_BAD_FRAG] = "bad-frag",
 	[COT_PKT_BAD_ICMP] = "bad-icmp",
+	[COT_PKT_BAD_GSO] = "bad-gso",
 };
 
 const char *cot_pkt_reason_name(unsigned int reason)
@@ -159,6 +160,7 @@ static int parse_l4(struct cot_pkt *p, const uint8_t *l4, uint32_t cap)
 		p->tcp_seq = cot_get_be32(l4 + 4);
 		p->tcp_ack = cot_get_be32(l4 + 8);
 		p->tcp_flags = l4[13];
+		p->tcp_hlen = doff;
 		break;
 	}
 	case PROTO_UDP: {
@@ -358,4 +360,33 @@ int cot_pkt_parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 	if (et == ETH_P_IPV6)
 		return parse_ip6(p, frame + off, caplen - off, wirelen - off);
 	return fail(p, COT_PKT_NOT_IP);
+}
+
+int cot_pkt_gso_tcp(struct cot_pkt *p, uint32_t mss)
+{
+	uint32_t hdr, payload, segs;
+
+	if (p->reason != COT_PKT_OK || p->ipproto != PROTO_TCP ||
+	    !(p->fl & COT_PKT_F_L4) || (p->fl & COT_PKT_F_FRAG) ||
+	    p->tcp_hlen < TCP_HLEN || mss < COT_PKT_GSO_MIN_MSS)
+		return fail(p, COT_PKT_BAD_GSO);
+	/* parse_l4 checked tcp_hlen <= l4_len; l4_len <= 65575. */
+	payload = p->l4_len - p->tcp_hlen;
+	hdr = p->l4_off - p->l3_off + p->tcp_hlen;
+	p->tcp_flags_first = p->tcp_flags;
+	if (payload <= mss) {
+		p->segs = 1;
+		p->wire_bytes = p->ip_len;
+		return COT_PKT_OK;
+	}
+	/* payload <= 65575 and mss >= 88: segs <= 746, hdr < 2^17, so
+	 * segs * hdr + payload < 2^27. */
+	segs = (payload + mss - 1) / mss;
+	p->segs = segs;
+	p->wire_bytes = segs * hdr + payload;
+	p->tcp_flags_first =
+		p->tcp_flags & (uint8_t) ~(COT_TCP_FIN | COT_TCP_PSH);
+	p->tcp_flags &= (uint8_t)~COT_TCP_CWR;
+	p->fl |= COT_PKT_F_GSO;
+	return COT_PKT_OK;
 }

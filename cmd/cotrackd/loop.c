@@ -17,6 +17,7 @@
 
 #include "cotrack/pkt.h"
 #include "cotrackd.h"
+#include "gso.h"
 #include "host/clock.h"
 #include "host/log.h"
 #include "vhost.h"
@@ -79,6 +80,67 @@ static const struct cot_pkt *parsed(struct frame *x)
 	return &x->pkt;
 }
 
+/*
+ * What a frame sent with offloads becomes on its way out (one frame at a
+ * time, on the loop thread): a super-frame's segments, or the frame with
+ * its checksum completed.  Segments of one super-frame: at most 746
+ * (COT_PKT_GSO_MIN_MSS) of at most 65535 + 142 bytes of headers each in
+ * the usual case; a frame whose segments do not fit here is dropped.
+ */
+#define SEG_BUF (512u * 1024)
+#define SEG_MAX 1024
+static uint8_t seg_buf[SEG_BUF];
+static struct gso_seg seg_tab[SEG_MAX];
+static uint8_t csum_buf[MAX_FRAME];
+
+/*
+ * Prepare frame @x, which its guest sent with offloads (@mss: a TCP
+ * super-frame's segment size; @csum: a partial checksum), for ports
+ * that take wire frames only.  Sets *@f / *@len to the frame to forward
+ * (the segments: *@nseg > 0, in seg_buf at seg_tab).  Returns false when
+ * it cannot be forwarded (a super-frame that is not TCP, too small a
+ * segment size, segments that do not fit).
+ */
+static bool wire_frames(struct frame *x, uint32_t mss, bool csum,
+			const uint8_t **f, uint32_t *len, int *nseg)
+{
+	*f = x->f;
+	*len = x->len;
+	*nseg = 0;
+	parsed(x); /* also with --no-track */
+	if (x->pkt.fl & COT_PKT_F_GSO) {
+		*nseg = gso_segment(&x->pkt, x->f, x->len, mss, seg_buf,
+				    sizeof(seg_buf), seg_tab, SEG_MAX);
+		return *nseg > 0;
+	}
+	if (mss && x->pkt.reason != COT_PKT_OK)
+		return false;
+	if (csum && x->len <= sizeof(csum_buf)) {
+		memcpy(csum_buf, x->f, x->len);
+		if (gso_csum(&x->pkt, csum_buf, x->len) == 0)
+			*f = csum_buf;
+	}
+	return true;
+}
+
+/* Queue the segments of wire_frames() at @o, all or none. */
+static bool enqueue_segs(struct port *o, int from, int nseg)
+{
+	uint64_t bytes = 0;
+	int i;
+
+	for (i = 0; i < nseg; i++)
+		bytes += seg_tab[i].len;
+	if (!port_room(o, from, (uint32_t)nseg, bytes)) {
+		if (o->fd >= 0)
+			o->st.drop_qfull++;
+		return false;
+	}
+	for (i = 0; i < nseg; i++)
+		port_enqueue(o, from, seg_buf + seg_tab[i].off, seg_tab[i].len);
+	return true;
+}
+
 static void count_drop(struct port *in, enum sw_verdict v)
 {
 	switch (v) {
@@ -99,29 +161,78 @@ static void count_drop(struct port *in, enum sw_verdict v)
 	}
 }
 
+/*
+ * Output @o takes super-frame @x whole: a vhost-user guest that
+ * negotiated it (offloads=on, GUEST_CSUM + GUEST_TSO4/6).  Not with CWR
+ * set: GUEST_ECN is not offered, and the guest would copy CWR into
+ * every segment if it segmented the frame again.
+ */
+static bool takes_whole(const struct port *o, const struct frame *x)
+{
+	return (x->pkt.fl & COT_PKT_F_GSO) &&
+	       !(x->pkt.tcp_flags_first & COT_TCP_CWR) &&
+	       o->kind == PORT_VHOST && o->offloads &&
+	       vhost_takes_tso(o->vh, x->pkt.ipver == 6);
+}
+
+/*
+ * @mss, @csum: the frame's offloads (vhost_offload(); 0 for every other
+ * port): a super-frame is tracked as its segments (core/pkt) and passed
+ * on whole to a port that takes it; for every other port it is, like a
+ * partial checksum, made into wire frames before it is queued.
+ */
 static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
-		       uint32_t len, uint64_t now, uint64_t tsc)
+		       uint32_t len, uint64_t now, uint64_t tsc, uint32_t mss,
+		       bool csum)
 {
 	struct frame x = { .f = f, .len = len };
 	struct vm *vin = vm_of(d, in), *vout;
 	enum sw_verdict verdict;
-	uint32_t out, i;
+	uint32_t out, i, wlen = len, whole = 0;
+	const uint8_t *wf = f;
+	struct txgso g = { 0 };
+	int nseg = 0;
 
 	in->st.rx++;
 	in->st.rx_bytes += len;
+	if (mss && parsed(&x)->reason == COT_PKT_OK)
+		cot_pkt_gso_tcp(&x.pkt, mss);
 	/* Every frame the guest sent is its frame, dropped or not. */
 	if (vin && d->track)
 		vm_frame(vin, parsed(&x), now, true);
 	verdict = sw_decide(&d->sw, in->idx, f, len, now, &out);
 	count_drop(in, verdict);
+	if (out && (mss || csum)) {
+		/* Bounded by MAX_PORTS bits. */
+		for (i = 0; i < MAX_PORTS; i++)
+			if ((out & (1u << i)) && takes_whole(&d->ports[i], &x))
+				whole |= 1u << i;
+		g.mss = (uint16_t)mss;
+		g.l2 = (uint16_t)x.pkt.l3_off;
+		g.l3 = (uint16_t)(x.pkt.l4_off - x.pkt.l3_off);
+		g.l4 = (uint16_t)x.pkt.tcp_hlen;
+		g.v6 = x.pkt.ipver == 6;
+		if (out & ~whole &&
+		    !wire_frames(&x, mss, csum, &wf, &wlen, &nseg)) {
+			in->st.drop_bad++;
+			out &= whole;
+		}
+	}
 	/* Bounded by MAX_PORTS bits. */
 	for (i = 0; out && i < MAX_PORTS; i++) {
 		struct port *o = &d->ports[i];
+		bool queued;
 
 		if (!(out & (1u << i)))
 			continue;
 		out &= ~(1u << i);
-		if (!port_enqueue(o, in->idx, f, len)) {
+		if (whole & (1u << i))
+			queued = port_enqueue_gso(o, in->idx, f, len, &g);
+		else if (nseg > 0)
+			queued = enqueue_segs(o, in->idx, nseg);
+		else
+			queued = port_enqueue(o, in->idx, wf, wlen);
+		if (!queued) {
 			if (o->fd >= 0)
 				in->st.drop_peer++;
 			continue;
@@ -214,7 +325,8 @@ static void take_frames(struct daemon *d, struct port *p, uint64_t now,
 			uint64_t tsc)
 {
 	const uint8_t *f;
-	uint32_t len;
+	uint32_t len, mss;
+	bool csum;
 	int r;
 
 	for (;;) {
@@ -230,7 +342,11 @@ static void take_frames(struct daemon *d, struct port *p, uint64_t now,
 				return;
 			continue;
 		}
-		switch_one(d, p, f, len, now, tsc);
+		mss = 0;
+		csum = false;
+		if (p->kind == PORT_VHOST && p->offloads)
+			vhost_offload(p->vh, &mss, &csum);
+		switch_one(d, p, f, len, now, tsc, mss, csum);
 	}
 }
 

@@ -20,7 +20,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cotrackd --vm "
 		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH[,map=MAP]][,mac="
-		"MAC]\n"
+		"MAC][,offloads=on|off]\n"
 		"                [--vm ...]\n"
 		"                [--uplink TAP[,netns=NS]] [OPTIONS]\n"
 		"\n"
@@ -46,7 +46,7 @@ static void usage(FILE *f)
 		"VMs (up to %d) and uplinks (up to %d):\n"
 		"  --vm "
 		"NAME,net=SOCKET|vhost-user=SOCKET[,mem=PATH][,map=MAP][,mac="
-		"MAC]\n"
+		"MAC][,offloads=on|off]\n"
 		"        NAME (up to %d bytes) goes into every record; SOCKET "
 		"is the unix\n"
 		"        socket cotrackd listens on for that VM's QEMU; PATH "
@@ -67,7 +67,13 @@ static void usage(FILE *f)
 		"(aa:bb:cc:dd:ee:ff)\n"
 		"        fixes the VM's address: frames from it with any other "
 		"source are\n"
-		"        dropped.\n"
+		"        dropped.  offloads=on (vhost-user= only; default "
+		"off) offers\n"
+		"        the guest checksum offload and TSO both ways: its "
+		"super-frames are\n"
+		"        counted as the segments a wire carries, passed whole "
+		"to VMs that\n"
+		"        take them and segmented for every other port.\n"
 		"  --uplink TAP[,netns=NS]\n"
 		"        also switch to tap device TAP, created inside network "
 		"namespace NS\n"
@@ -200,6 +206,7 @@ static int add_vm(struct daemon *d, char *spec)
 	struct vm *v;
 	struct port *p;
 	char *tok, *save = NULL, *net = NULL, *vhost = NULL;
+	int offloads = -1;
 
 	if (d->nvms == MAX_VMS) {
 		log_warnx("--vm: at most %d VMs", MAX_VMS);
@@ -232,6 +239,9 @@ static int add_vm(struct daemon *d, char *spec)
 		} else if (!strncmp(tok, "map=", 4) && tok[4] &&
 			   strlen(tok + 4) < sizeof(v->map)) {
 			snprintf(v->map, sizeof(v->map), "%s", tok + 4);
+		} else if (!strcmp(tok, "offloads=on") ||
+			   !strcmp(tok, "offloads=off")) {
+			offloads = !strcmp(tok, "offloads=on");
 		} else if (!strncmp(tok, "mac=", 4)) {
 			if (parse_mac(tok + 4, v->mac) < 0) {
 				log_warnx("--vm %s: mac=%s is not a unicast "
@@ -242,7 +252,8 @@ static int add_vm(struct daemon *d, char *spec)
 			v->has_mac = true;
 		} else {
 			log_warnx("--vm %s: bad or unknown key '%s' (net=, "
-				  "vhost-user=, mem=, map=, mac=)",
+				  "vhost-user=, mem=, map=, mac=, "
+				  "offloads=on|off)",
 				  v->name, tok);
 			return -1;
 		}
@@ -255,6 +266,12 @@ static int add_vm(struct daemon *d, char *spec)
 	}
 	if (net && vhost) {
 		log_warnx("--vm %s: net= and vhost-user=: one NIC per VM",
+			  v->name);
+		return -1;
+	}
+	if (offloads >= 0 && !vhost) {
+		log_warnx("--vm %s: offloads= needs vhost-user= (a stream "
+			  "NIC carries no virtio-net header)",
 			  v->name);
 		return -1;
 	}
@@ -271,6 +288,7 @@ static int add_vm(struct daemon *d, char *spec)
 	p = &d->ports[d->nports];
 	if (port_init(p, d->nports, vhost ? PORT_VHOST : PORT_VM, v->name) < 0)
 		return -1;
+	p->offloads = offloads > 0;
 	if (vhost) {
 		/* Opened after DPDK's EAL is up (open_vhosts). */
 		if (strlen(vhost) >= sizeof(p->path)) {

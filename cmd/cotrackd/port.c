@@ -122,7 +122,7 @@ int port_listen(struct port *p, const char *path)
 
 int port_vhost(struct port *p, const char *path)
 {
-	p->vh = vhost_open(p->name, path);
+	p->vh = vhost_open(p->name, path, p->offloads);
 	if (!p->vh)
 		return -1;
 	snprintf(p->path, sizeof(p->path), "%s", path);
@@ -324,6 +324,29 @@ int port_next_frame(struct port *p, const uint8_t **f, uint32_t *len)
 	return 1;
 }
 
+bool port_room(const struct port *p, int from, uint32_t frames, uint64_t bytes)
+{
+	const struct txshare *s;
+
+	if (p->fd < 0 || from < 0 || from >= MAX_PORTS)
+		return false;
+	s = &p->q->share[from];
+	return s->count + (uint64_t)frames <= TXQ_SHARE_FRAMES &&
+	       s->bytes + bytes <= TXQ_SHARE_BYTES;
+}
+
+bool port_enqueue_gso(struct port *p, int from, const uint8_t *f, uint32_t len,
+		      const struct txgso *g)
+{
+	struct txshare *s;
+
+	if (!port_enqueue(p, from, f, len))
+		return false;
+	s = &p->q->share[from];
+	s->ring[(s->head + s->count - 1) % TXQ_SHARE_FRAMES].gso = *g;
+	return true;
+}
+
 bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)
 {
 	struct txq *q = p->q;
@@ -346,6 +369,7 @@ bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len)
 	cot_put_be32(e->data, len);
 	memcpy(e->data + 4, f, len);
 	e->len = len;
+	e->gso.mss = 0;
 	s->count++;
 	s->bytes += len;
 	q->count++;
@@ -418,6 +442,7 @@ static int flush_vhost(struct port *p)
 	for (guard = q->count + 1; q->count && guard; guard--) {
 		struct gathered who[FLUSH_IOV];
 		struct iovec iov[FLUSH_IOV];
+		struct txgso gso[FLUSH_IOV];
 		uint32_t k, j, n;
 
 		k = gather(q, who);
@@ -428,8 +453,9 @@ static int flush_vhost(struct port *p)
 
 			iov[j].iov_base = e->data + 4;
 			iov[j].iov_len = e->len;
+			gso[j] = e->gso;
 		}
-		n = vhost_send(p->vh, iov, k, &p->st.drop_qfull);
+		n = vhost_send(p->vh, iov, gso, k, &p->st.drop_qfull);
 		/* Sent in gather order: each pops its share's head. */
 		for (j = 0; j < n; j++) {
 			share_pop(q, who[j].share);

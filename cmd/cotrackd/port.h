@@ -31,9 +31,21 @@
 #define TXQ_SHARE_FRAMES 256
 #define TXQ_SHARE_BYTES	 (1u << 20)
 
+/*
+ * A TCP super-frame passed on whole to a vhost-user guest that takes it
+ * (GUEST_TSO4/6): what its virtio-net header must say.  mss 0: a wire
+ * frame.
+ */
+struct txgso {
+	uint16_t mss;
+	uint16_t l2, l3, l4; /* header lengths: Ethernet+VLAN, IP, TCP */
+	bool v6;
+};
+
 struct qframe {
 	uint8_t *data; /* 4-byte length header, then the frame */
 	uint32_t len;  /* frame length (without header) */
+	struct txgso gso;
 };
 
 /* One input port's frames waiting at one output port. */
@@ -85,6 +97,7 @@ struct port {
 	uint32_t turn; /* frames taken this loop turn */
 	struct txq *q;
 	struct vhost *vh; /* PORT_VHOST */
+	bool offloads;	  /* PORT_VHOST: offloads=on (before port_vhost) */
 	struct port_stats st;
 };
 
@@ -145,6 +158,16 @@ void port_new_turn(struct port *p);
  * in drop_qfull) or the port is down.
  */
 bool port_enqueue(struct port *p, int from, const uint8_t *f, uint32_t len);
+
+/* The same for a super-frame @f with its header @g (PORT_VHOST only). */
+bool port_enqueue_gso(struct port *p, int from, const uint8_t *f, uint32_t len,
+		      const struct txgso *g);
+
+/*
+ * @frames frames of @bytes in all from input port @from would fit in
+ * its share of our queue now (a super-frame's segments go all or none).
+ */
+bool port_room(const struct port *p, int from, uint32_t frames, uint64_t bytes);
 
 /* Frames waiting to be written. */
 static inline bool port_has_output(const struct port *p)

@@ -33,9 +33,16 @@
 #define MBUF_ROOM  (2048 + RTE_PKTMBUF_HEADROOM)
 
 /*
- * Offloads negotiated off (issue 10 item 3 is not done): the guest sends
- * and takes frames of wire size with full checksums, so every port and
- * the tracker see what a wire would carry.
+ * Offloads negotiated off by default: the guest sends and takes frames
+ * of wire size with full checksums, so every port and the tracker see
+ * what a wire would carry.  With offloads=on (ON_OFFLOADS), the guest
+ * may send TCP super-frames and partial checksums: librte_vhost's
+ * legacy offload flags describe them in the mbuf (RTE_MBUF_F_TX_TCP_SEG,
+ * tso_segsz; RTE_MBUF_F_TX_*_CKSUM), core/pkt counts them as their
+ * segments and the loop segments them (gso.c) for ports that cannot
+ * take them; and it may take super-frames (GUEST_TSO4/6, GUEST_CSUM),
+ * which the loop then passes on whole.  ECN and UFO stay off: not
+ * handled.
  */
 #define OFFLOADS                                                               \
 	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |     \
@@ -44,6 +51,12 @@
 	 (1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
 	 (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
 	 (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
+#define ON_OFFLOADS                                                            \
+	((1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_HOST_TSO4) |      \
+	 (1ULL << VIRTIO_NET_F_HOST_TSO6) |                                    \
+	 (1ULL << VIRTIO_NET_F_GUEST_CSUM) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO4) |                                   \
+	 (1ULL << VIRTIO_NET_F_GUEST_TSO6))
 
 struct vhost {
 	char name[64];
@@ -71,6 +84,7 @@ struct vhost {
 	bool stall_logged; /* this device's stuck transmit queue, logged */
 	/* hostile frontends (under mu; stalls: the loop thread's) */
 	struct vhost_stats st;
+	uint64_t features; /* negotiated, read at VHOST_UP */
 };
 
 /*
@@ -443,7 +457,7 @@ void vhost_global_fini(void)
 	rte_eal_cleanup();
 }
 
-struct vhost *vhost_open(const char *name, const char *path)
+struct vhost *vhost_open(const char *name, const char *path, bool offloads)
 {
 	struct vhost *vh;
 	struct stat sb;
@@ -492,14 +506,18 @@ struct vhost *vhost_open(const char *name, const char *path)
 		log_warnx("%s: vhost-user socket cannot be registered", path);
 		goto err_reg;
 	}
-	if (rte_vhost_driver_disable_features(path, OFFLOADS) < 0 ||
+	if (rte_vhost_driver_disable_features(
+		    path, offloads ? OFFLOADS & ~ON_OFFLOADS : OFFLOADS) < 0 ||
 	    rte_vhost_driver_callback_register(path, &ops) < 0 ||
 	    rte_vhost_driver_start(path) < 0) {
 		log_warnx("%s: vhost-user backend cannot start", path);
 		rte_vhost_driver_unregister(path);
 		goto err_reg;
 	}
-	log_info("%s: vhost-user backend on %s (offloads off)", name, path);
+	log_info("%s: vhost-user backend on %s (offloads %s)", name, path,
+		 offloads ? "on: CSUM, HOST_TSO4, HOST_TSO6, GUEST_CSUM, "
+			    "GUEST_TSO4, GUEST_TSO6"
+			  : "off");
 	return vh;
 err_reg:
 	pthread_mutex_lock(&reg_mu);
@@ -599,6 +617,9 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		wake(vh);
 	pthread_mutex_unlock(&vh->mu);
 	if (c == VHOST_UP) {
+		if (rte_vhost_get_negotiated_features(vh->vid, &vh->features) <
+		    0)
+			vh->features = 0;
 		/* Notification mode: the guest kicks, we never poll. */
 		rte_vhost_enable_guest_notification(vh->vid, Q_RX, 1);
 		rte_vhost_enable_guest_notification(vh->vid, Q_TX, 1);
@@ -737,8 +758,34 @@ static struct rte_mbuf *copy_in(const uint8_t *data, uint32_t len)
 	return head;
 }
 
-uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
-		    uint64_t *dropped)
+bool vhost_takes_tso(const struct vhost *vh, bool v6)
+{
+	uint64_t want = (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			(1ULL << (v6 ? VIRTIO_NET_F_GUEST_TSO6
+				     : VIRTIO_NET_F_GUEST_TSO4));
+
+	return vh->vid >= 0 && (vh->features & want) == want;
+}
+
+/*
+ * librte_vhost writes the virtio-net header from these flags (DPDK 22.11
+ * virtio_enqueue_offload(): NEEDS_CSUM at l2 + l3 with the pseudo-header
+ * sum, gso_type TCPV4/TCPV6, gso_size, hdr_len; the IPv4 header checksum
+ * recomputed).
+ */
+static void set_gso(struct rte_mbuf *m, const struct txgso *g)
+{
+	m->l2_len = g->l2;
+	m->l3_len = g->l3;
+	m->l4_len = g->l4;
+	m->tso_segsz = g->mss;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | RTE_MBUF_F_TX_TCP_CKSUM |
+		       (g->v6 ? RTE_MBUF_F_TX_IPV6
+			      : RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM);
+}
+
+uint32_t vhost_send(struct vhost *vh, const struct iovec *iov,
+		    const struct txgso *gso, uint32_t k, uint64_t *dropped)
 {
 	struct rte_mbuf *m[BURST];
 	uint32_t i, lead = 0, n = 0, sent;
@@ -760,6 +807,8 @@ uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
 			(*dropped)++;
 			continue;
 		}
+		if (gso && gso[i].mss)
+			set_gso(x, &gso[i]);
 		m[n++] = x;
 	}
 	sent = n ? rte_vhost_enqueue_burst(vh->vid, Q_RX, m, (uint16_t)n) : 0;
@@ -768,4 +817,17 @@ uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
 	if (sent < n)
 		rte_vhost_enable_guest_notification(vh->vid, Q_RX, 1);
 	return lead + sent;
+}
+
+void vhost_offload(const struct vhost *vh, uint32_t *mss, bool *csum)
+{
+	const struct rte_mbuf *m = vh->held;
+
+	*mss = 0;
+	*csum = false;
+	if (!m)
+		return;
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG)
+		*mss = m->tso_segsz;
+	*csum = (m->ol_flags & RTE_MBUF_F_TX_L4_MASK) != 0;
 }

@@ -25,6 +25,7 @@
 
 struct vhost;
 struct iovec;
+struct txgso;
 
 /*
  * Start DPDK's EAL (no hugepages, no PCI, no shared files, no
@@ -39,9 +40,10 @@ void vhost_global_fini(void);
 
 /*
  * Listen on @path (a stale socket there is replaced) as the backend of
- * VM port @name.  NULL on failure (logged).
+ * VM port @name; @offloads: offer checksum offload and TSO4/TSO6 to the
+ * guest's transmit side (docs/vhost-user.md).  NULL on failure (logged).
  */
-struct vhost *vhost_open(const char *name, const char *path);
+struct vhost *vhost_open(const char *name, const char *path, bool offloads);
 
 /*
  * The loop has ended: callbacks stop waiting for it.  Then unregister
@@ -108,6 +110,14 @@ struct vhost_stats {
 
 void vhost_get_stats(struct vhost *vh, struct vhost_stats *st);
 
+/*
+ * What the guest asked of the frame vhost_recv() handed out last (the
+ * virtio-net header, as librte_vhost's legacy offload flags give it):
+ * *@mss, the segment size of a TCP super-frame (0: not one); *@csum, its
+ * TCP or UDP checksum is partial.  Both 0 without offloads=on.
+ */
+void vhost_offload(const struct vhost *vh, uint32_t *mss, bool *csum);
+
 /* Frames dequeued but not handed out yet, or a full burst was seen. */
 bool vhost_pending(const struct vhost *vh);
 
@@ -118,7 +128,14 @@ bool vhost_pending(const struct vhost *vh);
  * refill kicks us).  A frame for which no buffer could be allocated
  * counts as taken and in *@dropped.
  */
-uint32_t vhost_send(struct vhost *vh, const struct iovec *iov, uint32_t k,
-		    uint64_t *dropped);
+uint32_t vhost_send(struct vhost *vh, const struct iovec *iov,
+		    const struct txgso *gso, uint32_t k, uint64_t *dropped);
+
+/*
+ * The guest negotiated taking TCP super-frames (GUEST_CSUM and
+ * GUEST_TSO6 when @v6, else GUEST_TSO4): vhost_send() may pass them on
+ * with a virtio-net header (its @gso entry's mss not 0).
+ */
+bool vhost_takes_tso(const struct vhost *vh, bool v6);
 
 #endif

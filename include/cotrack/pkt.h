@@ -42,6 +42,7 @@ enum cot_pkt_reason {
 	COT_PKT_BAD_UDP,       /* UDP length inconsistent */
 	COT_PKT_BAD_FRAG,      /* fragment offset/length inconsistent */
 	COT_PKT_BAD_ICMP,      /* ICMP/ICMPv6 datagram shorter than 8 bytes */
+	COT_PKT_BAD_GSO,       /* super-frame not TCP, or segment size bad */
 	COT_PKT__COUNT,
 };
 
@@ -54,6 +55,14 @@ enum cot_pkt_reason {
 #define COT_PKT_F_L4	     0x04 /* sport/dport/tcp_flags valid (may be 0) */
 #define COT_PKT_F_IP_OPTS    0x08 /* IPv4 options present */
 #define COT_PKT_F_SNAPLEN    0x10 /* frame was cut by the capture's snaplen */
+#define COT_PKT_F_GSO	     0x20 /* a TCP super-frame: segs, wire_bytes */
+
+/*
+ * Smallest segment size a super-frame may ask for: Linux's TCP_MIN_MSS
+ * (include/net/tcp.h).  It bounds the segments of one super-frame to
+ * 65535 / 88 = 745, and so the work a guest can ask of a segmenter.
+ */
+#define COT_PKT_GSO_MIN_MSS 88
 
 /* TCP flag bits as in the header. */
 #define COT_TCP_FIN 0x01
@@ -83,6 +92,14 @@ struct cot_pkt {
 	uint32_t l4_len;       /* bytes of L4 header+payload per IP lengths */
 	uint32_t tcp_seq, tcp_ack;
 	struct cot_addr src, dst;
+	/* With COT_PKT_F_GSO (cot_pkt_gso_tcp()): the frame stands for segs
+	 * segments on the wire, of wire_bytes IP-layer bytes in all (their
+	 * headers repeated); tcp_flags are the last segment's and
+	 * tcp_flags_first the first's.  Without it, segs is 0. */
+	uint32_t segs;
+	uint32_t wire_bytes;
+	uint32_t tcp_hlen; /* TCP header length (data offset * 4), or 0 */
+	uint8_t tcp_flags_first;
 };
 
 /*
@@ -129,6 +146,25 @@ struct cot_pkt {
  */
 int cot_pkt_parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 		  uint32_t wirelen);
+
+/*
+ * @p (parsed from @frame by cot_pkt_parse(), COT_PKT_OK) is a TCP
+ * super-frame (a virtio-net header with gso_type TCPV4/TCPV6, an mbuf
+ * with RTE_MBUF_F_TX_TCP_SEG) to be cut into segments of @mss payload
+ * bytes: count it as the wire would carry it.  As Linux's
+ * tcp_gso_segment() cuts: ceil(payload / mss) segments, each with the
+ * IP header (options or extension headers included) and the TCP
+ * header of the super-frame; FIN and PSH only on the last segment, CWR
+ * only on the first, every other flag on each.  A payload of at most
+ * @mss is one segment, sent as it is (no COT_PKT_F_GSO).
+ *
+ * Sets segs, wire_bytes, tcp_flags_first and tcp_flags, and
+ * COT_PKT_F_GSO when there is more than one segment.  Returns 0, or
+ * COT_PKT_BAD_GSO (also in p->reason, so that the flow table counts it
+ * as a drop) when @p is not an unfragmented TCP view or @mss is below
+ * COT_PKT_GSO_MIN_MSS.  Thread-safe, no allocation, no loop.
+ */
+int cot_pkt_gso_tcp(struct cot_pkt *p, uint32_t mss);
 
 /* Short stable name of a reason, e.g. "trunc-l4". */
 const char *cot_pkt_reason_name(unsigned int reason);

@@ -38,6 +38,9 @@ rc2 "--vm without net=" "net=SOCKET is required" --vm a
 rc2 "--vm unknown key" "unknown key" --vm "a,net=$D/a.sock,disk=x"
 rc2 "--vm name too long" "name of" --vm "$(printf 'n%.0s' $(seq 40)),net=$D/a.sock"
 rc2 "--vm map= without mem=" "map= needs mem=" --vm "a,net=$D/a.sock,map=x"
+rc2 "--vm offloads= on a stream NIC" "offloads= needs vhost-user=" --vm "a,net=$D/a.sock,offloads=on"
+rc2 "--vm offloads= neither on nor off" "unknown key" --vm "a,vhost-user=$D/a.sock,offloads=yes"
+check "--help names offloads=" grep -q "\[,offloads=on|off\]" "$D/help"
 rc2 "--vm bad mac" "not a unicast address" --vm "a,net=$D/a.sock,mac=01:00:5e:00:00:01"
 rc2 "--vm mac not an address" "not a unicast address" --vm "a,net=$D/a.sock,mac=52:54:00:zz:00:01"
 rc2 "two VMs, one mac" "is a's already" --vm "a,net=$D/a.sock,mac=52:54:00:00:00:01" \
