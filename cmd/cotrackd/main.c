@@ -543,7 +543,7 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 					 &o->vp.vmi_cap);
 			break;
 		case O_SCANB:
-			rc = cot_cli_u64("--scan-bytes", optarg, 65536,
+			rc = cot_cli_u64("--scan-bytes", optarg, 16384,
 					 1ULL << 40, &o->vp.step_bytes);
 			break;
 		case O_SCANW:

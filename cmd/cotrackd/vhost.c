@@ -80,7 +80,16 @@ struct vhost {
 	struct rte_mbuf *rx[BURST];
 	uint16_t nrx, irx;
 	struct rte_mbuf *held; /* the frame handed out last */
-	bool full_burst;
+	/*
+	 * The transmit queue was seen empty after its notification was
+	 * re-armed, so the guest kicks for its next entry.  False after
+	 * every dequeue that took frames: with event index the guest kicks
+	 * only when its avail index passes the entry we named at the last
+	 * re-arm, so a queue left with entries (the turn's quota) or
+	 * dequeued past that entry gets no kick; it stays pending until it
+	 * is seen empty and re-armed.
+	 */
+	bool armed;
 	bool stall_logged; /* this device's stuck transmit queue, logged */
 	/* hostile frontends (under mu; stalls: the loop thread's) */
 	struct vhost_stats st;
@@ -538,7 +547,7 @@ static void free_rx(struct vhost *vh)
 	while (vh->irx < vh->nrx)
 		rte_pktmbuf_free(vh->rx[vh->irx++]);
 	vh->nrx = vh->irx = 0;
-	vh->full_burst = false;
+	vh->armed = false;
 }
 
 void vhost_close(struct vhost *vh)
@@ -620,9 +629,12 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		if (rte_vhost_get_negotiated_features(vh->vid, &vh->features) <
 		    0)
 			vh->features = 0;
-		/* Notification mode: the guest kicks, we never poll. */
+		/* Notification mode: the guest kicks, we never poll.  Not
+		 * armed yet: entries the guest published before we came up
+		 * (a reconnect) get no kick; the loop drains them first. */
 		rte_vhost_enable_guest_notification(vh->vid, Q_RX, 1);
 		rte_vhost_enable_guest_notification(vh->vid, Q_TX, 1);
+		vh->armed = false;
 	}
 	return c;
 }
@@ -647,7 +659,7 @@ void vhost_clear_kick(int fd)
 
 bool vhost_pending(const struct vhost *vh)
 {
-	return vh->vid >= 0 && (vh->irx < vh->nrx || vh->full_burst);
+	return vh->vid >= 0 && (vh->irx < vh->nrx || !vh->armed);
 }
 
 static uint16_t dequeue(struct vhost *vh)
@@ -657,7 +669,8 @@ static uint16_t dequeue(struct vhost *vh)
 
 	vh->nrx = n;
 	vh->irx = 0;
-	vh->full_burst = n == BURST;
+	if (n)
+		vh->armed = false;
 	return n;
 }
 
@@ -711,6 +724,7 @@ int vhost_recv(struct vhost *vh, const uint8_t **f, uint32_t *len, uint8_t *lin,
 		 */
 		rte_vhost_enable_guest_notification(vh->vid, Q_TX, 1);
 		if (!dequeue(vh)) {
+			vh->armed = true;
 			stalled(vh);
 			return 0;
 		}

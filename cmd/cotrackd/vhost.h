@@ -118,7 +118,8 @@ void vhost_get_stats(struct vhost *vh, struct vhost_stats *st);
  */
 void vhost_offload(const struct vhost *vh, uint32_t *mss, bool *csum);
 
-/* Frames dequeued but not handed out yet, or a full burst was seen. */
+/* Frames dequeued but not handed out yet, or the transmit queue not seen
+ * empty since it last took frames (no kick would come for what it holds). */
 bool vhost_pending(const struct vhost *vh);
 
 /*
