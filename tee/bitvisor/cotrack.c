@@ -33,6 +33,7 @@
 
 #include "../../core/x86/callrealmode.h" /* SYSMEMMAP_TYPE_AVAILABLE */
 #include "../../core/x86/vmm_mem.h"
+#include "ship.h"
 #include "tracker.h"
 
 /* The module's timer: expiry and the memory view without frames. */
@@ -60,6 +61,7 @@ struct cotrack_nic {
 		virt; /* receive side: phys gets guest-bound */
 	spinlock_t lock;
 	struct cot_bv *t;
+	struct cot_ship *ship; /* records to logd (ship.c), or NULL */
 	u64 last_stats_us;
 	char vm[32];
 	/* the memory view's read interface */
@@ -81,6 +83,14 @@ struct cotrack_nic {
 static void cotrack_line(void *ctx, const char *line)
 {
 	printf("%s%s\n", line[0] == '{' ? "cotrack-rec " : "", line);
+}
+
+/* Each record also to the shipper's queue (ship.c). */
+static void cotrack_rec(void *ctx, const void *rec)
+{
+	struct cotrack_nic *n = ctx;
+
+	cot_ship_add(n->ship, rec);
 }
 
 /* Is [gpa, gpa + len) inside one RAM range?  Widened: no overflow. */
@@ -294,6 +304,9 @@ static void *cotrack_new_nic(char *arg, void *param)
 	}
 	n->last_stats_us = now;
 	printf("cotrack: tracker for vm %s, %lu bytes\n", n->vm, len);
+	n->ship = cot_ship_new(((u64)r1 << 32 | r2) ^ get_cpu_time());
+	if (n->ship)
+		cot_bv_set_rec(n->t, cotrack_rec, n);
 	cotrack_ram(n);
 	for (i = 0; i < (int)n->nram; i++)
 		printf("cotrack: vmi ram 0x%llx-0x%llx\n", n->ram[i].start,
@@ -325,6 +338,14 @@ static bool cotrack_init(void *handle, void *phys_handle,
 	n->virt.func = virt_func;
 	n->virt.nic = n;
 	n->virt.to_guest = true;
+	/* BitVisor's IP stack on the physical side: frames from the wire
+	 * that are not BitVisor's go on to the guest through cotrack_recv */
+	if (n->ship && !cot_ship_attach(n->ship, phys_handle, phys_func,
+					virt_handle, virt_func, cotrack_recv,
+					&n->virt)) {
+		cot_bv_set_rec(n->t, NULL, NULL);
+		n->ship = NULL;
+	}
 	return true;
 }
 
@@ -333,7 +354,12 @@ static void cotrack_start(void *handle)
 	struct cotrack_nic *n = handle;
 
 	/* received on phys -> sent to virt (towards the guest) and back */
-	n->phys.func->set_recv_callback(n->phys.handle, cotrack_recv, &n->virt);
+	if (n->ship)
+		n->phys.func->set_recv_callback(n->phys.handle,
+						cot_ship_phys_recv, n->ship);
+	else
+		n->phys.func->set_recv_callback(n->phys.handle, cotrack_recv,
+						&n->virt);
 	n->virt.func->set_recv_callback(n->virt.handle, cotrack_recv, &n->phys);
 	if (n->t) {
 		n->timer = timer_new(cotrack_tick, n);
@@ -342,6 +368,8 @@ static void cotrack_start(void *handle)
 		else
 			printf("cotrack: no timer: expiry from frames only\n");
 	}
+	if (n->ship)
+		cot_ship_start(n->ship);
 }
 
 static struct netfunc cotrack_func = {
