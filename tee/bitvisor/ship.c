@@ -18,7 +18,6 @@
 #include <core/mm.h>
 #include <core/printf.h>
 #include <core/spinlock.h>
-#include <core/string.h>
 #include <core/time.h>
 #include <net/netapi.h>
 
@@ -200,7 +199,7 @@ static err_t ship_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p,
 {
 	struct cot_ship *s = arg;
 	struct pbuf *b;
-	int rc = 0, ready;
+	int rc = 0, ready = 0;
 
 	if (!s)
 		return ERR_OK;
