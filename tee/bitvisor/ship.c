@@ -19,6 +19,7 @@
 #include <core/printf.h>
 #include <core/spinlock.h>
 #include <core/time.h>
+#include <core/timer.h>
 #include <net/netapi.h>
 
 #include "lwip/altcp.h"
@@ -26,14 +27,13 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
-#include "lwip/timeouts.h"
 
 #include "../../ip/net_main.h" /* net_main_task_add */
 #include "include/cotrack/shipq.h"
 #include "ship.h"
 #include "ship_conf.h"
 
-#define SHIP_PUMP_MS	   50	 /* the shipper's timer in lwIP's thread */
+#define SHIP_PUMP_MS	   50	 /* the shipper's timer (BitVisor's) */
 #define SHIP_CONNECT_MS	   15000 /* TCP + TLS handshake + WELCOME */
 #define SHIP_BACKOFF_MIN   500
 #define SHIP_BACKOFF_MAX   8000
@@ -56,6 +56,9 @@ struct cot_ship {
 	net_recv_callback_t *to_guest;
 	void *to_guest_param;
 	struct netdata *ip;
+	void *timer;	  /* BitVisor's timer: queues ship_task */
+	bool task_queued; /* a ship_task waits in lwIP's task list */
+	bool begun;	  /* ship_begin ran */
 	/* lwIP's thread only */
 	struct altcp_tls_config *tls;
 	struct altcp_pcb *pcb;
@@ -134,11 +137,9 @@ void cot_ship_phys_recv(void *handle, unsigned int num, void **packets,
 	struct cot_ship *s = param;
 
 	if (s->ip_phys_cb)
-		s->ip_phys_cb(s, num, packets, sizes, s->ip_phys_param,
-			      premap);
+		s->ip_phys_cb(s, num, packets, sizes, s->ip_phys_param, premap);
 	else
-		s->to_guest(NULL, num, packets, sizes, s->to_guest_param,
-			    NULL);
+		s->to_guest(NULL, num, packets, sizes, s->to_guest_param, NULL);
 }
 
 /* --- the connection (lwIP's thread) --------------------------------------- */
@@ -344,7 +345,31 @@ static void ship_pump(void *arg)
 	}
 	if (now - s->last_stats_us >= SHIP_STATS_US)
 		ship_stats(s, now);
-	sys_timeout(SHIP_PUMP_MS, ship_pump, s);
+}
+
+/*
+ * lwIP's pool of timeouts has room for lwIP's own timers only, so the
+ * pump is not an lwIP timeout: BitVisor's timer (run on guest exits)
+ * queues it on lwIP's thread (net_main.c's task list), one at a time.
+ */
+static void ship_task(void *arg)
+{
+	struct cot_ship *s = arg;
+
+	s->task_queued = false;
+	if (s->begun)
+		ship_pump(s);
+}
+
+static void ship_timer(void *handle, void *data)
+{
+	struct cot_ship *s = data;
+
+	if (!s->task_queued) {
+		s->task_queued = true;
+		net_main_task_add(ship_task, s);
+	}
+	timer_set(handle, SHIP_PUMP_MS * 1000ULL);
 }
 
 /* First call on lwIP's thread, after ip_main_init. */
@@ -353,9 +378,9 @@ static void ship_begin(void *arg)
 	struct cot_ship *s = arg;
 
 	s->tls = altcp_tls_create_config_client_2wayauth(
-		(const u8_t *)ship_ca, sizeof ship_ca,
-		(const u8_t *)ship_key, sizeof ship_key, NULL, 0,
-		(const u8_t *)ship_cert, sizeof ship_cert);
+		(const u8_t *)ship_ca, sizeof ship_ca, (const u8_t *)ship_key,
+		sizeof ship_key, NULL, 0, (const u8_t *)ship_cert,
+		sizeof ship_cert);
 	if (!s->tls) {
 		printf("cotrack: ship: TLS configuration failed (CA, "
 		       "certificate or key); no shipping\n");
@@ -365,6 +390,7 @@ static void ship_begin(void *arg)
 	       "authentication\n",
 	       COT_SHIP_LOGD_STR);
 	s->last_stats_us = get_time();
+	s->begun = true;
 	ship_pump(s);
 }
 
@@ -441,6 +467,11 @@ void cot_ship_start(struct cot_ship *s)
 {
 	net_start(s->ip); /* sets fphys_set_recv, starts lwIP's thread */
 	net_main_task_add(ship_begin, s);
+	s->timer = timer_new(ship_timer, s);
+	if (s->timer)
+		timer_set(s->timer, SHIP_PUMP_MS * 1000ULL);
+	else
+		printf("cotrack: ship: no timer: no shipping\n");
 	printf("cotrack: ship: BitVisor's IP %u.%u.%u.%u on the physical "
 	       "NIC\n",
 	       config.ip.ipaddr[0], config.ip.ipaddr[1], config.ip.ipaddr[2],
