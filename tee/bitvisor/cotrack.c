@@ -9,7 +9,9 @@
  * either way is handed to the tracker (tracker.c: cotrack's core/pkt +
  * core/flow + core/merge), then forwarded unchanged.  Records go out as
  * one JSON line each on BitVisor's log (its serial port), prefixed
- * "cotrack-rec ".
+ * "cotrack-rec ", and, in a build with COT_BV_PKI, to cotrack-logd
+ * through the shipper (ship.c), which also puts BitVisor's own IP stack
+ * on the physical side.
  *
  * Time: get_time(), BitVisor's TSC clock calibrated at boot
  * (currentcpu->hz; microseconds), times 1000.  Expiry runs from the frame
@@ -340,9 +342,9 @@ static bool cotrack_init(void *handle, void *phys_handle,
 	n->virt.to_guest = true;
 	/* BitVisor's IP stack on the physical side: frames from the wire
 	 * that are not BitVisor's go on to the guest through cotrack_recv */
-	if (n->ship && !cot_ship_attach(n->ship, phys_handle, phys_func,
-					virt_handle, virt_func, cotrack_recv,
-					&n->virt)) {
+	if (n->ship &&
+	    !cot_ship_attach(n->ship, phys_handle, phys_func, virt_handle,
+			     virt_func, cotrack_recv, &n->virt)) {
 		cot_bv_set_rec(n->t, NULL, NULL);
 		n->ship = NULL;
 	}
