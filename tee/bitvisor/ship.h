@@ -5,9 +5,10 @@
  *
  * The module (cotrack.c) gives the shipper both NICs at init: BitVisor's
  * "ippassfilter" netfunc (ip/net_main.c) is put between the physical NIC
- * and the module, so frames for BitVisor's own IP address (defconfig
- * .ip) go to lwIP and every other frame goes on to the module's
- * guest-bound path, which tracks it and sends it to the guest.  Frames
+ * and the module, so TCP for BitVisor's own IP address (defconfig .ip)
+ * goes to lwIP only, ARP and other IPv4 to both, and everything else to
+ * the module's guest-bound path, which tracks it and sends it to the
+ * guest.  Frames
  * from the guest do not pass through the shipper.  lwIP's own frames go
  * straight to the physical NIC and are not tracked.
  *
