@@ -2,6 +2,7 @@
 #
 #   make            build the programs into $(O) (default build/)
 #   make demo       set up the machine, build, run the end-to-end demo
+#   make demo-bitvisor  the same with the services' VM under BitVisor
 #   make check      set up, build everything under ASan+UBSan into
 #                   build/san and run every test; ends "N passed, N failed"
 #   make bench      optimised build into build/rel, run bench/
@@ -69,7 +70,7 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(O)/tests/%)
 TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
-.PHONY: all setup demo check check-build test bench bench-build fuzz fuzz-build \
+.PHONY: all setup demo demo-bitvisor check check-build test bench bench-build fuzz fuzz-build \
 	freestanding-check format clean guest bitvisor bench-bitvisor
 .DEFAULT_GOAL := all
 
@@ -185,6 +186,11 @@ fuzz: fuzz-build
 demo: setup
 	@$(MAKE) --no-print-directory -s O=build/rel all
 	@scripts/demo.sh build/rel
+
+# the same scenario with the services' VM under BitVisor (docs/bitvisor.md)
+demo-bitvisor: setup
+	@$(MAKE) --no-print-directory -s O=build/rel all
+	@scripts/demo-bitvisor.sh build/rel
 
 bench: setup
 	@$(MAKE) --no-print-directory -s O=build/rel bench-build

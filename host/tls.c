@@ -447,6 +447,32 @@ int cot_tls_fd(const struct cot_tls *c)
 	return c->fd;
 }
 
+/*
+ * TLS 1.2 for trackers without 1.3: forward secrecy (ECDHE) and AEAD
+ * only, the same properties the 1.3 suites have.
+ */
+#define TLS12_CIPHERS                                                          \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"         \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"           \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305"
+
+int cot_tls_ctx_allow_tls12(struct cot_tls_ctx *t, char *err, size_t errlen)
+{
+	if (!SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION) ||
+	    SSL_CTX_set_cipher_list(t->ctx, TLS12_CIPHERS) != 1) {
+		ssl_errstr(err, errlen, "TLS 1.2 (ECDHE, AEAD)");
+		return -1;
+	}
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION |
+					    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return 0;
+}
+
+int cot_tls_version(const struct cot_tls *c)
+{
+	return SSL_version(c->ssl) == TLS1_3_VERSION ? 13 : 12;
+}
+
 int cot_tls_peer_cn(struct cot_tls *c, char *buf, size_t len)
 {
 	X509 *cert = SSL_get0_peer_certificate(c->ssl);

@@ -40,6 +40,15 @@ struct cot_tls_ctx *cot_tls_ctx_new(enum cot_tls_role role, const char *ca_file,
 void cot_tls_ctx_free(struct cot_tls_ctx *ctx);
 
 /*
+ * Server only: also accept TLS 1.2, restricted to ECDHE key exchange
+ * with AEAD ciphers (AES-GCM, ChaCha20-Poly1305), no renegotiation.  For
+ * trackers whose TLS library has no 1.3 (BitVisor's mbedTLS 2.28);
+ * the caller decides after the handshake whose certificate may use it
+ * (cot_tls_version).  0, or -1 with a message in @err.
+ */
+int cot_tls_ctx_allow_tls12(struct cot_tls_ctx *ctx, char *err, size_t errlen);
+
+/*
  * Client: TCP connect to @host:@port and handshake, within @timeout_ms.
  * Returns 0 and *out, or a negative code with a message in @err.
  */
@@ -80,6 +89,9 @@ int cot_tls_fd(const struct cot_tls *c);
 
 /* 1 when the TLS layer holds decrypted bytes not yet read. */
 int cot_tls_pending(struct cot_tls *c);
+
+/* Negotiated protocol: 13 (TLS 1.3) or 12 (TLS 1.2). */
+int cot_tls_version(const struct cot_tls *c);
 
 /* Peer certificate's common name (NUL-terminated, truncated to fit). */
 int cot_tls_peer_cn(struct cot_tls *c, char *buf, size_t len);

@@ -528,6 +528,19 @@ void logd_serve(struct logd *d, int fd, const char *peer)
 			   "certificate has no common name");
 		goto out;
 	}
+	if (cot_tls_version(c.tls) != 13) {
+		for (i = 0; i < d->ntls12; i++)
+			if (!strcmp(d->tls12[i], c.tracker))
+				break;
+		if (i == d->ntls12) {
+			snprintf(detail, sizeof(detail),
+				 "TLS 1.2 refused for %s: not a "
+				 "--tls12-tracker",
+				 c.tracker);
+			handshake_event(d, COT_EV_HANDSHAKE, peer, detail);
+			goto out;
+		}
+	}
 	cot_tls_peer_fingerprint(c.tls, c.fp);
 	c.recs = calloc(COT_BATCH_MAX, sizeof(*c.recs));
 	if (!c.recs) {

@@ -17,6 +17,11 @@ struct logd {
 	atomic_int stop;
 	int max_conns;
 	int idle_ms; /* close a silent connection after this */
+	/* client certificate CNs allowed to use TLS 1.2 (--tls12-tracker);
+	 * none: TLS 1.3 only */
+#define LOGD_TLS12_MAX 64
+	char tls12[LOGD_TLS12_MAX][128];
+	int ntls12;
 };
 
 /* Connection thread entry: takes ownership of @fd. */

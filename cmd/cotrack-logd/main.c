@@ -35,7 +35,8 @@ static void usage(FILE *f)
 		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
 		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
 		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
-		"         [--port-file FILE] [-v|-q]\n"
+		"         [--port-file FILE] [--tls12-tracker NAME]... "
+		"[-v|-q]\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -50,6 +51,17 @@ static void usage(FILE *f)
 		"  --sync normal fsync at checkpoints (survives a killed "
 		"logd)\n"
 		"  --port-file   write the bound port there once listening\n"
+		"  --tls12-tracker NAME  let the tracker whose certificate "
+		"CN is NAME\n"
+		"                connect with TLS 1.2 (ECDHE with AES-GCM or "
+		"ChaCha20-\n"
+		"                Poly1305 only), for trackers whose TLS has no "
+		"1.3\n"
+		"                (BitVisor's mbedTLS); repeatable, at most 64; "
+		"every\n"
+		"                other client must use TLS 1.3 (the default "
+		"and only\n"
+		"                protocol without this option)\n"
 		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
 		"error\n");
 }
@@ -150,6 +162,7 @@ int main(int argc, char **argv)
 		{ "max-conns", required_argument, NULL, 'm' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "port-file", required_argument, NULL, 'p' },
+		{ "tls12-tracker", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -220,6 +233,22 @@ int main(int argc, char **argv)
 		case 'p':
 			port_file = optarg;
 			break;
+		case 'T':
+			if (!optarg[0] ||
+			    strlen(optarg) >= sizeof(D.tls12[0])) {
+				log_warnx("--tls12-tracker: name empty or "
+					  "longer than %zu bytes",
+					  sizeof(D.tls12[0]) - 1);
+				return COT_EXIT_USAGE;
+			}
+			if (D.ntls12 == LOGD_TLS12_MAX) {
+				log_warnx("--tls12-tracker: at most %d",
+					  LOGD_TLS12_MAX);
+				return COT_EXIT_USAGE;
+			}
+			snprintf(D.tls12[D.ntls12++], sizeof(D.tls12[0]), "%s",
+				 optarg);
+			break;
 		case 'v':
 			verbosity = 2;
 			break;
@@ -254,6 +283,8 @@ int main(int argc, char **argv)
 	D.tls = cot_tls_ctx_new(COT_TLS_SERVER, ca, cert, key, err,
 				sizeof(err));
 	if (!D.tls)
+		fatalx("tls: %s", err);
+	if (D.ntls12 && cot_tls_ctx_allow_tls12(D.tls, err, sizeof(err)) < 0)
 		fatalx("tls: %s", err);
 	/* No global malloc statistics: one lock less per SQLite allocation. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

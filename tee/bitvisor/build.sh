@@ -13,6 +13,16 @@
 # Environment: BITVISOR_TARBALL (default ../shared/third_party/bitvisor/
 # bitvisor-66559d6.tar.gz), JOBS (default 2), COT_BV_NET (the netfunc
 # option, default cotrack; cotrack:bv0:notrack forwards without tracking).
+# Shipping records to cotrack-logd (tee/bitvisor/ship.c, docs/bitvisor.md):
+#   COT_BV_PKI=DIR      a `cotrack pki` directory: DIR/ca.pem and the
+#                       tracker's DIR/NAME.pem, DIR/NAME.key are compiled
+#                       in; without it the module only logs to serial
+#   COT_BV_TRACKER=NAME the tracker certificate's name (default bv0)
+#   COT_BV_LOGD=IP:PORT logd's address (default 10.0.0.1:6514)
+#   COT_BV_IP=IP/LEN    BitVisor's own address on the physical side
+#                       (default 10.0.0.3/24), COT_BV_GATEWAY (default
+#                       the logd address)
+#   COT_BV_QUEUE=N      records the queue holds (default 4096)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -48,31 +58,50 @@ if [ "$(cat "$OUT/src/.stamp" 2>/dev/null)" != "$stamp" ]; then
 	# states, and none of the subsystems we do not use
 	(cd "$src" && make -s -f Makefile.config default-config >/dev/null)
 	sed -i -E \
-		-e 's/^# CONFIG_(TTY_SERIAL|THREAD_1CPU|ACPI_IGNORE_ERROR|DISABLE_SLEEP) is not set$/CONFIG_\1=y/' \
+		-e 's/^# CONFIG_(TTY_SERIAL|THREAD_1CPU|ACPI_IGNORE_ERROR|DISABLE_SLEEP|TLS) is not set$/CONFIG_\1=y/' \
 		-e 's/^CONFIG_(IDMAN|VPN|IEEE1394_CONCEALER|LOG_TO_IEEE1394)=y$/# CONFIG_\1 is not set/' \
 		"$src/.config"
 	(cd "$src" && make -s -f Makefile.config default-config >/dev/null)
-	for o in TTY_SERIAL THREAD_1CPU ACPI_IGNORE_ERROR DISABLE_SLEEP; do
+	for o in TTY_SERIAL THREAD_1CPU ACPI_IGNORE_ERROR DISABLE_SLEEP IP TLS; do
 		grep -q "^CONFIG_$o=y" "$src/.config" || { log "CONFIG_$o not set"; exit 1; }
 	done
 	echo "$stamp" >"$OUT/src/.stamp"
 fi
 # defconfig (compiled in by core/config.c): pro1000 on the e1000e, a
-# virtio-net for the guest, our module between them (net=$COT_BV_NET)
-sed "s|^\\(\t\t\t\\.pci = \\)\"\",|\\1\"driver=pro1000, net=$NET, virtio=1\",|" \
-	"$src/defconfig.tmpl" >"$src/defconfig.new"
-grep -q "net=$NET," "$src/defconfig.new" || { log "defconfig edit failed"; exit 1; }
-cmp -s "$src/defconfig.new" "$src/defconfig" || mv "$src/defconfig.new" "$src/defconfig"
-rm -f "$src/defconfig.new"
+# virtio-net for the guest, our module between them (net=$COT_BV_NET); BitVisor's own IP
+# address (lwIP, for the shipper).  Made every time (cheap; cp_if keeps
+# make's timestamps when nothing changed).
+cp_if() { cmp -s "$1" "$2" || cp "$1" "$2"; }
+bvip=${COT_BV_IP:-10.0.0.3/24}
+logd=${COT_BV_LOGD:-10.0.0.1:6514}
+ipv4() { python3 -c 'import ipaddress,sys; print(", ".join(str(b) for b in ipaddress.IPv4Address(sys.argv[1]).packed))' "$1"; }
+mask=$(python3 -c 'import ipaddress,sys; n=ipaddress.IPv4Network("0.0.0.0/"+sys.argv[1]); print(", ".join(str(b) for b in n.netmask.packed))' "${bvip#*/}") ||
+	{ log "bad COT_BV_IP $bvip"; exit 1; }
+ipb=$(ipv4 "${bvip%/*}") || { log "bad COT_BV_IP $bvip"; exit 1; }
+gwb=$(ipv4 "${COT_BV_GATEWAY:-${logd%:*}}") || { log "bad COT_BV_GATEWAY"; exit 1; }
+python3 - "$src/defconfig.tmpl" "$src/defconfig.new" "$ipb" "$mask" "$gwb" "$NET" <<'PY' || { log "defconfig edit failed"; exit 1; }
+import sys
+src, dst, ip, mask, gw, net = sys.argv[1:]
+t = open(src).read()
+t = t.replace('\t\t\t.pci = "",', '\t\t\t.pci = "driver=pro1000, net=%s, virtio=1",' % net, 1)
+old = ('\t.ip = {\n\t\t.use_dhcp = 0,\n\t\t.ipaddr = { 0, 0, 0, 0 },\n'
+       '\t\t.netmask = { 0, 0, 0, 0 },\n\t\t.gateway = { 0, 0, 0, 0 },\n')
+new = ('\t.ip = {\n\t\t.use_dhcp = 0,\n\t\t.ipaddr = { %s },\n'
+       '\t\t.netmask = { %s },\n\t\t.gateway = { %s },\n' % (ip, mask, gw))
+if 'net=%s,' % net not in t or old not in t:
+    sys.exit(1)
+open(dst, 'w').write(t.replace(old, new, 1))
+PY
+cp_if "$src/defconfig.new" "$src/defconfig"
 
 # the module and the core files it links (copied, so that BitVisor's
 # make sees ordinary files in its tree; cmp keeps make's timestamps)
 mod=$src/net/cotrack
 mkdir -p "$mod/include/cotrack"
-cp_if() { cmp -s "$1" "$2" || cp "$1" "$2"; }
 cp_if "$here/Makefile.bv" "$mod/Makefile"
-for f in "$here"/cotrack.c "$here"/tracker.c "$here"/tracker.h \
-	"$top"/core/{pkt,flow,merge,addr,rec,sched}.c "$top"/core/hash.h \
+for f in "$here"/{cotrack,tracker,ship}.c "$here"/{tracker,ship}.h \
+	"$top"/core/{pkt,flow,merge,addr,rec,sched,chain,sha256,ship_proto,shipq}.c \
+	"$top"/core/hash.h \
 	"$top"/core/vmi/internal.h; do
 	cp_if "$f" "$mod/$(basename "$f")"
 done
@@ -83,6 +112,41 @@ done
 for f in "$top"/include/cotrack/*.h; do
 	cp_if "$f" "$mod/include/cotrack/$(basename "$f")"
 done
+
+# ship_conf.h: logd's address and the tracker's identity, compiled in
+python3 - "$mod/ship_conf.h.new" "${COT_BV_PKI:-}" "${COT_BV_TRACKER:-bv0}" \
+	"$logd" "${COT_BV_QUEUE:-4096}" <<'PY' || { log "ship_conf.h failed"; exit 1; }
+import ipaddress, os, sys
+out, pki, name, logd, queue = sys.argv[1:]
+def cstr(path):
+    lines = open(path).read().splitlines()
+    return " \\\n\t".join('"%s\\n"' % l for l in lines)
+host, _, port = logd.rpartition(":")
+ip = ipaddress.IPv4Address(host)
+if not (0 < int(port) < 65536) or not (2 <= int(queue) <= 65536):
+    sys.exit("bad COT_BV_LOGD or COT_BV_QUEUE")
+o = ["/* made by tee/bitvisor/build.sh: do not edit */"]
+o.append("#define COT_SHIP_QUEUE %d" % int(queue))
+o.append("#define COT_SHIP_LOGD_IP { %s }" % ", ".join(str(b) for b in ip.packed))
+o.append("#define COT_SHIP_LOGD_PORT %d" % int(port))
+o.append('#define COT_SHIP_LOGD_STR "%s:%d"' % (ip, int(port)))
+if pki:
+    for f in ("ca.pem", name + ".pem", name + ".key"):
+        if not os.path.isfile(os.path.join(pki, f)):
+            sys.exit("COT_BV_PKI: no %s in %s" % (f, pki))
+    o.append("#define COT_SHIP_ENABLED 1")
+    o.append("#define COT_SHIP_CA_PEM \\\n\t" + cstr(os.path.join(pki, "ca.pem")))
+    o.append("#define COT_SHIP_CERT_PEM \\\n\t" + cstr(os.path.join(pki, name + ".pem")))
+    o.append("#define COT_SHIP_KEY_PEM \\\n\t" + cstr(os.path.join(pki, name + ".key")))
+else:
+    o.append("#define COT_SHIP_ENABLED 0")
+    for m in ("CA", "CERT", "KEY"):
+        o.append('#define COT_SHIP_%s_PEM ""' % m)
+open(out, "w").write("\n".join(o) + "\n")
+PY
+cp_if "$mod/ship_conf.h.new" "$mod/ship_conf.h"
+rm -f "$mod/ship_conf.h.new"
+[ -n "${COT_BV_PKI:-}" ] && log "shipping to $logd as ${COT_BV_TRACKER:-bv0}, BitVisor at $bvip"
 
 log "make bitvisor.elf"
 (cd "$src" && make -s -j"$JOBS" >"$OUT/make.log" 2>&1) || { tail -30 "$OUT/make.log" >&2; exit 1; }

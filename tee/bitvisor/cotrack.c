@@ -11,7 +11,9 @@
  * either way is handed to the tracker (tracker.c: cotrack's core/pkt +
  * core/flow + core/merge), then forwarded unchanged.  Records go out as
  * one JSON line each on BitVisor's log (its serial port), prefixed
- * "cotrack-rec ".
+ * "cotrack-rec ", and, in a build with COT_BV_PKI, to cotrack-logd
+ * through the shipper (ship.c), which also puts BitVisor's own IP stack
+ * on the physical side.
  *
  * Time: get_time(), BitVisor's TSC clock calibrated at boot
  * (currentcpu->hz; microseconds), times 1000.  Expiry and the memory
@@ -39,6 +41,7 @@
 #include "../../core/x86/pcpu.h"	 /* currentcpu->hz: TSC ticks/s */
 #include "../../core/x86/svm_main.h"	 /* svm_set_exit_hook (patch 0004) */
 #include "../../core/x86/vmm_mem.h"
+#include "ship.h"
 #include "tracker.h"
 
 /* The module's timer: expiry and the memory view without frames. */
@@ -68,6 +71,7 @@ struct cotrack_nic {
 		virt; /* receive side: phys gets guest-bound */
 	spinlock_t lock;
 	struct cot_bv *t;
+	struct cot_ship *ship; /* records to logd (ship.c), or NULL */
 	u64 last_stats_us;
 	char vm[32];
 	/* the memory view's read interface */
@@ -94,6 +98,14 @@ struct cotrack_nic {
 static void cotrack_line(void *ctx, const char *line)
 {
 	printf("%s%s\n", line[0] == '{' ? "cotrack-rec " : "", line);
+}
+
+/* Each record also to the shipper's queue (ship.c). */
+static void cotrack_rec(void *ctx, const void *rec)
+{
+	struct cotrack_nic *n = ctx;
+
+	cot_ship_add(n->ship, rec);
 }
 
 /* Is [gpa, gpa + len) inside one RAM range?  Widened: no overflow. */
@@ -389,6 +401,9 @@ static void *cotrack_new_nic(char *arg, void *param)
 	}
 	n->last_stats_us = now;
 	printf("cotrack: tracker for vm %s, %lu bytes\n", n->vm, len);
+	n->ship = cot_ship_new(((u64)r1 << 32 | r2) ^ get_cpu_time());
+	if (n->ship)
+		cot_bv_set_rec(n->t, cotrack_rec, n);
 	cotrack_ram(n);
 	for (i = 0; i < (int)n->nram; i++)
 		printf("cotrack: vmi ram 0x%llx-0x%llx\n", n->ram[i].start,
@@ -420,6 +435,14 @@ static bool cotrack_init(void *handle, void *phys_handle,
 	n->virt.func = virt_func;
 	n->virt.nic = n;
 	n->virt.to_guest = true;
+	/* BitVisor's IP stack on the physical side: frames from the wire
+	 * that are not BitVisor's go on to the guest through cotrack_recv */
+	if (n->ship &&
+	    !cot_ship_attach(n->ship, phys_handle, phys_func, virt_handle,
+			     virt_func, cotrack_recv, &n->virt)) {
+		cot_bv_set_rec(n->t, NULL, NULL);
+		n->ship = NULL;
+	}
 	return true;
 }
 
@@ -428,7 +451,12 @@ static void cotrack_start(void *handle)
 	struct cotrack_nic *n = handle;
 
 	/* received on phys -> sent to virt (towards the guest) and back */
-	n->phys.func->set_recv_callback(n->phys.handle, cotrack_recv, &n->virt);
+	if (n->ship)
+		n->phys.func->set_recv_callback(n->phys.handle,
+						cot_ship_phys_recv, n->ship);
+	else
+		n->phys.func->set_recv_callback(n->phys.handle, cotrack_recv,
+						&n->virt);
 	n->virt.func->set_recv_callback(n->virt.handle, cotrack_recv, &n->phys);
 	if (n->t) {
 		n->timer = timer_new(cotrack_tick, n);
@@ -450,6 +478,8 @@ static void cotrack_start(void *handle)
 		printf("cotrack: exit gate every %d ms of TSC (%llu Hz)\n",
 		       COTRACK_EXIT_GATE_MS, currentcpu->hz);
 	}
+	if (n->ship)
+		cot_ship_start(n->ship);
 }
 
 static struct netfunc cotrack_func = {

@@ -74,6 +74,8 @@ struct cot_bv {
 	struct cot_merge *m;
 	cot_bv_line_cb line;
 	void *ctx;
+	cot_bv_rec_cb rec; /* the shipper's, or NULL */
+	void *rec_ctx;
 	uint64_t epoch_off; /* wall-clock ns minus monotonic ns */
 	uint64_t frames, frames_guest, records;
 	/* the memory view: discovery state */
@@ -245,6 +247,20 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 	t->records++;
 	if (t->line)
 		t->line(t->ctx, t->buf);
+	if (t->rec) {
+		struct cot_rec w = *r;
+
+		/* the shipped record carries wall-clock times too */
+		w.first_ns += t->epoch_off;
+		w.last_ns += t->epoch_off;
+		t->rec(t->rec_ctx, &w);
+	}
+}
+
+void cot_bv_set_rec(struct cot_bv *t, cot_bv_rec_cb rec, void *ctx)
+{
+	t->rec = rec;
+	t->rec_ctx = ctx;
 }
 
 int cot_bv_init(struct cot_bv **out, void *mem, unsigned long len,

@@ -20,6 +20,13 @@ struct cot_bv;
 /* One record as a NUL-terminated line (no newline), valid during the call. */
 typedef void (*cot_bv_line_cb)(void *ctx, const char *line);
 
+/*
+ * Each record also as a struct cot_rec (cotrack/rec.h; times already
+ * wall-clock), valid during the call: the shipper's queue (ship.h).
+ */
+typedef void (*cot_bv_rec_cb)(void *ctx, const void *rec);
+void cot_bv_set_rec(struct cot_bv *t, cot_bv_rec_cb rec, void *ctx);
+
 /* Bytes of memory cot_bv_init() needs (fixed: the limits are below). */
 unsigned long cot_bv_memsize(void);
 
