@@ -43,16 +43,22 @@ logd_pid=$!
 for _ in $(seq 100); do [ -s "$out/logd.port" ] && break; sleep 0.1; done
 [ -s "$out/logd.port" ] || { echo "demo: cotrack-logd did not start:" >&2; cat "$out/logd.log" >&2; exit 1; }
 echo "   cotrack-logd listening on 127.0.0.1:$(cat "$out/logd.port"), database $out/cotrack.sqlite"
-step "starting cotrackd: NIC backend for 2 VMs ($COT_BACKENDS), uplink into a"
-echo "   test namespace, records shipped over TLS 1.3 (mutual auth) to cotrack-logd"
+# shellcheck disable=SC2086 # two words
+set -- $COT_BACKENDS
+step "starting cotrackd: NIC backend for 2 VMs (frontend: ${1:-?}, backend: ${2:-?}),"
+echo "   uplink into a test namespace, records shipped over TLS 1.3 (mutual auth)"
+echo "   to cotrack-logd"
 # The spool key would come from the provisioning agent (fd:N); here it is
 # derived from the tracker's private key.
 svc_start "$out" "$O/cotrackd" --log-server "127.0.0.1:$(cat "$out/logd.port")" \
 	--pki "$out/pki" --name cotrackd-1 --spool "$out/spool" \
 	--spool-key "derive:$out/pki/cotrackd-1.key"
 step "booting frontend (10.0.0.2) and backend (10.0.0.3) under QEMU (TCG)"
+case " $COT_BACKENDS " in *" vhost-user "*)
+	echo "   (vhost-user: QEMU's -netdev vhost-user on cotrackd's socket, guest RAM a"
+	echo "   shared memfd; cotrackd maps it from the memory table QEMU sends)" ;;
+esac
 svc_boot
-echo "   NICs: $(svc_backends)"
 # each memory view attaches once its guest's kernel is up: wait (bounded)
 for _ in $(seq 100); do
 	[ "$(grep -c "memory view up" "$out/cotrackd.log")" -ge 2 ] && break
