@@ -45,9 +45,9 @@ for _ in $(seq 100); do [ -s "$out/logd.port" ] && break; sleep 0.1; done
 echo "   cotrack-logd listening on 127.0.0.1:$(cat "$out/logd.port"), database $out/cotrack.sqlite"
 # shellcheck disable=SC2086 # two words
 set -- $COT_BACKENDS
-step "starting cotrackd: NIC backend for 2 VMs (frontend: ${1:-?}, backend: ${2:-?}),"
-echo "   uplink into a test namespace, records shipped over TLS 1.3 (mutual auth)"
-echo "   to cotrack-logd"
+step "starting cotrackd: NIC backend for 2 VMs, uplink into a test namespace,"
+echo "   records shipped over TLS 1.3 (mutual auth) to cotrack-logd"
+echo "   NICs: frontend ${1:-?}, backend ${2:-?}"
 # The spool key would come from the provisioning agent (fd:N); here it is
 # derived from the tracker's private key.
 svc_start "$out" "$O/cotrackd" --log-server "127.0.0.1:$(cat "$out/logd.port")" \
