@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # make demo: the whole of cotrack on the embedded defaults.  Builds the
 # test guests (Debian's cloud kernel + a busybox initramfs), starts
-# cotrackd, boots two microservice VMs (frontend: HTTP, calling a cache on
-# its own localhost and the backend VM per request; backend: HTTP), sends
+# cotrackd, boots two microservice VMs on cotrackd's vhost-user NIC
+# (frontend: HTTP, calling a cache on its own localhost and the backend VM
+# per request; backend: HTTP; the memory view attaches from the memory
+# table QEMU hands over), sends
 # client requests from a network namespace through cotrackd's uplink, and
 # prints the data flow cotrack recorded; the records are shipped over TLS
 # to cotrack-logd, and the demo ends with the service map drawn from the
 # log server's database.  Everything stays on this machine.
 #
 #   scripts/demo.sh BUILD_DIR [REQUESTS]
+#
+# DEMO_BACKENDS="FE BE" picks other NIC backends, e.g. "stream stream"
+# (QEMU's -netdev stream, guest RAM in /dev/shm; tests/tools/service.sh).
 set -eu
 O=$(cd "${1:?usage: scripts/demo.sh BUILD_DIR [REQUESTS]}" && pwd)
 N=${2:-${DEMO_REQUESTS:-50}}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export TOP
-[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespace, tap, QEMU RAM in /dev/shm)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespace, tap)" >&2; exit 1; }
 source "$TOP/tests/tools/service.sh"
+export COT_BACKENDS=${DEMO_BACKENDS:-vhost-user vhost-user}
 out=$TOP/build/demo
 rm -rf "$out"
 mkdir -p "$out"
@@ -37,15 +43,27 @@ logd_pid=$!
 for _ in $(seq 100); do [ -s "$out/logd.port" ] && break; sleep 0.1; done
 [ -s "$out/logd.port" ] || { echo "demo: cotrack-logd did not start:" >&2; cat "$out/logd.log" >&2; exit 1; }
 echo "   cotrack-logd listening on 127.0.0.1:$(cat "$out/logd.port"), database $out/cotrack.sqlite"
+# shellcheck disable=SC2086 # two words
+set -- $COT_BACKENDS
 step "starting cotrackd: NIC backend for 2 VMs, uplink into a test namespace,"
 echo "   records shipped over TLS 1.3 (mutual auth) to cotrack-logd"
+echo "   NICs: frontend ${1:-?}, backend ${2:-?}"
 # The spool key would come from the provisioning agent (fd:N); here it is
 # derived from the tracker's private key.
 svc_start "$out" "$O/cotrackd" --log-server "127.0.0.1:$(cat "$out/logd.port")" \
 	--pki "$out/pki" --name cotrackd-1 --spool "$out/spool" \
 	--spool-key "derive:$out/pki/cotrackd-1.key"
 step "booting frontend (10.0.0.2) and backend (10.0.0.3) under QEMU (TCG)"
+case " $COT_BACKENDS " in *" vhost-user "*)
+	echo "   (vhost-user: QEMU's -netdev vhost-user on cotrackd's socket, guest RAM a"
+	echo "   shared memfd; cotrackd maps it from the memory table QEMU sends)" ;;
+esac
 svc_boot
+# each memory view attaches once its guest's kernel is up: wait (bounded)
+for _ in $(seq 100); do
+	[ "$(grep -c "memory view up" "$out/cotrackd.log")" -ge 2 ] && break
+	sleep 0.1
+done
 grep -h "memory view up" "$out/cotrackd.log" | sed 's/^/   /' || true
 step "client 10.0.0.100 sends $N HTTP requests to the frontend"
 svc_client "$N" >"$out/client.log"

@@ -5,8 +5,16 @@
 # request log.  Every connection must be recorded exactly once: localhost
 # ones (memory view only), VM-to-VM ones (both views), client ones; the
 # capture of each view alone is printed.
+#
+# Backends (issue 10): COT_BACKENDS="FE BE" (tests/tools/service.sh);
+# make check runs both VMs on vhost-user.  Stream, and one VM on each,
+# pass too (COT_BACKENDS="stream stream", "stream vhost-user",
+# "vhost-user stream"; run by hand, not in make check: the stream pair
+# is covered by track_interval.t and the other two-VM tests, the mixed
+# pair by track_hostile.t and track_interval.t).
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/tools/service.sh"
+export COT_BACKENDS=${COT_BACKENDS:-vhost-user vhost-user}
 [ "$(id -u)" = 0 ] || skip_all "needs root for network namespaces and taps"
 N=${TRACK_REQUESTS:-1000}
 "$G/build.sh" >"$T_TMP/build.log" 2>&1 || { not_ok "guest/build.sh"; tail "$T_TMP/build.log"; t_end; }
@@ -14,7 +22,7 @@ t_on_exit svc_cleanup
 if ! svc_start "$T_TMP/svc" "$COTRACKD" --interval 10ms; then
 	not_ok "cotrackd starts"; cat "$T_TMP/svc/cotrackd.log"; t_end
 fi
-ok "cotrackd listening for two VMs and an uplink"
+ok "cotrackd listening for two VMs ($(svc_backends)) and an uplink"
 if ! svc_boot; then
 	not_ok "guests boot"; tail -20 "$SVC_DIR"/*/console.log | sed 's/^/# /'; t_end
 fi

@@ -4,7 +4,8 @@
 #
 #   ivr_one COTRACKD INTERVAL TWBUCKETS N DIR ASSERT
 #
-# One run of the two-VM service: a fresh cotrackd at --interval INTERVAL
+# One run of the two-VM service (each VM's backend from COT_BACKENDS, see
+# service.sh): a fresh cotrackd at --interval INTERVAL
 # (QEMU 7.2 connects to its stream socket once, so every interval needs
 # its own cotrackd and guests), both guests booted with
 # cotrack.twbuckets=TWBUCKETS, N client requests, the guests' snmp open
@@ -69,7 +70,7 @@ ivr_one() {
 		svc_cleanup
 		return 1
 	fi
-	echo "ok - $tag cotrackd up, both guests booted ($((SECONDS - t0)) s)"
+	echo "ok - $tag cotrackd up, both guests booted ($(svc_backends), $((SECONDS - t0)) s)"
 	local t1=$SECONDS t2 t3
 	svc_snmp before
 	t2=$SECONDS

@@ -6,6 +6,15 @@
 #   svc_start DIR COTRACKD [cotrackd options...]   start cotrackd
 #   svc_boot [run.sh options...]                    boot both guests, wait
 #
+# COT_BACKENDS="FE BE" (read by svc_start) picks each VM's NIC backend,
+# "stream" or "vhost-user" (default "stream stream"):
+#   stream      --vm NAME,net=SOCK,mem=/dev/shm/...: QEMU's -netdev stream,
+#               guest RAM in a /dev/shm file named on cotrackd's command line
+#   vhost-user  --vm NAME,vhost-user=SOCK: QEMU's -netdev vhost-user, guest
+#               RAM a shared memfd; the memory view attaches from the
+#               memory table (no mem=)
+# svc_backends prints the pair in use ("fe=stream be=vhost-user").
+#
 # The guests keep up to 65536 TIME_WAIT sockets, as a server-sized
 # machine does: a 128 MiB guest's kernel default is 512, and a closed
 # connection that finds the TIME_WAIT table full vanishes from memory at
@@ -34,12 +43,31 @@ svc_start() {
 	SVC_TAP=cu$$x$SVC_SEQ
 	SVC_TAG=cotsvc-$$-$SVC_SEQ
 	mkdir -p "$SVC_DIR"
+	# shellcheck disable=SC2086 # two words
+	set -- ${COT_BACKENDS:-stream stream} -- "$@"
+	[ "$1" != -- ] && [ "$2" != -- ] && [ "$3" = -- ] || {
+		echo "service.sh: COT_BACKENDS must be two words (fe be), not '${COT_BACKENDS:-}'" >&2
+		return 1
+	}
+	SVC_BACKEND_fe=$1 SVC_BACKEND_be=$2
+	shift 3
+	local vm mac vms=()
+	for vm in fe be; do
+		[ $vm = fe ] && mac=52:54:00:c0:74:02 || mac=52:54:00:c0:74:03
+		# The VMs' addresses are fixed, as a cloud fixes each vNIC's
+		# (run.sh derives them from the IP): no other VM can claim
+		# them, even before the guest has sent its first frame.
+		case $(svc_backend $vm) in
+		stream) vms+=(--vm "$vm,net=$SVC_DIR/$vm.sock,mem=/dev/shm/$SVC_TAG-$vm,mac=$mac") ;;
+		vhost-user) vms+=(--vm "$vm,vhost-user=$SVC_DIR/$vm.sock,mac=$mac") ;;
+		*)
+			echo "service.sh: COT_BACKENDS: backend '$(svc_backend $vm)' of $vm is not stream or vhost-user" >&2
+			return 1
+			;;
+		esac
+	done
 	ip netns add "$SVC_NS" || return 1
-	# The VMs' addresses are fixed, as a cloud fixes each vNIC's (run.sh
-	# derives them from the IP): no other VM can claim them, even before
-	# the guest has sent its first frame.
-	"$daemon" --vm "fe,net=$SVC_DIR/fe.sock,mem=/dev/shm/$SVC_TAG-fe,mac=52:54:00:c0:74:02" \
-		--vm "be,net=$SVC_DIR/be.sock,mem=/dev/shm/$SVC_TAG-be,mac=52:54:00:c0:74:03" \
+	"$daemon" "${vms[@]}" \
 		--uplink "$SVC_TAP,netns=$SVC_NS" -o "$SVC_DIR/records.json" \
 		"$@" 2>"$SVC_DIR/cotrackd.log" &
 	SVC_DPID=$!
@@ -55,14 +83,32 @@ svc_start() {
 	ip -n "$SVC_NS" addr add 10.0.0.100/24 dev "$SVC_TAP"
 }
 
+# svc_backend fe|be: that VM's backend (as svc_start chose it)
+svc_backend() {
+	eval "echo \"\${SVC_BACKEND_$1:-stream}\""
+}
+
+svc_backends() {
+	echo "fe=$(svc_backend fe) be=$(svc_backend be)"
+}
+
+# _svc_nic fe|be: run.sh's NIC option for that VM
+_svc_nic() {
+	if [ "$(svc_backend "$1")" = vhost-user ]; then
+		echo --vhost-user
+	else
+		echo --net
+	fi
+}
+
 svc_boot() {
 	set -- --append "cotrack.twbuckets=${SVC_TWBUCKETS:-65536} sysctl.net.ipv4.tcp_tw_reuse=${SVC_TWREUSE:-0}" "$@"
 	"$G/run.sh" --role backend --name "$SVC_TAG-be" --dir "$SVC_DIR/be" \
-		--mem 128M --net "$SVC_DIR/be.sock" --ip 10.0.0.3/24 \
+		--mem 128M "$(_svc_nic be)" "$SVC_DIR/be.sock" --ip 10.0.0.3/24 \
 		--timeout 1800 "$@" >"$SVC_DIR/be.out" 2>&1 &
 	SVC_BPID=$!
 	"$G/run.sh" --role frontend --name "$SVC_TAG-fe" --dir "$SVC_DIR/fe" \
-		--mem 128M --net "$SVC_DIR/fe.sock" --ip 10.0.0.2/24 \
+		--mem 128M "$(_svc_nic fe)" "$SVC_DIR/fe.sock" --ip 10.0.0.2/24 \
 		--backend 10.0.0.3:80 --timeout 1800 "$@" >"$SVC_DIR/fe.out" 2>&1 &
 	SVC_FPID=$!
 	"$G/ctl.sh" "$SVC_DIR/be" wait-ready 180 >/dev/null &&
