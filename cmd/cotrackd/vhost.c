@@ -21,6 +21,7 @@
 #include <rte_mbuf.h>
 #include <rte_vhost.h>
 
+#include "host/clock.h"
 #include "host/log.h"
 #include "port.h"
 #include "vhost.h"
@@ -91,6 +92,7 @@ struct vhost {
 	 */
 	bool armed;
 	bool stall_logged; /* this device's stuck transmit queue, logged */
+	uint64_t stall_since; /* first empty dequeue over entries, or 0 */
 	/* hostile frontends (under mu; stalls: the loop thread's) */
 	struct vhost_stats st;
 	uint64_t features; /* negotiated, read at VHOST_UP */
@@ -607,6 +609,7 @@ enum vhost_change vhost_take_change(struct vhost *vh,
 		vh->ntab = 0; /* the caller owns the descriptors now */
 		vh->refresh = vh->newtab = false;
 		vh->stall_logged = false;
+		vh->stall_since = 0;
 		c = VHOST_UP;
 	} else if (vh->refresh && vh->active_vid >= 0) {
 		vh->refresh = false;
@@ -669,8 +672,10 @@ static uint16_t dequeue(struct vhost *vh)
 
 	vh->nrx = n;
 	vh->irx = 0;
-	if (n)
+	if (n) {
 		vh->armed = false;
+		vh->stall_since = 0;
+	}
 	return n;
 }
 
@@ -679,14 +684,29 @@ static uint16_t dequeue(struct vhost *vh)
  * not take mean a descriptor it refused (a loop, an address outside
  * guest memory, a length past a region, a bad index: librte_vhost 22.11
  * stops at such an entry without a word, and the queue moves no more).
- * Counted per empty dequeue (per kick, at most per loop turn), logged
- * once per device.
+ * librte_vhost also returns nothing for a moment while its protocol
+ * thread holds the queue (a trylock) or the mbuf pool is short, so an
+ * empty dequeue counts only once the entries have waited STALL_NS with
+ * nothing taken; then per empty dequeue (per kick, at most per loop
+ * turn), logged once per device.
  */
+#define STALL_NS 100000000ULL
+
 static void stalled(struct vhost *vh)
 {
 	uint16_t n = rte_vhost_avail_entries(vh->vid, Q_TX);
+	uint64_t now;
 
-	if (!n)
+	if (!n) {
+		vh->stall_since = 0;
+		return;
+	}
+	now = cot_clock_mono_ns();
+	if (!vh->stall_since) {
+		vh->stall_since = now ? now : 1;
+		return;
+	}
+	if (now - vh->stall_since < STALL_NS)
 		return;
 	vh->st.stalls++;
 	if (!vh->stall_logged)

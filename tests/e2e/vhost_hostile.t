@@ -142,6 +142,7 @@ check "h: transmit queue stalls counted" [ "$(num 'transmit queue stalls' "$vlin
 check "h: norx frames dropped at its queue" [ "$(num 'queue drops' "$fline")" -ge 2000 ]
 for v in a b s; do
 	l=$(grep "^$v: vhost-user connections" "$D/d.log")
+	echo "# $l"
 	check "$v: nothing refused, no stall" \
 		[ "$(num 'requests refused' "$l")" = 0 -a "$(num 'transmit queue stalls' "$l")" = 0 ]
 done
