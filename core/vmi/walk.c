@@ -170,6 +170,16 @@ static void walk_nets(struct walk *w)
 	}
 }
 
+/* 0.0.0.0 (as ::ffff:0.0.0.0) or :: */
+static bool addr_unspec(const struct cot_addr *a)
+{
+	static const uint8_t z[16];
+
+	if (cot_addr_is_v4(a))
+		return cot_memcmp(a->b + 12, z, 4) == 0;
+	return cot_memcmp(a->b, z, 16) == 0;
+}
+
 /*
  * Read the socket whose chain node is at @node_va (@node bytes into the
  * socket) and list it; *@next gets the node's next pointer.  The node is
@@ -224,6 +234,14 @@ static int emit(struct walk *w, uint64_t node_va, uint32_t node, bool listener,
 		return 0;
 	}
 	if (s.state == 0 || s.state >= COT_VMI_TCP__COUNT) {
+		w->st->err_family++;
+		return 0;
+	}
+	/* An established-table entry always has a peer: one without is a
+	 * torn read (sockets are SLAB_TYPESAFE_BY_RCU: a request socket
+	 * freed and reused while we read it), skipped as the kernel's own
+	 * lookups would after re-checking. */
+	if (!listener && (s.rport == 0 || addr_unspec(&s.remote))) {
 		w->st->err_family++;
 		return 0;
 	}

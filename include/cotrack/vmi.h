@@ -567,7 +567,7 @@ struct cot_vmi_stats {
 	uint32_t err_read;   /* unreadable pointer or table */
 	uint32_t err_loop;   /* cycle detected in a chain or the net list */
 	uint32_t err_long;   /* chain longer than COT_VMI_MAX_CHAIN */
-	uint32_t err_family; /* socket with an unknown family */
+	uint32_t err_family; /* unknown family or state, or torn (no peer) */
 	uint32_t err_table;  /* table size or pointer out of bounds */
 	uint32_t err_net;    /* socket of a namespace not in the list */
 	uint32_t truncated;  /* sockets dropped: @cap reached */

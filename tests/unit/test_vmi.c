@@ -11,8 +11,8 @@
 
 static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 static const uint8_t ten1[4] = { 10, 0, 0, 1 };
-static const uint8_t ten2[4] = { 10, 0, 0, 2 };
 static const uint8_t any4[4] = { 0, 0, 0, 0 };
+static const uint8_t ten2[4] = { 10, 0, 0, 2 };
 static const uint8_t lo6[16] = { [15] = 1 };
 static const uint8_t any6[16] = { 0 };
 static const uint8_t map6[16] = { [10] = 0xff, [11] = 0xff, 192, 168, 1, 9 };
@@ -380,6 +380,11 @@ static void t_hostile_chains(void)
 	a = syn_sock(&s, s.init_net, 5, 1, 0, 4, lo4, 11, lo4, 12);
 	syn_w16(&s, a + SYN_SK_FAMILY, 1);
 	a = syn_sock(&s, s.init_net, 5, 99, 0, 4, lo4, 13, lo4, 14);
+	/* ... and torn entries (seen once at a 1 ms interval: a request
+	 * socket read while its memory was reused): no peer address, no
+	 * peer port */
+	syn_sock(&s, s.init_net, 5, 1, 0, 4, any4, 80, any4, 48408);
+	syn_sock(&s, s.init_net, 5, 1, 0, 4, lo4, 80, lo4, 0);
 	/* bucket 6: socket of a namespace not on the list */
 	a = syn_sock(&s, s.init_net, 6, 1, 0, 4, lo4, 15, lo4, 16);
 	syn_w64(&s, a + SYN_SK_NET, s.init_net + 4096);
@@ -393,7 +398,7 @@ static void t_hostile_chains(void)
 	T_EQ_U(st.err_loop, 2);
 	T_EQ_U(st.err_read, 1);
 	T_EQ_U(st.rewalks, COT_VMI_MAX_REWALK);
-	T_EQ_U(st.err_family, 2);
+	T_EQ_U(st.err_family, 4);
 	T_EQ_U(st.err_net, 1);
 	T_EQ_U(st.err_long, 1);
 	T_EQ_U(st.truncated, 0);
