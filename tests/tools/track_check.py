@@ -115,7 +115,11 @@ full = [r for r in loc if r["bytes_fwd"] in (58, 59) and r["bytes_rev"] in (92, 
 over = [r for r in loc if r["bytes_fwd"] > 60 or r["bytes_rev"] > 94]
 print("# %s: %d of %d records carry the whole exchange (58/92 bytes), %d some bytes"
       % (LOCAL, len(full), len(loc), sum(1 for r in loc if r["bytes_fwd"] or r["bytes_rev"])))
-tap(not over and (len(full) > 0 or not loc),
+# How many carry it depends on whether a scan caught the sockets alive
+# (at a 1 s interval usually none: they are TIME_WAIT by then, which has
+# no volumes), so only the upper bound is asserted; tests/vmi/guest.t
+# checks the volumes exactly against a known transfer.
+tap(not over,
     "localhost records' volumes: none above the exchange (%d), %d with it exactly" % (len(over), len(full)))
 seqs = sorted(r["seq"] for r in allrecs)
 tap(seqs == list(range(1, len(allrecs) + 1)), "seq 1..%d, no gap, no repeat" % len(allrecs))
