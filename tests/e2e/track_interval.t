@@ -6,7 +6,11 @@
 # Writes the table (interval, capture by the memory view alone, the NIC
 # view alone, both) to $O/capture_interval.txt; bench/track-plot.sh
 # draws it.  Asserted per interval: combined 100% with exact counts
-# (track_check.py), cotrackd exits 0, no sanitizer report.  Not asserted:
+# (track_check.py; localhost connections merged by tuple reuse, each
+# explained by a reused tuple, at most 1% up to 10 ms, any share at
+# 100 ms and 1 s, where two connections of one tuple within an interval
+# are one socket to the memory view), cotrackd exits 0, no sanitizer
+# report.  Not asserted:
 # each view's own rate, and the extra row with the guest kernel's default
 # TIME_WAIT table (512 buckets; TRACK_IV_TW512=0 skips it), which shows
 # what the memory view loses when closed sockets leave memory at once.

@@ -91,8 +91,14 @@ ivr_one() {
 	# No snmp at stop needed: kill the guests (run.sh cleans up).
 	svc_cleanup
 	grep -E '^(fe|be): ' "$SVC_DIR/cotrackd.log" | sed "s/^/# $tag /"
+	# Merges by tuple reuse grow with the interval: 1% is asserted up to
+	# 10 ms; at 100 ms and 1 s only that each is explained by a reused
+	# tuple (seen: 5 of 300 at 100 ms in a clean-clone CI run).
+	local mp=1
+	case $iv in 1ms | 10ms) ;; *) mp=100 ;; esac
 	python3 "$SVC_TOP/tests/tools/track_check.py" "$SVC_DIR/records.json" \
 		"$dir/client.log" "$n" "$fa" "$fp" "$bp" --label "$iv tw=$tw" \
+		--max-merged-pct "$mp" \
 		--table "$dir/by_source.txt" >"$dir/check.out" 2>&1
 	st=$?
 	while IFS= read -r l; do

@@ -24,6 +24,11 @@ p.add_argument("fe_passive", type=int)
 p.add_argument("be_passive", type=int)
 p.add_argument("--table")
 p.add_argument("--label", default="")
+# The share of localhost connections the memory view may merge by tuple
+# reuse (each merge explained by a reused tuple): two connections of one
+# tuple within one scan interval are one socket to it, so the share grows
+# with the interval (docs/tracking.md); 1% holds at 10 ms and below.
+p.add_argument("--max-merged-pct", type=float, default=1.0)
 p.add_argument("--ignore-net", action="append", default=[], metavar="CIDR",
                help="leave out records to or from CIDR (a hostile guest's forged traffic); seq still counts them")
 p.add_argument("--ignore-vm", action="append", default=[], metavar="NAME",
@@ -88,9 +93,9 @@ for name, rs in cats.items():
         local_missing = a.n - len(rs)
         print("# %s: %d of %d, %d ports reused: %d connections merged by tuple reuse"
               % (name, len(rs), a.n, reused, local_missing))
-        tap(local_missing <= reused and local_missing * 100 <= a.n,
-            "%s: %d records, want %d (shortfall %d within the reused tuples, <= 1%%)"
-            % (name, len(rs), a.n, local_missing))
+        tap(local_missing <= reused and local_missing * 100 <= a.n * a.max_merged_pct,
+            "%s: %d records, want %d (shortfall %d within the reused tuples, <= %g%%)"
+            % (name, len(rs), a.n, local_missing, a.max_merged_pct))
         continue
     tap(len(rs) == a.n, "%s: %d records, want %d" % (name, len(rs), a.n))
 ports = collections.Counter(r["sport"] for r in cats["client -> frontend (NIC and memory)"])
