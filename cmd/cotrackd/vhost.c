@@ -91,7 +91,7 @@ struct vhost {
 	 * is seen empty and re-armed.
 	 */
 	bool armed;
-	bool stall_logged; /* this device's stuck transmit queue, logged */
+	bool stall_logged;    /* this device's stuck transmit queue, logged */
 	uint64_t stall_since; /* first empty dequeue over entries, or 0 */
 	/* hostile frontends (under mu; stalls: the loop thread's) */
 	struct vhost_stats st;
