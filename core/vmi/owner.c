@@ -33,26 +33,6 @@ struct pass {
 	uint32_t last_cg; /* index of the last cgroup looked up */
 };
 
-static int rd64(struct cot_vmi *k, uint64_t va, uint64_t *v)
-{
-	uint8_t b[8];
-	int err = cot_vmi_read_va(k, va, b, 8);
-
-	if (!err)
-		*v = cot_get_le64(b);
-	return err;
-}
-
-static int rd32(struct cot_vmi *k, uint64_t va, uint32_t *v)
-{
-	uint8_t b[4];
-	int err = cot_vmi_read_va(k, va, b, 4);
-
-	if (!err)
-		*v = cot_get_le32(b);
-	return err;
-}
-
 /*
  * Read the fields at @off[0..n) (each @len[i] bytes, at most 8) of the
  * object at @va into @v[]: one read of their span when it is at most

@@ -65,26 +65,6 @@ struct walk {
 	uint64_t ahead[AHEAD_BUCKETS]; /* prefetch_ahead(): nodes (physical) */
 };
 
-static int rd64(struct cot_vmi *k, uint64_t va, uint64_t *v)
-{
-	uint8_t b[8];
-	int err = cot_vmi_read_va(k, va, b, 8);
-
-	if (!err)
-		*v = cot_get_le64(b);
-	return err;
-}
-
-static int rd32(struct cot_vmi *k, uint64_t va, uint32_t *v)
-{
-	uint8_t b[4];
-	int err = cot_vmi_read_va(k, va, b, 4);
-
-	if (!err)
-		*v = cot_get_le32(b);
-	return err;
-}
-
 /* Index in k->nets of namespace @net, or -1: binary search. */
 static int net_index(struct walk *w, uint64_t net)
 {
