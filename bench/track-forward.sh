@@ -144,10 +144,7 @@ for r in $(seq "$RUNS"); do
 		vs=$variants
 		[ $((r % 2)) = 0 ] && vs=$(tr ' ' '\n' <<<"$variants" | tac | tr '\n' ' ')
 		for v in $vs; do
-			# One retry: a vhostfe set-up sometimes sees no used-ring
-			# update (docs/vhost-user.md, open problems).
-			one "$size" "$n" "$v" "$r" ||
-				{ echo "(retrying once)"; one "$size" "$n" "$v" "$r"; } || exit 1
+			one "$size" "$n" "$v" "$r" || exit 1
 		done
 	done
 done

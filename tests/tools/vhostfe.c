@@ -599,18 +599,28 @@ static void wait_calls(struct fe *a, struct fe *b, int ms)
 				drain(p[i].fd);
 }
 
-/* Hellos from @from until @to heard one (the switch learnt its MAC). */
+/*
+ * Hellos from @from until @to heard one (the switch learnt its MAC):
+ * one hello per 50 ms, for 5 s.  Each hello waits its whole 50 ms: a
+ * call (the backend returning @from's transmit entry) wakes the wait
+ * long before the backend has switched the frame on, so a retry per
+ * wake-up would spend its 100 tries in a millisecond.
+ */
 static int learn(struct fe *from, struct fe *to, const uint8_t *dst)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		uint64_t before = to->hello;
+		double end = now_s() + 0.05, left;
 
 		tx_hello(from, dst);
-		wait_calls(from, to, 50);
-		take_rx(to, true);
-		take_rx(from, true);
-		if (to->hello > before)
-			return 0;
+		/* Bounded by the deadline: each wait is at least 1 ms. */
+		while ((left = end - now_s()) > 0) {
+			wait_calls(from, to, (int)(left * 1000) + 1);
+			take_rx(to, true);
+			take_rx(from, true);
+			if (to->hello > before)
+				return 0;
+		}
 	}
 	return -1;
 }
