@@ -32,6 +32,9 @@ PKGS := libpcap libbpf openssl sqlite3
 # that file sees its flags (they force -march and an -include).
 DPDK_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdpdk 2>/dev/null)
 DPDK_LIBS := $(shell $(PKG_CONFIG) --libs libdpdk 2>/dev/null)
+# libfixbuf (IPFIX export): only host/ipfix.c sees its (and GLib's) flags.
+FIXBUF_CFLAGS := $(shell $(PKG_CONFIG) --cflags libfixbuf 2>/dev/null)
+FIXBUF_LIBS := $(shell $(PKG_CONFIG) --libs libfixbuf 2>/dev/null)
 
 WARN := -Wall -Wextra -Wshadow -Wcast-qual -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef
@@ -101,6 +104,8 @@ $(foreach p,$(PROGS),$(eval $(call prog_rule,$(p))))
 
 $(O)/obj/cmd/cotrackd/vhost.o $(O)/obj/tests/unit/test_switch.o: HOST_CFLAGS += $(DPDK_CFLAGS)
 $(O)/cotrackd $(O)/tests/test_switch: LDLIBS += $(DPDK_LIBS)
+$(O)/obj/host/ipfix.o: HOST_CFLAGS += $(FIXBUF_CFLAGS)
+$(O)/cotrack-logd $(O)/cotrack $(O)/tests/test_ipfix: LDLIBS += $(FIXBUF_LIBS)
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)

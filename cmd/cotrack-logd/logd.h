@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "host/store.h"
 #include "host/tls.h"
@@ -23,6 +24,25 @@ struct logd {
 	char tls12[LOGD_TLS12_MAX][128];
 	int ntls12;
 };
+
+/* --ipfix (export.c): the exporter thread's settings and counters. */
+struct logd_export {
+	const char *db;	  /* the database, opened again read-only */
+	char target[256]; /* [udp://|tcp://]HOST:PORT */
+	char state[4096]; /* the cursors' file */
+	atomic_int *stop; /* logd's stop flag */
+	unsigned rate;	  /* UDP: records per second at most, 0 no limit */
+	_Atomic unsigned long long sent;
+	atomic_int errors; /* transport errors */
+	pthread_t thread;
+	bool running;
+};
+
+/* Check the state file and start the thread.  0 or -1 (logged). */
+int logd_export_start(struct logd_export *x);
+
+/* After stop is set: wait for the thread (it sends what is committed). */
+void logd_export_join(struct logd_export *x);
 
 /* Connection thread entry: takes ownership of @fd. */
 void logd_serve(struct logd *d, int fd, const char *peer);

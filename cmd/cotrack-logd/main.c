@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "host/cli.h"
+#include "host/ipfix.h"
 #include "host/log.h"
 #include "logd.h"
 
@@ -35,8 +36,9 @@ static void usage(FILE *f)
 		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
 		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
 		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
-		"         [--port-file FILE] [--tls12-tracker NAME]... "
-		"[-v|-q]\n"
+		"         [--port-file FILE] [--tls12-tracker NAME]...\n"
+		"         [--ipfix [udp://|tcp://]HOST:PORT [--ipfix-state "
+		"FILE]] [-v|-q]\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -62,6 +64,23 @@ static void usage(FILE *f)
 		"                other client must use TLS 1.3 (the default "
 		"and only\n"
 		"                protocol without this option)\n"
+		"  --ipfix TARGET  send every committed record, once, to an "
+		"IPFIX\n"
+		"                collector (RFC 7011 biflows, RFC 5103; UDP "
+		"unless\n"
+		"                tcp://), from the oldest record not yet "
+		"sent\n"
+		"  --ipfix-rate N  UDP: at most N records per second "
+		"(default 20000;\n"
+		"                0: no limit); a collector's socket buffer "
+		"drops what\n"
+		"                comes faster than it reads.  TCP is not "
+		"paced\n"
+		"  --ipfix-state FILE  where the export remembers how far it "
+		"got\n"
+		"                (default: the database path + .ipfix; delete "
+		"it to\n"
+		"                send everything again)\n"
 		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
 		"error\n");
 }
@@ -163,6 +182,9 @@ int main(int argc, char **argv)
 		{ "idle", required_argument, NULL, 'i' },
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "tls12-tracker", required_argument, NULL, 'T' },
+		{ "ipfix", required_argument, NULL, 'X' },
+		{ "ipfix-state", required_argument, NULL, 'S' },
+		{ "ipfix-rate", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -170,7 +192,10 @@ int main(int argc, char **argv)
 	};
 	char host[256] = "127.0.0.1", port[8] = "6514";
 	char ca[4096] = "", cert[4096] = "", key[4096] = "", err[512];
-	const char *db = NULL, *port_file = NULL;
+	const char *db = NULL, *port_file = NULL, *ipfix = NULL;
+	const char *ipfix_state = NULL;
+	static struct logd_export X;
+	static atomic_int xstop;
 	int o, verbosity = 1, sync_full = 1, lfd, n;
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct cot_cli_pki pki;
@@ -178,6 +203,7 @@ int main(int argc, char **argv)
 	uint64_t idle_ns;
 
 	log_init(argv[0], 1);
+	X.rate = 20000;
 	D.max_conns = 256;
 	D.idle_ms = 120000;
 	while ((o = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -249,6 +275,38 @@ int main(int argc, char **argv)
 			snprintf(D.tls12[D.ntls12++], sizeof(D.tls12[0]), "%s",
 				 optarg);
 			break;
+		case 'X': {
+			char h[256], p[8];
+			bool tcp;
+
+			if (strlen(optarg) >= sizeof(X.target) ||
+			    cot_ipfix_parse_target(optarg, &tcp, h, sizeof(h),
+						   p, sizeof(p)) < 0) {
+				log_warnx("--ipfix %s: not "
+					  "[udp://|tcp://]HOST:PORT",
+					  optarg);
+				return COT_EXIT_USAGE;
+			}
+			ipfix = optarg;
+			break;
+		}
+		case 'R': {
+			int v;
+
+			if (cot_cli_int("--ipfix-rate", optarg, 0, 100000000,
+					&v) < 0)
+				return COT_EXIT_USAGE;
+			X.rate = (unsigned)v;
+			break;
+		}
+		case 'S':
+			if (!optarg[0] ||
+			    strlen(optarg) >= sizeof(X.state) - 8) {
+				log_warnx("--ipfix-state: empty or too long");
+				return COT_EXIT_USAGE;
+			}
+			ipfix_state = optarg;
+			break;
 		case 'v':
 			verbosity = 2;
 			break;
@@ -292,6 +350,19 @@ int main(int argc, char **argv)
 			   sizeof(err)) < 0)
 		fatalx("%s", err);
 	pthread_mutex_init(&D.dbmu, NULL);
+	if (ipfix) {
+		X.db = db;
+		X.stop = &xstop;
+		snprintf(X.target, sizeof(X.target), "%s", ipfix);
+		if (ipfix_state)
+			snprintf(X.state, sizeof(X.state), "%s", ipfix_state);
+		else if (strlen(db) + 7 > sizeof(X.state))
+			fatalx("--db path too long for its .ipfix state file");
+		else
+			snprintf(X.state, sizeof(X.state), "%s.ipfix", db);
+		if (logd_export_start(&X) < 0)
+			return 1;
+	}
 	lfd = listen_on(host, port);
 	if (port_file)
 		write_port_file(port_file, lfd);
@@ -337,6 +408,9 @@ int main(int argc, char **argv)
 	/* Connection threads see stop within a second; wait at most 10 s. */
 	for (n = 0; n < 100 && atomic_load(&D.active) > 0; n++)
 		usleep(100000);
+	/* The exporter last: it sends what the connections committed. */
+	atomic_store(&xstop, 1);
+	logd_export_join(&X);
 	if (atomic_load(&D.active) > 0) {
 		log_warnx("%d connections still busy; exiting anyway",
 			  atomic_load(&D.active));

@@ -13,6 +13,7 @@
  * matches the range when its lifetime overlaps it.  --addr and --port
  * match either end.  Output is in (stream, seq) order.
  */
+#include <stdbool.h>
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "host/cli.h"
 #include "host/clock.h"
+#include "host/ipfix.h"
 #include "host/log.h"
 #include "host/recfmt.h"
 #include "host/store.h"
@@ -127,6 +129,10 @@ static void usage(FILE *f)
 		"         [--proto tcp|udp|icmp|icmp6|other] [--seen-by "
 		"nic|vmi|both]\n"
 		"         [--limit N] [--format table|json|csv]\n"
+		"         [--format ipfix -o FILE]\n"
+		"  ipfix: the records as IPFIX biflows into FILE (RFC 5655; "
+		"the elements\n"
+		"     of cotrack-logd --ipfix, docs/logd.md)\n"
 		"  T: seconds or ns since the epoch, YYYY-MM-DD[THH:MM[:SS]] "
 		"(UTC),\n"
 		"     or an age like 30s, 10m, 1.5h, 7d.\n");
@@ -146,6 +152,7 @@ int cmd_query(int argc, char **argv)
 		{ "seen-by", required_argument, NULL, 'S' },
 		{ "limit", required_argument, NULL, 'l' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -154,6 +161,9 @@ int cmd_query(int argc, char **argv)
 	int has_addr = 0, port = -1, proto = -1, seen = -1, o, i, rc = 1;
 	uint64_t limit = UINT64_MAX; /* none */
 	enum cot_recfmt fmt = COT_RECFMT_TABLE;
+	const char *outfile = NULL;
+	struct cot_ipfix *ix = NULL;
+	bool ipfix = false;
 	uint8_t addr[16];
 	char sql[2048], err[512];
 	struct cot_store st;
@@ -162,7 +172,7 @@ int cmd_query(int argc, char **argv)
 	uint64_t n = 0;
 
 	optind = 1;
-	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
 		switch (o) {
 		case 'd':
 			db = optarg;
@@ -211,10 +221,14 @@ int cmd_query(int argc, char **argv)
 				return COT_EXIT_USAGE;
 			break;
 		case 'f':
-			if (cot_recfmt_parse(optarg, &fmt) < 0) {
-				log_warnx("--format table|json|csv");
+			ipfix = !strcmp(optarg, "ipfix");
+			if (!ipfix && cot_recfmt_parse(optarg, &fmt) < 0) {
+				log_warnx("--format table|json|csv|ipfix");
 				return COT_EXIT_USAGE;
 			}
+			break;
+		case 'o':
+			outfile = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -226,6 +240,11 @@ int cmd_query(int argc, char **argv)
 	}
 	if (!db || optind != argc) {
 		usage(stderr);
+		return COT_EXIT_USAGE;
+	}
+	if (ipfix != (outfile != NULL)) {
+		log_warnx(ipfix ? "--format ipfix needs -o FILE"
+				: "-o FILE is for --format ipfix only");
 		return COT_EXIT_USAGE;
 	}
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
@@ -262,23 +281,41 @@ int cmd_query(int argc, char **argv)
 	if (seen >= 0)
 		sqlite3_bind_int(s, 8, seen);
 	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
-	cot_recfmt_header(stdout, fmt);
+	if (ipfix) {
+		ix = cot_ipfix_open(outfile, true, 0, err, sizeof(err));
+		if (!ix) {
+			log_warnx("%s", err);
+			goto out;
+		}
+	} else {
+		cot_recfmt_header(stdout, fmt);
+	}
 	while ((i = sqlite3_step(s)) == SQLITE_ROW) {
 		if (cot_store_row_rec(s, 0, &r) < 0) {
 			log_warnx("malformed row skipped");
 			continue;
 		}
-		cot_recfmt_write(stdout, fmt, &r);
+		if (!ix) {
+			cot_recfmt_write(stdout, fmt, &r);
+		} else if (cot_ipfix_add(ix, &r, err, sizeof(err)) < 0) {
+			log_warnx("%s: %s", outfile, err);
+			goto out;
+		}
 		n++;
+	}
+	if (ix && cot_ipfix_flush(ix, err, sizeof(err)) < 0) {
+		log_warnx("%s: %s", outfile, err);
+		goto out;
 	}
 	if (i != SQLITE_DONE) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
 	}
-	if (fmt == COT_RECFMT_TABLE)
+	if (fmt == COT_RECFMT_TABLE || ix)
 		fprintf(stderr, "%llu records\n", (unsigned long long)n);
 	rc = 0;
 out:
+	cot_ipfix_close(ix);
 	sqlite3_finalize(s);
 	cot_store_close(&st);
 	return rc;
