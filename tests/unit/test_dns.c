@@ -822,7 +822,27 @@ static int write_pair(const char *dir, const char *name, const struct ep *c,
 	fwrite(l, 1, 2, fp);
 	fwrite(f1, 1, n1, fp);
 	fwrite(f2, 1, n2, fp);
-	return fclose(fp) != 0;
+	if (fclose(fp) != 0)
+		return 1;
+	/* a seed that names nothing would not reach the answer walk */
+	{
+		struct cot_dns_stats st;
+		struct cot_dns *t;
+		void *mem;
+
+		t = mk(16, 4, &mem);
+		if (!t)
+			return 1;
+		feed_raw(t, f1, n1, n1, true, 0);
+		feed_raw(t, f2, n2, n2, false, 0);
+		cot_dns_stats(t, &st);
+		free(mem);
+		if (st.names == 0) {
+			fprintf(stderr, "seed %s names nothing\n", name);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 static int write_corpus(const char *dir)
@@ -837,13 +857,15 @@ static int write_corpus(const char *dir)
 	e |= write_pair(dir, "a", &VM_A, &RES, &q, &a);
 
 	m_hdr(&a, 0x1111, 0x8180, 1, 3);
-	m_question(&a, "www.example.com", 1);
+	m_question(&a, "www.example.com", 1); /* 12..32 */
 	m_ptr(&a, 12);
-	m_cname(&a, 60, "edge.cdn.net");
+	m_cname(&a, 60, "edge.cdn.net"); /* the target at 45, "cdn" at 50 */
+	m_ptr(&a, 45);
+	m_rr(&a, 5, 60, 5);
 	m_labels(&a, "e1");
-	m_ptr(&a, 33 + 12 + 4); /* "cdn.net" inside edge.cdn.net */
-	m_cname(&a, 60, "x.cdn.net");
-	m_name(&a, "x.cdn.net");
+	m_ptr(&a, 50);
+	m_labels(&a, "e1");
+	m_ptr(&a, 50);
 	m_a(&a, 30, ip);
 	e |= write_pair(dir, "cname", &VM_A, &RES, &q, &a);
 
