@@ -56,6 +56,7 @@ struct query {
 	uint64_t at_ns;
 	uint16_t cport, id, qtype;
 	uint8_t used;
+	uint8_t hop[6]; /* the query's destination MAC: the answer's source */
 	char qname[COT_DNS_NAMELEN];
 };
 
@@ -297,7 +298,8 @@ static uint32_t dns_msg(const struct cot_pkt *pkt, const uint8_t *frame,
 /* --- the query table ------------------------------------------------- */
 
 static void on_query(struct cot_dns *t, const struct cot_pkt *pkt,
-		     const uint8_t *m, uint32_t mlen, uint64_t now)
+		     const uint8_t *frame, const uint8_t *m, uint32_t mlen,
+		     uint64_t now)
 {
 	uint16_t id = cot_get_be16(m), fl = cot_get_be16(m + 2);
 	uint16_t qtype, qclass;
@@ -342,6 +344,7 @@ static void on_query(struct cot_dns *t, const struct cot_pkt *pkt,
 	q->cport = pkt->sport;
 	q->id = id;
 	q->qtype = qtype;
+	cot_memcpy(q->hop, frame, 6);
 	q->at_ns = now;
 	str_cpy(q->qname, t->tmp);
 	t->st.queries++;
@@ -350,10 +353,18 @@ bad:
 	t->st.queries_bad++;
 }
 
-/* The outstanding query of this VM the answer answers, or NULL. */
+/*
+ * The outstanding query of this VM the answer answers, or NULL: same
+ * server, client address and port, id, question type and name, and it
+ * comes from the link address the query went to (the resolver's, or
+ * the router's when it is off the segment): cotrackd's switch lets no
+ * other port send from an address a VM or the uplink owns, so a
+ * neighbour cannot answer in the resolver's name even if it guesses the
+ * id and port.
+ */
 static struct query *find_query(struct cot_dns *t, const struct cot_pkt *pkt,
-				uint16_t id, uint16_t qtype, const char *qname,
-				uint64_t now)
+				const uint8_t *frame, uint16_t id,
+				uint16_t qtype, const char *qname, uint64_t now)
 {
 	uint32_t i;
 
@@ -366,6 +377,7 @@ static struct query *find_query(struct cot_dns *t, const struct cot_pkt *pkt,
 		    now - q->at_ns < t->p.query_timeout_ns &&
 		    cot_addr_eq(&q->server, &pkt->src) &&
 		    cot_addr_eq(&q->client, &pkt->dst) &&
+		    cot_memcmp(q->hop, frame + 6, 6) == 0 &&
 		    str_eq(q->qname, qname))
 			return q;
 	}
@@ -593,7 +605,8 @@ static void learn(struct cot_dns *t, const uint8_t *m, uint32_t mlen, int nrr,
 }
 
 static void on_answer(struct cot_dns *t, const struct cot_pkt *pkt,
-		      const uint8_t *m, uint32_t mlen, uint64_t now)
+		      const uint8_t *frame, const uint8_t *m, uint32_t mlen,
+		      uint64_t now)
 {
 	uint16_t id = cot_get_be16(m), fl = cot_get_be16(m + 2);
 	uint16_t qtype, qclass;
@@ -611,7 +624,8 @@ static void on_answer(struct cot_dns *t, const struct cot_pkt *pkt,
 		goto unmatched; /* no query of ours has that name */
 	qtype = cot_get_be16(m + r);
 	qclass = cot_get_be16(m + r + 2);
-	q = qclass == C_IN ? find_query(t, pkt, id, qtype, t->tmp, now) : NULL;
+	q = qclass == C_IN ? find_query(t, pkt, frame, id, qtype, t->tmp, now)
+			   : NULL;
 	if (!q)
 		goto unmatched;
 	str_cpy(t->chain[0], q->qname);
@@ -648,11 +662,11 @@ void cot_dns_frame(struct cot_dns *t, const struct cot_pkt *pkt,
 		if (!mlen)
 			t->st.queries_bad++;
 		else
-			on_query(t, pkt, m, mlen, now_ns);
+			on_query(t, pkt, frame, m, mlen, now_ns);
 	} else if (!mlen) {
 		t->st.answers++;
 		t->st.malformed++;
 	} else {
-		on_answer(t, pkt, m, mlen, now_ns);
+		on_answer(t, pkt, frame, m, mlen, now_ns);
 	}
 }

@@ -14,6 +14,23 @@
 #define HIDDEN_WARN_NS 10000000000ULL /* rate limit of the warning */
 #define FINAL_WAIT_NS  5000000000ULL  /* the last scan, at most */
 
+/* Debug: the names of a record's ends (plain text: core/dns keeps no
+ * other bytes), whether or not the record has fields for them. */
+static void log_names(const struct vm *v, const struct cot_rec *r)
+{
+	char sn[COT_DNS_NAMELEN], dn[COT_DNS_NAMELEN];
+	char sa[COT_ADDR_STRLEN], da[COT_ADDR_STRLEN];
+	size_t ns = vm_name_of(v, &r->src, r->first_ns, sn, sizeof(sn));
+	size_t nd = vm_name_of(v, &r->dst, r->first_ns, dn, sizeof(dn));
+
+	if (!ns && !nd)
+		return;
+	cot_addr_format(sa, &r->src, true);
+	cot_addr_format(da, &r->dst, true);
+	log_debug("%s: names: %s:%u (%s) -> %s:%u (%s)", v->name, sa, r->sport,
+		  sn, da, r->dport, dn);
+}
+
 static void on_rec(void *ctx, const struct cot_rec *r)
 {
 	struct vm *v = ctx;
@@ -34,6 +51,8 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 					  "never crossed the NIC");
 		}
 	}
+	if (log_verbosity >= 2)
+		log_names(v, r);
 #ifdef COT_REC_HAS_NAMES
 	/* The names the VM had looked up for each end when the connection
 	 * began (a name whose TTL ran out later still names it). */

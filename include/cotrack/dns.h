@@ -6,8 +6,9 @@
  * frame never allocates and never fails for lack of memory.
  *
  * A VM's UDP query to port 53 is remembered (client address and port,
- * server address, DNS id, question); an answer to that VM counts only
- * when it matches one of ITS outstanding queries exactly, and then every
+ * server address, DNS id, question, and the link address it went to);
+ * an answer to that VM counts only when it matches one of ITS
+ * outstanding queries exactly (from that link address), and then every
  * A/AAAA record reached from the question's name (directly or through a
  * CNAME chain) maps that address to the name the VM asked for, until
  * the smallest TTL along the chain runs out.  Everything in the frames

@@ -1,15 +1,18 @@
 # cotrackd's DNS names without guests: fake QEMUs on three VM sockets.
 # VM a (10.9.0.1) asks the resolver VM r (10.9.0.53) for svc.test; r
 # answers through a CNAME (svc.test -> node7.test -> A 10.9.0.80, TTLs
-# 300 and 60); VM x forges an answer to a for bank.test (no query of a
-# matches it).  a's per-VM summary counts 1 query, 2 answers (1
-# matched, 1 unmatched), 1 name; x's and r's tables learn nothing.
-# When the records carry names (rec.h defines COT_REC_HAS_NAMES), a's TCP
-# connection to 10.9.0.80 must be named svc.test and nothing bank.test.
+# 300 and 60).  Before r answers, VM x forges the answer: from r's IP
+# address and port, to a's port, with a's id and question, but from its
+# own MAC (the switch drops frames from r's MAC on x's port) and naming
+# 10.9.0.81: refused, as the query went to r's MAC.  a's per-VM summary
+# counts 1 query, 2 answers (1 matched, 1 unmatched), 1 name; x's and
+# r's tables learn nothing.  When the records carry names (rec.h defines
+# COT_REC_HAS_NAMES), a's TCP connection to 10.9.0.80 must be named
+# svc.test and the one to 10.9.0.81 not at all.
 source "$TOP/tests/lib.sh"
 D=$T_TMP
 F=$TOP/tests/tools/fakeqemu.py
-"$COTRACKD" --vm a,net=$D/a.sock --vm r,net=$D/r.sock --vm x,net=$D/x.sock \
+"$COTRACKD" -v -v --vm a,net=$D/a.sock --vm r,net=$D/r.sock --vm x,net=$D/x.sock \
 	-o $D/rec.json 2>$D/d.log &
 dpid=$!
 t_on_exit "kill $dpid"
@@ -41,13 +44,14 @@ query = R + A + b"\x08\x00" + ip(a_ip, r_ip, 17, udp(40000, 53, q(0x1234, "svc.t
 good = A + R + b"\x08\x00" + ip(r_ip, a_ip, 17, udp(53, 40000, ans(0x1234, "svc.test", [
     rr(b"\xc0\x0c", 5, 300, name("node7.test")),
     rr(name("node7.test"), 1, 60, bytes(svc))])))
-forged = A + X + b"\x08\x00" + ip(r_ip, a_ip, 17, udp(53, 40000, ans(0x4321, "bank.test", [
+forged = A + X + b"\x08\x00" + ip(r_ip, a_ip, 17, udp(53, 40000, ans(0x1234, "svc.test", [
     rr(b"\xc0\x0c", 1, 3600, bytes([10, 9, 0, 81]))])))
-syn = R + A + b"\x08\x00" + ip(a_ip, svc, 6, tcp(41000, 80, 2))
+syns = [R + A + b"\x08\x00" + ip(a_ip, svc, 6, tcp(41000, 80, 2)),
+        R + A + b"\x08\x00" + ip(a_ip, [10, 9, 0, 81], 6, tcp(41001, 80, 2))]
 open(d + "/a.hex", "w").write(query.hex() + "\n")
 open(d + "/r.hex", "w").write(good.hex() + "\n")
 open(d + "/x.hex", "w").write(forged.hex() + "\n")
-open(d + "/a2.hex", "w").write(syn.hex() + "\n")
+open(d + "/a2.hex", "w").write("".join(f.hex() + "\n" for f in syns))
 PY
 # One connection per VM, each sending and receiving (a second
 # connection to a VM socket is refused); every wait is bounded.
@@ -64,8 +68,9 @@ def conn(v):
             time.sleep(0.05)
     raise SystemExit("cannot connect to " + v)
 def send(s, v):
-    f = bytes.fromhex(open(d + "/" + v + ".hex").read().strip())
-    s.sendall(struct.pack("!I", len(f)) + f)
+    for line in open(d + "/" + v + ".hex"):
+        f = bytes.fromhex(line.strip())
+        s.sendall(struct.pack("!I", len(f)) + f)
 def recv(s, n, secs):
     buf, got, end = b"", [], time.time() + secs
     s.settimeout(0.1)
@@ -86,15 +91,16 @@ a, r, x = conn("a"), conn("r"), conn("x")
 time.sleep(0.3)
 send(a, "a")                   # a's query (flooded: r and x)
 print("r got", len(recv(r, 1, 10)))
+send(x, "x")                   # x's forgery first (a learned: to a only)
+print("a got", len(recv(a, 1, 10)))
 send(r, "r")                   # r's answer (a learned: to a only)
-send(x, "x")                   # x's forgery (a learned: to a only)
-print("a got", len(recv(a, 2, 10)))
-send(a, "a2")                  # a connects to the answer's address
-print("r got", len(recv(r, 1, 10)))
+print("a got", len(recv(a, 1, 10)))
+send(a, "a2")                  # a connects to both addresses
+print("r got", len(recv(r, 2, 10)))
 time.sleep(0.2)
 PY
 sed 's/^/# /' $D/drive.log
-check "a got the answer and the forgery" grep -qx "a got 2" $D/drive.log
+check "a got the forgery and the answer" test "$(grep -c "^a got 1" $D/drive.log)" = 2
 kill -TERM $dpid
 wait $dpid
 check "exit status 0 on SIGTERM" test $? = 0
@@ -104,21 +110,29 @@ check "a: 1 query, 2 answers, 1 matched, 1 unmatched, 1 name" \
 check "r: answered from port 53, learned nothing" \
 	grep -q "^r: dns queries 0 .*answers 0 .*names 0 " $D/d.log
 check "x: learned nothing" grep -q "^x: dns .*names 0 " $D/d.log
+# The names cotrackd gives a's records (its debug line, with or without
+# the record fields): 10.9.0.80 is svc.test, 10.9.0.81 has no name.
+grep "names:" $D/d.log | sed 's/^/# /'
+check "a's record to 10.9.0.80 is named svc.test" \
+	grep -q "a: names: 10.9.0.1:41000 () -> 10.9.0.80:80 (svc.test)" $D/d.log
+check "a's record to 10.9.0.81 has no name (the forgery was refused)" \
+	sh -c "! grep -q names:.*10.9.0.81 $D/d.log"
 # Once rec.h has the name fields, the JSON must carry them: no skipping.
 has_names=$(grep -c COT_REC_HAS_NAMES "$TOP/include/cotrack/rec.h")
 python3 - $D/rec.json "$has_names" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-tcp = [r for r in recs if r["vm"] == "a" and r["proto"] == "tcp"]
-assert len(tcp) == 1 and tcp[0]["dst"] == "10.9.0.80", tcp
+tcp = sorted((r for r in recs if r["vm"] == "a" and r["proto"] == "tcp"),
+             key=lambda r: r["dst"])
+assert [r["dst"] for r in tcp] == ["10.9.0.80", "10.9.0.81"], tcp
 if "dst_name" not in tcp[0]:
     assert sys.argv[2] == "0", "rec.h has COT_REC_HAS_NAMES but the record has no dst_name"
     print("# records carry no names yet (COT_REC_HAS_NAMES): summary only")
     sys.exit(0)
 assert tcp[0]["dst_name"] == "svc.test", tcp[0]
-assert all("bank" not in (r.get("src_name", "") + r.get("dst_name", "")) for r in recs), recs
+assert tcp[1]["dst_name"] == "", tcp[1]
 print("# a's record: dst_name", tcp[0]["dst_name"])
 PY
-check "a's TCP record (named svc.test when records carry names)" test $? = 0
+check "a's TCP records (10.9.0.80 named svc.test, .81 unnamed, when records carry names)" test $? = 0
 if grep -q "AddressSanitizer\|runtime error" $D/d.log; then not_ok "sanitizer report"; else ok "no sanitizer report"; fi
 t_end

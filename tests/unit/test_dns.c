@@ -687,6 +687,21 @@ static void test_spoof(void)
 	cot_dns_stats(ta, &st);
 	T_EQ_U(st.unmatched, 5);
 	T_EQ_U(st.matched, 0);
+	/* exact in every field, but from another link address than the
+	 * one the query went to (a neighbour answering in the resolver's
+	 * name): refused */
+	{
+		uint8_t f[1600];
+		uint32_t n;
+
+		answer_a(&m, 0x55, "bank.test", 100, ip2);
+		n = mk_frame(f, &RES, &VM_A, &m);
+		f[11] = 0xee;
+		feed_raw(ta, f, n, n, false, 0);
+		T_EQ_S(name_of(ta, a4(10, 9, 9, 8), 1), "");
+		cot_dns_stats(ta, &st);
+		T_EQ_U(st.unmatched, 6);
+	}
 	/* the real answer, to A: named in A only */
 	answer_a(&m, 0x55, "bank.test", 100, ip);
 	feed(ta, &RES, &VM_A, &m, false, 0);
