@@ -38,9 +38,8 @@
 #define LABEL_MAX  63  /* RFC 1035 2.3.4 */
 #define NAME_TURNS (NAME_WIRE / 2 + COT_DNS_MAX_PTRS + 1)
 
-/* read_name() results besides an offset. */
-#define N_MALFORMED (-1) /* the message is broken */
-#define N_BADCHAR   (-2) /* well-formed, but a byte we do not keep */
+/* read_name()'s result when the message is broken. */
+#define N_MALFORMED (-1)
 
 struct nent {
 	struct cot_addr a;
@@ -212,8 +211,9 @@ static int keep_char(uint8_t c)
  * Decode the name at @off of the message @m (@mlen bytes) into @out
  * (dotted, lower-case, NUL-terminated; "" for the root).  Returns the
  * offset just after the name where it lies (after its first pointer, or
- * its root label), N_MALFORMED, or N_BADCHAR (well-formed, @out not
- * usable).
+ * its root label), or N_MALFORMED.  *@clean is false when the name is
+ * well-formed but has a byte keep_char() refuses (@out is then not to
+ * be used).
  *
  * Compression pointers (RFC 1035 4.1.4) must each point before the
  * start of the part of the name being read, so their targets strictly
@@ -224,13 +224,14 @@ static int keep_char(uint8_t c)
  * are malformed.
  */
 static int read_name(const uint8_t *m, uint32_t mlen, uint32_t off,
-		     char out[COT_DNS_NAMELEN])
+		     char out[COT_DNS_NAMELEN], bool *clean)
 {
 	uint32_t pos = off, lim = off, end = 0, n = 0, wire = 0, hops = 0;
 	uint32_t turn, i;
 	bool jumped = false, bad = false;
 
 	out[0] = 0;
+	*clean = false;
 	for (turn = 0; turn < NAME_TURNS; turn++) {
 		uint8_t c;
 
@@ -257,7 +258,8 @@ static int read_name(const uint8_t *m, uint32_t mlen, uint32_t off,
 			out[n] = 0;
 			if (!jumped)
 				end = pos + 1;
-			return bad ? N_BADCHAR : (int)end;
+			*clean = !bad;
+			return (int)end;
 		}
 		/* c <= 63 here; with the root byte at most NAME_WIRE */
 		wire += (uint32_t)c + 1;
@@ -304,6 +306,7 @@ static void on_query(struct cot_dns *t, const struct cot_pkt *pkt,
 	uint16_t id = cot_get_be16(m), fl = cot_get_be16(m + 2);
 	uint16_t qtype, qclass;
 	struct query *q = NULL, *oldest = NULL;
+	bool clean;
 	uint32_t i;
 	int r;
 
@@ -311,8 +314,8 @@ static void on_query(struct cot_dns *t, const struct cot_pkt *pkt,
 	if ((fl & 0x8000) || ((fl >> 11) & 0xf) != 0 ||
 	    cot_get_be16(m + 4) != 1)
 		goto bad;
-	r = read_name(m, mlen, DNS_HDR, t->tmp);
-	if (r < 0 || !t->tmp[0] || (uint32_t)r + 4 > mlen)
+	r = read_name(m, mlen, DNS_HDR, t->tmp, &clean);
+	if (r < 0 || !clean || !t->tmp[0] || (uint32_t)r + 4 > mlen)
 		goto bad;
 	qtype = cot_get_be16(m + r);
 	qclass = cot_get_be16(m + r + 2);
@@ -503,9 +506,11 @@ static int scan_answers(struct cot_dns *t, const uint8_t *m, uint32_t mlen,
 
 	for (i = 0; i < n; i++) {
 		struct rr *r = &t->rrs[i];
-		int e = read_name(m, mlen, pos, t->tmp);
+		bool clean;
+		int e = read_name(m, mlen, pos, t->tmp, &clean);
 
-		if (e == N_MALFORMED || (uint32_t)e + 10 > mlen)
+		/* a name with bytes we do not keep is skipped, not broken */
+		if (e < 0 || (uint32_t)e + 10 > mlen)
 			return -1;
 		r->name_off = pos;
 		r->type = cot_get_be16(m + e);
@@ -528,7 +533,9 @@ static int scan_answers(struct cot_dns *t, const uint8_t *m, uint32_t mlen,
 static bool owner_is(struct cot_dns *t, const uint8_t *m, uint32_t mlen,
 		     const struct rr *r, uint32_t j)
 {
-	return read_name(m, mlen, r->name_off, t->tmp) >= 0 &&
+	bool clean;
+
+	return read_name(m, mlen, r->name_off, t->tmp, &clean) >= 0 && clean &&
 	       str_eq(t->tmp, t->chain[j]);
 }
 
@@ -579,13 +586,16 @@ static void learn(struct cot_dns *t, const uint8_t *m, uint32_t mlen, int nrr,
 
 		for (i = 0; i < (uint32_t)nrr && !grew; i++) {
 			const struct rr *r = &t->rrs[i];
+			bool clean;
 			int e;
 
 			if (r->type != T_CNAME ||
 			    !owner_is(t, m, mlen, r, nchain - 1))
 				continue;
-			e = read_name(m, mlen, r->rd_off, t->chain[nchain]);
-			if (e < 0 || (uint32_t)e > r->rd_off + r->rdlen ||
+			e = read_name(m, mlen, r->rd_off, t->chain[nchain],
+				      &clean);
+			if (e < 0 || !clean ||
+			    (uint32_t)e > r->rd_off + r->rdlen ||
 			    !t->chain[nchain][0])
 				continue;
 			for (k = 0; k < nchain; k++)
@@ -611,16 +621,17 @@ static void on_answer(struct cot_dns *t, const struct cot_pkt *pkt,
 	uint16_t id = cot_get_be16(m), fl = cot_get_be16(m + 2);
 	uint16_t qtype, qclass;
 	struct query *q;
+	bool clean;
 	int r, nrr;
 
 	t->st.answers++;
 	if (!(fl & 0x8000) || ((fl >> 11) & 0xf) != 0 ||
 	    cot_get_be16(m + 4) != 1)
 		goto unmatched; /* not an answer to a query we keep */
-	r = read_name(m, mlen, DNS_HDR, t->tmp);
-	if (r == N_MALFORMED || (uint32_t)r + 4 > mlen)
+	r = read_name(m, mlen, DNS_HDR, t->tmp, &clean);
+	if (r < 0 || (uint32_t)r + 4 > mlen)
 		goto malformed;
-	if (r < 0)
+	if (!clean)
 		goto unmatched; /* no query of ours has that name */
 	qtype = cot_get_be16(m + r);
 	qclass = cot_get_be16(m + r + 2);
