@@ -199,7 +199,7 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 		cot_pkt_gso_tcp(&x.pkt, mss);
 	/* Every frame the guest sent is its frame, dropped or not. */
 	if (vin && d->track)
-		vm_frame(vin, parsed(&x), now, true);
+		vm_frame(vin, parsed(&x), f, len, now, true);
 	verdict = sw_decide(&d->sw, in->idx, f, len, now, &out);
 	count_drop(in, verdict);
 	if (out && (mss || csum)) {
@@ -240,7 +240,7 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 		/* Tracked at the VM only if it is on its way there. */
 		vout = vm_of(d, o);
 		if (vout && d->track)
-			vm_frame(vout, parsed(&x), now, false);
+			vm_frame(vout, parsed(&x), f, len, now, false);
 	}
 	/*
 	 * Every frame of a VM is an event of that VM: the TSC gate says

@@ -14,6 +14,23 @@
 #define HIDDEN_WARN_NS 10000000000ULL /* rate limit of the warning */
 #define FINAL_WAIT_NS  5000000000ULL  /* the last scan, at most */
 
+/* Debug: the names of a record's ends (plain text: core/dns keeps no
+ * other bytes), whether or not the record has fields for them. */
+static void log_names(const struct vm *v, const struct cot_rec *r)
+{
+	char sn[COT_DNS_NAMELEN], dn[COT_DNS_NAMELEN];
+	char sa[COT_ADDR_STRLEN], da[COT_ADDR_STRLEN];
+	size_t ns = vm_name_of(v, &r->src, r->first_ns, sn, sizeof(sn));
+	size_t nd = vm_name_of(v, &r->dst, r->first_ns, dn, sizeof(dn));
+
+	if (!ns && !nd)
+		return;
+	cot_addr_format(sa, &r->src, true);
+	cot_addr_format(da, &r->dst, true);
+	log_debug("%s: names: %s:%u (%s) -> %s:%u (%s)", v->name, sa, r->sport,
+		  sn, da, r->dport, dn);
+}
+
 static void on_rec(void *ctx, const struct cot_rec *r)
 {
 	struct vm *v = ctx;
@@ -34,7 +51,47 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 					  "never crossed the NIC");
 		}
 	}
+	if (log_verbosity >= 2)
+		log_names(v, r);
+#ifdef COT_REC_HAS_NAMES
+	/* The names the VM had looked up for each end when the connection
+	 * began (a name whose TTL ran out later still names it). */
+	vm_name_of(v, &r->src, r->first_ns, out.src_name, sizeof(out.src_name));
+	vm_name_of(v, &r->dst, r->first_ns, out.dst_name, sizeof(out.dst_name));
+#endif
 	out_record(v->out, &out);
+}
+
+static int dns_init(struct vm *v, uint64_t seed)
+{
+	struct cot_dns_params dp;
+	size_t len;
+
+	cot_dns_params_default(&dp);
+	/* A third key, for the name table's hash. */
+	dp.hash_seed = seed * 0xbf58476d1ce4e5b9ULL + 2;
+	len = cot_dns_memsize(&dp);
+	v->dmem = len ? aligned_alloc(64, (len + 63) & ~(size_t)63) : NULL;
+	if (!v->dmem || cot_dns_init(&v->dns, v->dmem, len, &dp) < 0) {
+		log_warnx("%s: cannot allocate the DNS name table (%zu bytes)",
+			  v->name, len);
+		return -1;
+	}
+	return 0;
+}
+
+size_t vm_name_of(const struct vm *v, const struct cot_addr *a, uint64_t now_ns,
+		  char *buf, size_t cap)
+{
+	int n;
+
+	if (!cap)
+		return 0;
+	buf[0] = 0;
+	if (!v->dns)
+		return 0;
+	n = cot_dns_lookup(v->dns, a, now_ns, buf, cap);
+	return n > 0 ? (size_t)n : 0;
 }
 
 int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
@@ -67,6 +124,8 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 			  v->name, len);
 		return -1;
 	}
+	if (dns_init(v, p->seed) < 0)
+		return -1;
 	if (!v->vmi_on)
 		return 0;
 	v->interval_tsc = (uint64_t)((double)p->interval_ns * p->tsc_per_ns);
@@ -91,9 +150,11 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 	return scanner_start(v->sc, &sp);
 }
 
-void vm_frame(struct vm *v, const struct cot_pkt *pkt, uint64_t now,
-	      bool from_guest)
+void vm_frame(struct vm *v, const struct cot_pkt *pkt, const uint8_t *f,
+	      uint32_t len, uint64_t now, bool from_guest)
 {
+	/* Names first: a record the frame ends already sees them. */
+	cot_dns_frame(v->dns, pkt, f, len, from_guest, now);
 	cot_merge_pkt(v->m, pkt, now, from_guest);
 }
 
@@ -243,6 +304,20 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 		p->st.drop_qfull, p->st.drop_peer, p->st.drop_bad,
 		p->st.drop_spoof, p->st.drop_storm, p->st.drop_maclimit,
 		fs.evicted);
+	if (v->dns) {
+		struct cot_dns_stats ds;
+
+		cot_dns_stats(v->dns, &ds);
+		fprintf(f,
+			"%s: dns queries %" PRIu64 " (not kept %" PRIu64
+			", replaced %" PRIu64 "), answers %" PRIu64
+			" (matched %" PRIu64 ", unmatched %" PRIu64
+			", malformed %" PRIu64 "), names %" PRIu64
+			" (evicted %" PRIu64 ")\n",
+			v->name, ds.queries, ds.queries_bad,
+			ds.queries_replaced, ds.answers, ds.matched,
+			ds.unmatched, ds.malformed, ds.names, ds.evicted);
+	}
 	if (p->vh) {
 		struct vhost_stats vs;
 
@@ -290,6 +365,9 @@ void vm_free(struct vm *v)
 	}
 	free(v->evbuf);
 	free(v->mmem);
+	free(v->dmem);
 	v->evbuf = NULL;
 	v->mmem = NULL;
+	v->dmem = NULL;
+	v->dns = NULL;
 }

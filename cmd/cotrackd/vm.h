@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cotrack/dns.h"
 #include "cotrack/merge.h"
 #include "cotrack/sched.h"
 #include "out.h"
@@ -59,6 +60,8 @@ struct vm {
 	struct out *out;
 	struct cot_merge *m;
 	void *mmem;
+	struct cot_dns *dns; /* names learned from its DNS answers */
+	void *dmem;
 	bool vmi_on; /* guest memory was given */
 	bool vmi_up; /* the scanner found the kernel */
 	struct scanner *sc;
@@ -73,9 +76,20 @@ struct vm {
 /* Allocate the tracker (and start the scanner).  0 or -1 (logged). */
 int vm_init(struct vm *v, const struct vm_params *p, struct out *out);
 
-/* Account one parsed frame of the VM (to or from the guest). */
-void vm_frame(struct vm *v, const struct cot_pkt *pkt, uint64_t now_ns,
-	      bool from_guest);
+/*
+ * Account one frame of the VM (to or from the guest): @pkt is @f (@len
+ * bytes) parsed; the bytes are for the DNS names (core/dns).
+ */
+void vm_frame(struct vm *v, const struct cot_pkt *pkt, const uint8_t *f,
+	      uint32_t len, uint64_t now_ns, bool from_guest);
+
+/*
+ * The DNS name this VM looked up for @a, live at @now_ns (monotonic,
+ * as given to vm_frame()), into @buf (NUL-terminated, cut to @cap - 1).
+ * Returns its length, 0 for none.
+ */
+size_t vm_name_of(const struct vm *v, const struct cot_addr *a, uint64_t now_ns,
+		  char *buf, size_t cap);
 
 /* A frame from the guest: a guest event, so the TSC gate is asked. */
 void vm_guest_event(struct vm *v, uint64_t tsc, bool paused);
