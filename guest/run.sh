@@ -16,7 +16,7 @@
 # console.log (the serial console) and qemu.log (QEMU's stderr).
 #
 # Options:
-#   --role ROLE        guest role: sockets backend frontend idle shell
+#   --role ROLE        guest role: sockets backend frontend fe-svc be-svc idle shell
 #                      (default sockets)
 #   --name NAME        RAM file /dev/shm/NAME (default cotrack-ROLE-PID)
 #   --dir DIR          run directory (default $GUEST_OUT/run/NAME)
@@ -106,7 +106,7 @@ die() { echo "guest/run: $*" >&2; exit 1; }
 [ -f "$OUT/kernel.env" ] || die "no $OUT/kernel.env: run guest/build.sh (make guest)"
 # shellcheck source=/dev/null
 . "$OUT/kernel.env"
-case $role in *[!a-z0-9_]*) die "bad role $role" ;; esac
+case $role in *[!a-z0-9_-]*) die "bad role $role" ;; esac
 case $timeout$ready_timeout in *[!0-9]*) die "timeouts are whole seconds" ;; esac
 # RAM size in bytes, to refuse anything reaching the PCI hole
 case $mem in
