@@ -44,7 +44,7 @@
 #   --ip CIDR --ip6 CIDR --gw IP      guest addresses (cotrack.ip= ...)
 #   --backend HOST:PORT               frontend role: where the backend is
 #   --count N          sockets role: N extra established sockets
-#   --append STR       more kernel command line (e.g. cotrack.ns2=0)
+#   --append STR       more kernel command line (e.g. cotrack.ns2=0); repeatable
 #   --vmcoreinfo       add QEMU's vmcoreinfo device (+ cotrack.fwcfg=1): the
 #                      ELF dumps then carry the kernel's VMCOREINFO note,
 #                      which drgn needs; off by default so that cotrack vmi
@@ -90,7 +90,7 @@ while [ $# -gt 0 ]; do
 	--gw) gw=$2; shift ;;
 	--backend) backend=$2; shift ;;
 	--count) count=$2; shift ;;
-	--append) append=$2; shift ;;
+	--append) append="${append:+$append }$2"; shift ;;
 	--verbose) quiet= ;;
 	--vmcoreinfo) vmcoreinfo=1 ;;
 	--no-shm) shm=0 ;;
