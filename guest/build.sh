@@ -201,6 +201,7 @@ if [ ! -f "$OUT/svc/.done" ] || [ "$force" = 1 ]; then
 	all=
 	i=0
 	while [ -n "$todo" ] && [ $i -lt 200 ]; do # bounded: 200 packages
+		# shellcheck disable=SC2086 # a word list
 		set -- $todo
 		p=$1
 		shift

@@ -141,7 +141,7 @@ svc_alive() {
 # svc_dns: dnsmasq in the client namespace (after svc_start), bounded wait
 # until it answers on 10.0.0.100:53; svc_cleanup stops it
 svc_dns() {
-	local env=${GUEST_OUT:-$SVC_TOP/build/guest}/svc.env i
+	local env=${GUEST_OUT:-$SVC_TOP/build/guest}/svc.env
 	# shellcheck disable=SC1090
 	. "$env" || return 1
 	ip netns exec "$SVC_NS" "$SVC_LD" --library-path "$SVC_LIB" "$DNSMASQ" \
@@ -152,7 +152,7 @@ svc_dns() {
 		--log-queries --log-facility="$SVC_DIR/dnsmasq.log" \
 		2>"$SVC_DIR/dnsmasq.err" &
 	SVC_DNSPID=$!
-	for i in $(seq 50); do
+	for _ in $(seq 50); do
 		ip netns exec "$SVC_NS" python3 -c '
 import socket, sys
 q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07backend\x03svc\x00\x00\x01\x00\x01"
