@@ -77,8 +77,14 @@ cats["fe nginx -> be nginx, at be"] = [r for r in tcp if r["vm"] == "be" and r["
                                        and r["dst"] == "10.0.0.3" and r["dport"] == 80]
 want_n = {"client -> fe nginx": a.n, "fe nginx -> memcached (localhost)": a.n,
           "fe nginx -> be nginx, at fe": want_miss, "fe nginx -> be nginx, at be": want_miss}
-want_seen = {"client -> fe nginx": "both", "fe nginx -> memcached (localhost)": "vmi",
-             "fe nginx -> be nginx, at fe": "both", "fe nginx -> be nginx, at be": "both"}
+# The NIC sees every frame of a connection that crosses it: "nic" or
+# "both" on all of those; a localhost one only the memory view can see.
+# How many of the NIC-crossing ones the memory view caught too is
+# reported (the table), not asserted, as in track_check.py: a connection
+# that opens and closes between two scans (the frontend's side of a
+# backend call ends in no TIME_WAIT) can be missed by it.
+want_seen = {"client -> fe nginx": {"both", "nic"}, "fe nginx -> memcached (localhost)": {"vmi"},
+             "fe nginx -> be nginx, at fe": {"both", "nic"}, "fe nginx -> be nginx, at be": {"both", "nic"}}
 print("# memcached seeding connection(s) before the first request: %d" % len(seed))
 tap(len(seed) <= 1, "at most the one seeding connection to memcached before the requests (%d)" % len(seed))
 LOCAL = "fe nginx -> memcached (localhost)"
@@ -96,8 +102,8 @@ for name, rs in cats.items():
     else:
         tap(len(rs) == n, "%s: %d records, want %d" % (name, len(rs), n))
     seen = collections.Counter(r["seen_by"] for r in rs)
-    tap(set(seen) <= {want_seen[name]},
-        "%s: seen_by %s (want all %s)" % (name, dict(seen), want_seen[name]))
+    tap(set(seen) <= want_seen[name],
+        "%s: seen_by %s (want only %s)" % (name, dict(seen), " or ".join(sorted(want_seen[name]))))
 tap(collections.Counter(r["sport"] for r in cats["client -> fe nginx"]) ==
     collections.Counter(q[1] for q in reqs),
     "every client connection (by source port) recorded exactly once")
@@ -161,11 +167,16 @@ tap(len(be_tcp) == a.be_passive, "backend TCP records %d = PassiveOpens %d" % (l
 
 # --- ground truth of the owners: the guests' own /proc -------------------
 def owners_truth(path):
-    """{port: [(pid, cgroup, comm)]}: every process holding a listener
-    socket fd (its inode from the last truth round's /proc/net/tcp)."""
+    """{port: [(pid, cgroup, comm)]}: the processes that hold a listener
+    socket fd (its inode from the last truth round's /proc/net/tcp; the
+    fds from the last OWNERS block), narrowed to the workers where one
+    holder is the parent of others (nginx: the master holds the listener,
+    its worker accepts, and opens the upstream connections); parents from
+    the "P PID PPID COMM" lines of /proc/PID/status."""
     lines = [l.rstrip("\r\n") for l in open(path, errors="replace")]
     lis = {}
     owners = collections.defaultdict(list)
+    ppid = {}
     state = None
     for l in lines:
         if l.startswith("==COTRACK-TRUTH-BEGIN"):
@@ -184,9 +195,16 @@ def owners_truth(path):
             f = l.split(None, 5)
             if len(f) == 6 and f[0] == "O":
                 owners[f[3]].append((int(f[1]), f[4], f[5]))
-    out = collections.defaultdict(list)
+        else:
+            m = re.match(r"^P (\d+) (\d+) (\S+)$", l)
+            if m:
+                ppid[int(m.group(1))] = int(m.group(2))
+    out = {}
     for ino, port in lis.items():
-        out[port] += owners.get(ino, [])
+        hold = owners.get(ino, [])
+        pids = {o[0] for o in hold}
+        kids = [o for o in hold if ppid.get(o[0]) in pids]
+        out[port] = kids or hold
     return out
 
 
@@ -223,8 +241,14 @@ for name, src, dst, dname in spec:
     wrongo = [r for r in rs if (src and r.get("src_pid") and not end_ok(r, "src", src)) or
               (dst and r.get("dst_pid") and not end_ok(r, "dst", dst))]
     tap(not wrongo, "%s: no record names a wrong owner (%d wrong)" % (name, len(wrongo)))
-    tap(rs and len(good) == len(rs),
-        "%s: src %s, dst %s on %d of %d records" % (name, src or "none (remote)", dst or "none (remote)", len(good), len(rs)))
+    # owners come from the memory view: required on every record it saw
+    # (kept from the last scan that saw the socket owned); a NIC-only
+    # record may name none, never a wrong one (above)
+    mem = [r for r in rs if r["seen_by"] in ("vmi", "both")]
+    gm = [r for r in mem if end_ok(r, "src", src) and end_ok(r, "dst", dst)]
+    tap(mem and len(gm) == len(mem),
+        "%s: src %s, dst %s on %d of the %d records the memory view saw (%d of all %d)"
+        % (name, src or "none (remote)", dst or "none (remote)", len(gm), len(mem), len(good), len(rs)))
     if dname:
         named = [r for r in rs if r.get("dst_name") == dname]
         tap(rs and len(named) == len(rs), "%s: dst_name %s on %d of %d records" % (name, dname, len(named), len(rs)))
