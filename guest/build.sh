@@ -179,6 +179,83 @@ for s in "$here"/src/*.c; do
 	fi
 done
 
+# --- 3b. real services (issue 12) ------------------------------------------
+# Unmodified Debian programs: nginx (frontend and backend) and memcached
+# in the guests, dnsmasq (run on the host side, in the test's client
+# namespace, through the extracted loader).  Fetched with apt-get download
+# and unpacked with dpkg -x into $OUT/svc/root; their libraries come from
+# the lib* packages of their Depends (recursively), never from the host;
+# then the loader's own --list (ldd) must resolve every library inside
+# that tree.  Versions are sticky: the .debs stay in $OUT/dl and their
+# names are recorded in $OUT/svc/versions (--force re-fetches).
+svc_pkgs="nginx memcached dnsmasq-base"
+svc_bins="usr/sbin/nginx usr/bin/memcached usr/sbin/dnsmasq"
+guest_bins="usr/sbin/nginx usr/bin/memcached"
+sroot=$OUT/svc/root
+svc_lib=$sroot/lib/x86_64-linux-gnu:$sroot/usr/lib/x86_64-linux-gnu
+svc_ld=$sroot/lib64/ld-linux-x86-64.so.2
+if [ ! -f "$OUT/svc/.done" ] || [ "$force" = 1 ]; then
+	[ "$force" = 1 ] && rm -f "$OUT"/dl/*.deb.svc
+	declare -A seen=()
+	todo="$svc_pkgs libc6"
+	all=
+	i=0
+	while [ -n "$todo" ] && [ $i -lt 200 ]; do # bounded: 200 packages
+		# shellcheck disable=SC2086 # a word list
+		set -- $todo
+		p=$1
+		shift
+		todo="$*"
+		i=$((i + 1))
+		[ -z "${seen[$p]:-}" ] || continue
+		seen[$p]=1
+		all="$all $p"
+		# first alternative of each Depends/PreDepends that is a library
+		# (lib*, zlib1g)
+		for d in $(acache depends "$p" 2>/dev/null |
+			awk '($1 == "Depends:" || $1 == "PreDepends:" || $1 == "|Depends:") && $2 ~ /^(lib|zlib)/ && !alt {print $2} {alt = ($1 ~ /^\|/)}'); do
+			[ -n "${seen[$d]:-}" ] || todo="$todo $d"
+		done
+	done
+	rm -rf "$OUT/svc"
+	mkdir -p "$sroot"
+	for p in $all; do
+		deb=$(fetch "$p")
+		dpkg -x "$deb" "$sroot"
+		echo "$p $(dpkg-deb -f "$deb" Version)"
+	done >"$OUT/svc/versions.tmp"
+	mv "$OUT/svc/versions.tmp" "$OUT/svc/versions"
+	[ -x "$svc_ld" ] || { log "no dynamic loader in libc6"; exit 1; }
+	for b in $svc_bins; do
+		out=$("$svc_ld" --library-path "$svc_lib" --list "$sroot/$b") ||
+			{ log "$b: loader --list failed"; exit 1; }
+		if echo "$out" | grep -q "not found"; then
+			log "$b: libraries missing from the packages:"
+			echo "$out" | grep "not found" >&2
+			exit 1
+		fi
+		outside=$(echo "$out" | awk -v r="$sroot/" '$2 == "=>" && index($3, r) != 1 {print $3}')
+		[ -z "$outside" ] || { log "$b: libraries outside $sroot: $outside"; exit 1; }
+	done
+	log "services: $(awk '{printf "%s %s, ", $1, $2}' "$OUT/svc/versions")"
+	touch "$OUT/svc/.done"
+fi
+# the guests' files: binaries, the libraries they load, the loader
+svc_files=()
+for b in $guest_bins; do
+	svc_files+=("$sroot/$b")
+	while read -r l; do svc_files+=("$l"); done < <("$svc_ld" --library-path "$svc_lib" \
+		--list "$sroot/$b" | awk '$2 == "=>" {print $3}')
+done
+svc_files+=("$svc_ld")
+mapfile -t svc_files < <(printf '%s\n' "${svc_files[@]}" | sort -u)
+{
+	echo "SVC_ROOT=$sroot"
+	echo "SVC_LD=$svc_ld"
+	echo "SVC_LIB=$svc_lib"
+	echo "DNSMASQ=$sroot/usr/sbin/dnsmasq"
+} >"$OUT/svc.env"
+
 # --- 4. initramfs ----------------------------------------------------------
 # Modules for virtio-net over PCI; their dependencies come from modules.dep
 # (generated here with busybox depmod: the package ships none).  The cloud
@@ -208,7 +285,7 @@ done
 mapfile -t modfiles < <(printf '%s\n' "${modfiles[@]}" | sort -u)
 
 # Inputs of the initramfs: rebuild only when their digest changes.
-inputs=("$busybox" "$here/init" "$here"/roles/*.sh "$OUT"/bin/*)
+inputs=("$busybox" "$here/init" "$here"/roles/*.sh "$here"/svc/* "$OUT"/bin/* "${svc_files[@]}")
 for p in "${modfiles[@]}"; do inputs+=("$mdir/$p"); done
 digest=$( (echo "$KVER ${modfiles[*]}"; sha256sum "${inputs[@]}") | sha256sum | cut -c1-64)
 if [ "$force" = 0 ] && [ -f "$OUT/initrd.img" ] &&
@@ -238,6 +315,16 @@ else
 	install -m 755 "$here/init" "$st/init"
 	for r in "$here"/roles/*.sh; do install -m 755 "$r" "$st/etc/cotrack/"; done
 	echo "$KVER" >"$st/etc/cotrack/kver"
+	# real services: files at their Debian paths (symlinks resolved)
+	for f in "${svc_files[@]}"; do
+		rel=${f#"$sroot"/}
+		mkdir -p "$st/$(dirname "$rel")"
+		cp -L "$f" "$st/$rel"
+	done
+	mkdir -p "$st/lib64" "$st/var/lib/nginx" "$st/var/log/nginx" "$st/srv"
+	for f in "$here"/svc/*; do install -m 644 "$f" "$st/etc/cotrack/"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$st/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$st/etc/group"
 	(cd "$st" && find . -mindepth 1 | LC_ALL=C sort |
 		cpio --quiet -o -H newc --owner 0:0 | gzip -6 -n) >"$OUT/initrd.img.tmp"
 	mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"

@@ -16,7 +16,7 @@
 # console.log (the serial console) and qemu.log (QEMU's stderr).
 #
 # Options:
-#   --role ROLE        guest role: sockets backend frontend idle shell
+#   --role ROLE        guest role: sockets backend frontend fe-svc be-svc idle shell
 #                      (default sockets)
 #   --name NAME        RAM file /dev/shm/NAME (default cotrack-ROLE-PID)
 #   --dir DIR          run directory (default $GUEST_OUT/run/NAME)
@@ -44,7 +44,7 @@
 #   --ip CIDR --ip6 CIDR --gw IP      guest addresses (cotrack.ip= ...)
 #   --backend HOST:PORT               frontend role: where the backend is
 #   --count N          sockets role: N extra established sockets
-#   --append STR       more kernel command line (e.g. cotrack.ns2=0)
+#   --append STR       more kernel command line (e.g. cotrack.ns2=0); repeatable
 #   --vmcoreinfo       add QEMU's vmcoreinfo device (+ cotrack.fwcfg=1): the
 #                      ELF dumps then carry the kernel's VMCOREINFO note,
 #                      which drgn needs; off by default so that cotrack vmi
@@ -90,7 +90,7 @@ while [ $# -gt 0 ]; do
 	--gw) gw=$2; shift ;;
 	--backend) backend=$2; shift ;;
 	--count) count=$2; shift ;;
-	--append) append=$2; shift ;;
+	--append) append="${append:+$append }$2"; shift ;;
 	--verbose) quiet= ;;
 	--vmcoreinfo) vmcoreinfo=1 ;;
 	--no-shm) shm=0 ;;
@@ -106,7 +106,7 @@ die() { echo "guest/run: $*" >&2; exit 1; }
 [ -f "$OUT/kernel.env" ] || die "no $OUT/kernel.env: run guest/build.sh (make guest)"
 # shellcheck source=/dev/null
 . "$OUT/kernel.env"
-case $role in *[!a-z0-9_]*) die "bad role $role" ;; esac
+case $role in *[!a-z0-9_-]*) die "bad role $role" ;; esac
 case $timeout$ready_timeout in *[!0-9]*) die "timeouts are whole seconds" ;; esac
 # RAM size in bytes, to refuse anything reaching the PCI hole
 case $mem in

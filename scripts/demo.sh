@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # make demo: the whole of cotrack on the embedded defaults.  Builds the
-# test guests (Debian's cloud kernel + a busybox initramfs), starts
-# cotrackd, boots two microservice VMs on cotrackd's vhost-user NIC
-# (frontend: HTTP, calling a cache on its own localhost and the backend VM
-# per request; backend: HTTP; the memory view attaches from the memory
-# table QEMU hands over), sends
-# client requests from a network namespace through cotrackd's uplink, and
-# prints the data flow cotrack recorded; the records are shipped over TLS
+# test guests (Debian's cloud kernel + a busybox initramfs holding real,
+# unmodified Debian services), starts cotrackd and Debian's dnsmasq (DNS
+# for the guests, in the client namespace), boots two VMs on cotrackd's
+# vhost-user NIC (frontend: nginx, which looks every path up in memcached
+# on its own localhost and on a miss proxies to backend.svc; backend:
+# nginx serving a static file; each service in its own container: cgroup
+# v2 + pid and mount namespaces; the memory view attaches from the memory
+# table QEMU hands over), sends client requests (half hit memcached, half
+# miss) from a network namespace through cotrackd's uplink, and
+# prints the data flow cotrack recorded, by workload where the records
+# name their owners (src_comm/dst_comm, dst_name) and by address; the
+# records are shipped over TLS
 # to cotrack-logd, and the demo ends with the service map drawn from the
 # log server's database.  Everything stays on this machine.
 #
@@ -17,11 +22,14 @@
 set -eu
 O=$(cd "${1:?usage: scripts/demo.sh BUILD_DIR [REQUESTS]}" && pwd)
 N=${2:-${DEMO_REQUESTS:-50}}
+[ "$N" -ge 1 ] && [ "$N" -le 5000 ] || { echo "demo: REQUESTS must be 1..5000" >&2; exit 2; }
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 export TOP
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespace, tap)" >&2; exit 1; }
 source "$TOP/tests/tools/service.sh"
 export COT_BACKENDS=${DEMO_BACKENDS:-vhost-user vhost-user}
+# the real services (roles fe-svc, be-svc); memcached holds half the keys
+export SVC_REAL=1 SVC_HITS=$(((N + 1) / 2))
 out=$TOP/build/demo
 rm -rf "$out"
 mkdir -p "$out"
@@ -33,7 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
-step "building the test guests (Debian cloud kernel, busybox initramfs)"
+step "building the test guests (Debian cloud kernel, busybox initramfs, Debian's nginx and memcached)"
 "$G/build.sh"
 step "the user's side: a CA and certificates, and cotrack-logd on 127.0.0.1"
 "$O/cotrack" pki init "$out/pki" --tracker cotrackd-1 | sed 's/^/   /'
@@ -53,7 +61,10 @@ echo "   NICs: frontend ${1:-?}, backend ${2:-?}"
 svc_start "$out" "$O/cotrackd" --log-server "127.0.0.1:$(cat "$out/logd.port")" \
 	--pki "$out/pki" --name cotrackd-1 --spool "$out/spool" \
 	--spool-key "derive:$out/pki/cotrackd-1.key"
-step "booting frontend (10.0.0.2) and backend (10.0.0.3) under QEMU (TCG)"
+step "DNS for the guests: Debian's dnsmasq on 10.0.0.100:53 (client namespace)"
+svc_dns || { echo "demo: dnsmasq did not answer:" >&2; cat "$out/dnsmasq.err" >&2; exit 1; }
+echo "   backend.svc = 10.0.0.3, frontend.svc = 10.0.0.2 (TTL 30 s)"
+step "booting frontend (10.0.0.2: nginx + memcached) and backend (10.0.0.3: nginx) under QEMU (TCG)"
 case " $COT_BACKENDS " in *" vhost-user "*)
 	echo "   (vhost-user: QEMU's -netdev vhost-user on cotrackd's socket, guest RAM a"
 	echo "   shared memfd; cotrackd maps it from the memory table QEMU sends)" ;;
@@ -65,8 +76,13 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 grep -h "memory view up" "$out/cotrackd.log" | sed 's/^/   /' || true
-step "client 10.0.0.100 sends $N HTTP requests to the frontend"
-svc_client "$N" >"$out/client.log"
+step "containers in the guests (cgroup, pid namespace)"
+for vm in fe be; do
+	"$G/ctl.sh" "$out/$vm" cmd "run for c in /sys/fs/cgroup/*-*/; do for p in \$(cat \$c/cgroup.procs); do echo $vm \$(basename \$c) pid \$p \$(cat /proc/\$p/comm) pidns \$(readlink /proc/\$p/ns/pid); done; done" 60 |
+		grep "^$vm " | sed 's/^/   /'
+done
+step "client 10.0.0.100 sends $N HTTP requests to the frontend (/item/0.. : even ones hit memcached)"
+svc_real_client "$N" >"$out/client.log"
 tail -1 "$out/client.log" | sed 's/^/   /'
 sleep 1
 step "stopping cotrackd (open connections end with \"shutdown\")"
@@ -77,8 +93,8 @@ kill "$logd_pid" 2>/dev/null || true
 wait "$logd_pid" 2>/dev/null || true
 logd_pid=
 step "data flow recorded by cotrack ($(wc -l <"$out/records.json") records in $out/records.json)"
-python3 "$TOP/scripts/flow-summary.py" "$out/records.json" \
-	--names 10.0.0.100=client,10.0.0.2=frontend,10.0.0.3=backend,127.0.0.1=localhost
+python3 "$TOP/scripts/flow-summary.py" "$out/records.json" --by-workload \
+	--names 10.0.0.100=client-ns,10.0.0.2=frontend,10.0.0.3=backend,127.0.0.1=localhost | sed 's/^/   /' 
 step "what the log server holds"
 "$O/cotrack" verify --db "$out/cotrack.sqlite" | sed 's/^/   /'
 "$O/cotrack" query --db "$out/cotrack.sqlite" --proto tcp --limit 5 | sed 's/^/   /'
@@ -88,10 +104,11 @@ step "what the log server holds"
 	-o "$out/service-map.svg" >/dev/null
 cat <<MSG
 
-Read it as: the client's connections reach the frontend (seen on the NIC
-and in the frontend's memory: "both"); every request makes the frontend
-call its cache on localhost (never on any NIC: only guest memory shows
-it) and the backend VM (seen at both VMs).
+Read it as: the client's connections reach the frontend's nginx (seen on
+the NIC and in the frontend's memory: "both"); every request makes nginx
+ask its memcached on localhost (never on any NIC: only guest memory shows
+it), and every miss makes it call backend.svc, the backend VM's nginx
+(seen at both VMs), after a DNS lookup the NIC sees (udp to 10.0.0.100:53).
 
 The service map: $out/service-map.png (and .svg)
 Records: $out/records.json, and in cotrack-logd's database

@@ -24,6 +24,14 @@
 # between two scans can be merged with the one before (docs/cotrackd.md).
 # SVC_TWBUCKETS and SVC_TWREUSE set other values.
 #   svc_client N                                    N requests from the ns
+#
+# Real services (issue 12): SVC_REAL=1 (read by svc_boot) boots the roles
+# fe-svc and be-svc (nginx + memcached, nginx; guest/README.md) instead of
+# frontend/backend; svc_dns starts dnsmasq (Debian's, from guest/build.sh's
+# build/guest/svc/root, run through its own loader) in the client
+# namespace on 10.0.0.100:53, answering backend.svc (10.0.0.3) and
+# frontend.svc (10.0.0.2) with a 30 s TTL; svc_real_client N runs
+# tests/tools/svcclient.py (hits and misses, every body checked).
 #   svc_alive WHAT                                  ok if daemon, guests run
 #   svc_snmp WHEN                                   both guests print snmp
 #   svc_stop_guests; svc_stop_daemon; svc_cleanup
@@ -102,14 +110,19 @@ _svc_nic() {
 }
 
 svc_boot() {
+	local fe_role=frontend be_role=backend fe_args=(--backend 10.0.0.3:80)
+	if [ "${SVC_REAL:-0}" = 1 ]; then
+		fe_role=fe-svc be_role=be-svc
+		fe_args=(--append "cotrack.hits=${SVC_HITS:-100}")
+	fi
 	set -- --append "cotrack.twbuckets=${SVC_TWBUCKETS:-65536} sysctl.net.ipv4.tcp_tw_reuse=${SVC_TWREUSE:-0}" "$@"
-	"$G/run.sh" --role backend --name "$SVC_TAG-be" --dir "$SVC_DIR/be" \
+	"$G/run.sh" --role "$be_role" --name "$SVC_TAG-be" --dir "$SVC_DIR/be" \
 		--mem 128M "$(_svc_nic be)" "$SVC_DIR/be.sock" --ip 10.0.0.3/24 \
 		--timeout 1800 "$@" >"$SVC_DIR/be.out" 2>&1 &
 	SVC_BPID=$!
-	"$G/run.sh" --role frontend --name "$SVC_TAG-fe" --dir "$SVC_DIR/fe" \
+	"$G/run.sh" --role "$fe_role" --name "$SVC_TAG-fe" --dir "$SVC_DIR/fe" \
 		--mem 128M "$(_svc_nic fe)" "$SVC_DIR/fe.sock" --ip 10.0.0.2/24 \
-		--backend 10.0.0.3:80 --timeout 1800 "$@" >"$SVC_DIR/fe.out" 2>&1 &
+		"${fe_args[@]}" --timeout 1800 "$@" >"$SVC_DIR/fe.out" 2>&1 &
 	SVC_FPID=$!
 	"$G/ctl.sh" "$SVC_DIR/be" wait-ready 180 >/dev/null &&
 		"$G/ctl.sh" "$SVC_DIR/fe" wait-ready 180 >/dev/null
@@ -123,6 +136,39 @@ svc_alive() {
 		kill -0 "$(cat "$SVC_DIR/$q/qemu.pid" 2>/dev/null)" 2>/dev/null || bad=1
 	done
 	if [ $bad = 0 ]; then ok "cotrackd, fe and be alive $1"; else not_ok "cotrackd, fe and be alive $1"; fi
+}
+
+# svc_dns: dnsmasq in the client namespace (after svc_start), bounded wait
+# until it answers on 10.0.0.100:53; svc_cleanup stops it
+svc_dns() {
+	local env=${GUEST_OUT:-$SVC_TOP/build/guest}/svc.env
+	# shellcheck disable=SC1090
+	. "$env" || return 1
+	ip netns exec "$SVC_NS" "$SVC_LD" --library-path "$SVC_LIB" "$DNSMASQ" \
+		--keep-in-foreground --no-resolv --no-hosts --no-poll \
+		--listen-address=10.0.0.100 --bind-interfaces --port=53 \
+		--host-record=backend.svc,10.0.0.3 --host-record=frontend.svc,10.0.0.2 \
+		--local-ttl=30 --user=root --pid-file="$SVC_DIR/dnsmasq.pid" \
+		--log-queries --log-facility="$SVC_DIR/dnsmasq.log" \
+		2>"$SVC_DIR/dnsmasq.err" &
+	SVC_DNSPID=$!
+	for _ in $(seq 50); do
+		ip netns exec "$SVC_NS" python3 -c '
+import socket, sys
+q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07backend\x03svc\x00\x00\x01\x00\x01"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.2)
+s.sendto(q, ("10.0.0.100", 53))
+r = s.recv(512)
+sys.exit(0 if r[:2] == b"\x12\x34" and r.endswith(bytes([10, 0, 0, 3])) else 1)' 2>/dev/null && return 0
+		kill -0 "$SVC_DNSPID" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+svc_real_client() {
+	ip netns exec "$SVC_NS" python3 "$SVC_TOP/tests/tools/svcclient.py" \
+		10.0.0.2:80 -n "$1" --hits "${SVC_HITS:-100}" --gap "${SVC_GAP:-0.03}" --timeout 20
 }
 
 svc_client() {
@@ -171,6 +217,11 @@ svc_cleanup() {
 	[ -n "${SVC_FPID:-}" ] && kill "$SVC_FPID" 2>/dev/null
 	[ -n "${SVC_BPID:-}" ] && kill "$SVC_BPID" 2>/dev/null
 	svc_stop_daemon
+	if [ -n "${SVC_DNSPID:-}" ]; then
+		kill "$SVC_DNSPID" 2>/dev/null
+		wait "$SVC_DNSPID" 2>/dev/null
+		SVC_DNSPID=
+	fi
 	[ -n "${SVC_NS:-}" ] && ip netns del "$SVC_NS" 2>/dev/null
 	# Only our own children: the caller may have others (a logd).
 	for p in ${SVC_FPID:-} ${SVC_BPID:-}; do wait "$p" 2>/dev/null; done
