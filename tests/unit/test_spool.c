@@ -36,7 +36,7 @@ static int cb(void *ctx, const struct cot_spool_rec *r, const uint8_t prev[32])
 		l->first = r->seq;
 	else if (r->seq != l->last + 1)
 		l->bad = 1;
-	cot_chain_next(h, prev, r->enc);
+	cot_chain_next(h, prev, r->enc, r->len);
 	if (memcmp(h, r->hash, 32) != 0)
 		l->bad = 1;
 	l->n++;
@@ -67,8 +67,8 @@ static void mk(size_t n)
 		r.bytes_rev = i;
 		recs[i].seq = r.seq;
 		recs[i].added_ns = 1000 + i;
-		cot_rec_encode(recs[i].enc, &r);
-		cot_chain_next(h, h, recs[i].enc);
+		recs[i].len = (uint32_t)cot_rec_encode(recs[i].enc, &r);
+		cot_chain_next(h, h, recs[i].enc, recs[i].len);
 		memcpy(recs[i].hash, h, 32);
 	}
 }
