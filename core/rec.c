@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* core/rec: record names and the binary encoding (versions 1 and 2) (see rec.h). */
+/* core/rec: record names and the binary encoding (versions 1 and 2) (see
+ * rec.h). */
 #include "cotrack/rec.h"
 
 static const char *const proto_names[COT_PROTO__COUNT] = {

@@ -283,7 +283,8 @@ int cot_bvq_next(struct cot_bvq *q, unsigned char *out, unsigned long cap,
 	}
 	if (!q->n || from > q->last_seq)
 		return 0;
-	if (cap < COT_FRAME_HDR + COT_BATCH_HDR + 8 + (unsigned long)at(q, from)->len ||
+	if (cap < COT_FRAME_HDR + COT_BATCH_HDR + 8 +
+			    (unsigned long)at(q, from)->len ||
 	    !max)
 		return 0;
 	if (max > COT_BATCH_MAX)

@@ -111,8 +111,7 @@ static void endpoint(char *buf, size_t len, const struct cot_addr *a,
  * fixed.  The strings are printable ASCII (the decoder saw to it) but a
  * comm may hold a space or a quote: JSON and CSV escape them.
  */
-static void json_owner(FILE *f, const char *end,
-		       const struct cot_rec_owner *o)
+static void json_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
 {
 	if (!o->pid)
 		return;
@@ -159,8 +158,7 @@ static void csv_names(FILE *f, const struct cot_rec *r)
 	put_csv_str(f, r->dst_name);
 }
 
-static void table_owner(FILE *f, const char *end,
-			const struct cot_rec_owner *o)
+static void table_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
 {
 	if (!o->pid)
 		return;

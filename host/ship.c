@@ -629,7 +629,8 @@ static int send_batch(struct cot_shipper *s)
 		p += cot_batch_entry_put(p, e->added_ns, e->enc, e->len);
 	}
 	cot_batch_hdr_put(s->frame, from, k,
-			  (size_t)(p - s->frame) - COT_FRAME_HDR - COT_BATCH_HDR,
+			  (size_t)(p - s->frame) - COT_FRAME_HDR -
+				  COT_BATCH_HDR,
 			  hash_before(s, from), at(s, from + k - 1)->hash);
 	s->sent_seq = from + k - 1;
 	s->st.sent += k;

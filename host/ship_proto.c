@@ -54,5 +54,6 @@ void cot_chain_next_fast(uint8_t out[static COT_CHAIN_LEN],
 	     EVP_DigestFinal_ex(ctx, out, &n) == 1;
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
-		cot_chain_next(out, prev, enc, len); /* never wrong, only slower */
+		cot_chain_next(out, prev, enc,
+			       len); /* never wrong, only slower */
 }

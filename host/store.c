@@ -16,8 +16,9 @@
 	" dst_comm TEXT, dst_cgroup TEXT, src_name TEXT, dst_name TEXT,"
 
 static const char *const name_cols[] = {
-	"src_pid INTEGER", "src_comm TEXT", "src_cgroup TEXT", "dst_pid INTEGER",
-	"dst_comm TEXT",   "dst_cgroup TEXT", "src_name TEXT", "dst_name TEXT",
+	"src_pid INTEGER", "src_comm TEXT", "src_cgroup TEXT",
+	"dst_pid INTEGER", "dst_comm TEXT", "dst_cgroup TEXT",
+	"src_name TEXT",   "dst_name TEXT",
 };
 
 static const char schema[] =
@@ -357,8 +358,7 @@ static void bind_str(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-static void bind_owner(sqlite3_stmt *s, int *i,
-		       const struct cot_rec_owner *o)
+static void bind_owner(sqlite3_stmt *s, int *i, const struct cot_rec_owner *o)
 {
 	if (o->pid)
 		sqlite3_bind_int64(s, *i, o->pid);

@@ -101,7 +101,7 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 #define COT_STORE_REC_COLS                                                     \
 	"seq, vm, proto, ipproto, tcp_state, end_, seen_by, flags, "           \
 	"tcp_flags_fwd, tcp_flags_rev, sport, dport, src, dst, first_ns, "     \
-	"last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, netns, "          \
+	"last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, netns, "           \
 	"src_pid, src_comm, src_cgroup, dst_pid, dst_comm, dst_cgroup, "       \
 	"src_name, dst_name"
 #define COT_STORE_REC_NCOLS 29

@@ -51,8 +51,8 @@ void cot_chain_init(uint8_t h0[static COT_CHAIN_LEN]);
  * @out may alias @prev.
  */
 void cot_chain_next(uint8_t out[static COT_CHAIN_LEN],
-		    const uint8_t prev[static COT_CHAIN_LEN], const uint8_t *enc,
-		    size_t len);
+		    const uint8_t prev[static COT_CHAIN_LEN],
+		    const uint8_t *enc, size_t len);
 
 /*
  * Check that @enc (@len bytes) is the canonical encoding of a valid

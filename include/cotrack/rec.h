@@ -85,7 +85,7 @@ struct cot_rec {
 	uint64_t pkts_fwd, bytes_fwd; /* initiator -> responder */
 	uint64_t pkts_rev, bytes_rev;
 	uint32_t netns; /* guest netns inode, 0 when unknown */
-	uint8_t tcp_flags_fwd, tcp_flags_rev; /* OR of flags seen */
+	uint8_t tcp_flags_fwd, tcp_flags_rev;	   /* OR of flags seen */
 	struct cot_rec_owner src_owner, dst_owner; /* ends inside the VM */
 	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN]; /* "" none */
 };

@@ -48,14 +48,14 @@
 #include "cotrack/chain.h"
 #include "cotrack/common.h"
 
-#define COT_PROTO_VERSION 1
-#define COT_FRAME_HDR	  8
-#define COT_BATCH_MAX	  4096
-#define COT_BATCH_HDR	  80
+#define COT_PROTO_VERSION   1
+#define COT_FRAME_HDR	    8
+#define COT_BATCH_MAX	    4096
+#define COT_BATCH_HDR	    80
 #define COT_BATCH_ENTRY_MIN (8 + COT_REC_WIRE_V1_LEN)
 #define COT_BATCH_ENTRY_MAX (8 + COT_REC_WIRE_MAX)
 #define COT_FRAME_MAX	    (COT_BATCH_HDR + COT_BATCH_MAX * COT_BATCH_ENTRY_MAX)
-#define COT_ERRMSG_MAX	  256
+#define COT_ERRMSG_MAX	    256
 
 enum cot_frame_type {
 	COT_FR_HELLO = 1,
