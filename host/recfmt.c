@@ -25,7 +25,7 @@ const char *cot_addr_str(const struct cot_addr *a, char buf[COT_ADDR_STRLEN])
 }
 
 /* vm names come from configuration or the wire: escape for JSON/CSV. */
-static void put_json_str(FILE *f, const char *s)
+void cot_recfmt_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -41,7 +41,7 @@ static void put_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void put_csv_str(FILE *f, const char *s)
+void cot_recfmt_csv_str(FILE *f, const char *s)
 {
 	if (!strpbrk(s, ",\"\r\n")) {
 		fputs(s, f);
@@ -116,10 +116,10 @@ static void json_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
 	if (!o->pid)
 		return;
 	fprintf(f, ",\"%s_pid\":%u,\"%s_comm\":", end, o->pid, end);
-	put_json_str(f, o->comm);
+	cot_recfmt_json_str(f, o->comm);
 	if (o->cgroup[0]) {
 		fprintf(f, ",\"%s_cgroup\":", end);
-		put_json_str(f, o->cgroup);
+		cot_recfmt_json_str(f, o->cgroup);
 	}
 }
 
@@ -129,11 +129,11 @@ static void json_names(FILE *f, const struct cot_rec *r)
 	json_owner(f, "dst", &r->dst_owner);
 	if (r->src_name[0]) {
 		fputs(",\"src_name\":", f);
-		put_json_str(f, r->src_name);
+		cot_recfmt_json_str(f, r->src_name);
 	}
 	if (r->dst_name[0]) {
 		fputs(",\"dst_name\":", f);
-		put_json_str(f, r->dst_name);
+		cot_recfmt_json_str(f, r->dst_name);
 	}
 }
 
@@ -143,9 +143,9 @@ static void csv_owner(FILE *f, const struct cot_rec_owner *o)
 		fprintf(f, ",%u,", o->pid);
 	else
 		fputs(",,", f);
-	put_csv_str(f, o->pid ? o->comm : "");
+	cot_recfmt_csv_str(f, o->pid ? o->comm : "");
 	fputc(',', f);
-	put_csv_str(f, o->pid ? o->cgroup : "");
+	cot_recfmt_csv_str(f, o->pid ? o->cgroup : "");
 }
 
 static void csv_names(FILE *f, const struct cot_rec *r)
@@ -153,9 +153,9 @@ static void csv_names(FILE *f, const struct cot_rec *r)
 	csv_owner(f, &r->src_owner);
 	csv_owner(f, &r->dst_owner);
 	fputc(',', f);
-	put_csv_str(f, r->src_name);
+	cot_recfmt_csv_str(f, r->src_name);
 	fputc(',', f);
-	put_csv_str(f, r->dst_name);
+	cot_recfmt_csv_str(f, r->dst_name);
 }
 
 static void table_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
@@ -187,7 +187,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 	switch (fmt) {
 	case COT_RECFMT_JSON:
 		fprintf(f, "{\"seq\":%" PRIu64 ",\"vm\":", r->seq);
-		put_json_str(f, r->vm);
+		cot_recfmt_json_str(f, r->vm);
 		fprintf(f,
 			",\"proto\":\"%s\",\"src\":\"%s\",\"sport\":%u,"
 			"\"dst\":\"%s\",\"dport\":%u,\"first_ns\":%" PRIu64
@@ -211,7 +211,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 		break;
 	case COT_RECFMT_CSV:
 		fprintf(f, "%" PRIu64 ",", r->seq);
-		put_csv_str(f, r->vm);
+		cot_recfmt_csv_str(f, r->vm);
 		fprintf(f,
 			",%s,%s,%u,%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64
 			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%s,%s,",
