@@ -177,7 +177,8 @@ def send(port, pki, name):
     print("sizes " + " ".join(str(len(r)) for r in recs))
 
 
-if sys.argv[1] == "--old-db":
-    old_db(sys.argv[2])
-else:
-    send(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+if __name__ == "__main__":
+    if sys.argv[1] == "--old-db":
+        old_db(sys.argv[2])
+    else:
+        send(int(sys.argv[1]), sys.argv[2], sys.argv[3])
