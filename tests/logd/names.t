@@ -102,6 +102,23 @@ check "graph --by address: the address map" grep -q '"s 10.0.0.3 8080 tcp"' "$T_
 "$COTRACK" graph --db "$DB" --tracker old >"$T_TMP/o.dot" 2>/dev/null
 check "graph: v1-only selection keeps the address map" grep -q '"c 10.9.0.1"' "$T_TMP/o.dot"
 
+# the hosted shipper (host/ship.c) and its sealed spool carry v2 too
+make_pki "$T_TMP/pki2" lg
+PKI_SAVE=$PKI; PKI=$T_TMP/pki2; DB_SAVE=$DB; DB=$T_TMP/lg.sqlite
+logd_start || { not_ok "logd starts (loadgen)"; t_end; }
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T_TMP/spool.key"
+"$LOADGEN" --server "127.0.0.1:$LOGD_PORT" --pki "$PKI" --name lg --vm lgvm \
+	--count 3000 --names 3 --spool "$T_TMP/lg.spool" \
+	--spool-key "hex:$(cat "$T_TMP/spool.key")" --timeout 60 >"$T_TMP/lg.out" 2>&1
+check "loadgen --names 3: every record acknowledged" test $? = 0
+logd_stop
+check "  1000 of 3000 stored with names" test "$(sql "SELECT count(*) FROM records WHERE src_comm LIKE 'client%' AND dst_name LIKE 'svc%.test'")|$(sql 'SELECT count(*) FROM records')" = "1000|3000"
+"$COTRACK" verify --db "$DB" >"$T_TMP/lgv" 2>&1
+check "  verify: the chain over them" test $? = 0
+"$COTRACK" query --db "$DB" --by process --format csv >"$T_TMP/lgby" 2>&1
+check "  --by process: 7 client workloads and the unnamed rest" test "$(grep -c '^lgvm/client' "$T_TMP/lgby")|$(grep '^lgvm/-,' "$T_TMP/lgby" | cut -d, -f2)" = "7|2000"
+PKI=$PKI_SAVE; DB=$DB_SAVE
+
 sql "UPDATE records SET src_comm='evil' WHERE src_comm='nginx' AND seq=6"
 "$COTRACK" verify --db "$DB" >"$T_TMP/v2" 2>&1
 check "verify catches an altered comm" test $? != 0 -a "$(grep -c 'seq 6 does not match' "$T_TMP/v2")" = 1
