@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* core/rec: record names and the version-1 binary encoding (see rec.h). */
+/* core/rec: record names and the binary encoding (versions 1 and 2) (see
+ * rec.h). */
 #include "cotrack/rec.h"
 
 static const char *const proto_names[COT_PROTO__COUNT] = {
@@ -54,15 +55,58 @@ const char *cot_tcp_state_name(unsigned int st)
 	return st < COT_TCP__COUNT ? tcp_state_names[st] : "?";
 }
 
-int cot_rec_encode(uint8_t out[static COT_REC_WIRE_LEN],
+int cot_rec_has_names(const struct cot_rec *r)
+{
+	return r->src_owner.pid || r->dst_owner.pid || r->src_name[0] ||
+	       r->dst_name[0];
+}
+
+static uint8_t printable(char c)
+{
+	uint8_t b = (uint8_t)c;
+
+	return b >= 0x20 && b < 0x7f ? b : '?';
+}
+
+/* Length-prefixed string, at most @cap - 1 bytes of @s (stops at NUL). */
+static size_t put_str(uint8_t *out, const char *s, size_t cap)
+{
+	size_t n;
+
+	/* bounded by cap */
+	for (n = 0; n + 1 < cap && s[n]; n++)
+		out[1 + n] = printable(s[n]);
+	out[0] = (uint8_t)n;
+	return 1 + n;
+}
+
+static size_t put_end(uint8_t *out, const struct cot_rec_owner *o,
+		      const char *name)
+{
+	size_t n = 4;
+
+	cot_put_le32(out, o->pid);
+	if (o->pid) {
+		n += put_str(out + n, o->comm, COT_COMM_LEN);
+		n += put_str(out + n, o->cgroup, COT_CGROUP_LEN);
+	} else {
+		out[n++] = 0;
+		out[n++] = 0;
+	}
+	n += put_str(out + n, name, COT_DNSNAME_LEN);
+	return n;
+}
+
+int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
 		   const struct cot_rec *r)
 {
-	size_t i;
+	size_t i, n;
+	int v2 = cot_rec_has_names(r);
 
 	out[0] = 'C';
 	out[1] = 'R';
-	out[2] = COT_REC_VERSION;
-	out[3] = COT_REC_WIRE_LEN;
+	out[2] = v2 ? 2 : 1;
+	out[3] = v2 ? 0 : COT_REC_WIRE_V1_LEN;
 	cot_put_le64(out + 4, r->seq);
 	/* Copy up to the NUL and pad, so stale bytes never leak out. */
 	for (i = 0; i < COT_VM_NAMELEN && r->vm[i]; i++)
@@ -88,17 +132,86 @@ int cot_rec_encode(uint8_t out[static COT_REC_WIRE_LEN],
 	cot_put_le64(out + 120, r->pkts_rev);
 	cot_put_le64(out + 128, r->bytes_rev);
 	cot_put_le32(out + 136, r->netns);
-	return COT_REC_WIRE_LEN;
+	if (!v2)
+		return COT_REC_WIRE_V1_LEN;
+	n = COT_REC_V2_FIXED;
+	n += put_end(out + n, &r->src_owner, r->src_name);
+	n += put_end(out + n, &r->dst_owner, r->dst_name);
+	cot_put_le16(out + 140, (uint16_t)n);
+	return (int)n;
+}
+
+int cot_rec_wire_len(const uint8_t *in, size_t len)
+{
+	size_t n;
+
+	if (len < 4 || in[0] != 'C' || in[1] != 'R')
+		return -COT_EBADMSG;
+	if (in[2] == 1) {
+		if (in[3] != COT_REC_WIRE_V1_LEN || len < COT_REC_WIRE_V1_LEN)
+			return -COT_EBADMSG;
+		return COT_REC_WIRE_V1_LEN;
+	}
+	if (in[2] != 2)
+		return -COT_ENOTSUP;
+	if (in[3] != 0 || len < COT_REC_V2_FIXED)
+		return -COT_EBADMSG;
+	n = cot_get_le16(in + 140);
+	if (n < COT_REC_V2_FIXED + 2 * 7 || n > COT_REC_WIRE_MAX || n > len)
+		return -COT_EBADMSG;
+	return (int)n;
+}
+
+/*
+ * Read one length-prefixed string at in[*off] (end at @lim) into @dst
+ * (@cap bytes, NUL added).  Returns 0 or -COT_EBADMSG.
+ */
+static int get_str(char *dst, size_t cap, const uint8_t *in, size_t *off,
+		   size_t lim)
+{
+	size_t n, i;
+
+	if (*off >= lim)
+		return -COT_EBADMSG;
+	n = in[*off];
+	if (n >= cap || lim - *off - 1 < n)
+		return -COT_EBADMSG;
+	/* bounded by n < cap */
+	for (i = 0; i < n; i++) {
+		uint8_t b = in[*off + 1 + i];
+
+		if (b < 0x20 || b >= 0x7f)
+			return -COT_EBADMSG;
+		dst[i] = (char)b;
+	}
+	dst[n] = '\0';
+	*off += 1 + n;
+	return 0;
+}
+
+static int get_end(struct cot_rec_owner *o, char *name, const uint8_t *in,
+		   size_t *off, size_t lim)
+{
+	if (lim - *off < 4)
+		return -COT_EBADMSG;
+	o->pid = cot_get_le32(in + *off);
+	*off += 4;
+	if (get_str(o->comm, COT_COMM_LEN, in, off, lim) < 0 ||
+	    get_str(o->cgroup, COT_CGROUP_LEN, in, off, lim) < 0 ||
+	    get_str(name, COT_DNSNAME_LEN, in, off, lim) < 0)
+		return -COT_EBADMSG;
+	if (!o->pid && (o->comm[0] || o->cgroup[0]))
+		return -COT_EBADMSG; /* no owner carries no names */
+	return 0;
 }
 
 int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len)
 {
-	if (len < 4 || in[0] != 'C' || in[1] != 'R')
-		return -COT_EBADMSG;
-	if (in[2] != COT_REC_VERSION)
-		return -COT_ENOTSUP;
-	if (in[3] != COT_REC_WIRE_LEN || len < COT_REC_WIRE_LEN)
-		return -COT_EBADMSG;
+	int n = cot_rec_wire_len(in, len);
+	size_t off;
+
+	if (n < 0)
+		return n;
 	if (in[44] >= COT_PROTO__COUNT || in[46] >= COT_TCP__COUNT ||
 	    in[47] >= COT_END__COUNT || in[48] < COT_SEEN_NIC ||
 	    in[48] > COT_SEEN_BOTH)
@@ -126,5 +239,12 @@ int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len)
 	r->pkts_rev = cot_get_le64(in + 120);
 	r->bytes_rev = cot_get_le64(in + 128);
 	r->netns = cot_get_le32(in + 136);
-	return COT_REC_WIRE_LEN;
+	if (in[2] == 1)
+		return n;
+	off = COT_REC_V2_FIXED;
+	if (get_end(&r->src_owner, r->src_name, in, &off, (size_t)n) < 0 ||
+	    get_end(&r->dst_owner, r->dst_name, in, &off, (size_t)n) < 0 ||
+	    off != (size_t)n || !cot_rec_has_names(r))
+		return -COT_EBADMSG;
+	return n;
 }

@@ -118,7 +118,9 @@ int cot_error_decode(struct cot_errframe *e, const uint8_t *p, size_t len)
 int cot_batch_decode(struct cot_batch_view *b, const uint8_t *p, size_t len)
 {
 	uint64_t first;
-	uint32_t count;
+	uint32_t count, i;
+	size_t rest, off;
+	int n;
 
 	if (len < COT_BATCH_HDR)
 		return -COT_EBADMSG;
@@ -126,16 +128,31 @@ int cot_batch_decode(struct cot_batch_view *b, const uint8_t *p, size_t len)
 	count = cot_get_le32(p + 8);
 	if (count < 1 || count > COT_BATCH_MAX || cot_get_le32(p + 12) != 0)
 		return -COT_EBADMSG;
-	/* count <= COT_BATCH_MAX, so the product cannot overflow. */
-	if (len != COT_BATCH_HDR + (size_t)count * COT_BATCH_ENTRY)
-		return -COT_EBADMSG;
 	if (first < 1 || first > UINT64_MAX - count)
+		return -COT_EBADMSG;
+	/* count <= COT_BATCH_MAX, so the product cannot overflow. */
+	if (len < COT_BATCH_HDR + (size_t)count * COT_BATCH_ENTRY_MIN ||
+	    len > COT_BATCH_HDR + (size_t)count * COT_BATCH_ENTRY_MAX)
+		return -COT_EBADMSG;
+	b->entries = p + COT_BATCH_HDR;
+	rest = len - COT_BATCH_HDR;
+	/* bounded by count <= COT_BATCH_MAX; each entry takes >= 148 bytes */
+	for (i = 0, off = 0; i < count; i++) {
+		if (rest - off < 8)
+			return -COT_EBADMSG;
+		n = cot_rec_wire_len(b->entries + off + 8, rest - off - 8);
+		if (n < 0)
+			return n;
+		b->off[i] = (uint32_t)off;
+		b->len[i] = (uint16_t)n;
+		off += 8 + (size_t)n;
+	}
+	if (off != rest)
 		return -COT_EBADMSG;
 	b->first_seq = first;
 	b->count = count;
 	b->prev_hash = p + 16;
 	b->last_hash = p + 48;
-	b->entries = p + COT_BATCH_HDR;
 	return 0;
 }
 
@@ -219,15 +236,14 @@ int cot_error_encode(uint8_t *out, size_t cap, uint32_t code, const char *msg)
 }
 
 void cot_batch_hdr_put(uint8_t out[static COT_FRAME_HDR + COT_BATCH_HDR],
-		       uint64_t first_seq, uint32_t count,
+		       uint64_t first_seq, uint32_t count, size_t entries_len,
 		       const uint8_t prev[static COT_CHAIN_LEN],
 		       const uint8_t last[static COT_CHAIN_LEN])
 {
 	uint8_t *p = out + COT_FRAME_HDR;
 
-	cot_frame_hdr_put(
-		out, COT_FR_BATCH,
-		(uint32_t)(COT_BATCH_HDR + (size_t)count * COT_BATCH_ENTRY));
+	cot_frame_hdr_put(out, COT_FR_BATCH,
+			  (uint32_t)(COT_BATCH_HDR + entries_len));
 	cot_put_le64(p, first_seq);
 	cot_put_le32(p + 8, count);
 	cot_put_le32(p + 12, 0);

@@ -12,7 +12,8 @@
 
 struct bvq_ent {
 	uint64_t added_ns;
-	uint8_t enc[COT_REC_WIRE_LEN];
+	uint16_t len; /* of enc: 140 (v1) or up to COT_REC_WIRE_MAX */
+	uint8_t enc[COT_REC_WIRE_MAX];
 	uint8_t hash[COT_CHAIN_LEN]; /* chain head at this record */
 };
 
@@ -120,7 +121,6 @@ static void note_lost(struct cot_bvq *q, uint64_t seq)
 void cot_bvq_add(struct cot_bvq *q, const void *rec,
 		 unsigned long long added_ns)
 {
-	struct cot_rec copy = *(const struct cot_rec *)rec;
 	struct bvq_ent *e;
 
 	if (q->n == q->cap) {
@@ -133,12 +133,17 @@ void cot_bvq_add(struct cot_bvq *q, const void *rec,
 		q->st.dropped++;
 		drop_upto(q, old);
 	}
-	copy.seq = ++q->last_seq;
+	++q->last_seq;
 	e = &q->ring[(q->head + q->n) % q->cap];
 	q->n++;
 	e->added_ns = added_ns;
-	cot_rec_encode(e->enc, &copy);
-	cot_chain_next(e->hash, q->last_hash, e->enc);
+	/*
+	 * Encode in place and set seq at its offset (rec.h: 4, both
+	 * versions): no 1.2 kB copy of the record on BitVisor's stack.
+	 */
+	e->len = (uint16_t)cot_rec_encode(e->enc, rec);
+	cot_put_le64(e->enc + 4, q->last_seq);
+	cot_chain_next(e->hash, q->last_hash, e->enc, e->len);
 	cot_memcpy(q->last_hash, e->hash, COT_CHAIN_LEN);
 }
 
@@ -261,6 +266,7 @@ int cot_bvq_next(struct cot_bvq *q, unsigned char *out, unsigned long cap,
 {
 	uint64_t from, seq;
 	uint32_t k, i;
+	unsigned long room;
 	uint8_t *p;
 
 	if (!q->welcomed)
@@ -281,28 +287,31 @@ int cot_bvq_next(struct cot_bvq *q, unsigned char *out, unsigned long cap,
 	}
 	if (!q->n || from > q->last_seq)
 		return 0;
-	if (cap < COT_FRAME_HDR + COT_BATCH_HDR + COT_BATCH_ENTRY || !max)
+	if (cap < COT_FRAME_HDR + COT_BATCH_HDR + 8 +
+			    (unsigned long)at(q, from)->len ||
+	    !max)
 		return 0;
-	k = (uint32_t)((cap - COT_FRAME_HDR - COT_BATCH_HDR) / COT_BATCH_ENTRY);
-	if (k > max)
-		k = max;
-	if (k > COT_BATCH_MAX)
-		k = COT_BATCH_MAX;
-	if (k > q->last_seq - from + 1)
-		k = (uint32_t)(q->last_seq - from + 1);
-	cot_batch_hdr_put(out, from, k, hash_before(q, from),
-			  at(q, from + k - 1)->hash);
+	if (max > COT_BATCH_MAX)
+		max = COT_BATCH_MAX;
+	/* as many entries as fit in @cap, bounded by max and the queue */
 	p = out + COT_FRAME_HDR + COT_BATCH_HDR;
-	for (i = 0, seq = from; i < k; i++, seq++, p += COT_BATCH_ENTRY) {
+	room = cap - COT_FRAME_HDR - COT_BATCH_HDR;
+	for (k = 0, seq = from; k < max && seq <= q->last_seq; k++, seq++) {
 		const struct bvq_ent *e = at(q, seq);
 
-		cot_put_le64(p, e->added_ns);
-		cot_memcpy(p + 8, e->enc, COT_REC_WIRE_LEN);
+		if (room < 8 + (unsigned long)e->len)
+			break;
+		i = (uint32_t)cot_batch_entry_put(p, e->added_ns, e->enc,
+						  e->len);
+		p += i;
+		room -= i;
 	}
+	cot_batch_hdr_put(out, from, k,
+			  (size_t)(p - out) - COT_FRAME_HDR - COT_BATCH_HDR,
+			  hash_before(q, from), at(q, from + k - 1)->hash);
 	q->sent_seq = from + k - 1;
 	q->st.sent += k;
-	return (int)(COT_FRAME_HDR + COT_BATCH_HDR +
-		     (size_t)k * COT_BATCH_ENTRY);
+	return (int)(p - out);
 }
 
 void cot_bvq_stats(const struct cot_bvq *q, struct cot_bvq_stats *st)

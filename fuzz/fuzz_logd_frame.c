@@ -67,7 +67,10 @@ static void one(uint8_t type, const uint8_t *p, uint32_t len)
 		if (cot_batch_decode(&b, p, len) < 0)
 			break;
 		CHECK(b.count >= 1 && b.count <= COT_BATCH_MAX);
-		CHECK(COT_BATCH_HDR + (size_t)b.count * COT_BATCH_ENTRY == len);
+		CHECK(COT_BATCH_HDR + (size_t)b.count * COT_BATCH_ENTRY_MIN <=
+		      len);
+		CHECK(b.off[b.count - 1] + 8 + (size_t)b.len[b.count - 1] ==
+		      len - COT_BATCH_HDR);
 		CHECK(b.first_seq >= 1 &&
 		      b.first_seq + b.count - 1 >= b.first_seq);
 		memcpy(hash, b.prev_hash, COT_CHAIN_LEN);
@@ -75,13 +78,17 @@ static void one(uint8_t type, const uint8_t *p, uint32_t len)
 		for (i = 0; i < b.count; i++) {
 			const uint8_t *enc = cot_batch_enc(&b, i);
 
-			CHECK(enc + COT_REC_WIRE_LEN <= p + len);
+			size_t elen = cot_batch_enc_len(&b, i);
+
+			CHECK(enc + elen <= p + len);
 			(void)cot_batch_added(&b, i);
-			if (cot_chain_check_enc(&r, enc) < 0 ||
+			if (cot_chain_check_enc(&r, enc, elen) < 0 ||
 			    r.seq != b.first_seq + i)
 				break;
 			CHECK(r.vm[COT_VM_NAMELEN - 1] == '\0');
-			cot_chain_next(hash, hash, enc);
+			CHECK(strlen(r.src_owner.comm) < COT_COMM_LEN &&
+			      strlen(r.dst_name) < COT_DNSNAME_LEN);
+			cot_chain_next(hash, hash, enc, elen);
 		}
 		break;
 	default:

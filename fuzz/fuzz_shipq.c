@@ -19,7 +19,7 @@
 	} while (0)
 
 static uint64_t mem[(64 * 1024) / 8];
-static uint8_t out[COT_FRAME_HDR + COT_BATCH_HDR + 8 * COT_BATCH_ENTRY];
+static uint8_t out[COT_FRAME_HDR + COT_BATCH_HDR + 8 * COT_BATCH_ENTRY_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -25,7 +25,7 @@ const char *cot_addr_str(const struct cot_addr *a, char buf[COT_ADDR_STRLEN])
 }
 
 /* vm names come from configuration or the wire: escape for JSON/CSV. */
-static void put_json_str(FILE *f, const char *s)
+void cot_recfmt_json_str(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -41,7 +41,7 @@ static void put_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void put_csv_str(FILE *f, const char *s)
+void cot_recfmt_csv_str(FILE *f, const char *s)
 {
 	if (!strpbrk(s, ",\"\r\n")) {
 		fputs(s, f);
@@ -58,7 +58,9 @@ static void put_csv_str(FILE *f, const char *s)
 
 #define CSV_FIELDS                                                             \
 	"seq,vm,proto,src,sport,dst,dport,first_ns,last_ns,pkts_fwd,"          \
-	"bytes_fwd,pkts_rev,bytes_rev,tcp_state,end,seen_by,netns,flags"
+	"bytes_fwd,pkts_rev,bytes_rev,tcp_state,end,seen_by,netns,flags,"      \
+	"src_pid,src_comm,src_cgroup,dst_pid,dst_comm,dst_cgroup,src_name,"    \
+	"dst_name"
 
 void cot_recfmt_header(FILE *f, enum cot_recfmt fmt)
 {
@@ -103,6 +105,78 @@ static void endpoint(char *buf, size_t len, const struct cot_addr *a,
 		snprintf(buf, len, "[%s]:%u", cot_addr_str(a, ab), port);
 }
 
+/*
+ * The workload names (record version 2).  Absent ones (pid 0, "") are
+ * left out of JSON and of the table, and empty in CSV, whose columns are
+ * fixed.  The strings are printable ASCII (the decoder saw to it) but a
+ * comm may hold a space or a quote: JSON and CSV escape them.
+ */
+static void json_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
+{
+	if (!o->pid)
+		return;
+	fprintf(f, ",\"%s_pid\":%u,\"%s_comm\":", end, o->pid, end);
+	cot_recfmt_json_str(f, o->comm);
+	if (o->cgroup[0]) {
+		fprintf(f, ",\"%s_cgroup\":", end);
+		cot_recfmt_json_str(f, o->cgroup);
+	}
+}
+
+static void json_names(FILE *f, const struct cot_rec *r)
+{
+	json_owner(f, "src", &r->src_owner);
+	json_owner(f, "dst", &r->dst_owner);
+	if (r->src_name[0]) {
+		fputs(",\"src_name\":", f);
+		cot_recfmt_json_str(f, r->src_name);
+	}
+	if (r->dst_name[0]) {
+		fputs(",\"dst_name\":", f);
+		cot_recfmt_json_str(f, r->dst_name);
+	}
+}
+
+static void csv_owner(FILE *f, const struct cot_rec_owner *o)
+{
+	if (o->pid)
+		fprintf(f, ",%u,", o->pid);
+	else
+		fputs(",,", f);
+	cot_recfmt_csv_str(f, o->pid ? o->comm : "");
+	fputc(',', f);
+	cot_recfmt_csv_str(f, o->pid ? o->cgroup : "");
+}
+
+static void csv_names(FILE *f, const struct cot_rec *r)
+{
+	csv_owner(f, &r->src_owner);
+	csv_owner(f, &r->dst_owner);
+	fputc(',', f);
+	cot_recfmt_csv_str(f, r->src_name);
+	fputc(',', f);
+	cot_recfmt_csv_str(f, r->dst_name);
+}
+
+static void table_owner(FILE *f, const char *end, const struct cot_rec_owner *o)
+{
+	if (!o->pid)
+		return;
+	fprintf(f, " %s_pid=%u %s_comm=%s", end, o->pid, end, o->comm);
+	if (o->cgroup[0])
+		fprintf(f, " %s_cgroup=%s", end, o->cgroup);
+}
+
+static void table_names(FILE *f, const struct cot_rec *r)
+{
+	table_owner(f, "src", &r->src_owner);
+	table_owner(f, "dst", &r->dst_owner);
+	if (r->src_name[0])
+		fprintf(f, " src_name=%s", r->src_name);
+	if (r->dst_name[0])
+		fprintf(f, " dst_name=%s", r->dst_name);
+}
+
 void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 {
 	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
@@ -113,7 +187,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 	switch (fmt) {
 	case COT_RECFMT_JSON:
 		fprintf(f, "{\"seq\":%" PRIu64 ",\"vm\":", r->seq);
-		put_json_str(f, r->vm);
+		cot_recfmt_json_str(f, r->vm);
 		fprintf(f,
 			",\"proto\":\"%s\",\"src\":\"%s\",\"sport\":%u,"
 			"\"dst\":\"%s\",\"dport\":%u,\"first_ns\":%" PRIu64
@@ -132,11 +206,12 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			fprintf(f, ",\"netns\":%u", r->netns);
 		if (r->flags)
 			fprintf(f, ",\"flags\":\"%s\"", flags_str(r->flags));
+		json_names(f, r);
 		fputs("}\n", f);
 		break;
 	case COT_RECFMT_CSV:
 		fprintf(f, "%" PRIu64 ",", r->seq);
-		put_csv_str(f, r->vm);
+		cot_recfmt_csv_str(f, r->vm);
 		fprintf(f,
 			",%s,%s,%u,%s,%u,%" PRIu64 ",%" PRIu64 ",%" PRIu64
 			",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%s,%s,%s,",
@@ -148,7 +223,9 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			cot_seen_name(r->seen_by));
 		if (r->netns)
 			fprintf(f, "%u", r->netns);
-		fprintf(f, ",%s\n", flags_str(r->flags));
+		fprintf(f, ",%s", flags_str(r->flags));
+		csv_names(f, r);
+		fputc('\n', f);
 		break;
 	case COT_RECFMT_TABLE:
 		endpoint(se, sizeof(se), &r->src, r->sport);
@@ -159,7 +236,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 		fprintf(f,
 			"%6" PRIu64 " %-8s %-5s %-41s %-41s %7" PRIu64
 			" %10" PRIu64 " %7" PRIu64 " %10" PRIu64
-			" %-11s %-8s %-4s %s.%03u %.3fs%s%s\n",
+			" %-11s %-8s %-4s %s.%03u %.3fs%s%s",
 			r->seq, r->vm[0] ? r->vm : "-",
 			cot_proto_name(r->proto), se, de, r->pkts_fwd,
 			r->bytes_fwd, r->pkts_rev, r->bytes_rev,
@@ -168,6 +245,8 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			(unsigned int)(r->first_ns % 1000000000ULL / 1000000U),
 			(double)(r->last_ns - r->first_ns) / 1e9,
 			r->flags ? " " : "", flags_str(r->flags));
+		table_names(f, r);
+		fputc('\n', f);
 		break;
 	}
 }

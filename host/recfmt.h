@@ -27,6 +27,10 @@ void cot_recfmt_header(FILE *f, enum cot_recfmt fmt);
 /* One record, one line. */
 void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r);
 
+/* A string as a JSON string (quoted, escaped) / a CSV field. */
+void cot_recfmt_json_str(FILE *f, const char *s);
+void cot_recfmt_csv_str(FILE *f, const char *s);
+
 /* Address in its usual notation (dotted quad for IPv4). */
 const char *cot_addr_str(const struct cot_addr *a, char buf[COT_ADDR_STRLEN]);
 

@@ -194,8 +194,8 @@ int cot_shipper_add(struct cot_shipper *s, const struct cot_rec *r,
 	e = &s->ring[(s->head + s->n) % s->cap];
 	e->seq = copy.seq;
 	e->added_ns = cot_clock_real_ns();
-	cot_rec_encode(e->enc, &copy);
-	cot_chain_next_fast(e->hash, s->last_hash, e->enc);
+	e->len = (uint32_t)cot_rec_encode(e->enc, &copy);
+	cot_chain_next_fast(e->hash, s->last_hash, e->enc, e->len);
 	memcpy(s->last_hash, e->hash, COT_CHAIN_LEN);
 	s->n++;
 	if (seq)
@@ -423,12 +423,12 @@ static void new_epoch_locked(struct cot_shipper *s)
 	/* Bounded by n <= cap. */
 	for (i = 0; i < s->n; i++) {
 		e = &s->ring[(s->head + i) % s->cap];
-		if (cot_rec_decode(&r, e->enc, COT_REC_WIRE_LEN) < 0)
+		if (cot_rec_decode(&r, e->enc, e->len) < 0)
 			continue; /* cannot happen: encoded or verified here */
 		r.seq = i + 1;
 		e->seq = r.seq;
-		cot_rec_encode(e->enc, &r);
-		cot_chain_next_fast(h, h, e->enc);
+		e->len = (uint32_t)cot_rec_encode(e->enc, &r);
+		cot_chain_next_fast(h, h, e->enc, e->len);
 		memcpy(e->hash, h, COT_CHAIN_LEN);
 	}
 	s->first_seq = 1;
@@ -621,21 +621,21 @@ static int send_batch(struct cot_shipper *s)
 	}
 	k = (uint32_t)COT_MIN(s->spooled_seq - from + 1,
 			      (uint64_t)COT_BATCH_MAX);
-	cot_batch_hdr_put(s->frame, from, k, hash_before(s, from),
-			  at(s, from + k - 1)->hash);
+	/* the frame holds COT_BATCH_MAX entries of any length */
 	p = s->frame + COT_FRAME_HDR + COT_BATCH_HDR;
-	for (i = 0, seq = from; i < k; i++, seq++, p += COT_BATCH_ENTRY) {
+	for (i = 0, seq = from; i < k; i++, seq++) {
 		const struct cot_spool_rec *e = at(s, seq);
 
-		cot_put_le64(p, e->added_ns);
-		memcpy(p + 8, e->enc, COT_REC_WIRE_LEN);
+		p += cot_batch_entry_put(p, e->added_ns, e->enc, e->len);
 	}
+	cot_batch_hdr_put(s->frame, from, k,
+			  (size_t)(p - s->frame) - COT_FRAME_HDR -
+				  COT_BATCH_HDR,
+			  hash_before(s, from), at(s, from + k - 1)->hash);
 	s->sent_seq = from + k - 1;
 	s->st.sent += k;
 	pthread_mutex_unlock(&s->mu);
-	rc = cot_tls_write(s->conn, s->frame,
-			   COT_FRAME_HDR + COT_BATCH_HDR +
-				   (size_t)k * COT_BATCH_ENTRY,
+	rc = cot_tls_write(s->conn, s->frame, (size_t)(p - s->frame),
 			   IO_TIMEOUT_MS);
 	if (rc < 0)
 		return rc;

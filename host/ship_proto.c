@@ -37,7 +37,7 @@ static void sha256_fetch(void)
 
 void cot_chain_next_fast(uint8_t out[static COT_CHAIN_LEN],
 			 const uint8_t prev[static COT_CHAIN_LEN],
-			 const uint8_t enc[static COT_REC_WIRE_LEN])
+			 const uint8_t *enc, size_t len)
 {
 	static const uint8_t tag[8] = { 'C', 'O', 'T', 'C', 'H', 'N', '1', 0 };
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -50,9 +50,10 @@ void cot_chain_next_fast(uint8_t out[static COT_CHAIN_LEN],
 	     EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 &&
 	     EVP_DigestUpdate(ctx, tag, sizeof(tag)) == 1 &&
 	     EVP_DigestUpdate(ctx, prev, COT_CHAIN_LEN) == 1 &&
-	     EVP_DigestUpdate(ctx, enc, COT_REC_WIRE_LEN) == 1 &&
+	     EVP_DigestUpdate(ctx, enc, len) == 1 &&
 	     EVP_DigestFinal_ex(ctx, out, &n) == 1;
 	EVP_MD_CTX_free(ctx);
 	if (!ok)
-		cot_chain_next(out, prev, enc); /* never wrong, only slower */
+		cot_chain_next(out, prev, enc,
+			       len); /* never wrong, only slower */
 }

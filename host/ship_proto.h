@@ -28,6 +28,6 @@ int cot_frame_read(struct cot_tls *c, uint8_t *buf, size_t cap, uint8_t *type,
  */
 void cot_chain_next_fast(uint8_t out[static COT_CHAIN_LEN],
 			 const uint8_t prev[static COT_CHAIN_LEN],
-			 const uint8_t enc[static COT_REC_WIRE_LEN]);
+			 const uint8_t *enc, size_t len);
 
 #endif

@@ -141,21 +141,22 @@ static size_t fill_block(struct cot_spool *sp, cot_spool_get get, void *ctx,
 {
 	const struct cot_spool_rec *r = get(ctx, from), *last = r;
 	uint8_t *p = sp->pt;
+	size_t off;
 	uint32_t i;
 
 	cot_put_le64(p, r->seq);
 	cot_put_le32(p + 8, n);
 	cot_put_le32(p + 12, 0);
 	memcpy(p + 16, prev, COT_CHAIN_LEN);
+	off = COT_BATCH_HDR;
+	/* n <= COT_BATCH_MAX: the block fits CT_MAX whatever the lengths */
 	for (i = 0; i < n; i++) {
 		last = get(ctx, from + i);
-		cot_put_le64(p + COT_BATCH_HDR + (size_t)i * COT_BATCH_ENTRY,
-			     last->added_ns);
-		memcpy(p + COT_BATCH_HDR + (size_t)i * COT_BATCH_ENTRY + 8,
-		       last->enc, COT_REC_WIRE_LEN);
+		off += cot_batch_entry_put(p + off, last->added_ns, last->enc,
+					   last->len);
 	}
 	memcpy(p + 48, last->hash, COT_CHAIN_LEN);
-	return COT_BATCH_HDR + (size_t)n * COT_BATCH_ENTRY;
+	return off;
 }
 
 /*
@@ -292,9 +293,10 @@ static int load(struct cot_spool *sp, cot_spool_load_cb cb, void *ctx,
 		first = 0;
 		for (i = 0; i < b.count; i++) {
 			const uint8_t *enc = cot_batch_enc(&b, i);
+			size_t elen = cot_batch_enc_len(&b, i);
 			uint8_t prev[COT_CHAIN_LEN];
 
-			if (cot_chain_check_enc(&dec, enc) < 0 ||
+			if (cot_chain_check_enc(&dec, enc, elen) < 0 ||
 			    dec.seq != b.first_seq + i) {
 				snprintf(err, errlen,
 					 "block %" PRIu64 ": bad record",
@@ -302,10 +304,11 @@ static int load(struct cot_spool *sp, cot_spool_load_cb cb, void *ctx,
 				return -COT_EBADMSG;
 			}
 			memcpy(prev, h, COT_CHAIN_LEN);
-			cot_chain_next_fast(h, h, enc);
+			cot_chain_next_fast(h, h, enc, elen);
 			r.seq = dec.seq;
 			r.added_ns = cot_batch_added(&b, i);
-			memcpy(r.enc, enc, COT_REC_WIRE_LEN);
+			r.len = (uint32_t)elen;
+			memcpy(r.enc, enc, elen);
 			memcpy(r.hash, h, COT_CHAIN_LEN);
 			if (cb && cb(ctx, &r, prev) != 0) {
 				snprintf(err, errlen, "load callback refused");

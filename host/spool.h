@@ -44,7 +44,8 @@ struct cot_spool;
 
 struct cot_spool_rec {
 	uint64_t seq, added_ns;
-	uint8_t enc[COT_REC_WIRE_LEN];
+	uint32_t len; /* of enc: 140 (v1) .. COT_REC_WIRE_MAX (v2) */
+	uint8_t enc[COT_REC_WIRE_MAX];
 	uint8_t hash[COT_CHAIN_LEN]; /* h_seq, recomputed on load */
 };
 

@@ -5,9 +5,25 @@
 
 #include "store.h"
 
+/*
+ * Schema 2 adds the workload names (record version 2), NULL when the
+ * record does not name them; a schema-1 database gains them on its first
+ * read-write open (ALTER TABLE ADD COLUMN: old rows read NULL), and a
+ * read-only open of one sees them through a TEMP view of the same name.
+ */
+#define NAME_COLS                                                              \
+	" src_pid INTEGER, src_comm TEXT, src_cgroup TEXT, dst_pid INTEGER,"   \
+	" dst_comm TEXT, dst_cgroup TEXT, src_name TEXT, dst_name TEXT,"
+
+static const char *const name_cols[] = {
+	"src_pid INTEGER", "src_comm TEXT", "src_cgroup TEXT",
+	"dst_pid INTEGER", "dst_comm TEXT", "dst_cgroup TEXT",
+	"src_name TEXT",   "dst_name TEXT",
+};
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES('schema', '1');"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '2');"
 	"CREATE TABLE IF NOT EXISTS streams("
 	" id INTEGER PRIMARY KEY, tracker TEXT NOT NULL,"
 	" epoch INTEGER NOT NULL, fingerprint TEXT, created_ns INTEGER,"
@@ -21,7 +37,8 @@ static const char schema[] =
 	" dst BLOB, first_ns INTEGER, last_ns INTEGER, pkts_fwd INTEGER,"
 	" bytes_fwd INTEGER, pkts_rev INTEGER, bytes_rev INTEGER,"
 	" netns INTEGER, added_ns INTEGER, stored_ns INTEGER,"
-	" hash BLOB NOT NULL, PRIMARY KEY(stream, seq)) WITHOUT ROWID;"
+	" hash BLOB NOT NULL," NAME_COLS " PRIMARY KEY(stream, seq))"
+	" WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS events("
 	" id INTEGER PRIMARY KEY, time_ns INTEGER, kind TEXT NOT NULL,"
 	" tracker TEXT, stream INTEGER, seq_first INTEGER, seq_last INTEGER,"
@@ -56,6 +73,68 @@ static int prep(struct cot_store *st, sqlite3_stmt **s, const char *sql)
 					 SQLITE_PREPARE_PERSISTENT, s, NULL));
 }
 
+/*
+ * 1 when records has a src_pid column (schema 2), 0 not, -1 no records
+ * table or an error.
+ */
+static int has_names(struct cot_store *st)
+{
+	sqlite3_stmt *s;
+	int found = -1;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT count(*), total(name = 'src_pid') "
+			       "FROM pragma_table_info('records')",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0)
+		found = sqlite3_column_int(s, 1) > 0;
+	sqlite3_finalize(s);
+	return found;
+}
+
+/*
+ * Bring a schema-1 records table to schema 2: in place when @rw, else
+ * by a TEMP view named records (temp names shadow main ones) that adds
+ * the columns as NULL.  A database without a records table (not ours)
+ * is left to fail later.
+ */
+static int migrate(struct cot_store *st, int rw, char **msg)
+{
+	char sql[160];
+	size_t i;
+	int rc, have = has_names(st);
+
+	if (have < 0)
+		return SQLITE_OK; /* no such table: the queries will say */
+	if (have)
+		return SQLITE_OK;
+	if (!rw)
+		return sqlite3_exec(st->db,
+				    "CREATE TEMP VIEW records AS SELECT *,"
+				    " NULL AS src_pid, NULL AS src_comm,"
+				    " NULL AS src_cgroup, NULL AS dst_pid,"
+				    " NULL AS dst_comm, NULL AS dst_cgroup,"
+				    " NULL AS src_name, NULL AS dst_name"
+				    " FROM main.records;",
+				    NULL, NULL, msg);
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, msg);
+	/* bounded: the fixed list of new columns */
+	for (i = 0; rc == SQLITE_OK && i < COT_ARRAY_SIZE(name_cols); i++) {
+		snprintf(sql, sizeof(sql), "ALTER TABLE records ADD COLUMN %s;",
+			 name_cols[i]);
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, msg);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db,
+				  "UPDATE meta SET v = '2' WHERE k = 'schema';"
+				  "COMMIT;",
+				  NULL, NULL, msg);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
 int cot_store_open(struct cot_store *st, const char *path, int mode,
 		   int sync_full, char *err, size_t errlen)
 {
@@ -70,8 +149,12 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	if (rc != SQLITE_OK)
 		goto err;
 	sqlite3_busy_timeout(st->db, 5000);
-	if (mode != COT_STORE_RW)
+	if (mode != COT_STORE_RW) {
+		rc = migrate(st, 0, &msg);
+		if (rc != SQLITE_OK)
+			goto err;
 		return 0;
+	}
 	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
 		goto err;
@@ -95,10 +178,13 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	rc = sqlite3_exec(st->db, schema, NULL, NULL, &msg);
 	if (rc != SQLITE_OK)
 		goto err;
+	rc = migrate(st, 1, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
 	if (prep(st, &st->ins_rec,
 		 "INSERT INTO records(stream, " COT_STORE_REC_COLS
 		 ", added_ns, stored_ns, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
-		 "?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+		 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
 	    prep(st, &st->upd_stream,
 		 "UPDATE streams SET last_seq=?, last_hash=? WHERE id=?") ||
 	    prep(st, &st->ins_event,
@@ -263,6 +349,26 @@ int cot_store_stream_update(struct cot_store *st, int64_t id, uint64_t last_seq,
 	return step_done(s);
 }
 
+/* "" is stored as NULL: absent, as the record encoding has it. */
+static void bind_str(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v[0])
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void bind_owner(sqlite3_stmt *s, int *i, const struct cot_rec_owner *o)
+{
+	if (o->pid)
+		sqlite3_bind_int64(s, *i, o->pid);
+	else
+		sqlite3_bind_null(s, *i);
+	bind_str(s, *i + 1, o->pid ? o->comm : "");
+	bind_str(s, *i + 2, o->pid ? o->cgroup : "");
+	*i += 3;
+}
+
 int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 		  uint64_t added_ns, uint64_t stored_ns,
 		  const uint8_t hash[static COT_CHAIN_LEN])
@@ -292,6 +398,10 @@ int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 	sqlite3_bind_int64(s, i++, (int64_t)r->pkts_rev);
 	sqlite3_bind_int64(s, i++, (int64_t)r->bytes_rev);
 	sqlite3_bind_int64(s, i++, r->netns);
+	bind_owner(s, &i, &r->src_owner);
+	bind_owner(s, &i, &r->dst_owner);
+	bind_str(s, i++, r->src_name);
+	bind_str(s, i++, r->dst_name);
 	sqlite3_bind_int64(s, i++, (int64_t)added_ns);
 	sqlite3_bind_int64(s, i++, (int64_t)stored_ns);
 	sqlite3_bind_blob(s, i++, hash, COT_CHAIN_LEN, SQLITE_STATIC);
@@ -353,6 +463,35 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	return step_done(s);
 }
 
+/* NULL reads as ""; a value that does not fit is malformed. */
+static int row_str(sqlite3_stmt *s, int c, char *dst, size_t cap)
+{
+	const unsigned char *v = sqlite3_column_text(s, c);
+	int n = sqlite3_column_bytes(s, c);
+
+	dst[0] = '\0';
+	if (!v)
+		return 0;
+	if (n < 0 || (size_t)n >= cap || strlen((const char *)v) != (size_t)n)
+		return -COT_EBADMSG;
+	memcpy(dst, v, (size_t)n + 1);
+	return 0;
+}
+
+static int row_owner(sqlite3_stmt *s, int *c, struct cot_rec_owner *o)
+{
+	int64_t pid = sqlite3_column_int64(s, *c);
+
+	if (pid < 0 || pid > UINT32_MAX)
+		return -COT_EBADMSG;
+	o->pid = (uint32_t)pid;
+	if (row_str(s, *c + 1, o->comm, sizeof(o->comm)) < 0 ||
+	    row_str(s, *c + 2, o->cgroup, sizeof(o->cgroup)) < 0)
+		return -COT_EBADMSG;
+	*c += 3;
+	return 0;
+}
+
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 {
 	const unsigned char *vm;
@@ -386,5 +525,10 @@ int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 	r->pkts_rev = (uint64_t)sqlite3_column_int64(s, c++);
 	r->bytes_rev = (uint64_t)sqlite3_column_int64(s, c++);
 	r->netns = (uint32_t)sqlite3_column_int64(s, c++);
+	if (row_owner(s, &c, &r->src_owner) < 0 ||
+	    row_owner(s, &c, &r->dst_owner) < 0 ||
+	    row_str(s, c++, r->src_name, sizeof(r->src_name)) < 0 ||
+	    row_str(s, c++, r->dst_name, sizeof(r->dst_name)) < 0)
+		return -COT_EBADMSG;
 	return 0;
 }

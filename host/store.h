@@ -101,8 +101,10 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 #define COT_STORE_REC_COLS                                                     \
 	"seq, vm, proto, ipproto, tcp_state, end_, seen_by, flags, "           \
 	"tcp_flags_fwd, tcp_flags_rev, sport, dport, src, dst, first_ns, "     \
-	"last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, netns"
-#define COT_STORE_REC_NCOLS 21
+	"last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, netns, "           \
+	"src_pid, src_comm, src_cgroup, dst_pid, dst_comm, dst_cgroup, "       \
+	"src_name, dst_name"
+#define COT_STORE_REC_NCOLS 29
 
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);

@@ -27,6 +27,7 @@
 
 static uint64_t *add_ns; /* creation time per seq - base */
 static uint64_t base_seq, nrec;
+static uint32_t names_every; /* --names: 0 none */
 static uint64_t *delays;
 static atomic_uint_fast64_t ndelays;
 static atomic_uint_fast64_t prev_acked;
@@ -121,7 +122,7 @@ static void usage(FILE *f)
 		"[--rate R]\n"
 		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
 		"         [--max-records N] [--discard-bad-spool] [--vm NAME]\n"
-		"         [--timeout DUR] [--progress]\n"
+		"         [--timeout DUR] [--progress] [--names K]\n"
 		"  Adds N synthetic records (default 1000; R per second, 0: "
 		"as fast as\n"
 		"  possible), waits up to DUR (default 60s; a bare number is "
@@ -129,6 +130,8 @@ static void usage(FILE *f)
 		"  for logd to acknowledge them all, prints a summary (rate, "
 		"delay\n"
 		"  creation->ack median/p99, chain head).\n"
+		"  --names K: every K-th record names its workloads (record\n"
+		"  version 2: a client process and the service's DNS name).\n"
 		"  Exit status: 0 all acknowledged, 3 timeout, 1 error, 2 "
 		"usage error.\n");
 }
@@ -151,6 +154,7 @@ int main(int argc, char **argv)
 		{ "vm", required_argument, NULL, 'V' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "progress", no_argument, NULL, 'p' },
+		{ "names", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -218,6 +222,11 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			vm = optarg;
+			break;
+		case 'W':
+			if (cot_cli_u32("--names", optarg, 1, UINT32_MAX,
+					&names_every) < 0)
+				return COT_EXIT_USAGE;
 			break;
 		case 't':
 			if (cot_cli_duration("--timeout", optarg, 0,
@@ -310,6 +319,15 @@ int main(int argc, char **argv)
 		t = cot_clock_real_ns();
 		add_ns[i] = t;
 		gen(&r, base_seq + i, vm, t);
+		if (names_every && i % names_every == 0) {
+			r.src_owner.pid = 1000 + (uint32_t)(i % 7);
+			snprintf(r.src_owner.comm, sizeof(r.src_owner.comm),
+				 "client%u", (unsigned)(i % 7));
+			snprintf(r.src_owner.cgroup, sizeof(r.src_owner.cgroup),
+				 "/loadgen/c%u", (unsigned)(i % 7));
+			snprintf(r.dst_name, sizeof(r.dst_name), "svc%u.test",
+				 (unsigned)r.dport);
+		}
 		cot_shipper_add(sh, &r, NULL);
 		if (progress && i % 5000 == 4999) {
 			cot_shipper_stats(sh, &st);

@@ -127,8 +127,8 @@ static int handle_batch(struct conn *c, const uint8_t *p, uint32_t len,
 		return -COT_EBADMSG;
 	/* count <= COT_BATCH_MAX (checked by the decoder) bounds this loop. */
 	for (i = 0; i < b.count; i++) {
-		if (cot_chain_check_enc(&c->recs[i], cot_batch_enc(&b, i)) <
-			    0 ||
+		if (cot_chain_check_enc(&c->recs[i], cot_batch_enc(&b, i),
+					cot_batch_enc_len(&b, i)) < 0 ||
 		    c->recs[i].seq != b.first_seq + i)
 			return -COT_EBADMSG;
 	}
@@ -147,7 +147,8 @@ static int handle_batch(struct conn *c, const uint8_t *p, uint32_t len,
 		rc = cot_store_hash(st, c->stream, b.first_seq - 1, h);
 		if (rc == 0) {
 			for (i = 0; b.first_seq + i <= ov_end; i++)
-				cot_chain_next_fast(h, h, cot_batch_enc(&b, i));
+				cot_chain_next_fast(h, h, cot_batch_enc(&b, i),
+						    cot_batch_enc_len(&b, i));
 			rc = cot_store_hash(st, c->stream, ov_end, stored);
 			if (rc == 0 && memcmp(h, stored, COT_CHAIN_LEN) != 0)
 				ev_tx(c, COT_EV_CONFLICT, b.first_seq, ov_end,
@@ -179,7 +180,8 @@ static int handle_batch(struct conn *c, const uint8_t *p, uint32_t len,
 	}
 	now = cot_clock_real_ns();
 	for (i = i0; i < b.count; i++) {
-		cot_chain_next_fast(h, h, cot_batch_enc(&b, i));
+		cot_chain_next_fast(h, h, cot_batch_enc(&b, i),
+				    cot_batch_enc_len(&b, i));
 		rc = cot_store_put(st, c->stream, &c->recs[i],
 				   cot_batch_added(&b, i), now, h);
 		if (rc < 0)

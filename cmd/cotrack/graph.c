@@ -4,8 +4,23 @@
  *
  *   cotrack graph --db FILE [--format dot|svg|png] [-o FILE] [--vm NAME]
  *                 [--tracker NAME] [--since T] [--until T] [--max-edges N]
+ *                 [--by auto|workload|address]
  *
- * Nodes: clients aggregated by address (ellipses), services by address,
+ * Two maps.  The workload map (--by workload; auto picks it when any
+ * selected record names an owner or a remote) draws one box per VM
+ * holding its workloads: a container node per cgroup (labelled with the
+ * cgroup path and the comms seen in it), or a process node per comm
+ * when the cgroup is unknown.  Ends outside the VMs are their DNS names
+ * where the VM looked one up, else plain addresses; an end in a VM whose
+ * owner is unknown is a plain address too (loopback ones inside their
+ * VM's box).  A connection between two VMs recorded at both is one
+ * edge, from the initiator's workload to the responder's, carrying the
+ * name the initiator looked up.  Edges are labelled with the protocol
+ * and port, connections, bytes each way and which view saw them;
+ * localhost edges stay inside their VM's box.
+ *
+ * The address map (--by address, and auto for version-1-only data):
+ * nodes: clients aggregated by address (ellipses), services by address,
  * port and protocol (boxes); both kinds of one address sit in a box
  * labelled with the address.  Edges: client -> service, labelled with
  * the number of connections and the bytes both ways; line width grows
@@ -209,6 +224,361 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 	fprintf(f, "}\n");
 }
 
+/* --- the workload map ---------------------------------------------------- */
+
+#define WKEY_MAX   (COT_VM_NAMELEN + COT_CGROUP_LEN + COT_DNSNAME_LEN + 40)
+#define WLABEL_MAX 200
+
+struct wnode {
+	char key[WKEY_MAX];
+	char box[COT_VM_NAMELEN]; /* "" outside every VM */
+	char label[WLABEL_MAX];
+	int kind; /* 'w' workload, 'n' name, 'a' address */
+};
+
+struct wedge {
+	size_t src, dst; /* wnode indices */
+	int dport, proto;
+	uint64_t conns, bf, br, seen[3]; /* nic, vmi, both */
+	char dname[COT_DNSNAME_LEN];
+};
+
+/* A string inside a dot "..." literal: quote and backslash escaped. */
+static void dot_str(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\n') {
+			fputs("\\n", f); /* our own line breaks in labels */
+			continue;
+		}
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f)
+			fputc(*s, f);
+	}
+}
+
+static const char *col_text(sqlite3_stmt *s, int c)
+{
+	const unsigned char *t = sqlite3_column_text(s, c);
+
+	return t ? (const char *)t : "";
+}
+
+/*
+ * Node of key @key (built in SQL: 'w' box \1 cgroup \1 comm, 'n' name,
+ * 'a' box \1 hex address); @comms labels containers.  Returns the index,
+ * or (size_t)-1 when out of memory.
+ */
+static size_t wnode_get(struct wnode **nodes, size_t *n, size_t *cap,
+			const char *key, const char *comms,
+			const struct cot_addr *addr)
+{
+	char ab[COT_ADDR_STRLEN];
+	const char *a, *b;
+	struct wnode *w;
+	size_t i;
+
+	/* bounded by n, itself bounded by 2 * max_edges */
+	for (i = 0; i < *n; i++)
+		if (!strcmp((*nodes)[i].key, key))
+			return i;
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct wnode *nn = realloc(*nodes, nc * sizeof(*nn));
+
+		if (!nn)
+			return (size_t)-1;
+		*nodes = nn;
+		*cap = nc;
+	}
+	w = &(*nodes)[*n];
+	memset(w, 0, sizeof(*w));
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	w->kind = key[0];
+	a = strchr(key + 1, 1);
+	switch (key[0]) {
+	case 'w':
+		b = a ? strchr(a + 1, 1) : NULL;
+		if (!a || !b)
+			break;
+		snprintf(w->box, sizeof(w->box), "%.*s", (int)(a - key - 1),
+			 key + 1);
+		if (b > a + 1) /* a container: its comms and its cgroup */
+			snprintf(w->label, sizeof(w->label), "%.80s\n%.*s",
+				 comms[0] ? comms : "?", (int)(b - a - 1),
+				 a + 1);
+		else
+			snprintf(w->label, sizeof(w->label), "%s", b + 1);
+		break;
+	case 'n':
+		snprintf(w->label, sizeof(w->label), "%s", key + 1);
+		break;
+	default:
+		if (a)
+			snprintf(w->box, sizeof(w->box), "%.*s",
+				 (int)(a - key - 1), key + 1);
+		snprintf(w->label, sizeof(w->label), "%s",
+			 cot_addr_str(addr, ab));
+	}
+	return (*n)++;
+}
+
+static void seen_str(char *buf, size_t len, const uint64_t seen[3])
+{
+	static const char *const names[3] = { "nic", "vmi", "both" };
+	int i, kinds = 0;
+	size_t o = 0;
+
+	for (i = 0; i < 3; i++)
+		kinds += seen[i] != 0;
+	buf[0] = '\0';
+	for (i = 0; i < 3 && o < len; i++) {
+		if (!seen[i])
+			continue;
+		if (kinds == 1)
+			o += (size_t)snprintf(buf + o, len - o, "seen %s",
+					      names[i]);
+		else
+			o += (size_t)snprintf(buf + o, len - o, "%s%s %llu",
+					      o ? ", " : "seen ", names[i],
+					      (unsigned long long)seen[i]);
+	}
+}
+
+static void write_wdot(FILE *f, const struct wedge *e, size_t ne,
+		       const struct wnode *nodes, size_t nn, uint64_t total,
+		       uint64_t shown)
+{
+	char b1[32], b2[32], sb[96];
+	const char *box;
+	uint64_t maxc = 1;
+	size_t i, j;
+
+	for (i = 0; i < ne; i++)
+		if (e[i].conns > maxc)
+			maxc = e[i].conns;
+	fprintf(f,
+		"digraph cotrack {\n"
+		"  graph [rankdir=LR, fontname=\"Helvetica\", fontsize=11, "
+		"labelloc=t, label=\"cotrack service map by workload: %llu "
+		"connections%s\"];\n"
+		"  node [fontname=\"Helvetica\", fontsize=10];\n"
+		"  edge [fontname=\"Helvetica\", fontsize=9, "
+		"color=\"#4a6fa5\"];\n",
+		(unsigned long long)total,
+		shown < total ? " (heaviest edges only)" : "");
+	/* nodes by box: each VM's once, in first-seen order (bounded: nn) */
+	for (i = 0; i < nn; i++) {
+		box = nodes[i].box;
+		for (j = 0; j < i; j++)
+			if (!strcmp(nodes[j].box, box))
+				break;
+		if (j < i)
+			continue; /* this box is written already */
+		if (box[0]) {
+			fputs("  subgraph \"cluster vm ", f);
+			dot_str(f, box);
+			fputs("\" {\n    label=\"VM ", f);
+			dot_str(f, box);
+			fputs("\"; style=rounded; color=\"#555555\"; "
+			      "penwidth=1.5;\n",
+			      f);
+		}
+		for (j = i; j < nn; j++) {
+			if (strcmp(nodes[j].box, box))
+				continue;
+			fprintf(f, "    w%zu [label=\"", j);
+			dot_str(f, nodes[j].label);
+			fprintf(f, "\", %s];\n",
+				nodes[j].kind == 'w'
+					? "shape=box, "
+					  "style=\"rounded,filled\", "
+					  "fillcolor=\"#fdf1dc\""
+				: nodes[j].kind == 'n'
+					? "shape=ellipse, style=filled, "
+					  "fillcolor=\"#e6f2e6\""
+					: "shape=ellipse, style=dashed");
+		}
+		if (box[0])
+			fputs("  }\n", f);
+	}
+	for (i = 0; i < ne; i++) {
+		human(b1, sizeof(b1), e[i].bf);
+		human(b2, sizeof(b2), e[i].br);
+		seen_str(sb, sizeof(sb), e[i].seen);
+		fprintf(f, "  w%zu -> w%zu [label=\"", e[i].src, e[i].dst);
+		if (e[i].proto == COT_PROTO_TCP || e[i].proto == COT_PROTO_UDP)
+			fprintf(f, "%s :%d",
+				cot_proto_name((unsigned)e[i].proto),
+				e[i].dport);
+		else
+			fprintf(f, "%s", cot_proto_name((unsigned)e[i].proto));
+		if (e[i].dname[0] && nodes[e[i].dst].kind != 'n') {
+			fputs(" (", f);
+			dot_str(f, e[i].dname);
+			fputc(')', f);
+		}
+		fprintf(f,
+			"\\n%llu conn\\n%s > / %s <\\n%s\", penwidth=%.2f];\n",
+			(unsigned long long)e[i].conns, b1, b2, sb,
+			1.0 + 4.0 * log1p((double)e[i].conns) /
+					log1p((double)maxc));
+	}
+	fprintf(f, "}\n");
+}
+
+/*
+ * The node keys, over the per-connection rows of the inner query (sv:
+ * the VM of an owned source, sc/sg/sn its comm, cgroup, name; d* the
+ * same for the destination).  char(1) separates the parts: no record
+ * string holds it (rec.h: printable only).
+ */
+#define WKEY(v, c, g, n, a)                                                    \
+	"CASE WHEN " v " IS NOT NULL THEN 'w' || " v " || char(1) || "         \
+	"ifnull(" g ", '') || char(1) || CASE WHEN " g " IS NULL THEN "        \
+	"ifnull(" c ", '') ELSE '' END "                                       \
+	"WHEN " n " IS NOT NULL THEN 'n' || " n " "                            \
+	"ELSE 'a' || scope || char(1) || hex(" a ") END"
+
+static const char wsql[] =
+	"SELECT " WKEY("sv", "sc", "sg", "sn", "src") " AS sk, " WKEY(
+		"dv", "dc", "dg", "dn",
+		"dst") " AS dk, dp, proto, count(*), sum(bf), sum(br), "
+		       "sum(seen = 1), sum(seen = 2), sum(seen = 3), max(src), "
+		       "max(dst), ifnull(group_concat(DISTINCT sc), ''), "
+		       "ifnull(group_concat(DISTINCT dc), ''), max(dn) FROM ("
+		       "SELECT max(CASE WHEN r.src_pid IS NOT NULL THEN r.vm "
+		       "END) AS sv, max(r.src_comm) AS sc, max(r.src_cgroup) "
+		       "AS "
+		       "sg, max(r.src_name) AS sn, r.src AS src, "
+		       "max(CASE WHEN r.dst_pid IS NOT NULL THEN r.vm END) AS "
+		       "dv, max(r.dst_comm) AS dc, max(r.dst_cgroup) AS dg, "
+		       "max(r.dst_name) AS dn, r.dst AS dst, "
+		       "CASE WHEN r.proto IN (1, 2) THEN r.dport ELSE 0 END AS "
+		       "dp, r.proto AS proto, max(r.bytes_fwd) AS bf, "
+		       "max(r.bytes_rev) AS br, "
+		       "max(r.seen_by & 1) | max(r.seen_by & 2) AS seen, "
+		       "CASE WHEN substr(r.src, 1, 13) = "
+		       "X'00000000000000000000FFFF7F' OR r.src = "
+		       "X'00000000000000000000000000000001' THEN ifnull(r.vm, "
+		       "'') ELSE '' END AS scope "
+		       "FROM records r JOIN streams s ON s.id = r.stream "
+		       "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2 AND "
+		       "(?3 IS NULL OR r.vm = ?3) AND (?4 IS NULL OR "
+		       "s.tracker = ?4) AND (?5 IS NULL OR r.proto = ?5) "
+		       "GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, "
+		       "r.proto, r.first_ns, scope) "
+		       "GROUP BY sk, dk, dp, proto ORDER BY sum(bf) + sum(br) "
+		       "DESC, sk, dk";
+
+/* Any selected record with a name? 1 yes, 0 no, -1 error. */
+static int any_names(struct cot_store *st, uint64_t since, uint64_t until,
+		     const char *vm, const char *tracker, int proto)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "SELECT 1 FROM records r JOIN streams s ON s.id = r.stream "
+		    "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2 AND "
+		    "(?3 IS NULL OR r.vm = ?3) AND (?4 IS NULL OR "
+		    "s.tracker = ?4) AND (?5 IS NULL OR r.proto = ?5) AND "
+		    "(r.src_pid IS NOT NULL OR r.dst_pid IS NOT NULL OR "
+		    "r.src_name IS NOT NULL OR r.dst_name IS NOT NULL) LIMIT 1",
+		    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(s, 1, (int64_t)since);
+	sqlite3_bind_int64(s, 2, (int64_t)until);
+	if (vm)
+		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
+	if (tracker)
+		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+	if (proto >= 0)
+		sqlite3_bind_int(s, 5, proto);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Build the workload map into @mf.  Returns 0 or -1 (message logged). */
+static int workload_map(FILE *mf, struct cot_store *st, const char *db,
+			uint64_t since, uint64_t until, const char *vm,
+			const char *tracker, int proto, uint32_t max_edges,
+			size_t *ne_out, size_t *nn_out, uint64_t *shown_out,
+			uint64_t *total_out)
+{
+	struct wnode *nodes = NULL;
+	struct wedge *e = NULL;
+	size_t ne = 0, nn = 0, ncap = 0;
+	uint64_t total = 0, shown = 0;
+	struct cot_addr sa, da;
+	sqlite3_stmt *s = NULL;
+	int rc = -1, step;
+
+	if (sqlite3_prepare_v2(st->db, wsql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	sqlite3_bind_int64(s, 1, (int64_t)since);
+	sqlite3_bind_int64(s, 2, (int64_t)until);
+	if (vm)
+		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
+	if (tracker)
+		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+	if (proto >= 0)
+		sqlite3_bind_int(s, 5, proto);
+	e = calloc((size_t)max_edges, sizeof(*e));
+	if (!e)
+		goto out;
+	/* bounded by the rows; at most max_edges kept */
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		uint64_t c = (uint64_t)sqlite3_column_int64(s, 4);
+		struct wedge *w = &e[ne];
+		int i;
+
+		total += c;
+		if (ne == (size_t)max_edges ||
+		    sqlite3_column_bytes(s, 10) != 16 ||
+		    sqlite3_column_bytes(s, 11) != 16)
+			continue;
+		memcpy(sa.b, sqlite3_column_blob(s, 10), 16);
+		memcpy(da.b, sqlite3_column_blob(s, 11), 16);
+		w->src = wnode_get(&nodes, &nn, &ncap, col_text(s, 0),
+				   col_text(s, 12), &sa);
+		w->dst = wnode_get(&nodes, &nn, &ncap, col_text(s, 1),
+				   col_text(s, 13), &da);
+		if (w->src == (size_t)-1 || w->dst == (size_t)-1)
+			goto out;
+		w->dport = sqlite3_column_int(s, 2);
+		w->proto = sqlite3_column_int(s, 3);
+		w->conns = c;
+		w->bf = (uint64_t)sqlite3_column_int64(s, 5);
+		w->br = (uint64_t)sqlite3_column_int64(s, 6);
+		for (i = 0; i < 3; i++)
+			w->seen[i] = (uint64_t)sqlite3_column_int64(s, 7 + i);
+		snprintf(w->dname, sizeof(w->dname), "%s", col_text(s, 14));
+		shown += c;
+		ne++;
+	}
+	if (step != SQLITE_DONE) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st->db));
+		goto out;
+	}
+	write_wdot(mf, e, ne, nodes, nn, total, shown);
+	*ne_out = ne;
+	*nn_out = nn;
+	*shown_out = shown;
+	*total_out = total;
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	free(e);
+	free(nodes);
+	return rc;
+}
+
 /* Run dot -T@fmt [-o @out] with @text on its stdin. */
 static int render(const char *fmt, const char *out, const char *text,
 		  size_t len)
@@ -270,6 +640,7 @@ static void usage(FILE *f)
 		"         [--vm NAME] [--tracker NAME] [--since T] [--until "
 		"T]\n"
 		"         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
+		"         [--by auto|workload|address]\n"
 		"  A connection between two VMs of one tracker, recorded at\n"
 		"  both, counts once.\n");
 }
@@ -286,6 +657,7 @@ int cmd_graph(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' },
 		{ "max-edges", required_argument, NULL, 'm' },
 		{ "proto", required_argument, NULL, 'P' },
+		{ "by", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -301,7 +673,7 @@ int cmd_graph(int argc, char **argv)
 	struct cot_store st;
 	sqlite3_stmt *s = NULL;
 	FILE *mf, *f;
-	int o, rc = 1, proto = -1;
+	int o, rc = 1, proto = -1, by = -1; /* -1 auto, 1 workload, 0 addr */
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -342,6 +714,18 @@ int cmd_graph(int argc, char **argv)
 				return COT_EXIT_USAGE;
 			}
 			break;
+		case 'b':
+			if (!strcmp(optarg, "auto")) {
+				by = -1;
+			} else if (!strcmp(optarg, "workload")) {
+				by = 1;
+			} else if (!strcmp(optarg, "address")) {
+				by = 0;
+			} else {
+				log_warnx("--by auto|workload|address");
+				return COT_EXIT_USAGE;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -358,6 +742,24 @@ int cmd_graph(int argc, char **argv)
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return 1;
+	}
+	if (by < 0)
+		by = any_names(&st, since, until, vm, tracker, proto);
+	if (by < 0) {
+		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		goto out;
+	}
+	if (by) {
+		mf = open_memstream(&text, &len);
+		if (!mf)
+			goto out;
+		if (workload_map(mf, &st, db, since, until, vm, tracker, proto,
+				 max_edges, &ne, &nn, &shown, &total) < 0) {
+			fclose(mf);
+			goto out;
+		}
+		fclose(mf);
+		goto emit;
 	}
 	/*
 	 * One connection between two VMs of one tracker is recorded at both
@@ -429,6 +831,7 @@ int cmd_graph(int argc, char **argv)
 		goto out;
 	write_dot(mf, e, ne, nodes, nn, total, shown);
 	fclose(mf);
+emit:
 	if (!strcmp(fmt, "dot")) {
 		f = out ? fopen(out, "w") : stdout;
 		if (!f || fwrite(text, 1, len, f) != len ||

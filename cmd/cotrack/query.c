@@ -4,14 +4,29 @@
  *
  *   cotrack query --db FILE [--vm NAME] [--tracker NAME] [--since T]
  *                 [--until T] [--addr A] [--port P] [--proto NAME]
- *                 [--seen-by nic|vmi|both] [--limit N]
- *                 [--format table|json|csv]
+ *                 [--seen-by nic|vmi|both] [--comm C] [--cgroup G]
+ *                 [--name N] [--by vm|container|process|name]
+ *                 [--limit N] [--format table|json|csv]
  *
  * T: nanoseconds or seconds since the epoch (by magnitude), a UTC time
  * "YYYY-MM-DD[THH:MM[:SS]]", or an age before now: a duration with its
  * unit (host/cli.h: "30s", "10m", "1.5h") or days ("7d").  A record
  * matches the range when its lifetime overlaps it.  --addr and --port
- * match either end.  Output is in (stream, seq) order.
+ * match either end, and so do --comm, --cgroup (exact cgroup path) and
+ * --name (the DNS name the VM looked up): records without names (version
+ * 1, or no owner known) never match these.  Output is in (stream, seq)
+ * order.
+ *
+ * --by groups the matching records by workload and prints, per group,
+ * the connections, the bytes each way (initiator to responder, back)
+ * and how many each view saw.  A record counts for the workload of its
+ * initiator when the initiator's end is in the VM (an owner is known),
+ * else for its responder's: a connection the frontend opens counts for
+ * the frontend, one it accepts for its server.  Groups: vm (the record's
+ * VM), container ("VM:cgroup-path"), process ("VM/comm"), name (the
+ * remote's DNS name: dst_name, else src_name).  "-" stands for none
+ * known: all records of version 1 fall there, except under vm.  Groups
+ * are ordered by connections, then name.  --limit bounds the groups.
  */
 #include <stdbool.h>
 #include <arpa/inet.h>
@@ -121,6 +136,63 @@ static int seen_num(const char *s)
 	return -1;
 }
 
+/* The grouping key of --by, as SQL over records r (fixed text). */
+static const char *by_expr(const char *by)
+{
+	if (!strcmp(by, "vm"))
+		return "ifnull(r.vm, '-')";
+	if (!strcmp(by, "container"))
+		return "ifnull(r.vm, '-') || ':' || CASE"
+		       " WHEN r.src_pid IS NOT NULL THEN ifnull(r.src_cgroup, "
+		       "'-')"
+		       " WHEN r.dst_pid IS NOT NULL THEN ifnull(r.dst_cgroup, "
+		       "'-')"
+		       " ELSE '-' END";
+	if (!strcmp(by, "process"))
+		return "ifnull(r.vm, '-') || '/' || CASE"
+		       " WHEN r.src_pid IS NOT NULL THEN ifnull(r.src_comm, "
+		       "'-')"
+		       " WHEN r.dst_pid IS NOT NULL THEN ifnull(r.dst_comm, "
+		       "'-')"
+		       " ELSE '-' END";
+	if (!strcmp(by, "name"))
+		return "coalesce(r.dst_name, r.src_name, '-')";
+	return NULL;
+}
+
+static void put_group(enum cot_recfmt fmt, const char *by, sqlite3_stmt *s)
+{
+	const char *key = (const char *)sqlite3_column_text(s, 0);
+	long long c = sqlite3_column_int64(s, 1),
+		  bf = sqlite3_column_int64(s, 2),
+		  br = sqlite3_column_int64(s, 3),
+		  nic = sqlite3_column_int64(s, 4),
+		  vmi = sqlite3_column_int64(s, 5),
+		  both = sqlite3_column_int64(s, 6);
+
+	if (!key)
+		key = "-";
+	switch (fmt) {
+	case COT_RECFMT_JSON:
+		printf("{\"by\":\"%s\",\"group\":", by);
+		cot_recfmt_json_str(stdout, key);
+		printf(",\"connections\":%lld,\"bytes_fwd\":%lld,"
+		       "\"bytes_rev\":%lld,\"seen_by\":{\"nic\":%lld,"
+		       "\"vmi\":%lld,\"both\":%lld}}\n",
+		       c, bf, br, nic, vmi, both);
+		break;
+	case COT_RECFMT_CSV:
+		cot_recfmt_csv_str(stdout, key);
+		printf(",%lld,%lld,%lld,%lld,%lld,%lld\n", c, bf, br, nic, vmi,
+		       both);
+		break;
+	case COT_RECFMT_TABLE:
+		printf("%-40s %8lld %12lld %12lld %8lld %8lld %8lld\n", key, c,
+		       bf, br, nic, vmi, both);
+		break;
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -128,6 +200,8 @@ static void usage(FILE *f)
 		"         [--since T] [--until T] [--addr A] [--port P]\n"
 		"         [--proto tcp|udp|icmp|icmp6|other] [--seen-by "
 		"nic|vmi|both]\n"
+		"         [--comm C] [--cgroup G] [--name N]\n"
+		"         [--by vm|container|process|name]\n"
 		"         [--limit N] [--format table|json|csv]\n"
 		"         [--format ipfix -o FILE]\n"
 		"  ipfix: the records as IPFIX biflows into FILE (RFC 5655; "
@@ -151,12 +225,17 @@ int cmd_query(int argc, char **argv)
 		{ "proto", required_argument, NULL, 'P' },
 		{ "seen-by", required_argument, NULL, 'S' },
 		{ "limit", required_argument, NULL, 'l' },
+		{ "comm", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "by", required_argument, NULL, 'b' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *db = NULL, *vm = NULL, *tracker = NULL;
+	const char *db = NULL, *vm = NULL, *tracker = NULL, *comm = NULL,
+		   *cgroup = NULL, *name = NULL, *by = NULL, *group = NULL;
 	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_clock_real_ns();
 	int has_addr = 0, port = -1, proto = -1, seen = -1, o, i, rc = 1;
 	uint64_t limit = UINT64_MAX; /* none */
@@ -165,7 +244,7 @@ int cmd_query(int argc, char **argv)
 	struct cot_ipfix *ix = NULL;
 	bool ipfix = false;
 	uint8_t addr[16];
-	char sql[2048], err[512];
+	char sql[4096], where[1024], err[512];
 	struct cot_store st;
 	sqlite3_stmt *s = NULL;
 	struct cot_rec r;
@@ -220,6 +299,23 @@ int cmd_query(int argc, char **argv)
 					&limit) < 0)
 				return COT_EXIT_USAGE;
 			break;
+		case 'c':
+			comm = optarg;
+			break;
+		case 'g':
+			cgroup = optarg;
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'b':
+			by = optarg;
+			group = by_expr(by);
+			if (!group) {
+				log_warnx("--by vm|container|process|name");
+				return COT_EXIT_USAGE;
+			}
+			break;
 		case 'f':
 			ipfix = !strcmp(optarg, "ipfix");
 			if (!ipfix && cot_recfmt_parse(optarg, &fmt) < 0) {
@@ -247,21 +343,41 @@ int cmd_query(int argc, char **argv)
 				: "-o FILE is for --format ipfix only");
 		return COT_EXIT_USAGE;
 	}
+	if (ipfix && group) {
+		log_warnx("--format ipfix writes records: not with --by");
+		return COT_EXIT_USAGE;
+	}
 	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return 1;
 	}
 	/* Every value is bound; the SQL text is fixed pieces only. */
-	snprintf(sql, sizeof(sql),
-		 "SELECT " COT_STORE_REC_COLS " FROM records r JOIN streams s "
+	snprintf(where, sizeof(where),
+		 "FROM records r JOIN streams s "
 		 "ON s.id = r.stream WHERE r.last_ns >= ?1 AND r.first_ns <= ?2"
-		 "%s%s%s%s%s%s ORDER BY r.stream, r.seq LIMIT ?10",
+		 "%s%s%s%s%s%s%s%s%s",
 		 vm ? " AND r.vm = ?3" : "",
 		 tracker ? " AND s.tracker = ?4" : "",
 		 has_addr ? " AND (r.src = ?5 OR r.dst = ?5)" : "",
 		 port >= 0 ? " AND (r.sport = ?6 OR r.dport = ?6)" : "",
 		 proto >= 0 ? " AND r.proto = ?7" : "",
-		 seen >= 0 ? " AND r.seen_by = ?8" : "");
+		 seen >= 0 ? " AND r.seen_by = ?8" : "",
+		 comm ? " AND (r.src_comm = ?11 OR r.dst_comm = ?11)" : "",
+		 cgroup ? " AND (r.src_cgroup = ?12 OR r.dst_cgroup = ?12)"
+			: "",
+		 name ? " AND (r.src_name = ?13 OR r.dst_name = ?13)" : "");
+	if (group)
+		snprintf(sql, sizeof(sql),
+			 "SELECT %s AS g, count(*), sum(r.bytes_fwd), "
+			 "sum(r.bytes_rev), sum(r.seen_by = 1), "
+			 "sum(r.seen_by = 2), sum(r.seen_by = 3) %s "
+			 "GROUP BY g ORDER BY 2 DESC, g LIMIT ?10",
+			 group, where);
+	else
+		snprintf(sql, sizeof(sql),
+			 "SELECT " COT_STORE_REC_COLS
+			 " %s ORDER BY r.stream, r.seq LIMIT ?10",
+			 where);
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
@@ -280,7 +396,38 @@ int cmd_query(int argc, char **argv)
 		sqlite3_bind_int(s, 7, proto);
 	if (seen >= 0)
 		sqlite3_bind_int(s, 8, seen);
+	if (comm)
+		sqlite3_bind_text(s, 11, comm, -1, SQLITE_STATIC);
+	if (cgroup)
+		sqlite3_bind_text(s, 12, cgroup, -1, SQLITE_STATIC);
+	if (name)
+		sqlite3_bind_text(s, 13, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
+	if (group) {
+		if (fmt == COT_RECFMT_TABLE)
+			printf("%-40s %8s %12s %12s %8s %8s %8s\n",
+			       by[0] == 'v'   ? "VM"
+			       : by[0] == 'c' ? "VM/CONTAINER"
+			       : by[0] == 'p' ? "VM/PROCESS"
+					      : "NAME",
+			       "CONNS", "BYTES>", "BYTES<", "NIC", "VMI",
+			       "BOTH");
+		else if (fmt == COT_RECFMT_CSV)
+			printf("group,connections,bytes_fwd,bytes_rev,nic,vmi,"
+			       "both\n");
+		while ((i = sqlite3_step(s)) == SQLITE_ROW) {
+			put_group(fmt, by, s);
+			n++;
+		}
+		if (i != SQLITE_DONE) {
+			log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+			goto out;
+		}
+		if (fmt == COT_RECFMT_TABLE)
+			fprintf(stderr, "%llu groups\n", (unsigned long long)n);
+		rc = 0;
+		goto out;
+	}
 	if (ipfix) {
 		ix = cot_ipfix_open(outfile, true, 0, err, sizeof(err));
 		if (!ix) {

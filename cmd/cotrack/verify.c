@@ -30,11 +30,12 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 			     const char *tracker, uint64_t epoch,
 			     uint64_t last_seq, const uint8_t *last_hash)
 {
-	uint8_t h[COT_CHAIN_LEN], enc[COT_REC_WIRE_LEN];
+	uint8_t h[COT_CHAIN_LEN], enc[COT_REC_WIRE_MAX];
 	uint64_t prev = 0, n = 0, bad = 0, first = 0;
 	struct cot_rec r;
 	sqlite3_stmt *s;
 	const void *stored;
+	size_t elen;
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db,
@@ -58,8 +59,9 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 			bad++;
 			continue;
 		}
-		cot_rec_encode(enc, &r);
-		if (cot_chain_check_enc(&r, enc) < 0) {
+		/* v1 or v2, whichever the fields make (the chain hashed it) */
+		elen = (size_t)cot_rec_encode(enc, &r);
+		if (cot_chain_check_enc(&r, enc, elen) < 0) {
 			printf("  stream %" PRId64 " seq %" PRIu64
 			       ": field values out of range\n",
 			       id, r.seq);
@@ -72,7 +74,7 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 			bad++;
 			memcpy(h, stored, COT_CHAIN_LEN);
 		} else {
-			cot_chain_next(h, h, enc);
+			cot_chain_next(h, h, enc, elen);
 			if (memcmp(h, stored, COT_CHAIN_LEN) != 0) {
 				printf("  stream %" PRId64 " (%s): seq %" PRIu64
 				       " does not match its chain hash "

@@ -8,8 +8,9 @@
  *   h_0 = SHA-256("cotrack chain v1")  (16 ASCII bytes, no NUL)
  *   h_n = SHA-256("COTCHN1" || 0x00 || h_{n-1} || enc(rec_n))
  *
- * where enc() is the 140-byte version-1 record encoding (rec.h), which
- * carries rec_n.seq: a record cannot be moved to another position
+ * where enc() is the record's binary encoding (rec.h: 140 bytes in
+ * version 1, variable in version 2, all of it hashed), which carries
+ * rec_n.seq: a record cannot be moved to another position
  * without breaking every later link.  The 8-byte domain tag keeps chain
  * hashes from ever colliding with another use of SHA-256 over the same
  * bytes.  Every stream (tracker, epoch) starts from the same h_0; the
@@ -46,20 +47,20 @@ void cot_sha256(uint8_t out[static COT_SHA256_LEN], const void *data,
 void cot_chain_init(uint8_t h0[static COT_CHAIN_LEN]);
 
 /*
- * h_n from h_{n-1} (@prev) and the encoded record (@enc).  @out may
- * alias @prev.
+ * h_n from h_{n-1} (@prev) and the encoded record (@enc, @len bytes).
+ * @out may alias @prev.
  */
 void cot_chain_next(uint8_t out[static COT_CHAIN_LEN],
 		    const uint8_t prev[static COT_CHAIN_LEN],
-		    const uint8_t enc[static COT_REC_WIRE_LEN]);
+		    const uint8_t *enc, size_t len);
 
 /*
- * Check that @enc is the canonical encoding of a valid record (decodes,
- * and re-encodes to the same bytes), filling @r.  Returns 0,
+ * Check that @enc (@len bytes) is the canonical encoding of a valid
+ * record (decodes using exactly @len bytes, and re-encodes to the same
+ * bytes), filling @r.  Returns 0,
  * -COT_EBADMSG or -COT_ENOTSUP.  Both ends of the log path use it, so
  * the chain can be recomputed later from the decoded fields alone.
  */
-int cot_chain_check_enc(struct cot_rec *r,
-			const uint8_t enc[static COT_REC_WIRE_LEN]);
+int cot_chain_check_enc(struct cot_rec *r, const uint8_t *enc, size_t len);
 
 #endif

@@ -58,6 +58,18 @@ enum cot_tcp_state {
 
 #define COT_VM_NAMELEN 32
 
+/* Workload names (record version 2; docs/design.md, "The record contract"). */
+#define COT_REC_HAS_NAMES 1
+#define COT_COMM_LEN	  16  /* task comm, NUL included (TASK_COMM_LEN) */
+#define COT_CGROUP_LEN	  256 /* cgroup v2 path, NUL included */
+#define COT_DNSNAME_LEN	  254 /* dotted DNS name, NUL included */
+
+struct cot_rec_owner {
+	uint32_t pid;		     /* tgid in the guest; 0: no owner known */
+	char comm[COT_COMM_LEN];     /* NUL-terminated; "" when pid is 0 */
+	char cgroup[COT_CGROUP_LEN]; /* NUL-terminated; "" when unknown */
+};
+
 struct cot_rec {
 	uint64_t seq;		  /* per tracker, from 1, no gaps */
 	char vm[COT_VM_NAMELEN];  /* NUL-terminated */
@@ -73,7 +85,9 @@ struct cot_rec {
 	uint64_t pkts_fwd, bytes_fwd; /* initiator -> responder */
 	uint64_t pkts_rev, bytes_rev;
 	uint32_t netns; /* guest netns inode, 0 when unknown */
-	uint8_t tcp_flags_fwd, tcp_flags_rev; /* OR of flags seen */
+	uint8_t tcp_flags_fwd, tcp_flags_rev;	   /* OR of flags seen */
+	struct cot_rec_owner src_owner, dst_owner; /* ends inside the VM */
+	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN]; /* "" none */
 };
 
 /* Names used by every output format. */
@@ -83,12 +97,15 @@ const char *cot_seen_name(unsigned int seen);
 const char *cot_tcp_state_name(unsigned int st);
 
 /*
- * Binary encoding, version 1, all integers little-endian:
+ * Binary encoding, all integers little-endian.  Version 1 (fixed, 140
+ * bytes) is written when the record names nothing (both owners' pid 0,
+ * both names ""); otherwise version 2 (variable length).  Both share
+ * the first 140 bytes:
  *
  *   off len field
  *     0   2 magic 'C','R'
- *     2   1 version (1)
- *     3   1 length of the whole encoding (COT_REC_WIRE_LEN)
+ *     2   1 version (1 or 2)
+ *     3   1 v1: length of the whole encoding (140); v2: 0
  *     4   8 seq
  *    12  32 vm (NUL padded)
  *    44   1 proto  45 1 ipproto  46 1 tcp_state  47 1 end
@@ -98,21 +115,51 @@ const char *cot_tcp_state_name(unsigned int st);
  *    88   8 first_ns 96 8 last_ns
  *   104   8 pkts_fwd 112 8 bytes_fwd 120 8 pkts_rev 128 8 bytes_rev
  *   136   4 netns
- *   140
+ *   140      (end of version 1)
+ *
+ * Version 2 goes on:
+ *
+ *   140   2 length of the whole encoding (156 .. COT_REC_WIRE_MAX)
+ *   142     src end, then dst end, each:
+ *             4 pid, 1 n + n bytes comm (n <= 15),
+ *             1 n + n bytes cgroup (n <= 255), 1 n + n bytes name (n <= 253)
+ *
+ * Strings carry no NUL and only printable ASCII (0x20..0x7e); the
+ * encoder writes '?' for any other byte, so what the guest put in a comm
+ * or a DNS answer never reaches a terminal or a log line raw.  A pid of
+ * 0 carries no comm and no cgroup.  The encoding is canonical (one
+ * record, one byte string): the decoder rejects a version 2 record that
+ * names nothing, and a length that does not match its strings.
  */
-#define COT_REC_VERSION	 1
-#define COT_REC_WIRE_LEN 140
+#define COT_REC_VERSION	    2 /* newest written */
+#define COT_REC_WIRE_V1_LEN 140
+#define COT_REC_V2_FIXED    142
+#define COT_REC_END_MAX	    (4 + COT_COMM_LEN + COT_CGROUP_LEN + COT_DNSNAME_LEN)
+#define COT_REC_WIRE_MAX    (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX) /* 1202 */
 
-/* Encode @r into @out.  Always succeeds; returns COT_REC_WIRE_LEN. */
-int cot_rec_encode(uint8_t out[static COT_REC_WIRE_LEN],
+/* Encode @r into @out.  Always succeeds; returns the length written. */
+int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
 		   const struct cot_rec *r);
 
 /*
+ * Length of the encoding that starts at @in (@len bytes available), from
+ * its header alone: COT_REC_WIRE_V1_LEN or the v2 length field.  Returns
+ * -COT_EBADMSG when @len is too short to tell, the magic or the length
+ * field is wrong, or the length exceeds @len; -COT_ENOTSUP for an unknown
+ * version.
+ */
+int cot_rec_wire_len(const uint8_t *in, size_t len);
+
+/*
  * Decode @len bytes of @in into @r.  Checks magic, version, length and
- * every enum range, and forces vm[] to be NUL-terminated.
+ * every enum range, every string (caps, printable, NUL-free), and forces
+ * vm[] to be NUL-terminated.
  * Returns bytes consumed, -COT_EBADMSG on malformed input, or
  * -COT_ENOTSUP for an unknown version.
  */
 int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len);
+
+/* 1 when @r names an owner or a remote (it encodes as version 2). */
+int cot_rec_has_names(const struct cot_rec *r);
 
 #endif

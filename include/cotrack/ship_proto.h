@@ -20,11 +20,17 @@
  *               still held, 0 none), u64 dropped (records lost so far)
  *   WELCOME 48: u32 version, u32 flags, u64 held_seq, hash[32] (chain
  *               head at held_seq, h_0 when 0)
- *   BATCH   80 + count * 148: u64 first_seq, u32 count (1..COT_BATCH_MAX),
+ *   BATCH   80 + entries: u64 first_seq, u32 count (1..COT_BATCH_MAX),
  *               u32 reserved (0), prev_hash[32] (h at first_seq - 1),
  *               last_hash[32] (h at the last record), then count entries
  *               of u64 added_ns (tracker's CLOCK_REALTIME at add) and
- *               the 140-byte record encoding.
+ *               the record encoding, whose length its own header gives
+ *               (rec.h: 140 bytes in version 1, the u16 at offset 140 in
+ *               version 2).  The entries must fill the payload exactly.
+ *               A batch of version-1 records is byte for byte the
+ *               protocol-1 batch of fixed 148-byte entries, so the
+ *               protocol version stays 1: an older logd takes a newer
+ *               tracker's records as long as none names a workload.
  *   ACK     40: u64 acked_seq, hash[32]
  *   LOST    20: u64 first, u64 last, u32 reason (COT_LOST_*)
  *   ERROR   4 + n (n <= 256): u32 code, n bytes of text
@@ -42,13 +48,14 @@
 #include "cotrack/chain.h"
 #include "cotrack/common.h"
 
-#define COT_PROTO_VERSION 1
-#define COT_FRAME_HDR	  8
-#define COT_BATCH_MAX	  4096
-#define COT_BATCH_HDR	  80
-#define COT_BATCH_ENTRY	  (8 + COT_REC_WIRE_LEN)
-#define COT_FRAME_MAX	  (COT_BATCH_HDR + COT_BATCH_MAX * COT_BATCH_ENTRY)
-#define COT_ERRMSG_MAX	  256
+#define COT_PROTO_VERSION   1
+#define COT_FRAME_HDR	    8
+#define COT_BATCH_MAX	    4096
+#define COT_BATCH_HDR	    80
+#define COT_BATCH_ENTRY_MIN (8 + COT_REC_WIRE_V1_LEN)
+#define COT_BATCH_ENTRY_MAX (8 + COT_REC_WIRE_MAX)
+#define COT_FRAME_MAX	    (COT_BATCH_HDR + COT_BATCH_MAX * COT_BATCH_ENTRY_MAX)
+#define COT_ERRMSG_MAX	    256
 
 enum cot_frame_type {
 	COT_FR_HELLO = 1,
@@ -90,24 +97,45 @@ struct cot_errframe {
 	char msg[COT_ERRMSG_MAX + 1]; /* NUL-terminated */
 };
 
-/* A validated view into a BATCH payload (points into the buffer). */
+/*
+ * A validated view into a BATCH payload (points into the buffer).  The
+ * decoder has walked every entry: off[i] is entry i's offset from
+ * entries, len[i] its record encoding's length.
+ */
 struct cot_batch_view {
 	uint64_t first_seq;
 	uint32_t count;
 	const uint8_t *prev_hash, *last_hash;
-	const uint8_t *entries; /* count * COT_BATCH_ENTRY bytes */
+	const uint8_t *entries;
+	uint32_t off[COT_BATCH_MAX];
+	uint16_t len[COT_BATCH_MAX];
 };
 
 static inline const uint8_t *cot_batch_enc(const struct cot_batch_view *b,
 					   uint32_t i)
 {
-	return b->entries + (size_t)i * COT_BATCH_ENTRY + 8;
+	return b->entries + b->off[i] + 8;
+}
+
+static inline size_t cot_batch_enc_len(const struct cot_batch_view *b,
+				       uint32_t i)
+{
+	return b->len[i];
 }
 
 static inline uint64_t cot_batch_added(const struct cot_batch_view *b,
 				       uint32_t i)
 {
-	return cot_get_le64(b->entries + (size_t)i * COT_BATCH_ENTRY);
+	return cot_get_le64(b->entries + b->off[i]);
+}
+
+/* Write one entry at @p; returns its length (8 + @len). */
+static inline size_t cot_batch_entry_put(uint8_t *p, uint64_t added_ns,
+					 const uint8_t *enc, size_t len)
+{
+	cot_put_le64(p, added_ns);
+	cot_memcpy(p + 8, enc, len);
+	return 8 + len;
 }
 
 /*
@@ -126,7 +154,11 @@ int cot_welcome_decode(struct cot_welcome *w, const uint8_t *p, size_t len);
 int cot_ack_decode(struct cot_ack *a, const uint8_t *p, size_t len);
 int cot_lost_decode(struct cot_lost *l, const uint8_t *p, size_t len);
 int cot_error_decode(struct cot_errframe *e, const uint8_t *p, size_t len);
-/* Also rejects seq overflow (first_seq + count - 1 must fit, first >= 1). */
+/*
+ * Also rejects seq overflow (first_seq + count - 1 must fit, first >= 1)
+ * and entries that do not fill the payload exactly; -COT_ENOTSUP when an
+ * entry's record has an unknown version.
+ */
 int cot_batch_decode(struct cot_batch_view *b, const uint8_t *p, size_t len);
 
 /*
@@ -138,9 +170,12 @@ int cot_welcome_encode(uint8_t *out, size_t cap, const struct cot_welcome *w);
 int cot_ack_encode(uint8_t *out, size_t cap, const struct cot_ack *a);
 int cot_lost_encode(uint8_t *out, size_t cap, const struct cot_lost *l);
 int cot_error_encode(uint8_t *out, size_t cap, uint32_t code, const char *msg);
-/* Batch header only; the caller appends count entries after it. */
+/*
+ * Batch header only; the caller puts count entries (@entries_len bytes in
+ * all, cot_batch_entry_put) after it.
+ */
 void cot_batch_hdr_put(uint8_t out[static COT_FRAME_HDR + COT_BATCH_HDR],
-		       uint64_t first_seq, uint32_t count,
+		       uint64_t first_seq, uint32_t count, size_t entries_len,
 		       const uint8_t prev[static COT_CHAIN_LEN],
 		       const uint8_t last[static COT_CHAIN_LEN]);
 

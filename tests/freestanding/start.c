@@ -95,7 +95,7 @@ void _start(void)
 	struct cot_flow_params fp;
 	struct cot_flowtab *t;
 	struct cot_rec r = { 0 };
-	uint8_t wire[COT_REC_WIRE_LEN];
+	uint8_t wire[COT_REC_WIRE_MAX];
 
 	cot_flow_params_default(&fp);
 	fp.max_flows = 64;

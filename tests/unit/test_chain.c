@@ -80,7 +80,7 @@ static void mkrec(struct cot_rec *r, uint64_t seq)
 
 static void test_chain_links(void)
 {
-	uint8_t h0[32], h[32], h2[32], enc[COT_REC_WIRE_LEN], ref[32 + 8 + 140];
+	uint8_t h0[32], h[32], h2[32], enc[COT_REC_WIRE_MAX], ref[32 + 8 + 140];
 	struct cot_rec r;
 	char hx[65];
 
@@ -90,8 +90,8 @@ static void test_chain_links(void)
 	hexof(hx, h0, 32);
 	printf("# h0 = %s\n", hx);
 	mkrec(&r, 1);
-	cot_rec_encode(enc, &r);
-	cot_chain_next(h, h0, enc);
+	T_EQ_U(cot_rec_encode(enc, &r), 140);
+	cot_chain_next(h, h0, enc, 140);
 	/* Definition: SHA-256("COTCHN1\0" || prev || enc). */
 	memcpy(ref, "COTCHN1", 8);
 	memcpy(ref + 8, h0, 32);
@@ -100,43 +100,58 @@ static void test_chain_links(void)
 	T_CHECK(memcmp(h, h2, 32) == 0);
 	/* Aliasing out == prev is allowed. */
 	memcpy(h2, h0, 32);
-	cot_chain_next(h2, h2, enc);
+	cot_chain_next(h2, h2, enc, 140);
 	T_CHECK(memcmp(h, h2, 32) == 0);
 	/* Any change of the record or of the previous link changes it. */
 	enc[120] ^= 1;
-	cot_chain_next(h2, h0, enc);
+	cot_chain_next(h2, h0, enc, 140);
 	T_CHECK(memcmp(h, h2, 32) != 0);
 	enc[120] ^= 1;
 	h0[0] ^= 1;
-	cot_chain_next(h2, h0, enc);
+	cot_chain_next(h2, h0, enc, 140);
 	T_CHECK(memcmp(h, h2, 32) != 0);
 }
 
 static void test_check_enc(void)
 {
-	uint8_t enc[COT_REC_WIRE_LEN];
+	uint8_t enc[COT_REC_WIRE_MAX];
 	struct cot_rec r, out;
+	int n;
 
 	mkrec(&r, 42);
 	cot_rec_encode(enc, &r);
-	T_EQ_U(cot_chain_check_enc(&out, enc), 0);
+	T_EQ_U(cot_chain_check_enc(&out, enc, 140), 0);
+	/* the length must be the record's own */
+	T_CHECK(cot_chain_check_enc(&out, enc, 141) == -COT_EBADMSG);
 	T_EQ_U(out.seq, 42);
 	/* Bytes after the vm name's NUL: not canonical. */
 	enc[12 + 20] = 'x';
-	T_CHECK(cot_chain_check_enc(&out, enc) == -COT_EBADMSG);
+	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_EBADMSG);
 	cot_rec_encode(enc, &r);
 	enc[48] = 9; /* seen_by out of range */
-	T_CHECK(cot_chain_check_enc(&out, enc) == -COT_EBADMSG);
+	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_EBADMSG);
 	cot_rec_encode(enc, &r);
-	enc[2] = 2; /* version */
-	T_CHECK(cot_chain_check_enc(&out, enc) == -COT_ENOTSUP);
+	enc[2] = 3; /* version */
+	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_ENOTSUP);
+	/* version 2: checked and hashed over its whole length */
+	r.dst_owner.pid = 77;
+	snprintf(r.dst_owner.comm, sizeof(r.dst_owner.comm), "nginx");
+	snprintf(r.dst_name, sizeof(r.dst_name), "backend.svc");
+	n = cot_rec_encode(enc, &r);
+	T_CHECK(n > 140);
+	T_EQ_U(cot_chain_check_enc(&out, enc, (size_t)n), 0);
+	T_CHECK(strcmp(out.dst_name, "backend.svc") == 0 &&
+		out.dst_owner.pid == 77);
+	T_CHECK(cot_chain_check_enc(&out, enc, (size_t)n - 1) == -COT_EBADMSG);
+	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_EBADMSG);
 }
 
 /* The host's OpenSSL-based chain step equals the core's. */
 static void test_fast_equals_core(void)
 {
-	uint8_t a[32], b[32], enc[COT_REC_WIRE_LEN];
+	uint8_t a[32], b[32], enc[COT_REC_WIRE_MAX];
 	struct cot_rec r;
+	size_t n;
 	int i;
 
 	cot_chain_init(a);
@@ -144,9 +159,11 @@ static void test_fast_equals_core(void)
 	for (i = 1; i <= 1000; i++) {
 		mkrec(&r, (uint64_t)i);
 		r.pkts_rev = (uint64_t)i * 7919;
-		cot_rec_encode(enc, &r);
-		cot_chain_next(a, a, enc);
-		cot_chain_next_fast(b, b, enc);
+		if (i % 2)
+			snprintf(r.src_name, sizeof(r.src_name), "h%d.test", i);
+		n = (size_t)cot_rec_encode(enc, &r);
+		cot_chain_next(a, a, enc, n);
+		cot_chain_next_fast(b, b, enc, n);
 		T_ASSERT(memcmp(a, b, 32) == 0);
 	}
 }

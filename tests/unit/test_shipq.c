@@ -74,10 +74,12 @@ static int check_batch(int n, uint64_t first, uint32_t count,
 	    memcmp(b.prev_hash, prev, COT_CHAIN_LEN))
 		return -2;
 	for (i = 0; i < b.count; i++) {
-		if (cot_chain_check_enc(&r, cot_batch_enc(&b, i)) < 0 ||
+		if (cot_chain_check_enc(&r, cot_batch_enc(&b, i),
+					cot_batch_enc_len(&b, i)) < 0 ||
 		    r.seq != first + i || cot_batch_added(&b, i) < 1000)
 			return -3;
-		cot_chain_next(h, prev, cot_batch_enc(&b, i));
+		cot_chain_next(h, prev, cot_batch_enc(&b, i),
+			       cot_batch_enc_len(&b, i));
 		memcpy(prev, h, COT_CHAIN_LEN);
 	}
 	return memcmp(b.last_hash, prev, COT_CHAIN_LEN) ? -4 : 0;
@@ -117,7 +119,7 @@ static void test_stream(void)
 	/* a small buffer: one record fits */
 	T_EQ_U(check_batch(cot_bvq_next(q, out,
 					COT_FRAME_HDR + COT_BATCH_HDR +
-						COT_BATCH_ENTRY + 10,
+						COT_BATCH_ENTRY_MIN + 10,
 					4),
 			   9, 1, chain),
 	       0);
