@@ -58,6 +58,16 @@ enum cot_tcp_state {
 
 #define COT_VM_NAMELEN 32
 
+#define COT_REC_HAS_NAMES 1
+#define COT_COMM_LEN	  16
+#define COT_CGROUP_LEN	  256
+#define COT_DNSNAME_LEN	  254
+struct cot_rec_owner {
+	uint32_t pid;		     /* tgid in the guest; 0: no owner known */
+	char comm[COT_COMM_LEN];     /* NUL-terminated; "" when pid is 0 */
+	char cgroup[COT_CGROUP_LEN]; /* NUL-terminated; "" when unknown */
+};
+
 struct cot_rec {
 	uint64_t seq;		  /* per tracker, from 1, no gaps */
 	char vm[COT_VM_NAMELEN];  /* NUL-terminated */
@@ -73,7 +83,9 @@ struct cot_rec {
 	uint64_t pkts_fwd, bytes_fwd; /* initiator -> responder */
 	uint64_t pkts_rev, bytes_rev;
 	uint32_t netns; /* guest netns inode, 0 when unknown */
-	uint8_t tcp_flags_fwd, tcp_flags_rev; /* OR of flags seen */
+	uint8_t tcp_flags_fwd, tcp_flags_rev;	   /* OR of flags seen */
+	struct cot_rec_owner src_owner, dst_owner; /* ends inside the VM */
+	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN];
 };
 
 /* Names used by every output format. */
