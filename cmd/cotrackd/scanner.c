@@ -226,10 +226,31 @@ static int sent_cmp(const void *a, const void *b)
 	return x->kaddr < y->kaddr ? -1 : x->kaddr > y->kaddr;
 }
 
-/* FNV-1a of comm and cgroup (a change of either is sent again). */
-static uint32_t owner_hash(const struct cot_rec_owner *o)
+/* FNV-1a over @n bytes of @p, from @h. */
+static uint32_t fnv(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * Of the socket's connection (a freed sock is soon another connection's,
+ * at the same address, maybe of the same process), comm and cgroup: a
+ * change of any is sent again.
+ */
+static uint32_t owner_hash(const struct cot_vmi_sock *k,
+			   const struct cot_rec_owner *o)
 {
 	uint32_t h = 2166136261u;
+
+	h = fnv(h, k->local.b, sizeof(k->local.b));
+	h = fnv(h, k->remote.b, sizeof(k->remote.b));
+	h = fnv(h, &k->lport, sizeof(k->lport));
+	h = fnv(h, &k->rport, sizeof(k->rport));
+	h = fnv(h, &k->netns, sizeof(k->netns));
 
 	for (size_t i = 0; i < sizeof(o->comm) && o->comm[i]; i++)
 		h = (h ^ (uint8_t)o->comm[i]) * 16777619u;
@@ -288,7 +309,7 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 		}
 		e.kaddr = s->cur[i].kaddr;
 		e.pid = pr->pid;
-		e.h = owner_hash(&ev.owner);
+		e.h = owner_hash(&s->cur[i], &ev.owner);
 		s->sent_new[k++] = e;
 		if (sent_before(s, &e))
 			continue;

@@ -54,7 +54,7 @@ struct scan_ev {
 struct sent_owner {
 	uint64_t kaddr;
 	uint32_t pid;
-	uint32_t h; /* of comm and cgroup */
+	uint32_t h; /* of the connection, comm and cgroup */
 };
 
 struct scanner_params {
