@@ -71,7 +71,8 @@ struct scanner_params {
 	 * step, under a budget of its own of step_bytes / step_walks, no
 	 * sooner than @owners_gap_ns after the last pass ended, and no
 	 * sooner than its CPU time allows for at most @owners_pct percent
-	 * of the scanner thread's CPU (gap >= cost * (100 - pct) / pct).
+	 * of one core (the pass's thread CPU time over the time from its
+	 * start to the next pass: gap >= cost * (100 - pct) / pct).
 	 */
 	bool owners;
 	uint32_t owners_pct;	/* 1..100 */

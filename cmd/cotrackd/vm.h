@@ -36,7 +36,7 @@
 #define VM_STEP_WALKS 16384ull
 
 /*
- * Owners passes: at most this share of the scanner's CPU (a pass costs
+ * Owners passes: at most this percentage of one core (a pass costs
  * about 11 times the socket walk: docs/tracking.md, "Socket owners").
  */
 #define VM_OWNERS_PCT 20

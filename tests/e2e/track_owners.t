@@ -12,7 +12,8 @@
 # the guest logged or none, that no end outside the VM carries one, and
 # prints the share of ends that do (OWNERS_MIN_PCT, default 5, fails
 # below: a connection is owned only if a scan, every 10 ms, finds its
-# socket open; the shares measured are in docs/tracking.md).
+# socket open; the shares measured are in docs/tracking.md).  Then the
+# same service under cotrackd --no-owners: no record names an owner.
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/tools/service.sh"
 export COT_BACKENDS=${COT_BACKENDS:-vhost-user stream}
@@ -56,5 +57,21 @@ if grep -q "ERROR: AddressSanitizer\|runtime error" "$SVC_DIR/cotrackd.log"; the
 	not_ok "sanitizer report from cotrackd"
 else
 	ok "no sanitizer report from cotrackd"
+fi
+svc_cleanup
+
+# With --no-owners no record names an owner (never a guess).
+if svc_start "$T_TMP/svc2" "$COTRACKD" --interval 10ms --no-owners && svc_boot; then
+	svc_client 50 >"$T_TMP/client2.log"
+	svc_stop_daemon
+	svc_stop_guests
+	check "--no-owners: cotrackd exits 0" test "$SVC_DRC" = 0
+	check "--no-owners: $(grep -c . "$SVC_DIR/records.json") records, none with an owner" python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+sys.exit(not rs or any(v for r in rs for k, v in r.items() if k.endswith("_pid")))' "$SVC_DIR/records.json"
+	check "--no-owners: no owners pass ran" grep -q "owners passes 0 " "$SVC_DIR/cotrackd.log"
+else
+	not_ok "--no-owners: cotrackd and guests start"
 fi
 t_end
