@@ -58,10 +58,12 @@ enum cot_tcp_state {
 
 #define COT_VM_NAMELEN 32
 
+/* Workload names (record version 2; docs/design.md, "The record contract"). */
 #define COT_REC_HAS_NAMES 1
-#define COT_COMM_LEN	  16
-#define COT_CGROUP_LEN	  256
-#define COT_DNSNAME_LEN	  254
+#define COT_COMM_LEN	  16  /* task comm, NUL included (TASK_COMM_LEN) */
+#define COT_CGROUP_LEN	  256 /* cgroup v2 path, NUL included */
+#define COT_DNSNAME_LEN	  254 /* dotted DNS name, NUL included */
+
 struct cot_rec_owner {
 	uint32_t pid;		     /* tgid in the guest; 0: no owner known */
 	char comm[COT_COMM_LEN];     /* NUL-terminated; "" when pid is 0 */
@@ -85,7 +87,7 @@ struct cot_rec {
 	uint32_t netns; /* guest netns inode, 0 when unknown */
 	uint8_t tcp_flags_fwd, tcp_flags_rev;	   /* OR of flags seen */
 	struct cot_rec_owner src_owner, dst_owner; /* ends inside the VM */
-	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN];
+	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN]; /* "" none */
 };
 
 /* Names used by every output format. */
