@@ -21,6 +21,13 @@
 #define OWN_PROCS   (1u << 15)
 #define OWN_CGROUPS 1024u
 #define OWN_FILES   (1u << 17)
+/*
+ * An owners pass is not resumable (the task walk must finish before a
+ * socket can be owned), and costs about 1.1 times the socket walk's
+ * bytes and 4.5 times its page walks (docs/vmi.md, 10,000 sockets), so
+ * it gets twice a step's budget: about 30,000 sockets at the default.
+ */
+#define OWN_BUDGET_X 2
 
 /* An absolute CLOCK_REALTIME time @ns from now, as condvars want it. */
 static void deadline_in(struct timespec *ts, uint64_t ns)
@@ -280,8 +287,9 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 	uint64_t c0 = cot_clock_thread_cpu_ns(), cost, gap, nev = 0;
 	uint32_t i, k = 0;
 
-	cot_vmi_owners(s->at.k, o, s->cur, n, s->ownv, s->p.step_bytes,
-		       s->p.step_walks);
+	cot_vmi_owners(s->at.k, o, s->cur, n, s->ownv,
+		       OWN_BUDGET_X * s->p.step_bytes,
+		       OWN_BUDGET_X * s->p.step_walks);
 	for (i = 0; i < n; i++) {
 		const struct cot_vmi_owner *w = &s->ownv[i];
 		const struct cot_vmi_proc *pr;

@@ -68,7 +68,7 @@ struct scanner_params {
 	/*
 	 * Owners passes (cot_vmi_owners with owners): after a complete
 	 * snapshot that found new sockets since the last pass, in the same
-	 * step, under a budget of its own of step_bytes / step_walks, no
+	 * step, under a budget of its own of twice step_bytes / step_walks, no
 	 * sooner than @owners_gap_ns after the last pass ended, and no
 	 * sooner than its CPU time allows for at most @owners_pct percent
 	 * of one core (the pass's thread CPU time over the time from its
