@@ -50,7 +50,25 @@
  * and creates one), so this is only reached by a guest repeating one
  * tuple in many namespaces to lengthen a chain.
  */
-#define TUPLE_MAX 64
+#define TUPLE_MAX   64
+#define MAX_CGROUPS (1U << 16)
+
+/*
+ * The owner of one end of a connection that lives in the VM, as the
+ * last owners pass that saw its socket owned found it (pid 0: none
+ * seen).  The cgroup path is interned (cgroup table): NIL is unknown.
+ */
+struct own {
+	uint32_t pid;
+	uint32_t cg;
+	char comm[COT_COMM_LEN];
+};
+
+/* One interned cgroup path (insert-only; see cg_intern). */
+struct cgname {
+	uint32_t hash;
+	char path[COT_CGROUP_LEN];
+};
 
 /* Per flow slot, beside the flow table. */
 struct slotinfo {
@@ -58,6 +76,7 @@ struct slotinfo {
 	uint32_t netns;	       /* of the last socket that matched it */
 	uint8_t vmi_seen;      /* a guest socket matched it */
 	uint8_t guest_spoke;   /* the guest sent TCP segments other than RST */
+	struct own own[2];     /* owners, by canonical end (see canon) */
 };
 
 #define C_USED	    0x01
@@ -91,6 +110,7 @@ struct conn {
 	uint8_t vol;
 	uint32_t segs_out[2], segs_in[2];
 	uint64_t acked[2], rcvd[2];
+	struct own own[2]; /* each end's owner, kept after its socket goes */
 };
 
 /* A TCP tuple whose NIC record was written (canonical order). */
@@ -123,6 +143,9 @@ struct cot_merge {
 	uint32_t *buckets;
 	struct ended *ended;
 	struct listener *lt;
+	struct cgname *cgs;
+	uint32_t *cgidx; /* open addressing over cgs, NIL: empty */
+	uint32_t max_cgroups, cgsize, ncgs;	 /* cgsize: power of two */
 	uint32_t max_flows, max_conns, nbuckets; /* nbuckets: power of two */
 	uint32_t ended_slots, max_listen, lsize; /* lsize: power of two */
 	uint32_t free_head; /* free conns, linked through hnext */
@@ -150,6 +173,7 @@ void cot_merge_params_default(struct cot_merge_params *p)
 	p->ended_slots = 65536;
 	p->ended_keep_ns = 120ULL * NS_PER_S;
 	p->max_listen = 4096;
+	p->max_cgroups = 1024;
 	p->hash_seed = 0x6a09e667f3bcc908ULL;
 }
 
@@ -188,8 +212,8 @@ size_t cot_merge_memsize(const struct cot_merge_params *p)
 
 	/* 2 * interval + grace must not wrap (it bounds linger and age). */
 	if (!p || p->max_conns > MAX_CONNS || p->ended_slots > MAX_ENDED ||
-	    p->max_listen > MAX_LISTEN || p->interval_ns > UINT64_MAX / 4 ||
-	    p->grace_ns > UINT64_MAX / 2)
+	    p->max_listen > MAX_LISTEN || p->max_cgroups > MAX_CGROUPS ||
+	    p->interval_ns > UINT64_MAX / 4 || p->grace_ns > UINT64_MAX / 2)
 		return 0;
 	flow_params(&fp, p);
 	fl = cot_flowtab_memsize(&fp);
@@ -203,6 +227,9 @@ size_t cot_merge_memsize(const struct cot_merge_params *p)
 	n += align8((uint64_t)p->ended_slots * sizeof(struct ended));
 	n += align8((uint64_t)pow2_at_least(p->max_listen * 2U + 2U) *
 		    sizeof(struct listener));
+	n += align8((uint64_t)p->max_cgroups * sizeof(struct cgname));
+	n += align8((uint64_t)pow2_at_least(p->max_cgroups * 2U + 2U) *
+		    sizeof(uint32_t));
 	n += align8(fl);
 	if (n > (uint64_t)SIZE_MAX)
 		return 0;
@@ -257,6 +284,8 @@ int cot_merge_init(struct cot_merge **out, void *mem, size_t len,
 	m->max_listen = p->max_listen;
 	/* Load at most 1/2: a probe always meets an empty slot. */
 	m->lsize = pow2_at_least(p->max_listen * 2U + 2U);
+	m->max_cgroups = p->max_cgroups;
+	m->cgsize = pow2_at_least(p->max_cgroups * 2U + 2U);
 	m->seed = p->hash_seed;
 	m->interval_ns = p->interval_ns;
 	m->grace_ns = p->grace_ns;
@@ -276,6 +305,12 @@ int cot_merge_init(struct cot_merge **out, void *mem, size_t len,
 	cur += align8((uint64_t)m->ended_slots * sizeof(struct ended));
 	m->lt = (struct listener *)(void *)cur;
 	cur += align8((uint64_t)m->lsize * sizeof(struct listener));
+	m->cgs = (struct cgname *)(void *)cur;
+	cur += align8((uint64_t)m->max_cgroups * sizeof(struct cgname));
+	m->cgidx = (uint32_t *)(void *)cur;
+	cur += align8((uint64_t)m->cgsize * sizeof(uint32_t));
+	for (i = 0; i < m->cgsize; i++)
+		m->cgidx[i] = NIL;
 
 	cot_memset(m->slots, 0, (size_t)m->max_flows * sizeof(struct slotinfo));
 	cot_memset(m->conns, 0, (size_t)m->max_conns * sizeof(struct conn));
@@ -341,6 +376,90 @@ static bool is_loopback(const struct cot_addr *a)
 	if (cot_addr_is_v4(a))
 		return a->b[12] == 127;
 	return cot_memcmp(a->b, lo6, 16) == 0;
+}
+
+/* ---- owners ----------------------------------------------------------- */
+
+/* Bytes of @s before its NUL, at most @cap - 1. */
+static uint32_t str_len(const char *s, uint32_t cap)
+{
+	uint32_t n = 0;
+
+	while (n + 1 < cap && s[n])
+		n++;
+	return n;
+}
+
+/*
+ * The index of cgroup path @path (its first COT_CGROUP_LEN - 1 bytes),
+ * added if new; NIL for "" or when the table is full (counted: the
+ * cgroup is then unknown, never another one's).  Insert-only: the
+ * table is at most half full, so a probe ends at an empty slot within
+ * cgsize steps.  The hash is keyed: the guest names its cgroups.
+ */
+static uint32_t cg_intern(struct cot_merge *m, const char *path)
+{
+	uint32_t len = str_len(path, COT_CGROUP_LEN), mask = m->cgsize - 1;
+	uint64_t h = m->seed ^ 0x6367726f75707321ULL;
+	uint32_t i, n, k;
+
+	if (!len || !m->max_cgroups)
+		return NIL;
+	/* Bound: COT_CGROUP_LEN - 1 bytes. */
+	for (i = 0; i < len; i++)
+		h = cot_hash_mix(h, (uint8_t)path[i] | (uint64_t)i << 8);
+	h ^= h >> 31;
+	for (n = 0, i = (uint32_t)h & mask; n < m->cgsize;
+	     n++, i = (i + 1) & mask) {
+		const struct cgname *c;
+
+		k = m->cgidx[i];
+		if (k == NIL)
+			break;
+		c = &m->cgs[k];
+		if (c->hash == (uint32_t)h &&
+		    str_len(c->path, COT_CGROUP_LEN) == len &&
+		    !cot_memcmp(c->path, path, len))
+			return k;
+	}
+	if (n == m->cgsize || m->ncgs >= m->max_cgroups) {
+		m->st.cgroups_dropped++;
+		return NIL;
+	}
+	k = m->ncgs++;
+	cot_memset(&m->cgs[k], 0, sizeof(m->cgs[k]));
+	m->cgs[k].hash = (uint32_t)h;
+	cot_memcpy(m->cgs[k].path, path, len);
+	m->cgidx[i] = k;
+	m->st.cgroups = m->ncgs;
+	return k;
+}
+
+/* Keep owner @o (pid != 0) in @d. */
+static void own_set(struct cot_merge *m, struct own *d,
+		    const struct cot_rec_owner *o)
+{
+	uint32_t n = str_len(o->comm, COT_COMM_LEN);
+
+	cot_memset(d, 0, sizeof(*d));
+	d->pid = o->pid;
+	cot_memcpy(d->comm, o->comm, n);
+	d->cg = cg_intern(m, o->cgroup);
+}
+
+/* The record's form of @s: pid 0 and "" when none was seen. */
+static void own_out(const struct cot_merge *m, const struct own *s,
+		    struct cot_rec_owner *o)
+{
+	cot_memset(o, 0, sizeof(*o));
+	if (!s->pid)
+		return;
+	o->pid = s->pid;
+	cot_memcpy(o->comm, s->comm, sizeof(o->comm));
+	o->comm[COT_COMM_LEN - 1] = '\0';
+	if (s->cg < m->ncgs)
+		cot_memcpy(o->cgroup, m->cgs[s->cg].path, sizeof(o->cgroup));
+	o->cgroup[COT_CGROUP_LEN - 1] = '\0';
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -651,6 +770,8 @@ static void conn_emit(struct cot_merge *m, const struct conn *c, uint8_t end)
 	r.end = end;
 	r.seen_by = COT_SEEN_VMI;
 	r.netns = c->netns;
+	own_out(m, &c->own[i], &r.src_owner);
+	own_out(m, &c->own[j], &r.dst_owner);
 	conn_volumes(c, i, j, &r);
 	/* Off the box, yet never on the NIC: a hidden connection. */
 	if (!is_loopback(&c->a[0]) && !is_loopback(&c->a[1]) &&
@@ -837,6 +958,9 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 			if (i != NIL) {
 				si->vmi_seen = 1;
 				si->netns = m->conns[i].netns;
+				/* same canonical tuple: same ends */
+				si->own[0] = m->conns[i].own[0];
+				si->own[1] = m->conns[i].own[1];
 				conn_retire(m, i);
 				m->st.takeovers++;
 			}
@@ -846,6 +970,12 @@ static void on_flow(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
 	out = *r;
 	out.seen_by = si->vmi_seen ? COT_SEEN_BOTH : COT_SEEN_NIC;
 	out.netns = si->netns;
+	{
+		int src = side_of(&r->src, r->sport, &r->dst, r->dport);
+
+		own_out(m, &si->own[src], &out.src_owner);
+		own_out(m, &si->own[!src], &out.dst_owner);
+	}
 	/*
 	 * Hidden: the guest itself carried a TCP conversation (not merely
 	 * refused one with RSTs) for long enough, with the view up all
@@ -1011,6 +1141,36 @@ void cot_merge_sock_volumes(struct cot_merge *m, const struct cot_vmi_sock *s)
 		return; /* a NIC flow's socket, or a connection written */
 	conn_vol(&m->conns[i], s, side);
 	m->st.volumes++;
+}
+
+void cot_merge_sock_owner(struct cot_merge *m, const struct cot_vmi_sock *s,
+			  const struct cot_rec_owner *o)
+{
+	struct tuple t;
+	uint32_t i;
+	int side, slot;
+
+	if (!s || !o || !o->pid || s->kind != COT_VMI_SK_FULL || !s->lport ||
+	    !s->rport) {
+		m->st.owners_unused++;
+		return;
+	}
+	side = canon(m, &t, &s->local, s->lport, &s->remote, s->rport);
+	slot = cot_flowtab_find(m->tab, 6, &s->local, s->lport, &s->remote,
+				s->rport, NULL);
+	if (slot >= 0 && (uint32_t)slot < m->max_flows) {
+		own_set(m, &m->slots[slot].own[side], o);
+		m->st.owners++;
+		return;
+	}
+	i = conn_find(m, s->netns, &t, false);
+	if (i == NIL || (m->conns[i].fl & C_EMITTED)) {
+		/* no connection (yet, or any more), or its record written */
+		m->st.owners_unused++;
+		return;
+	}
+	own_set(m, &m->conns[i].own[side], o);
+	m->st.owners++;
 }
 
 static void on_sock_closed(struct cot_merge *m, const struct cot_vmi_sock *s)

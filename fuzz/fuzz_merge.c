@@ -12,10 +12,16 @@
  *   3 scan_begin   4 scan_end   5 expire (budget)   6 time step
  *   7 vmi_up       8 vmi_down   9 finish (any end)
  *
+ * Socket events with an odd kaddr bring live volumes, and with bit 1 of
+ * kaddr an owner (cot_merge_sock_owner) from a pool: pid 0 too, a comm
+ * and a cgroup path with no NUL, more cgroups than the tracker keeps
+ * (no input byte more: the corpus keeps its meaning).
+ *
  * Only pool values (and the parsed values of raw frames, kept in a
  * bounded "fed" set) reach the tracker, so every record can be checked
- * against what was fed.  After every call: the counters against the
- * records seen, the table bounds, and after finish an empty tracker.
+ * against what was fed; every owner against the owner pool.  After every call:
+ * the counters against the records seen, the table bounds, and after finish an
+ * empty tracker.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +41,53 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_LISTEN 8
 #define FED_MAX	   64
 #define MAX_OPS	   4096
+#define MAX_CGS	   2
+
+/* The owners fed: pid i, comm cgs/comms[i % 4], cgroup cgs[i % 4]. */
+static struct cot_rec_owner owners[8];
+
+static void setup_owners(void)
+{
+	static const char *const comm[4] = { "nginx", "", "a", NULL };
+	static const char *const cg[4] = { "/", "/svc/a", "", NULL };
+	int i;
+
+	memset(owners, 0, sizeof(owners));
+	for (i = 0; i < 8; i++) {
+		struct cot_rec_owner *o = &owners[i];
+
+		o->pid = (uint32_t)i; /* 0: none, ignored */
+		if (comm[i % 4])
+			strcpy(o->comm, comm[i % 4]);
+		else
+			memset(o->comm, 'c', sizeof(o->comm)); /* no NUL */
+		if (cg[i % 4])
+			strcpy(o->cgroup, cg[i % 4]);
+		else
+			memset(o->cgroup, 'g', sizeof(o->cgroup));
+		if (i >= 4 && cg[i % 4] && cg[i % 4][0])
+			o->cgroup[1] = 'x'; /* more paths than MAX_CGS */
+	}
+}
+
+/* An owner in a record: none, or one fed (comm, cgroup as kept). */
+static void check_owner(const struct cot_rec_owner *w)
+{
+	const struct cot_rec_owner *o;
+
+	CHECK(w->comm[COT_COMM_LEN - 1] == '\0');
+	CHECK(w->cgroup[COT_CGROUP_LEN - 1] == '\0');
+	if (!w->pid) {
+		CHECK(!w->comm[0] && !w->cgroup[0]);
+		return;
+	}
+	CHECK(w->pid < 8);
+	o = &owners[w->pid];
+	CHECK(!strncmp(w->comm, o->comm, COT_COMM_LEN - 1));
+	/* the cgroup kept, or unknown (table full), never another */
+	CHECK(!w->cgroup[0] ||
+	      !strncmp(w->cgroup, o->cgroup, COT_CGROUP_LEN - 1));
+}
 
 struct in {
 	const uint8_t *p;
@@ -141,6 +194,8 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 		CHECK(r->end == COT_END_FIN || r->end == COT_END_GONE ||
 		      (run.in_finish && r->end == run.finish_end));
 	}
+	check_owner(&r->src_owner);
+	check_owner(&r->dst_owner);
 	run.records++;
 	run.by_seen[r->seen_by]++;
 	if (r->flags & COT_RF_HIDDEN_NIC)
@@ -253,6 +308,10 @@ static void sock_event(struct cot_merge *m, struct in *in)
 	pool_sock(in, &a, b1);
 	if (ev == COT_VMI_EV_OPENED) {
 		cot_merge_sock(m, COT_VMI_EV_OPENED, NULL, &a);
+		/* and its owner, as the scanner's SEV_OWNER (any time) */
+		if (a.kaddr & 2)
+			cot_merge_sock_owner(m, &a,
+					     &owners[(a.kaddr >> 2) & 7]);
 		return;
 	}
 	if (ev == COT_VMI_EV_CLOSED) {
@@ -271,6 +330,8 @@ static void sock_event(struct cot_merge *m, struct in *in)
 			b.kind = COT_VMI_SK_TW;
 	}
 	cot_merge_sock(m, COT_VMI_EV_CHANGED, &a, &b);
+	if (b.kaddr & 2)
+		cot_merge_sock_owner(m, &b, &owners[(b.kaddr >> 2) & 7]);
 	/* and new counters for it, as the scanner's SEV_VOL */
 	b.bytes_acked++;
 	cot_merge_sock_volumes(m, &b);
@@ -321,6 +382,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t need;
 
 	setup_addrs();
+	setup_owners();
 	memset(&fed, 0, sizeof(fed));
 	memset(&run, 0, sizeof(run));
 	for (i = 0; i < 8; i++) {
@@ -336,6 +398,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.max_conns = MAX_CONNS;
 	p.max_listen = MAX_LISTEN;
 	p.ended_slots = 16;
+	p.max_cgroups = MAX_CGS;
 	p.ended_keep_ns = 120ULL * 1000000000ULL;
 	p.hash_seed = (uint64_t)u8(&in) << 32 | u8(&in);
 	p.flow.hash_seed = p.hash_seed ^ 1;

@@ -113,6 +113,14 @@ static void usage(FILE *f)
 		"                        interval, and is reported\n"
 		"      --scan-walks N    page-table walks one scan step may do "
 		"(default %" PRIu64 ")\n"
+		"      --no-owners       no socket owners on the records (pid "
+		"0)\n"
+		"      --owners-cpu PCT  owners passes (after a scan that "
+		"found\n"
+		"                        new sockets) take at most PCT%% of a "
+		"core (default %d)\n"
+		"      --owners-every DUR  and run at most once per DUR "
+		"(default 0)\n"
 		"\n"
 		"The switch (a guest cannot take it over):\n"
 		"      --storm-pps N     broadcast, multicast and "
@@ -170,7 +178,8 @@ static void usage(FILE *f)
 		"Exit status: 0 after a signal, 1 on a start-up failure, 2 on "
 		"a usage error.\n",
 		MAX_VMS, MAX_UPLINKS, COT_VM_NAMELEN - 1,
-		(uint64_t)VM_STEP_BYTES, (uint64_t)VM_STEP_WALKS);
+		(uint64_t)VM_STEP_BYTES, (uint64_t)VM_STEP_WALKS,
+		VM_OWNERS_PCT);
 }
 
 struct opts {
@@ -467,6 +476,9 @@ enum {
 	O_STORM,
 	O_MAXMACS,
 	O_MACAGE,
+	O_NOOWNERS,
+	O_OWNPCT,
+	O_OWNGAP,
 };
 
 static const struct option longopts[] = {
@@ -481,6 +493,9 @@ static const struct option longopts[] = {
 	{ "vmi-cap", required_argument, NULL, O_VMICAP },
 	{ "scan-bytes", required_argument, NULL, O_SCANB },
 	{ "scan-walks", required_argument, NULL, O_SCANW },
+	{ "no-owners", no_argument, NULL, O_NOOWNERS },
+	{ "owners-cpu", required_argument, NULL, O_OWNPCT },
+	{ "owners-every", required_argument, NULL, O_OWNGAP },
 	{ "storm-pps", required_argument, NULL, O_STORM },
 	{ "max-macs", required_argument, NULL, O_MAXMACS },
 	{ "mac-age", required_argument, NULL, O_MACAGE },
@@ -549,6 +564,18 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 		case O_SCANW:
 			rc = cot_cli_u64("--scan-walks", optarg, 16, 1ULL << 32,
 					 &o->vp.step_walks);
+			break;
+		case O_NOOWNERS:
+			o->vp.owners = false;
+			break;
+		case O_OWNPCT:
+			rc = cot_cli_u32("--owners-cpu", optarg, 1, 100,
+					 &o->vp.owners_pct);
+			break;
+		case O_OWNGAP:
+			rc = cot_cli_duration("--owners-every", optarg, 0,
+					      3600ULL * 1000000000ULL,
+					      &o->vp.owners_gap_ns);
 			break;
 		case O_STORM:
 			rc = cot_cli_u32("--storm-pps", optarg, 0, 100000000,
@@ -644,6 +671,9 @@ static void defaults(struct daemon *d, struct opts *o)
 	o->vp.vmi_cap = 65536;
 	o->vp.step_bytes = VM_STEP_BYTES;
 	o->vp.step_walks = VM_STEP_WALKS;
+	o->vp.owners = true;
+	o->vp.owners_pct = VM_OWNERS_PCT;
+	o->vp.owners_gap_ns = 0;
 	o->swp.age_ns = 300000000000ULL;
 	o->swp.storm_pps = 2000;
 	o->swp.vm_max_macs = 16;

@@ -16,6 +16,18 @@
 #define ATTACH_RETRY_MAX_NS 2000000000ULL
 #define WARN_EVERY_NS	    10000000000ULL /* rate limit of the warnings */
 #define FINAL_STEPS	    64 /* steps the last snapshot may take */
+/* Owners passes' maps (as `cotrack vmi snapshot`'s): processes, cgroups,
+ * open files (a power of two); more are counted, not owned. */
+#define OWN_PROCS   (1u << 15)
+#define OWN_CGROUPS 1024u
+#define OWN_FILES   (1u << 17)
+/*
+ * An owners pass is not resumable (the task walk must finish before a
+ * socket can be owned), and costs about 1.1 times the socket walk's
+ * bytes and 4.5 times its page walks (docs/vmi.md, 10,000 sockets), so
+ * it gets twice a step's budget: about 30,000 sockets at the default.
+ */
+#define OWN_BUDGET_X 2
 
 /* An absolute CLOCK_REALTIME time @ns from now, as condvars want it. */
 static void deadline_in(struct timespec *ts, uint64_t ns)
@@ -89,6 +101,11 @@ static void on_diff(void *ctx, enum cot_vmi_event e,
 	struct scanner *s = ctx;
 	struct scan_ev ev;
 
+	/* A socket an owners pass has not seen: one is due. */
+	if (now && now->kind == COT_VMI_SK_FULL &&
+	    (!old || old->kaddr != now->kaddr))
+		s->owners_new = true;
+
 	memset(&ev, 0, sizeof(ev));
 	ev.type = SEV_SOCK;
 	ev.ev = (uint8_t)e;
@@ -142,6 +159,8 @@ static bool attach(struct scanner *s)
 	s->attached = true;
 	s->in_scan = false;
 	s->nprev = 0;
+	s->nsent = 0; /* another kernel: its sockets are all new */
+	s->owners_next_ns = 0;
 	log_info("%s: memory view up%s: Linux %s, %u-level paging, KASLR "
 		 "offset %#" PRIx64,
 		 s->p.name,
@@ -207,18 +226,143 @@ static uint64_t vol_changes(struct scanner *s, uint32_t n)
 	return cnt;
 }
 
-/* A snapshot is complete: read its live volumes, diff it, queue the
- * events, keep it. */
+static int sent_cmp(const void *a, const void *b)
+{
+	const struct sent_owner *x = a, *y = b;
+
+	return x->kaddr < y->kaddr ? -1 : x->kaddr > y->kaddr;
+}
+
+/* FNV-1a over @n bytes of @p, from @h. */
+static uint32_t fnv(uint32_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+/*
+ * Of the socket's connection (a freed sock is soon another connection's,
+ * at the same address, maybe of the same process), comm and cgroup: a
+ * change of any is sent again.
+ */
+static uint32_t owner_hash(const struct cot_vmi_sock *k,
+			   const struct cot_rec_owner *o)
+{
+	uint32_t h = 2166136261u;
+
+	h = fnv(h, k->local.b, sizeof(k->local.b));
+	h = fnv(h, k->remote.b, sizeof(k->remote.b));
+	h = fnv(h, &k->lport, sizeof(k->lport));
+	h = fnv(h, &k->rport, sizeof(k->rport));
+	h = fnv(h, &k->netns, sizeof(k->netns));
+
+	for (size_t i = 0; i < sizeof(o->comm) && o->comm[i]; i++)
+		h = (h ^ (uint8_t)o->comm[i]) * 16777619u;
+	h = (h ^ 0xff) * 16777619u;
+	for (size_t i = 0; i < sizeof(o->cgroup) && o->cgroup[i]; i++)
+		h = (h ^ (uint8_t)o->cgroup[i]) * 16777619u;
+	return h;
+}
+
+/* Was exactly this owner sent for this socket at the last pass? */
+static bool sent_before(const struct scanner *s, const struct sent_owner *e)
+{
+	const struct sent_owner *f =
+		bsearch(e, s->sent, s->nsent, sizeof(*e), sent_cmp);
+
+	return f && f->pid == e->pid && f->h == e->h;
+}
+
+/*
+ * The owners pass over snapshot @cur[0..n) (also its live volumes):
+ * SEV_OWNER for each owned full socket whose owner was not sent at the
+ * last pass.  Bounded by n (at most cap), the pass by its budget.
+ */
+static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
+{
+	struct cot_vmi_owners *o = &s->ow;
+	uint64_t c0 = cot_clock_thread_cpu_ns(), cost, gap, nev = 0;
+	uint32_t i, k = 0;
+
+	cot_vmi_owners(s->at.k, o, s->cur, n, s->ownv,
+		       OWN_BUDGET_X * s->p.step_bytes,
+		       OWN_BUDGET_X * s->p.step_walks);
+	for (i = 0; i < n; i++) {
+		const struct cot_vmi_owner *w = &s->ownv[i];
+		const struct cot_vmi_proc *pr;
+		struct sent_owner e;
+		struct scan_ev ev;
+
+		if (s->cur[i].kind != COT_VMI_SK_FULL || w->proc >= o->nprocs)
+			continue;
+		pr = &o->procs[w->proc];
+		if (!pr->pid)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.type = SEV_OWNER;
+		ev.has_now = 1;
+		ev.now = s->cur[i];
+		ev.owner.pid = pr->pid;
+		memcpy(ev.owner.comm, pr->comm, sizeof(ev.owner.comm));
+		ev.owner.comm[sizeof(ev.owner.comm) - 1] = '\0';
+		/* A path cut short is not given: it would name another. */
+		if (pr->cgroup < o->ncgroups &&
+		    !o->cgroups[pr->cgroup].truncated) {
+			memcpy(ev.owner.cgroup, o->cgroups[pr->cgroup].path,
+			       sizeof(ev.owner.cgroup));
+			ev.owner.cgroup[sizeof(ev.owner.cgroup) - 1] = '\0';
+		}
+		e.kaddr = s->cur[i].kaddr;
+		e.pid = pr->pid;
+		e.h = owner_hash(&s->cur[i], &ev.owner);
+		s->sent_new[k++] = e;
+		if (sent_before(s, &e))
+			continue;
+		emit(s, &ev);
+		nev++;
+	}
+	qsort(s->sent_new, k, sizeof(*s->sent_new), sent_cmp);
+	{
+		struct sent_owner *t = s->sent;
+
+		s->sent = s->sent_new;
+		s->sent_new = t;
+		s->nsent = k;
+	}
+	/* A pass its budget ended leaves sockets unowned: another is due. */
+	s->owners_new = o->st.err_budget != 0;
+	cost = cot_clock_thread_cpu_ns() - c0;
+	gap = cost * (100 - s->p.owners_pct) / s->p.owners_pct;
+	if (gap < s->p.owners_gap_ns)
+		gap = s->p.owners_gap_ns;
+	s->owners_next_ns = now + gap;
+	pthread_mutex_lock(&s->mu);
+	s->st.own_passes++;
+	if (o->st.err_budget)
+		s->st.own_cut++;
+	s->st.own_events += nev;
+	s->st.own_owned += o->st.owned;
+	s->st.own_bytes += o->st.bytes_read;
+	s->st.own_walks += o->st.walks;
+	s->st.bytes += o->st.bytes_read;
+	s->st.walks += o->st.walks;
+	s->st.own_cpu_ns += cost;
+	if (cost > s->st.own_cpu_max)
+		s->st.own_cpu_max = cost;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* A snapshot is complete: read its live volumes (and, when due, its
+ * owners), diff it, queue the events, keep it. */
 static void complete(struct scanner *s, uint64_t now)
 {
 	struct cot_vmi_sock *tmp;
 	uint32_t n = s->scan.n;
 	uint64_t dt = now - s->scan_ns, nvol;
-
-	/* tcp_sock's counters of the full sockets: one more read each,
-	 * under the step budget (what it cannot read stays without) */
-	cot_vmi_owners(s->at.k, &s->own, s->cur, n, NULL, s->p.step_bytes,
-		       s->p.step_walks);
+	bool own;
 
 	if (s->vst.truncated && warn_due(s, now))
 		log_warnx("%s: guest has more than %u sockets: %u not seen "
@@ -226,6 +370,22 @@ static void complete(struct scanner *s, uint64_t now)
 			  s->p.name, s->p.cap, s->vst.truncated);
 	emit_type(s, SEV_BEGIN, s->scan_ns);
 	cot_vmi_diff(s->prev, s->nprev, s->cur, n, on_diff, s);
+	/*
+	 * Owners when the diff found sockets no pass has seen and the rate
+	 * allows: at once, on the sockets just read (a short connection
+	 * may be gone by the next step).  The pass reads the volumes too.
+	 */
+	own = s->p.owners && s->owners_new && now >= s->owners_next_ns;
+	if (own) {
+		owners_pass(s, n, now);
+	} else {
+		/* tcp_sock's counters of the full sockets: one more read
+		 * each, under the step budget (what it cannot read stays
+		 * without) */
+		cot_vmi_owners(s->at.k, &s->own, s->cur, n, NULL,
+			       s->p.step_bytes, s->p.step_walks);
+	}
+
 	nvol = vol_changes(s, n);
 	emit_type(s, SEV_END, now);
 	tmp = s->prev;
@@ -244,9 +404,11 @@ static void complete(struct scanner *s, uint64_t now)
 		s->st.ns_max = dt;
 	s->st.sockets_last = n;
 	s->st.vol_events += nvol;
-	s->st.vol_bytes += s->own.st.bytes_read;
-	s->st.bytes += s->own.st.bytes_read;
-	s->st.walks += s->own.st.walks;
+	if (!own) {
+		s->st.vol_bytes += s->own.st.bytes_read;
+		s->st.bytes += s->own.st.bytes_read;
+		s->st.walks += s->own.st.walks;
+	}
 	pthread_mutex_unlock(&s->mu);
 	batch_flush(s);
 }
@@ -423,7 +585,22 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 	s->prev = calloc(p->cap, sizeof(*s->prev));
 	s->cur = calloc(p->cap, sizeof(*s->cur));
 	s->backoff_ns = ATTACH_RETRY_NS;
-	if (s->efd < 0 || !s->ring || !s->prev || !s->cur) {
+	if (p->owners) {
+		if (s->p.owners_pct < 1 || s->p.owners_pct > 100)
+			s->p.owners_pct = 10;
+		s->ow.procs_cap = OWN_PROCS;
+		s->ow.cgroups_cap = OWN_CGROUPS;
+		s->ow.files_cap = OWN_FILES;
+		s->ow.procs = calloc(OWN_PROCS, sizeof(*s->ow.procs));
+		s->ow.cgroups = calloc(OWN_CGROUPS, sizeof(*s->ow.cgroups));
+		s->ow.files = calloc(OWN_FILES, sizeof(*s->ow.files));
+		s->ownv = calloc(p->cap, sizeof(*s->ownv));
+		s->sent = calloc(p->cap, sizeof(*s->sent));
+		s->sent_new = calloc(p->cap, sizeof(*s->sent_new));
+	}
+	if (s->efd < 0 || !s->ring || !s->prev || !s->cur ||
+	    (p->owners && (!s->ow.procs || !s->ow.cgroups || !s->ow.files ||
+			   !s->ownv || !s->sent || !s->sent_new))) {
 		log_warn("%s: memory view", p->name);
 		scanner_free(s);
 		return -1;
@@ -541,6 +718,17 @@ void scanner_free(struct scanner *s)
 	free(s->ring);
 	free(s->prev);
 	free(s->cur);
+	free(s->ow.procs);
+	free(s->ow.cgroups);
+	free(s->ow.files);
+	free(s->ownv);
+	free(s->sent);
+	free(s->sent_new);
+	s->ow.procs = NULL;
+	s->ow.cgroups = NULL;
+	s->ow.files = NULL;
+	s->ownv = NULL;
+	s->sent = s->sent_new = NULL;
 	s->ring = NULL;
 	s->prev = s->cur = NULL;
 }

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cotrack/rec.h"
 #include "cotrack/vmi.h"
 #include "host/vmiattach.h"
 
@@ -35,6 +36,9 @@ enum scan_ev_type {
 	SEV_END,    /* the snapshot's events are all in */
 	SEV_VOL,    /* new live volumes of a socket the diff did not
 		     * report (in @now), between BEGIN and END */
+	SEV_OWNER,  /* the owner (@owner) of full socket @now, from the
+		     * owners pass over this snapshot, between BEGIN and
+		     * END: only those new or changed since the last pass */
 };
 
 struct scan_ev {
@@ -43,6 +47,14 @@ struct scan_ev {
 	uint8_t has_old, has_now;
 	uint64_t ns;
 	struct cot_vmi_sock old, now;
+	struct cot_rec_owner owner; /* SEV_OWNER */
+};
+
+/* An owner sent for a socket at the last pass (private). */
+struct sent_owner {
+	uint64_t kaddr;
+	uint32_t pid;
+	uint32_t h; /* of the connection, comm and cgroup */
 };
 
 struct scanner_params {
@@ -53,6 +65,18 @@ struct scanner_params {
 	uint64_t step_bytes;   /* guest bytes one step may read */
 	uint64_t step_walks;   /* page walks one step may do */
 	uint32_t queue;	       /* events the queue holds */
+	/*
+	 * Owners passes (cot_vmi_owners with owners): after a complete
+	 * snapshot that found new sockets since the last pass, in the same
+	 * step, under a budget of its own of twice step_bytes / step_walks, no
+	 * sooner than @owners_gap_ns after the last pass ended, and no
+	 * sooner than its CPU time allows for at most @owners_pct percent
+	 * of one core (the pass's thread CPU time over the time from its
+	 * start to the next pass: gap >= cost * (100 - pct) / pct).
+	 */
+	bool owners;
+	uint32_t owners_pct;	/* 1..100 */
+	uint64_t owners_gap_ns; /* 0: only the CPU share limits */
 };
 
 struct scanner_stats {
@@ -71,6 +95,12 @@ struct scanner_stats {
 	uint64_t cpu_attach_ns; /* ... attach attempts */
 	uint64_t vol_events;	/* SEV_VOL events queued */
 	uint64_t vol_bytes;	/* of bytes: the volumes passes' */
+	uint64_t own_passes;	/* owners passes */
+	uint64_t own_cut;	/* ... ended by their budget */
+	uint64_t own_events;	/* SEV_OWNER events queued */
+	uint64_t own_owned;	/* sockets owned, summed over passes */
+	uint64_t own_bytes, own_walks;	  /* of bytes, walks: the passes' */
+	uint64_t own_cpu_ns, own_cpu_max; /* their CPU time (in cpu_scan_ns) */
 };
 
 struct scanner {
@@ -96,6 +126,13 @@ struct scanner {
 	uint64_t scan_ns, scan_steps; /* when the snapshot began; its steps */
 	struct cot_vmi_stats vst;
 	struct cot_vmi_owners own; /* volumes pass (no owners: no maps) */
+	/* owners passes: maps, each socket's owner, what was sent */
+	struct cot_vmi_owners ow;
+	struct cot_vmi_owner *ownv;	    /* [cap] */
+	struct sent_owner *sent, *sent_new; /* [cap], by kaddr */
+	uint32_t nsent;
+	bool owners_new;	 /* new sockets since the last pass */
+	uint64_t owners_next_ns; /* no pass before this */
 	uint64_t backoff_ns;
 	uint64_t next_attach_ns; /* no attach attempt before this */
 	uint64_t warned_ns;

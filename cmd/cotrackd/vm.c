@@ -146,6 +146,9 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 		.step_bytes = p->step_bytes,
 		.step_walks = p->step_walks,
 		.queue = 16384,
+		.owners = p->owners,
+		.owners_pct = p->owners_pct,
+		.owners_gap_ns = p->owners_gap_ns,
 	};
 	return scanner_start(v->sc, &sp);
 }
@@ -216,6 +219,9 @@ static uint32_t drain(struct vm *v, uint64_t tsc, uint32_t max)
 			break;
 		case SEV_VOL:
 			cot_merge_sock_volumes(v->m, &e->now);
+			break;
+		case SEV_OWNER:
+			cot_merge_sock_owner(v->m, &e->now, &e->owner);
 			break;
 		}
 	}
@@ -353,6 +359,19 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 			ss.attach_failures, ms.conns_dropped,
 			(double)ss.cpu_scan_ns / 1e6,
 			(double)ss.cpu_attach_ns / 1e6);
+		fprintf(f,
+			"%s: owners passes %" PRIu64
+			" (cut at the budget %" PRIu64
+			", CPU %.1f ms, max %.1f us), guest bytes %" PRIu64
+			", page walks %" PRIu64 ", sockets owned %" PRIu64
+			", owners sent %" PRIu64 ", kept %" PRIu64
+			", unused %" PRIu64 ", cgroups %u (table full %" PRIu64
+			")\n",
+			v->name, ss.own_passes, ss.own_cut,
+			(double)ss.own_cpu_ns / 1e6,
+			(double)ss.own_cpu_max / 1e3, ss.own_bytes,
+			ss.own_walks, ss.own_owned, ss.own_events, ms.owners,
+			ms.owners_unused, ms.cgroups, ms.cgroups_dropped);
 	}
 }
 

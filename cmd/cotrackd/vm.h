@@ -36,6 +36,12 @@
 #define VM_STEP_BYTES (2ull << 20)
 #define VM_STEP_WALKS 16384ull
 
+/*
+ * Owners passes: at most this percentage of one core (a pass costs
+ * about 11 times the socket walk: docs/tracking.md, "Socket owners").
+ */
+#define VM_OWNERS_PCT 20
+
 /* Socket events fed to the merge per VM per loop turn. */
 #define VM_DRAIN_PER_TURN 4096
 
@@ -47,6 +53,9 @@ struct vm_params {
 	uint32_t max_flows;
 	uint32_t vmi_cap;		 /* most sockets per snapshot */
 	uint64_t step_bytes, step_walks; /* budget of one scan step */
+	bool owners;			 /* owners passes (scanner.h) */
+	uint32_t owners_pct;		 /* their CPU share, percent */
+	uint64_t owners_gap_ns;		 /* their least gap */
 	uint64_t seed;			 /* keys the VM's hashes */
 	double tsc_per_ns;
 };

@@ -62,6 +62,7 @@ struct cot_merge_params {
 	uint32_t ended_slots;	/* tuples of written NIC TCP flows kept */
 	uint64_t ended_keep_ns; /* ... for this long (TIME_WAIT is 60 s) */
 	uint32_t max_listen;	/* listening sockets known at once */
+	uint32_t max_cgroups;	/* distinct owner cgroup paths kept */
 	uint64_t hash_seed;	/* keys the merge's hashes (use a random one) */
 	cot_merge_rec_cb cb;	/* may be NULL */
 	void *cb_ctx;
@@ -70,7 +71,7 @@ struct cot_merge_params {
 /*
  * Defaults: the flow defaults, vmi off, interval 10 ms, grace 1 s,
  * 65536 memory-only connections, 65536 ended slots kept 120 s, 4096
- * listeners, a fixed seed.
+ * listeners, 1024 cgroup paths, a fixed seed.
  */
 void cot_merge_params_default(struct cot_merge_params *p);
 
@@ -158,6 +159,27 @@ void cot_merge_scan_end(struct cot_merge *m);
  */
 void cot_merge_sock_volumes(struct cot_merge *m, const struct cot_vmi_sock *s);
 
+/*
+ * The owner @o of the guest's full socket @s (an owners pass over the
+ * last snapshot: core/vmi cot_vmi_owners()), at any time, in a scan or
+ * between scans.  The connection of @s (its NIC flow, or its
+ * memory-only connection not yet written) keeps it for the end that is
+ * @s's local end, replacing what an earlier pass found, and keeps it
+ * after the socket is gone or in TIME_WAIT (which has no owner): every
+ * record then carries, in src_owner / dst_owner, the owner of each end
+ * that lives in the VM as the last pass that saw it owned found it;
+ * pid 0 and "" when no pass did (memory view off, a socket too short
+ * for any pass, a guest hiding its processes): never a guess.  Owners
+ * with pid 0, of listeners or TIME_WAIT sockets, of sockets with no
+ * connection or of one already written are ignored (owners_unused).
+ * comm and cgroup are read up to their first NUL within their size.
+ * Cgroup paths are kept in a table of max_cgroups, insert-only over
+ * the tracker's life: past it a new path is unknown ("",
+ * cgroups_dropped), never another one's.
+ */
+void cot_merge_sock_owner(struct cot_merge *m, const struct cot_vmi_sock *s,
+			  const struct cot_rec_owner *o);
+
 /* --- the end --------------------------------------------------------- */
 
 /*
@@ -186,8 +208,12 @@ struct cot_merge_stats {
 	uint64_t volumes;	 /* volume updates of unchanged sockets */
 	uint64_t conns_dropped;	 /* memory-only table full */
 	uint64_t listen_dropped; /* listener table full */
-	uint32_t conns;		 /* memory-only connections now */
-	uint32_t listeners;	 /* listening sockets known now */
+	uint64_t owners;	 /* owners kept (cot_merge_sock_owner) */
+	uint64_t owners_unused;	 /* ... ignored */
+	uint64_t cgroups_dropped; /* cgroup table full: cgroup unknown */
+	uint32_t cgroups;	  /* cgroup paths kept */
+	uint32_t conns;		  /* memory-only connections now */
+	uint32_t listeners;	  /* listening sockets known now */
 };
 
 /* Copy the counters (merge and flow table). */

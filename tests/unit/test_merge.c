@@ -4,7 +4,9 @@
  * driven with hand-built frames (through cot_pkt_parse) and socket
  * events as cot_vmi_diff() produces them.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cotrack/merge.h"
 #include "t.h"
@@ -1270,6 +1272,247 @@ static void test_two_objects(void)
 	rm(&y);
 }
 
+/* ---- socket owners ------------------------------------------------------ */
+
+static struct cot_rec_owner owner(uint32_t pid, const char *comm,
+				  const char *cg)
+{
+	struct cot_rec_owner w;
+
+	memset(&w, 0, sizeof(w));
+	w.pid = pid;
+	snprintf(w.comm, sizeof(w.comm), "%s", comm);
+	snprintf(w.cgroup, sizeof(w.cgroup), "%s", cg);
+	return w;
+}
+
+static void own_ev(struct obj *o, struct cot_vmi_sock s, uint32_t pid,
+		   const char *comm, const char *cg)
+{
+	struct cot_rec_owner w = owner(pid, comm, cg);
+
+	cot_merge_sock_owner(o->m, &s, &w);
+}
+
+static bool no_owner(const struct cot_rec_owner *w)
+{
+	return w->pid == 0 && w->comm[0] == '\0' && w->cgroup[0] == '\0';
+}
+
+/*
+ * A localhost connection: both ends in the VM, each with its owner, the
+ * later pass replacing the earlier; kept after the client's socket goes
+ * TIME_WAIT (owners of TIME_WAIT sockets and listeners are ignored)
+ * and the server's is gone, so the record names both.
+ */
+static void test_owner_localhost(void)
+{
+	struct obj o;
+	struct cot_vmi_sock srv =
+		sk(LO, 11211, LO, 40001, COT_VMI_TCP_ESTABLISHED, 1, 0x100);
+	struct cot_vmi_sock cli =
+		sk(LO, 40001, LO, 11211, COT_VMI_TCP_ESTABLISHED, 1, 0x200);
+	struct cot_vmi_sock tw = cli, srv2 = srv;
+	const struct cot_rec *r;
+
+	T_ASSERT(mk(&o));
+	cot_merge_vmi_up(o.m, 0);
+	cot_merge_scan_begin(o.m, 1 * S);
+	opened(&o, srv);
+	opened(&o, cli);
+	opened(&o, listener(NULL, 11211, 1));
+	cot_merge_scan_end(o.m);
+	/* between scans, as cotrackd posts them */
+	own_ev(&o, cli, 7, "bash", "/init");
+	own_ev(&o, srv, 30, "memcached", "/svc/cache");
+	own_ev(&o, listener(NULL, 11211, 1), 30, "memcached", "/svc/cache");
+	T_EQ_U(stats(&o).owners, 2);
+	T_EQ_U(stats(&o).owners_unused, 1);
+	cot_merge_scan_begin(o.m, 2 * S);
+	cot_merge_scan_end(o.m);
+	own_ev(&o, cli, 20, "nginx", "/svc/fe"); /* a later pass */
+	tw.state = COT_VMI_TCP_TIME_WAIT;
+	tw.kind = COT_VMI_SK_TW;
+	tw.kaddr = 0x300;
+	srv2.state = COT_VMI_TCP_LAST_ACK;
+	cot_merge_scan_begin(o.m, 3 * S);
+	changed(&o, cli, tw);
+	changed(&o, srv, srv2);
+	cot_merge_scan_end(o.m);
+	own_ev(&o, tw, 99, "evil", "/x"); /* TIME_WAIT: no owner */
+	own_ev(&o, srv2, 0, "", "");	  /* none found: not a change */
+	cot_merge_scan_begin(o.m, 4 * S);
+	closed(&o, srv2);
+	cot_merge_scan_end(o.m);
+	T_ASSERT(o.k->n == 1);
+	r = &o.k->r[0];
+	T_EQ_U(r->sport, 40001);
+	T_EQ_U(r->dport, 11211);
+	T_EQ_U(r->src_owner.pid, 20);
+	T_EQ_S(r->src_owner.comm, "nginx");
+	T_EQ_S(r->src_owner.cgroup, "/svc/fe");
+	T_EQ_U(r->dst_owner.pid, 30);
+	T_EQ_S(r->dst_owner.comm, "memcached");
+	T_EQ_S(r->dst_owner.cgroup, "/svc/cache");
+	T_EQ_U(stats(&o).owners_unused, 3);
+	/* written: a pass now finds nothing to give it to */
+	own_ev(&o, tw, 20, "nginx", "/svc/fe");
+	T_EQ_U(stats(&o).owners_unused, 4);
+	T_EQ_U(stats(&o).cgroups, 3); /* /init, /svc/cache, /svc/fe */
+	rm(&o);
+}
+
+/*
+ * Off the box: a NIC flow's guest end gets the owner, the peer's stays
+ * none; an owner given to a memory-only connection before its first
+ * frame goes with the NIC flow that takes it over; without owners
+ * (memory view off, or no pass saw the socket) pid 0 and "".
+ */
+static void test_owner_nic(void)
+{
+	struct cot_merge_params p;
+	struct cot_vmi_sock g =
+		sk(G, 40000, P, 80, COT_VMI_TCP_ESTABLISHED, 5, 0xa);
+	struct obj o, n;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		T_ASSERT(mk(&o));
+		cot_merge_vmi_up(o.m, 0);
+		if (round == 1) { /* the socket before the first frame */
+			g.state = COT_VMI_TCP_SYN_SENT;
+			cot_merge_scan_begin(o.m, S - 1);
+			opened(&o, g);
+			cot_merge_scan_end(o.m);
+			own_ev(&o, g, 41, "curl", "/a/b");
+		}
+		nic_open(&o, S);
+		if (round == 0) {
+			cot_merge_scan_begin(o.m, S + 5 * MS);
+			opened(&o, g);
+			cot_merge_scan_end(o.m);
+			own_ev(&o, g, 41, "curl", "/a/b");
+		}
+		nic_close(&o, 2 * S);
+		cot_merge_expire(o.m, 10 * S, 0);
+		T_ASSERT(o.k->n == 1);
+		T_EQ_U(o.k->r[0].seen_by, COT_SEEN_BOTH);
+		T_EQ_U(o.k->r[0].src_owner.pid, 41);
+		T_EQ_S(o.k->r[0].src_owner.comm, "curl");
+		T_EQ_S(o.k->r[0].src_owner.cgroup, "/a/b");
+		T_ASSERT(no_owner(&o.k->r[0].dst_owner));
+		T_EQ_U(stats(&o).takeovers, round);
+		rm(&o);
+	}
+	/* The server end in the guest: the owner is the record's dst. */
+	T_ASSERT(mk(&o));
+	cot_merge_vmi_up(o.m, 0);
+	frame(&o, S, false, P, 5555, G, 80, COT_TCP_SYN);
+	frame(&o, S + 1, true, G, 80, P, 5555, COT_TCP_SYN | COT_TCP_ACK);
+	cot_merge_scan_begin(o.m, S + 5 * MS);
+	opened(&o, sk(G, 80, P, 5555, COT_VMI_TCP_ESTABLISHED, 5, 0xb));
+	cot_merge_scan_end(o.m);
+	own_ev(&o, sk(G, 80, P, 5555, COT_VMI_TCP_ESTABLISHED, 5, 0xb), 8,
+	       "nginx", "/fe");
+	cot_merge_finish(o.m, 2 * S, COT_END_SHUTDOWN);
+	T_ASSERT(o.k->n == 1);
+	T_EQ_U(o.k->r[0].sport, 5555);
+	T_ASSERT(no_owner(&o.k->r[0].src_owner));
+	T_EQ_U(o.k->r[0].dst_owner.pid, 8);
+	T_EQ_S(o.k->r[0].dst_owner.comm, "nginx");
+	rm(&o);
+	/* No owners: the view off, or on but no pass saw the socket. */
+	params(&p);
+	p.vmi = false;
+	T_ASSERT(mk_p(&n, &p));
+	nic_open(&n, S);
+	nic_close(&n, 2 * S);
+	cot_merge_expire(n.m, 10 * S, 0);
+	T_ASSERT(mk(&o));
+	cot_merge_vmi_up(o.m, 0);
+	cot_merge_scan_begin(o.m, S);
+	opened(&o, sk(LO, 40001, LO, 11211, COT_VMI_TCP_ESTABLISHED, 1, 1));
+	opened(&o, sk(LO, 11211, LO, 40001, COT_VMI_TCP_ESTABLISHED, 1, 2));
+	cot_merge_scan_end(o.m);
+	cot_merge_finish(o.m, 2 * S, COT_END_SHUTDOWN);
+	T_ASSERT(n.k->n == 1 && o.k->n == 1);
+	T_ASSERT(no_owner(&n.k->r[0].src_owner));
+	T_ASSERT(no_owner(&n.k->r[0].dst_owner));
+	T_ASSERT(no_owner(&o.k->r[0].src_owner));
+	T_ASSERT(no_owner(&o.k->r[0].dst_owner));
+	rm(&n);
+	rm(&o);
+}
+
+/*
+ * Hostile owners: comm and cgroup with no NUL are cut at their size;
+ * past the cgroup table the cgroup is unknown, never another's; a tuple
+ * reused is a new connection, without the old one's owners.
+ */
+static void test_owner_hostile(void)
+{
+	struct cot_merge_params p;
+	struct cot_vmi_sock a =
+		sk(LO, 40001, LO, 11211, COT_VMI_TCP_ESTABLISHED, 1, 0x1);
+	struct cot_vmi_sock b =
+		sk(LO, 40002, LO, 11211, COT_VMI_TCP_ESTABLISHED, 1, 0x2);
+	struct cot_vmi_sock tw = a, again = a;
+	struct cot_rec_owner w;
+	struct obj o;
+	int i, ia = -1, ib = -1, ic = -1;
+
+	params(&p);
+	p.max_cgroups = 1;
+	T_ASSERT(mk_p(&o, &p));
+	cot_merge_vmi_up(o.m, 0);
+	cot_merge_scan_begin(o.m, S);
+	opened(&o, a);
+	opened(&o, b);
+	opened(&o, listener(NULL, 11211, 1));
+	cot_merge_scan_end(o.m);
+	memset(&w, 'x', sizeof(w));
+	w.pid = 5;
+	cot_merge_sock_owner(o.m, &a, &w);
+	own_ev(&o, b, 6, "b", "/other");
+	T_EQ_U(stats(&o).cgroups, 1);
+	T_EQ_U(stats(&o).cgroups_dropped, 1);
+	/* a ends (TIME_WAIT), its port opens again: a new connection */
+	tw.state = COT_VMI_TCP_TIME_WAIT;
+	tw.kind = COT_VMI_SK_TW;
+	tw.kaddr = 0x3;
+	cot_merge_scan_begin(o.m, 2 * S);
+	changed(&o, a, tw);
+	cot_merge_scan_end(o.m);
+	again.kaddr = 0x4;
+	cot_merge_scan_begin(o.m, 3 * S);
+	changed(&o, tw, again);
+	cot_merge_scan_end(o.m);
+	cot_merge_finish(o.m, 4 * S, COT_END_SHUTDOWN);
+	T_ASSERT(o.k->n == 3);
+	for (i = 0; i < 3; i++) {
+		if (o.k->r[i].sport == 40002)
+			ib = i;
+		else if (o.k->r[i].end == COT_END_FIN)
+			ia = i;
+		else
+			ic = i;
+	}
+	T_ASSERT(ia >= 0 && ib >= 0 && ic >= 0);
+	T_EQ_U(o.k->r[ia].src_owner.pid, 5);
+	T_EQ_U(strlen(o.k->r[ia].src_owner.comm), COT_COMM_LEN - 1);
+	T_EQ_U(strlen(o.k->r[ia].src_owner.cgroup), COT_CGROUP_LEN - 1);
+	T_EQ_U(o.k->r[ib].src_owner.pid, 6);
+	T_EQ_S(o.k->r[ib].src_owner.comm, "b");
+	T_EQ_S(o.k->r[ib].src_owner.cgroup, "");   /* table full */
+	T_ASSERT(no_owner(&o.k->r[ic].src_owner)); /* the reuse */
+	T_ASSERT(no_owner(&o.k->r[ic].dst_owner));
+	rm(&o);
+	/* the bound is checked */
+	params(&p);
+	p.max_cgroups = (1u << 16) + 1;
+	T_EQ_U(cot_merge_memsize(&p), 0);
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -1299,5 +1542,8 @@ int main(void)
 	T_RUN(test_stray);
 	T_RUN(test_volumes);
 	T_RUN(test_two_objects);
+	T_RUN(test_owner_localhost);
+	T_RUN(test_owner_nic);
+	T_RUN(test_owner_hostile);
 	return t_done();
 }
