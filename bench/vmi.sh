@@ -194,6 +194,9 @@ for kt in $KERNELS; do
 					"$v" "$(x sockets)" "$(x buckets)" "$(x cpu_us)" "$(x core_pct)" \
 					$((b / 1024)) "$(x steps)" "$(x step_cpu_mean_us)" \
 					"$(x step_core_pct)" "$(x scan_ms)"
+				[ "$v" = new+owners ] && printf '#   %s %s owners: procs=%s files=%s owned=%s volumes=%s owner_bytes=%s owner_errors=%s\n' \
+					"$lab" "$g" "$(x procs)" "$(x files)" "$(x owned)" "$(x volumes)" \
+					"$(x owner_bytes)" "$(x owner_errors)"
 			done
 		done
 	done
