@@ -9,7 +9,8 @@
 # (built from `git archive REV`), alternating with ours in the same run.
 # Then drgn (Debian's python3-drgn, with the kernel's -dbg package from
 # Debian's archive) on an ELF core of the same busy guest, walking the
-# global table (all drgn can walk), for the same answer, time per scan.
+# global table (all drgn can walk), time per scan, and whether it found
+# the same sockets as `cotrack vmi snapshot` of that core.
 #
 #   bench/vmi.sh [BUILD_DIR [SOCKETS]]     (default $O, 10000; bench/run.sh)
 #
@@ -209,13 +210,20 @@ for kt in $KERNELS; do
 			echo "# $lab drgn: not run (could not fetch $KPKG-dbg: $(tail -1 "$tmp/dbg-$ktag.log" 2>/dev/null))"
 		else
 			core=$tmp/busy.elf
+			# the answer compared: cotrack's snapshot of the same core
 			if $PY "$top/bench/vmi_mkcore.py" "/dev/shm/$busy" "$core" &&
-				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" 2>"$tmp/drgn.err") &&
+				"$O/cotrack" vmi snapshot --mem "$core" --format json --no-owners \
+					>"$tmp/snap.json" 2>"$tmp/drgn.err" &&
+				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" "$tmp/snap.json" 2>>"$tmp/drgn.err") &&
 				c=$("$SCAN" -n 50 -i "$INTERVAL_MS" "$core"); then
 				printf '# %s drgn: %s sockets, %s ms per walk (+ %s ms loading debug info); cotrack on the same core: %s sockets (global table: %s), %s us per scan (CPU); drgn / cotrack = %.0fx\n' \
 					"$lab" "$(field sockets "$d")" "$(field walk_ms "$d")" "$(field load_ms "$d")" \
 					"$(field sockets "$c")" "$(field tables "$c") ehash table(s)" "$(field cpu_us "$c")" \
 					"$(awk -v d="$(field walk_ms "$d")" -v c="$(field cpu_us "$c")" 'BEGIN { print d * 1000 / c }')"
+				printf '# %s drgn answer: %s (tuple multiset against cotrack vmi snapshot: %s of %s sockets only drgn found, %s of %s only cotrack)\n' \
+					"$lab" "$([ "$(field same "$d")" = 1 ] && echo same || echo DIFFERENT)" \
+					"$(field only_drgn "$d")" "$(field sockets "$d")" \
+					"$(field only_cotrack "$d")" "$(field cotrack_sockets "$d")"
 			else
 				echo "# $lab drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"
 			fi

@@ -4,9 +4,16 @@ dump the way drgn users do (debug info from the kernel's -dbg package),
 reading the same fields cotrack reads (the global table only: drgn's
 helpers know no per-namespace ehash); prints how many it found, the
 time to load the core and debug info, and the time of the walk.
+With SNAPSHOT (`cotrack vmi snapshot --format json` of the same core),
+also whether both found the same sockets: the multiset of (family,
+state, local address and port, remote address and port), namespaces
+aside (drgn does not give them).
 
-    vmi_drgn.py CORE VMLINUX
+    vmi_drgn.py CORE VMLINUX [SNAPSHOT]
 """
+import ipaddress
+import json
+import struct
 import sys
 import time
 
@@ -23,6 +30,45 @@ def fields(sk):
             bytes(c.skc_v6_daddr.in6_u.u6_addr8.value_()))
 
 
+# Linux's TCP states (include/net/tcp_states.h), as cotrack names them
+STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1",
+          5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT",
+          9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW_SYN_RECV",
+          13: "BOUND_INACTIVE"}
+AF_INET, AF_INET6 = 2, 10
+
+
+def key(f):
+    """fields() as (family, state, laddr, lport, raddr, rport)"""
+    fam, st, lport, dport, ls, ld, l6, d6 = f
+    if fam == AF_INET:
+        la, ra = struct.pack("<I", ls), struct.pack("<I", ld)
+    else:
+        la, ra = l6, d6
+    return ("ipv4" if fam == AF_INET else "ipv6" if fam == AF_INET6 else
+            str(fam), STATES.get(st, str(st)), la, lport,
+            ra, struct.unpack(">H", struct.pack("<H", dport))[0])
+
+
+def compare(found, snapshot):
+    """counts of the sockets only drgn, only cotrack found"""
+    mine = {}
+    for f in found:
+        k = key(f)
+        mine[k] = mine.get(k, 0) + 1
+    theirs = {}
+    with open(snapshot) as f:
+        for line in f:
+            o = json.loads(line)
+            k = (o["family"], o["state"],
+                 ipaddress.ip_address(o["local"]).packed, o["lport"],
+                 ipaddress.ip_address(o["remote"]).packed, o["rport"])
+            theirs[k] = theirs.get(k, 0) + 1
+    only_d = sum(max(0, n - theirs.get(k, 0)) for k, n in mine.items())
+    only_c = sum(max(0, n - mine.get(k, 0)) for k, n in theirs.items())
+    return only_d, only_c, sum(theirs.values())
+
+
 def main():
     t0 = time.monotonic()
     prog = drgn.Program()
@@ -31,11 +77,12 @@ def main():
     hi = prog["tcp_hashinfo"]
     t1 = time.monotonic()
     n = 0
+    found = []
     for i in range(int(hi.ehash_mask) + 1):
         for sk in hlist_nulls_for_each_entry(
                 "struct sock", hi.ehash[i].chain.address_of_(),
                 "__sk_common.skc_nulls_node"):
-            fields(sk)
+            found.append(fields(sk))
             n += 1
     # Linux < 5.19 chains lhash2 through icsk_listen_portaddr_node
     try:
@@ -50,17 +97,22 @@ def main():
                     "struct inet_connection_sock",
                     hi.lhash2[i].head.address_of_(),
                     "icsk_listen_portaddr_node"):
-                fields(icsk.icsk_inet.sk)
+                found.append(fields(icsk.icsk_inet.sk))
                 n += 1
             continue
         for sk in hlist_nulls_for_each_entry(
                 "struct sock", hi.lhash2[i].nulls_head.address_of_(),
                 "__sk_common.skc_nulls_node"):
-            fields(sk)
+            found.append(fields(sk))
             n += 1
     t2 = time.monotonic()
-    print("sockets=%d load_ms=%.1f walk_ms=%.1f" % (n, (t1 - t0) * 1e3,
-                                                   (t2 - t1) * 1e3))
+    out = "sockets=%d load_ms=%.1f walk_ms=%.1f" % (n, (t1 - t0) * 1e3,
+                                                  (t2 - t1) * 1e3)
+    if len(sys.argv) > 3:
+        only_d, only_c, nc = compare(found, sys.argv[3])
+        out += " cotrack_sockets=%d only_drgn=%d only_cotrack=%d same=%d" % (
+            nc, only_d, only_c, int(only_d == 0 and only_c == 0))
+    print(out)
 
 
 main()
