@@ -224,6 +224,7 @@ for kt in $KERNELS; do
 					"$lab" "$([ "$(field same "$d")" = 1 ] && echo same || echo DIFFERENT)" \
 					"$(field only_drgn "$d")" "$(field sockets "$d")" \
 					"$(field only_cotrack "$d")" "$(field cotrack_sockets "$d")"
+				sed -n 's/^only /#   only /p' "$tmp/drgn.err"
 			else
 				echo "# $lab drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"
 			fi

@@ -66,6 +66,12 @@ def compare(found, snapshot):
             theirs[k] = theirs.get(k, 0) + 1
     only_d = sum(max(0, n - theirs.get(k, 0)) for k, n in mine.items())
     only_c = sum(max(0, n - mine.get(k, 0)) for k, n in theirs.items())
+    # the first few differences, on stderr
+    for who, a, b in (("drgn", mine, theirs), ("cotrack", theirs, mine)):
+        for k in sorted(k for k in a if a[k] > b.get(k, 0))[:5]:
+            print("only %s: %s %s %s:%d %s:%d" % (
+                who, k[0], k[1], ipaddress.ip_address(k[2]), k[3],
+                ipaddress.ip_address(k[4]), k[5]), file=sys.stderr)
     return only_d, only_c, sum(theirs.values())
 
 
