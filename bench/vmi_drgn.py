@@ -2,7 +2,8 @@
 """The drgn side of bench/vmi.sh: list the TCP sockets of a guest's ELF
 dump the way drgn users do (debug info from the kernel's -dbg package),
 reading the same fields cotrack reads (the global table only: drgn's
-helpers know no per-namespace ehash); prints how many it found, the
+helpers know no per-namespace ehash; a TIME_WAIT socket's substate and a
+request socket as SYN_RECV, as /proc/net/tcp shows them); prints how many it found, the
 time to load the core and debug info, and the time of the walk.
 With SNAPSHOT (`cotrack vmi snapshot --format json` of the same core),
 also whether both found the same sockets: the multiset of (family,
@@ -24,7 +25,14 @@ from drgn.helpers.linux.list_nulls import hlist_nulls_for_each_entry
 
 def fields(sk):
     c = sk.__sk_common
-    return (int(c.skc_family), int(c.skc_state), int(c.skc_num),
+    st = int(c.skc_state)
+    if st == 6:  # TIME_WAIT: /proc/net/tcp and cotrack show the substate
+        ptr = (sk if sk.type_.kind == drgn.TypeKind.POINTER else
+               sk.address_of_())
+        st = int(drgn.cast("struct inet_timewait_sock *", ptr).tw_substate)
+    elif st == 12:  # NEW_SYN_RECV: shown as SYN_RECV (/proc, ss, cotrack)
+        st = 3
+    return (int(c.skc_family), st, int(c.skc_num),
             int(c.skc_dport), int(c.skc_rcv_saddr), int(c.skc_daddr),
             bytes(c.skc_v6_rcv_saddr.in6_u.u6_addr8.value_()),
             bytes(c.skc_v6_daddr.in6_u.u6_addr8.value_()))
