@@ -212,7 +212,7 @@ for kt in $KERNELS; do
 			core=$tmp/busy.elf
 			# the answer compared: cotrack's snapshot of the same core
 			if $PY "$top/bench/vmi_mkcore.py" "/dev/shm/$busy" "$core" &&
-				"$O/cotrack" vmi snapshot --mem "$core" --format json --no-owners \
+				"$O/cotrack" vmi snapshot --mem "$core" --format json \
 					>"$tmp/snap.json" 2>"$tmp/drgn.err" &&
 				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" "$tmp/snap.json" 2>>"$tmp/drgn.err") &&
 				c=$("$SCAN" -n 50 -i "$INTERVAL_MS" "$core"); then
@@ -224,6 +224,10 @@ for kt in $KERNELS; do
 					"$lab" "$([ "$(field same "$d")" = 1 ] && echo same || echo DIFFERENT)" \
 					"$(field only_drgn "$d")" "$(field sockets "$d")" \
 					"$(field only_cotrack "$d")" "$(field cotrack_sockets "$d")"
+				printf '# %s drgn owners: %s ms per walk of the tasks'"'"' file tables; %s owned sockets (cotrack: %s); %s (%s only drgn, %s only cotrack)\n' \
+					"$lab" "$(field owner_ms "$d")" "$(field owned_drgn "$d")" "$(field owned_cotrack "$d")" \
+					"$(case $(field owners_same "$d") in 1) echo same ;; 0) echo DIFFERENT ;; *) echo "failed: $(grep '^owner walk' "$tmp/drgn.err")" ;; esac)" \
+					"$(field owners_only_drgn "$d")" "$(field owners_only_cotrack "$d")"
 				sed -n 's/^only /#   only /p' "$tmp/drgn.err"
 			else
 				echo "# $lab drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"

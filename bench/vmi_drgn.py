@@ -8,7 +8,10 @@ time to load the core and debug info, and the time of the walk.
 With SNAPSHOT (`cotrack vmi snapshot --format json` of the same core),
 also whether both found the same sockets: the multiset of (family,
 state, local address and port, remote address and port), namespaces
-aside (drgn does not give them).
+aside (drgn does not give them); then a timed owner walk the way drgn
+users write one (every task's file table, drgn's for_each_task and
+for_each_file), and whether it gives the same owner (lowest pid, then
+lowest fd) for every socket a process holds.
 
     vmi_drgn.py CORE VMLINUX [SNAPSHOT]
 """
@@ -21,6 +24,8 @@ import time
 import drgn
 from drgn.helpers.linux.list import hlist_for_each_entry
 from drgn.helpers.linux.list_nulls import hlist_nulls_for_each_entry
+from drgn.helpers.linux.fs import for_each_file
+from drgn.helpers.linux.pid import for_each_task
 
 
 def fields(sk):
@@ -83,6 +88,55 @@ def compare(found, snapshot):
     return only_d, only_c, sum(theirs.values())
 
 
+def owners(prog):
+    """socket address -> (pid, fd): the lowest tgid holding it, its lowest
+    fd"""
+    sops = prog["socket_file_ops"].address_of_().value_()
+    own = {}
+    for task in for_each_task(prog):
+        if not task.files:
+            continue
+        pid = int(task.tgid)
+        for fd, f in for_each_file(task):
+            if f.f_op.value_() != sops:
+                continue
+            sk = drgn.cast("struct socket *", f.private_data).sk
+            a = sk.value_()
+            if a and (a not in own or (pid, fd) < own[a]):
+                own[a] = (pid, fd)
+    return own
+
+
+def compare_owners(prog, own, snapshot):
+    """counts of the owned sockets of drgn and cotrack, and of those whose
+    (tuple, pid, fd) only one of them has"""
+    mine = {}
+    for a, (pid, fd) in own.items():
+        sk = drgn.Object(prog, "struct sock *", value=a)
+        k = key(fields(sk)) + (pid, fd)
+        mine[k] = mine.get(k, 0) + 1
+    theirs = {}
+    with open(snapshot) as f:
+        for line in f:
+            o = json.loads(line)
+            if "pid" not in o:
+                continue
+            k = (o["family"], o["state"],
+                 ipaddress.ip_address(o["local"]).packed, o["lport"],
+                 ipaddress.ip_address(o["remote"]).packed, o["rport"],
+                 o["pid"], o["fd"])
+            theirs[k] = theirs.get(k, 0) + 1
+    only_d = sum(max(0, n - theirs.get(k, 0)) for k, n in mine.items())
+    only_c = sum(max(0, n - mine.get(k, 0)) for k, n in theirs.items())
+    for who, a, b in (("drgn", mine, theirs), ("cotrack", theirs, mine)):
+        for k in sorted(k for k in a if a[k] > b.get(k, 0))[:5]:
+            print("only %s owner: %s %s %s:%d %s:%d pid=%d fd=%d" % (
+                who, k[0], k[1], ipaddress.ip_address(k[2]), k[3],
+                ipaddress.ip_address(k[4]), k[5], k[6], k[7]),
+                file=sys.stderr)
+    return sum(mine.values()), sum(theirs.values()), only_d, only_c
+
+
 def main():
     t0 = time.monotonic()
     prog = drgn.Program()
@@ -126,6 +180,19 @@ def main():
         only_d, only_c, nc = compare(found, sys.argv[3])
         out += " cotrack_sockets=%d only_drgn=%d only_cotrack=%d same=%d" % (
             nc, only_d, only_c, int(only_d == 0 and only_c == 0))
+        try:
+            t3 = time.monotonic()
+            own = owners(prog)
+            t4 = time.monotonic()
+            nd, nc, only_d, only_c = compare_owners(prog, own, sys.argv[3])
+            out += (" owner_ms=%.1f owned_drgn=%d owned_cotrack=%d"
+                    " owners_only_drgn=%d owners_only_cotrack=%d"
+                    " owners_same=%d" % ((t4 - t3) * 1e3, nd, nc, only_d,
+                                         only_c,
+                                         int(only_d == 0 and only_c == 0)))
+        except (drgn.FaultError, LookupError, ValueError) as e:
+            print("owner walk: %s" % e, file=sys.stderr)
+            out += " owners_same=error"
     print(out)
 
 
