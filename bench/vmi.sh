@@ -9,14 +9,20 @@
 # (built from `git archive REV`), alternating with ours in the same run.
 # Then drgn (Debian's python3-drgn, with the kernel's -dbg package from
 # Debian's archive) on an ELF core of the same busy guest, walking the
-# global table (all drgn can walk), for the same answer, time per scan.
+# global table (all drgn can walk), time per scan, and whether it found
+# the same sockets as `cotrack vmi snapshot` of that core.
 #
 #   bench/vmi.sh [BUILD_DIR [SOCKETS]]     (default $O, 10000; bench/run.sh)
 #
 # Environment:
-#   KERNELS="6.1 5.10 6.12 newest"  which guests (tests/vmi/guest.t's
+#   KERNELS="6.1 5.10 6.12 newest"  which guests, in turn (tests/vmi/guest.t's
 #                   kernels: 6.1 from build/guest, the others through
-#                   guest/build.sh --suite into build/guest-KTAG)
+#                   guest/build.sh --suite into build/guest-KTAG; 6.12 is
+#                   trixie's, in build/guest-6.12-trixie), e.g. KERNELS=5.10;
+#                   KTAG:PACKAGE pins that suite's kernel package (into
+#                   build/guest-KTAG-VERSION, labelled by its version), e.g.
+#                   5.10:linux-image-5.10.0-32-cloud-amd64 (5.10.223, whose
+#                   -dbg is still in the archive: 5.10.262's is not)
 #   BASE=REV        also measure REV's core (e.g. BASE=main)
 #   STEP_BYTES="65536 32768"  budgets per step for the spread scans
 #   INTERVAL_MS=10  REPEAT=200 (whole scans)  STEPPED=20 (spread scans)
@@ -73,7 +79,8 @@ echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 
 suite_of() {
 	case $1 in
 	5.10) echo "bullseye bullseye-security" ;;
-	6.12) echo "bookworm-backports" ;;
+	# not bookworm-backports' 6.12.95 (panics under TCG, tests/vmi/guest.t)
+	6.12) echo "trixie trixie-security" ;;
 	newest) echo "sid" ;;
 	esac
 }
@@ -138,18 +145,30 @@ one() {
 	echo "$k $g $v $* | $r" >>"$res"
 }
 
-for ktag in $KERNELS; do
-	if [ "$ktag" = 6.1 ]; then
+for kt in $KERNELS; do
+	ktag=${kt%%:*} pin=
+	[ "$kt" != "$ktag" ] && pin=${kt#*:}
+	case $pin in *[!a-z0-9.+-]*) echo "# $kt: bad package name '$pin'"; continue ;; esac
+	if [ -n "$pin" ]; then
+		gout=$top/build/guest-$ktag-${pin#linux-image-}
+		GUEST_OUT=$gout GUEST_KPKG=$pin "$G/build.sh" --suite "$(suite_of "$ktag")" \
+			>"$tmp/build.log" 2>&1
+	elif [ "$ktag" = 6.1 ]; then
 		gout=${GUEST_OUT:-$top/build/guest}
 		"$G/build.sh" >"$tmp/build.log" 2>&1
 	else
 		gout=$top/build/guest-$ktag
+		[ "$ktag" = 6.12 ] && gout=$top/build/guest-6.12-trixie # as tests/vmi/guest.t
 		GUEST_OUT=$gout "$G/build.sh" --suite "$(suite_of "$ktag")" \
 			$([ "$ktag" = newest ] && echo --latest) >"$tmp/build.log" 2>&1
-	fi || { echo "# $ktag: guest/build.sh failed: $(tail -1 "$tmp/build.log")"; continue; }
+	fi || { echo "# $kt: guest/build.sh failed: $(tail -1 "$tmp/build.log")"; continue; }
 	# shellcheck source=/dev/null
 	. "$gout/kernel.env"
-	idle=bench-vmi-idle-$ktag-$$ busy=bench-vmi-busy-$ktag-$$
+	# a pinned kernel is labelled by its version (e.g. 5.10.223)
+	lab=$ktag
+	[ -n "$pin" ] && lab=${KPKGVER%-*}
+	echo "# $lab: $KPKG $KPKGVER"
+	idle=bench-vmi-idle-$lab-$$ busy=bench-vmi-busy-$lab-$$
 	export GUEST_OUT=$gout
 	boot "$idle" idle
 	boot "$busy" sockets --count "$N" --append cotrack.truth=0
@@ -161,21 +180,24 @@ for ktag in $KERNELS; do
 		for v in $vs; do
 			ow=()
 			[ "$v" = new+owners ] && ow=(--owners)
-			one "$ktag" idle "$v" "/dev/shm/$idle" "${ow[@]}" -b "${STEP_BYTES%% *}"
+			one "$lab" idle "$v" "/dev/shm/$idle" "${ow[@]}" -b "${STEP_BYTES%% *}"
 			for b in $STEP_BYTES; do
-				one "$ktag" busy "$v" "/dev/shm/$busy" "${ow[@]}" -b "$b"
+				one "$lab" busy "$v" "/dev/shm/$busy" "${ow[@]}" -b "$b"
 			done
 		done
 	done
 	for g in idle busy; do
 		for v in $vs; do
 			for b in $STEP_BYTES; do
-				sel=$(grep "^$ktag $g $v .*-b $b |" "$res") || continue
+				sel=$(grep "^$lab $g $v .*-b $b |" "$res") || continue
 				x() { sed 's/.*| //' <<<"$sel" | while read -r l; do field "$1" "$l"; done | med; }
-				printf '%-7s %-5s %-7s %7s %7s %9s %7s%% | %7s %6s %9s %7s%% %9s\n' "$ktag" "$g" \
+				printf '%-7s %-5s %-7s %7s %7s %9s %7s%% | %7s %6s %9s %7s%% %9s\n' "$lab" "$g" \
 					"$v" "$(x sockets)" "$(x buckets)" "$(x cpu_us)" "$(x core_pct)" \
 					$((b / 1024)) "$(x steps)" "$(x step_cpu_mean_us)" \
 					"$(x step_core_pct)" "$(x scan_ms)"
+				[ "$v" = new+owners ] && printf '#   %s %s owners: procs=%s files=%s owned=%s volumes=%s owner_bytes=%s owner_errors=%s\n' \
+					"$lab" "$g" "$(x procs)" "$(x files)" "$(x owned)" "$(x volumes)" \
+					"$(x owner_bytes)" "$(x owner_errors)"
 			done
 		done
 	done
@@ -183,20 +205,32 @@ for ktag in $KERNELS; do
 	if [ "$DRGN" = 1 ]; then
 		PY=/usr/bin/python3 # Debian's python3-drgn, not a pyenv python
 		if ! $PY -c 'import drgn' 2>/dev/null; then
-			echo "# $ktag drgn: not run (python3-drgn missing: scripts/setup)"
+			echo "# $lab drgn: not run (python3-drgn missing: scripts/setup)"
 		elif ! vml=$(dbg_vmlinux "$ktag" "$KPKG" "$KVER") || [ -z "$vml" ]; then
-			echo "# $ktag drgn: not run (could not fetch $KPKG-dbg: $(tail -1 "$tmp/dbg-$ktag.log" 2>/dev/null))"
+			echo "# $lab drgn: not run (could not fetch $KPKG-dbg: $(tail -1 "$tmp/dbg-$ktag.log" 2>/dev/null))"
 		else
 			core=$tmp/busy.elf
+			# the answer compared: cotrack's snapshot of the same core
 			if $PY "$top/bench/vmi_mkcore.py" "/dev/shm/$busy" "$core" &&
-				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" 2>"$tmp/drgn.err") &&
+				"$O/cotrack" vmi snapshot --mem "$core" --format json \
+					>"$tmp/snap.json" 2>"$tmp/drgn.err" &&
+				d=$($PY "$top/bench/vmi_drgn.py" "$core" "$vml" "$tmp/snap.json" 2>>"$tmp/drgn.err") &&
 				c=$("$SCAN" -n 50 -i "$INTERVAL_MS" "$core"); then
 				printf '# %s drgn: %s sockets, %s ms per walk (+ %s ms loading debug info); cotrack on the same core: %s sockets (global table: %s), %s us per scan (CPU); drgn / cotrack = %.0fx\n' \
-					"$ktag" "$(field sockets "$d")" "$(field walk_ms "$d")" "$(field load_ms "$d")" \
+					"$lab" "$(field sockets "$d")" "$(field walk_ms "$d")" "$(field load_ms "$d")" \
 					"$(field sockets "$c")" "$(field tables "$c") ehash table(s)" "$(field cpu_us "$c")" \
 					"$(awk -v d="$(field walk_ms "$d")" -v c="$(field cpu_us "$c")" 'BEGIN { print d * 1000 / c }')"
+				printf '# %s drgn answer: %s (tuple multiset against cotrack vmi snapshot: %s of %s sockets only drgn found, %s of %s only cotrack)\n' \
+					"$lab" "$([ "$(field same "$d")" = 1 ] && echo same || echo DIFFERENT)" \
+					"$(field only_drgn "$d")" "$(field sockets "$d")" \
+					"$(field only_cotrack "$d")" "$(field cotrack_sockets "$d")"
+				printf '# %s drgn owners: %s ms per walk of the tasks'"'"' file tables; %s owned sockets (cotrack: %s); %s (%s only drgn, %s only cotrack)\n' \
+					"$lab" "$(field owner_ms "$d")" "$(field owned_drgn "$d")" "$(field owned_cotrack "$d")" \
+					"$(case $(field owners_same "$d") in 1) echo same ;; 0) echo DIFFERENT ;; *) echo "failed: $(grep '^owner walk' "$tmp/drgn.err")" ;; esac)" \
+					"$(field owners_only_drgn "$d")" "$(field owners_only_cotrack "$d")"
+				sed -n 's/^only /#   only /p' "$tmp/drgn.err"
 			else
-				echo "# $ktag drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"
+				echo "# $lab drgn: failed: $(tail -2 "$tmp/drgn.err" 2>/dev/null)"
 			fi
 			rm -f "$core"
 		fi
