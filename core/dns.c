@@ -90,20 +90,6 @@ void cot_dns_params_default(struct cot_dns_params *p)
 	p->hash_seed = 0x6a09e667f3bcc908ULL;
 }
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t v = 1;
-
-	while (v < n && v < (1U << 31))
-		v <<= 1;
-	return v;
-}
-
-static size_t align8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
-
 static bool params_ok(const struct cot_dns_params *p)
 {
 	return p && p->max_names >= 1 && p->max_names <= MAX_NAMES &&
@@ -117,10 +103,11 @@ size_t cot_dns_memsize(const struct cot_dns_params *p)
 
 	if (!params_ok(p))
 		return 0;
-	n = align8(sizeof(struct cot_dns));
-	n += align8((uint64_t)pow2_at_least(p->max_names) * sizeof(uint32_t));
-	n += align8((uint64_t)p->max_names * sizeof(struct nent));
-	n += align8((uint64_t)p->max_queries * sizeof(struct query));
+	n = cot_align8(sizeof(struct cot_dns));
+	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_names) *
+			sizeof(uint32_t));
+	n += cot_align8((uint64_t)p->max_names * sizeof(struct nent));
+	n += cot_align8((uint64_t)p->max_queries * sizeof(struct query));
 	if (n > (uint64_t)SIZE_MAX)
 		return 0;
 	return (size_t)n;
@@ -142,12 +129,12 @@ int cot_dns_init(struct cot_dns **out, void *mem, size_t len,
 		return -COT_ENOSPC;
 	cot_memset(t, 0, sizeof(*t));
 	t->p = *p;
-	t->nbuckets = pow2_at_least(p->max_names);
-	cur += align8(sizeof(*t));
+	t->nbuckets = cot_pow2_at_least(p->max_names);
+	cur += cot_align8(sizeof(*t));
 	t->buckets = (uint32_t *)(void *)cur;
-	cur += align8((size_t)t->nbuckets * sizeof(uint32_t));
+	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
 	t->names = (struct nent *)(void *)cur;
-	cur += align8((size_t)p->max_names * sizeof(struct nent));
+	cur += cot_align8((size_t)p->max_names * sizeof(struct nent));
 	t->qs = (struct query *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;

@@ -96,20 +96,6 @@ void cot_flow_params_default(struct cot_flow_params *p)
 	p->hash_seed = 0x9e3779b97f4a7c15ULL;
 }
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t v = 1;
-
-	while (v < n && v < (1U << 31))
-		v <<= 1;
-	return v;
-}
-
-static size_t align8(size_t n)
-{
-	return (n + 7) & ~(size_t)7;
-}
-
 /* Bound so that every size computation below fits in 64 bits easily. */
 #define MAX_FLOWS (1U << 26)
 #define MAX_FRAGS (1U << 20)
@@ -121,12 +107,13 @@ size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 	if (!p || p->max_flows == 0 || p->max_flows > MAX_FLOWS ||
 	    p->max_frags > MAX_FRAGS)
 		return 0;
-	n = align8(sizeof(struct cot_flowtab));
-	n += align8((uint64_t)pow2_at_least(p->max_flows * 2U) *
-		    sizeof(uint32_t));
-	n += align8((uint64_t)p->max_flows * sizeof(struct flow));
-	n += align8((uint64_t)pow2_at_least(p->max_frags ? p->max_frags : 1) *
-		    sizeof(struct frag));
+	n = cot_align8(sizeof(struct cot_flowtab));
+	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_flows * 2U) *
+			sizeof(uint32_t));
+	n += cot_align8((uint64_t)p->max_flows * sizeof(struct flow));
+	n += cot_align8(
+		(uint64_t)cot_pow2_at_least(p->max_frags ? p->max_frags : 1) *
+		sizeof(struct frag));
 	if (n > (uint64_t)SIZE_MAX)
 		return 0;
 	return (size_t)n;
@@ -158,13 +145,13 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	t->timeout[L_TCP_CLOSED] = p->tcp_close_linger_ns;
 	t->timeout[L_UDP] = p->udp_idle_ns;
 	t->timeout[L_OTHER] = p->other_idle_ns;
-	t->nbuckets = pow2_at_least(p->max_flows * 2U);
-	t->nfrags = pow2_at_least(p->max_frags ? p->max_frags : 1);
-	cur += align8(sizeof(*t));
+	t->nbuckets = cot_pow2_at_least(p->max_flows * 2U);
+	t->nfrags = cot_pow2_at_least(p->max_frags ? p->max_frags : 1);
+	cur += cot_align8(sizeof(*t));
 	t->buckets = (uint32_t *)(void *)cur;
-	cur += align8((size_t)t->nbuckets * sizeof(uint32_t));
+	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
 	t->flows = (struct flow *)(void *)cur;
-	cur += align8((size_t)p->max_flows * sizeof(struct flow));
+	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
 	t->frags = (struct frag *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;

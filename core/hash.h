@@ -1,16 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The keyed hash of the core's tables (internal to core/: core/flow and
- * core/merge).  Every key these tables hold is chosen by a guest (its
- * flows, its sockets, its listening ports), so the hash is keyed with a
- * seed the guest does not know: without it, it cannot aim its keys at
- * one bucket.  Not a cryptographic MAC; a multiply-xorshift mix that is
- * cheap on the per-packet path.
+ * The keyed hash of the core's tables (internal to core/: core/flow,
+ * core/merge, core/dns), and their layout helpers.  Every key these tables hold
+ * is chosen by a guest (its flows, its sockets, its listening ports), so the
+ * hash is keyed with a seed the guest does not know: without it, it cannot aim
+ * its keys at one bucket.  Not a cryptographic MAC; a multiply-xorshift mix
+ * that is cheap on the per-packet path.
  */
 #ifndef COTRACK_CORE_HASH_H
 #define COTRACK_CORE_HASH_H
 
 #include "cotrack/common.h"
+
+/* Table layout (cot_*_memsize, cot_*_init): sizes of a power of two,
+ * and blocks 8-byte aligned. */
+static inline uint32_t cot_pow2_at_least(uint32_t n)
+{
+	uint32_t v = 1;
+
+	while (v < n && v < (1U << 31))
+		v <<= 1;
+	return v;
+}
+
+static inline uint64_t cot_align8(uint64_t n)
+{
+	return (n + 7) & ~(uint64_t)7;
+}
 
 static inline uint64_t cot_rd64(const uint8_t *b)
 {

@@ -177,20 +177,6 @@ void cot_merge_params_default(struct cot_merge_params *p)
 	p->hash_seed = 0x6a09e667f3bcc908ULL;
 }
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-	uint32_t v = 1;
-
-	while (v < n && v < (1U << 31))
-		v <<= 1;
-	return v;
-}
-
-static uint64_t align8(uint64_t n)
-{
-	return (n + 7) & ~(uint64_t)7;
-}
-
 /* The flow table's parameters as the merge runs it. */
 static void flow_params(struct cot_flow_params *fp,
 			const struct cot_merge_params *p)
@@ -219,18 +205,18 @@ size_t cot_merge_memsize(const struct cot_merge_params *p)
 	fl = cot_flowtab_memsize(&fp);
 	if (fl == 0)
 		return 0;
-	n = align8(sizeof(struct cot_merge));
-	n += align8((uint64_t)fp.max_flows * sizeof(struct slotinfo));
-	n += align8((uint64_t)p->max_conns * sizeof(struct conn));
-	n += align8((uint64_t)pow2_at_least(p->max_conns * 2U) *
-		    sizeof(uint32_t));
-	n += align8((uint64_t)p->ended_slots * sizeof(struct ended));
-	n += align8((uint64_t)pow2_at_least(p->max_listen * 2U + 2U) *
-		    sizeof(struct listener));
-	n += align8((uint64_t)p->max_cgroups * sizeof(struct cgname));
-	n += align8((uint64_t)pow2_at_least(p->max_cgroups * 2U + 2U) *
-		    sizeof(uint32_t));
-	n += align8(fl);
+	n = cot_align8(sizeof(struct cot_merge));
+	n += cot_align8((uint64_t)fp.max_flows * sizeof(struct slotinfo));
+	n += cot_align8((uint64_t)p->max_conns * sizeof(struct conn));
+	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_conns * 2U) *
+			sizeof(uint32_t));
+	n += cot_align8((uint64_t)p->ended_slots * sizeof(struct ended));
+	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_listen * 2U + 2U) *
+			sizeof(struct listener));
+	n += cot_align8((uint64_t)p->max_cgroups * sizeof(struct cgname));
+	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_cgroups * 2U + 2U) *
+			sizeof(uint32_t));
+	n += cot_align8(fl);
 	if (n > (uint64_t)SIZE_MAX)
 		return 0;
 	return (size_t)n;
@@ -279,13 +265,13 @@ int cot_merge_init(struct cot_merge **out, void *mem, size_t len,
 	}
 	m->max_flows = p->flow.max_flows;
 	m->max_conns = p->max_conns;
-	m->nbuckets = pow2_at_least(p->max_conns * 2U);
+	m->nbuckets = cot_pow2_at_least(p->max_conns * 2U);
 	m->ended_slots = p->ended_slots;
 	m->max_listen = p->max_listen;
 	/* Load at most 1/2: a probe always meets an empty slot. */
-	m->lsize = pow2_at_least(p->max_listen * 2U + 2U);
+	m->lsize = cot_pow2_at_least(p->max_listen * 2U + 2U);
 	m->max_cgroups = p->max_cgroups;
-	m->cgsize = pow2_at_least(p->max_cgroups * 2U + 2U);
+	m->cgsize = cot_pow2_at_least(p->max_cgroups * 2U + 2U);
 	m->seed = p->hash_seed;
 	m->interval_ns = p->interval_ns;
 	m->grace_ns = p->grace_ns;
@@ -294,21 +280,21 @@ int cot_merge_init(struct cot_merge **out, void *mem, size_t len,
 	m->cb = p->cb;
 	m->cb_ctx = p->cb_ctx;
 
-	cur += align8(sizeof(*m));
+	cur += cot_align8(sizeof(*m));
 	m->slots = (struct slotinfo *)(void *)cur;
-	cur += align8((uint64_t)m->max_flows * sizeof(struct slotinfo));
+	cur += cot_align8((uint64_t)m->max_flows * sizeof(struct slotinfo));
 	m->conns = (struct conn *)(void *)cur;
-	cur += align8((uint64_t)m->max_conns * sizeof(struct conn));
+	cur += cot_align8((uint64_t)m->max_conns * sizeof(struct conn));
 	m->buckets = (uint32_t *)(void *)cur;
-	cur += align8((uint64_t)m->nbuckets * sizeof(uint32_t));
+	cur += cot_align8((uint64_t)m->nbuckets * sizeof(uint32_t));
 	m->ended = (struct ended *)(void *)cur;
-	cur += align8((uint64_t)m->ended_slots * sizeof(struct ended));
+	cur += cot_align8((uint64_t)m->ended_slots * sizeof(struct ended));
 	m->lt = (struct listener *)(void *)cur;
-	cur += align8((uint64_t)m->lsize * sizeof(struct listener));
+	cur += cot_align8((uint64_t)m->lsize * sizeof(struct listener));
 	m->cgs = (struct cgname *)(void *)cur;
-	cur += align8((uint64_t)m->max_cgroups * sizeof(struct cgname));
+	cur += cot_align8((uint64_t)m->max_cgroups * sizeof(struct cgname));
 	m->cgidx = (uint32_t *)(void *)cur;
-	cur += align8((uint64_t)m->cgsize * sizeof(uint32_t));
+	cur += cot_align8((uint64_t)m->cgsize * sizeof(uint32_t));
 	for (i = 0; i < m->cgsize; i++)
 		m->cgidx[i] = NIL;
 

@@ -9,8 +9,9 @@
 #include "cotrack/common.h"
 #include "host/ipfix.h"
 
-#define TID_V4 256
-#define TID_V6 257
+#define TID_INT 258 /* internal: struct rec (never exported) */
+#define TID_V4	256
+#define TID_V6	257
 
 /* Our elements (PEN COT_IPFIX_PEN). */
 static fbInfoElement_t our_ies[] = {
@@ -34,9 +35,10 @@ static fbInfoElement_t our_ies[] = {
 };
 
 /*
- * One template per address family; the struct below mirrors it (fixbuf
- * copies by the spec's sizes, in this order).  Bit 1 of the flags: the
- * IPv4 addresses, bit 2: the IPv6 ones.
+ * The elements of the templates: one export template per address family
+ * (bit 1 of the flags: the IPv4 addresses, bit 2: the IPv6 ones), and the
+ * internal one with both, which struct rec mirrors (fixbuf copies by the
+ * spec's sizes, in this order).
  */
 #define F_V4 1
 #define F_V6 2
@@ -66,19 +68,16 @@ static fbInfoElementSpec_t tmpl_spec[] = {
 	FB_IESPEC_NULL,
 };
 
-struct rec_v6 {
+/*
+ * The internal record: every element of both templates, in the spec's
+ * order.  fixbuf copies into the family's export template the elements
+ * that template has.
+ */
+struct rec {
 	uint64_t start_ms, end_ms, octets, pkts, rev_octets, rev_pkts, seq;
 	fbVarfield_t vm;
-	uint8_t src[16], dst[16];
-	uint32_t netns;
-	uint16_t sport, dport;
-	uint8_t proto, flags, rev_flags, end_reason, direction, seen_by, rflags;
-};
-
-struct rec_v4 {
-	uint64_t start_ms, end_ms, octets, pkts, rev_octets, rev_pkts, seq;
-	fbVarfield_t vm;
-	uint32_t src, dst;
+	uint8_t src6[16], dst6[16];
+	uint32_t src4, dst4;
 	uint32_t netns;
 	uint16_t sport, dport;
 	uint8_t proto, flags, rev_flags, end_reason, direction, seen_by, rflags;
@@ -88,7 +87,7 @@ struct cot_ipfix {
 	fbInfoModel_t *model;
 	fBuf_t *buf; /* owns the session and the exporter */
 	fbSession_t *session;
-	uint16_t cur; /* template the buffer is set to, or 0 */
+	uint16_t cur; /* export template the buffer is set to, or 0 */
 };
 
 static void set_err(char *err, size_t len, const char *what, GError *e)
@@ -139,20 +138,14 @@ int cot_ipfix_parse_target(const char *spec, bool *tcp, char *host,
 	return 0;
 }
 
-static bool add_template(struct cot_ipfix *x, uint16_t tid, uint32_t flags,
-			 char *err, size_t errlen)
+static bool add_template(struct cot_ipfix *x, bool internal, uint16_t tid,
+			 uint32_t flags, char *err, size_t errlen)
 {
-	fbTemplate_t *t = fbTemplateAlloc(x->model), *te;
+	fbTemplate_t *t = fbTemplateAlloc(x->model);
 	GError *e = NULL;
 
 	if (!fbTemplateAppendSpecArray(t, tmpl_spec, flags, &e) ||
-	    !fbSessionAddTemplate(x->session, TRUE, tid, t, &e)) {
-		set_err(err, errlen, "IPFIX template", e);
-		return false;
-	}
-	te = fbTemplateAlloc(x->model);
-	if (!fbTemplateAppendSpecArray(te, tmpl_spec, flags, &e) ||
-	    !fbSessionAddTemplate(x->session, FALSE, tid, te, &e)) {
+	    !fbSessionAddTemplate(x->session, internal, tid, t, &e)) {
 		set_err(err, errlen, "IPFIX template", e);
 		return false;
 	}
@@ -199,14 +192,16 @@ struct cot_ipfix *cot_ipfix_open(const char *spec, bool file, uint32_t domain,
 		goto fail;
 	}
 	/* Templates first, then the buffer: each goes out once, below. */
-	if (!add_template(x, TID_V4, F_V4, err, errlen) ||
-	    !add_template(x, TID_V6, F_V6, err, errlen)) {
+	if (!add_template(x, true, TID_INT, F_V4 | F_V6, err, errlen) ||
+	    !add_template(x, false, TID_V4, F_V4, err, errlen) ||
+	    !add_template(x, false, TID_V6, F_V6, err, errlen)) {
 		fbExporterClose(ex);
 		goto fail;
 	}
 	x->buf = fBufAllocForExport(x->session, ex);
 	fbSessionSetDomain(x->session, domain);
-	if (!fbSessionExportTemplates(x->session, &e)) {
+	if (!fbSessionExportTemplates(x->session, &e) ||
+	    !fBufSetInternalTemplate(x->buf, TID_INT, &e)) {
 		set_err(err, errlen, "IPFIX templates", e);
 		goto fail;
 	}
@@ -250,8 +245,7 @@ static bool use(struct cot_ipfix *x, uint16_t tid, char *err, size_t errlen)
 
 	if (x->cur == tid)
 		return true;
-	if (!fBufSetInternalTemplate(x->buf, tid, &e) ||
-	    !fBufSetExportTemplate(x->buf, tid, &e)) {
+	if (!fBufSetExportTemplate(x->buf, tid, &e)) {
 		set_err(err, errlen, "IPFIX", e);
 		return false;
 	}
@@ -265,67 +259,38 @@ int cot_ipfix_add(struct cot_ipfix *x, const struct cot_rec *r, char *err,
 	GError *e = NULL;
 	/* Both ends of one family: a record never mixes them. */
 	bool v4 = cot_addr_is_v4(&r->src) && cot_addr_is_v4(&r->dst);
-	uint8_t dir = r->tcp_state == COT_TCP_MIDSTREAM ? 0 : 1;
-	gboolean ok;
+	struct rec o;
 
+	memset(&o, 0, sizeof(o));
+	o.start_ms = ms(r->first_ns);
+	o.end_ms = ms(r->last_ns);
+	o.octets = r->bytes_fwd;
+	o.pkts = r->pkts_fwd;
+	o.rev_octets = r->bytes_rev;
+	o.rev_pkts = r->pkts_rev;
+	o.seq = r->seq;
+	o.vm.buf = (uint8_t *)(uintptr_t)r->vm;
+	o.vm.len = strnlen(r->vm, sizeof(r->vm));
 	if (v4) {
-		struct rec_v4 o;
-
-		memset(&o, 0, sizeof(o));
-		o.start_ms = ms(r->first_ns);
-		o.end_ms = ms(r->last_ns);
-		o.octets = r->bytes_fwd;
-		o.pkts = r->pkts_fwd;
-		o.rev_octets = r->bytes_rev;
-		o.rev_pkts = r->pkts_rev;
-		o.seq = r->seq;
-		o.vm.buf = (uint8_t *)(uintptr_t)r->vm;
-		o.vm.len = strnlen(r->vm, sizeof(r->vm));
-		o.src = cot_get_be32(&r->src.b[12]);
-		o.dst = cot_get_be32(&r->dst.b[12]);
-		o.netns = r->netns;
-		o.sport = r->sport;
-		o.dport = r->dport;
-		o.proto = r->ipproto;
-		o.flags = r->tcp_flags_fwd;
-		o.rev_flags = r->tcp_flags_rev;
-		o.end_reason = end_reason(r->end);
-		o.direction = dir;
-		o.seen_by = r->seen_by;
-		o.rflags = r->flags;
-		if (!use(x, TID_V4, err, errlen))
-			return -COT_EIO;
-		ok = fBufAppend(x->buf, (uint8_t *)&o, sizeof(o), &e);
+		o.src4 = cot_get_be32(&r->src.b[12]);
+		o.dst4 = cot_get_be32(&r->dst.b[12]);
 	} else {
-		struct rec_v6 o;
-
-		memset(&o, 0, sizeof(o));
-		o.start_ms = ms(r->first_ns);
-		o.end_ms = ms(r->last_ns);
-		o.octets = r->bytes_fwd;
-		o.pkts = r->pkts_fwd;
-		o.rev_octets = r->bytes_rev;
-		o.rev_pkts = r->pkts_rev;
-		o.seq = r->seq;
-		o.vm.buf = (uint8_t *)(uintptr_t)r->vm;
-		o.vm.len = strnlen(r->vm, sizeof(r->vm));
-		memcpy(o.src, r->src.b, 16);
-		memcpy(o.dst, r->dst.b, 16);
-		o.netns = r->netns;
-		o.sport = r->sport;
-		o.dport = r->dport;
-		o.proto = r->ipproto;
-		o.flags = r->tcp_flags_fwd;
-		o.rev_flags = r->tcp_flags_rev;
-		o.end_reason = end_reason(r->end);
-		o.direction = dir;
-		o.seen_by = r->seen_by;
-		o.rflags = r->flags;
-		if (!use(x, TID_V6, err, errlen))
-			return -COT_EIO;
-		ok = fBufAppend(x->buf, (uint8_t *)&o, sizeof(o), &e);
+		memcpy(o.src6, r->src.b, 16);
+		memcpy(o.dst6, r->dst.b, 16);
 	}
-	if (!ok) {
+	o.netns = r->netns;
+	o.sport = r->sport;
+	o.dport = r->dport;
+	o.proto = r->ipproto;
+	o.flags = r->tcp_flags_fwd;
+	o.rev_flags = r->tcp_flags_rev;
+	o.end_reason = end_reason(r->end);
+	o.direction = r->tcp_state == COT_TCP_MIDSTREAM ? 0 : 1;
+	o.seen_by = r->seen_by;
+	o.rflags = r->flags;
+	if (!use(x, v4 ? TID_V4 : TID_V6, err, errlen))
+		return -COT_EIO;
+	if (!fBufAppend(x->buf, (uint8_t *)&o, sizeof(o), &e)) {
 		set_err(err, errlen, "IPFIX export", e);
 		return -COT_EIO;
 	}
@@ -352,7 +317,7 @@ int cot_ipfix_templates(struct cot_ipfix *x, char *err, size_t errlen)
 		set_err(err, errlen, "IPFIX templates", e);
 		return -COT_EIO;
 	}
-	/* Templates end the current set: choose it again. */
+	/* Templates end the current set: choose the export one again. */
 	x->cur = 0;
 	return 0;
 }

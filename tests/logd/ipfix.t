@@ -118,7 +118,8 @@ check "after the restart: they are the new tracker run's" diff -u "$T_TMP/db2.tx
 
 # TCP: what logd writes into the connection is an IPFIX file
 TP=$(free_port)
-socat -u "TCP-LISTEN:$TP,bind=127.0.0.1,reuseaddr" "OPEN:$T_TMP/tcp.ipfix,creat,trunc" &
+# (bounded: socat ends when logd closes the connection, or after 60 s)
+timeout 60 socat -u "TCP-LISTEN:$TP,bind=127.0.0.1,reuseaddr" "OPEN:$T_TMP/tcp.ipfix,creat,trunc" &
 spid=$!
 for _ in $(seq 50); do ss -t -l -n "sport = :$TP" | grep -q "$TP" && break; sleep 0.1; done
 logd_start 0 --ipfix "tcp://127.0.0.1:$TP" --ipfix-state "$T_TMP/tcp.state" ||
