@@ -104,16 +104,16 @@ fi
 KVER=${kpkg#linux-image-}
 
 # --- 2. fetch and unpack ---------------------------------------------------
-fetch() { # package -> path of the .deb in $OUT/dl
-	local p=$1 f
-	mkdir -p "$OUT/dl"
-	f=$(ls "$OUT/dl/${p}_"*.deb 2>/dev/null | head -1 || true)
+fetch() { # package -> path of the .deb in $dl (default $OUT/dl)
+	local p=$1 f d=${dl:-$OUT/dl}
+	mkdir -p "$d"
+	f=$(ls "$d/${p}_"*.deb 2>/dev/null | head -1 || true)
 	if [ -z "$f" ]; then
 		log "apt-get download $p"
 		# We run as root in a directory _apt cannot write: skip the sandbox
 		# user rather than print a warning every time.
-		(cd "$OUT/dl" && apt-get -q "${apt_opts[@]}" download "$p" >&2)
-		f=$(ls "$OUT/dl/${p}_"*.deb | head -1)
+		(cd "$d" && apt-get -q "${apt_opts[@]}" download "$p" >&2)
+		f=$(ls "$d/${p}_"*.deb | head -1)
 	fi
 	echo "$f"
 }
@@ -186,7 +186,7 @@ done
 # and unpacked with dpkg -x into $OUT/svc/root; their libraries come from
 # the lib* packages of their Depends (recursively), never from the host;
 # then the loader's own --list (ldd) must resolve every library inside
-# that tree.  Versions are sticky: the .debs stay in $OUT/dl and their
+# that tree.  Versions are sticky: the .debs stay in $OUT/dl-svc and their
 # names are recorded in $OUT/svc/versions (--force re-fetches).
 svc_pkgs="nginx memcached dnsmasq-base"
 svc_bins="usr/sbin/nginx usr/bin/memcached usr/sbin/dnsmasq"
@@ -194,8 +194,15 @@ guest_bins="usr/sbin/nginx usr/bin/memcached"
 sroot=$OUT/svc/root
 svc_lib=$sroot/lib/x86_64-linux-gnu:$sroot/usr/lib/x86_64-linux-gnu
 svc_ld=$sroot/lib64/ld-linux-x86-64.so.2
+# The services come from the machine's own suite whatever suite the
+# kernel is from (--suite): their loader and libraries travel with them,
+# so one set runs on every kernel (and a sid kernel's suite may rename
+# libraries, e.g. libdb5.3t64, under packages that still want the old).
 if [ ! -f "$OUT/svc/.done" ] || [ "$force" = 1 ]; then
-	[ "$force" = 1 ] && rm -f "$OUT"/dl/*.deb.svc
+	kapt_opts=("${apt_opts[@]}")
+	apt_opts=(-o APT::Sandbox::User=root)
+	dl=$OUT/dl-svc
+	[ "$force" = 1 ] && rm -f "$dl"/*.deb
 	declare -A seen=()
 	todo="$svc_pkgs libc6"
 	all=
@@ -239,6 +246,8 @@ if [ ! -f "$OUT/svc/.done" ] || [ "$force" = 1 ]; then
 	done
 	log "services: $(awk '{printf "%s %s, ", $1, $2}' "$OUT/svc/versions")"
 	touch "$OUT/svc/.done"
+	apt_opts=("${kapt_opts[@]}")
+	unset dl
 fi
 # the guests' files: binaries, the libraries they load, the loader
 svc_files=()
