@@ -414,6 +414,26 @@ static void join(struct pass *p, const struct cot_vmi_sock *s,
 		p->st->err_verify++;
 		return;
 	}
+	/*
+	 * The pass runs after the snapshot: the sock at @s->kaddr may have
+	 * been freed and reused by another connection since, whose file
+	 * and process the pointers above then name.  Its ports must still
+	 * be the snapshot's, read after every pointer: else no owner.
+	 */
+	{
+		uint8_t lp[2], rp[2];
+
+		if (cot_vmi_read_va(k, s->kaddr + pf->skc_num, lp, 2) ||
+		    cot_vmi_read_va(k, s->kaddr + pf->skc_dport, rp, 2)) {
+			p->st->err_read++;
+			return;
+		}
+		if (cot_get_le16(lp) != s->lport ||
+		    cot_get_be16(rp) != s->rport) {
+			p->st->err_verify++;
+			return;
+		}
+	}
 	ow->proc = o->files[i].proc;
 	ow->fd = o->files[i].fd;
 	p->st->owned++;
