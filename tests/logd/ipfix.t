@@ -72,16 +72,16 @@ ok "logd starts with --ipfix 127.0.0.1:$NF_PORT"
 check "loadgen: $N records acknowledged" test $? = 0
 logd_stop TERM
 nfcapd_stop
-# tcpdump loses what it has not read yet when it is stopped: wait until
-# its file has not grown for two checks in a row (one a second, at
-# most 30 s)
-last=-1 same=0
-for _ in $(seq 30); do
+# tcpdump loses what it has not read yet when it is stopped: leave it
+# running until tshark finds every data record in its file (it catches
+# up however slowly it is scheduled; one look a second, at most 60)
+tdec() {
+	tshark -r "$T_TMP/cap.pcap" -d "udp.port==$NF_PORT,cflow" -T fields \
+		-e cflow.srcaddr 2>/dev/null | tr ',' '\n' | grep -c .
+}
+for _ in $(seq 60); do
+	[ "$(tdec)" = $N ] && break
 	sleep 1
-	n=$(tcpdump -r "$T_TMP/cap.pcap" 2>/dev/null | wc -l)
-	if [ "$n" = "$last" ]; then same=$((same + 1)); else same=0; fi
-	[ "$same" -ge 2 ] && break
-	last=$n
 done
 kill -TERM "$cpid"; wait "$cpid"; cpid=
 check "logd says it exported $N records" grep -q "ipfix: $N records exported, 0 transport errors" "$T_TMP/logd.log"
@@ -94,8 +94,7 @@ check "nfdump lists the same connections, packets and bytes both ways as cotrack
 bad=$(tshark -r "$T_TMP/cap.pcap" -d "udp.port==$NF_PORT,cflow" \
 	-Y '_ws.malformed || _ws.expert.severity >= error' 2>/dev/null | wc -l)
 check "tshark: no malformed or error-level IPFIX ($bad)" test "$bad" = 0
-got=$(tshark -r "$T_TMP/cap.pcap" -d "udp.port==$NF_PORT,cflow" -T fields \
-	-e cflow.srcaddr 2>/dev/null | tr ',' '\n' | grep -c .)
+got=$(tdec)
 check "tshark decodes $N data records from the capture ($got)" test "$got" = $N
 tpl=$(tshark -r "$T_TMP/cap.pcap" -d "udp.port==$NF_PORT,cflow" -T fields \
 	-e cflow.template_id 2>/dev/null | tr ',' '\n' | sort -u | tr '\n' ' ')
