@@ -34,6 +34,7 @@
  * so scan_end reaches every one.
  */
 #include "cotrack/merge.h"
+#include "cotrack/dns.h"
 #include "hash.h"
 
 #define NIL	 UINT32_MAX
@@ -159,6 +160,7 @@ struct cot_merge {
 	uint64_t scans;	  /* completed scans (scan_end) */
 	cot_merge_rec_cb cb;
 	void *cb_ctx;
+	const struct cot_dns *dns;
 	struct cot_merge_stats st;
 	char vm[COT_VM_NAMELEN];
 };
@@ -278,6 +280,7 @@ int cot_merge_init(struct cot_merge **out, void *mem, size_t len,
 	m->ended_keep_ns = p->ended_keep_ns;
 	m->vmi = p->vmi;
 	m->cb = p->cb;
+	m->dns = p->dns;
 	m->cb_ctx = p->cb_ctx;
 
 	cur += cot_align8(sizeof(*m));
@@ -450,8 +453,22 @@ static void own_out(const struct cot_merge *m, const struct own *s,
 
 /* ---- records ---------------------------------------------------------- */
 
-static void write_rec(struct cot_merge *m, const struct cot_rec *r)
+static void write_rec(struct cot_merge *m, const struct cot_rec *in)
 {
+	struct cot_rec named;
+	const struct cot_rec *r = in;
+
+	/* The names the VM had looked up for each end when the connection
+	 * began (a name whose TTL ran out later still names it). */
+	if (m->dns) {
+		named = *in;
+		named.src_name[0] = named.dst_name[0] = '\0';
+		cot_dns_lookup(m->dns, &named.src, named.first_ns,
+			       named.src_name, sizeof(named.src_name));
+		cot_dns_lookup(m->dns, &named.dst, named.first_ns,
+			       named.dst_name, sizeof(named.dst_name));
+		r = &named;
+	}
 	m->st.records++;
 	m->st.by_seen[r->seen_by & 3]++;
 	if (r->flags & COT_RF_HIDDEN_NIC)

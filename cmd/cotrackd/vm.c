@@ -14,21 +14,17 @@
 #define HIDDEN_WARN_NS 10000000000ULL /* rate limit of the warning */
 #define FINAL_WAIT_NS  5000000000ULL  /* the last scan, at most */
 
-/* Debug: the names of a record's ends (plain text: core/dns keeps no
- * other bytes), whether or not the record has fields for them. */
+/* Debug: the names on a record's ends (core/dns keeps plain text only). */
 static void log_names(const struct vm *v, const struct cot_rec *r)
 {
-	char sn[COT_DNS_NAMELEN], dn[COT_DNS_NAMELEN];
 	char sa[COT_ADDR_STRLEN], da[COT_ADDR_STRLEN];
-	size_t ns = vm_name_of(v, &r->src, r->first_ns, sn, sizeof(sn));
-	size_t nd = vm_name_of(v, &r->dst, r->first_ns, dn, sizeof(dn));
 
-	if (!ns && !nd)
+	if (!r->src_name[0] && !r->dst_name[0])
 		return;
 	cot_addr_format(sa, &r->src, true);
 	cot_addr_format(da, &r->dst, true);
 	log_debug("%s: names: %s:%u (%s) -> %s:%u (%s)", v->name, sa, r->sport,
-		  sn, da, r->dport, dn);
+		  r->src_name, da, r->dport, r->dst_name);
 }
 
 static void on_rec(void *ctx, const struct cot_rec *r)
@@ -53,12 +49,6 @@ static void on_rec(void *ctx, const struct cot_rec *r)
 	}
 	if (log_verbosity >= 2)
 		log_names(v, r);
-#ifdef COT_REC_HAS_NAMES
-	/* The names the VM had looked up for each end when the connection
-	 * began (a name whose TTL ran out later still names it). */
-	vm_name_of(v, &r->src, r->first_ns, out.src_name, sizeof(out.src_name));
-	vm_name_of(v, &r->dst, r->first_ns, out.dst_name, sizeof(out.dst_name));
-#endif
 	out_record(v->out, &out);
 }
 
@@ -80,20 +70,6 @@ static int dns_init(struct vm *v, uint64_t seed)
 	return 0;
 }
 
-size_t vm_name_of(const struct vm *v, const struct cot_addr *a, uint64_t now_ns,
-		  char *buf, size_t cap)
-{
-	int n;
-
-	if (!cap)
-		return 0;
-	buf[0] = 0;
-	if (!v->dns)
-		return 0;
-	n = cot_dns_lookup(v->dns, a, now_ns, buf, cap);
-	return n > 0 ? (size_t)n : 0;
-}
-
 int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 {
 	struct cot_merge_params mp;
@@ -102,6 +78,8 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 	v->out = out;
 	v->tsc_per_ns = p->tsc_per_ns;
 	v->vmi_on = p->mem != NULL || p->memtab;
+	if (dns_init(v, p->seed) < 0)
+		return -1;
 	cot_merge_params_default(&mp);
 	mp.flow.max_flows = p->max_flows;
 	mp.flow.hash_seed = p->seed;
@@ -113,6 +91,7 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 	mp.hash_seed = p->seed * 0x9e3779b97f4a7c15ULL + 1;
 	mp.cb = on_rec;
 	mp.cb_ctx = v;
+	mp.dns = v->dns;
 	len = cot_merge_memsize(&mp);
 	if (!len) {
 		log_warnx("%s: bad tracker parameters", v->name);
@@ -124,8 +103,6 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 			  v->name, len);
 		return -1;
 	}
-	if (dns_init(v, p->seed) < 0)
-		return -1;
 	if (!v->vmi_on)
 		return 0;
 	v->interval_tsc = (uint64_t)((double)p->interval_ns * p->tsc_per_ns);

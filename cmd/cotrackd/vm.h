@@ -92,14 +92,6 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out);
 void vm_frame(struct vm *v, const struct cot_pkt *pkt, const uint8_t *f,
 	      uint32_t len, uint64_t now_ns, bool from_guest);
 
-/*
- * The DNS name this VM looked up for @a, live at @now_ns (monotonic,
- * as given to vm_frame()), into @buf (NUL-terminated, cut to @cap - 1).
- * Returns its length, 0 for none.
- */
-size_t vm_name_of(const struct vm *v, const struct cot_addr *a, uint64_t now_ns,
-		  char *buf, size_t cap);
-
 /* A frame from the guest: a guest event, so the TSC gate is asked. */
 void vm_guest_event(struct vm *v, uint64_t tsc, bool paused);
 

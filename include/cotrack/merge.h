@@ -41,6 +41,7 @@
 #include "cotrack/vmi.h"
 
 struct cot_merge;
+struct cot_dns;
 
 /*
  * A final record.  @r is valid only during the call; r->seq is 0 (the
@@ -66,6 +67,10 @@ struct cot_merge_params {
 	uint64_t hash_seed;	/* keys the merge's hashes (use a random one) */
 	cot_merge_rec_cb cb;	/* may be NULL */
 	void *cb_ctx;
+	/* The VM's DNS names (core/dns, fed by the caller), or NULL: each
+	 * record's src_name / dst_name are the names its ends had when
+	 * the connection began.  Read only, never freed by the merge. */
+	const struct cot_dns *dns;
 };
 
 /*

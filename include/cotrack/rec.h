@@ -59,10 +59,9 @@ enum cot_tcp_state {
 #define COT_VM_NAMELEN 32
 
 /* Workload names (record version 2; docs/design.md, "The record contract"). */
-#define COT_REC_HAS_NAMES 1
-#define COT_COMM_LEN	  16  /* task comm, NUL included (TASK_COMM_LEN) */
-#define COT_CGROUP_LEN	  256 /* cgroup v2 path, NUL included */
-#define COT_DNSNAME_LEN	  254 /* dotted DNS name, NUL included */
+#define COT_COMM_LEN	16  /* task comm, NUL included (TASK_COMM_LEN) */
+#define COT_CGROUP_LEN	256 /* cgroup v2 path, NUL included */
+#define COT_DNSNAME_LEN 254 /* dotted DNS name, NUL included */
 
 struct cot_rec_owner {
 	uint32_t pid;		     /* tgid in the guest; 0: no owner known */

@@ -6,9 +6,8 @@
 # own MAC (the switch drops frames from r's MAC on x's port) and naming
 # 10.9.0.81: refused, as the query went to r's MAC.  a's per-VM summary
 # counts 1 query, 2 answers (1 matched, 1 unmatched), 1 name; x's and
-# r's tables learn nothing.  When the records carry names (rec.h defines
-# COT_REC_HAS_NAMES), a's TCP connection to 10.9.0.80 must be named
-# svc.test and the one to 10.9.0.81 not at all.
+# r's tables learn nothing.  a's TCP connection to 10.9.0.80 must be
+# named svc.test and the one to 10.9.0.81 not at all.
 source "$TOP/tests/lib.sh"
 D=$T_TMP
 F=$TOP/tests/tools/fakeqemu.py
