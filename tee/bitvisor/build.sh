@@ -100,7 +100,7 @@ mod=$src/net/cotrack
 mkdir -p "$mod/include/cotrack"
 cp_if "$here/Makefile.bv" "$mod/Makefile"
 for f in "$here"/{cotrack,tracker,ship}.c "$here"/{tracker,ship}.h \
-	"$top"/core/{pkt,flow,merge,addr,rec,sched,chain,sha256,ship_proto,shipq}.c \
+	"$top"/core/{pkt,flow,merge,dns,addr,rec,sched,chain,sha256,ship_proto,shipq}.c \
 	"$top"/core/hash.h \
 	"$top"/core/vmi/internal.h; do
 	cp_if "$f" "$mod/$(basename "$f")"
