@@ -97,6 +97,13 @@ static void usage(FILE *f)
 		"                        (plus two intervals) with no guest "
 		"socket is\n"
 		"                        flagged hidden-nic (default 1s)\n"
+		"      --scan-fast DUR   for %d ms after a TCP connection "
+		"starts at the VM's\n"
+		"                        NIC, scan every DUR instead "
+		"(default 1ms; 0: never)\n"
+		"      --scan-cpu PCT    ... while those scans take at most "
+		"PCT%% of a core\n"
+		"                        (default %d)\n"
 		"      --no-timer        scan only on guest frames, no "
 		"fallback timer\n"
 		"      --no-track        forward only: no tracking at all (a "
@@ -178,6 +185,7 @@ static void usage(FILE *f)
 		"Exit status: 0 after a signal, 1 on a start-up failure, 2 on "
 		"a usage error.\n",
 		MAX_VMS, MAX_UPLINKS, COT_VM_NAMELEN - 1,
+		(int)(VM_BUSY_NS / 1000000), VM_SCAN_PCT,
 		(uint64_t)VM_STEP_BYTES, (uint64_t)VM_STEP_WALKS,
 		VM_OWNERS_PCT);
 }
@@ -479,6 +487,8 @@ enum {
 	O_NOOWNERS,
 	O_OWNPCT,
 	O_OWNGAP,
+	O_SCANFAST,
+	O_SCANPCT,
 };
 
 static const struct option longopts[] = {
@@ -487,6 +497,8 @@ static const struct option longopts[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "interval", required_argument, NULL, 'i' },
 	{ "grace", required_argument, NULL, O_GRACE },
+	{ "scan-fast", required_argument, NULL, O_SCANFAST },
+	{ "scan-cpu", required_argument, NULL, O_SCANPCT },
 	{ "no-timer", no_argument, NULL, O_NOTIMER },
 	{ "no-track", no_argument, NULL, O_NOTRACK },
 	{ "max-flows", required_argument, NULL, O_MAXF },
@@ -564,6 +576,15 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 		case O_SCANW:
 			rc = cot_cli_u64("--scan-walks", optarg, 16, 1ULL << 32,
 					 &o->vp.step_walks);
+			break;
+		case O_SCANFAST:
+			rc = cot_cli_duration("--scan-fast", optarg, 0,
+					      3600ULL * 1000000000ULL,
+					      &o->vp.fast_ns);
+			break;
+		case O_SCANPCT:
+			rc = cot_cli_u32("--scan-cpu", optarg, 1, 100,
+					 &o->vp.scan_pct);
 			break;
 		case O_NOOWNERS:
 			o->vp.owners = false;
@@ -674,6 +695,8 @@ static void defaults(struct daemon *d, struct opts *o)
 	o->vp.owners = true;
 	o->vp.owners_pct = VM_OWNERS_PCT;
 	o->vp.owners_gap_ns = 0;
+	o->vp.fast_ns = VM_FAST_NS;
+	o->vp.scan_pct = VM_SCAN_PCT;
 	o->swp.age_ns = 300000000000ULL;
 	o->swp.storm_pps = 2000;
 	o->swp.vm_max_macs = 16;

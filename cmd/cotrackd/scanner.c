@@ -28,6 +28,16 @@
  * it gets twice a step's budget: about 30,000 sockets at the default.
  */
 #define OWN_BUDGET_X 2
+/*
+ * A full socket a pass finds without a file in a state that has one soon
+ * (accepted but not yet taken by accept(), or a file being installed)
+ * makes another pass due, for at most this many passes: a connection
+ * shorter than a scan interval is then owned when accept() takes it
+ * (docs/tracking.md, "Sockets awaiting a file").  Bounded per socket, so
+ * sockets that never get one (kernel sockets, a full accept queue nobody
+ * takes) cost at most this many passes each, under the same CPU rate.
+ */
+#define OWN_RETRIES 8
 
 /* An absolute CLOCK_REALTIME time @ns from now, as condvars want it. */
 static void deadline_in(struct timespec *ts, uint64_t ns)
@@ -160,6 +170,7 @@ static bool attach(struct scanner *s)
 	s->in_scan = false;
 	s->nprev = 0;
 	s->nsent = 0; /* another kernel: its sockets are all new */
+	s->npend = 0;
 	s->owners_next_ns = 0;
 	log_info("%s: memory view up%s: Linux %s, %u-level paging, KASLR "
 		 "offset %#" PRIx64,
@@ -248,8 +259,7 @@ static uint32_t fnv(uint32_t h, const void *p, size_t n)
  * at the same address, maybe of the same process), comm and cgroup: a
  * change of any is sent again.
  */
-static uint32_t owner_hash(const struct cot_vmi_sock *k,
-			   const struct cot_rec_owner *o)
+static uint32_t conn_hash(const struct cot_vmi_sock *k)
 {
 	uint32_t h = 2166136261u;
 
@@ -257,7 +267,13 @@ static uint32_t owner_hash(const struct cot_vmi_sock *k,
 	h = fnv(h, k->remote.b, sizeof(k->remote.b));
 	h = fnv(h, &k->lport, sizeof(k->lport));
 	h = fnv(h, &k->rport, sizeof(k->rport));
-	h = fnv(h, &k->netns, sizeof(k->netns));
+	return fnv(h, &k->netns, sizeof(k->netns));
+}
+
+static uint32_t owner_hash(const struct cot_vmi_sock *k,
+			   const struct cot_rec_owner *o)
+{
+	uint32_t h = conn_hash(k);
 
 	for (size_t i = 0; i < sizeof(o->comm) && o->comm[i]; i++)
 		h = (h ^ (uint8_t)o->comm[i]) * 16777619u;
@@ -276,6 +292,46 @@ static bool sent_before(const struct scanner *s, const struct sent_owner *e)
 	return f && f->pid == e->pid && f->h == e->h;
 }
 
+static int pend_cmp(const void *a, const void *b)
+{
+	const struct pend_sock *x = a, *y = b;
+
+	return x->kaddr < y->kaddr ? -1 : x->kaddr > y->kaddr;
+}
+
+/* States in which a socket without a file gets one soon: accepted and
+ * waiting in the listener's queue, or being connected or closed by a
+ * process that still holds it. */
+static bool awaits_file(const struct cot_vmi_sock *k)
+{
+	return k->kind == COT_VMI_SK_FULL &&
+	       (k->state == COT_VMI_TCP_ESTABLISHED ||
+		k->state == COT_VMI_TCP_SYN_SENT ||
+		k->state == COT_VMI_TCP_SYN_RECV ||
+		k->state == COT_VMI_TCP_CLOSE_WAIT);
+}
+
+/*
+ * Note @k, found unowned, in pend_new[*np]: true while it has had fewer
+ * than OWN_RETRIES passes (so another pass is due for it).
+ */
+static bool pend_note(struct scanner *s, const struct cot_vmi_sock *k,
+		      uint32_t *np)
+{
+	struct pend_sock e = { .kaddr = k->kaddr,
+			       .h = conn_hash(k),
+			       .tries = 1 },
+			 *f;
+
+	f = bsearch(&e, s->pend, s->npend, sizeof(e), pend_cmp);
+	if (f && f->h == e.h)
+		e.tries = f->tries + 1;
+	if (e.tries > OWN_RETRIES)
+		return false;
+	s->pend_new[(*np)++] = e;
+	return true;
+}
+
 /*
  * The owners pass over snapshot @cur[0..n) (also its live volumes):
  * SEV_OWNER for each owned full socket whose owner was not sent at the
@@ -285,7 +341,8 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 {
 	struct cot_vmi_owners *o = &s->ow;
 	uint64_t c0 = cot_clock_thread_cpu_ns(), cost, gap, nev = 0;
-	uint32_t i, k = 0;
+	uint32_t i, k = 0, np = 0;
+	bool retry = false;
 
 	cot_vmi_owners(s->at.k, o, s->cur, n, s->ownv,
 		       OWN_BUDGET_X * s->p.step_bytes,
@@ -296,11 +353,15 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 		struct sent_owner e;
 		struct scan_ev ev;
 
-		if (s->cur[i].kind != COT_VMI_SK_FULL || w->proc >= o->nprocs)
+		if (s->cur[i].kind != COT_VMI_SK_FULL)
 			continue;
-		pr = &o->procs[w->proc];
-		if (!pr->pid)
+		pr = w->proc < o->nprocs ? &o->procs[w->proc] : NULL;
+		if (!pr || !pr->pid) {
+			if (awaits_file(&s->cur[i]) &&
+			    pend_note(s, &s->cur[i], &np))
+				retry = true;
 			continue;
+		}
 		memset(&ev, 0, sizeof(ev));
 		ev.type = SEV_OWNER;
 		ev.has_now = 1;
@@ -332,8 +393,17 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 		s->sent_new = t;
 		s->nsent = k;
 	}
-	/* A pass its budget ended leaves sockets unowned: another is due. */
-	s->owners_new = o->st.err_budget != 0;
+	qsort(s->pend_new, np, sizeof(*s->pend_new), pend_cmp);
+	{
+		struct pend_sock *t = s->pend;
+
+		s->pend = s->pend_new;
+		s->pend_new = t;
+		s->npend = np;
+	}
+	/* A pass its budget ended leaves sockets unowned, and a socket
+	 * awaiting its file is owned at a later one: another is due. */
+	s->owners_new = o->st.err_budget != 0 || retry;
 	cost = cot_clock_thread_cpu_ns() - c0;
 	gap = cost * (100 - s->p.owners_pct) / s->p.owners_pct;
 	if (gap < s->p.owners_gap_ns)
@@ -341,6 +411,8 @@ static void owners_pass(struct scanner *s, uint32_t n, uint64_t now)
 	s->owners_next_ns = now + gap;
 	pthread_mutex_lock(&s->mu);
 	s->st.own_passes++;
+	if (retry)
+		s->st.own_retry++;
 	if (o->st.err_budget)
 		s->st.own_cut++;
 	s->st.own_events += nev;
@@ -427,6 +499,7 @@ static void step(struct scanner *s, uint32_t rounds)
 			cot_vmi_scan_start(s->at.k, &s->scan, s->cur, s->p.cap);
 			s->in_scan = true;
 			s->scan_steps = 0;
+			s->snap_cpu_ns = 0;
 		}
 		c0 = cot_clock_thread_cpu_ns();
 		b0 = s->vst.bytes_read;
@@ -435,8 +508,10 @@ static void step(struct scanner *s, uint32_t rounds)
 				       s->p.step_walks, &s->vst);
 		now = cot_clock_mono_ns();
 		s->scan_steps++;
+		c0 = cot_clock_thread_cpu_ns() - c0;
+		s->snap_cpu_ns += c0;
 		pthread_mutex_lock(&s->mu);
-		s->st.cpu_scan_ns += cot_clock_thread_cpu_ns() - c0;
+		s->st.cpu_scan_ns += c0;
 		s->st.steps++;
 		s->st.bytes += s->vst.bytes_read - b0;
 		s->st.walks += s->vst.walks - w0;
@@ -467,8 +542,12 @@ static void step(struct scanner *s, uint32_t rounds)
 		c0 = cot_clock_thread_cpu_ns();
 		complete(s, now);
 		/* The diff is scan work too. */
+		c0 = cot_clock_thread_cpu_ns() - c0;
+		s->snap_cpu_ns += c0;
 		pthread_mutex_lock(&s->mu);
-		s->st.cpu_scan_ns += cot_clock_thread_cpu_ns() - c0;
+		s->st.cpu_scan_ns += c0;
+		s->fast_ok_ns = now + s->snap_cpu_ns * (100 - s->p.scan_pct) /
+					      s->p.scan_pct;
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -585,6 +664,8 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 	s->prev = calloc(p->cap, sizeof(*s->prev));
 	s->cur = calloc(p->cap, sizeof(*s->cur));
 	s->backoff_ns = ATTACH_RETRY_NS;
+	if (s->p.scan_pct < 1 || s->p.scan_pct > 100)
+		s->p.scan_pct = 10;
 	if (p->owners) {
 		if (s->p.owners_pct < 1 || s->p.owners_pct > 100)
 			s->p.owners_pct = 10;
@@ -597,10 +678,13 @@ int scanner_start(struct scanner *s, const struct scanner_params *p)
 		s->ownv = calloc(p->cap, sizeof(*s->ownv));
 		s->sent = calloc(p->cap, sizeof(*s->sent));
 		s->sent_new = calloc(p->cap, sizeof(*s->sent_new));
+		s->pend = calloc(p->cap, sizeof(*s->pend));
+		s->pend_new = calloc(p->cap, sizeof(*s->pend_new));
 	}
 	if (s->efd < 0 || !s->ring || !s->prev || !s->cur ||
-	    (p->owners && (!s->ow.procs || !s->ow.cgroups || !s->ow.files ||
-			   !s->ownv || !s->sent || !s->sent_new))) {
+	    (p->owners &&
+	     (!s->ow.procs || !s->ow.cgroups || !s->ow.files || !s->ownv ||
+	      !s->sent || !s->sent_new || !s->pend || !s->pend_new))) {
 		log_warn("%s: memory view", p->name);
 		scanner_free(s);
 		return -1;
@@ -649,9 +733,17 @@ void scanner_table(struct scanner *s, const struct cot_hostmem_fdregion *t,
 	pthread_mutex_unlock(&s->mu);
 }
 
-void scanner_kick(struct scanner *s)
+void scanner_kick(struct scanner *s, bool fast)
 {
 	pthread_mutex_lock(&s->mu);
+	if (fast) {
+		s->st.fast_kicks++;
+		if (cot_clock_mono_ns() < s->fast_ok_ns) {
+			s->st.fast_skipped++;
+			pthread_mutex_unlock(&s->mu);
+			return;
+		}
+	}
 	s->kick = true;
 	pthread_cond_signal(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -724,6 +816,9 @@ void scanner_free(struct scanner *s)
 	free(s->ownv);
 	free(s->sent);
 	free(s->sent_new);
+	free(s->pend);
+	free(s->pend_new);
+	s->pend = s->pend_new = NULL;
 	s->ow.procs = NULL;
 	s->ow.cgroups = NULL;
 	s->ow.files = NULL;

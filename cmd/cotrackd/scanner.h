@@ -57,6 +57,13 @@ struct sent_owner {
 	uint32_t h; /* of the connection, comm and cgroup */
 };
 
+/* A full socket a pass found without an owner (private). */
+struct pend_sock {
+	uint64_t kaddr;
+	uint32_t h;	/* of its connection */
+	uint32_t tries; /* passes that found it unowned */
+};
+
 struct scanner_params {
 	const char *name;      /* for messages */
 	const char *mem, *map; /* guest memory file and region map */
@@ -77,6 +84,9 @@ struct scanner_params {
 	bool owners;
 	uint32_t owners_pct;	/* 1..100 */
 	uint64_t owners_gap_ns; /* 0: only the CPU share limits */
+	/* Fast kicks (scanner_kick(s, true)) are ignored until the last
+	 * snapshot's CPU time c is c (100 - scan_pct) / scan_pct past. */
+	uint32_t scan_pct;
 };
 
 struct scanner_stats {
@@ -99,8 +109,10 @@ struct scanner_stats {
 	uint64_t own_cut;	/* ... ended by their budget */
 	uint64_t own_events;	/* SEV_OWNER events queued */
 	uint64_t own_owned;	/* sockets owned, summed over passes */
-	uint64_t own_bytes, own_walks;	  /* of bytes, walks: the passes' */
-	uint64_t own_cpu_ns, own_cpu_max; /* their CPU time (in cpu_scan_ns) */
+	uint64_t own_retry;	/* passes due to sockets awaiting a file */
+	uint64_t fast_kicks, fast_skipped; /* fast kicks; ... ignored */
+	uint64_t own_bytes, own_walks;	   /* of bytes, walks: the passes' */
+	uint64_t own_cpu_ns, own_cpu_max;  /* their CPU time (in cpu_scan_ns) */
 };
 
 struct scanner {
@@ -113,6 +125,7 @@ struct scanner {
 	pthread_cond_t space; /* ... and here for queue space */
 	/* under mu */
 	bool stop, nic_up, kick, final, final_done;
+	uint64_t fast_ok_ns; /* no fast kick before this */
 	struct scan_ev *ring;
 	uint32_t head, count;
 	struct scanner_stats st;
@@ -124,6 +137,7 @@ struct scanner {
 	struct cot_vmi_scan scan;
 	bool in_scan;
 	uint64_t scan_ns, scan_steps; /* when the snapshot began; its steps */
+	uint64_t snap_cpu_ns;	      /* its CPU time so far */
 	struct cot_vmi_stats vst;
 	struct cot_vmi_owners own; /* volumes pass (no owners: no maps) */
 	/* owners passes: maps, each socket's owner, what was sent */
@@ -131,6 +145,8 @@ struct scanner {
 	struct cot_vmi_owner *ownv;	    /* [cap] */
 	struct sent_owner *sent, *sent_new; /* [cap], by kaddr */
 	uint32_t nsent;
+	struct pend_sock *pend, *pend_new; /* [cap], by kaddr */
+	uint32_t npend;
 	bool owners_new;	 /* new sockets since the last pass */
 	uint64_t owners_next_ns; /* no pass before this */
 	uint64_t backoff_ns;
@@ -164,8 +180,12 @@ void scanner_nic(struct scanner *s, bool up);
 void scanner_table(struct scanner *s, const struct cot_hostmem_fdregion *t,
 		   uint32_t n);
 
-/* A scan is due: run the next step (coalesced while one runs). */
-void scanner_kick(struct scanner *s);
+/*
+ * A scan is due: run the next step (coalesced while one runs).  @fast:
+ * sooner than the interval (a busy window): ignored, and counted, while
+ * the CPU share of scan_pct says the last snapshot was too recent.
+ */
+void scanner_kick(struct scanner *s, bool fast);
 
 /* Take up to @max queued events into @out.  Returns how many. */
 uint32_t scanner_drain(struct scanner *s, struct scan_ev *out, uint32_t max);

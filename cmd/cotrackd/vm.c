@@ -108,6 +108,12 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 	v->interval_tsc = (uint64_t)((double)p->interval_ns * p->tsc_per_ns);
 	if (!v->interval_tsc)
 		v->interval_tsc = 1;
+	if (p->fast_ns && p->fast_ns < p->interval_ns) {
+		v->fast_tsc = (uint64_t)((double)p->fast_ns * p->tsc_per_ns);
+		v->busy_tsc = (uint64_t)((double)VM_BUSY_NS * p->tsc_per_ns);
+		if (!v->fast_tsc)
+			v->fast_tsc = 1;
+	}
 	v->evbuf = calloc(VM_DRAIN_PER_TURN, sizeof(*v->evbuf));
 	v->sc = calloc(1, sizeof(*v->sc));
 	if (!v->evbuf || !v->sc) {
@@ -126,6 +132,7 @@ int vm_init(struct vm *v, const struct vm_params *p, struct out *out)
 		.owners = p->owners,
 		.owners_pct = p->owners_pct,
 		.owners_gap_ns = p->owners_gap_ns,
+		.scan_pct = p->scan_pct,
 	};
 	return scanner_start(v->sc, &sp);
 }
@@ -136,12 +143,39 @@ void vm_frame(struct vm *v, const struct cot_pkt *pkt, const uint8_t *f,
 	/* Names first: a record the frame ends already sees them. */
 	cot_dns_frame(v->dns, pkt, f, len, from_guest, now);
 	cot_merge_pkt(v->m, pkt, now, from_guest);
+	/* A connection starts, either way: its sockets are short-lived. */
+	if (pkt->reason == COT_PKT_OK && pkt->ipproto == 6 &&
+	    (pkt->tcp_flags & COT_TCP_SYN))
+		v->syn_seen = true;
+}
+
+/* Scan every @iv from the last scan on (not from now). */
+static void sched_every(struct cot_sched *s, uint64_t iv)
+{
+	uint64_t last = s->next > s->interval ? s->next - s->interval : 0;
+
+	s->interval = iv;
+	s->next = last + iv;
 }
 
 void vm_guest_event(struct vm *v, uint64_t tsc, bool paused)
 {
+	bool fast;
+
+	if (v->fast_tsc && v->vmi_up) {
+		if (v->syn_seen) {
+			v->syn_seen = false;
+			v->busy_until = tsc + v->busy_tsc;
+			if (v->sched.interval != v->fast_tsc)
+				sched_every(&v->sched, v->fast_tsc);
+		} else if (v->sched.interval == v->fast_tsc &&
+			   tsc >= v->busy_until) {
+			sched_every(&v->sched, v->interval_tsc);
+		}
+	}
+	fast = v->fast_tsc && v->sched.interval == v->fast_tsc;
 	if (v->vmi_up && !paused && cot_sched_due(&v->sched, tsc))
-		scanner_kick(v->sc);
+		scanner_kick(v->sc, fast);
 }
 
 void vm_memtab(struct vm *v, const struct cot_hostmem_fdregion *t, uint32_t n)
@@ -321,11 +355,13 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 		fprintf(f,
 			"%s: memory scans %" PRIu64 " (mean %.1f us, max %.1f "
 			"us, %" PRIu64 " with errors), %" PRIu64
-			" sockets at the last\n",
+			" sockets at the last, fast kicks %" PRIu64 " (%" PRIu64
+			" over the CPU share)\n",
 			v->name, ss.scans,
 			ss.scans ? (double)ss.ns_total / (double)ss.scans / 1e3
 				 : 0.0,
-			(double)ss.ns_max / 1e3, ss.errors, ss.sockets_last);
+			(double)ss.ns_max / 1e3, ss.errors, ss.sockets_last,
+			ss.fast_kicks, ss.fast_skipped);
 		fprintf(f,
 			"%s: scan steps %" PRIu64 ", cut at the budget %" PRIu64
 			", guest bytes read %" PRIu64 ", page walks %" PRIu64
@@ -338,13 +374,14 @@ void vm_summary(const struct vm *v, const struct port *p, FILE *f)
 			(double)ss.cpu_attach_ns / 1e6);
 		fprintf(f,
 			"%s: owners passes %" PRIu64
-			" (cut at the budget %" PRIu64
+			" (cut at the budget %" PRIu64 ", %" PRIu64
+			" left sockets awaiting a file"
 			", CPU %.1f ms, max %.1f us), guest bytes %" PRIu64
 			", page walks %" PRIu64 ", sockets owned %" PRIu64
 			", owners sent %" PRIu64 ", kept %" PRIu64
 			", unused %" PRIu64 ", cgroups %u (table full %" PRIu64
 			")\n",
-			v->name, ss.own_passes, ss.own_cut,
+			v->name, ss.own_passes, ss.own_cut, ss.own_retry,
 			(double)ss.own_cpu_ns / 1e6,
 			(double)ss.own_cpu_max / 1e3, ss.own_bytes,
 			ss.own_walks, ss.own_owned, ss.own_events, ms.owners,

@@ -42,6 +42,19 @@
  */
 #define VM_OWNERS_PCT 20
 
+/*
+ * Fast scans (docs/tracking.md, "When the memory view looks"): a TCP
+ * SYN at the VM's NIC starts a window of VM_BUSY_NS in which it scans
+ * every VM_FAST_NS (--scan-fast) instead of every --interval, while its
+ * scans take at most VM_SCAN_PCT percent of a core (--scan-cpu).  A
+ * request's connections are short (at the test service's backend, its
+ * socket holds a file for 1-3 ms of a 12 ms connection) and come in
+ * the 100 ms after the request's own SYN.
+ */
+#define VM_BUSY_NS  100000000ULL
+#define VM_FAST_NS  1000000ULL
+#define VM_SCAN_PCT 10
+
 /* Socket events fed to the merge per VM per loop turn. */
 #define VM_DRAIN_PER_TURN 4096
 
@@ -49,6 +62,8 @@ struct vm_params {
 	const char *mem, *map; /* guest memory (NULL: NIC view only) */
 	bool memtab;	       /* no file: the vhost-user memory table */
 	uint64_t interval_ns;  /* memory scan interval */
+	uint64_t fast_ns;      /* ... in a busy window (0: none) */
+	uint32_t scan_pct;     /* fast scans' CPU share, percent */
 	uint64_t grace_ns;     /* hidden-nic grace */
 	uint32_t max_flows;
 	uint32_t vmi_cap;		 /* most sockets per snapshot */
@@ -76,6 +91,9 @@ struct vm {
 	struct scanner *sc;
 	struct cot_sched sched;
 	uint64_t interval_tsc;
+	uint64_t fast_tsc, busy_tsc; /* 0: no fast scans */
+	uint64_t busy_until;	     /* TSC: end of the busy window */
+	bool syn_seen;		     /* a TCP SYN since the last event */
 	double tsc_per_ns;
 	struct scan_ev *evbuf; /* VM_DRAIN_PER_TURN events */
 	bool in_scan;	       /* between SEV_BEGIN and SEV_END */

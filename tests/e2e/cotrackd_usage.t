@@ -48,6 +48,10 @@ rc2 "two VMs, one mac" "is a's already" --vm "a,net=$D/a.sock,mac=52:54:00:00:00
 rc2 "--interval junk" "--interval" --vm "a,net=$D/a.sock" --interval 10parsecs
 rc2 "--interval below 1us" "--interval" --vm "a,net=$D/a.sock" --interval 10ns
 rc2 "--interval negative" "--interval" --vm "a,net=$D/a.sock" --interval -1s
+rc2 "--scan-fast junk" "--scan-fast" --vm "a,net=$D/a.sock" --scan-fast soon
+rc2 "--scan-cpu 0" "--scan-cpu" --vm "a,net=$D/a.sock" --scan-cpu 0
+rc2 "--scan-cpu 101" "--scan-cpu" --vm "a,net=$D/a.sock" --scan-cpu 101
+check "--help names --scan-fast and --scan-cpu" eval 'grep -q -- "--scan-fast DUR" "$D/help" && grep -q -- "--scan-cpu PCT" "$D/help"'
 rc2 "--max-flows 0" "--max-flows" --vm "a,net=$D/a.sock" --max-flows 0
 rc2 "--max-flows overflow" "--max-flows" --vm "a,net=$D/a.sock" --max-flows 18446744073709551617
 rc2 "--scan-bytes too small" "--scan-bytes" --vm "a,net=$D/a.sock" --scan-bytes 100

@@ -19,9 +19,10 @@
 # issue 12 item 2 (src_/dst_pid, _comm, _cgroup, dst_name) against the
 # guests' own /proc (console "owners": /proc/net/tcp, /proc/PID/fd,
 # /proc/PID/cgroup, /proc/PID/comm): never a wrong owner, the right
-# ones on at least one record of each kind (short connections are owned
-# only in part: docs/tracking.md), the backend's DNS name on every
-# frontend record to it.
+# ones on at least a third of the records of each kind the memory view
+# saw (short connections are owned only in part: docs/tracking.md, "When
+# the memory view looks"), the backend's DNS name on every frontend
+# record to it.
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/tools/service.sh"
 export COT_BACKENDS=${COT_BACKENDS:-vhost-user vhost-user}

@@ -5,7 +5,7 @@
 #   ivr_one COTRACKD INTERVAL TWBUCKETS N DIR ASSERT
 #
 # One run of the two-VM service (each VM's backend from COT_BACKENDS, see
-# service.sh): a fresh cotrackd at --interval INTERVAL
+# service.sh): a fresh cotrackd at --interval INTERVAL --scan-fast 0
 # (QEMU 7.2 connects to its stream socket once, so every interval needs
 # its own cotrackd and guests), both guests booted with
 # cotrack.twbuckets=TWBUCKETS, N client requests, the guests' snmp open
@@ -58,7 +58,9 @@ ivr_one() {
 			echo "# (not asserted) not ok - $tag $2"
 		fi
 	}
-	if ! svc_start "$dir/svc" "$daemon" --interval "$iv"; then
+	# --scan-fast 0: the interval alone decides when the memory view
+	# looks (no busy windows: docs/tracking.md)
+	if ! svc_start "$dir/svc" "$daemon" --interval "$iv" --scan-fast 0; then
 		echo "not ok - $tag cotrackd starts"
 		sed 's/^/# /' "$dir/svc/cotrackd.log" | tail -5
 		svc_cleanup

@@ -242,15 +242,19 @@ for name, src, dst, dname in spec:
               (dst and r.get("dst_pid") and not end_ok(r, "dst", dst))]
     tap(not wrongo, "%s: no record names a wrong owner (%d wrong)" % (name, len(wrongo)))
     # owners come from owners passes, which run after scans: a socket
-    # that was open (not yet TIME_WAIT) at no pass has no owner, so
-    # short connections are owned only in part (docs/tracking.md, "Socket
-    # owners on the records"; the share depends on the machine, and is
-    # printed).  Required: the path works (at least one record with both
-    # local ends right) and no record names a wrong owner (above)
+    # that no pass saw held by a process has no owner, so short
+    # connections are owned only in part (docs/tracking.md, "When the
+    # memory view looks"; the share depends on the machine, and is
+    # printed).  Required: at least a third of the records the memory
+    # view saw have both local ends right (measured: 63% to 100% of each
+    # kind under the sanitizers, 92% to 100% in the release build;
+    # 23% and 29% for the cache and backend ends without the busy
+    # window and the re-looks at sockets awaiting a file), and no record
+    # names a wrong owner (above)
     mem = [r for r in rs if r["seen_by"] in ("vmi", "both")]
     gm = [r for r in mem if end_ok(r, "src", src) and end_ok(r, "dst", dst)]
-    tap(gm,
-        "%s: src %s, dst %s on %d of the %d records the memory view saw (%d of all %d; at least 1)"
+    tap(mem and 3 * len(gm) >= len(mem),
+        "%s: src %s, dst %s on %d of the %d records the memory view saw (%d of all %d; at least a third)"
         % (name, src or "none (remote)", dst or "none (remote)", len(gm), len(mem), len(good), len(rs)))
     if dname:
         named = [r for r in rs if r.get("dst_name") == dname]
