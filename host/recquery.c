@@ -37,15 +37,20 @@ int cot_recq_parse_u64(const char *s, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int copy_text(char *dst, size_t len, const char *s)
+static int copy_text(char *dst, size_t len, const char *s, int sep_ok)
 {
 	size_t n = strlen(s), i;
 
 	if (n >= len)
 		return -COT_EINVAL;
-	/* records hold printable ASCII only (rec.h): nothing else matches */
+	/*
+	 * Records hold printable ASCII only (rec.h): nothing else matches;
+	 * node ids also hold their \1 separators.
+	 */
 	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] >= 0x7f)
+		if (((unsigned char)s[i] < 0x20 ||
+		     (unsigned char)s[i] >= 0x7f) &&
+		    !(sep_ok && s[i] == 1))
 			return -COT_EINVAL;
 	memcpy(dst, s, n + 1);
 	return 0;
@@ -86,11 +91,15 @@ int cot_recq_param(struct cot_recq_filter *f, const char *key, const char *val,
 		return 0;
 	}
 	if (!strcmp(key, "vm"))
-		return copy_text(f->vm, sizeof(f->vm), val);
+		return copy_text(f->vm, sizeof(f->vm), val, 0);
 	if (!strcmp(key, "q"))
-		return copy_text(f->q, sizeof(f->q), val);
+		return copy_text(f->q, sizeof(f->q), val, 0);
 	if (!strcmp(key, "tracker"))
-		return copy_text(f->tracker, sizeof(f->tracker), val);
+		return copy_text(f->tracker, sizeof(f->tracker), val, 0);
+	if (!strcmp(key, "node"))
+		return copy_text(f->node, sizeof(f->node), val, 1);
+	if (!strcmp(key, "peer"))
+		return copy_text(f->peer, sizeof(f->peer), val, 1);
 	if (!strcmp(key, "proto")) {
 		if (!val[0]) {
 			f->proto = -1;
@@ -147,6 +156,21 @@ int cot_recq_param(struct cot_recq_filter *f, const char *key, const char *val,
 	return -COT_ENOENT;
 }
 
+/*
+ * A record's own node keys (the map's, per record rather than per
+ * connection): see WKEY below.
+ */
+#define LOOP_SCOPE                                                             \
+	"CASE WHEN substr(r.src, 1, 13) = X'00000000000000000000FFFF7F' OR "   \
+	"r.src = X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "   \
+	"ELSE '' END"
+#define RKEY(e)                                                                \
+	"(CASE WHEN r." e "_pid IS NOT NULL THEN 'w' || r.vm || char(1) || "   \
+	"ifnull(r." e "_cgroup, '') || char(1) || CASE WHEN r." e "_cgroup "   \
+	"IS NULL THEN ifnull(r." e "_comm, '') ELSE '' END WHEN r." e          \
+	"_name IS NOT NULL THEN 'n' || r." e "_name ELSE 'a' || " LOOP_SCOPE   \
+	" || char(1) || hex(r." e ") END)"
+
 int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len)
 {
 	static const char *const frag[] = {
@@ -162,10 +186,23 @@ int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len)
 		"LIKE ?7 ESCAPE '\\' OR r.dst_name LIKE ?7 ESCAPE '\\')",
 		" AND r.seen_by = ?8",
 		" AND s.tracker = ?9",
+		" AND (" RKEY("src") " = ?12 OR " RKEY("dst") " = ?12)",
+		" AND ((" RKEY("src") " = ?12 AND " RKEY(
+			"dst") " = ?13) OR (" RKEY("src") " = ?13 AND " RKEY("d"
+									     "s"
+									     "t") " = ?12))",
 	};
 	int on[COT_ARRAY_SIZE(frag)] = {
-		1,	     f->vm[0] != 0, f->proto >= 0,   f->port >= 0,
-		f->has_addr, f->q[0] != 0,  f->seen_by >= 0, f->tracker[0] != 0,
+		1,
+		f->vm[0] != 0,
+		f->proto >= 0,
+		f->port >= 0,
+		f->has_addr,
+		f->q[0] != 0,
+		f->seen_by >= 0,
+		f->tracker[0] != 0,
+		f->node[0] != 0 && !f->peer[0],
+		f->node[0] != 0 && f->peer[0] != 0,
 	};
 	size_t i, o = 0, n;
 
@@ -214,6 +251,10 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
 		rc |= sqlite3_bind_int(s, 8, f->seen_by);
 	if (f->tracker[0])
 		rc |= sqlite3_bind_text(s, 9, f->tracker, -1, SQLITE_TRANSIENT);
+	if (f->node[0])
+		rc |= sqlite3_bind_text(s, 12, f->node, -1, SQLITE_TRANSIENT);
+	if (f->node[0] && f->peer[0])
+		rc |= sqlite3_bind_text(s, 13, f->peer, -1, SQLITE_TRANSIENT);
 	return rc == SQLITE_OK ? 0 : -COT_EIO;
 }
 
@@ -272,7 +313,7 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx)
 {
-	char where[1024], sql[4096];
+	char where[4096], sql[8192];
 	const char *dir = desc ? "DESC" : "ASC";
 	struct cot_recq_row row;
 	sqlite3_stmt *s = NULL;
@@ -466,7 +507,7 @@ int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
 		   uint32_t max_edges, const char *const *hide, size_t nhide,
 		   struct cot_recq_graph *out)
 {
-	char where[1024], sql[8192];
+	char where[4096], sql[12288];
 	size_t ncap = 0;
 	sqlite3_stmt *s = NULL;
 	int rc = -COT_EIO, step;

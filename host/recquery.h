@@ -28,6 +28,8 @@
 #define COT_RECQ_QLEN	   128 /* text search, NUL included */
 #define COT_RECQ_TRACKLEN  128
 #define COT_RECQ_MAX_LIMIT 1000 /* rows per flows page at most */
+/* A map node's id: kind, VM, cgroup or name, separators */
+#define COT_RECQ_KEYLEN (COT_VM_NAMELEN + COT_CGROUP_LEN + COT_DNSNAME_LEN + 40)
 
 struct cot_recq_filter {
 	uint64_t from_ns, to_ns; /* records overlapping [from_ns, to_ns] */
@@ -39,6 +41,12 @@ struct cot_recq_filter {
 	char q[COT_RECQ_QLEN]; /* substring of vm, comm, cgroup, name */
 	int seen_by;	       /* enum cot_seen exactly; -1 any */
 	char tracker[COT_RECQ_TRACKLEN]; /* "" any */
+	/*
+	 * A map node (cot_recq_node.id): records with it at one end; with
+	 * peer too, records between the two.  Keyed per record, so of a
+	 * connection recorded at both VMs at least one record matches.
+	 */
+	char node[COT_RECQ_KEYLEN], peer[COT_RECQ_KEYLEN];
 };
 
 /* Everything: all time, no condition. */
@@ -55,6 +63,7 @@ void cot_recq_filter_init(struct cot_recq_filter *f);
  *   q          text (< COT_RECQ_QLEN bytes)
  *   seen       nic, vmi, both
  *   tracker    a tracker name
+ *   node, peer a map node's id (printable or \1, < COT_RECQ_KEYLEN)
  * An empty @val clears the filter.  Returns 0, -COT_EINVAL (bad value:
  * the filter is unchanged) or -COT_ENOENT (@key is no filter's name).
  */
@@ -66,8 +75,8 @@ int cot_recq_parse_u64(const char *s, uint64_t max, uint64_t *out);
 
 /*
  * The conditions of @f over records r joined with streams s, as
- * " AND ..." fragments with the parameters ?1 (from) ... ?9 (tracker),
- * into @buf.  Returns the length or -COT_E2BIG.
+ * " AND ..." fragments with the parameters ?1 (from) ... ?9 (tracker), ?12
+ * (node), ?13 (peer), into @buf.  Returns the length or -COT_E2BIG.
  */
 int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len);
 

@@ -250,6 +250,30 @@ static void test_graph(void)
 		T_EQ_U(h.shown + h.hidden, g.total);
 		cot_recq_graph_free(&h);
 	}
+	{ /* the flows of that node: the same 4 records */
+		struct seen a = { 0 };
+		uint64_t total = 0;
+
+		T_CHECK(cot_recq_param(&f, "node", g.nodes[i].id, 0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 4);
+		T_CHECK(cot_recq_param(&f, "peer", "nope", 0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 0);
+		size_t j = 0;
+
+		while (j < g.nedges && g.edges[j].src != i)
+			j++;
+		T_ASSERT(j < g.nedges);
+		T_CHECK(cot_recq_param(&f, "peer", g.nodes[g.edges[j].dst].id,
+				       0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 4);
+		cot_recq_filter_init(&f);
+	}
 	cot_recq_graph_free(&g);
 	T_ASSERT(cot_recq_graph(&st, &f, 1, NULL, 0, &g) == 0);
 	T_EQ_U(g.nedges, 1);
@@ -264,6 +288,7 @@ int main(void)
 	T_RUN(test_flows);
 	T_RUN(test_graph);
 	cot_store_close(&st);
-	unlink(path);
+	if (!getenv("KEEP"))
+		unlink(path);
 	return t_done();
 }
