@@ -403,19 +403,7 @@ int main(int argc, char **argv)
 			   sizeof(err)) < 0)
 		fatalx("%s", err);
 	pthread_mutex_init(&D.dbmu, NULL);
-	if (ipfix) {
-		X.db = db;
-		X.stop = &xstop;
-		snprintf(X.target, sizeof(X.target), "%s", ipfix);
-		if (ipfix_state)
-			snprintf(X.state, sizeof(X.state), "%s", ipfix_state);
-		else if (strlen(db) + 7 > sizeof(X.state))
-			fatalx("--db path too long for its .ipfix state file");
-		else
-			snprintf(X.state, sizeof(X.state), "%s.ipfix", db);
-		if (logd_export_start(&X) < 0)
-			return 1;
-	}
+	/* Before any thread: the console forks its layout server. */
 	if (wport[0]) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -460,6 +448,19 @@ int main(int argc, char **argv)
 			}
 		}
 		if (logd_web_start(&Wb, wfd) < 0)
+			return 1;
+	}
+	if (ipfix) {
+		X.db = db;
+		X.stop = &xstop;
+		snprintf(X.target, sizeof(X.target), "%s", ipfix);
+		if (ipfix_state)
+			snprintf(X.state, sizeof(X.state), "%s", ipfix_state);
+		else if (strlen(db) + 7 > sizeof(X.state))
+			fatalx("--db path too long for its .ipfix state file");
+		else
+			snprintf(X.state, sizeof(X.state), "%s.ipfix", db);
+		if (logd_export_start(&X) < 0)
 			return 1;
 	}
 	lfd = listen_on(host, port);

@@ -30,6 +30,8 @@
 #include <string.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -68,8 +70,9 @@ static const char cookie_name[] = "cotrack_token";
 struct web {
 	struct logd_web *cfg;
 	struct MHD_Daemon *d;
-	GVC_t *gvc;
-	pthread_mutex_t gvmu; /* one layout child at a time */
+	pthread_mutex_t gvmu; /* lay: one request at a time */
+	int lay;	      /* socket to the layout server, -1 none */
+	pid_t lay_pid;
 	pthread_mutex_t stmu; /* stores[] */
 	struct cot_store *stores[WEB_THREADS + 4];
 	int nstores;
@@ -445,158 +448,40 @@ static void edge_second(char *buf, size_t len, const struct cot_recq_edge *e)
 }
 
 /*
- * Lay out @g with dot: clusters per VM, nodes sized from their text.
- * No string from a record reaches Graphviz (labels are blanks or our
- * own digits): only the sizes do.  Coordinates come back in points
- * with y growing downwards (SVG's).  Returns 0 or -1.
+ * The layout service.  dot leaks (Graphviz 2.42: the auxiliary edges of
+ * clusters, ~100 kB a layout), and a layout is the one place a crafted
+ * graph could hit a Graphviz bug.  So Graphviz never runs in logd: at
+ * start, before logd has any thread, a child is forked (the layout
+ * server, single-threaded); for each layout it forks a grandchild that
+ * lays out, writes the result into a pipe and _exits, taking its leaks
+ * with it.  The server relays complete results only (status 1 when the
+ * grandchild failed or took longer than LAYOUT_S).
+ *
+ * What crosses: sizes and indices only, never a string from a record.
+ *   request:  u32 LAY_MAGIC, nn, ne, nb; nn x struct lnode; ne x struct
+ *             ledge; nb x u32 (characters of the box's label)
+ *   reply:    u32 status; then (status 0) double width, height; nn x
+ *             struct lay; ne x struct epath; nb x struct lbox
+ * Both ends are this program (same structs); the server still checks
+ * every count and index before use.
  */
-static int layout(const struct cot_recq_graph *g, struct lay *nl,
-		  struct epath *el, struct box *bl, size_t *nbox, double *gw,
-		  double *gh)
-{
-	Agraph_t *G, **sub = NULL;
-	Agnode_t **n = NULL;
-	Agedge_t **e = NULL;
-	char name[32], num[32], lab[256];
-	size_t i, k, t;
-	boxf bb;
-	int rc = -1;
+#define LAY_MAGIC 0x31594c43u /* "CLY1" */
+#define LAYOUT_S  15
+#define LAY_WAIT  30000 /* ms: what logd waits for a reply at most */
 
-	*nbox = 0;
-	G = agopen((char *)"m", Agdirected, NULL);
-	if (!G)
-		goto out;
-	agsafeset(G, (char *)"rankdir", (char *)"LR", (char *)"");
-	agsafeset(G, (char *)"nodesep", (char *)"0.3", (char *)"");
-	agsafeset(G, (char *)"ranksep", (char *)"1.2", (char *)"");
-	n = calloc(g->nnodes + 1, sizeof(*n));
-	e = calloc(g->nedges + 1, sizeof(*e));
-	sub = calloc(g->nnodes + 1, sizeof(*sub));
-	if (!n || !e || !sub)
-		goto out;
-	/* a cluster per VM box, in first-seen order (bounded: nnodes) */
-	for (i = 0; i < g->nnodes; i++) {
-		const char *vm = g->nodes[i].box;
+struct lnode {
+	int32_t box; /* index into the boxes, -1 none */
+	uint32_t chars;
+	uint32_t sub; /* has a second line */
+};
 
-		if (!vm[0])
-			continue;
-		for (k = 0; k < *nbox; k++)
-			if (!strcmp(bl[k].vm, vm))
-				break;
-		if (k < *nbox)
-			continue;
-		snprintf(name, sizeof(name), "cluster_%zu", k);
-		sub[k] = agsubg(G, name, 1);
-		if (!sub[k])
-			goto out;
-		/* room for "VM name": blanks as wide as the name */
-		t = strlen(vm) + 3;
-		memset(lab, 'M', t);
-		lab[t] = '\0';
-		agsafeset(sub[k], (char *)"label", lab, (char *)"");
-		agsafeset(sub[k], (char *)"labeljust", (char *)"l", (char *)"");
-		bl[k].vm = vm;
-		(*nbox)++;
-	}
-	for (i = 0; i < g->nnodes; i++) {
-		const struct cot_recq_node *v = &g->nodes[i];
-		Agraph_t *p = G;
-		size_t chars = COT_MAX(strlen(v->title), strlen(v->sub));
+struct ledge {
+	uint32_t src, dst;
+};
 
-		for (k = 0; v->box[0] && k < *nbox; k++)
-			if (!strcmp(bl[k].vm, v->box))
-				p = sub[k];
-		snprintf(name, sizeof(name), "n%zu", i);
-		n[i] = agnode(p, name, 1);
-		if (!n[i])
-			goto out;
-		chars = COT_MIN(chars, 48);
-		snprintf(num, sizeof(num), "%.2f",
-			 (double)(chars * 7 + 24) / 72);
-		agsafeset(n[i], (char *)"shape", (char *)"box", (char *)"");
-		agsafeset(n[i], (char *)"fixedsize", (char *)"true",
-			  (char *)"");
-		agsafeset(n[i], (char *)"width", num, (char *)"");
-		agsafeset(n[i], (char *)"height",
-			  (char *)(v->sub[0] ? "0.65" : "0.45"), (char *)"");
-		agsafeset(n[i], (char *)"label", (char *)"", (char *)"");
-	}
-	for (i = 0; i < g->nedges; i++) {
-		char a[80], b[96];
-
-		snprintf(name, sizeof(name), "e%zu", i);
-		e[i] = agedge(G, n[g->edges[i].src], n[g->edges[i].dst], name,
-			      1);
-		if (!e[i])
-			goto out;
-		/* our own text only: protocol names and numbers */
-		edge_main(a, sizeof(a), &g->edges[i]);
-		edge_second(b, sizeof(b), &g->edges[i]);
-		snprintf(lab, sizeof(lab), "%s\\n%s", a, b);
-		agsafeset(e[i], (char *)"label", lab, (char *)"");
-		agsafeset(e[i], (char *)"fontsize", (char *)"9", (char *)"");
-	}
-	if (gvLayout(W.gvc, G, "dot") != 0)
-		goto out;
-	bb = GD_bb(G);
-	*gw = bb.UR.x - bb.LL.x;
-	*gh = bb.UR.y - bb.LL.y;
-#define FX(px) ((px)-bb.LL.x)
-#define FY(py) (bb.UR.y - (py))
-	for (i = 0; i < g->nnodes; i++) {
-		pointf c = ND_coord(n[i]);
-
-		nl[i].w = ND_width(n[i]) * 72;
-		nl[i].h = ND_height(n[i]) * 72;
-		nl[i].x = FX(c.x);
-		nl[i].y = FY(c.y);
-	}
-	for (i = 0; i < g->nedges; i++) {
-		splines *sp = ED_spl(e[i]);
-		textlabel_t *tl = ED_label(e[i]);
-
-		el[i].n = 0;
-		el[i].lx = el[i].ly = NAN;
-		if (tl && tl->set) {
-			el[i].lx = FX(tl->pos.x);
-			el[i].ly = FY(tl->pos.y);
-		}
-		if (!sp || sp->size < 1)
-			continue;
-		/* bounded by MAX_PATH; then the end point (its arrowhead) */
-		for (k = 0;
-		     k < (size_t)sp->list[0].size && el[i].n < MAX_PATH - 1;
-		     k++) {
-			el[i].pt[el[i].n][0] = FX(sp->list[0].list[k].x);
-			el[i].pt[el[i].n][1] = FY(sp->list[0].list[k].y);
-			el[i].n++;
-		}
-		if (sp->list[0].eflag) {
-			el[i].pt[el[i].n][0] = FX(sp->list[0].ep.x);
-			el[i].pt[el[i].n][1] = FY(sp->list[0].ep.y);
-			el[i].n++;
-		}
-	}
-	for (k = 0; k < *nbox; k++) {
-		boxf cb = GD_bb(sub[k]);
-
-		bl[k].x = FX(cb.LL.x);
-		bl[k].y = FY(cb.UR.y);
-		bl[k].w = cb.UR.x - cb.LL.x;
-		bl[k].h = cb.UR.y - cb.LL.y;
-	}
-#undef FX
-#undef FY
-	gvFreeLayout(W.gvc, G);
-	rc = 0;
-out:
-	if (G)
-		agclose(G);
-	free(n);
-	free(e);
-	free(sub);
-	return rc;
-}
+struct lbox {
+	double x, y, w, h;
+};
 
 static int write_all(int fd, const void *p, size_t n)
 {
@@ -616,20 +501,22 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
-/* Read exactly @n bytes within @ms in all; 0 or -1. */
+/* Read exactly @n bytes within @ms in all (-1: no limit); 0 or -1. */
 static int read_all(int fd, void *p, size_t n, int ms)
 {
-	uint64_t end = cot_clock_mono_ns() + (uint64_t)ms * 1000000;
+	uint64_t end =
+		cot_clock_mono_ns() + (uint64_t)(ms < 0 ? 0 : ms) * 1000000;
 	char *b = p;
 	ssize_t r;
 
-	/* bounded by the deadline */
+	/* bounded by the deadline (or by the peer closing) */
 	while (n) {
 		uint64_t now = cot_clock_mono_ns();
 		struct pollfd pf = { .fd = fd, .events = POLLIN };
 
-		if (now >= end ||
-		    poll(&pf, 1, (int)((end - now) / 1000000) + 1) <= 0)
+		if (ms >= 0 &&
+		    (now >= end ||
+		     poll(&pf, 1, (int)((end - now) / 1000000) + 1) <= 0))
 			return -1;
 		r = read(fd, b, n);
 		if (r < 0 && errno == EINTR)
@@ -643,82 +530,358 @@ static int read_all(int fd, void *p, size_t n, int ms)
 }
 
 /*
- * dot leaks (Graphviz 2.42: the auxiliary edges of clusters, ~100 kB a
- * layout), and a layout is the one place a crafted graph could hit a
- * Graphviz bug.  So each layout runs in a child process forked for it:
- * the child lays out, writes the arrays into a pipe and _exits, taking
- * its leaks with it; the parent reads exactly the sizes it expects
- * within LAYOUT_MS.  The child only uses Graphviz and write(2) (glibc
- * keeps malloc usable after fork; the context's plugins were loaded at
- * start, so no dlopen).  Returns 0 or -1.
+ * Lay out with dot: clusters per box, nodes sized from their text's
+ * length.  Coordinates come back in points with y growing downwards
+ * (SVG's).  Runs in the grandchild.  Returns 0 or -1.
  */
-#define LAYOUT_MS 20000
-static int layout_isolated(const struct cot_recq_graph *g, struct lay *nl,
-			   struct epath *el, struct box *bl, size_t *nbox,
-			   double *gw, double *gh)
+static int layout(GVC_t *gvc, uint32_t nn, uint32_t ne, uint32_t nb,
+		  const struct lnode *ln, const struct ledge *le,
+		  const uint32_t *bchars, struct lay *nl, struct epath *el,
+		  struct lbox *bl, double *gw, double *gh)
 {
-	size_t k, i, j;
-	int pfd[2], st, rc = -1;
-	double hdr[3];
+	Agraph_t *G, **sub = NULL;
+	Agnode_t **n = NULL;
+	Agedge_t **e = NULL;
+	char name[32], num[32], lab[64];
+	size_t i, k, t;
+	boxf bb;
+	int rc = -1;
+
+	G = agopen((char *)"m", Agdirected, NULL);
+	if (!G)
+		goto out;
+	agsafeset(G, (char *)"rankdir", (char *)"LR", (char *)"");
+	agsafeset(G, (char *)"nodesep", (char *)"0.15", (char *)"");
+	agsafeset(G, (char *)"ranksep", (char *)"2.5", (char *)"");
+	n = calloc(nn + 1, sizeof(*n));
+	e = calloc(ne + 1, sizeof(*e));
+	sub = calloc(nb + 1, sizeof(*sub));
+	if (!n || !e || !sub)
+		goto out;
+	for (k = 0; k < nb; k++) {
+		snprintf(name, sizeof(name), "cluster_%zu", k);
+		sub[k] = agsubg(G, name, 1);
+		if (!sub[k])
+			goto out;
+		/* room for "VM name": as many M as it has characters */
+		t = COT_MIN(bchars[k] + 3, sizeof(lab) - 1);
+		memset(lab, 'M', t);
+		lab[t] = '\0';
+		agsafeset(sub[k], (char *)"label", lab, (char *)"");
+		agsafeset(sub[k], (char *)"labeljust", (char *)"l", (char *)"");
+	}
+	for (i = 0; i < nn; i++) {
+		size_t chars = COT_MIN(ln[i].chars, 48);
+
+		snprintf(name, sizeof(name), "n%zu", i);
+		n[i] = agnode(ln[i].box >= 0 ? sub[ln[i].box] : G, name, 1);
+		if (!n[i])
+			goto out;
+		snprintf(num, sizeof(num), "%.2f",
+			 (double)(chars * 7 + 24) / 72);
+		agsafeset(n[i], (char *)"shape", (char *)"box", (char *)"");
+		agsafeset(n[i], (char *)"fixedsize", (char *)"true",
+			  (char *)"");
+		agsafeset(n[i], (char *)"width", num, (char *)"");
+		agsafeset(n[i], (char *)"height",
+			  (char *)(ln[i].sub ? "0.65" : "0.45"), (char *)"");
+		agsafeset(n[i], (char *)"label", (char *)"", (char *)"");
+	}
+	/*
+	 * Edges without labels: dot would stack one label node per edge
+	 * in the middle rank (a map as tall as its edge count); the page
+	 * writes labels at the splines' middles instead.
+	 */
+	for (i = 0; i < ne; i++) {
+		snprintf(name, sizeof(name), "e%zu", i);
+		e[i] = agedge(G, n[le[i].src], n[le[i].dst], name, 1);
+		if (!e[i])
+			goto out;
+	}
+	if (gvLayout(gvc, G, "dot") != 0)
+		goto out;
+	bb = GD_bb(G);
+	*gw = bb.UR.x - bb.LL.x;
+	*gh = bb.UR.y - bb.LL.y;
+#define FX(px) ((px)-bb.LL.x)
+#define FY(py) (bb.UR.y - (py))
+	for (i = 0; i < nn; i++) {
+		pointf c = ND_coord(n[i]);
+
+		nl[i].w = ND_width(n[i]) * 72;
+		nl[i].h = ND_height(n[i]) * 72;
+		nl[i].x = FX(c.x);
+		nl[i].y = FY(c.y);
+	}
+	for (i = 0; i < ne; i++) {
+		splines *sp = ED_spl(e[i]);
+
+		el[i].n = 0;
+		el[i].lx = el[i].ly = NAN;
+		if (!sp || sp->size < 1)
+			continue;
+		/* bounded by MAX_PATH; then the end point (its arrowhead) */
+		for (k = 0;
+		     k < (size_t)sp->list[0].size && el[i].n < MAX_PATH - 1;
+		     k++) {
+			el[i].pt[el[i].n][0] = FX(sp->list[0].list[k].x);
+			el[i].pt[el[i].n][1] = FY(sp->list[0].list[k].y);
+			el[i].n++;
+		}
+		if (sp->list[0].eflag) {
+			el[i].pt[el[i].n][0] = FX(sp->list[0].ep.x);
+			el[i].pt[el[i].n][1] = FY(sp->list[0].ep.y);
+			el[i].n++;
+		}
+	}
+	for (k = 0; k < nb; k++) {
+		boxf cb = GD_bb(sub[k]);
+
+		bl[k].x = FX(cb.LL.x);
+		bl[k].y = FY(cb.UR.y);
+		bl[k].w = cb.UR.x - cb.LL.x;
+		bl[k].h = cb.UR.y - cb.LL.y;
+	}
+#undef FX
+#undef FY
+	gvFreeLayout(gvc, G);
+	rc = 0;
+out:
+	if (G)
+		agclose(G);
+	free(n);
+	free(e);
+	free(sub);
+	return rc;
+}
+
+static size_t reply_len(uint32_t nn, uint32_t ne, uint32_t nb)
+{
+	return 2 * sizeof(double) + nn * sizeof(struct lay) +
+	       ne * sizeof(struct epath) + nb * sizeof(struct lbox);
+}
+
+/* The grandchild: lay out, write the reply's body to @fd, exit. */
+static void __attribute__((noreturn))
+lay_one(GVC_t *gvc, int fd, uint32_t nn, uint32_t ne, uint32_t nb,
+	const char *req)
+{
+	const struct lnode *ln = (const struct lnode *)req;
+	const struct ledge *le = (const struct ledge *)(ln + nn);
+	const uint32_t *bc = (const uint32_t *)(le + ne);
+	char *out = calloc(1, reply_len(nn, ne, nb));
+	double *hdr = (double *)out;
+	struct lay *nl = (struct lay *)(hdr + 2);
+	struct epath *el = (struct epath *)(nl + nn);
+	struct lbox *bl = (struct lbox *)(el + ne);
+
+	alarm(LAYOUT_S);
+	if (!out ||
+	    layout(gvc, nn, ne, nb, ln, le, bc, nl, el, bl, &hdr[0], &hdr[1]) <
+		    0 ||
+	    write_all(fd, out, reply_len(nn, ne, nb)) < 0)
+		_exit(1);
+	_exit(0);
+}
+
+/* The layout server's loop (a child of logd); returns only to exit. */
+static void lay_server(int sock)
+{
+	GVC_t *gvc = gvContext();
+	uint32_t h[4], st;
+	size_t rlen, qlen;
+	char *req, *rep;
+	int pfd[2], ws;
+	uint32_t i;
 	pid_t pid;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	/* one request at a time; ends when logd closes its end */
+	while (gvc && read_all(sock, h, sizeof(h), -1) == 0) {
+		const struct lnode *ln;
+		const struct ledge *le;
+		const uint32_t *bc;
+		int ok = h[0] == LAY_MAGIC && h[1] <= 2 * MAX_EDGES &&
+			 h[2] <= MAX_EDGES && h[3] <= h[1];
+
+		if (!ok)
+			return; /* out of step: logd sees the socket close */
+		qlen = h[1] * sizeof(*ln) + h[2] * sizeof(*le) +
+		       h[3] * sizeof(*bc);
+		rlen = reply_len(h[1], h[2], h[3]);
+		req = calloc(1, qlen + 1);
+		rep = calloc(1, rlen + 1);
+		if (!req || !rep || read_all(sock, req, qlen, 5000) < 0)
+			return;
+		ln = (const struct lnode *)req;
+		le = (const struct ledge *)(ln + h[1]);
+		bc = (const uint32_t *)(le + h[2]);
+		/* every index in range before Graphviz sees it */
+		for (i = 0; ok && i < h[1]; i++)
+			ok = ln[i].box >= -1 && ln[i].box < (int32_t)h[3];
+		for (i = 0; ok && i < h[2]; i++)
+			ok = le[i].src < h[1] && le[i].dst < h[1];
+		for (i = 0; ok && i < h[3]; i++)
+			ok = bc[i] <= COT_VM_NAMELEN;
+		st = 1;
+		if (ok && pipe(pfd) == 0) {
+			pid = fork();
+			if (pid == 0) {
+				close(pfd[0]);
+				close(sock);
+				lay_one(gvc, pfd[1], h[1], h[2], h[3], req);
+			}
+			close(pfd[1]);
+			if (pid > 0 && read_all(pfd[0], rep, rlen,
+						(LAYOUT_S + 2) * 1000) == 0)
+				st = 0;
+			close(pfd[0]);
+			if (pid > 0) {
+				if (st)
+					kill(pid, SIGKILL); /* late or dead */
+				while (waitpid(pid, &ws, 0) < 0 &&
+				       errno == EINTR)
+					;
+				if (!WIFEXITED(ws) || WEXITSTATUS(ws))
+					st = 1;
+			}
+		}
+		if (write_all(sock, &st, sizeof(st)) < 0 ||
+		    (st == 0 && write_all(sock, rep, rlen) < 0))
+			return;
+		free(req);
+		free(rep);
+	}
+}
+
+/*
+ * Fork the layout server (W.lay is logd's end).  Called before logd
+ * starts any thread, so the server is a single-threaded copy that may
+ * fork in turn.  It closes @close_fd (the console's listening socket)
+ * and touches none of logd's other descriptors.  0 or -1.
+ */
+static int lay_start(int close_fd)
+{
+	int sv[2];
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
-	pthread_mutex_lock(&W.gvmu); /* one layout at a time */
 	pid = fork();
+	if (pid < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
 	if (pid == 0) {
-		close(pfd[0]);
-		alarm(LAYOUT_MS / 1000);
-		if (layout(g, nl, el, bl, nbox, gw, gh) < 0)
-			_exit(1);
-		hdr[0] = *gw;
-		hdr[1] = *gh;
-		hdr[2] = (double)*nbox;
-		if (write_all(pfd[1], hdr, sizeof(hdr)) < 0 ||
-		    write_all(pfd[1], nl, g->nnodes * sizeof(*nl)) < 0 ||
-		    write_all(pfd[1], el, g->nedges * sizeof(*el)) < 0 ||
-		    write_all(pfd[1], bl, *nbox * sizeof(*bl)) < 0)
-			_exit(1);
+		struct sigaction sa = { .sa_handler = SIG_IGN };
+
+		close(sv[0]);
+		close(close_fd);
+		/* logd's ^C and TERM are logd's: this ends with its socket */
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		lay_server(sv[1]);
 		_exit(0);
 	}
-	close(pfd[1]);
-	if (pid < 0)
+	close(sv[1]);
+	W.lay = sv[0];
+	W.lay_pid = pid;
+	return 0;
+}
+
+/*
+ * Lay @g out through the server.  The boxes are the VMs in first-seen
+ * order.  Returns 0, or -1 (no positions; a server that fails to
+ * answer in LAY_WAIT is given up for good, logged once).
+ */
+static int layout_remote(const struct cot_recq_graph *g, struct lay *nl,
+			 struct epath *el, struct box *bl, size_t *nbox,
+			 double *gw, double *gh)
+{
+	uint32_t h[4] = { LAY_MAGIC, (uint32_t)g->nnodes, (uint32_t)g->nedges,
+			  0 };
+	struct lnode *ln = calloc(g->nnodes + 1, sizeof(*ln));
+	struct ledge *le = calloc(g->nedges + 1, sizeof(*le));
+	uint32_t *bc = calloc(g->nnodes + 1, sizeof(*bc));
+	struct lbox *lb = calloc(g->nnodes + 1, sizeof(*lb));
+	double dim[2];
+	uint32_t st = 1;
+	size_t i, k;
+	int rc = -1;
+
+	*nbox = 0;
+	if (!ln || !le || !bc || !lb || g->nnodes > 2 * MAX_EDGES ||
+	    g->nedges > MAX_EDGES)
 		goto out;
-	if (read_all(pfd[0], hdr, sizeof(hdr), LAYOUT_MS) < 0 ||
-	    !(hdr[2] >= 0 && hdr[2] <= (double)g->nnodes))
-		goto out;
-	*gw = hdr[0];
-	*gh = hdr[1];
-	*nbox = (size_t)hdr[2];
-	if (read_all(pfd[0], nl, g->nnodes * sizeof(*nl), LAYOUT_MS) < 0 ||
-	    read_all(pfd[0], el, g->nedges * sizeof(*el), LAYOUT_MS) < 0 ||
-	    read_all(pfd[0], bl, *nbox * sizeof(*bl), LAYOUT_MS) < 0)
-		goto out;
-	/* the boxes' names again, ours: the k-th VM in first-seen order */
-	for (i = 0, k = 0; i < g->nnodes && k < *nbox; i++) {
-		if (!g->nodes[i].box[0])
+	for (i = 0; i < g->nnodes; i++) {
+		const struct cot_recq_node *v = &g->nodes[i];
+
+		ln[i].box = -1;
+		ln[i].chars = (uint32_t)COT_MIN(
+			COT_MAX(strlen(v->title), strlen(v->sub)), 48);
+		ln[i].sub = v->sub[0] != 0;
+		if (!v->box[0])
 			continue;
-		for (j = 0; j < k; j++)
-			if (!strcmp(bl[j].vm, g->nodes[i].box))
+		/* bounded by nbox <= nnodes */
+		for (k = 0; k < *nbox; k++)
+			if (!strcmp(bl[k].vm, v->box))
 				break;
-		if (j == k)
-			bl[k++].vm = g->nodes[i].box;
+		if (k == *nbox) {
+			bl[k].vm = v->box;
+			bc[k] = (uint32_t)strlen(v->box);
+			(*nbox)++;
+		}
+		ln[i].box = (int32_t)k;
 	}
+	for (i = 0; i < g->nedges; i++) {
+		le[i].src = (uint32_t)g->edges[i].src;
+		le[i].dst = (uint32_t)g->edges[i].dst;
+	}
+	h[3] = (uint32_t)*nbox;
+	pthread_mutex_lock(&W.gvmu);
+	if (W.lay < 0) {
+		pthread_mutex_unlock(&W.gvmu);
+		goto out;
+	}
+	if (write_all(W.lay, h, sizeof(h)) < 0 ||
+	    write_all(W.lay, ln, g->nnodes * sizeof(*ln)) < 0 ||
+	    write_all(W.lay, le, g->nedges * sizeof(*le)) < 0 ||
+	    write_all(W.lay, bc, *nbox * sizeof(*bc)) < 0 ||
+	    read_all(W.lay, &st, sizeof(st), LAY_WAIT) < 0 ||
+	    (st == 0 &&
+	     (read_all(W.lay, dim, sizeof(dim), LAY_WAIT) < 0 ||
+	      read_all(W.lay, nl, g->nnodes * sizeof(*nl), LAY_WAIT) < 0 ||
+	      read_all(W.lay, el, g->nedges * sizeof(*el), LAY_WAIT) < 0 ||
+	      read_all(W.lay, lb, *nbox * sizeof(*lb), LAY_WAIT) < 0))) {
+		log_warnx("web: the layout server does not answer; maps "
+			  "come without positions from now on");
+		close(W.lay);
+		W.lay = -1;
+		st = 1;
+	}
+	pthread_mutex_unlock(&W.gvmu);
+	if (st != 0)
+		goto out;
 	for (i = 0; i < g->nedges; i++)
 		if (el[i].n > MAX_PATH)
 			goto out;
-	rc = k == *nbox ? 0 : -1;
-out:
-	close(pfd[0]);
-	if (pid > 0) {
-		if (rc < 0)
-			kill(pid, SIGKILL);
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-			rc = -1;
+	for (k = 0; k < *nbox; k++) {
+		bl[k].x = lb[k].x;
+		bl[k].y = lb[k].y;
+		bl[k].w = lb[k].w;
+		bl[k].h = lb[k].h;
 	}
-	pthread_mutex_unlock(&W.gvmu);
+	*gw = dim[0];
+	*gh = dim[1];
+	rc = 0;
+out:
+	if (rc < 0)
+		*nbox = 0;
+	free(ln);
+	free(le);
+	free(bc);
+	free(lb);
 	return rc;
 }
 
@@ -858,7 +1021,7 @@ static enum MHD_Result api_graph(struct MHD_Connection *c, struct cot_store *st)
 	el = calloc(g.nedges + 1, sizeof(*el));
 	bl = calloc(g.nnodes + 1, sizeof(*bl));
 	if (!nl || !el || !bl ||
-	    layout_isolated(&g, nl, el, bl, &nbox, &gw, &gh) < 0) {
+	    layout_remote(&g, nl, el, bl, &nbox, &gw, &gh) < 0) {
 		log_warnx("web: graph layout failed; sending no positions");
 		free(nl);
 		free(el);
@@ -1184,15 +1347,16 @@ int logd_web_start(struct logd_web *w, int fd)
 		log_warnx("--web: cannot read %s", !W.cert ? w->cert : w->key);
 		return -1;
 	}
-	W.gvc = gvContext();
-	if (!W.gvc) {
-		log_warnx("--web: Graphviz context failed");
+	W.lay = -1;
+	if (lay_start(fd) < 0) {
+		log_warn("--web: layout server");
 		return -1;
 	}
 	W.d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_TLS |
 			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
+		0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+		mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
 		MHD_OPTION_HTTPS_MEM_CERT, W.cert, MHD_OPTION_HTTPS_MEM_KEY,
 		W.key, MHD_OPTION_HTTPS_PRIORITIES,
 		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
@@ -1200,7 +1364,7 @@ int logd_web_start(struct logd_web *w, int fd)
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONNS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
-		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+		MHD_OPTION_END);
 	OPENSSL_cleanse(W.key, strlen(W.key));
 	if (!W.d) {
 		log_warnx("--web: libmicrohttpd did not start (certificate "
@@ -1226,7 +1390,12 @@ void logd_web_stop(struct logd_web *w)
 		free(W.stores[i]);
 	}
 	W.nstores = 0;
-	gvFreeContext(W.gvc);
+	if (W.lay >= 0)
+		close(W.lay); /* the server ends */
+	W.lay = -1;
+	if (W.lay_pid > 0)
+		while (waitpid(W.lay_pid, NULL, 0) < 0 && errno == EINTR)
+			;
 	free(W.cert);
 	free(W.key);
 }
