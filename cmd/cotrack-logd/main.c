@@ -99,8 +99,8 @@ static void usage(FILE *f)
 		"database path +\n"
 		"                .token); made with mode 0600 when absent, "
 		"refused when\n"
-		"                group or others may read it; log in with "
-		"https://ADDR:PORT/?token=SECRET\n"
+		"                group or others may read it; log in at\n"
+		"                https://ADDR:PORT/?token=SECRET\n"
 		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
 		"error\n");
 }
