@@ -126,6 +126,30 @@ try:
     check("flows total matches the DB", total() == nrec,
           f"{total()} vs {nrec}")
 
+    # the hostile record's strings: text, not markup
+    check("no markup from records ran",
+          drv.execute_script("return window.pwned === undefined"))
+    check("no element made from records' strings", drv.execute_script(
+        "return document.querySelectorAll('img, #map foreignObject, "
+        "#map svg svg, #flows svg, body script:not([src])').length") == 0)
+    n = loads()
+    s = drv.find_element(By.ID, "search")
+    s.send_keys("<i>c\n")
+    wait_refresh(n, "hostile search")
+    cell = drv.execute_script(
+        "const r = document.querySelector('#flows tbody tr');"
+        "return r ? r.children[7].textContent : ''")
+    check("the hostile comm is shown as text in the table",
+          cell == '<i>c</i>&amp; /"><img src=x onerror=window.pwned=1> [666]',
+          cell)
+    check("  and the hostile node's title on the map", drv.execute_script(
+        "return Array.from(document.querySelectorAll('#map g.node text'))"
+        ".some(t => t.textContent === '<i>c</i>&amp;')"))
+    n = loads()
+    s.clear()
+    s.send_keys("\n")
+    wait_refresh(n, "search cleared")
+
     # a filter: UDP only (the DNS calls)
     n = loads()
     Select(drv.find_element(By.ID, "f-proto")).select_by_value("udp")
