@@ -339,7 +339,7 @@ int main(int argc, char **argv)
 			size_t i = strspn(optarg, "0123456789");
 
 			if (optarg[0] && !optarg[i]) {
-				if (i > 5) {
+				if (i > 5 || atoi(optarg) > 65535) {
 					log_warnx("--web %s: bad port", optarg);
 					return COT_EXIT_USAGE;
 				}
