@@ -95,7 +95,7 @@ check "health: records per second over the last minute" test "$(jq '.records_per
 
 # a record whose guest-made strings are markup (inserted behind logd's
 # back: the page must show them as text)
-sql "INSERT INTO records(stream, seq, vm, proto, ipproto, seen_by, sport, dport, src, dst, first_ns, last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, hash, src_pid, src_comm, src_cgroup, dst_name) SELECT 1, 100000, 'vm-1', 1, 6, 1, 1234, 443, src, dst, first_ns, last_ns, 1, 1, 1, 1, zeroblob(32), 666, '<i>c</i>&amp;', '/\"><img src=x onerror=window.pwned=1>', '</script><script>window.pwned=3</script>' FROM records WHERE stream = 1 AND seq = 1"
+sql "INSERT INTO records(stream, seq, vm, proto, ipproto, seen_by, sport, dport, src, dst, first_ns, last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, stored_ns, hash, src_pid, src_comm, src_cgroup, dst_name) SELECT 1, 100000, 'vm-1', 1, 6, 1, 1234, 443, src, dst, first_ns, last_ns, 1, 1, 1, 1, stored_ns, zeroblob(32), 666, '<i>c</i>&amp;', '/\"><img src=x onerror=window.pwned=1>', '</script><script>window.pwned=3</script>' FROM records WHERE stream = 1 AND seq = 1"
 check "a hostile record added" test "$(sql 'SELECT count(*) FROM records')" = 901
 
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null; then
