@@ -15,10 +15,11 @@
  *
  * The API (docs/console.md): /api/graph (the service map in Grafana
  * node-graph's nodes/edges shape, laid out by Graphviz's dot through
- * libgvc, in a child process per layout), /api/flows (a page of records with
- * their chain status), /api/health (trackers, gaps, anomalies, records per
- * second).  Every parameter is checked (400 on a bad one) before any SQL runs;
- * every string in a reply goes through host/json's escaping.
+ * libgvc in a layout server of its own: see "The layout service"),
+ * /api/flows (a page of records with their chain status), /api/health
+ * (trackers, gaps, anomalies, records per second).  Every parameter is
+ * checked (400 on a bad one) before any SQL runs; every string in a
+ * reply goes through host/json's escaping.
  */
 #include <errno.h>
 #include <fcntl.h>
