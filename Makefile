@@ -35,6 +35,12 @@ DPDK_LIBS := $(shell $(PKG_CONFIG) --libs libdpdk 2>/dev/null)
 # libfixbuf (IPFIX export): only host/ipfix.c sees its (and GLib's) flags.
 FIXBUF_CFLAGS := $(shell $(PKG_CONFIG) --cflags libfixbuf 2>/dev/null)
 FIXBUF_LIBS := $(shell $(PKG_CONFIG) --libs libfixbuf 2>/dev/null)
+# libmicrohttpd and Graphviz's libgvc (cotrack-logd --web): only
+# cmd/cotrack-logd/web.c sees their flags; the console's files in
+# cmd/cotrack-logd/web/ are embedded by a generated C file.
+WEB_CFLAGS := $(shell $(PKG_CONFIG) --cflags libmicrohttpd libgvc 2>/dev/null)
+WEB_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd libgvc 2>/dev/null)
+WEB_ASSETS := $(sort $(wildcard cmd/cotrack-logd/web/*.html cmd/cotrack-logd/web/*.js cmd/cotrack-logd/web/*.css))
 
 WARN := -Wall -Wextra -Wshadow -Wcast-qual -Wpointer-arith \
 	-Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wundef
@@ -106,6 +112,15 @@ $(O)/obj/cmd/cotrackd/vhost.o $(O)/obj/tests/unit/test_switch.o: HOST_CFLAGS += 
 $(O)/cotrackd $(O)/tests/test_switch: LDLIBS += $(DPDK_LIBS)
 $(O)/obj/host/ipfix.o: HOST_CFLAGS += $(FIXBUF_CFLAGS)
 $(O)/cotrack-logd $(O)/cotrack $(O)/tests/test_ipfix: LDLIBS += $(FIXBUF_LIBS)
+$(O)/obj/cmd/cotrack-logd/web.o: HOST_CFLAGS += $(WEB_CFLAGS)
+$(O)/cotrack-logd: LDLIBS += $(WEB_LIBS)
+$(O)/cotrack-logd: $(O)/obj/gen/webassets.o
+$(O)/gen/webassets.c: $(WEB_ASSETS) scripts/embed-assets.sh
+	@mkdir -p $(dir $@)
+	scripts/embed-assets.sh $@ $(WEB_ASSETS)
+$(O)/obj/gen/webassets.o: $(O)/gen/webassets.c cmd/cotrack-logd/webassets.h
+	@mkdir -p $(dir $@)
+	$(CC) $(HOST_CFLAGS) -Icmd/cotrack-logd -c $< -o $@
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(HOST_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)

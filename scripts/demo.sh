@@ -13,7 +13,9 @@
 # name their owners (src_comm/dst_comm, dst_name) and by address; the
 # records are shipped over TLS
 # to cotrack-logd, and the demo ends with the service map drawn from the
-# log server's database.  Everything stays on this machine.
+# log server's database, then with the web console on it (its URL and
+# token printed; scripts/demo-console.sh).  Everything stays on this
+# machine.
 #
 #   scripts/demo.sh BUILD_DIR [REQUESTS]
 #
@@ -114,3 +116,5 @@ The service map: $out/service-map.png (and .svg)
 Records: $out/records.json, and in cotrack-logd's database
 $out/cotrack.sqlite (cotrack query --db ..., cotrack graph --db ...).
 MSG
+# the web console on the same database (waits for Enter on a terminal)
+"$TOP/scripts/demo-console.sh" "$O" "$out"

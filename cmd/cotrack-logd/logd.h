@@ -44,6 +44,24 @@ int logd_export_start(struct logd_export *x);
 /* After stop is set: wait for the thread (it sends what is committed). */
 void logd_export_join(struct logd_export *x);
 
+/* --web (web.c): the console's settings. */
+struct logd_web {
+	const char *db;		    /* opened again read-only per thread */
+	char cert[4096], key[4096]; /* PEM files (GnuTLS reads them) */
+	char token_path[4096];
+	char shown[300]; /* ADDR:PORT for the start-up line */
+};
+
+/*
+ * Read or create the token, start libmicrohttpd's threads on the
+ * listening socket @fd (owned by the daemon from then on).  0 or -1
+ * (logged).
+ */
+int logd_web_start(struct logd_web *w, int fd);
+
+/* Stop the threads, close their databases.  A no-op if not started. */
+void logd_web_stop(struct logd_web *w);
+
 /* Connection thread entry: takes ownership of @fd. */
 void logd_serve(struct logd *d, int fd, const char *peer);
 

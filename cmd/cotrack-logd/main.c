@@ -38,7 +38,9 @@ static void usage(FILE *f)
 		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
 		"         [--port-file FILE] [--tls12-tracker NAME]...\n"
 		"         [--ipfix [udp://|tcp://]HOST:PORT [--ipfix-rate N]\n"
-		"          [--ipfix-state FILE]] [-v|-q]\n"
+		"          [--ipfix-state FILE]]\n"
+		"         [--web [ADDR:]PORT [--web-cert FILE --web-key FILE]\n"
+		"          [--web-token FILE]] [-v|-q]\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -81,6 +83,24 @@ static void usage(FILE *f)
 		"                (default: the database path + .ipfix; delete "
 		"it to\n"
 		"                send everything again)\n"
+		"  --web [ADDR:]PORT  serve the web console over HTTPS "
+		"(docs/console.md);\n"
+		"                a bare PORT is 127.0.0.1:PORT (loopback); any "
+		"other\n"
+		"                address only when given ([ADDR]:PORT for "
+		"IPv6; "
+		"port 0\n"
+		"                picks a free one)\n"
+		"  --web-cert FILE, --web-key FILE  the console's certificate "
+		"and key\n"
+		"                (PEM; default: the ones of --pki or --cert/"
+		"--key)\n"
+		"  --web-token FILE  the console's secret (default: the "
+		"database path +\n"
+		"                .token); made with mode 0600 when absent, "
+		"refused when\n"
+		"                group or others may read it; log in at\n"
+		"                https://ADDR:PORT/?token=SECRET\n"
 		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
 		"error\n");
 }
@@ -185,6 +205,10 @@ int main(int argc, char **argv)
 		{ "ipfix", required_argument, NULL, 'X' },
 		{ "ipfix-state", required_argument, NULL, 'S' },
 		{ "ipfix-rate", required_argument, NULL, 'R' },
+		{ "web", required_argument, NULL, 'W' },
+		{ "web-cert", required_argument, NULL, 'E' },
+		{ "web-key", required_argument, NULL, 'K' },
+		{ "web-token", required_argument, NULL, 'O' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -195,6 +219,10 @@ int main(int argc, char **argv)
 	const char *db = NULL, *port_file = NULL, *ipfix = NULL;
 	const char *ipfix_state = NULL;
 	static struct logd_export X;
+	static struct logd_web Wb;
+	char whost[256] = "127.0.0.1", wport[8] = "";
+	const char *web_cert = NULL, *web_key = NULL, *web_token = NULL;
+	int wfd = -1;
 	static atomic_int xstop;
 	int o, verbosity = 1, sync_full = 1, lfd, n;
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -307,6 +335,31 @@ int main(int argc, char **argv)
 			}
 			ipfix_state = optarg;
 			break;
+		case 'W': {
+			size_t i = strspn(optarg, "0123456789");
+
+			if (optarg[0] && !optarg[i]) {
+				if (i > 5 || atoi(optarg) > 65535) {
+					log_warnx("--web %s: bad port", optarg);
+					return COT_EXIT_USAGE;
+				}
+				snprintf(wport, sizeof(wport), "%s", optarg);
+			} else if (cot_cli_listen("--web", optarg, whost,
+						  sizeof(whost), wport,
+						  sizeof(wport)) < 0) {
+				return COT_EXIT_USAGE;
+			}
+			break;
+		}
+		case 'E':
+			web_cert = optarg;
+			break;
+		case 'K':
+			web_key = optarg;
+			break;
+		case 'O':
+			web_token = optarg;
+			break;
 		case 'v':
 			verbosity = 2;
 			break;
@@ -350,6 +403,53 @@ int main(int argc, char **argv)
 			   sizeof(err)) < 0)
 		fatalx("%s", err);
 	pthread_mutex_init(&D.dbmu, NULL);
+	/* Before any thread: the console forks its layout server. */
+	if (wport[0]) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		char h[INET6_ADDRSTRLEN] = "?";
+		int wp = 0;
+
+		if (strlen(db) + 7 > sizeof(Wb.token_path) ||
+		    (web_token && strlen(web_token) >= sizeof(Wb.token_path)) ||
+		    (web_cert && strlen(web_cert) >= sizeof(Wb.cert)) ||
+		    (web_key && strlen(web_key) >= sizeof(Wb.key)))
+			fatalx("--web: a path is too long");
+		Wb.db = db;
+		snprintf(Wb.cert, sizeof(Wb.cert), "%s",
+			 web_cert ? web_cert : cert);
+		snprintf(Wb.key, sizeof(Wb.key), "%s", web_key ? web_key : key);
+		if (web_token)
+			snprintf(Wb.token_path, sizeof(Wb.token_path), "%s",
+				 web_token);
+		else
+			snprintf(Wb.token_path, sizeof(Wb.token_path),
+				 "%s.token", db);
+		wfd = listen_on(whost, wport);
+		if (getsockname(wfd, (struct sockaddr *)&ss, &sl) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				inet_ntop(AF_INET6,
+					  &((struct sockaddr_in6 *)&ss)
+						   ->sin6_addr,
+					  h, sizeof(h));
+				wp = ntohs(((struct sockaddr_in6 *)&ss)
+						   ->sin6_port);
+				snprintf(Wb.shown, sizeof(Wb.shown), "[%s]:%d",
+					 h, wp);
+			} else {
+				inet_ntop(
+					AF_INET,
+					&((struct sockaddr_in *)&ss)->sin_addr,
+					h, sizeof(h));
+				wp = ntohs(
+					((struct sockaddr_in *)&ss)->sin_port);
+				snprintf(Wb.shown, sizeof(Wb.shown), "%s:%d", h,
+					 wp);
+			}
+		}
+		if (logd_web_start(&Wb, wfd) < 0)
+			return 1;
+	}
 	if (ipfix) {
 		X.db = db;
 		X.stop = &xstop;
@@ -408,6 +508,7 @@ int main(int argc, char **argv)
 	/* Connection threads see stop within a second; wait at most 10 s. */
 	for (n = 0; n < 100 && atomic_load(&D.active) > 0; n++)
 		usleep(100000);
+	logd_web_stop(&Wb);
 	/* The exporter last: it sends what the connections committed. */
 	atomic_store(&xstop, 1);
 	logd_export_join(&X);

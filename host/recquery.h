@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * host/recquery: the record queries shared by the log server's web API
+ * (cotrack-logd --web) and, in time, the CLI: a filter, the WHERE clause
+ * it makes, the flows list and the service map.
+ *
+ * cmd/cotrack/query.c and graph.c still build their own SQL; they
+ * should move onto this layer (filters, sort whitelist, the workload
+ * map's keys), so that the console and the CLI cannot disagree.
+ *
+ * Every value of a filter reaches SQLite as a bound parameter; the SQL
+ * text holds only fixed fragments chosen by which filters are set (so
+ * the planner sees the terms it can use an index for).  Aggregation is
+ * done by SQLite (GROUP BY): no call loads every row into memory.
+ *
+ * Thread-safety: the functions are reentrant; a cot_store is used by one
+ * thread at a time (store.h).
+ */
+#ifndef COTRACK_HOST_RECQUERY_H
+#define COTRACK_HOST_RECQUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cotrack/rec.h"
+#include "host/store.h"
+
+#define COT_RECQ_QLEN	   128 /* text search, NUL included */
+#define COT_RECQ_TRACKLEN  128
+#define COT_RECQ_MAX_LIMIT 1000 /* rows per flows page at most */
+/* A map node's id: kind, VM, cgroup or name, separators */
+#define COT_RECQ_KEYLEN (COT_VM_NAMELEN + COT_CGROUP_LEN + COT_DNSNAME_LEN + 40)
+
+struct cot_recq_filter {
+	uint64_t from_ns, to_ns; /* records overlapping [from_ns, to_ns] */
+	char vm[COT_VM_NAMELEN]; /* "" any */
+	int proto;		 /* enum cot_proto; -1 any */
+	int port;		 /* either end; -1 any */
+	int has_addr;
+	uint8_t addr[16];      /* either end (stored form) */
+	char q[COT_RECQ_QLEN]; /* substring of vm, comm, cgroup, name */
+	int seen_by;	       /* enum cot_seen exactly; -1 any */
+	char tracker[COT_RECQ_TRACKLEN]; /* "" any */
+	/*
+	 * A map node (cot_recq_node.id): records with it at one end; with
+	 * peer too, records between the two.  Keyed per record, so of a
+	 * connection recorded at both VMs at least one record matches.
+	 */
+	char node[COT_RECQ_KEYLEN], peer[COT_RECQ_KEYLEN];
+};
+
+/* Everything: all time, no condition. */
+void cot_recq_filter_init(struct cot_recq_filter *f);
+
+/*
+ * Set the filter named @key from the text @val (a query parameter):
+ *   from, to   decimal nanoseconds since the epoch
+ *   last       decimal seconds: from = @now_ns - last, to = @now_ns
+ *   vm         a VM name (< COT_VM_NAMELEN bytes)
+ *   proto      tcp, udp, icmp, icmp6, other
+ *   port       0..65535
+ *   addr       an IPv4 or IPv6 address
+ *   q          text (< COT_RECQ_QLEN bytes)
+ *   seen       nic, vmi, both
+ *   tracker    a tracker name
+ *   node, peer a map node's id (printable or \1, < COT_RECQ_KEYLEN)
+ * An empty @val clears the filter.  Returns 0, -COT_EINVAL (bad value:
+ * the filter is unchanged) or -COT_ENOENT (@key is no filter's name).
+ */
+int cot_recq_param(struct cot_recq_filter *f, const char *key, const char *val,
+		   uint64_t now_ns);
+
+/* Strict decimal: digits only, no sign, no space, <= @max.  0 or -1. */
+int cot_recq_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * The conditions of @f over records r joined with streams s, as
+ * " AND ..." fragments with the parameters ?1 (from) ... ?9 (tracker), ?12
+ * (node), ?13 (peer), into @buf.  Returns the length or -COT_E2BIG.
+ */
+int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len);
+
+/* Bind what cot_recq_where() refers to.  0 or -COT_EIO. */
+int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
+
+/* Chain status of a stored record (cot_recq_row.chain). */
+enum cot_recq_chain {
+	/*
+	 * logd linked it to its stored predecessor when it stored it and
+	 * no event of its stream flags it (cotrack verify re-checks).
+	 */
+	COT_RECQ_VERIFIED = 0,
+	/*
+	 * The first record after missing ones (a "gap" event ending just
+	 * before it: its link is unverifiable), or inside the range of a
+	 * "chain" or "conflict" event.
+	 */
+	COT_RECQ_GAP = 1,
+	/* Its stream has no streams row: nothing checked it. */
+	COT_RECQ_UNCHECKED = 2,
+};
+const char *cot_recq_chain_name(int chain);
+
+struct cot_recq_row {
+	int64_t stream;
+	const char *tracker; /* "" when unknown; valid during the callback */
+	uint64_t stored_ns;
+	int chain; /* enum cot_recq_chain */
+	struct cot_rec rec;
+};
+
+/* 1 when @name is a column flows can sort by, else 0. */
+int cot_recq_sort_ok(const char *name);
+
+/*
+ * One page of the records @f selects, sorted by @sort (a name
+ * cot_recq_sort_ok() accepts; NULL: first_ns), @desc, then by stream
+ * and seq (a stable order for paging); @limit <= COT_RECQ_MAX_LIMIT.
+ * @total gets the number of all selected records.  @cb is called per
+ * row (bounded by @limit); a non-zero return stops and is returned.
+ * Returns 0, -COT_EINVAL or -COT_EIO.
+ */
+int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
+		   const char *sort, int desc, uint64_t offset, uint32_t limit,
+		   uint64_t *total,
+		   int (*cb)(void *ctx, const struct cot_recq_row *row),
+		   void *ctx);
+
+/*
+ * The service map (the workload map of cotrack graph): a node per
+ * workload (kind 'w': a container by VM and cgroup, or a process by VM
+ * and comm where the cgroup is unknown), per DNS name ('n': an end
+ * outside the VMs the VM looked up) or per address ('a').  box is the
+ * VM a node belongs to ("" outside every VM).  One edge per (source,
+ * destination, port, protocol); a connection between two VMs of one
+ * tracker recorded at both counts once.
+ */
+#define COT_RECQ_KEYLEN (COT_VM_NAMELEN + COT_CGROUP_LEN + COT_DNSNAME_LEN + 40)
+
+struct cot_recq_node {
+	char id[COT_RECQ_KEYLEN]; /* stable key; parts separated by \1 */
+	char box[COT_VM_NAMELEN];
+	char title[COT_DNSNAME_LEN]; /* comm(s), name or address */
+	char sub[COT_CGROUP_LEN];    /* cgroup, or "" */
+	int kind;		     /* 'w', 'n', 'a' */
+	uint64_t conns, bytes_in, bytes_out;
+};
+
+struct cot_recq_edge {
+	size_t src, dst; /* node indices */
+	int port, proto;
+	uint64_t conns, bytes_fwd, bytes_rev;
+	uint64_t seen[3]; /* connections seen by nic only, vmi only, both */
+	char name[COT_DNSNAME_LEN]; /* the name the initiator looked up */
+};
+
+struct cot_recq_graph {
+	struct cot_recq_node *nodes;
+	size_t nnodes;
+	struct cot_recq_edge *edges;
+	size_t nedges;
+	uint64_t total;	 /* connections selected */
+	uint64_t shown;	 /* connections on the drawn edges */
+	uint64_t hidden; /* connections of edges touching a hidden node */
+};
+
+/*
+ * Build the map of what @f selects: the heaviest @max_edges edges (by
+ * bytes) whose ends are not among the @nhide node ids @hide.  @out is
+ * owned by the caller (cot_recq_graph_free).  Returns 0, -COT_ENOMEM
+ * or -COT_EIO.
+ */
+int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
+		   uint32_t max_edges, const char *const *hide, size_t nhide,
+		   struct cot_recq_graph *out);
+void cot_recq_graph_free(struct cot_recq_graph *g);
+
+#endif

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: MIT
+/*
+ * host/recquery: the query-parameter parsers with good and bad input
+ * (a bad value leaves the filter alone), the WHERE text never holds a
+ * value, and flows / graph against a database built here: totals,
+ * pages, sort, search with LIKE's own characters, chain status from
+ * events, hidden nodes.
+ */
+#include <stdint.h>
+#include <unistd.h>
+
+#include "cotrack/common.h"
+#include "host/recquery.h"
+#include "t.h"
+
+#define NREC 50
+
+static void test_params(void)
+{
+	static const char *const bad[][2] = {
+		{ "port", "65536" },
+		{ "port", "-1" },
+		{ "port", "1x" },
+		{ "port", " 80" },
+		{ "port", "+80" },
+		{ "from", "1e9" },
+		{ "from", "99999999999999999999" },
+		{ "to", "0x10" },
+		{ "last", "-5" },
+		{ "last", "9999999999" },
+		{ "proto", "TCP" },
+		{ "proto", "sctp" },
+		{ "seen", "all" },
+		{ "addr", "10.0.0" },
+		{ "addr", "10.0.0.256" },
+		{ "addr", "::g" },
+		{ "addr", "10.0.0.1 " },
+		{ "vm", "0123456789012345678901234567890123" },
+		{ "vm", "a\nb" },
+		{ "q", "\x7f" },
+	};
+	struct cot_recq_filter f, g;
+	size_t i;
+
+	cot_recq_filter_init(&f);
+	for (i = 0; i < COT_ARRAY_SIZE(bad); i++) {
+		g = f;
+		if (cot_recq_param(&f, bad[i][0], bad[i][1], 1000) !=
+		    -COT_EINVAL)
+			printf("#   accepted %s=%s\n", bad[i][0], bad[i][1]);
+		T_CHECK(!memcmp(&f, &g, sizeof(f)));
+	}
+	T_CHECK(cot_recq_param(&f, "nope", "1", 0) == -COT_ENOENT);
+	T_CHECK(cot_recq_param(&f, "port", "65535", 0) == 0 && f.port == 65535);
+	T_CHECK(cot_recq_param(&f, "port", "", 0) == 0 && f.port == -1);
+	T_CHECK(cot_recq_param(&f, "proto", "udp", 0) == 0 &&
+		f.proto == COT_PROTO_UDP);
+	T_CHECK(cot_recq_param(&f, "seen", "both", 0) == 0 &&
+		f.seen_by == COT_SEEN_BOTH);
+	T_CHECK(cot_recq_param(&f, "addr", "10.0.1.2", 0) == 0 && f.has_addr &&
+		f.addr[10] == 0xff && f.addr[15] == 2);
+	T_CHECK(cot_recq_param(&f, "addr", "fe80::1", 0) == 0 &&
+		f.addr[0] == 0xfe && f.addr[15] == 1);
+	T_CHECK(cot_recq_param(&f, "last", "300", 1000000000000ull) == 0 &&
+		f.from_ns == 700000000000ull && f.to_ns == 1000000000000ull);
+	T_CHECK(cot_recq_param(&f, "from", "18446744073709551615", 0) ==
+		-COT_EINVAL); /* above SQLite's signed range */
+	T_CHECK(cot_recq_param(&f, "from", "9223372036854775807", 0) == 0);
+}
+
+static void test_where(void)
+{
+	struct cot_recq_filter f;
+	char w[1024], small[20];
+
+	cot_recq_filter_init(&f);
+	T_CHECK(cot_recq_param(&f, "vm", "x' OR 1=1 --", 0) == 0);
+	T_CHECK(cot_recq_param(&f, "q", "evil%_", 0) == 0);
+	T_ASSERT(cot_recq_where(&f, w, sizeof(w)) > 0);
+	T_CHECK(strstr(w, "OR 1=1") == NULL && strstr(w, "evil") == NULL);
+	T_CHECK(strstr(w, "r.vm = ?3") != NULL);
+	T_CHECK(strstr(w, "?4") == NULL); /* proto unset: no term */
+	T_CHECK(cot_recq_where(&f, small, sizeof(small)) == -COT_E2BIG);
+}
+
+static struct cot_store st;
+static char path[64];
+
+static void mkrec(struct cot_rec *r, uint64_t seq)
+{
+	uint8_t a[4] = { 10, 0, 0, (uint8_t)(1 + seq % 3) };
+
+	memset(r, 0, sizeof(*r));
+	r->seq = seq;
+	snprintf(r->vm, sizeof(r->vm), "%s", seq % 2 ? "vm-a" : "vm-b");
+	r->proto = seq % 5 ? COT_PROTO_TCP : COT_PROTO_UDP;
+	r->ipproto = seq % 5 ? 6 : 17;
+	r->seen_by = (uint8_t)(1 + seq % 3);
+	cot_addr_from_v4(&r->src, a);
+	a[2] = 1;
+	a[3] = 9;
+	cot_addr_from_v4(&r->dst, a);
+	r->sport = (uint16_t)(40000 + seq);
+	r->dport = seq % 5 ? 443 : 53;
+	r->first_ns = 1000000000ull * seq;
+	r->last_ns = r->first_ns + 500;
+	r->pkts_fwd = 1;
+	r->bytes_fwd = 100 * seq;
+	r->pkts_rev = 1;
+	r->bytes_rev = 7;
+	if (seq % 10 == 0) { /* a named workload with LIKE's characters */
+		r->src_owner.pid = 42;
+		snprintf(r->src_owner.comm, sizeof(r->src_owner.comm),
+			 "we%%b_1");
+	}
+}
+
+static void setup(void)
+{
+	struct cot_stream_state ss;
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	char err[256];
+	struct cot_rec r;
+	uint64_t i;
+
+	snprintf(path, sizeof(path), "/tmp/test_recquery.%d.db", (int)getpid());
+	unlink(path);
+	if (cot_store_open(&st, path, COT_STORE_RW, 0, err, sizeof(err)) < 0) {
+		printf("# %s\n", err);
+		exit(1);
+	}
+	cot_store_begin(&st);
+	cot_store_stream(&st, "t1", 1, "fp", 1, &ss);
+	for (i = 1; i <= NREC; i++) {
+		if (i >= 20 && i < 25)
+			continue; /* missing: a gap 20..24 */
+		mkrec(&r, i);
+		cot_store_put(&st, ss.id, &r, 1, 2, h);
+	}
+	cot_store_event(&st, 3, COT_EV_GAP, "t1", ss.id, 20, 24, NULL, NULL);
+	if (cot_store_commit(&st) < 0) {
+		printf("# commit: %s\n", cot_store_errmsg(&st));
+		exit(1);
+	}
+}
+
+struct seen {
+	uint64_t seq[COT_RECQ_MAX_LIMIT];
+	int chain[COT_RECQ_MAX_LIMIT];
+	size_t n;
+};
+
+static int collect(void *ctx, const struct cot_recq_row *row)
+{
+	struct seen *s = ctx;
+
+	if (s->n < COT_ARRAY_SIZE(s->seq)) {
+		s->seq[s->n] = row->rec.seq;
+		s->chain[s->n++] = row->chain;
+	}
+	return 0;
+}
+
+static void test_flows(void)
+{
+	struct cot_recq_filter f;
+	struct seen a = { 0 }, b = { 0 };
+	uint64_t total = 0;
+	size_t i;
+
+	cot_recq_filter_init(&f);
+	T_ASSERT(cot_recq_flows(&st, &f, "first_ns", 0, 0, 10, &total, collect,
+				&a) == 0);
+	T_EQ_U(total, NREC - 5);
+	T_EQ_U(a.n, 10);
+	T_EQ_U(a.seq[0], 1);
+	T_ASSERT(cot_recq_flows(&st, &f, "first_ns", 0, 10, 10, &total, collect,
+				&b) == 0);
+	T_EQ_U(b.seq[0], 11);
+	T_EQ_U(b.seq[9], 25); /* 20..24 are missing */
+	T_EQ_U(b.chain[9], COT_RECQ_GAP);
+	T_EQ_U(b.chain[8], COT_RECQ_VERIFIED);
+
+	memset(&a, 0, sizeof(a));
+	T_ASSERT(cot_recq_flows(&st, &f, "bytes_fwd", 1, 0, 3, &total, collect,
+				&a) == 0);
+	T_EQ_U(a.seq[0], NREC);
+	T_EQ_U(a.seq[2], NREC - 2);
+	T_CHECK(cot_recq_flows(&st, &f, "hash; DROP", 0, 0, 3, &total, collect,
+			       &a) == -COT_EINVAL);
+	T_CHECK(cot_recq_flows(&st, &f, NULL, 0, 0, COT_RECQ_MAX_LIMIT + 1,
+			       &total, collect, &a) == -COT_EINVAL);
+
+	/* search: "%" is a character, not a wildcard */
+	memset(&a, 0, sizeof(a));
+	T_CHECK(cot_recq_param(&f, "q", "e%b_", 0) == 0);
+	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+				&a) == 0);
+	T_EQ_U(total, 4); /* seq 10, 30, 40, 50 (20 is missing) */
+	for (i = 0; i < a.n; i++)
+		T_EQ_U(a.seq[i] % 10, 0);
+	T_CHECK(cot_recq_param(&f, "q", "e_b", 0) == 0);
+	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+				&a) == 0);
+	T_EQ_U(total, 0);
+
+	cot_recq_filter_init(&f);
+	T_CHECK(cot_recq_param(&f, "port", "53", 0) == 0);
+	T_CHECK(cot_recq_param(&f, "vm", "vm-a", 0) == 0);
+	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+				&a) == 0);
+	T_EQ_U(total, 5); /* odd multiples of 5 up to 50, not 20..24 */
+	cot_recq_filter_init(&f);
+	T_CHECK(cot_recq_param(&f, "from", "30000000000", 0) == 0);
+	T_CHECK(cot_recq_param(&f, "to", "40000000000", 0) == 0);
+	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+				&a) == 0);
+	T_EQ_U(total, 11);
+}
+
+static void test_graph(void)
+{
+	struct cot_recq_filter f;
+	struct cot_recq_graph g;
+	uint64_t sum = 0;
+	const char *hide[1];
+	size_t i;
+
+	cot_recq_filter_init(&f);
+	T_ASSERT(cot_recq_graph(&st, &f, 300, NULL, 0, &g) == 0);
+	T_EQ_U(g.total, NREC - 5);
+	T_EQ_U(g.shown, NREC - 5);
+	for (i = 0; i < g.nedges; i++)
+		sum += g.edges[i].conns;
+	T_EQ_U(sum, NREC - 5);
+	T_CHECK(g.nnodes >= 2);
+	/* the workload we1... is a 'w' node in vm-b (seq 10, 30.. are even) */
+	for (i = 0; i < g.nnodes; i++)
+		if (g.nodes[i].kind == 'w')
+			break;
+	T_ASSERT(i < g.nnodes);
+	T_EQ_S(g.nodes[i].box, "vm-b");
+	T_EQ_S(g.nodes[i].title, "we%b_1");
+	hide[0] = g.nodes[i].id;
+	{
+		struct cot_recq_graph h;
+
+		T_ASSERT(cot_recq_graph(&st, &f, 300, hide, 1, &h) == 0);
+		T_EQ_U(h.hidden, 4); /* seq 10, 30, 40, 50 */
+		T_EQ_U(h.shown + h.hidden, g.total);
+		cot_recq_graph_free(&h);
+	}
+	{ /* the flows of that node: the same 4 records */
+		struct seen a = { 0 };
+		uint64_t total = 0;
+
+		T_CHECK(cot_recq_param(&f, "node", g.nodes[i].id, 0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 4);
+		T_CHECK(cot_recq_param(&f, "peer", "nope", 0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 0);
+		size_t j = 0;
+
+		while (j < g.nedges && g.edges[j].src != i)
+			j++;
+		T_ASSERT(j < g.nedges);
+		T_CHECK(cot_recq_param(&f, "peer", g.nodes[g.edges[j].dst].id,
+				       0) == 0);
+		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+					collect, &a) == 0);
+		T_EQ_U(total, 4);
+		cot_recq_filter_init(&f);
+	}
+	cot_recq_graph_free(&g);
+	T_ASSERT(cot_recq_graph(&st, &f, 1, NULL, 0, &g) == 0);
+	T_EQ_U(g.nedges, 1);
+	cot_recq_graph_free(&g);
+}
+
+int main(void)
+{
+	T_RUN(test_params);
+	T_RUN(test_where);
+	setup();
+	T_RUN(test_flows);
+	T_RUN(test_graph);
+	cot_store_close(&st);
+	if (!getenv("KEEP"))
+		unlink(path);
+	return t_done();
+}
