@@ -44,12 +44,15 @@ int logd_export_start(struct logd_export *x);
 /* After stop is set: wait for the thread (it sends what is committed). */
 void logd_export_join(struct logd_export *x);
 
+struct web;
+
 /* --web (web.c): the console's settings. */
 struct logd_web {
 	const char *db;		    /* opened again read-only per thread */
 	char cert[4096], key[4096]; /* PEM files (GnuTLS reads them) */
 	char token_path[4096];
-	char shown[300]; /* ADDR:PORT for the start-up line */
+	char shown[300];  /* ADDR:PORT for the start-up line */
+	struct web *priv; /* web.c's state while started */
 };
 
 /*

@@ -81,7 +81,6 @@ struct web {
 	char *cert, *key;
 };
 
-static struct web W;
 static _Thread_local struct cot_store *my_store;
 
 /* --- token ---------------------------------------------------------------- */
@@ -96,21 +95,22 @@ static int digest(const void *p, size_t n, uint8_t md[32])
 		       : -1;
 }
 
-static int token_ok(const char *t)
+static int token_ok(const struct web *x, const char *t)
 {
 	uint8_t md[32];
 
 	if (!t || !t[0] || strlen(t) > 1024 || digest(t, strlen(t), md) < 0)
 		return 0;
-	return CRYPTO_memcmp(md, W.token_md, 32) == 0;
+	return CRYPTO_memcmp(md, x->token_md, 32) == 0;
 }
 
 /*
  * Read the token file, or create it (0600, 32 random bytes as hex) when
  * absent.  A file readable or writable by group or others is refused.
  */
-static int load_token(struct logd_web *w)
+static int load_token(struct web *x)
 {
+	const struct logd_web *w = x->cfg;
 	char buf[300], hex[65];
 	uint8_t rnd[32];
 	struct stat sb;
@@ -179,7 +179,7 @@ static int load_token(struct logd_web *w)
 		OPENSSL_cleanse(buf, sizeof(buf));
 		return -1;
 	}
-	i = (size_t)digest(buf, len, W.token_md);
+	i = (size_t)digest(buf, len, x->token_md);
 	OPENSSL_cleanse(buf, sizeof(buf));
 	return (int)i;
 }
@@ -206,28 +206,28 @@ static char *slurp(const char *path)
 	return b;
 }
 
-static struct cot_store *store(void)
+static struct cot_store *store(struct web *x)
 {
 	struct cot_store *st;
 	char err[256];
 
 	if (my_store)
 		return my_store;
-	pthread_mutex_lock(&W.stmu);
-	if (W.nstores == (int)COT_ARRAY_SIZE(W.stores)) {
-		pthread_mutex_unlock(&W.stmu);
+	pthread_mutex_lock(&x->stmu);
+	if (x->nstores == (int)COT_ARRAY_SIZE(x->stores)) {
+		pthread_mutex_unlock(&x->stmu);
 		return NULL;
 	}
 	st = calloc(1, sizeof(*st));
-	if (!st || cot_store_open(st, W.cfg->db, COT_STORE_RO, 0, err,
+	if (!st || cot_store_open(st, x->cfg->db, COT_STORE_RO, 0, err,
 				  sizeof(err)) < 0) {
-		pthread_mutex_unlock(&W.stmu);
+		pthread_mutex_unlock(&x->stmu);
 		log_warnx("web: %s", st ? err : "out of memory");
 		free(st);
 		return NULL;
 	}
-	W.stores[W.nstores++] = st;
-	pthread_mutex_unlock(&W.stmu);
+	x->stores[x->nstores++] = st;
+	pthread_mutex_unlock(&x->stmu);
 	my_store = st;
 	return st;
 }
@@ -755,12 +755,12 @@ static void lay_server(int sock)
 }
 
 /*
- * Fork the layout server (W.lay is logd's end).  Called before logd
+ * Fork the layout server (x->lay is logd's end).  Called before logd
  * starts any thread, so the server is a single-threaded copy that may
  * fork in turn.  It closes @close_fd (the console's listening socket)
  * and touches none of logd's other descriptors.  0 or -1.
  */
-static int lay_start(int close_fd)
+static int lay_start(struct web *x, int close_fd)
 {
 	int sv[2];
 	pid_t pid;
@@ -786,8 +786,8 @@ static int lay_start(int close_fd)
 		_exit(0);
 	}
 	close(sv[1]);
-	W.lay = sv[0];
-	W.lay_pid = pid;
+	x->lay = sv[0];
+	x->lay_pid = pid;
 	return 0;
 }
 
@@ -796,9 +796,9 @@ static int lay_start(int close_fd)
  * order.  Returns 0, or -1 (no positions; a server that fails to
  * answer in LAY_WAIT is given up for good, logged once).
  */
-static int layout_remote(const struct cot_recq_graph *g, struct lay *nl,
-			 struct epath *el, struct box *bl, size_t *nbox,
-			 double *gw, double *gh)
+static int layout_remote(struct web *x, const struct cot_recq_graph *g,
+			 struct lay *nl, struct epath *el, struct box *bl,
+			 size_t *nbox, double *gw, double *gh)
 {
 	uint32_t h[4] = { LAY_MAGIC, (uint32_t)g->nnodes, (uint32_t)g->nedges,
 			  0 };
@@ -840,28 +840,28 @@ static int layout_remote(const struct cot_recq_graph *g, struct lay *nl,
 		le[i].dst = (uint32_t)g->edges[i].dst;
 	}
 	h[3] = (uint32_t)*nbox;
-	pthread_mutex_lock(&W.gvmu);
-	if (W.lay < 0) {
-		pthread_mutex_unlock(&W.gvmu);
+	pthread_mutex_lock(&x->gvmu);
+	if (x->lay < 0) {
+		pthread_mutex_unlock(&x->gvmu);
 		goto out;
 	}
-	if (write_all(W.lay, h, sizeof(h)) < 0 ||
-	    write_all(W.lay, ln, g->nnodes * sizeof(*ln)) < 0 ||
-	    write_all(W.lay, le, g->nedges * sizeof(*le)) < 0 ||
-	    write_all(W.lay, bc, *nbox * sizeof(*bc)) < 0 ||
-	    read_all(W.lay, &st, sizeof(st), LAY_WAIT) < 0 ||
+	if (write_all(x->lay, h, sizeof(h)) < 0 ||
+	    write_all(x->lay, ln, g->nnodes * sizeof(*ln)) < 0 ||
+	    write_all(x->lay, le, g->nedges * sizeof(*le)) < 0 ||
+	    write_all(x->lay, bc, *nbox * sizeof(*bc)) < 0 ||
+	    read_all(x->lay, &st, sizeof(st), LAY_WAIT) < 0 ||
 	    (st == 0 &&
-	     (read_all(W.lay, dim, sizeof(dim), LAY_WAIT) < 0 ||
-	      read_all(W.lay, nl, g->nnodes * sizeof(*nl), LAY_WAIT) < 0 ||
-	      read_all(W.lay, el, g->nedges * sizeof(*el), LAY_WAIT) < 0 ||
-	      read_all(W.lay, lb, *nbox * sizeof(*lb), LAY_WAIT) < 0))) {
+	     (read_all(x->lay, dim, sizeof(dim), LAY_WAIT) < 0 ||
+	      read_all(x->lay, nl, g->nnodes * sizeof(*nl), LAY_WAIT) < 0 ||
+	      read_all(x->lay, el, g->nedges * sizeof(*el), LAY_WAIT) < 0 ||
+	      read_all(x->lay, lb, *nbox * sizeof(*lb), LAY_WAIT) < 0))) {
 		log_warnx("web: the layout server does not answer; maps "
 			  "come without positions from now on");
-		close(W.lay);
-		W.lay = -1;
+		close(x->lay);
+		x->lay = -1;
 		st = 1;
 	}
-	pthread_mutex_unlock(&W.gvmu);
+	pthread_mutex_unlock(&x->gvmu);
 	if (st != 0)
 		goto out;
 	for (i = 0; i < g->nedges; i++)
@@ -1000,7 +1000,8 @@ static void write_graph(struct cot_json *j, const struct cot_recq_graph *g,
 	free(seen);
 }
 
-static enum MHD_Result api_graph(struct MHD_Connection *c, struct cot_store *st)
+static enum MHD_Result api_graph(struct web *x, struct MHD_Connection *c,
+				 struct cot_store *st)
 {
 	struct args a = { .graph = 1 };
 	struct cot_recq_graph g;
@@ -1022,7 +1023,7 @@ static enum MHD_Result api_graph(struct MHD_Connection *c, struct cot_store *st)
 	el = calloc(g.nedges + 1, sizeof(*el));
 	bl = calloc(g.nnodes + 1, sizeof(*bl));
 	if (!nl || !el || !bl ||
-	    layout_remote(&g, nl, el, bl, &nbox, &gw, &gh) < 0) {
+	    layout_remote(x, &g, nl, el, bl, &nbox, &gw, &gh) < 0) {
 		log_warnx("web: graph layout failed; sending no positions");
 		free(nl);
 		free(el);
@@ -1244,13 +1245,14 @@ static const char *bearer(struct MHD_Connection *c)
 	return h + 7;
 }
 
-static enum MHD_Result login(struct MHD_Connection *c, const char *tok)
+static enum MHD_Result login(const struct web *x, struct MHD_Connection *c,
+			     const char *tok)
 {
 	struct MHD_Response *r;
 	enum MHD_Result rc;
 	char cookie[400];
 
-	if (!token_ok(tok))
+	if (!token_ok(x, tok))
 		return text(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
 	/* token_ok: at most 256 printable characters without ';' */
 	snprintf(cookie, sizeof(cookie),
@@ -1278,8 +1280,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	struct cot_store *st;
 	size_t i;
 	int api = !strncmp(url, "/api/", 5);
+	struct web *x = cls;
 
-	(void)cls;
 	(void)version;
 	(void)upload;
 	(void)state;
@@ -1289,18 +1291,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 		return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n");
 	tok = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token");
 	if (!strcmp(url, "/") && tok)
-		return login(c, tok);
+		return login(x, c, tok);
 	tok = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, cookie_name);
-	if (!token_ok(tok) && !(api && token_ok(bearer(c))))
+	if (!token_ok(x, tok) && !(api && token_ok(x, bearer(c))))
 		return api ? jerror(c, MHD_HTTP_UNAUTHORIZED, "unauthorized")
 			   : text(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
 	if (api) {
-		st = store();
+		st = store(x);
 		if (!st)
 			return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				      "cannot open the database");
 		if (!strcmp(url, "/api/graph"))
-			return api_graph(c, st);
+			return api_graph(x, c, st);
 		if (!strcmp(url, "/api/flows"))
 			return api_flows(c, st);
 		if (!strcmp(url, "/api/health"))
@@ -1337,37 +1339,44 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 int logd_web_start(struct logd_web *w, int fd)
 {
-	W.cfg = w;
-	pthread_mutex_init(&W.gvmu, NULL);
-	pthread_mutex_init(&W.stmu, NULL);
-	if (load_token(w) < 0)
-		return -1;
-	W.cert = slurp(w->cert);
-	W.key = slurp(w->key);
-	if (!W.cert || !W.key) {
-		log_warnx("--web: cannot read %s", !W.cert ? w->cert : w->key);
+	struct web *x = calloc(1, sizeof(*x));
+
+	if (!x) {
+		log_warnx("--web: out of memory");
 		return -1;
 	}
-	W.lay = -1;
-	if (lay_start(fd) < 0) {
+	w->priv = x;
+	x->cfg = w;
+	pthread_mutex_init(&x->gvmu, NULL);
+	pthread_mutex_init(&x->stmu, NULL);
+	if (load_token(x) < 0)
+		return -1;
+	x->cert = slurp(w->cert);
+	x->key = slurp(w->key);
+	if (!x->cert || !x->key) {
+		log_warnx("--web: cannot read %s", !x->cert ? w->cert : w->key);
+		return -1;
+	}
+	x->lay = -1;
+	if (lay_start(x, fd) < 0) {
 		log_warn("--web: layout server");
 		return -1;
 	}
-	W.d = MHD_start_daemon(
+	x->d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_TLS |
 			MHD_USE_ERROR_LOG,
-		0, NULL, NULL, handle, NULL, MHD_OPTION_EXTERNAL_LOGGER,
-		mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, fd,
-		MHD_OPTION_HTTPS_MEM_CERT, W.cert, MHD_OPTION_HTTPS_MEM_KEY,
-		W.key, MHD_OPTION_HTTPS_PRIORITIES,
+		0, NULL, NULL, handle, x, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+		NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_HTTPS_MEM_CERT,
+		x->cert, MHD_OPTION_HTTPS_MEM_KEY, x->key,
+		MHD_OPTION_HTTPS_PRIORITIES,
 		"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)WEB_THREADS,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)WEB_CONNS,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)WEB_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)65536,
 		MHD_OPTION_END);
-	OPENSSL_cleanse(W.key, strlen(W.key));
-	if (!W.d) {
+	OPENSSL_cleanse(x->key, strlen(x->key));
+	if (!x->d) {
 		log_warnx("--web: libmicrohttpd did not start (certificate "
 			  "or key not usable by GnuTLS?)");
 		return -1;
@@ -1379,24 +1388,29 @@ int logd_web_start(struct logd_web *w, int fd)
 
 void logd_web_stop(struct logd_web *w)
 {
+	struct web *x = w->priv;
 	int i;
 
-	(void)w;
-	if (!W.d)
+	if (!x)
 		return;
-	MHD_stop_daemon(W.d); /* joins its threads */
-	W.d = NULL;
-	for (i = 0; i < W.nstores; i++) {
-		cot_store_close(W.stores[i]);
-		free(W.stores[i]);
+	w->priv = NULL;
+	if (!x->d)
+		goto out;
+	MHD_stop_daemon(x->d); /* joins its threads */
+	x->d = NULL;
+	for (i = 0; i < x->nstores; i++) {
+		cot_store_close(x->stores[i]);
+		free(x->stores[i]);
 	}
-	W.nstores = 0;
-	if (W.lay >= 0)
-		close(W.lay); /* the server ends */
-	W.lay = -1;
-	if (W.lay_pid > 0)
-		while (waitpid(W.lay_pid, NULL, 0) < 0 && errno == EINTR)
+	x->nstores = 0;
+	if (x->lay >= 0)
+		close(x->lay); /* the server ends */
+	x->lay = -1;
+	if (x->lay_pid > 0)
+		while (waitpid(x->lay_pid, NULL, 0) < 0 && errno == EINTR)
 			;
-	free(W.cert);
-	free(W.key);
+out:
+	free(x->cert);
+	free(x->key);
+	free(x);
 }
