@@ -280,6 +280,81 @@ static void test_graph(void)
 	cot_recq_graph_free(&g);
 }
 
+/*
+ * One connection fe 10.0.0.2 -> be 10.0.0.3:80 recorded at both VMs:
+ * at fe its source is owned (nginx) and its destination is named
+ * backend.svc; at be nothing is owned.  The destination is be's: an
+ * address node in be's box, not the name outside every box.  The same
+ * with neither end owned stays the name (nothing says whose it is).
+ */
+static void test_graph_two_vms(void)
+{
+	struct cot_store s2;
+	struct cot_stream_state ss;
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	uint8_t a2[4] = { 10, 0, 0, 2 }, a3[4] = { 10, 0, 0, 3 };
+	char p2[64], err[256];
+	struct cot_recq_filter f;
+	struct cot_recq_graph g;
+	struct cot_rec r;
+	int k;
+
+	snprintf(p2, sizeof(p2), "/tmp/test_recquery2.%d.db", (int)getpid());
+	unlink(p2);
+	T_ASSERT(cot_store_open(&s2, p2, COT_STORE_RW, 0, err, sizeof(err)) ==
+		 0);
+	cot_store_begin(&s2);
+	cot_store_stream(&s2, "t1", 1, "fp", 1, &ss);
+	for (k = 0; k < 4; k++) {
+		memset(&r, 0, sizeof(r));
+		r.seq = (uint64_t)k + 1;
+		snprintf(r.vm, sizeof(r.vm), "%s", k % 2 ? "be" : "fe");
+		r.proto = COT_PROTO_TCP;
+		r.ipproto = 6;
+		r.seen_by = 3;
+		cot_addr_from_v4(&r.src, a2);
+		cot_addr_from_v4(&r.dst, a3);
+		r.sport = (uint16_t)(k < 2 ? 40000 : 40001);
+		r.dport = 80;
+		r.first_ns = k < 2 ? 1000 : 2000; /* connection 1, then 2 */
+		r.last_ns = r.first_ns + 10;
+		r.pkts_fwd = r.pkts_rev = 1;
+		r.bytes_fwd = r.bytes_rev = 10;
+		if (k == 0) { /* connection 1 at fe: nginx, backend.svc */
+			r.src_owner.pid = 7;
+			snprintf(r.src_owner.comm, sizeof(r.src_owner.comm),
+				 "nginx");
+		}
+		if (k % 2 == 0)
+			snprintf(r.dst_name, sizeof(r.dst_name), "backend.svc");
+		cot_store_put(&s2, ss.id, &r, 1, 2, h);
+	}
+	T_ASSERT(cot_store_commit(&s2) == 0);
+	cot_recq_filter_init(&f);
+	T_ASSERT(cot_recq_graph(&s2, &f, 300, NULL, 0, &g) == 0);
+	T_EQ_U(g.nedges, 2);
+	T_EQ_U(g.total, 2);
+	for (k = 0; k < (int)g.nedges; k++) {
+		const struct cot_recq_node *d = &g.nodes[g.edges[k].dst];
+		const struct cot_recq_node *sn = &g.nodes[g.edges[k].src];
+
+		if (sn->kind == 'w') { /* connection 1 */
+			T_EQ_S(sn->box, "fe");
+			T_CHECK(d->kind == 'a');
+			T_EQ_S(d->box, "be");
+			T_EQ_S(d->title, "10.0.0.3");
+			T_EQ_S(g.edges[k].name, "backend.svc");
+		} else { /* connection 2: no owner anywhere */
+			T_CHECK(d->kind == 'n');
+			T_EQ_S(d->box, "");
+			T_EQ_S(d->title, "backend.svc");
+		}
+	}
+	cot_recq_graph_free(&g);
+	cot_store_close(&s2);
+	unlink(p2);
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -287,6 +362,7 @@ int main(void)
 	setup();
 	T_RUN(test_flows);
 	T_RUN(test_graph);
+	T_RUN(test_graph_two_vms);
 	cot_store_close(&st);
 	if (!getenv("KEEP"))
 		unlink(path);
