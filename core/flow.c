@@ -183,10 +183,17 @@ static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 static inline int side_of(const struct cot_addr *a, uint16_t ap,
 			  const struct cot_addr *b, uint16_t bp)
 {
-	int c = cot_memcmp(a->b, b->b, 16);
+	/* memcmp order, without a call: big-endian words compare as the
+	 * bytes do. */
+	uint64_t a0 = __builtin_bswap64(cot_rd64(a->b));
+	uint64_t b0 = __builtin_bswap64(cot_rd64(b->b));
+	uint64_t a1 = __builtin_bswap64(cot_rd64(a->b + 8));
+	uint64_t b1 = __builtin_bswap64(cot_rd64(b->b + 8));
 
-	if (c != 0)
-		return c > 0;
+	if (a0 != b0)
+		return a0 > b0;
+	if (a1 != b1)
+		return a1 > b1;
 	return ap > bp;
 }
 
@@ -496,13 +503,46 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 	return -COT_ENOENT;
 }
 
+/* Needs a key lookup: an OK frame other than a non-first fragment. */
+static inline bool keyed(const struct cot_pkt *p)
+{
+	return p->reason == COT_PKT_OK &&
+	       !((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4));
+}
+
+/* The canonical side of @p's sender and the hash of its key. */
+static inline uint32_t pkt_hash(const struct cot_flowtab *t,
+				const struct cot_pkt *p, int *side)
+{
+	*side = side_of(&p->src, p->sport, &p->dst, p->dport);
+	if (*side == 0)
+		return key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
+				p->dport);
+	return key_hash(t, p->ipproto, &p->dst, p->dport, &p->src, p->sport);
+}
+
+static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
+			uint64_t now, int side, uint32_t h);
+
 int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		       uint64_t now)
 {
+	uint32_t h = 0;
+	int side = 0;
+
+	if (keyed(p))
+		h = pkt_hash(t, p, &side);
+	return update_keyed(t, p, now, side, h);
+}
+
+/* cot_flowtab_update() with @side and @h from pkt_hash() when keyed(). */
+static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
+			uint64_t now, int side, uint32_t h)
+{
 	const struct cot_addr *a0, *a1;
 	uint16_t p0, p1;
-	int side, sl;
-	uint32_t h, s;
+	int sl;
+	uint32_t s;
 	struct flow *f;
 
 	t->st.pkts++;
@@ -531,13 +571,11 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		return (int)s;
 	}
 
-	side = side_of(&p->src, p->sport, &p->dst, p->dport);
 	if (side == 0) {
 		a0 = &p->src, p0 = p->sport, a1 = &p->dst, p1 = p->dport;
 	} else {
 		a0 = &p->dst, p0 = p->dport, a1 = &p->src, p1 = p->sport;
 	}
-	h = key_hash(t, p->ipproto, a0, p0, a1, p1);
 	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1);
 
 	/* A new SYN on a closing connection's tuple is a new connection. */
@@ -635,6 +673,86 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		e->used = 1;
 	}
 	return (int)s;
+}
+
+/*
+ * A batch as a three-stage software pipeline: frame i + 2 * LAG is
+ * hashed and its bucket prefetched, frame i + LAG's bucket is read (by
+ * now in cache) and the flow at its head prefetched, and frame i is
+ * updated.  Each update does its own full lookup on the table as the
+ * updates before it left it (a flow opened, ended or evicted earlier in
+ * the batch is seen); the hashes and prefetches only read the table, so
+ * the results are those of one update after the other.
+ */
+#define LAG 6
+
+static void prefetch_head(const struct cot_flowtab *t, const struct cot_pkt *p,
+			  uint32_t h)
+{
+	uint32_t s;
+	const uint8_t *f;
+
+	if (!keyed(p))
+		return;
+	s = t->buckets[h & (t->nbuckets - 1)];
+	if (s == NIL)
+		return;
+	f = (const uint8_t *)&t->flows[s];
+	__builtin_prefetch(f);
+	__builtin_prefetch(f + sizeof(struct flow) - 1);
+}
+
+static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
+			     const uint64_t *now, uint32_t n, int32_t *slots)
+{
+	uint32_t h[COT_FLOW_BATCH], i, got = 0;
+	int8_t side[COT_FLOW_BATCH];
+
+	/* Bound: n <= COT_FLOW_BATCH, each stage once per frame. */
+	for (i = 0; i < n + 2 * LAG; i++) {
+		if (i < n) {
+			int sd = 0;
+
+			h[i] = 0;
+			if (keyed(&pkts[i])) {
+				h[i] = pkt_hash(t, &pkts[i], &sd);
+				__builtin_prefetch(
+					&t->buckets[h[i] & (t->nbuckets - 1)]);
+			}
+			side[i] = (int8_t)sd;
+		}
+		if (i >= LAG && i - LAG < n)
+			prefetch_head(t, &pkts[i - LAG], h[i - LAG]);
+		if (i >= 2 * LAG) {
+			uint32_t k = i - 2 * LAG;
+			int r = update_keyed(t, &pkts[k], now[k], side[k],
+					     h[k]);
+
+			if (slots)
+				slots[k] = r;
+			got += r >= 0;
+		}
+	}
+	return got;
+}
+
+uint32_t cot_flowtab_update_batch(struct cot_flowtab *t,
+				  const struct cot_pkt *pkts,
+				  const uint64_t *now_ns, uint32_t n,
+				  int32_t *slots)
+{
+	uint32_t done, got = 0;
+
+	/* Bound: n / COT_FLOW_BATCH rounds of at most COT_FLOW_BATCH. */
+	for (done = 0; done < n;) {
+		uint32_t k =
+			n - done < COT_FLOW_BATCH ? n - done : COT_FLOW_BATCH;
+
+		got += update_batch(t, pkts + done, now_ns + done, k,
+				    slots ? slots + done : NULL);
+		done += k;
+	}
+	return got;
 }
 
 void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)

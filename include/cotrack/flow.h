@@ -97,6 +97,25 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *pkt,
 		       uint64_t now_ns);
 
+/* Frames cot_flowtab_update_batch() looks up together. */
+#define COT_FLOW_BATCH 64
+
+/*
+ * Account @n parsed frames in order: the same as
+ *	for (i = 0; i < n; i++)
+ *		slots[i] = cot_flowtab_update(t, &pkts[i], now_ns[i]);
+ * (the same slots, counters and events in the same order), but a few
+ * frames ahead of the one being updated, keys are hashed and their
+ * buckets and flows prefetched, so that the cache misses of several
+ * lookups overlap (up to COT_FLOW_BATCH frames at a time; any @n).  @slots may
+ *be NULL.  Returns the number of frames attributed to a flow.  Not thread-safe
+ *(as update).
+ */
+uint32_t cot_flowtab_update_batch(struct cot_flowtab *t,
+				  const struct cot_pkt *pkts,
+				  const uint64_t *now_ns, uint32_t n,
+				  int32_t *slots);
+
 /*
  * Optional: start loading the bucket @pkt will hit, so that a caller
  * parsing frame i+1 before updating frame i hides the cache miss.
