@@ -330,6 +330,14 @@ static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
 	uint32_t *pp;
 	uint32_t guard;
 
+	/* The bucket and the list neighbours are written below: start
+	 * loading them now, so that their misses overlap each other and
+	 * the record's callback. */
+	__builtin_prefetch(&t->buckets[f->hash & (t->nbuckets - 1)], 1);
+	if (f->next != NIL)
+		__builtin_prefetch(&t->flows[f->next], 1);
+	if (f->prev != NIL)
+		__builtin_prefetch(&t->flows[f->prev], 1);
 	emit(t, COT_FLOW_ENDED, s, end);
 	t->st.ended++;
 	t->st.ended_by[end < COT_END__COUNT ? end : 0]++;
@@ -684,7 +692,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
  * the batch is seen); the hashes and prefetches only read the table, so
  * the results are those of one update after the other.
  */
-#define LAG 6
+#define LAG 8
 
 static void prefetch_head(const struct cot_flowtab *t, const struct cot_pkt *p,
 			  uint32_t h)

@@ -185,16 +185,38 @@ static void l_str(struct line *l, const char *s)
 
 static void l_u64(struct line *l, uint64_t v)
 {
+	static const char d2[] = "00010203040506070809"
+				 "10111213141516171819"
+				 "20212223242526272829"
+				 "30313233343536373839"
+				 "40414243444546474849"
+				 "50515253545556575859"
+				 "60616263646566676869"
+				 "70717273747576777879"
+				 "80818283848586878889"
+				 "90919293949596979899";
 	char tmp[20];
-	int k = 0;
+	int k = 20;
 
 	l_room(l, 20);
-	do { /* bound: 20 digits for 2^64 */
-		tmp[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (k)
-		l->b[l->n++] = tmp[--k];
+	/* Bound: 2^64 has 20 digits, two per turn. */
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		k -= 2;
+		tmp[k] = d2[2 * r];
+		tmp[k + 1] = d2[2 * r + 1];
+	}
+	if (v >= 10) {
+		k -= 2;
+		tmp[k] = d2[2 * v];
+		tmp[k + 1] = d2[2 * v + 1];
+	} else {
+		tmp[--k] = (char)('0' + v);
+	}
+	memcpy(l->b + l->n, tmp + k, (size_t)(20 - k));
+	l->n += (size_t)(20 - k);
 }
 
 static void l_addr(struct line *l, const struct cot_addr *a)

@@ -274,11 +274,12 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 	uint64_t now = 0, last_expire = 0;
 	double next_progress = 0;
 	char why[PCAP_ERRBUF_SIZE + 128];
-	struct cot_pkt pk[2];
-	uint64_t n = 0;
+	struct cot_pkt pk[COT_FLOW_BATCH];
+	uint64_t nows[COT_FLOW_BATCH];
+	uint32_t nb;
 	void *mem;
 	size_t len;
-	int rc, ret = 0, have;
+	int rc, ret = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->linktype = dlt;
@@ -314,35 +315,33 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 		next_progress = now_s() + 0.5;
 
 	/*
-	 * A two-stage pipeline: frame i+1 is parsed and its bucket fetched
-	 * while frame i's update waits on nothing.
+	 * Frames are parsed as they are read and their lookups done in
+	 * batches (cot_flowtab_update_batch: the cache misses of several
+	 * overlap).  The order of work is the same as one frame at a time:
+	 * for each frame, its time; the expiry when one is due, after the
+	 * frames before it (so the batch is cut there); its update.
 	 */
-	have = 0;
+	nb = 0;
 	for (;;) {
-		struct cot_pkt *cur = &pk[n & 1];
-		uint64_t ts = 0;
-
 		rc = src_next(s, &fr, why, sizeof(why));
-		if (rc == 1 && prepare(s, dlt, &fr, scratch, cur, st))
-			continue; /* counted: bad link header */
-		if (rc == 1) {
-			ts = fr.ts;
-			cot_flowtab_prefetch(t, cur);
-		}
-		if (have) {
-			cot_flowtab_update(t, &pk[(n + 1) & 1], now);
-			have = 0;
-		}
 		if (rc != 1)
 			break;
+		if (prepare(s, dlt, &fr, scratch, &pk[nb], st))
+			continue; /* counted: bad link header */
 		/* Captures can step back in time; the table cannot. */
-		if (ts > now)
-			now = ts;
-		have = 1;
-		n++;
+		if (fr.ts > now)
+			now = fr.ts;
 		if (now - last_expire >= 1000000000ULL) {
+			cot_flowtab_update_batch(t, pk, nows, nb, NULL);
+			pk[0] = pk[nb];
+			nb = 0;
 			cot_flowtab_expire(t, now, 0);
 			last_expire = now;
+		}
+		nows[nb++] = now;
+		if (nb == COT_FLOW_BATCH) {
+			cot_flowtab_update_batch(t, pk, nows, nb, NULL);
+			nb = 0;
 		}
 		if (o->progress && (st->frames & 0xffff) == 0 &&
 		    now_s() >= next_progress) {
@@ -351,6 +350,7 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 			next_progress = now_s() + 0.5;
 		}
 	}
+	cot_flowtab_update_batch(t, pk, nows, nb, NULL);
 	if (rc < 0) {
 		snprintf(err, errlen,
 			 "capture is corrupt or truncated after %" PRIu64
