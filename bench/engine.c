@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cotrack/flow.h"
 #include "host/cli.h"
@@ -25,6 +26,8 @@ struct frame {
 	uint32_t off, caplen, wirelen;
 	uint64_t ts;
 };
+
+#define HUGE ((size_t)2 << 20)
 
 static double now(void)
 {
@@ -117,7 +120,11 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	memlen = cot_flowtab_memsize(&fp);
-	mem = aligned_alloc(64, (memlen + 63) & ~(size_t)63);
+	/* As cotrack replay allocates it: on huge pages when it can. */
+	memlen = (memlen + HUGE - 1) & ~(size_t)(HUGE - 1);
+	mem = aligned_alloc(HUGE, memlen);
+	if (mem)
+		madvise(mem, memlen, MADV_HUGEPAGE);
 	if (!mem || !nfr) {
 		fprintf(stderr, "engine: no frames or no memory\n");
 		return 1;
