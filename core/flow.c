@@ -73,7 +73,8 @@ struct cot_flowtab {
 	uint64_t timeout[L__COUNT];
 	uint32_t nbuckets;    /* power of two */
 	uint32_t nfrags;      /* power of two */
-	uint32_t free_head;   /* free slots, linked through next */
+	uint32_t free_head;   /* freed slots, linked through next */
+	uint32_t used;	      /* slots below it have been laid out */
 	uint32_t scan_cursor; /* active-timeout scan position */
 	uint32_t *buckets;
 	struct flow *flows;
@@ -155,15 +156,12 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	t->frags = (struct frag *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;
-	for (i = 0; i < p->max_flows; i++) {
-		struct flow *f = &t->flows[i];
-
-		cot_memset(f, 0, sizeof(*f));
-		f->lru = L_FREE;
-		f->next = i + 1 < p->max_flows ? i + 1 : NIL;
-	}
+	/* Slots from t->used up are free without being on the free list,
+	 * and are laid out when first taken (flow_alloc): a table larger
+	 * than its traffic never touches the rest of its memory. */
 	cot_memset(t->frags, 0, (size_t)t->nfrags * sizeof(struct frag));
-	t->free_head = 0;
+	t->free_head = NIL;
+	t->used = 0;
 	for (i = 0; i < L__COUNT; i++)
 		t->lru[i].head = t->lru[i].tail = NIL;
 	*out = t;
@@ -380,6 +378,16 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 {
 	uint32_t s;
 
+	if (t->free_head == NIL && t->used < t->p.max_flows) {
+		/* Freed slots first, then the never used ones in order:
+		 * the order a free list of every slot would give. */
+		struct flow *f = &t->flows[t->used];
+
+		cot_memset(f, 0, sizeof(*f));
+		f->lru = L_FREE;
+		f->next = NIL;
+		t->free_head = t->used++;
+	}
 	if (t->free_head == NIL) {
 		uint32_t victim = oldest_flow(t);
 
@@ -391,8 +399,8 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 	s = t->free_head;
 	t->free_head = t->flows[s].next;
 	/* The next flow opened will be written there. */
-	if (t->free_head != NIL)
-		__builtin_prefetch(&t->flows[t->free_head], 1);
+	__builtin_prefetch(
+		&t->flows[t->free_head != NIL ? t->free_head : t->used], 1);
 	return s;
 }
 
@@ -822,8 +830,9 @@ uint32_t cot_flowtab_expire(struct cot_flowtab *t, uint64_t now,
 		struct flow *f = &t->flows[s];
 
 		t->scan_cursor = s + 1 < t->p.max_flows ? s + 1 : 0;
-		if (f->lru == L_FREE || (f->pkts[0] | f->pkts[1]) == 0 ||
-		    now < f->first || now - f->first < t->p.active_ns)
+		if (s >= t->used || f->lru == L_FREE ||
+		    (f->pkts[0] | f->pkts[1]) == 0 || now < f->first ||
+		    now - f->first < t->p.active_ns)
 			continue;
 		/* Report what has gone by; the connection carries on. */
 		emit(t, COT_FLOW_ENDED, s, COT_END_ACTIVE);
