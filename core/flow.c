@@ -695,30 +695,30 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 }
 
 /*
- * A batch as a three-stage software pipeline: frame i + 2 * LAG is
- * hashed and its bucket prefetched, frame i + LAG's bucket is read (by
- * now in cache) and the flow at its head prefetched, and frame i is
- * updated.  Each update does its own full lookup on the table as the
- * updates before it left it (a flow opened, ended or evicted earlier in
- * the batch is seen); the hashes and prefetches only read the table, so
- * the results are those of one update after the other.
+ * A batch as a four-stage software pipeline: frame i + 3 * LAG is
+ * hashed and its bucket prefetched; frame i + 2 * LAG's bucket is read
+ * (by now in cache) and the flow at its head prefetched; for frame
+ * i + LAG, when that head is not its key (another hash), the next flow
+ * on the chain is prefetched; frame i is updated.  Each update does its
+ * own full lookup on the table as the updates before it left it (a flow
+ * opened, ended or evicted earlier in the batch is seen); the hashes
+ * and prefetches only read the table, so the results are those of one
+ * update after the other.
  */
-#define LAG 8
+#define LAG 6
 
-static void prefetch_head(const struct cot_flowtab *t, const struct cot_pkt *p,
-			  uint32_t h)
+static void prefetch_flow(const struct cot_flowtab *t, uint32_t s)
 {
-	uint32_t s;
-	const uint8_t *f;
+	const uint8_t *f = (const uint8_t *)&t->flows[s];
 
-	if (!keyed(p))
-		return;
-	s = t->buckets[h & (t->nbuckets - 1)];
-	if (s == NIL)
-		return;
-	f = (const uint8_t *)&t->flows[s];
 	__builtin_prefetch(f);
 	__builtin_prefetch(f + sizeof(struct flow) - 1);
+}
+
+/* The slot at the head of @h's bucket, or NIL. */
+static inline uint32_t bucket_head(const struct cot_flowtab *t, uint32_t h)
+{
+	return t->buckets[h & (t->nbuckets - 1)];
 }
 
 static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
@@ -728,7 +728,9 @@ static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
 	int8_t side[COT_FLOW_BATCH];
 
 	/* Bound: n <= COT_FLOW_BATCH, each stage once per frame. */
-	for (i = 0; i < n + 2 * LAG; i++) {
+	for (i = 0; i < n + 3 * LAG; i++) {
+		uint32_t k, s;
+
 		if (i < n) {
 			int sd = 0;
 
@@ -740,13 +742,20 @@ static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
 			}
 			side[i] = (int8_t)sd;
 		}
-		if (i >= LAG && i - LAG < n)
-			prefetch_head(t, &pkts[i - LAG], h[i - LAG]);
-		if (i >= 2 * LAG) {
-			uint32_t k = i - 2 * LAG;
-			int r = update_keyed(t, &pkts[k], now[k], side[k],
-					     h[k]);
+		k = i - LAG;
+		if (i >= LAG && k < n && keyed(&pkts[k]) &&
+		    (s = bucket_head(t, h[k])) != NIL)
+			prefetch_flow(t, s);
+		k = i - 2 * LAG;
+		if (i >= 2 * LAG && k < n && keyed(&pkts[k]) &&
+		    (s = bucket_head(t, h[k])) != NIL &&
+		    t->flows[s].hash != h[k] && t->flows[s].hnext != NIL)
+			prefetch_flow(t, t->flows[s].hnext);
+		if (i >= 3 * LAG) {
+			int r;
 
+			k = i - 3 * LAG;
+			r = update_keyed(t, &pkts[k], now[k], side[k], h[k]);
 			if (slots)
 				slots[k] = r;
 			got += r >= 0;
