@@ -183,40 +183,72 @@ static void l_str(struct line *l, const char *s)
 	}
 }
 
-static void l_u64(struct line *l, uint64_t v)
+static const char d2[] = "00010203040506070809"
+			 "10111213141516171819"
+			 "20212223242526272829"
+			 "30313233343536373839"
+			 "40414243444546474849"
+			 "50515253545556575859"
+			 "60616263646566676869"
+			 "70717273747576777879"
+			 "80818283848586878889"
+			 "90919293949596979899";
+
+/* @v < 10^8 in exactly 8 digits, with 32-bit arithmetic. */
+static void put8(char *p, uint32_t v)
 {
-	static const char d2[] = "00010203040506070809"
-				 "10111213141516171819"
-				 "20212223242526272829"
-				 "30313233343536373839"
-				 "40414243444546474849"
-				 "50515253545556575859"
-				 "60616263646566676869"
-				 "70717273747576777879"
-				 "80818283848586878889"
-				 "90919293949596979899";
-	char tmp[20];
-	int k = 20;
+	uint32_t hi = v / 10000, lo = v % 10000;
 
-	l_room(l, 20);
-	/* Bound: 2^64 has 20 digits, two per turn. */
+	memcpy(p, d2 + 2 * (hi / 100), 2);
+	memcpy(p + 2, d2 + 2 * (hi % 100), 2);
+	memcpy(p + 4, d2 + 2 * (lo / 100), 2);
+	memcpy(p + 6, d2 + 2 * (lo % 100), 2);
+}
+
+/* @v < 10^8 in as many digits as it needs. */
+static size_t put_small(char *p, uint32_t v)
+{
+	char tmp[8];
+	int k = 8;
+
+	/* Bound: 8 digits, two a turn. */
 	while (v >= 100) {
-		unsigned int r = (unsigned int)(v % 100);
-
-		v /= 100;
 		k -= 2;
-		tmp[k] = d2[2 * r];
-		tmp[k + 1] = d2[2 * r + 1];
+		memcpy(tmp + k, d2 + 2 * (v % 100), 2);
+		v /= 100;
 	}
 	if (v >= 10) {
 		k -= 2;
-		tmp[k] = d2[2 * v];
-		tmp[k + 1] = d2[2 * v + 1];
+		memcpy(tmp + k, d2 + 2 * v, 2);
 	} else {
 		tmp[--k] = (char)('0' + v);
 	}
-	memcpy(l->b + l->n, tmp + k, (size_t)(20 - k));
-	l->n += (size_t)(20 - k);
+	memcpy(p, tmp + k, (size_t)(8 - k));
+	return (size_t)(8 - k);
+}
+
+/* Decimal, as printf's %" PRIu64 " (nanosecond times have 19 digits). */
+static void l_u64(struct line *l, uint64_t v)
+{
+	char *p;
+
+	l_room(l, 20);
+	p = l->b + l->n;
+	if (v < 100000000) {
+		l->n += put_small(p, (uint32_t)v);
+	} else if (v < 10000000000000000ULL) {
+		size_t k = put_small(p, (uint32_t)(v / 100000000));
+
+		put8(p + k, (uint32_t)(v % 100000000));
+		l->n += k + 8;
+	} else {
+		uint64_t top = v / 100000000;
+		size_t k = put_small(p, (uint32_t)(top / 100000000));
+
+		put8(p + k, (uint32_t)(top % 100000000));
+		put8(p + k + 8, (uint32_t)(v % 100000000));
+		l->n += k + 16;
+	}
 }
 
 static void l_addr(struct line *l, const struct cot_addr *a)
