@@ -283,6 +283,8 @@ static void l_json_str(struct line *l, const char *s)
 
 static void l_csv_str(struct line *l, const char *s)
 {
+	if (!*s) /* most names are absent */
+		return;
 	if (!strpbrk(s, ",\"\r\n")) {
 		l_str(l, s);
 		return;
