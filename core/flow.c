@@ -73,7 +73,8 @@ struct cot_flowtab {
 	uint64_t timeout[L__COUNT];
 	uint32_t nbuckets;    /* power of two */
 	uint32_t nfrags;      /* power of two */
-	uint32_t free_head;   /* free slots, linked through next */
+	uint32_t free_head;   /* freed slots, linked through next */
+	uint32_t used;	      /* slots below it have been laid out */
 	uint32_t scan_cursor; /* active-timeout scan position */
 	uint32_t *buckets;
 	struct flow *flows;
@@ -155,15 +156,12 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	t->frags = (struct frag *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;
-	for (i = 0; i < p->max_flows; i++) {
-		struct flow *f = &t->flows[i];
-
-		cot_memset(f, 0, sizeof(*f));
-		f->lru = L_FREE;
-		f->next = i + 1 < p->max_flows ? i + 1 : NIL;
-	}
+	/* Slots from t->used up are free without being on the free list,
+	 * and are laid out when first taken (flow_alloc): a table larger
+	 * than its traffic never touches the rest of its memory. */
 	cot_memset(t->frags, 0, (size_t)t->nfrags * sizeof(struct frag));
-	t->free_head = 0;
+	t->free_head = NIL;
+	t->used = 0;
 	for (i = 0; i < L__COUNT; i++)
 		t->lru[i].head = t->lru[i].tail = NIL;
 	*out = t;
@@ -183,10 +181,17 @@ static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 static inline int side_of(const struct cot_addr *a, uint16_t ap,
 			  const struct cot_addr *b, uint16_t bp)
 {
-	int c = cot_memcmp(a->b, b->b, 16);
+	/* memcmp order, without a call: big-endian words compare as the
+	 * bytes do. */
+	uint64_t a0 = __builtin_bswap64(cot_rd64(a->b));
+	uint64_t b0 = __builtin_bswap64(cot_rd64(b->b));
+	uint64_t a1 = __builtin_bswap64(cot_rd64(a->b + 8));
+	uint64_t b1 = __builtin_bswap64(cot_rd64(b->b + 8));
 
-	if (c != 0)
-		return c > 0;
+	if (a0 != b0)
+		return a0 > b0;
+	if (a1 != b1)
+		return a1 > b1;
 	return ap > bp;
 }
 
@@ -323,6 +328,14 @@ static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
 	uint32_t *pp;
 	uint32_t guard;
 
+	/* The bucket and the list neighbours are written below: start
+	 * loading them now, so that their misses overlap each other and
+	 * the record's callback. */
+	__builtin_prefetch(&t->buckets[f->hash & (t->nbuckets - 1)], 1);
+	if (f->next != NIL)
+		__builtin_prefetch(&t->flows[f->next], 1);
+	if (f->prev != NIL)
+		__builtin_prefetch(&t->flows[f->prev], 1);
 	emit(t, COT_FLOW_ENDED, s, end);
 	t->st.ended++;
 	t->st.ended_by[end < COT_END__COUNT ? end : 0]++;
@@ -365,6 +378,16 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 {
 	uint32_t s;
 
+	if (t->free_head == NIL && t->used < t->p.max_flows) {
+		/* Freed slots first, then the never used ones in order:
+		 * the order a free list of every slot would give. */
+		struct flow *f = &t->flows[t->used];
+
+		cot_memset(f, 0, sizeof(*f));
+		f->lru = L_FREE;
+		f->next = NIL;
+		t->free_head = t->used++;
+	}
 	if (t->free_head == NIL) {
 		uint32_t victim = oldest_flow(t);
 
@@ -375,6 +398,9 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 	}
 	s = t->free_head;
 	t->free_head = t->flows[s].next;
+	/* The next flow opened will be written there. */
+	__builtin_prefetch(
+		&t->flows[t->free_head != NIL ? t->free_head : t->used], 1);
 	return s;
 }
 
@@ -496,13 +522,46 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 	return -COT_ENOENT;
 }
 
+/* Needs a key lookup: an OK frame other than a non-first fragment. */
+static inline bool keyed(const struct cot_pkt *p)
+{
+	return p->reason == COT_PKT_OK &&
+	       !((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4));
+}
+
+/* The canonical side of @p's sender and the hash of its key. */
+static inline uint32_t pkt_hash(const struct cot_flowtab *t,
+				const struct cot_pkt *p, int *side)
+{
+	*side = side_of(&p->src, p->sport, &p->dst, p->dport);
+	if (*side == 0)
+		return key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
+				p->dport);
+	return key_hash(t, p->ipproto, &p->dst, p->dport, &p->src, p->sport);
+}
+
+static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
+			uint64_t now, int side, uint32_t h);
+
 int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		       uint64_t now)
 {
+	uint32_t h = 0;
+	int side = 0;
+
+	if (keyed(p))
+		h = pkt_hash(t, p, &side);
+	return update_keyed(t, p, now, side, h);
+}
+
+/* cot_flowtab_update() with @side and @h from pkt_hash() when keyed(). */
+static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
+			uint64_t now, int side, uint32_t h)
+{
 	const struct cot_addr *a0, *a1;
 	uint16_t p0, p1;
-	int side, sl;
-	uint32_t h, s;
+	int sl;
+	uint32_t s;
 	struct flow *f;
 
 	t->st.pkts++;
@@ -531,13 +590,11 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		return (int)s;
 	}
 
-	side = side_of(&p->src, p->sport, &p->dst, p->dport);
 	if (side == 0) {
 		a0 = &p->src, p0 = p->sport, a1 = &p->dst, p1 = p->dport;
 	} else {
 		a0 = &p->dst, p0 = p->dport, a1 = &p->src, p1 = p->sport;
 	}
-	h = key_hash(t, p->ipproto, a0, p0, a1, p1);
 	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1);
 
 	/* A new SYN on a closing connection's tuple is a new connection. */
@@ -637,6 +694,95 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 	return (int)s;
 }
 
+/*
+ * A batch as a four-stage software pipeline: frame i + 3 * LAG is
+ * hashed and its bucket prefetched; frame i + 2 * LAG's bucket is read
+ * (by now in cache) and the flow at its head prefetched; for frame
+ * i + LAG, when that head is not its key (another hash), the next flow
+ * on the chain is prefetched; frame i is updated.  Each update does its
+ * own full lookup on the table as the updates before it left it (a flow
+ * opened, ended or evicted earlier in the batch is seen); the hashes
+ * and prefetches only read the table, so the results are those of one
+ * update after the other.
+ */
+#define LAG 6
+
+static void prefetch_flow(const struct cot_flowtab *t, uint32_t s)
+{
+	const uint8_t *f = (const uint8_t *)&t->flows[s];
+
+	__builtin_prefetch(f);
+	__builtin_prefetch(f + sizeof(struct flow) - 1);
+}
+
+/* The slot at the head of @h's bucket, or NIL. */
+static inline uint32_t bucket_head(const struct cot_flowtab *t, uint32_t h)
+{
+	return t->buckets[h & (t->nbuckets - 1)];
+}
+
+static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
+			     const uint64_t *now, uint32_t n, int32_t *slots)
+{
+	uint32_t h[COT_FLOW_BATCH], i, got = 0;
+	int8_t side[COT_FLOW_BATCH];
+
+	/* Bound: n <= COT_FLOW_BATCH, each stage once per frame. */
+	for (i = 0; i < n + 3 * LAG; i++) {
+		uint32_t k, s;
+
+		if (i < n) {
+			int sd = 0;
+
+			h[i] = 0;
+			if (keyed(&pkts[i])) {
+				h[i] = pkt_hash(t, &pkts[i], &sd);
+				__builtin_prefetch(
+					&t->buckets[h[i] & (t->nbuckets - 1)]);
+			}
+			side[i] = (int8_t)sd;
+		}
+		k = i - LAG;
+		if (i >= LAG && k < n && keyed(&pkts[k]) &&
+		    (s = bucket_head(t, h[k])) != NIL)
+			prefetch_flow(t, s);
+		k = i - 2 * LAG;
+		if (i >= 2 * LAG && k < n && keyed(&pkts[k]) &&
+		    (s = bucket_head(t, h[k])) != NIL &&
+		    t->flows[s].hash != h[k] && t->flows[s].hnext != NIL)
+			prefetch_flow(t, t->flows[s].hnext);
+		if (i >= 3 * LAG) {
+			int r;
+
+			k = i - 3 * LAG;
+			r = update_keyed(t, &pkts[k], now[k], side[k], h[k]);
+			if (slots)
+				slots[k] = r;
+			got += r >= 0;
+		}
+	}
+	return got;
+}
+
+uint32_t cot_flowtab_update_batch(struct cot_flowtab *t,
+				  const struct cot_pkt *pkts,
+				  const uint64_t *now_ns, uint32_t n,
+				  int32_t *slots)
+{
+	uint32_t done, got = 0;
+
+	/* Bound: n / COT_FLOW_BATCH rounds of at most COT_FLOW_BATCH. */
+	for (done = 0; done < n;) {
+		uint32_t k =
+			n - done < COT_FLOW_BATCH ? n - done : COT_FLOW_BATCH;
+
+		got += update_batch(t, pkts + done, now_ns + done, k,
+				    slots ? slots + done : NULL);
+		done += k;
+	}
+	return got;
+}
+
 void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)
 {
 	uint32_t h;
@@ -693,8 +839,9 @@ uint32_t cot_flowtab_expire(struct cot_flowtab *t, uint64_t now,
 		struct flow *f = &t->flows[s];
 
 		t->scan_cursor = s + 1 < t->p.max_flows ? s + 1 : 0;
-		if (f->lru == L_FREE || (f->pkts[0] | f->pkts[1]) == 0 ||
-		    now < f->first || now - f->first < t->p.active_ns)
+		if (s >= t->used || f->lru == L_FREE ||
+		    (f->pkts[0] | f->pkts[1]) == 0 || now < f->first ||
+		    now - f->first < t->p.active_ns)
 			continue;
 		/* Report what has gone by; the connection carries on. */
 		emit(t, COT_FLOW_ENDED, s, COT_END_ACTIVE);

@@ -13,6 +13,7 @@
  *	struct cot_flowtab *t;
  *	cot_flowtab_init(&t, mem, n, &params);
  *	for each frame: cot_pkt_parse(); cot_flowtab_update(t, &pkt, now);
+ *	(or parse several, then cot_flowtab_update_batch(t, pkts, nows, n))
  *	periodically:   cot_flowtab_expire(t, now, budget);
  *	at the end:     cot_flowtab_flush(t, now, COT_END_OPEN);
  */
@@ -96,6 +97,26 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
  */
 int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *pkt,
 		       uint64_t now_ns);
+
+/* Frames cot_flowtab_update_batch() looks up together. */
+#define COT_FLOW_BATCH 64
+
+/*
+ * Account @n parsed frames in order: the same as
+ *	for (i = 0; i < n; i++)
+ *		slots[i] = cot_flowtab_update(t, &pkts[i], now_ns[i]);
+ * (the same slots, counters and events in the same order), but a few
+ * frames ahead of the one being updated, keys are hashed and their
+ * buckets and flows prefetched, so that the cache misses of several
+ * lookups overlap (up to COT_FLOW_BATCH frames at a time; any @n).
+ * @slots may be NULL.  Returns the number of frames attributed to a
+ * flow.  Not thread-safe (as update).  A caller that expires between
+ * frames calls it with the frames before the expiry, then expires.
+ */
+uint32_t cot_flowtab_update_batch(struct cot_flowtab *t,
+				  const struct cot_pkt *pkts,
+				  const uint64_t *now_ns, uint32_t n,
+				  int32_t *slots);
 
 /*
  * Optional: start loading the bucket @pkt will hit, so that a caller

@@ -336,6 +336,210 @@ static void test_many(void)
 	free(mem);
 }
 
+/*
+ * cot_flowtab_update_batch against cot_flowtab_update: two tables with
+ * the same parameters get the same random frames (few endpoints, so
+ * flows repeat; SYN/FIN/RST; fragments; drops; IPv4 and IPv6), one by
+ * one and in batches of random sizes (past COT_FLOW_BATCH too), with
+ * expiry between the batches.  A small table fills and evicts.  Slots,
+ * every event (its kind, slot and record, in order) and the counters
+ * must be equal.
+ */
+struct evlog {
+	uint64_t n, digest;
+	uint32_t ended;
+};
+
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdULL;
+}
+
+static void log_cb(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
+		   uint32_t slot)
+{
+	struct evlog *l = ctx;
+	uint64_t h = l->digest;
+	int i;
+
+	h = mix(h, (uint64_t)ev << 32 | slot);
+	for (i = 0; i < 16; i += 8) {
+		uint64_t a, b;
+
+		memcpy(&a, r->src.b + i, 8);
+		memcpy(&b, r->dst.b + i, 8);
+		h = mix(mix(h, a), b);
+	}
+	h = mix(h, (uint64_t)r->sport << 16 | r->dport);
+	h = mix(h, (uint64_t)r->proto << 24 | (uint64_t)r->end << 16 |
+			   (uint64_t)r->tcp_state << 8 | r->ipproto);
+	h = mix(mix(h, r->first_ns), r->last_ns);
+	h = mix(mix(h, r->pkts_fwd), r->bytes_fwd);
+	h = mix(mix(h, r->pkts_rev), r->bytes_rev);
+	h = mix(h, (uint64_t)r->tcp_flags_fwd << 8 | r->tcp_flags_rev);
+	l->digest = h;
+	l->n++;
+	if (ev == COT_FLOW_ENDED)
+		l->ended++;
+}
+
+static uint64_t rng_state = 0x243f6a8885a308d3ULL;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (uint32_t)((rng_state >> 11) % n);
+}
+
+static struct cot_pkt random_pkt(void)
+{
+	static const uint8_t fl[] = { COT_TCP_SYN,
+				      COT_TCP_SYN | COT_TCP_ACK,
+				      COT_TCP_ACK,
+				      COT_TCP_ACK | COT_TCP_PSH,
+				      COT_TCP_FIN | COT_TCP_ACK,
+				      COT_TCP_RST };
+	static const uint8_t protos[] = { 6, 6, 6, 17, 17, 1 };
+	/* Mostly a few keys that live long enough to close or time out;
+	 * a quarter from many more, which fill the table. */
+	uint32_t wide = rnd(4) == 0 ? 8 : 1;
+	struct cot_pkt p =
+		v4(protos[rnd(6)], (uint8_t)(1 + rnd(2 * wide)),
+		   (uint16_t)(1000 + rnd(3 * wide)), (uint8_t)(3 + rnd(2)),
+		   (uint16_t)(80 + rnd(2)), 0, 40 + rnd(1400));
+	uint32_t r = rnd(100);
+
+	if (p.ipproto == 6)
+		p.tcp_flags = fl[rnd(6)];
+	if (rnd(2)) { /* the other direction */
+		struct cot_addr a = p.src;
+		uint16_t port = p.sport;
+
+		p.src = p.dst;
+		p.dst = a;
+		p.sport = p.dport;
+		p.dport = port;
+	}
+	if (rnd(4) == 0) { /* IPv6: the same low bytes under another prefix */
+		p.ipver = 6;
+		p.src.b[0] = p.dst.b[0] = 0xfd;
+		p.src.b[10] = p.src.b[11] = p.dst.b[10] = p.dst.b[11] = 0;
+	}
+	if (r < 5) {
+		p.reason = (uint8_t)(1 + rnd(COT_PKT__COUNT - 1));
+	} else if (r < 12) {
+		p.fl |= COT_PKT_F_FRAG | COT_PKT_F_FIRST_FRAG;
+		p.frag_id = rnd(4);
+	} else if (r < 20) {
+		p.fl = COT_PKT_F_FRAG; /* a non-first fragment */
+		p.frag_id = rnd(4);
+		p.sport = p.dport = 0;
+	}
+	return p;
+}
+
+static void test_batch_same(void)
+{
+	enum { N = 20000, MAXB = COT_FLOW_BATCH * 2 + 7 };
+	static struct cot_pkt pk[MAXB];
+	static uint64_t now[MAXB];
+	static int32_t slots[MAXB];
+	struct evlog l1 = { 0 }, l2 = { 0 };
+	struct cot_flow_params p;
+	struct cot_flowtab *t1, *t2;
+	struct cot_flow_stats s1, s2;
+	uint64_t ts = S;
+	void *m1, *m2;
+	size_t n;
+	int done = 0, mismatch = 0, i;
+
+	cot_flow_params_default(&p);
+	p.max_flows = 48; /* fewer than the keys below */
+	p.max_frags = 4;
+	p.tcp_close_linger_ns = S / 2;
+	p.udp_idle_ns = 3 * S;
+	p.other_idle_ns = 2 * S;
+	p.tcp_trans_idle_ns = 4 * S;
+	p.active_ns = 5 * S;
+	p.cb = log_cb;
+	n = cot_flowtab_memsize(&p);
+	m1 = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	m2 = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	T_ASSERT(m1 && m2);
+	p.cb_ctx = &l1;
+	T_ASSERT(cot_flowtab_init(&t1, m1, n, &p) == 0);
+	p.cb_ctx = &l2;
+	T_ASSERT(cot_flowtab_init(&t2, m2, n, &p) == 0);
+	while (done < N) {
+		int k = 1 + (int)rnd(MAXB), got = 0;
+
+		for (i = 0; i < k; i++) {
+			pk[i] = random_pkt();
+			ts += rnd(4) == 0 ? rnd(S / 2) : 0;
+			now[i] = ts;
+		}
+		for (i = 0; i < k; i++) {
+			int r = cot_flowtab_update(t1, &pk[i], now[i]);
+
+			got += r >= 0;
+			slots[i] = r;
+		}
+		memset(now + k, 0, sizeof(now[0]) * (size_t)(MAXB - k));
+		{
+			int32_t s2v[MAXB];
+
+			T_CHECK(cot_flowtab_update_batch(t2, pk, now,
+							 (uint32_t)k,
+							 s2v) == (uint32_t)got);
+			for (i = 0; i < k; i++)
+				mismatch += s2v[i] != slots[i];
+		}
+		if (rnd(3) == 0) {
+			uint32_t b = rnd(8);
+
+			T_CHECK(cot_flowtab_expire(t1, ts, b) ==
+				cot_flowtab_expire(t2, ts, b));
+		}
+		done += k;
+	}
+	T_CHECK(mismatch == 0);
+	/* A NULL slots array is allowed, with the same effect. */
+	for (i = 0; i < 50; i++) {
+		pk[i] = random_pkt();
+		now[i] = ts;
+		cot_flowtab_update(t1, &pk[i], ts);
+	}
+	cot_flowtab_update_batch(t2, pk, now, 50, NULL);
+	T_EQ_U(cot_flowtab_flush(t1, ts, COT_END_OPEN),
+	       cot_flowtab_flush(t2, ts, COT_END_OPEN));
+	cot_flowtab_stats(t1, &s1);
+	cot_flowtab_stats(t2, &s2);
+	T_CHECK(memcmp(&s1, &s2, sizeof(s1)) == 0);
+	/* The sequence exercised what it is meant to. */
+	T_CHECK(s1.evicted > 100);
+	T_CHECK(s1.frag_orphan > 0 && s1.tracked > N / 2);
+	printf("# evicted %llu, orphans %llu, ended fin %llu rst %llu idle "
+	       "%llu "
+	       "active %llu\n",
+	       (unsigned long long)s1.evicted,
+	       (unsigned long long)s1.frag_orphan,
+	       (unsigned long long)s1.ended_by[COT_END_FIN],
+	       (unsigned long long)s1.ended_by[COT_END_RST],
+	       (unsigned long long)s1.ended_by[COT_END_IDLE],
+	       (unsigned long long)s1.ended_by[COT_END_ACTIVE]);
+	T_CHECK(s1.ended_by[COT_END_FIN] > 0 && s1.ended_by[COT_END_RST] > 0);
+	T_CHECK(s1.ended_by[COT_END_IDLE] > 0);
+	T_EQ_U(l1.n, l2.n);
+	T_EQ_U(l1.ended, l2.ended);
+	T_CHECK(l1.digest == l2.digest);
+	T_CHECK(l1.ended > 1000);
+	free(m1);
+	free(m2);
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -348,5 +552,6 @@ int main(void)
 	T_RUN(test_fragments);
 	T_RUN(test_drops_counted);
 	T_RUN(test_many);
+	T_RUN(test_batch_same);
 	return t_done();
 }

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of host/recfmt's hand-made JSON and CSV lines: byte for byte
+ * what printf's formats give (the way they were written before), for
+ * numbers at every digit-count edge up to 2^64 - 1, random numbers,
+ * escaped names and names longer than the line buffer.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "host/recfmt.h"
+#include "t.h"
+
+static char *fmt(enum cot_recfmt f, const struct cot_rec *r)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+
+	if (!m)
+		return NULL;
+	cot_recfmt_write(m, f, r);
+	fclose(m);
+	return buf;
+}
+
+/* The CSV line as the fprintf formats wrote it (names empty, no pid). */
+static void csv_printf(char *out, size_t n, const struct cot_rec *r)
+{
+	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
+
+	snprintf(out, n,
+		 "%" PRIu64 ",%s,%s,%s,%u,%s,%u,%" PRIu64 ",%" PRIu64
+		 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+		 ",%s,%s,%s,,,,,,,,,,\n",
+		 r->seq, r->vm, cot_proto_name(r->proto),
+		 cot_addr_str(&r->src, s), r->sport, cot_addr_str(&r->dst, d),
+		 r->dport, r->first_ns, r->last_ns, r->pkts_fwd, r->bytes_fwd,
+		 r->pkts_rev, r->bytes_rev, cot_tcp_state_name(r->tcp_state),
+		 cot_end_name(r->end), cot_seen_name(r->seen_by));
+}
+
+static struct cot_rec base_rec(void)
+{
+	static const uint8_t a[4] = { 10, 1, 2, 3 };
+	struct cot_rec r;
+
+	memset(&r, 0, sizeof(r));
+	r.proto = COT_PROTO_TCP;
+	r.ipproto = 6;
+	r.end = COT_END_FIN;
+	r.seen_by = COT_SEEN_NIC;
+	r.tcp_state = COT_TCP_CLOSED;
+	cot_addr_from_v4(&r.src, a);
+	memset(r.dst.b, 0, 16);
+	r.dst.b[0] = 0x20;
+	r.dst.b[1] = 0x01;
+	r.dst.b[15] = 1;
+	r.sport = 65535;
+	r.dport = 0;
+	return r;
+}
+
+static void test_numbers(void)
+{
+	static const uint64_t edge[] = { 0,
+					 9,
+					 10,
+					 99,
+					 100,
+					 99999999,
+					 100000000,
+					 9999999999999999ULL,
+					 10000000000000000ULL,
+					 1764633600123456789ULL,
+					 18446744073709551615ULL };
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	char want[512];
+	int i, bad = 0;
+
+	for (i = 0; i < 2000; i++) {
+		struct cot_rec r = base_rec();
+		uint64_t v;
+		char *got;
+
+		if (i < (int)(sizeof(edge) / sizeof(edge[0]))) {
+			v = edge[i];
+		} else {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			v = x >> (x & 63);
+		}
+		r.seq = v;
+		r.first_ns = v / 3;
+		r.last_ns = v;
+		r.pkts_fwd = v & 0xffffffff;
+		r.bytes_fwd = v >> 7;
+		r.pkts_rev = i;
+		r.bytes_rev = ~v;
+		csv_printf(want, sizeof(want), &r);
+		got = fmt(COT_RECFMT_CSV, &r);
+		if (!got || strcmp(got, want) != 0) {
+			if (bad++ < 3)
+				printf("# got  %s# want %s", got ? got : "-\n",
+				       want);
+		}
+		free(got);
+	}
+	T_CHECK(bad == 0);
+}
+
+static void test_escapes(void)
+{
+	struct cot_rec r = base_rec();
+	char *j, *c;
+	size_t i;
+
+	memcpy(r.vm, "a\"b\\c\x01\x7f,d", 10);
+	r.src_owner.pid = 42;
+	memcpy(r.src_owner.comm, "x,\"y", 5);
+	/* A name longer than the line buffer: written in parts. */
+	for (i = 0; i < sizeof(r.src_owner.cgroup) - 1; i++)
+		r.src_owner.cgroup[i] = (char)('a' + i % 26);
+	for (i = 0; i < sizeof(r.dst_name) - 1; i++)
+		r.dst_name[i] = '"';
+	j = fmt(COT_RECFMT_JSON, &r);
+	c = fmt(COT_RECFMT_CSV, &r);
+	T_ASSERT(j && c);
+	T_CHECK(strncmp(j, "{\"seq\":0,\"vm\":\"a\\\"b\\\\c\\u0001\\u007f,d\"",
+			37) == 0);
+	T_CHECK(strstr(j, ",\"src_pid\":42,\"src_comm\":\"x,\\\"y\"") != NULL);
+	T_CHECK(strlen(j) > 2 * (sizeof(r.dst_name) - 1));
+	T_CHECK(strncmp(c, "0,\"a\"\"b\\c\x01\x7f,d\",tcp,", 19) == 0);
+	T_CHECK(strstr(c, ",42,\"x,\"\"y\",abcdefghij") != NULL);
+	/* 253 quotes, doubled, between two quotes, then the newline. */
+	T_CHECK(strlen(c) > 2 * 253 + 3);
+	T_CHECK(c[strlen(c) - 1] == '\n' && c[strlen(c) - 2] == '"');
+	free(j);
+	free(c);
+}
+
+int main(void)
+{
+	T_RUN(test_numbers);
+	T_RUN(test_escapes);
+	return t_done();
+}
