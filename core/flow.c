@@ -53,6 +53,19 @@ struct flow {
 	uint64_t first, last;
 	uint64_t qts; /* when queued on its LRU list */
 	uint64_t pkts[2], bytes[2];
+	/* Tunnel the connection was carried in (part of the key; type 0:
+	 * none): tun_addr[k] is the outer address of canonical side k. */
+	uint8_t tun_type;
+	uint32_t tun_id;
+	uint32_t inner; /* inner connections first seen in this one */
+	struct cot_addr tun_addr[2];
+};
+
+/* The tunnel part of a key, oriented like the flow's sides. */
+struct tkey {
+	uint8_t type; /* COT_TUN_NONE: no tunnel, the rest unused */
+	uint32_t id;
+	struct cot_addr a[2];
 };
 
 struct frag {
@@ -174,9 +187,29 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 
 static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 			 const struct cot_addr *a0, uint16_t p0,
-			 const struct cot_addr *a1, uint16_t p1)
+			 const struct cot_addr *a1, uint16_t p1,
+			 const struct tkey *tk)
 {
-	return cot_hash_tuple(t->p.hash_seed, proto, a0, p0, a1, p1);
+	uint32_t h = cot_hash_tuple(t->p.hash_seed, proto, a0, p0, a1, p1);
+	uint64_t x;
+
+	if (!tk || tk->type == COT_TUN_NONE)
+		return h;
+	/* Same inner 5-tuple, another tunnel: another bucket. */
+	x = cot_hash_mix(t->p.hash_seed ^ h, (uint64_t)tk->id << 8 | tk->type);
+	x = cot_hash_mix(x, cot_rd64(tk->a[0].b) ^ cot_rd64(tk->a[0].b + 8));
+	x = cot_hash_mix(x, cot_rd64(tk->a[1].b) ^ cot_rd64(tk->a[1].b + 8));
+	x ^= x >> 29;
+	return (uint32_t)x;
+}
+
+static inline bool tkey_eq(const struct flow *f, const struct tkey *tk)
+{
+	if (!tk || tk->type == COT_TUN_NONE)
+		return f->tun_type == COT_TUN_NONE;
+	return f->tun_type == tk->type && f->tun_id == tk->id &&
+	       cot_addr_eq(&f->tun_addr[0], &tk->a[0]) &&
+	       cot_addr_eq(&f->tun_addr[1], &tk->a[1]);
 }
 
 /* Order (a, ap) and (b, bp); returns 1 if (a, ap) is the higher side. */
@@ -302,6 +335,13 @@ static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
 	r->bytes_rev = f->bytes[j];
 	r->tcp_flags_fwd = f->tflags[i];
 	r->tcp_flags_rev = f->tflags[j];
+	r->tun_type = f->tun_type;
+	if (f->tun_type != COT_TUN_NONE) {
+		r->tun_id = f->tun_id;
+		r->tun_src = f->tun_addr[i];
+		r->tun_dst = f->tun_addr[j];
+	}
+	r->inner_conns = f->inner;
 }
 
 static void emit(struct cot_flowtab *t, enum cot_flow_event ev, uint32_t s,
@@ -458,7 +498,7 @@ static bool frag_match(const struct frag *e, const struct cot_pkt *p)
 /* ---- update ----------------------------------------------------------- */
 
 static void account(struct cot_flowtab *t, uint32_t s, int side,
-		    const struct cot_pkt *p, uint64_t now)
+		    const struct cot_pkt *p, uint64_t now, bool frame)
 {
 	struct flow *f = &t->flows[s];
 
@@ -473,12 +513,13 @@ static void account(struct cot_flowtab *t, uint32_t s, int side,
 		f->pkts[side]++;
 		f->bytes[side] += p->ip_len;
 	}
-	t->st.tracked++;
+	if (frame)
+		t->st.tracked++;
 }
 
 static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 		  const struct cot_addr *a0, uint16_t p0,
-		  const struct cot_addr *a1, uint16_t p1)
+		  const struct cot_addr *a1, uint16_t p1, const struct tkey *tk)
 {
 	uint32_t s = t->buckets[h & (t->nbuckets - 1)];
 	uint32_t guard;
@@ -489,30 +530,28 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 
 		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
 		    f->port[1] == p1 && cot_addr_eq(&f->addr[0], a0) &&
-		    cot_addr_eq(&f->addr[1], a1))
+		    cot_addr_eq(&f->addr[1], a1) && tkey_eq(f, tk))
 			return (int)s;
 		s = f->hnext;
 	}
 	return -COT_ENOENT;
 }
 
-int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
-		       uint64_t now)
+/*
+ * Account the OK view @p to its flow, @tun the tunnel it came in (NULL:
+ * none), @frame false for the outer packets of a tunneled frame (they
+ * are not counted as frames again).  *@created says a flow was opened.
+ */
+static int update_one(struct cot_flowtab *t, const struct cot_pkt *p,
+		      const struct cot_pkt_tun *tun, uint64_t now, bool frame,
+		      bool *created)
 {
 	const struct cot_addr *a0, *a1;
+	struct tkey tk, *tkp = NULL;
 	uint16_t p0, p1;
 	int side, sl;
 	uint32_t h, s;
 	struct flow *f;
-
-	t->st.pkts++;
-	if (p->reason != COT_PKT_OK) {
-		if (p->reason == COT_PKT_NOT_IP)
-			t->st.not_ip++;
-		else if (p->reason < COT_PKT__COUNT)
-			t->st.dropped[p->reason]++;
-		return -COT_ENOENT;
-	}
 
 	if ((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4)) {
 		/* Non-first fragment: find the flow its first fragment hit. */
@@ -526,7 +565,7 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		s = e->slot;
 		f = &t->flows[s];
 		side = cot_memcmp(f->addr[0].b, p->src.b, 16) == 0 ? 0 : 1;
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		lru_touch(t, s, class_of(f));
 		return (int)s;
 	}
@@ -537,8 +576,15 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 	} else {
 		a0 = &p->dst, p0 = p->dport, a1 = &p->src, p1 = p->sport;
 	}
-	h = key_hash(t, p->ipproto, a0, p0, a1, p1);
-	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1);
+	if (tun && tun->type != COT_TUN_NONE) {
+		tk.type = tun->type;
+		tk.id = tun->id;
+		tk.a[side] = tun->src;
+		tk.a[!side] = tun->dst;
+		tkp = &tk;
+	}
+	h = key_hash(t, p->ipproto, a0, p0, a1, p1, tkp);
+	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1, tkp);
 
 	/* A new SYN on a closing connection's tuple is a new connection. */
 	if (sl >= 0 && p->ipproto == 6 &&
@@ -567,6 +613,14 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		f->last = now;
 		f->qts = now;
 		f->state = COT_TCP_NONE;
+		f->inner = 0;
+		f->tun_type = tkp ? tkp->type : COT_TUN_NONE;
+		if (tkp) {
+			f->tun_id = tkp->id;
+			f->tun_addr[0] = tkp->a[0];
+			f->tun_addr[1] = tkp->a[1];
+		}
+		*created = true;
 		/* Initiator: the SYN sender; otherwise the first sender. */
 		if (p->ipproto == 6) {
 			uint8_t sa = p->tcp_flags & (COT_TCP_SYN | COT_TCP_ACK);
@@ -595,7 +649,7 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		if (t->st.active > t->st.active_max)
 			t->st.active_max = t->st.active;
 		t->st.opened++;
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		if (p->ipproto == 6)
 			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
 		/* A super-frame: its first segment opened the flow, the
@@ -609,7 +663,7 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 	} else {
 		s = (uint32_t)sl;
 		f = &t->flows[s];
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		if (p->ipproto == 6) {
 			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
 			/* A super-frame's segments in order: all but the
@@ -637,18 +691,84 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 	return (int)s;
 }
 
+/* The outer packet @tun as a view of its own. */
+static void outer_view(struct cot_pkt *v, const struct cot_pkt_tun *tun)
+{
+	cot_memset(v, 0, offsetof(struct cot_pkt, tun));
+	v->ipver = tun->ipver;
+	v->ipproto = tun->ipproto;
+	v->fl = tun->fl &
+		(COT_PKT_F_L4 | COT_PKT_F_IP_OPTS | COT_PKT_F_SNAPLEN);
+	v->sport = tun->sport;
+	v->dport = tun->dport;
+	v->ip_len = tun->ip_len;
+	v->src = tun->src;
+	v->dst = tun->dst;
+}
+
+int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
+		       uint64_t now)
+{
+	uint32_t k, oslot = NIL, ogen = 0;
+	bool created = false;
+	int sl;
+
+	t->st.pkts++;
+	if (p->reason != COT_PKT_OK) {
+		if (p->reason == COT_PKT_NOT_IP)
+			t->st.not_ip++;
+		else if (p->reason < COT_PKT__COUNT)
+			t->st.dropped[p->reason]++;
+		return -COT_ENOENT;
+	}
+	if (p->inner_reason && p->inner_reason < COT_PKT__COUNT)
+		t->st.inner_dropped[p->inner_reason]++;
+	if (p->ntun == 0)
+		return update_one(t, p, NULL, now, true, &created);
+
+	/*
+	 * A tunneled frame: each outer packet is a flow of its own (keyed
+	 * by the tunnel it came in, if any), then the innermost one.  Bound:
+	 * ntun <= COT_PKT_MAX_TUN.  A flow opened inside one that is still
+	 * there is counted as one of its inner connections.
+	 */
+	t->st.tunneled++;
+	for (k = 0; k <= p->ntun && k <= COT_PKT_MAX_TUN; k++) {
+		const struct cot_pkt_tun *in = k ? &p->tun[k - 1] : NULL;
+		struct cot_pkt v;
+
+		created = false;
+		if (k < p->ntun) {
+			outer_view(&v, &p->tun[k]);
+			sl = update_one(t, &v, in, now, false, &created);
+		} else {
+			sl = update_one(t, p, in, now, true, &created);
+		}
+		if (created && oslot != NIL && t->flows[oslot].gen == ogen &&
+		    t->flows[oslot].lru != L_FREE &&
+		    t->flows[oslot].inner != UINT32_MAX)
+			t->flows[oslot].inner++;
+		if (sl < 0)
+			return sl;
+		oslot = (uint32_t)sl;
+		ogen = t->flows[oslot].gen;
+	}
+	return sl;
+}
+
 void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)
 {
 	uint32_t h;
 
-	if (p->reason != COT_PKT_OK || !(p->fl & COT_PKT_F_L4))
+	/* Tunneled frames hit several buckets: not worth guessing. */
+	if (p->reason != COT_PKT_OK || !(p->fl & COT_PKT_F_L4) || p->ntun)
 		return;
 	if (side_of(&p->src, p->sport, &p->dst, p->dport) == 0)
 		h = key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
-			     p->dport);
+			     p->dport, NULL);
 	else
 		h = key_hash(t, p->ipproto, &p->dst, p->dport, &p->src,
-			     p->sport);
+			     p->sport, NULL);
 	__builtin_prefetch(&t->buckets[h & (t->nbuckets - 1)]);
 }
 
@@ -743,11 +863,11 @@ int cot_flowtab_find(const struct cot_flowtab *t, uint8_t ipproto,
 	uint32_t h;
 
 	if (side == 0) {
-		h = key_hash(t, ipproto, a, aport, b, bport);
-		sl = lookup(t, h, ipproto, a, aport, b, bport);
+		h = key_hash(t, ipproto, a, aport, b, bport, NULL);
+		sl = lookup(t, h, ipproto, a, aport, b, bport, NULL);
 	} else {
-		h = key_hash(t, ipproto, b, bport, a, aport);
-		sl = lookup(t, h, ipproto, b, bport, a, aport);
+		h = key_hash(t, ipproto, b, bport, a, aport, NULL);
+		sl = lookup(t, h, ipproto, b, bport, a, aport, NULL);
 	}
 	if (sl >= 0 && r)
 		fill_rec(t, &t->flows[sl], r);

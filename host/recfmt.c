@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cotrack/pkt.h"
 #include "recfmt.h"
 
 int cot_recfmt_parse(const char *name, enum cot_recfmt *out)
@@ -60,7 +61,7 @@ void cot_recfmt_csv_str(FILE *f, const char *s)
 	"seq,vm,proto,src,sport,dst,dport,first_ns,last_ns,pkts_fwd,"          \
 	"bytes_fwd,pkts_rev,bytes_rev,tcp_state,end,seen_by,netns,flags,"      \
 	"src_pid,src_comm,src_cgroup,dst_pid,dst_comm,dst_cgroup,src_name,"    \
-	"dst_name"
+	"dst_name,tunnel,tun_id,tun_src,tun_dst,inner_conns"
 
 void cot_recfmt_header(FILE *f, enum cot_recfmt fmt)
 {
@@ -177,6 +178,47 @@ static void table_names(FILE *f, const struct cot_rec *r)
 		fprintf(f, " dst_name=%s", r->dst_name);
 }
 
+/*
+ * The tunnel (record version 3): left out of JSON and the table when
+ * there is none, empty in CSV.
+ */
+static void tun_fields(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
+{
+	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
+	const char *name = cot_tun_name(r->tun_type);
+
+	if (r->tun_type) {
+		cot_addr_str(&r->tun_src, s);
+		cot_addr_str(&r->tun_dst, d);
+	}
+	switch (fmt) {
+	case COT_RECFMT_JSON:
+		if (r->tun_type)
+			fprintf(f,
+				",\"tunnel\":\"%s\",\"tun_id\":%u,"
+				"\"tun_src\":\"%s\",\"tun_dst\":\"%s\"",
+				name, r->tun_id, s, d);
+		if (r->inner_conns)
+			fprintf(f, ",\"inner_conns\":%u", r->inner_conns);
+		break;
+	case COT_RECFMT_CSV:
+		if (r->tun_type)
+			fprintf(f, ",%s,%u,%s,%s,", name, r->tun_id, s, d);
+		else
+			fputs(",,,,,", f);
+		if (r->inner_conns)
+			fprintf(f, "%u", r->inner_conns);
+		break;
+	case COT_RECFMT_TABLE:
+		if (r->tun_type)
+			fprintf(f, " tunnel=%s/%u/%s>%s", name, r->tun_id, s,
+				d);
+		if (r->inner_conns)
+			fprintf(f, " inner_conns=%u", r->inner_conns);
+		break;
+	}
+}
+
 void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 {
 	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
@@ -207,6 +249,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 		if (r->flags)
 			fprintf(f, ",\"flags\":\"%s\"", flags_str(r->flags));
 		json_names(f, r);
+		tun_fields(f, fmt, r);
 		fputs("}\n", f);
 		break;
 	case COT_RECFMT_CSV:
@@ -225,6 +268,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			fprintf(f, "%u", r->netns);
 		fprintf(f, ",%s", flags_str(r->flags));
 		csv_names(f, r);
+		tun_fields(f, fmt, r);
 		fputc('\n', f);
 		break;
 	case COT_RECFMT_TABLE:
@@ -246,6 +290,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			(double)(r->last_ns - r->first_ns) / 1e9,
 			r->flags ? " " : "", flags_str(r->flags));
 		table_names(f, r);
+		tun_fields(f, fmt, r);
 		fputc('\n', f);
 		break;
 	}

@@ -17,59 +17,71 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cotrack replay [OPTIONS] FILE\n"
-		   "\n"
-		   "Track every connection in a pcap or pcapng capture (FILE, "
-		   "or - for\n"
-		   "standard input) and write one record per connection, in "
-		   "the order the\n"
-		   "connections end.  Connections still open at the end of the "
-		   "capture are\n"
-		   "written with end \"open\".\n"
-		   "\n"
-		   "Options:\n"
-		   "  -f, --format FMT     table (default), json (one object "
-		   "per line) or csv\n"
-		   "  -o, --output FILE    write records to FILE instead of "
-		   "standard output\n"
-		   "  -s, --stats          print counters to standard error at "
-		   "the end: frames,\n"
-		   "                       drops by reason, flows by how they "
-		   "ended\n"
-		   "      --vm NAME        VM name to put in every record "
-		   "(default: none)\n"
-		   "      --max-flows N    connection table size (default "
-		   "65536); when full,\n"
-		   "                       the longest-idle connection ends "
-		   "with \"shutdown\"\n"
-		   "      --tcp-idle DUR   idle timeout, established TCP "
-		   "(default 300s)\n"
-		   "      --tcp-trans-idle DUR  idle timeout, TCP "
-		   "handshake/closing (default 30s)\n"
-		   "      --udp-idle DUR   idle timeout, UDP (default 60s)\n"
-		   "      --other-idle DUR idle timeout, ICMP and others "
-		   "(default 30s)\n"
-		   "      --active DUR     report long connections every DUR "
-		   "with end\n"
-		   "                       \"active\" (default: never)\n"
-		   "      --progress / --no-progress  progress on standard "
-		   "error (default:\n"
-		   "                       when it is a terminal and FILE is "
-		   "over 32 MiB)\n"
-		   "  -h, --help           this text\n"
-		   "\n"
-		   "DUR is a duration: 500ms, 1.5s, 2m, 1h; a bare number is "
-		   "seconds.\n"
-		   "\n"
-		   "Bytes are IP-layer bytes (IP header and payload, no link "
-		   "header);\n"
-		   "fwd counts initiator to responder.  Link types: Ethernet "
-		   "(with 802.1Q\n"
-		   "and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
-		   "\n"
-		   "Exit status: 0 success, 1 bad or truncated capture "
-		   "(records up to the\n"
-		   "damage are still written), 2 usage error.\n");
+	fprintf(f,
+		"usage: cotrack replay [OPTIONS] FILE\n"
+		"\n"
+		"Track every connection in a pcap or pcapng capture (FILE, "
+		"or - for\n"
+		"standard input) and write one record per connection, in "
+		"the order the\n"
+		"connections end.  Connections still open at the end of the "
+		"capture are\n"
+		"written with end \"open\".\n"
+		"\n"
+		"Options:\n"
+		"  -f, --format FMT     table (default), json (one object "
+		"per line) or csv\n"
+		"  -o, --output FILE    write records to FILE instead of "
+		"standard output\n"
+		"  -s, --stats          print counters to standard error at "
+		"the end: frames,\n"
+		"                       drops by reason, flows by how they "
+		"ended\n"
+		"      --vm NAME        VM name to put in every record "
+		"(default: none)\n"
+		"      --max-flows N    connection table size (default "
+		"65536); when full,\n"
+		"                       the longest-idle connection ends "
+		"with \"shutdown\"\n"
+		"      --tcp-idle DUR   idle timeout, established TCP "
+		"(default 300s)\n"
+		"      --tcp-trans-idle DUR  idle timeout, TCP "
+		"handshake/closing (default 30s)\n"
+		"      --udp-idle DUR   idle timeout, UDP (default 60s)\n"
+		"      --other-idle DUR idle timeout, ICMP and others "
+		"(default 30s)\n"
+		"      --active DUR     report long connections every DUR "
+		"with end\n"
+		"                       \"active\" (default: never)\n"
+		"      --vxlan-port PORT[,PORT...]  UDP ports taken as VXLAN "
+		"(default\n"
+		"                       4789,8472); repeatable, at most 4\n"
+		"      --geneve-port PORT[,PORT...] UDP ports taken as "
+		"Geneve (default 6081)\n"
+		"      --no-decap       track tunnels (VXLAN, Geneve, GRE, "
+		"ERSPAN, IP-in-IP)\n"
+		"                       as their outer flows only; by "
+		"default the inner\n"
+		"                       connections are tracked too, "
+		"keyed by the tunnel\n"
+		"      --progress / --no-progress  progress on standard "
+		"error (default:\n"
+		"                       when it is a terminal and FILE is "
+		"over 32 MiB)\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"DUR is a duration: 500ms, 1.5s, 2m, 1h; a bare number is "
+		"seconds.\n"
+		"\n"
+		"Bytes are IP-layer bytes (IP header and payload, no link "
+		"header);\n"
+		"fwd counts initiator to responder.  Link types: Ethernet "
+		"(with 802.1Q\n"
+		"and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
+		"\n"
+		"Exit status: 0 success, 1 bad or truncated capture "
+		"(records up to the\n"
+		"damage are still written), 2 usage error.\n");
 }
 
 /* Longest timeout: 10^9 s (as before), far from overflowing a sum. */
@@ -94,6 +106,44 @@ static void write_rec(void *ctx, const struct cot_rec *r)
 	cot_recfmt_write(o->f, o->fmt, r);
 }
 
+/*
+ * Add the comma-separated ports of @arg to @ports (COT_PKT_MAX_PORTS
+ * slots, 0 free), clearing the defaults first unless *@set.  Returns 0
+ * or -1 (logged).
+ */
+static int add_ports(const char *opt, const char *arg,
+		     uint16_t ports[COT_PKT_MAX_PORTS], bool *set)
+{
+	char buf[128], *tok, *save = NULL;
+	unsigned int n = 0;
+
+	if (!*set) {
+		memset(ports, 0, COT_PKT_MAX_PORTS * sizeof(ports[0]));
+		*set = true;
+	}
+	while (n < COT_PKT_MAX_PORTS && ports[n])
+		n++;
+	if (strlen(arg) >= sizeof(buf)) {
+		log_warnx("%s: list too long", opt);
+		return -1;
+	}
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t v;
+
+		if (cot_cli_u32(opt, tok, 1, 65535, &v) < 0)
+			return -1;
+		if (n == COT_PKT_MAX_PORTS) {
+			log_warnx("%s: at most %d ports", opt,
+				  COT_PKT_MAX_PORTS);
+			return -1;
+		}
+		ports[n++] = (uint16_t)v;
+	}
+	return 0;
+}
+
 int cmd_replay(int argc, char **argv)
 {
 	enum {
@@ -105,7 +155,10 @@ int cmd_replay(int argc, char **argv)
 		O_OTHI,
 		O_ACT,
 		O_PROG,
-		O_NOPROG
+		O_NOPROG,
+		O_VXLAN,
+		O_GENEVE,
+		O_NODECAP
 	};
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
@@ -120,10 +173,15 @@ int cmd_replay(int argc, char **argv)
 		{ "active", required_argument, NULL, O_ACT },
 		{ "progress", no_argument, NULL, O_PROG },
 		{ "no-progress", no_argument, NULL, O_NOPROG },
+		{ "vxlan-port", required_argument, NULL, O_VXLAN },
+		{ "geneve-port", required_argument, NULL, O_GENEVE },
+		{ "no-decap", no_argument, NULL, O_NODECAP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cot_replay_opts ro;
+	struct cot_pkt_cfg pc;
+	bool vx_set = false, gn_set = false;
 	struct cot_replay_stats st;
 	struct out out = { stdout, COT_RECFMT_TABLE };
 	const char *outpath = NULL, *path;
@@ -135,6 +193,8 @@ int cmd_replay(int argc, char **argv)
 
 	memset(&ro, 0, sizeof(ro));
 	cot_flow_params_default(&ro.fp);
+	cot_pkt_cfg_default(&pc);
+	ro.pc = &pc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:o:sh", opts, &li)) != -1) {
 		switch (c) {
@@ -180,6 +240,20 @@ int cmd_replay(int argc, char **argv)
 			if (cot_cli_duration(optname, optarg, 0, MAX_TIMEOUT_NS,
 					     dst) < 0)
 				return COT_EXIT_USAGE;
+			break;
+		case O_VXLAN:
+		case O_GENEVE:
+			/* The first use replaces the defaults. */
+			if (add_ports(c == O_VXLAN ? "--vxlan-port"
+						   : "--geneve-port",
+				      optarg,
+				      c == O_VXLAN ? pc.vxlan_port
+						   : pc.geneve_port,
+				      c == O_VXLAN ? &vx_set : &gn_set) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case O_NODECAP:
+			pc.decap = false;
 			break;
 		case O_PROG:
 			prog = 1;

@@ -1,13 +1,20 @@
 #!/usr/bin/env python3
 """Compare cotrack records (JSON lines) with tshark's conversation table.
 
-  conv_compare.py RECORDS.json TSHARK_CONV.txt [--l2 14]
+  conv_compare.py RECORDS.json TSHARK_CONV.txt [--l2 14] [--tun-l2 TYPE=N]...
 
 TSHARK_CONV.txt is the output of `tshark -q -z conv,tcp -z conv,udp`.
 tshark counts frame bytes; cotrack counts IP-layer bytes, so each frame
 adds --l2 bytes (the Ethernet header) on tshark's side.  Prints one TAP
 line per conversation and per protocol total; exit status 1 on any
 mismatch.
+
+A record that came in a tunnel (its "tunnel" field) counts IP-layer bytes
+of the inner packet, while tshark counts the whole frame: --tun-l2
+TYPE=N gives the bytes each frame carries outside the inner IP packet
+for records of that tunnel type (all headers of all tunnels around it).
+tshark keys conversations by 5-tuple only, so records of one 5-tuple in
+several tunnels are added up before comparing.
 """
 import ipaddress
 import json
@@ -55,6 +62,12 @@ def main():
         i = args.index("--l2")
         l2 = int(args[i + 1])
         del args[i:i + 2]
+    tun_l2 = {}
+    while "--tun-l2" in args:
+        i = args.index("--tun-l2")
+        t, n = args[i + 1].split("=")
+        tun_l2[t] = int(n)
+        del args[i:i + 2]
     recs, conv_path = args
     ours = {}
     for line in open(recs):
@@ -64,10 +77,16 @@ def main():
         s, d = (norm(r["src"]), r["sport"]), (norm(r["dst"]), r["dport"])
         key = (r["proto"],) + tuple(sorted([s, d]))
         e = ours.setdefault(key, {})
+        extra = l2
+        if "tunnel" in r:
+            if r["tunnel"] not in tun_l2:
+                raise SystemExit("no --tun-l2 for tunnel " + r["tunnel"])
+            extra = tun_l2[r["tunnel"]]
         for ep, p, b in ((s, r["pkts_fwd"], r["bytes_fwd"]),
                          (d, r["pkts_rev"], r["bytes_rev"])):
+            # bytes as frame bytes; l2 is added back below per frame
             op, ob = e.get(ep, (0, 0))
-            e[ep] = (op + p, ob + b)
+            e[ep] = (op + p, ob + b + (extra - l2) * p)
     theirs = parse_tshark(conv_path)
     bad = 0
     seen = set()
