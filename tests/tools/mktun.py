@@ -277,11 +277,26 @@ def case_jumbo6():
          (True, ip6(c, s, 6, tcp(40001, 8080, ACK, 101, 501))),
          # A jumbogram: hop-by-hop jumbo option, payload length 0.
          (True, ip6(c, s, 0, hbh_jumbo(6, 8 + len(seg)) + seg, plen=0)),
-         # BIG TCP as Linux captures it: no hop-by-hop, payload length 0.
-         (False, ip6(s, c, 6, seg2, plen=0)),
+         (False, ip6(s, c, 0, hbh_jumbo(6, 8 + len(seg2)) + seg2, plen=0)),
          (True, ip6(c, s, 6, tcp(40001, 8080, FIN | ACK, 70101, 70501))),
          (False, ip6(s, c, 6, tcp(8080, 40001, FIN | ACK, 70501, 70102))),
          (True, ip6(c, s, 6, tcp(40001, 8080, ACK, 70102, 70502)))]
+    return [eth(MAC_B, MAC_A, 0x86DD, p) if fwd else eth(MAC_A, MAC_B, 0x86DD, p)
+            for fwd, p in f]
+
+
+def case_bigtcp6():
+    # IPv6 GSO beyond 64 KiB as Linux BIG TCP hands it to a capture: no
+    # hop-by-hop header, payload length 0.
+    c, s = C6, S6
+    big = b"z" * 70000
+    f = [(True, ip6(c, s, 6, tcp(40001, 8080, SYN, 100, 0))),
+         (False, ip6(s, c, 6, tcp(8080, 40001, SYN | ACK, 500, 101))),
+         (True, ip6(c, s, 6, tcp(40001, 8080, ACK, 101, 501))),
+         (False, ip6(s, c, 6, tcp(8080, 40001, PSH | ACK, 501, 101, big), plen=0)),
+         (True, ip6(c, s, 6, tcp(40001, 8080, FIN | ACK, 101, 70501))),
+         (False, ip6(s, c, 6, tcp(8080, 40001, FIN | ACK, 70501, 102))),
+         (True, ip6(c, s, 6, tcp(40001, 8080, ACK, 102, 70502)))]
     return [eth(MAC_B, MAC_A, 0x86DD, p) if fwd else eth(MAC_A, MAC_B, 0x86DD, p)
             for fwd, p in f]
 
