@@ -13,7 +13,9 @@ mismatch.
 A record that came in a tunnel (its "tunnel" field) counts IP-layer bytes
 of the inner packet, while tshark counts the whole frame: --tun-l2
 TYPE=N gives the bytes each frame carries outside the inner IP packet
-for records of that tunnel type (all headers of all tunnels around it).
+for records of that tunnel type (all headers of all tunnels around it);
+TYPE:ID=N for one tunnel id, TYPE/4=N or TYPE/6=N by the outer IP
+version, tried in that order.
 tshark keys conversations by 5-tuple only, so records of one 5-tuple in
 several tunnels are added up before comparing.
 """
@@ -117,9 +119,15 @@ def main():
         e = ours.setdefault(key, {})
         extra = l2
         if "tunnel" in r:
-            if r["tunnel"] not in tun_l2:
-                raise SystemExit("no --tun-l2 for tunnel " + r["tunnel"])
-            extra = tun_l2[r["tunnel"]]
+            ver = "6" if ":" in r["tun_src"] else "4"
+            keys = ("%s:%d" % (r["tunnel"], r["tun_id"]),
+                    "%s/%s" % (r["tunnel"], ver), r["tunnel"])
+            for k in keys:
+                if k in tun_l2:
+                    extra = tun_l2[k]
+                    break
+            else:
+                raise SystemExit("no --tun-l2 for tunnel %s" % (keys,))
         for ep, p, b in ((s, r["pkts_fwd"], r["bytes_fwd"]),
                          (d, r["pkts_rev"], r["bytes_rev"])):
             # bytes as frame bytes; l2 is added back below per frame
@@ -169,4 +177,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print("not ok - conv_compare: " + e.code)
+            sys.exit(1)
+        raise
