@@ -49,19 +49,19 @@ struct flow {
 	uint8_t ipproto;
 	uint8_t tflags[2]; /* TCP flags OR'ed, per canonical side */
 	uint16_t port[2];
+	/* Tunnel the connection came in (COT_TUN_NONE: none): part of the
+	 * key, the rest of it in cot_flowtab.tunk[slot], read only when
+	 * this is set, so untunneled lookups touch nothing more. */
+	uint8_t tun_type;
 	struct cot_addr addr[2];
 	uint64_t first, last;
 	uint64_t qts; /* when queued on its LRU list */
 	uint64_t pkts[2], bytes[2];
-	/* Tunnel the connection was carried in (part of the key; type 0:
-	 * none): tun_addr[k] is the outer address of canonical side k. */
-	uint8_t tun_type;
-	uint32_t tun_id;
 	uint32_t inner; /* inner connections first seen in this one */
-	struct cot_addr tun_addr[2];
 };
 
-/* The tunnel part of a key, oriented like the flow's sides. */
+/* The tunnel part of a key, oriented like the flow's sides: a[k] is
+ * the outer address of canonical side k. */
 struct tkey {
 	uint8_t type; /* COT_TUN_NONE: no tunnel, the rest unused */
 	uint32_t id;
@@ -90,6 +90,7 @@ struct cot_flowtab {
 	uint32_t scan_cursor; /* active-timeout scan position */
 	uint32_t *buckets;
 	struct flow *flows;
+	struct tkey *tunk; /* per slot, valid when flows[slot].tun_type */
 	struct frag *frags;
 	struct lru lru[L__COUNT];
 	struct cot_flow_stats st;
@@ -124,6 +125,7 @@ size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_flows * 2U) *
 			sizeof(uint32_t));
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct flow));
+	n += cot_align8((uint64_t)p->max_flows * sizeof(struct tkey));
 	n += cot_align8(
 		(uint64_t)cot_pow2_at_least(p->max_frags ? p->max_frags : 1) *
 		sizeof(struct frag));
@@ -165,6 +167,8 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
 	t->flows = (struct flow *)(void *)cur;
 	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
+	t->tunk = (struct tkey *)(void *)cur;
+	cur += cot_align8((size_t)p->max_flows * sizeof(struct tkey));
 	t->frags = (struct frag *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;
@@ -203,13 +207,16 @@ static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 	return (uint32_t)x;
 }
 
-static inline bool tkey_eq(const struct flow *f, const struct tkey *tk)
+static inline bool tkey_eq(const struct cot_flowtab *t, uint32_t s,
+			   const struct tkey *tk)
 {
+	const struct tkey *k = &t->tunk[s];
+
 	if (!tk || tk->type == COT_TUN_NONE)
-		return f->tun_type == COT_TUN_NONE;
-	return f->tun_type == tk->type && f->tun_id == tk->id &&
-	       cot_addr_eq(&f->tun_addr[0], &tk->a[0]) &&
-	       cot_addr_eq(&f->tun_addr[1], &tk->a[1]);
+		return t->flows[s].tun_type == COT_TUN_NONE;
+	return t->flows[s].tun_type == tk->type && k->id == tk->id &&
+	       cot_addr_eq(&k->a[0], &tk->a[0]) &&
+	       cot_addr_eq(&k->a[1], &tk->a[1]);
 }
 
 /* Order (a, ap) and (b, bp); returns 1 if (a, ap) is the higher side. */
@@ -337,9 +344,11 @@ static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
 	r->tcp_flags_rev = f->tflags[j];
 	r->tun_type = f->tun_type;
 	if (f->tun_type != COT_TUN_NONE) {
-		r->tun_id = f->tun_id;
-		r->tun_src = f->tun_addr[i];
-		r->tun_dst = f->tun_addr[j];
+		const struct tkey *k = &t->tunk[f - t->flows];
+
+		r->tun_id = k->id;
+		r->tun_src = k->a[i];
+		r->tun_dst = k->a[j];
 	}
 	r->inner_conns = f->inner;
 }
@@ -418,7 +427,8 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 	return s;
 }
 
-static uint8_t class_of(const struct flow *f)
+static __attribute__((always_inline)) inline uint8_t
+class_of(const struct flow *f)
 {
 	switch (f->ipproto) {
 	case 6:
@@ -438,7 +448,8 @@ static uint8_t class_of(const struct flow *f)
 
 /* ---- TCP state -------------------------------------------------------- */
 
-static void tcp_update(struct flow *f, int side, uint8_t flags)
+static __attribute__((always_inline)) inline void
+tcp_update(struct flow *f, int side, uint8_t flags)
 {
 	int init = (f->fl & F_INIT_B) ? 1 : 0;
 
@@ -497,8 +508,9 @@ static bool frag_match(const struct frag *e, const struct cot_pkt *p)
 
 /* ---- update ----------------------------------------------------------- */
 
-static void account(struct cot_flowtab *t, uint32_t s, int side,
-		    const struct cot_pkt *p, uint64_t now, bool frame)
+static __attribute__((always_inline)) inline void
+account(struct cot_flowtab *t, uint32_t s, int side, const struct cot_pkt *p,
+	uint64_t now, bool frame)
 {
 	struct flow *f = &t->flows[s];
 
@@ -530,7 +542,7 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 
 		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
 		    f->port[1] == p1 && cot_addr_eq(&f->addr[0], a0) &&
-		    cot_addr_eq(&f->addr[1], a1) && tkey_eq(f, tk))
+		    cot_addr_eq(&f->addr[1], a1) && tkey_eq(t, s, tk))
 			return (int)s;
 		s = f->hnext;
 	}
@@ -542,9 +554,10 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
  * none), @frame false for the outer packets of a tunneled frame (they
  * are not counted as frames again).  *@created says a flow was opened.
  */
-static int update_one(struct cot_flowtab *t, const struct cot_pkt *p,
-		      const struct cot_pkt_tun *tun, uint64_t now, bool frame,
-		      bool *created)
+static __attribute__((always_inline)) inline int
+update_one(struct cot_flowtab *t, const struct cot_pkt *p,
+	   const struct cot_pkt_tun *tun, uint64_t now, bool frame,
+	   bool *created)
 {
 	const struct cot_addr *a0, *a1;
 	struct tkey tk, *tkp = NULL;
@@ -615,11 +628,8 @@ static int update_one(struct cot_flowtab *t, const struct cot_pkt *p,
 		f->state = COT_TCP_NONE;
 		f->inner = 0;
 		f->tun_type = tkp ? tkp->type : COT_TUN_NONE;
-		if (tkp) {
-			f->tun_id = tkp->id;
-			f->tun_addr[0] = tkp->a[0];
-			f->tun_addr[1] = tkp->a[1];
-		}
+		if (tkp)
+			t->tunk[s] = *tkp;
 		*created = true;
 		/* Initiator: the SYN sender; otherwise the first sender. */
 		if (p->ipproto == 6) {
@@ -706,32 +716,24 @@ static void outer_view(struct cot_pkt *v, const struct cot_pkt_tun *tun)
 	v->dst = tun->dst;
 }
 
-int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
-		       uint64_t now)
+/*
+ * A tunneled frame (or one whose tunnel was not decapsulated): each outer
+ * packet is a flow of its own (keyed by the tunnel it came in, if any),
+ * then the innermost one.  Bound: ntun <= COT_PKT_MAX_TUN.  A flow
+ * opened inside one that is still there is counted as one of its inner
+ * connections.  Out of line: the untunneled path stays as it was.
+ */
+static __attribute__((noinline)) int
+update_tunneled(struct cot_flowtab *t, const struct cot_pkt *p, uint64_t now)
 {
 	uint32_t k, oslot = NIL, ogen = 0;
 	bool created = false;
-	int sl;
+	int sl = -COT_ENOENT;
 
-	t->st.pkts++;
-	if (p->reason != COT_PKT_OK) {
-		if (p->reason == COT_PKT_NOT_IP)
-			t->st.not_ip++;
-		else if (p->reason < COT_PKT__COUNT)
-			t->st.dropped[p->reason]++;
-		return -COT_ENOENT;
-	}
 	if (p->inner_reason && p->inner_reason < COT_PKT__COUNT)
 		t->st.inner_dropped[p->inner_reason]++;
 	if (p->ntun == 0)
 		return update_one(t, p, NULL, now, true, &created);
-
-	/*
-	 * A tunneled frame: each outer packet is a flow of its own (keyed
-	 * by the tunnel it came in, if any), then the innermost one.  Bound:
-	 * ntun <= COT_PKT_MAX_TUN.  A flow opened inside one that is still
-	 * there is counted as one of its inner connections.
-	 */
 	t->st.tunneled++;
 	for (k = 0; k <= p->ntun && k <= COT_PKT_MAX_TUN; k++) {
 		const struct cot_pkt_tun *in = k ? &p->tun[k - 1] : NULL;
@@ -754,6 +756,24 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 		ogen = t->flows[oslot].gen;
 	}
 	return sl;
+}
+
+int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
+		       uint64_t now)
+{
+	bool created;
+
+	t->st.pkts++;
+	if (p->reason != COT_PKT_OK) {
+		if (p->reason == COT_PKT_NOT_IP)
+			t->st.not_ip++;
+		else if (p->reason < COT_PKT__COUNT)
+			t->st.dropped[p->reason]++;
+		return -COT_ENOENT;
+	}
+	if (p->ntun || p->inner_reason)
+		return update_tunneled(t, p, now);
+	return update_one(t, p, NULL, now, true, &created);
 }
 
 void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)

@@ -47,6 +47,13 @@
 #define UDP_HLEN  8
 #define ICMP_HLEN 8 /* type, code, checksum, 4 bytes rest-of-header */
 
+/*
+ * The parse functions are each called from the frame's own parse and
+ * from decap(): inlined into both, so that the untunneled path stays
+ * one function as it was; decap() itself is out of the way.
+ */
+#define HOT __attribute__((always_inline)) inline
+
 static const char *const reason_names[COT_PKT__COUNT] = {
 	[COT_PKT_OK] = "ok",
 	[COT_PKT_NOT_IP] = "not-ip",
@@ -154,7 +161,7 @@ static inline bool icmp_has_id(uint8_t ipver, uint8_t type)
  * Upper-layer header at @l4, @cap bytes of it in the buffer, p->l4_len
  * bytes in the datagram (or fragment).  Sets ports and F_L4.
  */
-static int parse_l4(struct cot_pkt *p, const uint8_t *l4, uint32_t cap)
+static HOT int parse_l4(struct cot_pkt *p, const uint8_t *l4, uint32_t cap)
 {
 	uint32_t len = p->l4_len, need;
 	enum cot_pkt_reason bad;
@@ -230,8 +237,8 @@ noports:
 
 /* @ip: the IPv4 header; @cap bytes from it are in the buffer, @wire on
  * the wire (@wire >= @cap). */
-static int parse_ip4(struct cot_pkt *p, const uint8_t *ip, uint32_t cap,
-		     uint32_t wire)
+static HOT int parse_ip4(struct cot_pkt *p, const uint8_t *ip, uint32_t cap,
+			 uint32_t wire)
 {
 	uint32_t hl, tot, fo;
 
@@ -318,8 +325,8 @@ static int jumbo_len(const uint8_t *h, uint32_t hlen, uint32_t *end,
 	return 0;
 }
 
-static int parse_ip6(struct cot_pkt *p, const uint8_t *ip, uint32_t cap,
-		     uint32_t wire)
+static HOT int parse_ip6(struct cot_pkt *p, const uint8_t *ip, uint32_t cap,
+			 uint32_t wire)
 {
 	uint32_t end, cur = IP6_HLEN, n;
 	bool seen_frag = false, jumbo;
@@ -427,8 +434,8 @@ static int parse_ip6(struct cot_pkt *p, const uint8_t *ip, uint32_t cap,
  * is false for an inner frame: its tags are skipped (bounded the same
  * way), the outermost frame's stay in p->vlan.
  */
-static int parse_eth(struct cot_pkt *p, const uint8_t *frame, uint32_t off,
-		     uint32_t caplen, uint32_t wirelen, bool tags)
+static HOT int parse_eth(struct cot_pkt *p, const uint8_t *frame, uint32_t off,
+			 uint32_t caplen, uint32_t wirelen, bool tags)
 {
 	uint32_t n;
 	uint16_t et;
@@ -462,7 +469,7 @@ static int parse_eth(struct cot_pkt *p, const uint8_t *frame, uint32_t off,
 	return fail(p, COT_PKT_NOT_IP);
 }
 
-static bool port_in(const uint16_t ports[COT_PKT_MAX_PORTS], uint16_t port)
+static HOT bool port_in(const uint16_t ports[COT_PKT_MAX_PORTS], uint16_t port)
 {
 	unsigned int i;
 
@@ -600,6 +607,11 @@ static inline uint8_t tun_type_of(const struct cot_pkt *p,
 		return COT_TUN_NONE;
 	switch (p->ipproto) {
 	case PROTO_UDP:
+		if (cfg == &cfg_default) /* constants: no loads */
+			return p->dport == 4789 || p->dport == 8472
+				       ? COT_TUN_VXLAN
+			       : p->dport == 6081 ? COT_TUN_GENEVE
+						  : COT_TUN_NONE;
 		if (port_in(cfg->vxlan_port, p->dport))
 			return COT_TUN_VXLAN;
 		if (port_in(cfg->geneve_port, p->dport))
@@ -622,8 +634,9 @@ static inline uint8_t tun_type_of(const struct cot_pkt *p,
  * Decapsulate the OK view @p (outer type @type) as deep as it goes.
  * Bound: at most COT_PKT_MAX_TUN turns, each one pushes a tunnel.
  */
-static void decap(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
-		  uint32_t wirelen, const struct cot_pkt_cfg *cfg, uint8_t type)
+static __attribute__((noinline)) void
+decap(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
+      uint32_t wirelen, const struct cot_pkt_cfg *cfg, uint8_t type)
 {
 	struct cot_pkt outer;
 	uint32_t d;
@@ -718,20 +731,17 @@ static void decap(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 	}
 }
 
-int cot_pkt_parse_cfg(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
-		      uint32_t wirelen, const struct cot_pkt_cfg *cfg)
+/*
+ * After an OK parse of a protocol that may carry a tunnel: decapsulate
+ * if @cfg says so.  Out of line, so that the frame's own
+ * parse stays as lean as it was without tunnels.
+ */
+static __attribute__((noinline)) int
+maybe_decap(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
+	    uint32_t wirelen, const struct cot_pkt_cfg *cfg)
 {
 	uint8_t type;
-	int r;
 
-	cot_memset(p, 0, PKT_HEAD);
-	if (wirelen > caplen)
-		p->fl = COT_PKT_F_SNAPLEN;
-	else
-		wirelen = caplen;
-	r = parse_eth(p, frame, 0, caplen, wirelen, true);
-	if (r != COT_PKT_OK)
-		return r;
 	if (!cfg)
 		cfg = &cfg_default;
 	if (!cfg->decap)
@@ -742,10 +752,34 @@ int cot_pkt_parse_cfg(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 	return COT_PKT_OK;
 }
 
+static HOT int parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
+		     uint32_t wirelen, const struct cot_pkt_cfg *cfg)
+{
+	int r;
+
+	cot_memset(p, 0, PKT_HEAD);
+	if (wirelen > caplen)
+		p->fl = COT_PKT_F_SNAPLEN;
+	else
+		wirelen = caplen;
+	r = parse_eth(p, frame, 0, caplen, wirelen, true);
+	if (r != COT_PKT_OK ||
+	    (p->ipproto != PROTO_UDP && p->ipproto != PROTO_GRE &&
+	     p->ipproto != PROTO_IPIP && p->ipproto != PROTO_IPV6))
+		return r;
+	return maybe_decap(p, frame, caplen, wirelen, cfg);
+}
+
+int cot_pkt_parse_cfg(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
+		      uint32_t wirelen, const struct cot_pkt_cfg *cfg)
+{
+	return parse(p, frame, caplen, wirelen, cfg);
+}
+
 int cot_pkt_parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 		  uint32_t wirelen)
 {
-	return cot_pkt_parse_cfg(p, frame, caplen, wirelen, &cfg_default);
+	return parse(p, frame, caplen, wirelen, &cfg_default);
 }
 
 int cot_pkt_gso_tcp(struct cot_pkt *p, uint32_t mss)
