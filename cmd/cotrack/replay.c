@@ -106,44 +106,6 @@ static void write_rec(void *ctx, const struct cot_rec *r)
 	cot_recfmt_write(o->f, o->fmt, r);
 }
 
-/*
- * Add the comma-separated ports of @arg to @ports (COT_PKT_MAX_PORTS
- * slots, 0 free), clearing the defaults first unless *@set.  Returns 0
- * or -1 (logged).
- */
-static int add_ports(const char *opt, const char *arg,
-		     uint16_t ports[COT_PKT_MAX_PORTS], bool *set)
-{
-	char buf[128], *tok, *save = NULL;
-	unsigned int n = 0;
-
-	if (!*set) {
-		memset(ports, 0, COT_PKT_MAX_PORTS * sizeof(ports[0]));
-		*set = true;
-	}
-	while (n < COT_PKT_MAX_PORTS && ports[n])
-		n++;
-	if (strlen(arg) >= sizeof(buf)) {
-		log_warnx("%s: list too long", opt);
-		return -1;
-	}
-	strcpy(buf, arg);
-	for (tok = strtok_r(buf, ",", &save); tok;
-	     tok = strtok_r(NULL, ",", &save)) {
-		uint32_t v;
-
-		if (cot_cli_u32(opt, tok, 1, 65535, &v) < 0)
-			return -1;
-		if (n == COT_PKT_MAX_PORTS) {
-			log_warnx("%s: at most %d ports", opt,
-				  COT_PKT_MAX_PORTS);
-			return -1;
-		}
-		ports[n++] = (uint16_t)v;
-	}
-	return 0;
-}
-
 int cmd_replay(int argc, char **argv)
 {
 	enum {
@@ -244,12 +206,12 @@ int cmd_replay(int argc, char **argv)
 		case O_VXLAN:
 		case O_GENEVE:
 			/* The first use replaces the defaults. */
-			if (add_ports(c == O_VXLAN ? "--vxlan-port"
-						   : "--geneve-port",
-				      optarg,
-				      c == O_VXLAN ? pc.vxlan_port
-						   : pc.geneve_port,
-				      c == O_VXLAN ? &vx_set : &gn_set) < 0)
+			if (cot_cli_ports(c == O_VXLAN ? "--vxlan-port"
+						       : "--geneve-port",
+					  optarg,
+					  c == O_VXLAN ? pc.vxlan_port
+						       : pc.geneve_port,
+					  c == O_VXLAN ? &vx_set : &gn_set) < 0)
 				return COT_EXIT_USAGE;
 			break;
 		case O_NODECAP:
