@@ -154,7 +154,8 @@ const char *cot_tcp_state_name(unsigned int st);
 #define COT_REC_V2_FIXED    142
 #define COT_REC_V3_FIXED    183
 #define COT_REC_END_MAX	    (4 + COT_COMM_LEN + COT_CGROUP_LEN + COT_DNSNAME_LEN)
-#define COT_REC_WIRE_V2_MAX (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX) /* 1202 */
+#define COT_REC_WIRE_V2_MAX (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX) /* 1202   \
+								      */
 #define COT_REC_WIRE_MAX (COT_REC_V3_FIXED + 2 * COT_REC_END_MAX)    /* 1243 */
 
 /* Encode @r into @out.  Always succeeds; returns the length written. */
