@@ -126,7 +126,7 @@ const char *cot_tcp_state_name(unsigned int st);
  *
  * Version 2 goes on:
  *
- *   140   2 length of the whole encoding (156 .. COT_REC_WIRE_MAX)
+ *   140   2 length of the whole encoding (156 .. COT_REC_WIRE_V2_MAX)
  *   142     src end, then dst end, each:
  *             4 pid, 1 n + n bytes comm (n <= 15),
  *             1 n + n bytes cgroup (n <= 255), 1 n + n bytes name (n <= 253)
@@ -154,9 +154,9 @@ const char *cot_tcp_state_name(unsigned int st);
 #define COT_REC_V2_FIXED    142
 #define COT_REC_V3_FIXED    183
 #define COT_REC_END_MAX	    (4 + COT_COMM_LEN + COT_CGROUP_LEN + COT_DNSNAME_LEN)
-#define COT_REC_WIRE_V2_MAX (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX) /* 1202   \
-								      */
-#define COT_REC_WIRE_MAX (COT_REC_V3_FIXED + 2 * COT_REC_END_MAX)    /* 1243 */
+/* Longest encodings: version 2 1202 bytes, version 3 (any) 1243. */
+#define COT_REC_WIRE_V2_MAX (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX)
+#define COT_REC_WIRE_MAX    (COT_REC_V3_FIXED + 2 * COT_REC_END_MAX)
 
 /* Encode @r into @out.  Always succeeds; returns the length written. */
 int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
