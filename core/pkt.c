@@ -763,7 +763,7 @@ static HOT int parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 	else
 		wirelen = caplen;
 	r = parse_eth(p, frame, 0, caplen, wirelen, true);
-	if (r != COT_PKT_OK ||
+	if (r != COT_PKT_OK || __builtin_expect(p->ipproto == PROTO_TCP, 1) ||
 	    (p->ipproto != PROTO_UDP && p->ipproto != PROTO_GRE &&
 	     p->ipproto != PROTO_IPIP && p->ipproto != PROTO_IPV6))
 		return r;
