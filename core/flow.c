@@ -49,10 +49,23 @@ struct flow {
 	uint8_t ipproto;
 	uint8_t tflags[2]; /* TCP flags OR'ed, per canonical side */
 	uint16_t port[2];
+	/* Tunnel the connection came in (COT_TUN_NONE: none): part of the
+	 * key, the rest of it in cot_flowtab.tunk[slot], read only when
+	 * this is set, so untunneled lookups touch nothing more. */
+	uint8_t tun_type;
 	struct cot_addr addr[2];
 	uint64_t first, last;
 	uint64_t qts; /* when queued on its LRU list */
 	uint64_t pkts[2], bytes[2];
+	uint32_t inner; /* inner connections first seen in this one */
+};
+
+/* The tunnel part of a key, oriented like the flow's sides: a[k] is
+ * the outer address of canonical side k. */
+struct tkey {
+	uint8_t type; /* COT_TUN_NONE: no tunnel, the rest unused */
+	uint32_t id;
+	struct cot_addr a[2];
 };
 
 struct frag {
@@ -78,6 +91,7 @@ struct cot_flowtab {
 	uint32_t scan_cursor; /* active-timeout scan position */
 	uint32_t *buckets;
 	struct flow *flows;
+	struct tkey *tunk; /* per slot, valid when flows[slot].tun_type */
 	struct frag *frags;
 	struct lru lru[L__COUNT];
 	struct cot_flow_stats st;
@@ -112,6 +126,7 @@ size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_flows * 2U) *
 			sizeof(uint32_t));
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct flow));
+	n += cot_align8((uint64_t)p->max_flows * sizeof(struct tkey));
 	n += cot_align8(
 		(uint64_t)cot_pow2_at_least(p->max_frags ? p->max_frags : 1) *
 		sizeof(struct frag));
@@ -153,12 +168,15 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
 	t->flows = (struct flow *)(void *)cur;
 	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
+	t->tunk = (struct tkey *)(void *)cur;
+	cur += cot_align8((size_t)p->max_flows * sizeof(struct tkey));
 	t->frags = (struct frag *)(void *)cur;
 	for (i = 0; i < t->nbuckets; i++)
 		t->buckets[i] = NIL;
 	/* Slots from t->used up are free without being on the free list,
 	 * and are laid out when first taken (flow_alloc): a table larger
-	 * than its traffic never touches the rest of its memory. */
+	 * than its traffic never touches the rest of its memory (nor of
+	 * tunk[], read only for a flow with a tunnel). */
 	cot_memset(t->frags, 0, (size_t)t->nfrags * sizeof(struct frag));
 	t->free_head = NIL;
 	t->used = 0;
@@ -172,9 +190,32 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 
 static uint32_t key_hash(const struct cot_flowtab *t, uint8_t proto,
 			 const struct cot_addr *a0, uint16_t p0,
-			 const struct cot_addr *a1, uint16_t p1)
+			 const struct cot_addr *a1, uint16_t p1,
+			 const struct tkey *tk)
 {
-	return cot_hash_tuple(t->p.hash_seed, proto, a0, p0, a1, p1);
+	uint32_t h = cot_hash_tuple(t->p.hash_seed, proto, a0, p0, a1, p1);
+	uint64_t x;
+
+	if (!tk || tk->type == COT_TUN_NONE)
+		return h;
+	/* Same inner 5-tuple, another tunnel: another bucket. */
+	x = cot_hash_mix(t->p.hash_seed ^ h, (uint64_t)tk->id << 8 | tk->type);
+	x = cot_hash_mix(x, cot_rd64(tk->a[0].b) ^ cot_rd64(tk->a[0].b + 8));
+	x = cot_hash_mix(x, cot_rd64(tk->a[1].b) ^ cot_rd64(tk->a[1].b + 8));
+	x ^= x >> 29;
+	return (uint32_t)x;
+}
+
+static inline bool tkey_eq(const struct cot_flowtab *t, uint32_t s,
+			   const struct tkey *tk)
+{
+	const struct tkey *k = &t->tunk[s];
+
+	if (!tk || tk->type == COT_TUN_NONE)
+		return t->flows[s].tun_type == COT_TUN_NONE;
+	return t->flows[s].tun_type == tk->type && k->id == tk->id &&
+	       cot_addr_eq(&k->a[0], &tk->a[0]) &&
+	       cot_addr_eq(&k->a[1], &tk->a[1]);
 }
 
 /* Order (a, ap) and (b, bp); returns 1 if (a, ap) is the higher side. */
@@ -307,6 +348,15 @@ static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
 	r->bytes_rev = f->bytes[j];
 	r->tcp_flags_fwd = f->tflags[i];
 	r->tcp_flags_rev = f->tflags[j];
+	r->tun_type = f->tun_type;
+	if (f->tun_type != COT_TUN_NONE) {
+		const struct tkey *k = &t->tunk[f - t->flows];
+
+		r->tun_id = k->id;
+		r->tun_src = k->a[i];
+		r->tun_dst = k->a[j];
+	}
+	r->inner_conns = f->inner;
 }
 
 static void emit(struct cot_flowtab *t, enum cot_flow_event ev, uint32_t s,
@@ -404,7 +454,8 @@ static uint32_t flow_alloc(struct cot_flowtab *t)
 	return s;
 }
 
-static uint8_t class_of(const struct flow *f)
+static __attribute__((always_inline)) inline uint8_t
+class_of(const struct flow *f)
 {
 	switch (f->ipproto) {
 	case 6:
@@ -424,7 +475,8 @@ static uint8_t class_of(const struct flow *f)
 
 /* ---- TCP state -------------------------------------------------------- */
 
-static void tcp_update(struct flow *f, int side, uint8_t flags)
+static __attribute__((always_inline)) inline void
+tcp_update(struct flow *f, int side, uint8_t flags)
 {
 	int init = (f->fl & F_INIT_B) ? 1 : 0;
 
@@ -483,8 +535,9 @@ static bool frag_match(const struct frag *e, const struct cot_pkt *p)
 
 /* ---- update ----------------------------------------------------------- */
 
-static void account(struct cot_flowtab *t, uint32_t s, int side,
-		    const struct cot_pkt *p, uint64_t now)
+static __attribute__((always_inline)) inline void
+account(struct cot_flowtab *t, uint32_t s, int side, const struct cot_pkt *p,
+	uint64_t now, bool frame)
 {
 	struct flow *f = &t->flows[s];
 
@@ -499,12 +552,13 @@ static void account(struct cot_flowtab *t, uint32_t s, int side,
 		f->pkts[side]++;
 		f->bytes[side] += p->ip_len;
 	}
-	t->st.tracked++;
+	if (frame)
+		t->st.tracked++;
 }
 
 static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 		  const struct cot_addr *a0, uint16_t p0,
-		  const struct cot_addr *a1, uint16_t p1)
+		  const struct cot_addr *a1, uint16_t p1, const struct tkey *tk)
 {
 	uint32_t s = t->buckets[h & (t->nbuckets - 1)];
 	uint32_t guard;
@@ -515,48 +569,52 @@ static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
 
 		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
 		    f->port[1] == p1 && cot_addr_eq(&f->addr[0], a0) &&
-		    cot_addr_eq(&f->addr[1], a1))
+		    cot_addr_eq(&f->addr[1], a1) && tkey_eq(t, s, tk))
 			return (int)s;
 		s = f->hnext;
 	}
 	return -COT_ENOENT;
 }
 
-/* Needs a key lookup: an OK frame other than a non-first fragment. */
-static inline bool keyed(const struct cot_pkt *p)
+/* A non-first fragment: no ports, found by its first fragment's flow. */
+static inline bool nonfirst_frag(const struct cot_pkt *p)
 {
-	return p->reason == COT_PKT_OK &&
-	       !((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4));
+	return (p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4);
 }
 
-/* The canonical side of @p's sender and the hash of its key. */
-static inline uint32_t pkt_hash(const struct cot_flowtab *t,
-				const struct cot_pkt *p, int *side)
+/*
+ * The canonical side of @p's sender, and the hash of its key (with @tun
+ * the tunnel it came in: @tk filled, *@tkp set to it).
+ */
+static __attribute__((always_inline)) inline uint32_t
+view_hash(const struct cot_flowtab *t, const struct cot_pkt *p,
+	  const struct cot_pkt_tun *tun, int *side, struct tkey *tk,
+	  struct tkey **tkp)
 {
 	*side = side_of(&p->src, p->sport, &p->dst, p->dport);
+	*tkp = NULL;
+	if (tun && tun->type != COT_TUN_NONE) {
+		tk->type = tun->type;
+		tk->id = tun->id;
+		tk->a[*side] = tun->src;
+		tk->a[!*side] = tun->dst;
+		*tkp = tk;
+	}
 	if (*side == 0)
 		return key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
-				p->dport);
-	return key_hash(t, p->ipproto, &p->dst, p->dport, &p->src, p->sport);
+				p->dport, *tkp);
+	return key_hash(t, p->ipproto, &p->dst, p->dport, &p->src, p->sport,
+			*tkp);
 }
 
-static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
-			uint64_t now, int side, uint32_t h);
-
-int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
-		       uint64_t now)
-{
-	uint32_t h = 0;
-	int side = 0;
-
-	if (keyed(p))
-		h = pkt_hash(t, p, &side);
-	return update_keyed(t, p, now, side, h);
-}
-
-/* cot_flowtab_update() with @side and @h from pkt_hash() when keyed(). */
-static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
-			uint64_t now, int side, uint32_t h)
+/*
+ * update_one() with @side, @h and @tkp from view_hash() (unless @p is
+ * a non-first fragment: then they are not used).
+ */
+static __attribute__((always_inline)) inline int
+update_at(struct cot_flowtab *t, const struct cot_pkt *p,
+	  const struct tkey *tkp, uint64_t now, bool frame, bool *created,
+	  int side, uint32_t h)
 {
 	const struct cot_addr *a0, *a1;
 	uint16_t p0, p1;
@@ -564,16 +622,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 	uint32_t s;
 	struct flow *f;
 
-	t->st.pkts++;
-	if (p->reason != COT_PKT_OK) {
-		if (p->reason == COT_PKT_NOT_IP)
-			t->st.not_ip++;
-		else if (p->reason < COT_PKT__COUNT)
-			t->st.dropped[p->reason]++;
-		return -COT_ENOENT;
-	}
-
-	if ((p->fl & COT_PKT_F_FRAG) && !(p->fl & COT_PKT_F_L4)) {
+	if (nonfirst_frag(p)) {
 		/* Non-first fragment: find the flow its first fragment hit. */
 		struct frag *e = &t->frags[frag_index(t, p)];
 
@@ -585,7 +634,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 		s = e->slot;
 		f = &t->flows[s];
 		side = cot_memcmp(f->addr[0].b, p->src.b, 16) == 0 ? 0 : 1;
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		lru_touch(t, s, class_of(f));
 		return (int)s;
 	}
@@ -595,7 +644,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 	} else {
 		a0 = &p->dst, p0 = p->dport, a1 = &p->src, p1 = p->sport;
 	}
-	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1);
+	sl = lookup(t, h, p->ipproto, a0, p0, a1, p1, tkp);
 
 	/* A new SYN on a closing connection's tuple is a new connection. */
 	if (sl >= 0 && p->ipproto == 6 &&
@@ -624,6 +673,11 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 		f->last = now;
 		f->qts = now;
 		f->state = COT_TCP_NONE;
+		f->inner = 0;
+		f->tun_type = tkp ? tkp->type : COT_TUN_NONE;
+		if (tkp)
+			t->tunk[s] = *tkp;
+		*created = true;
 		/* Initiator: the SYN sender; otherwise the first sender. */
 		if (p->ipproto == 6) {
 			uint8_t sa = p->tcp_flags & (COT_TCP_SYN | COT_TCP_ACK);
@@ -652,7 +706,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 		if (t->st.active > t->st.active_max)
 			t->st.active_max = t->st.active;
 		t->st.opened++;
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		if (p->ipproto == 6)
 			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
 		/* A super-frame: its first segment opened the flow, the
@@ -666,7 +720,7 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 	} else {
 		s = (uint32_t)sl;
 		f = &t->flows[s];
-		account(t, s, side, p, now);
+		account(t, s, side, p, now, frame);
 		if (p->ipproto == 6) {
 			f->tflags[side] |= p->tcp_flags | p->tcp_flags_first;
 			/* A super-frame's segments in order: all but the
@@ -692,6 +746,131 @@ static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
 		e->used = 1;
 	}
 	return (int)s;
+}
+
+/*
+ * Account the OK view @p to its flow, @tun the tunnel it came in (NULL:
+ * none), @frame false for the outer packets of a tunneled frame (they
+ * are not counted as frames again).  *@created says a flow was opened.
+ */
+static __attribute__((always_inline)) inline int
+update_one(struct cot_flowtab *t, const struct cot_pkt *p,
+	   const struct cot_pkt_tun *tun, uint64_t now, bool frame,
+	   bool *created)
+{
+	struct tkey tk, *tkp = NULL;
+	uint32_t h = 0;
+	int side = 0;
+
+	if (!nonfirst_frag(p))
+		h = view_hash(t, p, tun, &side, &tk, &tkp);
+	return update_at(t, p, tkp, now, frame, created, side, h);
+}
+
+/* The outer packet @tun as a view of its own. */
+static void outer_view(struct cot_pkt *v, const struct cot_pkt_tun *tun)
+{
+	cot_memset(v, 0, offsetof(struct cot_pkt, tun));
+	v->ipver = tun->ipver;
+	v->ipproto = tun->ipproto;
+	v->fl = tun->fl &
+		(COT_PKT_F_L4 | COT_PKT_F_IP_OPTS | COT_PKT_F_SNAPLEN);
+	v->sport = tun->sport;
+	v->dport = tun->dport;
+	v->ip_len = tun->ip_len;
+	v->src = tun->src;
+	v->dst = tun->dst;
+}
+
+/*
+ * A tunneled frame (or one whose tunnel was not decapsulated): each outer
+ * packet is a flow of its own (keyed by the tunnel it came in, if any),
+ * then the innermost one.  Bound: ntun <= COT_PKT_MAX_TUN.  A flow
+ * opened inside one that is still there is counted as one of its inner
+ * connections.  Out of line: the untunneled path stays as it was.
+ */
+static __attribute__((noinline)) int
+update_tunneled(struct cot_flowtab *t, const struct cot_pkt *p, uint64_t now)
+{
+	uint32_t k, oslot = NIL, ogen = 0;
+	bool created = false;
+	int sl = -COT_ENOENT;
+
+	if (p->inner_reason && p->inner_reason < COT_PKT__COUNT)
+		t->st.inner_dropped[p->inner_reason]++;
+	if (p->ntun == 0)
+		return update_one(t, p, NULL, now, true, &created);
+	t->st.tunneled++;
+	for (k = 0; k <= p->ntun && k <= COT_PKT_MAX_TUN; k++) {
+		const struct cot_pkt_tun *in = k ? &p->tun[k - 1] : NULL;
+		struct cot_pkt v;
+
+		created = false;
+		if (k < p->ntun) {
+			outer_view(&v, &p->tun[k]);
+			sl = update_one(t, &v, in, now, false, &created);
+		} else {
+			sl = update_one(t, p, in, now, true, &created);
+		}
+		if (created && oslot != NIL && t->flows[oslot].gen == ogen &&
+		    t->flows[oslot].lru != L_FREE &&
+		    t->flows[oslot].inner != UINT32_MAX)
+			t->flows[oslot].inner++;
+		if (sl < 0)
+			return sl;
+		oslot = (uint32_t)sl;
+		ogen = t->flows[oslot].gen;
+	}
+	return sl;
+}
+
+/* Hashed ahead (by the batch): an OK, untunneled frame with ports. */
+static inline bool keyed(const struct cot_pkt *p)
+{
+	return p->reason == COT_PKT_OK && !p->ntun && !p->inner_reason &&
+	       !nonfirst_frag(p);
+}
+
+/*
+ * cot_flowtab_update() with @side and @h from view_hash() when
+ * keyed(@p) (otherwise unused).
+ */
+static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
+			uint64_t now, int side, uint32_t h)
+{
+	bool created;
+
+	t->st.pkts++;
+	if (p->reason != COT_PKT_OK) {
+		if (p->reason == COT_PKT_NOT_IP)
+			t->st.not_ip++;
+		else if (p->reason < COT_PKT__COUNT)
+			t->st.dropped[p->reason]++;
+		return -COT_ENOENT;
+	}
+	if (p->ntun || p->inner_reason)
+		return update_tunneled(t, p, now);
+	return update_at(t, p, NULL, now, true, &created, side, h);
+}
+
+/* The canonical side of untunneled @p's sender and the hash of its key. */
+static inline uint32_t pkt_hash(const struct cot_flowtab *t,
+				const struct cot_pkt *p, int *side)
+{
+	struct tkey tk, *tkp;
+
+	return view_hash(t, p, NULL, side, &tk, &tkp);
+}
+
+int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
+		       uint64_t now)
+{
+	uint32_t h = 0;
+	int side = 0;
+
+	if (keyed(p))
+		h = pkt_hash(t, p, &side);
+	return update_keyed(t, p, now, side, h);
 }
 
 /*
@@ -787,14 +966,15 @@ void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)
 {
 	uint32_t h;
 
-	if (p->reason != COT_PKT_OK || !(p->fl & COT_PKT_F_L4))
+	/* Tunneled frames hit several buckets: not worth guessing. */
+	if (p->reason != COT_PKT_OK || !(p->fl & COT_PKT_F_L4) || p->ntun)
 		return;
 	if (side_of(&p->src, p->sport, &p->dst, p->dport) == 0)
 		h = key_hash(t, p->ipproto, &p->src, p->sport, &p->dst,
-			     p->dport);
+			     p->dport, NULL);
 	else
 		h = key_hash(t, p->ipproto, &p->dst, p->dport, &p->src,
-			     p->sport);
+			     p->sport, NULL);
 	__builtin_prefetch(&t->buckets[h & (t->nbuckets - 1)]);
 }
 
@@ -890,11 +1070,11 @@ int cot_flowtab_find(const struct cot_flowtab *t, uint8_t ipproto,
 	uint32_t h;
 
 	if (side == 0) {
-		h = key_hash(t, ipproto, a, aport, b, bport);
-		sl = lookup(t, h, ipproto, a, aport, b, bport);
+		h = key_hash(t, ipproto, a, aport, b, bport, NULL);
+		sl = lookup(t, h, ipproto, a, aport, b, bport, NULL);
 	} else {
-		h = key_hash(t, ipproto, b, bport, a, aport);
-		sl = lookup(t, h, ipproto, b, bport, a, aport);
+		h = key_hash(t, ipproto, b, bport, a, aport, NULL);
+		sl = lookup(t, h, ipproto, b, bport, a, aport, NULL);
 	}
 	if (sl >= 0 && r)
 		fill_rec(t, &t->flows[sl], r);

@@ -2,6 +2,7 @@
 /* core/rec: record names and the binary encoding (versions 1 and 2) (see
  * rec.h). */
 #include "cotrack/rec.h"
+#include "cotrack/pkt.h"
 
 static const char *const proto_names[COT_PROTO__COUNT] = {
 	[COT_PROTO_OTHER] = "other", [COT_PROTO_TCP] = "tcp",
@@ -61,6 +62,11 @@ int cot_rec_has_names(const struct cot_rec *r)
 	       r->dst_name[0];
 }
 
+int cot_rec_has_tunnel(const struct cot_rec *r)
+{
+	return r->tun_type != 0 || r->inner_conns != 0;
+}
+
 static uint8_t printable(char c)
 {
 	uint8_t b = (uint8_t)c;
@@ -101,11 +107,12 @@ int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
 		   const struct cot_rec *r)
 {
 	size_t i, n;
-	int v2 = cot_rec_has_names(r);
+	int v3 = cot_rec_has_tunnel(r);
+	int v2 = v3 || cot_rec_has_names(r);
 
 	out[0] = 'C';
 	out[1] = 'R';
-	out[2] = v2 ? 2 : 1;
+	out[2] = v3 ? 3 : v2 ? 2 : 1;
 	out[3] = v2 ? 0 : COT_REC_WIRE_V1_LEN;
 	cot_put_le64(out + 4, r->seq);
 	/* Copy up to the NUL and pad, so stale bytes never leak out. */
@@ -135,6 +142,18 @@ int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
 	if (!v2)
 		return COT_REC_WIRE_V1_LEN;
 	n = COT_REC_V2_FIXED;
+	if (v3) {
+		bool t = r->tun_type != 0;
+		static const struct cot_addr zero;
+
+		/* Without a tunnel, its fields are 0: one encoding. */
+		out[142] = r->tun_type;
+		cot_put_le32(out + 143, t ? r->tun_id : 0);
+		cot_memcpy(out + 147, (t ? &r->tun_src : &zero)->b, 16);
+		cot_memcpy(out + 163, (t ? &r->tun_dst : &zero)->b, 16);
+		cot_put_le32(out + 179, r->inner_conns);
+		n = COT_REC_V3_FIXED;
+	}
 	n += put_end(out + n, &r->src_owner, r->src_name);
 	n += put_end(out + n, &r->dst_owner, r->dst_name);
 	cot_put_le16(out + 140, (uint16_t)n);
@@ -152,12 +171,18 @@ int cot_rec_wire_len(const uint8_t *in, size_t len)
 			return -COT_EBADMSG;
 		return COT_REC_WIRE_V1_LEN;
 	}
-	if (in[2] != 2)
+	if (in[2] != 2 && in[2] != 3)
 		return -COT_ENOTSUP;
 	if (in[3] != 0 || len < COT_REC_V2_FIXED)
 		return -COT_EBADMSG;
 	n = cot_get_le16(in + 140);
-	if (n < COT_REC_V2_FIXED + 2 * 7 || n > COT_REC_WIRE_MAX || n > len)
+	if (in[2] == 2 &&
+	    (n < COT_REC_V2_FIXED + 2 * 7 || n > COT_REC_WIRE_V2_MAX))
+		return -COT_EBADMSG;
+	if (in[2] == 3 &&
+	    (n < COT_REC_V3_FIXED + 2 * 7 || n > COT_REC_WIRE_MAX))
+		return -COT_EBADMSG;
+	if (n > len)
 		return -COT_EBADMSG;
 	return (int)n;
 }
@@ -242,9 +267,25 @@ int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len)
 	if (in[2] == 1)
 		return n;
 	off = COT_REC_V2_FIXED;
+	if (in[2] == 3) {
+		static const uint8_t zero[36];
+
+		r->tun_type = in[142];
+		r->tun_id = cot_get_le32(in + 143);
+		cot_memcpy(r->tun_src.b, in + 147, 16);
+		cot_memcpy(r->tun_dst.b, in + 163, 16);
+		r->inner_conns = cot_get_le32(in + 179);
+		/* Canonical: a known type; no tunnel, no tunnel fields; and
+		 * version 3 only when there is something to say. */
+		if (r->tun_type >= COT_TUN__COUNT ||
+		    (!r->tun_type && cot_memcmp(in + 143, zero, 36) != 0) ||
+		    !cot_rec_has_tunnel(r))
+			return -COT_EBADMSG;
+		off = COT_REC_V3_FIXED;
+	}
 	if (get_end(&r->src_owner, r->src_name, in, &off, (size_t)n) < 0 ||
 	    get_end(&r->dst_owner, r->dst_name, in, &off, (size_t)n) < 0 ||
-	    off != (size_t)n || !cot_rec_has_names(r))
+	    off != (size_t)n || (in[2] == 2 && !cot_rec_has_names(r)))
 		return -COT_EBADMSG;
 	return n;
 }

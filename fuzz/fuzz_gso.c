@@ -13,6 +13,9 @@
 
 #include "cmd/cotrackd/gso.c"
 
+/* As cotrackd parses a frame sent with offloads: outer headers only. */
+static const struct cot_pkt_cfg outer = { .decap = false };
+
 #define CHECK(c)                                                               \
 	do {                                                                   \
 		if (!(c))                                                      \
@@ -38,10 +41,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mss = (uint32_t)data[0] << 8 | data[1];
 	len = (uint32_t)(size - 2);
 	memcpy(copy, data + 2, len);
-	if (cot_pkt_parse(&p, copy, len, len) != COT_PKT_OK)
+	if (cot_pkt_parse_cfg(&p, copy, len, len, &outer) != COT_PKT_OK)
 		return 0;
 	if (gso_csum(&p, copy, len) == 0)
-		CHECK(cot_pkt_parse(&s, copy, len, len) == COT_PKT_OK);
+		CHECK(cot_pkt_parse_cfg(&s, copy, len, len, &outer) ==
+		      COT_PKT_OK);
 	if (cot_pkt_gso_tcp(&p, mss) != COT_PKT_OK) {
 		CHECK(p.reason == COT_PKT_BAD_GSO);
 		return 0;
@@ -59,8 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK((uint32_t)n == p.segs);
 	for (i = 0; i < (uint32_t)n; i++) {
-		CHECK(cot_pkt_parse(&s, out + seg[i].off, seg[i].len,
-				    seg[i].len) == COT_PKT_OK);
+		CHECK(cot_pkt_parse_cfg(&s, out + seg[i].off, seg[i].len,
+					seg[i].len, &outer) == COT_PKT_OK);
 		CHECK(s.ipproto == 6 && (s.fl & COT_PKT_F_L4));
 		CHECK(s.l4_len - s.tcp_hlen <= mss);
 		bytes += s.ip_len;

@@ -64,7 +64,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 
 	CHECK(p.ipver == 4 || p.ipver == 6);
-	CHECK(p.l3_off == 14u + 4u * p.nvlan);
+	CHECK(p.ntun <= COT_PKT_MAX_TUN);
+	CHECK(p.inner_reason < COT_PKT__COUNT &&
+	      p.inner_reason != COT_PKT_NOT_IP);
+	/* a tunnel's inner packet starts after the outer headers */
+	CHECK(p.ntun ? p.l3_off > 14u + 4u * p.nvlan
+		     : p.l3_off == 14u + 4u * p.nvlan);
+	for (unsigned int k = 0; k < p.ntun; k++) {
+		CHECK(p.tun[k].type > COT_TUN_NONE &&
+		      p.tun[k].type < COT_TUN__COUNT);
+		CHECK(p.tun[k].ipver == 4 || p.tun[k].ipver == 6);
+		CHECK(p.tun[k].ip_len <= wire);
+		CHECK(cot_tun_name(p.tun[k].type)[0] != '\0');
+	}
 	CHECK(p.l3_off + (p.ipver == 4 ? 20u : 40u) <= caplen);
 	CHECK(p.l3_off + p.ip_len <= wire);
 	CHECK(p.l4_off >= p.l3_off + (p.ipver == 4 ? 20u : 40u));

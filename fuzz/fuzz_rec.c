@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cotrack/chain.h"
+#include "cotrack/pkt.h"
 #include "cotrack/rec.h"
 
 #define CHECK(c)                                                               \
@@ -43,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	CHECK(n == wl && (size_t)n <= size && n <= COT_REC_WIRE_MAX);
-	CHECK(n == COT_REC_WIRE_V1_LEN || data[2] == 2);
+	CHECK(n == COT_REC_WIRE_V1_LEN || data[2] == 2 || data[2] == 3);
 	CHECK(r.vm[COT_VM_NAMELEN - 1] == '\0');
 	printable(r.src_owner.comm, COT_COMM_LEN);
 	printable(r.dst_owner.comm, COT_COMM_LEN);
@@ -55,7 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	      (!r.src_owner.comm[0] && !r.src_owner.cgroup[0]));
 	CHECK(r.dst_owner.pid ||
 	      (!r.dst_owner.comm[0] && !r.dst_owner.cgroup[0]));
-	CHECK((data[2] == 2) == cot_rec_has_names(&r));
+	CHECK(data[2] == 3 || (data[2] == 2) == cot_rec_has_names(&r));
+	CHECK((data[2] == 3) == cot_rec_has_tunnel(&r));
+	CHECK(r.tun_type < COT_TUN__COUNT);
 	/*
 	 * re-encoding decodes to the same record (vm bytes after its NUL are
 	 * not part of it: the encoder pads with zeros, check_enc rejects)

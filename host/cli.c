@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cotrack/common.h"
+#include "cotrack/pkt.h"
 #include "cli.h"
 #include "log.h"
 
@@ -402,5 +403,41 @@ int cot_cli_pki(const char *what, const char *dir, const char *name,
 	    pki_path(what, p.key, sizeof(p.key), dir, name, ".key") < 0)
 		return -1;
 	*out = p;
+	return 0;
+}
+
+/*
+ * Tunnel ports (--vxlan-port, --geneve-port; see cli.h).
+ */
+int cot_cli_ports(const char *opt, const char *arg,
+		  uint16_t ports[COT_PKT_MAX_PORTS], bool *set)
+{
+	char buf[128], *tok, *save = NULL;
+	unsigned int n = 0;
+
+	if (!*set) {
+		memset(ports, 0, COT_PKT_MAX_PORTS * sizeof(ports[0]));
+		*set = true;
+	}
+	while (n < COT_PKT_MAX_PORTS && ports[n])
+		n++;
+	if (strlen(arg) >= sizeof(buf)) {
+		log_warnx("%s: list too long", opt);
+		return -1;
+	}
+	strcpy(buf, arg);
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint32_t v;
+
+		if (cot_cli_u32(opt, tok, 1, 65535, &v) < 0)
+			return -1;
+		if (n == COT_PKT_MAX_PORTS) {
+			log_warnx("%s: at most %d ports", opt,
+				  COT_PKT_MAX_PORTS);
+			return -1;
+		}
+		ports[n++] = (uint16_t)v;
+	}
 	return 0;
 }

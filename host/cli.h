@@ -23,7 +23,10 @@
 #define COTRACK_HOST_CLI_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
+
+#include "cotrack/pkt.h"
 
 #define COT_EXIT_USAGE 2 /* every program: 2 usage, 1 runtime error, 0 ok */
 
@@ -42,6 +45,15 @@ int cot_cli_u64(const char *what, const char *s, uint64_t min, uint64_t max,
 		uint64_t *v);
 int cot_cli_u32(const char *what, const char *s, uint32_t min, uint32_t max,
 		uint32_t *v);
+
+/*
+ * Add the comma-separated UDP ports (1..65535) of @arg to @ports
+ * (COT_PKT_MAX_PORTS slots, 0 free), clearing the defaults first unless
+ * *@set (then set): --vxlan-port and --geneve-port, repeatable.  Returns
+ * 0, or -1 (logged) for a bad port or too many.
+ */
+int cot_cli_ports(const char *opt, const char *arg,
+		  uint16_t ports[COT_PKT_MAX_PORTS], bool *set);
 
 /* A decimal int in [@min, @max]; a leading '-' is accepted if @min < 0. */
 int cot_cli_int(const char *what, const char *s, int min, int max, int *v);

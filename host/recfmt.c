@@ -3,6 +3,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cotrack/pkt.h"
 #include "recfmt.h"
 
 int cot_recfmt_parse(const char *name, enum cot_recfmt *out)
@@ -60,7 +61,7 @@ void cot_recfmt_csv_str(FILE *f, const char *s)
 	"seq,vm,proto,src,sport,dst,dport,first_ns,last_ns,pkts_fwd,"          \
 	"bytes_fwd,pkts_rev,bytes_rev,tcp_state,end,seen_by,netns,flags,"      \
 	"src_pid,src_comm,src_cgroup,dst_pid,dst_comm,dst_cgroup,src_name,"    \
-	"dst_name"
+	"dst_name,tunnel,tun_id,tun_src,tun_dst,inner_conns"
 
 void cot_recfmt_header(FILE *f, enum cot_recfmt fmt)
 {
@@ -127,6 +128,22 @@ static void table_names(FILE *f, const struct cot_rec *r)
 		fprintf(f, " src_name=%s", r->src_name);
 	if (r->dst_name[0])
 		fprintf(f, " dst_name=%s", r->dst_name);
+}
+
+/*
+ * The tunnel (record version 3): left out of JSON and the table when
+ * there is none, empty in CSV.
+ */
+static void table_tun(FILE *f, const struct cot_rec *r)
+{
+	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
+
+	if (r->tun_type)
+		fprintf(f, " tunnel=%s/%u/%s>%s", cot_tun_name(r->tun_type),
+			r->tun_id, cot_addr_str(&r->tun_src, s),
+			cot_addr_str(&r->tun_dst, d));
+	if (r->inner_conns)
+		fprintf(f, " inner_conns=%u", r->inner_conns);
 }
 
 /*
@@ -319,6 +336,44 @@ static void l_json_owner(struct line *l, const char *end,
 	}
 }
 
+static void l_json_tun(struct line *l, const struct cot_rec *r)
+{
+	if (r->tun_type) {
+		l_str(l, ",\"tunnel\":\"");
+		l_str(l, cot_tun_name(r->tun_type));
+		l_str(l, "\",\"tun_id\":");
+		l_u64(l, r->tun_id);
+		l_str(l, ",\"tun_src\":\"");
+		l_addr(l, &r->tun_src);
+		l_str(l, "\",\"tun_dst\":\"");
+		l_addr(l, &r->tun_dst);
+		l_ch(l, '"');
+	}
+	if (r->inner_conns) {
+		l_str(l, ",\"inner_conns\":");
+		l_u64(l, r->inner_conns);
+	}
+}
+
+static void l_csv_tun(struct line *l, const struct cot_rec *r)
+{
+	l_ch(l, ',');
+	if (r->tun_type) {
+		l_str(l, cot_tun_name(r->tun_type));
+		l_ch(l, ',');
+		l_u64(l, r->tun_id);
+		l_ch(l, ',');
+		l_addr(l, &r->tun_src);
+		l_ch(l, ',');
+		l_addr(l, &r->tun_dst);
+		l_ch(l, ',');
+	} else {
+		l_str(l, ",,,,");
+	}
+	if (r->inner_conns)
+		l_u64(l, r->inner_conns);
+}
+
 static void write_json(FILE *f, const struct cot_rec *r)
 {
 	struct line l = { .f = f };
@@ -375,6 +430,7 @@ static void write_json(FILE *f, const struct cot_rec *r)
 		l_str(&l, ",\"dst_name\":");
 		l_json_str(&l, r->dst_name);
 	}
+	l_json_tun(&l, r);
 	l_str(&l, "}\n");
 	l_flush(&l);
 }
@@ -436,6 +492,7 @@ static void write_csv(FILE *f, const struct cot_rec *r)
 	l_csv_str(&l, r->src_name);
 	l_ch(&l, ',');
 	l_csv_str(&l, r->dst_name);
+	l_csv_tun(&l, r);
 	l_ch(&l, '\n');
 	l_flush(&l);
 }
@@ -472,6 +529,7 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 			(double)(r->last_ns - r->first_ns) / 1e9,
 			r->flags ? " " : "", flags_str(r->flags));
 		table_names(f, r);
+		table_tun(f, r);
 		fputc('\n', f);
 		break;
 	}

@@ -239,7 +239,7 @@ static void progress(const struct cot_replay_opts *o, const struct src *s,
  */
 static int prepare(const struct src *s, int dlt, const struct frame *fr,
 		   uint8_t *scratch, struct cot_pkt *pkt,
-		   struct cot_replay_stats *st)
+		   struct cot_replay_stats *st, const struct cot_pkt_cfg *pc)
 {
 	const uint8_t *frame = fr->data;
 	uint32_t caplen = fr->caplen, wirelen = fr->wirelen;
@@ -266,7 +266,7 @@ static int prepare(const struct src *s, int dlt, const struct frame *fr,
 		caplen = caplen - (uint32_t)off + 14;
 		wirelen = wirelen - (uint32_t)off + 14;
 	}
-	cot_pkt_parse(pkt, frame, caplen, wirelen);
+	cot_pkt_parse_cfg(pkt, frame, caplen, wirelen, pc);
 	return 0;
 }
 
@@ -339,7 +339,7 @@ static int run(struct src *s, int dlt, const struct cot_replay_opts *o,
 		rc = src_next(s, &fr, why, sizeof(why));
 		if (rc != 1)
 			break;
-		if (prepare(s, dlt, &fr, scratch, &pk[nb], st))
+		if (prepare(s, dlt, &fr, scratch, &pk[nb], st, o->pc))
 			continue; /* counted: bad link header */
 		/* Captures can step back in time; the table cannot. */
 		if (fr.ts > now)
@@ -482,11 +482,19 @@ void cot_replay_print_stats(FILE *f, const struct cot_replay_stats *st)
 	fprintf(f, "snaplen-cut       %" PRIu64 "\n", st->snaplen_cut);
 	if (st->bad_linktype)
 		fprintf(f, "bad-link-header   %" PRIu64 "\n", st->bad_linktype);
-	for (i = 0; i < COT_PKT__COUNT; i++) {
+	/* The tunnel reasons only ever stop a decapsulation (below). */
+	for (i = 0; i < COT_PKT_TRUNC_TUN; i++) {
 		if (i == COT_PKT_OK || i == COT_PKT_NOT_IP)
 			continue;
 		fprintf(f, "dropped %-17s %" PRIu64 "\n",
 			cot_pkt_reason_name(i), fs->dropped[i]);
+	}
+	if (fs->tunneled)
+		fprintf(f, "decapsulated      %" PRIu64 "\n", fs->tunneled);
+	for (i = 0; i < COT_PKT__COUNT; i++) {
+		if (fs->inner_dropped[i])
+			fprintf(f, "not decapsulated %-10s %" PRIu64 "\n",
+				cot_pkt_reason_name(i), fs->inner_dropped[i]);
 	}
 	fprintf(f, "fragment-orphans  %" PRIu64 "\n", fs->frag_orphan);
 	fprintf(f, "flows opened      %" PRIu64 "\n", fs->opened);

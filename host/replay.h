@@ -11,7 +11,8 @@
 #include "cotrack/flow.h"
 
 struct cot_replay_opts {
-	struct cot_flow_params fp; /* cb/cb_ctx are the replay's own */
+	struct cot_flow_params fp;    /* cb/cb_ctx are the replay's own */
+	const struct cot_pkt_cfg *pc; /* tunnels; NULL: the defaults */
 	/* cot_replay_fd(): called once it knows the file is a capture. */
 	void (*on_header)(void *ctx);
 	/* Called for every ended record, in order; seq already set. */

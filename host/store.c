@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cotrack/pkt.h"
 #include "store.h"
 
 /*
@@ -21,9 +22,22 @@ static const char *const name_cols[] = {
 	"src_name TEXT",   "dst_name TEXT",
 };
 
+/*
+ * Schema 3 adds the tunnel (record version 3) the same way: NULL when
+ * the record came in no tunnel / carried no inner connection.
+ */
+#define TUN_COLS                                                               \
+	" tun_type INTEGER, tun_id INTEGER, tun_src BLOB, tun_dst BLOB,"       \
+	" inner_conns INTEGER,"
+
+static const char *const tun_cols[] = {
+	"tun_type INTEGER", "tun_id INTEGER",	   "tun_src BLOB",
+	"tun_dst BLOB",	    "inner_conns INTEGER",
+};
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES('schema', '2');"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '3');"
 	"CREATE TABLE IF NOT EXISTS streams("
 	" id INTEGER PRIMARY KEY, tracker TEXT NOT NULL,"
 	" epoch INTEGER NOT NULL, fingerprint TEXT, created_ns INTEGER,"
@@ -37,7 +51,7 @@ static const char schema[] =
 	" dst BLOB, first_ns INTEGER, last_ns INTEGER, pkts_fwd INTEGER,"
 	" bytes_fwd INTEGER, pkts_rev INTEGER, bytes_rev INTEGER,"
 	" netns INTEGER, added_ns INTEGER, stored_ns INTEGER,"
-	" hash BLOB NOT NULL," NAME_COLS " PRIMARY KEY(stream, seq))"
+	" hash BLOB NOT NULL," NAME_COLS TUN_COLS " PRIMARY KEY(stream, seq))"
 	" WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS events("
 	" id INTEGER PRIMARY KEY, time_ns INTEGER, kind TEXT NOT NULL,"
@@ -74,19 +88,20 @@ static int prep(struct cot_store *st, sqlite3_stmt **s, const char *sql)
 }
 
 /*
- * 1 when records has a src_pid column (schema 2), 0 not, -1 no records
- * table or an error.
+ * 1 when records has column @col, 0 not, -1 no records table or an
+ * error.
  */
-static int has_names(struct cot_store *st)
+static int has_col(struct cot_store *st, const char *col)
 {
 	sqlite3_stmt *s;
 	int found = -1;
 
 	if (sqlite3_prepare_v2(st->db,
-			       "SELECT count(*), total(name = 'src_pid') "
+			       "SELECT count(*), total(name = ?) "
 			       "FROM pragma_table_info('records')",
 			       -1, &s, NULL) != SQLITE_OK)
 		return -1;
+	sqlite3_bind_text(s, 1, col, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) > 0)
 		found = sqlite3_column_int(s, 1) > 0;
 	sqlite3_finalize(s);
@@ -94,40 +109,54 @@ static int has_names(struct cot_store *st)
 }
 
 /*
- * Bring a schema-1 records table to schema 2: in place when @rw, else
- * by a TEMP view named records (temp names shadow main ones) that adds
- * the columns as NULL.  A database without a records table (not ours)
- * is left to fail later.
+ * Bring an older records table to schema 3 (schema 1 lacks the names
+ * and the tunnel, schema 2 the tunnel): in place when @rw, else by a
+ * TEMP view named records (temp names shadow main ones) that adds the
+ * missing columns as NULL.  A database without a records table (not
+ * ours) is left to fail later.
  */
 static int migrate(struct cot_store *st, int rw, char **msg)
 {
-	char sql[160];
+	char sql[512];
 	size_t i;
-	int rc, have = has_names(st);
+	int rc, names = has_col(st, "src_pid"), tun = has_col(st, "tun_type");
 
-	if (have < 0)
+	if (names < 0 || tun < 0)
 		return SQLITE_OK; /* no such table: the queries will say */
-	if (have)
+	if (names && tun)
 		return SQLITE_OK;
-	if (!rw)
-		return sqlite3_exec(st->db,
-				    "CREATE TEMP VIEW records AS SELECT *,"
-				    " NULL AS src_pid, NULL AS src_comm,"
-				    " NULL AS src_cgroup, NULL AS dst_pid,"
-				    " NULL AS dst_comm, NULL AS dst_cgroup,"
-				    " NULL AS src_name, NULL AS dst_name"
-				    " FROM main.records;",
-				    NULL, NULL, msg);
+	if (!rw) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE TEMP VIEW records AS SELECT *%s%s"
+			 " FROM main.records;",
+			 names ? ""
+			       : ", NULL AS src_pid, NULL AS src_comm,"
+				 " NULL AS src_cgroup, NULL AS dst_pid,"
+				 " NULL AS dst_comm, NULL AS dst_cgroup,"
+				 " NULL AS src_name, NULL AS dst_name",
+			 tun ? ""
+			     : ", NULL AS tun_type, NULL AS tun_id,"
+			       " NULL AS tun_src, NULL AS tun_dst,"
+			       " NULL AS inner_conns");
+		return sqlite3_exec(st->db, sql, NULL, NULL, msg);
+	}
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, msg);
-	/* bounded: the fixed list of new columns */
-	for (i = 0; rc == SQLITE_OK && i < COT_ARRAY_SIZE(name_cols); i++) {
+	/* bounded: the fixed lists of new columns */
+	for (i = 0; !names && rc == SQLITE_OK && i < COT_ARRAY_SIZE(name_cols);
+	     i++) {
 		snprintf(sql, sizeof(sql), "ALTER TABLE records ADD COLUMN %s;",
 			 name_cols[i]);
 		rc = sqlite3_exec(st->db, sql, NULL, NULL, msg);
 	}
+	for (i = 0; !tun && rc == SQLITE_OK && i < COT_ARRAY_SIZE(tun_cols);
+	     i++) {
+		snprintf(sql, sizeof(sql), "ALTER TABLE records ADD COLUMN %s;",
+			 tun_cols[i]);
+		rc = sqlite3_exec(st->db, sql, NULL, NULL, msg);
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db,
-				  "UPDATE meta SET v = '2' WHERE k = 'schema';"
+				  "UPDATE meta SET v = '3' WHERE k = 'schema';"
 				  "COMMIT;",
 				  NULL, NULL, msg);
 	if (rc != SQLITE_OK)
@@ -184,7 +213,7 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	if (prep(st, &st->ins_rec,
 		 "INSERT INTO records(stream, " COT_STORE_REC_COLS
 		 ", added_ns, stored_ns, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
-		 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
+		 "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") ||
 	    prep(st, &st->upd_stream,
 		 "UPDATE streams SET last_seq=?, last_hash=? WHERE id=?") ||
 	    prep(st, &st->ins_event,
@@ -369,6 +398,27 @@ static void bind_owner(sqlite3_stmt *s, int *i, const struct cot_rec_owner *o)
 	*i += 3;
 }
 
+/* No tunnel, no inner connections: NULL, as the record encoding has it. */
+static void bind_tun(sqlite3_stmt *s, int *i, const struct cot_rec *r)
+{
+	if (r->tun_type) {
+		sqlite3_bind_int(s, *i, r->tun_type);
+		sqlite3_bind_int64(s, *i + 1, r->tun_id);
+		sqlite3_bind_blob(s, *i + 2, r->tun_src.b, 16, SQLITE_STATIC);
+		sqlite3_bind_blob(s, *i + 3, r->tun_dst.b, 16, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(s, *i);
+		sqlite3_bind_null(s, *i + 1);
+		sqlite3_bind_null(s, *i + 2);
+		sqlite3_bind_null(s, *i + 3);
+	}
+	if (r->inner_conns)
+		sqlite3_bind_int64(s, *i + 4, r->inner_conns);
+	else
+		sqlite3_bind_null(s, *i + 4);
+	*i += 5;
+}
+
 int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 		  uint64_t added_ns, uint64_t stored_ns,
 		  const uint8_t hash[static COT_CHAIN_LEN])
@@ -402,6 +452,7 @@ int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 	bind_owner(s, &i, &r->dst_owner);
 	bind_str(s, i++, r->src_name);
 	bind_str(s, i++, r->dst_name);
+	bind_tun(s, &i, r);
 	sqlite3_bind_int64(s, i++, (int64_t)added_ns);
 	sqlite3_bind_int64(s, i++, (int64_t)stored_ns);
 	sqlite3_bind_blob(s, i++, hash, COT_CHAIN_LEN, SQLITE_STATIC);
@@ -492,6 +543,30 @@ static int row_owner(sqlite3_stmt *s, int *c, struct cot_rec_owner *o)
 	return 0;
 }
 
+/* The tunnel columns at @c: all NULL (none) or a known type, an id
+ * and two 16-byte addresses; inner_conns NULL (0) or a 32-bit count. */
+static int row_tun(sqlite3_stmt *s, int c, struct cot_rec *r)
+{
+	int64_t type = sqlite3_column_int64(s, c);
+	int64_t id = sqlite3_column_int64(s, c + 1);
+	int64_t inner = sqlite3_column_int64(s, c + 4);
+
+	if (inner < 0 || inner > UINT32_MAX)
+		return -COT_EBADMSG;
+	r->inner_conns = (uint32_t)inner;
+	if (sqlite3_column_type(s, c) == SQLITE_NULL)
+		return 0;
+	if (type <= 0 || type >= COT_TUN__COUNT || id < 0 || id > UINT32_MAX ||
+	    sqlite3_column_bytes(s, c + 2) != 16 ||
+	    sqlite3_column_bytes(s, c + 3) != 16)
+		return -COT_EBADMSG;
+	r->tun_type = (uint8_t)type;
+	r->tun_id = (uint32_t)id;
+	memcpy(r->tun_src.b, sqlite3_column_blob(s, c + 2), 16);
+	memcpy(r->tun_dst.b, sqlite3_column_blob(s, c + 3), 16);
+	return 0;
+}
+
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 {
 	const unsigned char *vm;
@@ -530,5 +605,5 @@ int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 	    row_str(s, c++, r->src_name, sizeof(r->src_name)) < 0 ||
 	    row_str(s, c++, r->dst_name, sizeof(r->dst_name)) < 0)
 		return -COT_EBADMSG;
-	return 0;
+	return row_tun(s, c, r);
 }

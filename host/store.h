@@ -103,8 +103,8 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	"tcp_flags_fwd, tcp_flags_rev, sport, dport, src, dst, first_ns, "     \
 	"last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, netns, "           \
 	"src_pid, src_comm, src_cgroup, dst_pid, dst_comm, dst_cgroup, "       \
-	"src_name, dst_name"
-#define COT_STORE_REC_NCOLS 29
+	"src_name, dst_name, tun_type, tun_id, tun_src, tun_dst, inner_conns"
+#define COT_STORE_REC_NCOLS 34
 
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);

@@ -17,59 +17,71 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cotrack replay [OPTIONS] FILE\n"
-		   "\n"
-		   "Track every connection in a pcap or pcapng capture (FILE, "
-		   "or - for\n"
-		   "standard input) and write one record per connection, in "
-		   "the order the\n"
-		   "connections end.  Connections still open at the end of the "
-		   "capture are\n"
-		   "written with end \"open\".\n"
-		   "\n"
-		   "Options:\n"
-		   "  -f, --format FMT     table (default), json (one object "
-		   "per line) or csv\n"
-		   "  -o, --output FILE    write records to FILE instead of "
-		   "standard output\n"
-		   "  -s, --stats          print counters to standard error at "
-		   "the end: frames,\n"
-		   "                       drops by reason, flows by how they "
-		   "ended\n"
-		   "      --vm NAME        VM name to put in every record "
-		   "(default: none)\n"
-		   "      --max-flows N    connection table size (default "
-		   "65536); when full,\n"
-		   "                       the longest-idle connection ends "
-		   "with \"shutdown\"\n"
-		   "      --tcp-idle DUR   idle timeout, established TCP "
-		   "(default 300s)\n"
-		   "      --tcp-trans-idle DUR  idle timeout, TCP "
-		   "handshake/closing (default 30s)\n"
-		   "      --udp-idle DUR   idle timeout, UDP (default 60s)\n"
-		   "      --other-idle DUR idle timeout, ICMP and others "
-		   "(default 30s)\n"
-		   "      --active DUR     report long connections every DUR "
-		   "with end\n"
-		   "                       \"active\" (default: never)\n"
-		   "      --progress / --no-progress  progress on standard "
-		   "error (default:\n"
-		   "                       when it is a terminal and FILE is "
-		   "over 32 MiB)\n"
-		   "  -h, --help           this text\n"
-		   "\n"
-		   "DUR is a duration: 500ms, 1.5s, 2m, 1h; a bare number is "
-		   "seconds.\n"
-		   "\n"
-		   "Bytes are IP-layer bytes (IP header and payload, no link "
-		   "header);\n"
-		   "fwd counts initiator to responder.  Link types: Ethernet "
-		   "(with 802.1Q\n"
-		   "and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
-		   "\n"
-		   "Exit status: 0 success, 1 bad or truncated capture "
-		   "(records up to the\n"
-		   "damage are still written), 2 usage error.\n");
+	fprintf(f,
+		"usage: cotrack replay [OPTIONS] FILE\n"
+		"\n"
+		"Track every connection in a pcap or pcapng capture (FILE, "
+		"or - for\n"
+		"standard input) and write one record per connection, in "
+		"the order the\n"
+		"connections end.  Connections still open at the end of the "
+		"capture are\n"
+		"written with end \"open\".\n"
+		"\n"
+		"Options:\n"
+		"  -f, --format FMT     table (default), json (one object "
+		"per line) or csv\n"
+		"  -o, --output FILE    write records to FILE instead of "
+		"standard output\n"
+		"  -s, --stats          print counters to standard error at "
+		"the end: frames,\n"
+		"                       drops by reason, flows by how they "
+		"ended\n"
+		"      --vm NAME        VM name to put in every record "
+		"(default: none)\n"
+		"      --max-flows N    connection table size (default "
+		"65536); when full,\n"
+		"                       the longest-idle connection ends "
+		"with \"shutdown\"\n"
+		"      --tcp-idle DUR   idle timeout, established TCP "
+		"(default 300s)\n"
+		"      --tcp-trans-idle DUR  idle timeout, TCP "
+		"handshake/closing (default 30s)\n"
+		"      --udp-idle DUR   idle timeout, UDP (default 60s)\n"
+		"      --other-idle DUR idle timeout, ICMP and others "
+		"(default 30s)\n"
+		"      --active DUR     report long connections every DUR "
+		"with end\n"
+		"                       \"active\" (default: never)\n"
+		"      --vxlan-port PORT[,PORT...]  UDP ports taken as VXLAN "
+		"(default\n"
+		"                       4789,8472); repeatable, at most 4\n"
+		"      --geneve-port PORT[,PORT...] UDP ports taken as "
+		"Geneve (default 6081)\n"
+		"      --no-decap       track tunnels (VXLAN, Geneve, GRE, "
+		"ERSPAN, IP-in-IP)\n"
+		"                       as their outer flows only; by "
+		"default the inner\n"
+		"                       connections are tracked too, "
+		"keyed by the tunnel\n"
+		"      --progress / --no-progress  progress on standard "
+		"error (default:\n"
+		"                       when it is a terminal and FILE is "
+		"over 32 MiB)\n"
+		"  -h, --help           this text\n"
+		"\n"
+		"DUR is a duration: 500ms, 1.5s, 2m, 1h; a bare number is "
+		"seconds.\n"
+		"\n"
+		"Bytes are IP-layer bytes (IP header and payload, no link "
+		"header);\n"
+		"fwd counts initiator to responder.  Link types: Ethernet "
+		"(with 802.1Q\n"
+		"and QinQ tags), raw IP, Linux cooked (v1, v2).\n"
+		"\n"
+		"Exit status: 0 success, 1 bad or truncated capture "
+		"(records up to the\n"
+		"damage are still written), 2 usage error.\n");
 }
 
 /* Longest timeout: 10^9 s (as before), far from overflowing a sum. */
@@ -105,7 +117,10 @@ int cmd_replay(int argc, char **argv)
 		O_OTHI,
 		O_ACT,
 		O_PROG,
-		O_NOPROG
+		O_NOPROG,
+		O_VXLAN,
+		O_GENEVE,
+		O_NODECAP
 	};
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
@@ -120,10 +135,15 @@ int cmd_replay(int argc, char **argv)
 		{ "active", required_argument, NULL, O_ACT },
 		{ "progress", no_argument, NULL, O_PROG },
 		{ "no-progress", no_argument, NULL, O_NOPROG },
+		{ "vxlan-port", required_argument, NULL, O_VXLAN },
+		{ "geneve-port", required_argument, NULL, O_GENEVE },
+		{ "no-decap", no_argument, NULL, O_NODECAP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct cot_replay_opts ro;
+	struct cot_pkt_cfg pc;
+	bool vx_set = false, gn_set = false;
 	struct cot_replay_stats st;
 	struct out out = { stdout, COT_RECFMT_TABLE };
 	const char *outpath = NULL, *path;
@@ -135,6 +155,8 @@ int cmd_replay(int argc, char **argv)
 
 	memset(&ro, 0, sizeof(ro));
 	cot_flow_params_default(&ro.fp);
+	cot_pkt_cfg_default(&pc);
+	ro.pc = &pc;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:o:sh", opts, &li)) != -1) {
 		switch (c) {
@@ -180,6 +202,20 @@ int cmd_replay(int argc, char **argv)
 			if (cot_cli_duration(optname, optarg, 0, MAX_TIMEOUT_NS,
 					     dst) < 0)
 				return COT_EXIT_USAGE;
+			break;
+		case O_VXLAN:
+		case O_GENEVE:
+			/* The first use replaces the defaults. */
+			if (cot_cli_ports(c == O_VXLAN ? "--vxlan-port"
+						       : "--geneve-port",
+					  optarg,
+					  c == O_VXLAN ? pc.vxlan_port
+						       : pc.geneve_port,
+					  c == O_VXLAN ? &vx_set : &gn_set) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case O_NODECAP:
+			pc.decap = false;
 			break;
 		case O_PROG:
 			prog = 1;

@@ -17,6 +17,9 @@
 #include "switch.h"
 #include "vm.h"
 
+/* What core/pkt decapsulates (loop.c; set from the options). */
+extern const struct cot_pkt_cfg *cot_loop_pkt_cfg;
+
 struct daemon {
 	struct port ports[MAX_PORTS];
 	int nports;

@@ -68,13 +68,24 @@ struct frame {
 	const uint8_t *f;
 	uint32_t len;
 	bool parsed;
+	bool offload; /* the guest asked for TSO or a checksum */
 	struct cot_pkt pkt;
 };
+
+/*
+ * Tunnels are decapsulated as --vxlan-port/--geneve-port/--no-decap say
+ * (cot_loop_pkt_cfg), except in frames the guest sent with offloads:
+ * their view also drives segmentation and checksum completion (gso.c),
+ * which work on the outer headers the virtio-net header points at.
+ */
+const struct cot_pkt_cfg *cot_loop_pkt_cfg;
+static const struct cot_pkt_cfg no_decap = { .decap = false };
 
 static const struct cot_pkt *parsed(struct frame *x)
 {
 	if (!x->parsed) {
-		cot_pkt_parse(&x->pkt, x->f, x->len, x->len);
+		cot_pkt_parse_cfg(&x->pkt, x->f, x->len, x->len,
+				  x->offload ? &no_decap : cot_loop_pkt_cfg);
 		x->parsed = true;
 	}
 	return &x->pkt;
@@ -185,7 +196,7 @@ static void switch_one(struct daemon *d, struct port *in, const uint8_t *f,
 		       uint32_t len, uint64_t now, uint64_t tsc, uint32_t mss,
 		       bool csum)
 {
-	struct frame x = { .f = f, .len = len };
+	struct frame x = { .f = f, .len = len, .offload = mss || csum };
 	struct vm *vin = vm_of(d, in), *vout;
 	enum sw_verdict verdict;
 	uint32_t out, i, wlen = len, whole = 0;

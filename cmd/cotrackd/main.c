@@ -111,6 +111,12 @@ static void usage(FILE *f)
 		"                        benchmarks)\n"
 		"      --max-flows N     connection table size per VM (default "
 		"65536)\n"
+		"      --vxlan-port P[,P..]  UDP ports taken as VXLAN "
+		"(default 4789,8472)\n"
+		"      --geneve-port P[,P..] UDP ports taken as Geneve "
+		"(default 6081)\n"
+		"      --no-decap        track tunnels as their outer flows "
+		"only\n"
 		"      --vmi-cap N       most guest sockets per scan (default "
 		"65536)\n"
 		"      --scan-bytes N    guest bytes one scan step may read "
@@ -489,6 +495,9 @@ enum {
 	O_OWNGAP,
 	O_SCANFAST,
 	O_SCANPCT,
+	O_VXLAN,
+	O_GENEVE,
+	O_NODECAP,
 };
 
 static const struct option longopts[] = {
@@ -502,6 +511,9 @@ static const struct option longopts[] = {
 	{ "no-timer", no_argument, NULL, O_NOTIMER },
 	{ "no-track", no_argument, NULL, O_NOTRACK },
 	{ "max-flows", required_argument, NULL, O_MAXF },
+	{ "vxlan-port", required_argument, NULL, O_VXLAN },
+	{ "geneve-port", required_argument, NULL, O_GENEVE },
+	{ "no-decap", no_argument, NULL, O_NODECAP },
 	{ "vmi-cap", required_argument, NULL, O_VMICAP },
 	{ "scan-bytes", required_argument, NULL, O_SCANB },
 	{ "scan-walks", required_argument, NULL, O_SCANW },
@@ -526,12 +538,18 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Tunnels (core/pkt): the defaults until an option changes them. */
+static struct cot_pkt_cfg pkt_cfg;
+static bool vx_set, gn_set;
+
 /* Parse the command line.  0, or COT_EXIT_USAGE (reported), or -1 (help). */
 static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 		      int *verbosity)
 {
 	int c;
 
+	cot_pkt_cfg_default(&pkt_cfg);
+	cot_loop_pkt_cfg = &pkt_cfg;
 	while ((c = getopt_long(argc, argv, "o:i:vqh", longopts, NULL)) != -1) {
 		int rc = 0;
 
@@ -564,6 +582,17 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 		case O_MAXF:
 			rc = cot_cli_u32("--max-flows", optarg, 1, 1u << 24,
 					 &o->vp.max_flows);
+			break;
+		case O_VXLAN:
+			rc = cot_cli_ports("--vxlan-port", optarg,
+					   pkt_cfg.vxlan_port, &vx_set);
+			break;
+		case O_GENEVE:
+			rc = cot_cli_ports("--geneve-port", optarg,
+					   pkt_cfg.geneve_port, &gn_set);
+			break;
+		case O_NODECAP:
+			pkt_cfg.decap = false;
 			break;
 		case O_VMICAP:
 			rc = cot_cli_u32("--vmi-cap", optarg, 1, 1u << 24,

@@ -71,6 +71,8 @@ struct cot_flow_stats {
 	uint64_t not_ip;
 	uint64_t dropped[COT_PKT__COUNT]; /* by parse reason */
 	uint64_t frag_orphan; /* non-first fragment with no known flow */
+	uint64_t tunneled;    /* frames decapsulated (cot_pkt.ntun > 0) */
+	uint64_t inner_dropped[COT_PKT__COUNT]; /* by cot_pkt.inner_reason */
 	uint64_t opened, ended;
 	uint64_t ended_by[COT_END__COUNT];
 	uint64_t evicted;    /* table full: longest-idle flow ended */
@@ -94,6 +96,14 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
  * (monotonic within a table).  @pkt->reason != OK only bumps counters.
  * Returns the flow slot (>= 0), or -COT_ENOENT when the frame was not
  * attributed to a flow (not IP, dropped, orphan fragment).
+ *
+ * A tunneled frame (@pkt->ntun > 0) updates one flow per packet in it:
+ * each outer packet's, then the innermost one's, whose slot is returned.
+ * The tunnel a packet came in is part of its flow's key (type, id and
+ * outer addresses: the same 5-tuple in two VNIs is two connections),
+ * and a flow opened inside another counts as one of its inner
+ * connections (cot_rec.inner_conns).  Only the innermost counts in
+ * stats.tracked.
  */
 int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *pkt,
 		       uint64_t now_ns);
@@ -142,8 +152,8 @@ uint32_t cot_flowtab_flush(struct cot_flowtab *t, uint64_t now_ns,
 void cot_flowtab_stats(const struct cot_flowtab *t, struct cot_flow_stats *s);
 
 /*
- * Look up a flow by endpoints, either direction.  Fills @r (when not
- * NULL) with its current, non-final record.  Returns the slot or
+ * Look up a flow that came in no tunnel by endpoints, either direction.  Fills
+ * @r (when not NULL) with its current, non-final record.  Returns the slot or
  * -COT_ENOENT.
  */
 int cot_flowtab_find(const struct cot_flowtab *t, uint8_t ipproto,

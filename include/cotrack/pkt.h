@@ -43,11 +43,60 @@ enum cot_pkt_reason {
 	COT_PKT_BAD_FRAG,      /* fragment offset/length inconsistent */
 	COT_PKT_BAD_ICMP,      /* ICMP/ICMPv6 datagram shorter than 8 bytes */
 	COT_PKT_BAD_GSO,       /* super-frame not TCP, or segment size bad */
+	COT_PKT_TRUNC_TUN,     /* tunnel header cut short (inner_reason) */
+	COT_PKT_BAD_TUN,       /* tunnel header inconsistent (inner_reason) */
+	COT_PKT_TUN_DEPTH,     /* more than COT_PKT_MAX_TUN tunnels */
 	COT_PKT__COUNT,
 };
 
 #define COT_PKT_MAX_VLAN    2 /* QinQ: outer 802.1ad + inner 802.1Q */
 #define COT_PKT_MAX_IP6_EXT 8 /* bound on the extension header chain */
+#define COT_PKT_MAX_TUN	    4 /* bound on nested tunnels decapsulated */
+#define COT_PKT_MAX_PORTS   4 /* UDP ports per tunnel type (cot_pkt_cfg) */
+
+/* Tunnel types (cot_pkt_tun.type, cot_rec.tun_type). */
+enum cot_tun_type {
+	COT_TUN_NONE = 0,
+	COT_TUN_VXLAN,	/* RFC 7348; id: VNI */
+	COT_TUN_GENEVE, /* RFC 8926; id: VNI */
+	COT_TUN_GRE,	/* RFC 2784/2890; id: key (0 without K) */
+	COT_TUN_ERSPAN, /* GRE 0x88BE, type I (id 0) or II; id: session */
+	COT_TUN_IPIP,	/* IPv4/IPv6 in IPv4/IPv6 (proto 4, 41); id 0 */
+	COT_TUN__COUNT,
+};
+
+/* Short stable name of a tunnel type ("vxlan", ...; "" for none). */
+const char *cot_tun_name(unsigned int type);
+
+/*
+ * One tunnel a frame was carried in, as the outer packet looked: its
+ * IP endpoints and (UDP tunnels) ports, its IP length, and the tunnel's
+ * identity.
+ */
+struct cot_pkt_tun {
+	uint8_t type;	       /* enum cot_tun_type */
+	uint8_t ipver;	       /* outer IP version */
+	uint8_t ipproto;       /* outer protocol: 17, 47, 4 or 41 */
+	uint8_t fl;	       /* outer COT_PKT_F_* (F_L4 for UDP) */
+	uint16_t sport, dport; /* outer UDP ports; 0 for GRE, IP-in-IP */
+	uint32_t id;	       /* VNI, GRE key, ERSPAN session, or 0 */
+	uint32_t ip_len;       /* outer IP-layer bytes */
+	struct cot_addr src, dst;
+};
+
+/*
+ * What cot_pkt_parse_cfg() decapsulates.  A UDP datagram is taken as
+ * VXLAN or Geneve by its destination port (both directions of a Linux
+ * tunnel send to the well-known port); ports equal to 0 are unused.
+ */
+struct cot_pkt_cfg {
+	bool decap; /* false: every tunnel is an ordinary outer flow */
+	uint16_t vxlan_port[COT_PKT_MAX_PORTS];	 /* default 4789, 8472 */
+	uint16_t geneve_port[COT_PKT_MAX_PORTS]; /* default 6081 */
+};
+
+/* Decapsulate, VXLAN on 4789 and 8472, Geneve on 6081. */
+void cot_pkt_cfg_default(struct cot_pkt_cfg *c);
 
 /* Fragment information (fl below). */
 #define COT_PKT_F_FRAG	     0x01 /* datagram is a fragment */
@@ -100,6 +149,13 @@ struct cot_pkt {
 	uint32_t wire_bytes;
 	uint32_t tcp_hlen; /* TCP header length (data offset * 4), or 0 */
 	uint8_t tcp_flags_first;
+	/* Tunnels the view was decapsulated from, outermost first (ntun of
+	 * them; the rest of tun[] is not cleared).  inner_reason: why the
+	 * next tunnel in was not decapsulated (0: none was there); the view
+	 * is then the last good one. */
+	uint8_t ntun;
+	uint8_t inner_reason; /* enum cot_pkt_reason */
+	struct cot_pkt_tun tun[COT_PKT_MAX_TUN];
 };
 
 /*
@@ -126,9 +182,15 @@ struct cot_pkt {
  * protocols without ports), so check it before reading there.
  *
  * ip_len is the IPv4 total length or 40 + the IPv6 payload length (what
- * flows count as bytes); Ethernet padding after it is ignored.  A total
- * length of 0 (TSO/GSO captures) or IPv6 jumbograms give BAD_IP4/BAD_IP6
- * or BAD_* of the upper layer.
+ * flows count as bytes); Ethernet padding after it is ignored.
+ *
+ * Offloaded segments, as tcpdump reads them: an IPv4 total length of 0
+ * (a TSO super-frame captured before segmentation) is taken to be the
+ * rest of the frame on the wire.  An IPv6 payload length of 0 is a
+ * jumbogram (RFC 2675) when a hop-by-hop header carries the jumbo
+ * option: its length (> 65535, within the wire bytes) is taken, else
+ * BAD_IP6_EXT; with no hop-by-hop header (Linux BIG TCP strips it) the
+ * rest of the frame is taken.  ip_len can then exceed 65575.
  *
  * Ports: TCP and UDP ports.  ICMP echo, timestamp, information and
  * address-mask requests/replies (and ICMPv6 echo): the identifier in
@@ -146,6 +208,30 @@ struct cot_pkt {
  */
 int cot_pkt_parse(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
 		  uint32_t wirelen);
+
+/*
+ * cot_pkt_parse() with tunnels decapsulated as @cfg says (NULL: the
+ * defaults of cot_pkt_cfg_default()).  cot_pkt_parse() is this with
+ * the defaults.
+ *
+ * A tunnel is decapsulated when the outer view is OK, has F_L4 and is
+ * not a fragment (no reassembly here), and it is: UDP to a VXLAN or
+ * Geneve port; GRE version 0 (no routing) carrying IPv4, IPv6,
+ * transparent Ethernet bridging (0x6558) or ERSPAN I/II (0x88BE); IP
+ * protocol 4 or 41.  The outer view moves into tun[ntun++] and the
+ * view becomes the inner packet's (l3_off and l4_off point at the inner
+ * headers; nvlan/vlan stay the outermost frame's).  The inner packet
+ * lies within the outer IP datagram: its bytes on the wire end where
+ * the outer IP length says, its bytes in the buffer at caplen.  At
+ * most COT_PKT_MAX_TUN tunnels deep.
+ *
+ * When the tunnel header or the inner packet is bad (any reason, or
+ * TRUNC_TUN, BAD_TUN, TUN_DEPTH), the view stays the outer one (still
+ * OK: the outer datagram is a good one) and inner_reason says why.
+ * Never reads outside frame[0..caplen).  Thread-safe, no allocation.
+ */
+int cot_pkt_parse_cfg(struct cot_pkt *p, const uint8_t *frame, uint32_t caplen,
+		      uint32_t wirelen, const struct cot_pkt_cfg *cfg);
 
 /*
  * @p (parsed from @frame by cot_pkt_parse(), COT_PKT_OK) is a TCP

@@ -87,6 +87,14 @@ struct cot_rec {
 	uint8_t tcp_flags_fwd, tcp_flags_rev;	   /* OR of flags seen */
 	struct cot_rec_owner src_owner, dst_owner; /* ends inside the VM */
 	char src_name[COT_DNSNAME_LEN], dst_name[COT_DNSNAME_LEN]; /* "" none */
+	/* Record version 3: the tunnel the connection came in (tun_type 0:
+	 * none, the other tun_* 0), and how many connections were first
+	 * seen inside this one (it is a tunnel's outer flow). */
+	uint8_t tun_type;	 /* enum cot_tun_type (cotrack/pkt.h) */
+	uint32_t tun_id;	 /* VNI, GRE key, ERSPAN session, or 0 */
+	struct cot_addr tun_src; /* outer address of the initiator */
+	struct cot_addr tun_dst; /* outer address of the responder */
+	uint32_t inner_conns;
 };
 
 /* Names used by every output format. */
@@ -118,10 +126,21 @@ const char *cot_tcp_state_name(unsigned int st);
  *
  * Version 2 goes on:
  *
- *   140   2 length of the whole encoding (156 .. COT_REC_WIRE_MAX)
+ *   140   2 length of the whole encoding (156 .. COT_REC_WIRE_V2_MAX)
  *   142     src end, then dst end, each:
  *             4 pid, 1 n + n bytes comm (n <= 15),
  *             1 n + n bytes cgroup (n <= 255), 1 n + n bytes name (n <= 253)
+ *
+ * Version 3 is written when the record has a tunnel or inner
+ * connections (tun_type != 0 or inner_conns != 0), names or not.  It is
+ * version 2 with a fixed tunnel block before the ends:
+ *
+ *   140   2 length of the whole encoding (197 .. COT_REC_WIRE_MAX)
+ *   142   1 tun_type (< COT_TUN__COUNT)  143 4 tun_id
+ *   147  16 tun_src  163 16 tun_dst      179 4 inner_conns
+ *   183     src end, then dst end (as in version 2; may name nothing)
+ *
+ * With tun_type 0, tun_id, tun_src and tun_dst are all 0.
  *
  * Strings carry no NUL and only printable ASCII (0x20..0x7e); the
  * encoder writes '?' for any other byte, so what the guest put in a comm
@@ -130,11 +149,14 @@ const char *cot_tcp_state_name(unsigned int st);
  * record, one byte string): the decoder rejects a version 2 record that
  * names nothing, and a length that does not match its strings.
  */
-#define COT_REC_VERSION	    2 /* newest written */
+#define COT_REC_VERSION	    3 /* newest written */
 #define COT_REC_WIRE_V1_LEN 140
 #define COT_REC_V2_FIXED    142
+#define COT_REC_V3_FIXED    183
 #define COT_REC_END_MAX	    (4 + COT_COMM_LEN + COT_CGROUP_LEN + COT_DNSNAME_LEN)
-#define COT_REC_WIRE_MAX    (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX) /* 1202 */
+/* Longest encodings: version 2 1202 bytes, version 3 (any) 1243. */
+#define COT_REC_WIRE_V2_MAX (COT_REC_V2_FIXED + 2 * COT_REC_END_MAX)
+#define COT_REC_WIRE_MAX    (COT_REC_V3_FIXED + 2 * COT_REC_END_MAX)
 
 /* Encode @r into @out.  Always succeeds; returns the length written. */
 int cot_rec_encode(uint8_t out[static COT_REC_WIRE_MAX],
@@ -160,5 +182,8 @@ int cot_rec_decode(struct cot_rec *r, const uint8_t *in, size_t len);
 
 /* 1 when @r names an owner or a remote (it encodes as version 2). */
 int cot_rec_has_names(const struct cot_rec *r);
+
+/* 1 when @r has a tunnel or inner connections (it encodes as version 3). */
+int cot_rec_has_tunnel(const struct cot_rec *r);
 
 #endif

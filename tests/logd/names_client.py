@@ -6,6 +6,8 @@ only when it is the canonical encoding the C encoder would write, so an
 ACK means both implementations agree byte for byte.
 
   names_client.py PORT PKI NAME          send the records, print replies
+  names_client.py PORT PKI NAME tunnels  the same with version-3 records
+                                         (tunnel fields, inner_conns)
   names_client.py --old-db FILE          write a schema-1 database (before
                                          the names) holding two v1 records
 """
@@ -56,6 +58,43 @@ def rec(seq, vm, src, sport, dst, dport, seen=3, first=1000, fwd=(5, 500),
         pid, comm, cg = o or (0, "", "")
         body += struct.pack("<I", pid) + s8(comm) + s8(cg) + s8(n)
     return bytes(r) + struct.pack("<H", 142 + len(body)) + body
+
+
+def rec3(seq, src, sport, dst, dport, tun=None, inner=0, first=1000,
+         src_owner=None):
+    """Version 3 (rec.h): v2's header, a tunnel block, then the ends.
+    tun: (type, id, outer src, outer dst) or None."""
+    base = bytearray(rec(seq, "k8s", src, sport, dst, dport, seen=1,
+                         first=first)[:140])
+    base[2:4] = b"\x03\x00"
+    if tun:
+        t, tid, osrc, odst = tun
+        blk = bytes([t]) + struct.pack("<I", tid) + v4(osrc) + v4(odst)
+    else:
+        blk = bytes(1 + 4 + 32)
+    blk += struct.pack("<I", inner)
+    body = b""
+    for o in (src_owner, None):
+        pid, comm, cg = o or (0, "", "")
+        body += struct.pack("<I", pid) + s8(comm) + s8(cg) + s8("")
+    return bytes(base) + struct.pack("<H", 142 + len(blk) + len(body)) + blk + body
+
+
+def records_tun():
+    T = 1767261600000000000
+    return [
+        rec3(1, "10.244.1.5", 40000, "10.244.2.7", 8080,
+             tun=(1, 1, "192.0.2.1", "192.0.2.2"), first=T),
+        rec3(2, "10.244.1.5", 40000, "10.244.2.7", 8080,
+             tun=(1, 2, "192.0.2.1", "192.0.2.2"), first=T + 1),
+        rec3(3, "192.0.2.1", 50000, "192.0.2.2", 4789, inner=2,
+             first=T + 2),
+        rec3(4, "10.1.0.1", 40001, "10.1.0.2", 22,
+             tun=(3, 42, "198.51.100.1", "198.51.100.2"), first=T + 3,
+             src_owner=(812, "ssh", "/x")),
+        rec(5, "k8s", "10.0.0.2", 40005, "10.0.0.3", 22, seen=1,
+            first=T + 4),
+    ]
 
 
 NGINX = (812, "nginx", "/fe/nginx")
@@ -157,7 +196,7 @@ def reply(s):
         print(f"frame {t}")
 
 
-def send(port, pki, name):
+def send(port, pki, name, recs):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_verify_locations(f"{pki}/ca.pem")
@@ -165,7 +204,6 @@ def send(port, pki, name):
     s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port),
                                                  timeout=10),
                         server_hostname="127.0.0.1")
-    recs = records()
     s.sendall(frame(1, struct.pack("<IIQQQQ", 1, 1, 0x5EED, len(recs), 1, 0)))
     reply(s)
     h = H0
@@ -181,4 +219,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "--old-db":
         old_db(sys.argv[2])
     else:
-        send(int(sys.argv[1]), sys.argv[2], sys.argv[3])
+        tun = sys.argv[4:] == ["tunnels"]
+        send(int(sys.argv[1]), sys.argv[2], sys.argv[3],
+             records_tun() if tun else records())

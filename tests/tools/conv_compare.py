@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
 """Compare cotrack records (JSON lines) with tshark's conversation table.
 
-  conv_compare.py RECORDS.json TSHARK_CONV.txt [--l2 14]
+  conv_compare.py RECORDS.json TSHARK_CONV.txt [--l2 14] [--tun-l2 TYPE=N]...
+  conv_compare.py --fields RECORDS.json TSHARK_FIELDS.txt   (see FIELDS)
 
 TSHARK_CONV.txt is the output of `tshark -q -z conv,tcp -z conv,udp`.
 tshark counts frame bytes; cotrack counts IP-layer bytes, so each frame
 adds --l2 bytes (the Ethernet header) on tshark's side.  Prints one TAP
 line per conversation and per protocol total; exit status 1 on any
 mismatch.
+
+A record that came in a tunnel (its "tunnel" field) counts IP-layer bytes
+of the inner packet, while tshark counts the whole frame: --tun-l2
+TYPE=N gives the bytes each frame carries outside the inner IP packet
+for records of that tunnel type (all headers of all tunnels around it);
+TYPE:ID=N for one tunnel id, TYPE/4=N or TYPE/6=N by the outer IP
+version, tried in that order.
+tshark keys conversations by 5-tuple only, so records of one 5-tuple in
+several tunnels are added up before comparing.
 """
 import ipaddress
 import json
@@ -48,6 +58,40 @@ def parse_tshark(path):
     return convs
 
 
+FIELDS = ("-T fields -E separator=/t -e frame.len -e ip.src -e ipv6.src "
+          "-e ip.dst -e ipv6.dst -e tcp.srcport -e tcp.dstport "
+          "-e udp.srcport -e udp.dstport")
+
+
+def parse_fields(path):
+    """Conversations from `tshark FIELDS` (one frame a line), for captures
+    whose conversation table tshark prints in kB.  Only frames without a
+    tunnel (one value per field)."""
+    convs = {}
+    for line in open(path):
+        f = line.rstrip("\n").split("\t")
+        if len(f) < 9:
+            continue
+        flen, s4, s6, d4, d6, ts, td, us, ud = f[:9]
+        if ts and td:
+            proto, sp, dp = "tcp", ts, td
+        elif us and ud:
+            proto, sp, dp = "udp", us, ud
+        else:
+            continue
+        if "," in (s4 + s6 + d4 + d6 + sp + dp):
+            raise SystemExit("--fields: a frame with two IP layers: " + line)
+        a = (norm(s4 or s6), int(sp))
+        b = (norm(d4 or d6), int(dp))
+        if (proto, b, a) in convs:
+            c = convs[(proto, b, a)]["b2a"]
+        else:
+            c = convs.setdefault((proto, a, b), {"a2b": [0, 0], "b2a": [0, 0]})["a2b"]
+        c[0] += 1
+        c[1] += int(flen)
+    return convs
+
+
 def main():
     args = sys.argv[1:]
     l2 = 14
@@ -55,6 +99,15 @@ def main():
         i = args.index("--l2")
         l2 = int(args[i + 1])
         del args[i:i + 2]
+    tun_l2 = {}
+    while "--tun-l2" in args:
+        i = args.index("--tun-l2")
+        t, n = args[i + 1].split("=")
+        tun_l2[t] = int(n)
+        del args[i:i + 2]
+    fields = "--fields" in args
+    if fields:
+        args.remove("--fields")
     recs, conv_path = args
     ours = {}
     for line in open(recs):
@@ -64,11 +117,23 @@ def main():
         s, d = (norm(r["src"]), r["sport"]), (norm(r["dst"]), r["dport"])
         key = (r["proto"],) + tuple(sorted([s, d]))
         e = ours.setdefault(key, {})
+        extra = l2
+        if "tunnel" in r:
+            ver = "6" if ":" in r["tun_src"] else "4"
+            keys = ("%s:%d" % (r["tunnel"], r["tun_id"]),
+                    "%s/%s" % (r["tunnel"], ver), r["tunnel"])
+            for k in keys:
+                if k in tun_l2:
+                    extra = tun_l2[k]
+                    break
+            else:
+                raise SystemExit("no --tun-l2 for tunnel %s" % (keys,))
         for ep, p, b in ((s, r["pkts_fwd"], r["bytes_fwd"]),
                          (d, r["pkts_rev"], r["bytes_rev"])):
+            # bytes as frame bytes; l2 is added back below per frame
             op, ob = e.get(ep, (0, 0))
-            e[ep] = (op + p, ob + b)
-    theirs = parse_tshark(conv_path)
+            e[ep] = (op + p, ob + b + (extra - l2) * p)
+    theirs = parse_fields(conv_path) if fields else parse_tshark(conv_path)
     bad = 0
     seen = set()
     for (proto, a, b), c in sorted(theirs.items()):
@@ -100,11 +165,22 @@ def main():
         n_o = sum(1 for k in ours if k[0] == proto)
         if n_t == n_o and n_t > 0:
             print("ok - %s conversations: %d on both sides" % (proto, n_t))
+        elif n_t == n_o:
+            print("# no %s conversations on either side" % proto)
         else:
             print("not ok - %s conversations: cotrack %d, tshark %d" % (proto, n_o, n_t))
             bad += 1
+    if not theirs:
+        print("not ok - tshark found no conversation at all")
+        bad += 1
     return 1 if bad else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except SystemExit as e:
+        if isinstance(e.code, str):
+            print("not ok - conv_compare: " + e.code)
+            sys.exit(1)
+        raise

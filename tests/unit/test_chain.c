@@ -131,7 +131,7 @@ static void test_check_enc(void)
 	enc[48] = 9; /* seen_by out of range */
 	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_EBADMSG);
 	cot_rec_encode(enc, &r);
-	enc[2] = 3; /* version */
+	enc[2] = 4; /* version */
 	T_CHECK(cot_chain_check_enc(&out, enc, 140) == -COT_ENOTSUP);
 	/* version 2: checked and hashed over its whole length */
 	r.dst_owner.pid = 77;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
-/* core/rec: the record encoding, versions 1 and 2, and every malformed case. */
+/* core/rec: the record encoding, versions 1, 2 and 3, and every malformed case.
+ */
 #include <stdio.h>
 #include <string.h>
 
+#include "cotrack/pkt.h"
 #include "cotrack/rec.h"
 #include "t.h"
 
@@ -108,14 +110,16 @@ static void test_v2_full(void)
 	memset(r.dst_owner.cgroup, 'g', COT_CGROUP_LEN - 1);
 	memset(r.src_name, 'n', COT_DNSNAME_LEN - 1);
 	memset(r.dst_name, '.', COT_DNSNAME_LEN - 1);
-	T_EQ_U(cot_rec_encode(enc, &r), COT_REC_WIRE_MAX);
-	T_EQ_U(COT_REC_WIRE_MAX, 1202);
-	T_EQ_U(cot_rec_decode(&back, enc, COT_REC_WIRE_MAX), COT_REC_WIRE_MAX);
+	T_EQ_U(cot_rec_encode(enc, &r), COT_REC_WIRE_V2_MAX);
+	T_EQ_U(COT_REC_WIRE_V2_MAX, 1202);
+	T_EQ_U(cot_rec_decode(&back, enc, COT_REC_WIRE_MAX),
+	       COT_REC_WIRE_V2_MAX);
 	T_CHECK(same(&r, &back));
 	/* unterminated strings are cut at their caps */
 	memset(&r.src_owner.comm, 'x', COT_COMM_LEN);
-	T_EQ_U(cot_rec_encode(enc, &r), COT_REC_WIRE_MAX);
-	T_EQ_U(cot_rec_decode(&back, enc, COT_REC_WIRE_MAX), COT_REC_WIRE_MAX);
+	T_EQ_U(cot_rec_encode(enc, &r), COT_REC_WIRE_V2_MAX);
+	T_EQ_U(cot_rec_decode(&back, enc, COT_REC_WIRE_MAX),
+	       COT_REC_WIRE_V2_MAX);
 	T_EQ_U(strlen(back.src_owner.comm), COT_COMM_LEN - 1);
 }
 
@@ -170,7 +174,7 @@ static void test_malformed(void)
 	enc[0] = 'X';
 	T_CHECK(bad(enc, n) == -COT_EBADMSG);
 	RESET();
-	enc[2] = 3;
+	enc[2] = 4;
 	T_CHECK(bad(enc, n) == -COT_ENOTSUP);
 	enc[2] = 0;
 	T_CHECK(bad(enc, n) == -COT_ENOTSUP);
@@ -237,6 +241,89 @@ static void test_malformed(void)
 #undef RESET
 }
 
+static void tunneled(struct cot_rec *r)
+{
+	static const uint8_t a[4] = { 192, 0, 2, 1 }, b[4] = { 192, 0, 2, 2 };
+
+	base(r);
+	r->tun_type = COT_TUN_VXLAN;
+	r->tun_id = 0xabcdef;
+	cot_addr_from_v4(&r->tun_src, a);
+	cot_addr_from_v4(&r->tun_dst, b);
+}
+
+/* Version 3: a tunnel or inner connections, with or without names. */
+static void test_v3(void)
+{
+	uint8_t enc[COT_REC_WIRE_MAX], keep[COT_REC_WIRE_MAX];
+	struct cot_rec r, back;
+	size_t i;
+	int n;
+
+	tunneled(&r);
+	n = cot_rec_encode(enc, &r);
+	T_EQ_U(n, COT_REC_V3_FIXED + 14);
+	T_EQ_U(enc[2], 3);
+	T_EQ_U(cot_get_le16(enc + 140), n);
+	T_EQ_U(enc[142], COT_TUN_VXLAN);
+	T_EQ_U(cot_get_le32(enc + 143), 0xabcdef);
+	T_EQ_U(enc[147 + 15], 1);
+	T_EQ_U(enc[163 + 15], 2);
+	T_EQ_U(cot_rec_wire_len(enc, (size_t)n), n);
+	T_EQ_U(cot_rec_decode(&back, enc, (size_t)n), n);
+	T_CHECK(same(&r, &back));
+
+	/* only inner connections (an outer flow): v3, tunnel fields 0 */
+	base(&r);
+	r.inner_conns = 7;
+	n = cot_rec_encode(enc, &r);
+	T_EQ_U(enc[2], 3);
+	T_EQ_U(cot_rec_decode(&back, enc, (size_t)n), n);
+	T_CHECK(same(&r, &back));
+	/* ... and stale tunnel fields without a type are not written */
+	r.tun_id = 5;
+	T_EQ_U(cot_rec_encode(keep, &r), n);
+	T_CHECK(memcmp(enc, keep, (size_t)n) == 0);
+
+	/* names and a tunnel: the longest record */
+	tunneled(&r);
+	r.inner_conns = 0xffffffffu;
+	r.src_owner.pid = r.dst_owner.pid = 1;
+	memset(r.src_owner.comm, 'c', COT_COMM_LEN - 1);
+	memset(r.dst_owner.comm, 'C', COT_COMM_LEN - 1);
+	memset(r.src_owner.cgroup, '/', COT_CGROUP_LEN - 1);
+	memset(r.dst_owner.cgroup, 'g', COT_CGROUP_LEN - 1);
+	memset(r.src_name, 'n', COT_DNSNAME_LEN - 1);
+	memset(r.dst_name, '.', COT_DNSNAME_LEN - 1);
+	T_EQ_U(cot_rec_encode(enc, &r), COT_REC_WIRE_MAX);
+	T_EQ_U(COT_REC_WIRE_MAX, 1243);
+	T_EQ_U(cot_rec_decode(&back, enc, COT_REC_WIRE_MAX), COT_REC_WIRE_MAX);
+	T_CHECK(same(&r, &back));
+
+	/* malformed */
+	tunneled(&r);
+	n = cot_rec_encode(keep, &r);
+	for (i = 0; i < (size_t)n; i++)
+		T_ASSERT(cot_rec_decode(&back, keep, i) == -COT_EBADMSG);
+	memcpy(enc, keep, sizeof(enc));
+	enc[142] = COT_TUN__COUNT; /* unknown type */
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+	memcpy(enc, keep, sizeof(enc));
+	enc[142] = 0; /* no type, yet an id and addresses */
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+	memset(enc + 143, 0, 36); /* no tunnel, no inner: not v3 */
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+	memcpy(enc, keep, sizeof(enc));
+	cot_put_le16(enc + 140, (uint16_t)(n - 1)); /* length off by one */
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+	cot_put_le16(enc + 140, COT_REC_V3_FIXED + 13);
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+	/* a v3 body claimed as v2: the ends are read at 142 */
+	memcpy(enc, keep, sizeof(enc));
+	enc[2] = 2;
+	T_CHECK(cot_rec_decode(&back, enc, (size_t)n) == -COT_EBADMSG);
+}
+
 int main(void)
 {
 	T_RUN(test_v1_unchanged);
@@ -244,5 +331,6 @@ int main(void)
 	T_RUN(test_v2_full);
 	T_RUN(test_sanitize);
 	T_RUN(test_malformed);
+	T_RUN(test_v3);
 	return t_done();
 }

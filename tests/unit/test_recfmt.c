@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cotrack/pkt.h"
 #include "host/recfmt.h"
 #include "t.h"
 
@@ -25,7 +26,8 @@ static char *fmt(enum cot_recfmt f, const struct cot_rec *r)
 	return buf;
 }
 
-/* The CSV line as the fprintf formats wrote it (names empty, no pid). */
+/* The CSV line as the fprintf formats wrote it (names empty, no pid, no
+ * tunnel). */
 static void csv_printf(char *out, size_t n, const struct cot_rec *r)
 {
 	char s[COT_ADDR_STRLEN], d[COT_ADDR_STRLEN];
@@ -33,7 +35,7 @@ static void csv_printf(char *out, size_t n, const struct cot_rec *r)
 	snprintf(out, n,
 		 "%" PRIu64 ",%s,%s,%s,%u,%s,%u,%" PRIu64 ",%" PRIu64
 		 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
-		 ",%s,%s,%s,,,,,,,,,,\n",
+		 ",%s,%s,%s,,,,,,,,,,,,,,,\n",
 		 r->seq, r->vm, cot_proto_name(r->proto),
 		 cot_addr_str(&r->src, s), r->sport, cot_addr_str(&r->dst, d),
 		 r->dport, r->first_ns, r->last_ns, r->pkts_fwd, r->bytes_fwd,
@@ -136,14 +138,44 @@ static void test_escapes(void)
 	T_CHECK(strstr(c, ",42,\"x,\"\"y\",abcdefghij") != NULL);
 	/* 253 quotes, doubled, between two quotes, then the newline. */
 	T_CHECK(strlen(c) > 2 * 253 + 3);
-	T_CHECK(c[strlen(c) - 1] == '\n' && c[strlen(c) - 2] == '"');
+	/* ... then the five empty tunnel columns */
+	T_CHECK(strlen(c) > 7 && !strcmp(c + strlen(c) - 7, "\",,,,,\n"));
 	free(j);
 	free(c);
+}
+
+/* A tunnel (record version 3): the fields as the fprintf formats wrote
+ * them. */
+static void test_tunnel(void)
+{
+	static const uint8_t o1[4] = { 192, 0, 2, 1 }, o2[4] = { 192, 0, 2, 2 };
+	struct cot_rec r = base_rec();
+	char *j, *c, *t;
+
+	r.tun_type = COT_TUN_VXLAN;
+	r.tun_id = 4294967295u;
+	cot_addr_from_v4(&r.tun_src, o1);
+	cot_addr_from_v4(&r.tun_dst, o2);
+	r.inner_conns = 7;
+	j = fmt(COT_RECFMT_JSON, &r);
+	c = fmt(COT_RECFMT_CSV, &r);
+	t = fmt(COT_RECFMT_TABLE, &r);
+	T_ASSERT(j && c && t);
+	T_CHECK(strstr(j, ",\"tunnel\":\"vxlan\",\"tun_id\":4294967295,"
+			  "\"tun_src\":\"192.0.2.1\",\"tun_dst\":\"192.0.2.2\","
+			  "\"inner_conns\":7}\n") != NULL);
+	T_CHECK(strstr(c, ",vxlan,4294967295,192.0.2.1,192.0.2.2,7\n") != NULL);
+	T_CHECK(strstr(t, " tunnel=vxlan/4294967295/192.0.2.1>192.0.2.2 "
+			  "inner_conns=7\n") != NULL);
+	free(j);
+	free(c);
+	free(t);
 }
 
 int main(void)
 {
 	T_RUN(test_numbers);
 	T_RUN(test_escapes);
+	T_RUN(test_tunnel);
 	return t_done();
 }

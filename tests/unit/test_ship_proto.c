@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* host/ship_proto: frame encoders/decoders and their bounds. */
+#include "cotrack/pkt.h"
 #include "host/ship_proto.h"
 #include "t.h"
 
@@ -94,6 +95,10 @@ static void mkrec(struct cot_rec *r, uint64_t seq, int names, int full)
 		memset(r->dst_owner.comm, 'd', COT_COMM_LEN - 1);
 		memset(r->dst_owner.cgroup, 'h', COT_CGROUP_LEN - 1);
 		memset(r->src_name, 'm', COT_DNSNAME_LEN - 1);
+		/* and a tunnel: the longest encoding there is (v3) */
+		r->tun_type = COT_TUN_GRE;
+		r->tun_id = 0xffffffffu;
+		r->inner_conns = 1;
 	}
 }
 
