@@ -21,9 +21,36 @@ static const char *const name_cols[] = {
 	"src_name TEXT",   "dst_name TEXT",
 };
 
+/*
+ * Schema 3 adds the query indexes (store.h); a database of schema 1 or 2
+ * gains them on its first read-write open (building them reads every
+ * record once); read-only opens of one work without them, slower.
+ * Indexes of a WITHOUT ROWID table end in its primary key (stream, seq):
+ * rows of one VM, address or port come out in that order, so a LIMIT
+ * stops the search early.
+ */
+static const char indexes[] =
+	"CREATE INDEX IF NOT EXISTS rec_span ON records(" COT_STORE_SPAN(
+		"") ", first_ns);"
+		    "CREATE INDEX IF NOT EXISTS rec_vm_span ON "
+		    "records(vm, " COT_STORE_SPAN(
+			    "") ", first_ns);"
+				"CREATE INDEX IF NOT EXISTS rec_vm ON "
+				"records(vm);"
+				"CREATE INDEX IF NOT EXISTS rec_src ON "
+				"records(src);"
+				"CREATE INDEX IF NOT EXISTS rec_dst ON "
+				"records(dst);"
+				"CREATE INDEX IF NOT EXISTS rec_sport ON "
+				"records(sport);"
+				"CREATE INDEX IF NOT EXISTS rec_dport ON "
+				"records(dport);";
+#define N_INDEXES 7
+#define SCHEMA	  "3"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES('schema', '2');"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '" SCHEMA "');"
 	"CREATE TABLE IF NOT EXISTS streams("
 	" id INTEGER PRIMARY KEY, tracker TEXT NOT NULL,"
 	" epoch INTEGER NOT NULL, fingerprint TEXT, created_ns INTEGER,"
@@ -135,6 +162,47 @@ static int migrate(struct cot_store *st, int rw, char **msg)
 	return rc;
 }
 
+/* 1 when every query index exists, 0 not, -1 error. */
+static int has_indexes(struct cot_store *st)
+{
+	sqlite3_stmt *s;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "SELECT count(*) FROM sqlite_master WHERE "
+		    "type = 'index' AND tbl_name = 'records' AND name "
+		    "IN ('rec_span', 'rec_vm_span', 'rec_vm', "
+		    "'rec_src', 'rec_dst', 'rec_sport', 'rec_dport')",
+		    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0) == N_INDEXES;
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* Schema 2 -> 3: the query indexes, in one transaction. */
+static int add_indexes(struct cot_store *st, char **msg)
+{
+	int rc;
+
+	if (has_indexes(st) == 1)
+		return SQLITE_OK;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db, indexes, NULL, NULL, msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db,
+				  "UPDATE meta SET v = '" SCHEMA "' WHERE k = "
+				  "'schema' AND v IN ('1', '2');"
+				  "COMMIT;",
+				  NULL, NULL, msg);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
 int cot_store_open(struct cot_store *st, const char *path, int mode,
 		   int sync_full, char *err, size_t errlen)
 {
@@ -153,6 +221,7 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 		rc = migrate(st, 0, &msg);
 		if (rc != SQLITE_OK)
 			goto err;
+		st->indexed = has_indexes(st) == 1;
 		return 0;
 	}
 	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
@@ -181,6 +250,10 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	rc = migrate(st, 1, &msg);
 	if (rc != SQLITE_OK)
 		goto err;
+	rc = add_indexes(st, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	st->indexed = 1;
 	if (prep(st, &st->ins_rec,
 		 "INSERT INTO records(stream, " COT_STORE_REC_COLS
 		 ", added_ns, stored_ns, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"
