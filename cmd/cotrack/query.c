@@ -14,8 +14,8 @@
  * (host/cli.h: "-30s", "-10m", "-1.5h"; the "-" may be left out) or days
  * ("-7d").  --since and --until are other names of --from and --to.  A
  * record matches the window when its lifetime [first_ns, last_ns]
- * overlaps it.  --explain prints SQLite's query plan for the filters
- * instead of the records.  --addr and --port
+ * overlaps it.  --explain prints the SQL (values in place) and SQLite's
+ * query plan for it instead of the records.  --addr and --port
  * match either end, and so do --comm, --cgroup (exact cgroup path) and
  * --name (the DNS name the VM looked up): records without names (version
  * 1, or no owner known) never match these.  Output is in (stream, seq)
@@ -349,7 +349,10 @@ static void sb_from_where(struct sqlbuf *q, const struct filt *f,
 #undef COND
 }
 
-/* --explain: SQLite's plan for @sql, one line per step, indented. */
+/*
+ * --explain: "SQL " and the statement with its values in place, then
+ * SQLite's plan for it, one "ID PARENT DETAIL" line per step.
+ */
 static int explain_plan(struct cot_store *st, const char *sql)
 {
 	struct sqlbuf e = { .n = 0 };
@@ -592,12 +595,6 @@ int cmd_query(int argc, char **argv)
 		log_warnx("query too long");
 		goto out;
 	}
-	if (explain) {
-		if (explain_plan(&st, q.b) < 0)
-			goto out;
-		rc = 0;
-		goto out;
-	}
 	sql = q.b;
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
@@ -625,6 +622,16 @@ int cmd_query(int argc, char **argv)
 	if (name)
 		sqlite3_bind_text(s, 13, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
+	if (explain) {
+		char *x = sqlite3_expanded_sql(s);
+
+		printf("SQL %s\n", x ? x : sql);
+		sqlite3_free(x);
+		if (explain_plan(&st, sql) < 0)
+			goto out;
+		rc = 0;
+		goto out;
+	}
 	if (group) {
 		if (fmt == COT_RECFMT_TABLE)
 			printf("%-40s %8s %12s %12s %8s %8s %8s\n",
