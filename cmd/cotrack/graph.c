@@ -483,11 +483,20 @@ struct sel {
 	const char *vm, *tracker;
 	int proto;
 	bool window;
+	bool explain; /* --explain: print the map's SQL and plan only */
 };
 
 static void sel_sql(char *b, size_t cap, const struct cot_store *st,
 		    const struct sel *q)
 {
+	/*
+	 * Without a window or a VM every record is read: in table order,
+	 * which a range on the primary key (every stream id) asks for.  Left
+	 * to itself (no statistics; NOT INDEXED does not stop it on a
+	 * WITHOUT ROWID table) SQLite walks a port index instead, one random
+	 * table read per record: several times slower on 10 million
+	 * (docs/bench.md).
+	 */
 	snprintf(b, cap, "%s JOIN streams s ON s.id = r.stream WHERE 1%s%s%s%s",
 		 q->window && st->indexed
 			 ? "FROM " COT_STORE_WINDOW_LEVELS
@@ -495,6 +504,8 @@ static void sel_sql(char *b, size_t cap, const struct cot_store *st,
 			 : "FROM records r",
 		 q->window && !st->indexed
 			 ? " AND r.last_ns >= ?1 AND r.first_ns <= ?2"
+		 : !q->window && !q->vm
+			 ? " AND r.stream >= -9223372036854775807 - 1"
 			 : "",
 		 q->vm ? " AND r.vm = ?3" : "",
 		 q->tracker ? " AND s.tracker = ?4" : "",
@@ -559,6 +570,10 @@ static int workload_map(FILE *mf, struct cot_store *st, const char *db,
 		return -1;
 	}
 	bind_sel(s, q);
+	if (q->explain) {
+		rc = cot_query_explain(st->db, s, sql);
+		goto out;
+	}
 	e = calloc((size_t)max_edges, sizeof(*e));
 	if (!e)
 		goto out;
@@ -669,7 +684,8 @@ static void usage(FILE *f)
 		"FILE]\n"
 		"         [--vm NAME] [--tracker NAME] [--from T] [--to T]\n"
 		"         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
-		"         [--by auto|workload|address]\n"
+		"         [--by auto|workload|address] [--explain]\n"
+		"  --explain: print the map's SQL and SQLite's plan for it.\n"
 		"  --from/--to (also --since/--until): as cotrack query "
 		"--help.\n"
 		"  A connection between two VMs of one tracker, recorded at\n"
@@ -691,6 +707,7 @@ int cmd_graph(int argc, char **argv)
 		{ "max-edges", required_argument, NULL, 'm' },
 		{ "proto", required_argument, NULL, 'P' },
 		{ "by", required_argument, NULL, 'b' },
+		{ "explain", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -698,7 +715,7 @@ int cmd_graph(int argc, char **argv)
 		   *tracker = NULL;
 	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_clock_real_ns();
 	uint64_t total = 0, shown = 0;
-	bool window = false;
+	bool window = false, explain = false;
 	struct sel q;
 	uint32_t max_edges = 300;
 	struct edge *e = NULL;
@@ -762,6 +779,9 @@ int cmd_graph(int argc, char **argv)
 				return COT_EXIT_USAGE;
 			}
 			break;
+		case 'E':
+			explain = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -784,7 +804,8 @@ int cmd_graph(int argc, char **argv)
 			  .vm = vm,
 			  .tracker = tracker,
 			  .proto = proto,
-			  .window = window };
+			  .window = window,
+			  .explain = explain };
 	sel_sql(from, sizeof(from), &st, &q);
 	if (by < 0)
 		by = any_names(&st, &q);
@@ -802,6 +823,10 @@ int cmd_graph(int argc, char **argv)
 			goto out;
 		}
 		fclose(mf);
+		if (q.explain) {
+			rc = 0;
+			goto out;
+		}
 		goto emit;
 	}
 	/*
@@ -830,6 +855,10 @@ int cmd_graph(int argc, char **argv)
 		goto out;
 	}
 	bind_sel(s, &q);
+	if (q.explain) {
+		rc = cot_query_explain(st.db, s, sql) < 0;
+		goto out;
+	}
 	e = calloc((size_t)max_edges, sizeof(*e));
 	if (!e)
 		goto out;

@@ -350,27 +350,29 @@ static void sb_from_where(struct sqlbuf *q, const struct filt *f,
 }
 
 /*
- * --explain: "SQL " and the statement with its values in place, then
- * SQLite's plan for it, one "ID PARENT DETAIL" line per step.
+ * --explain: "SQL " and @s's statement with its bound values in place,
+ * then SQLite's plan for @sql, one "ID PARENT DETAIL" line per step.
  */
-static int explain_plan(struct cot_store *st, const char *sql)
+int cot_query_explain(sqlite3 *db, sqlite3_stmt *s, const char *sql)
 {
 	struct sqlbuf e = { .n = 0 };
-	sqlite3_stmt *s;
+	sqlite3_stmt *p;
+	char *x = sqlite3_expanded_sql(s);
 	int rc;
 
+	printf("SQL %s\n", x ? x : sql);
+	sqlite3_free(x);
 	sb_add(&e, "EXPLAIN QUERY PLAN %s", sql);
-	if (e.over ||
-	    sqlite3_prepare_v2(st->db, e.b, -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("explain: %s", sqlite3_errmsg(st->db));
+	if (e.over || sqlite3_prepare_v2(db, e.b, -1, &p, NULL) != SQLITE_OK) {
+		log_warnx("explain: %s", sqlite3_errmsg(db));
 		return -1;
 	}
 	/* bounded: one row per step of the plan SQLite made */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		printf("%d %d %s\n", sqlite3_column_int(s, 0),
-		       sqlite3_column_int(s, 1),
-		       (const char *)sqlite3_column_text(s, 3));
-	sqlite3_finalize(s);
+	while ((rc = sqlite3_step(p)) == SQLITE_ROW)
+		printf("%d %d %s\n", sqlite3_column_int(p, 0),
+		       sqlite3_column_int(p, 1),
+		       (const char *)sqlite3_column_text(p, 3));
+	sqlite3_finalize(p);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -623,11 +625,7 @@ int cmd_query(int argc, char **argv)
 		sqlite3_bind_text(s, 13, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
 	if (explain) {
-		char *x = sqlite3_expanded_sql(s);
-
-		printf("SQL %s\n", x ? x : sql);
-		sqlite3_free(x);
-		if (explain_plan(&st, sql) < 0)
+		if (cot_query_explain(st.db, s, sql) < 0)
 			goto out;
 		rc = 0;
 		goto out;

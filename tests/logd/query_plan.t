@@ -114,6 +114,12 @@ for by in address workload; do
 		test "$(grep -c ' -> ' "$T_TMP/g1")" -gt 0 -a -z "$(cmp "$T_TMP/g1" "$T_TMP/g2" 2>&1)"
 done
 
+"$COTRACK" graph --db "$DB" "${W[@]}" --by workload --explain >"$T_TMP/plan"
+check "graph over a window searches rec_span" grep -q 'SEARCH r USING INDEX rec_span' "$T_TMP/plan"
+"$COTRACK" graph --db "$DB" --by address --explain >"$T_TMP/plan"
+check "graph over everything reads the table in order, not through an index" \
+	test "$(grep -c 'SEARCH r USING PRIMARY KEY' "$T_TMP/plan")" = 1 -a "$(grep -c 'r USING INDEX' "$T_TMP/plan")" = 0
+
 # Time arguments
 q1() { "$COTRACK" query --db "$DB" --explain "$@" 2>&1 | sed -n 's/.*last_ns >= \([0-9-]*\).*/\1/p' | head -1; }
 check "RFC 3339 with an offset" test "$(q1 --from 2026-12-02T07:30:00+01:00)" = "$(q1 --from 2026-12-02T06:30:00Z)"
