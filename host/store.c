@@ -29,24 +29,19 @@ static const char *const name_cols[] = {
  * rows of one VM, address or port come out in that order, so a LIMIT
  * stops the search early.
  */
-static const char indexes[] =
-	"CREATE INDEX IF NOT EXISTS rec_span ON records(" COT_STORE_SPAN(
-		"") ", first_ns);"
-		    "CREATE INDEX IF NOT EXISTS rec_vm_span ON "
-		    "records(vm, " COT_STORE_SPAN(
-			    "") ", first_ns);"
-				"CREATE INDEX IF NOT EXISTS rec_vm ON "
-				"records(vm);"
-				"CREATE INDEX IF NOT EXISTS rec_src ON "
-				"records(src);"
-				"CREATE INDEX IF NOT EXISTS rec_dst ON "
-				"records(dst);"
-				"CREATE INDEX IF NOT EXISTS rec_sport ON "
-				"records(sport);"
-				"CREATE INDEX IF NOT EXISTS rec_dport ON "
-				"records(dport);";
-#define N_INDEXES 7
-#define SCHEMA	  "3"
+#define SPAN COT_STORE_SPAN("")
+static const char *const indexes[] = {
+	"CREATE INDEX IF NOT EXISTS rec_span ON records(" SPAN ", first_ns)",
+	"CREATE INDEX IF NOT EXISTS rec_vm_span ON records(vm, " SPAN
+	", first_ns)",
+	"CREATE INDEX IF NOT EXISTS rec_vm ON records(vm)",
+	"CREATE INDEX IF NOT EXISTS rec_src ON records(src)",
+	"CREATE INDEX IF NOT EXISTS rec_dst ON records(dst)",
+	"CREATE INDEX IF NOT EXISTS rec_sport ON records(sport)",
+	"CREATE INDEX IF NOT EXISTS rec_dport ON records(dport)",
+};
+#undef SPAN
+#define SCHEMA "3"
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
@@ -177,7 +172,7 @@ static int has_indexes(struct cot_store *st)
 		    -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int(s, 0) == N_INDEXES;
+		n = sqlite3_column_int(s, 0) == (int)COT_ARRAY_SIZE(indexes);
 	sqlite3_finalize(s);
 	return n;
 }
@@ -185,13 +180,15 @@ static int has_indexes(struct cot_store *st)
 /* Schema 2 -> 3: the query indexes, in one transaction. */
 static int add_indexes(struct cot_store *st, char **msg)
 {
+	size_t i;
 	int rc;
 
 	if (has_indexes(st) == 1)
 		return SQLITE_OK;
 	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, msg);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(st->db, indexes, NULL, NULL, msg);
+	/* bounded: the fixed list of indexes */
+	for (i = 0; rc == SQLITE_OK && i < COT_ARRAY_SIZE(indexes); i++)
+		rc = sqlite3_exec(st->db, indexes[i], NULL, NULL, msg);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db,
 				  "UPDATE meta SET v = '" SCHEMA "' WHERE k = "
