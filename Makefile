@@ -13,6 +13,8 @@
 #                   build/bitvisor (docs/bitvisor.md); not part of all
 #   make bench-bitvisor  only bench/bitvisor.sh: plain QEMU vs BitVisor
 #                   vs BitVisor + tracking (docs/bench.md; root)
+#   make bench-query  only bench/query.sh: cotrack query and graph on a
+#                   10M-record database (built once, cached in build/bench)
 #
 # Sources are found by directory: core/**.c is the freestanding core,
 # host/*.c the hosted library, cmd/NAME/*.c one program each,
@@ -80,7 +82,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(O)/tests/tools/%)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 
 .PHONY: all setup demo demo-bitvisor check check-build test bench bench-build fuzz fuzz-build \
-	freestanding-check format clean guest bitvisor bench-bitvisor
+	freestanding-check format clean guest bitvisor bench-bitvisor bench-query
 .DEFAULT_GOAL := all
 
 all: $(PROG_BINS) $(TOOL_BINS)
@@ -221,6 +223,11 @@ bench: setup
 # The seeds' experiment in BitVisor mode alone (bench/bitvisor.sh, root).
 bench-bitvisor: setup
 	@mkdir -p build/rel && BENCH=bitvisor bench/run.sh build/rel
+
+# Queries at scale alone (bench/query.sh; docs/bench.md).
+bench-query: setup
+	@$(MAKE) --no-print-directory -s O=build/rel all
+	@BENCH=query bench/run.sh build/rel
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

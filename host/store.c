@@ -35,9 +35,31 @@ static const char *const tun_cols[] = {
 	"tun_dst BLOB",	    "inner_conns INTEGER",
 };
 
+/*
+ * Schema 3 also adds the query indexes (store.h); a database of schema 1 or 2
+ * gains them on its first read-write open (building them reads every
+ * record once); read-only opens of one work without them, slower.
+ * Indexes of a WITHOUT ROWID table end in its primary key (stream, seq):
+ * rows of one VM, address or port come out in that order, so a LIMIT
+ * stops the search early.
+ */
+#define SPAN COT_STORE_SPAN("")
+static const char *const indexes[] = {
+	"CREATE INDEX IF NOT EXISTS rec_span ON records(" SPAN ", first_ns)",
+	"CREATE INDEX IF NOT EXISTS rec_vm_span ON records(vm, " SPAN
+	", first_ns)",
+	"CREATE INDEX IF NOT EXISTS rec_vm ON records(vm)",
+	"CREATE INDEX IF NOT EXISTS rec_src ON records(src)",
+	"CREATE INDEX IF NOT EXISTS rec_dst ON records(dst)",
+	"CREATE INDEX IF NOT EXISTS rec_sport ON records(sport)",
+	"CREATE INDEX IF NOT EXISTS rec_dport ON records(dport)",
+};
+#undef SPAN
+#define SCHEMA "3"
+
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);"
-	"INSERT OR IGNORE INTO meta VALUES('schema', '3');"
+	"INSERT OR IGNORE INTO meta VALUES('schema', '" SCHEMA "');"
 	"CREATE TABLE IF NOT EXISTS streams("
 	" id INTEGER PRIMARY KEY, tracker TEXT NOT NULL,"
 	" epoch INTEGER NOT NULL, fingerprint TEXT, created_ns INTEGER,"
@@ -156,7 +178,51 @@ static int migrate(struct cot_store *st, int rw, char **msg)
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(st->db,
-				  "UPDATE meta SET v = '3' WHERE k = 'schema';"
+				  "UPDATE meta SET v = '" SCHEMA "' WHERE k = "
+				  "'schema';"
+				  "COMMIT;",
+				  NULL, NULL, msg);
+	if (rc != SQLITE_OK)
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	return rc;
+}
+
+/* 1 when every query index exists, 0 not, -1 error. */
+static int has_indexes(struct cot_store *st)
+{
+	sqlite3_stmt *s;
+	int n = -1;
+
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "SELECT count(*) FROM sqlite_master WHERE "
+		    "type = 'index' AND tbl_name = 'records' AND name "
+		    "IN ('rec_span', 'rec_vm_span', 'rec_vm', "
+		    "'rec_src', 'rec_dst', 'rec_sport', 'rec_dport')",
+		    -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int(s, 0) == (int)COT_ARRAY_SIZE(indexes);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* Schema 2 -> 3: the query indexes, in one transaction. */
+static int add_indexes(struct cot_store *st, char **msg)
+{
+	size_t i;
+	int rc;
+
+	if (has_indexes(st) == 1)
+		return SQLITE_OK;
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, msg);
+	/* bounded: the fixed list of indexes */
+	for (i = 0; rc == SQLITE_OK && i < COT_ARRAY_SIZE(indexes); i++)
+		rc = sqlite3_exec(st->db, indexes[i], NULL, NULL, msg);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(st->db,
+				  "UPDATE meta SET v = '" SCHEMA "' WHERE k = "
+				  "'schema' AND v IN ('1', '2');"
 				  "COMMIT;",
 				  NULL, NULL, msg);
 	if (rc != SQLITE_OK)
@@ -182,6 +248,7 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 		rc = migrate(st, 0, &msg);
 		if (rc != SQLITE_OK)
 			goto err;
+		st->indexed = has_indexes(st) == 1;
 		return 0;
 	}
 	rc = sqlite3_exec(st->db, "PRAGMA journal_mode=WAL;", NULL, NULL, &msg);
@@ -210,6 +277,10 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	rc = migrate(st, 1, &msg);
 	if (rc != SQLITE_OK)
 		goto err;
+	rc = add_indexes(st, &msg);
+	if (rc != SQLITE_OK)
+		goto err;
+	st->indexed = 1;
 	if (prep(st, &st->ins_rec,
 		 "INSERT INTO records(stream, " COT_STORE_REC_COLS
 		 ", added_ns, stored_ns, hash) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,"

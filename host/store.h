@@ -41,6 +41,7 @@ struct cot_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_rec, *upd_stream, *ins_event, *get_hash;
 	int in_tx;
+	int indexed; /* the schema-3 query indexes exist (see below) */
 };
 
 #define COT_STORE_RO 0
@@ -105,6 +106,53 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	"src_pid, src_comm, src_cgroup, dst_pid, dst_comm, dst_cgroup, "       \
 	"src_name, dst_name, tun_type, tun_id, tun_src, tun_dst, inner_conns"
 #define COT_STORE_REC_NCOLS 34
+
+/*
+ * Query indexes (schema 3): records by VM, by either address, by either
+ * port, and by lifetime.  A lifetime is an interval, which one b-tree
+ * cannot search for "overlaps [T1, T2]"; so records are indexed by a
+ * span level (duration class, COT_STORE_SPAN) and first_ns.  A record of
+ * level l lasted less than W(l), so if it ends at or after T1 it began
+ * after T1 - W(l): per level, one range seek on first_ns in
+ * [T1 - W(l), T2], filtered by last_ns >= T1.  The rows the seek reads
+ * beyond the answer are those of level l that ended in the W(l) before
+ * T1: at most about as many as the level's part of the answer when the
+ * levels grow by 10x (bounded, not a scan).  The last level has no upper
+ * bound (no lower bound on first_ns).  last_ns < first_ns (a malformed
+ * record) falls in level 0 and still satisfies first_ns > T1 - W(0).
+ *
+ * COT_STORE_SPAN(r): the level expression, r = "" or "alias."; it must
+ * be written exactly so for SQLite to use the index on it.
+ */
+#define COT_STORE_SPAN(r)                                                      \
+	"(CASE WHEN " r "last_ns - " r "first_ns < 1000000000 THEN 0"          \
+	" WHEN " r "last_ns - " r "first_ns < 10000000000 THEN 1"              \
+	" WHEN " r "last_ns - " r "first_ns < 100000000000 THEN 2"             \
+	" WHEN " r "last_ns - " r "first_ns < 1000000000000 THEN 3"            \
+	" WHEN " r "last_ns - " r "first_ns < 10000000000000 THEN 4"           \
+	" WHEN " r "last_ns - " r "first_ns < 100000000000000 THEN 5"          \
+	" WHEN " r "last_ns - " r "first_ns < 1000000000000000 THEN 6"         \
+	" ELSE 7 END)"
+
+/*
+ * The records @r overlapping [?1, ?2] (ns as int64, 0 <= ?1): use as
+ *   "FROM " COT_STORE_WINDOW_LEVELS " lv JOIN records r ON "
+ *   COT_STORE_WINDOW_ON("r.") ...
+ * Each level joins its own range seek of rec_span (or rec_vm_span with
+ * r.vm = ?); without the indexes (cot_store.indexed == 0: an old
+ * database read-only) use the plain "r.last_ns >= ?1 AND r.first_ns <=
+ * ?2" instead, which is what this computes.
+ */
+#define COT_STORE_WINDOW_LEVELS                                                \
+	"(SELECT column1 AS l, column2 AS lo FROM (VALUES"                     \
+	" (0, ?1 - 1000000000), (1, ?1 - 10000000000),"                        \
+	" (2, ?1 - 100000000000), (3, ?1 - 1000000000000),"                    \
+	" (4, ?1 - 10000000000000), (5, ?1 - 100000000000000),"                \
+	" (6, ?1 - 1000000000000000), (7, -9223372036854775807 - 1)))"
+#define COT_STORE_WINDOW_ON(r)                                                 \
+	COT_STORE_SPAN(r)                                                      \
+	" = lv.l AND " r "first_ns BETWEEN lv.lo AND ?2"                       \
+	" AND " r "last_ns >= ?1"
 
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);

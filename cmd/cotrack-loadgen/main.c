@@ -27,7 +27,9 @@
 
 static uint64_t *add_ns; /* creation time per seq - base */
 static uint64_t base_seq, nrec;
-static uint32_t names_every; /* --names: 0 none */
+static uint32_t names_every;		/* --names: 0 none */
+static uint32_t n_vms = 1, n_hosts = 8; /* --vms, --hosts */
+static uint64_t spread_ns;		/* --spread: 0, records end now */
 static uint64_t *delays;
 static atomic_uint_fast64_t ndelays;
 static atomic_uint_fast64_t prev_acked;
@@ -54,7 +56,8 @@ static void on_ack(void *ctx, uint64_t acked)
  * the frontend calls the api on 8080; the api calls the database and the
  * cache; everyone asks DNS.  Record i picks one call by a hash of i.
  */
-static void gen(struct cot_rec *r, uint64_t i, const char *vm, uint64_t t)
+static void gen(struct cot_rec *r, uint64_t i, const char *vm, uint64_t t,
+		uint64_t dur)
 {
 	static const struct {
 		uint8_t src, dst; /* last octet; 10.0.0.x clients, 10.0.1.x
@@ -71,14 +74,29 @@ static void gen(struct cot_rec *r, uint64_t i, const char *vm, uint64_t t)
 	for (k = 0; k < COT_ARRAY_SIZE(calls) - 1 && w >= calls[k].weight; k++)
 		w -= calls[k].weight;
 	memset(r, 0, sizeof(*r));
-	snprintf(r->vm, sizeof(r->vm), "%s", vm);
-	if (calls[k].src == 0) {
+	if (n_vms > 1)
+		snprintf(r->vm, sizeof(r->vm), "%s-%u", vm,
+			 (unsigned)((x >> 20) % n_vms));
+	else
+		snprintf(r->vm, sizeof(r->vm), "%s", vm);
+	if (calls[k].src == 0 && n_hosts <= 8) {
 		a[2] = 0;
-		a[3] = (uint8_t)(1 + (x >> 8) % 8);
+		a[3] = (uint8_t)(1 + (x >> 8) % n_hosts);
+	} else if (calls[k].src == 0) {
+		/* 10.2.0.0 on: up to 2^22 client addresses */
+		uint32_t h =
+			(uint32_t)((i * 0x9e3779b97f4a7c15ull) >> 40) % n_hosts;
+
+		a[1] = (uint8_t)(2 + (h >> 16));
+		a[2] = (uint8_t)(h >> 8);
+		a[3] = (uint8_t)h;
+		cot_addr_from_v4(&r->src, a);
+		a[1] = 0;
 	} else {
 		a[3] = calls[k].src;
 	}
-	cot_addr_from_v4(&r->src, a);
+	if (calls[k].src != 0 || n_hosts <= 8)
+		cot_addr_from_v4(&r->src, a);
 	a[2] = 1;
 	a[3] = calls[k].dst;
 	cot_addr_from_v4(&r->dst, a);
@@ -97,7 +115,7 @@ static void gen(struct cot_rec *r, uint64_t i, const char *vm, uint64_t t)
 		r->tcp_flags_rev = 0x1b;
 	}
 	r->seen_by = COT_SEEN_NIC + (uint8_t)(x % 3);
-	r->first_ns = t - 1000000;
+	r->first_ns = t - dur;
 	r->last_ns = t;
 	r->pkts_fwd = 5 + x % 7;
 	r->bytes_fwd = 400 + x % 5000;
@@ -123,6 +141,7 @@ static void usage(FILE *f)
 		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
 		"         [--max-records N] [--discard-bad-spool] [--vm NAME]\n"
 		"         [--timeout DUR] [--progress] [--names K]\n"
+		"         [--spread DUR] [--vms K] [--hosts N]\n"
 		"  Adds N synthetic records (default 1000; R per second, 0: "
 		"as fast as\n"
 		"  possible), waits up to DUR (default 60s; a bare number is "
@@ -132,6 +151,13 @@ static void usage(FILE *f)
 		"  creation->ack median/p99, chain head).\n"
 		"  --names K: every K-th record names its workloads (record\n"
 		"  version 2: a client process and the service's DNS name).\n"
+		"  --spread DUR: the records' times spread evenly over the DUR "
+		"before\n"
+		"  now, in seq order, lasting 1 ms to 6 h (most under 1 s); "
+		"default:\n"
+		"  each ends when made and lasts 1 ms.  --vms K: records of K "
+		"VMs\n"
+		"  (NAME-0 ..); --hosts N: N client addresses (default 8).\n"
 		"  Exit status: 0 all acknowledged, 3 timeout, 1 error, 2 "
 		"usage error.\n");
 }
@@ -155,6 +181,9 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "progress", no_argument, NULL, 'p' },
 		{ "names", required_argument, NULL, 'W' },
+		{ "spread", required_argument, NULL, 'Y' },
+		{ "vms", required_argument, NULL, 'M' },
+		{ "hosts", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -226,6 +255,21 @@ int main(int argc, char **argv)
 		case 'W':
 			if (cot_cli_u32("--names", optarg, 1, UINT32_MAX,
 					&names_every) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'Y':
+			if (cot_cli_duration("--spread", optarg, 1,
+					     3650 * 86400000000000ull,
+					     &spread_ns) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'M':
+			if (cot_cli_u32("--vms", optarg, 1, 1000, &n_vms) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'H':
+			if (cot_cli_u32("--hosts", optarg, 1, 1u << 22,
+					&n_hosts) < 0)
 				return COT_EXIT_USAGE;
 			break;
 		case 't':
@@ -318,7 +362,28 @@ int main(int argc, char **argv)
 		}
 		t = cot_clock_real_ns();
 		add_ns[i] = t;
-		gen(&r, base_seq + i, vm, t);
+		if (spread_ns) {
+			uint64_t y = ((base_seq + i) * 0xd1b54a32d192ed03ull) >>
+				     32,
+				 c = y % 1000, dur;
+
+			/* 90% < 1 s, 9% < 1 min, 0.9% < 1 h, 0.1% < 6 h */
+			if (c < 900)
+				dur = 1000000 + y % 999000000;
+			else if (c < 990)
+				dur = 1000000000 + y % 59000000000ull;
+			else if (c < 999)
+				dur = 60000000000ull + y % 3540000000000ull;
+			else
+				dur = 3600000000000ull + y % 18000000000000ull;
+			gen(&r, base_seq + i, vm,
+			    t0 - spread_ns +
+				    (uint64_t)((double)spread_ns * (double)i /
+					       (double)count),
+			    dur);
+		} else {
+			gen(&r, base_seq + i, vm, t, 1000000);
+		}
 		if (names_every && i % names_every == 0) {
 			r.src_owner.pid = 1000 + (uint32_t)(i % 7);
 			snprintf(r.src_owner.comm, sizeof(r.src_owner.comm),

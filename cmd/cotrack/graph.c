@@ -28,6 +28,7 @@
  * default 300) are drawn.  svg and png are rendered by Graphviz's dot.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <math.h>
 #include <spawn.h>
@@ -441,7 +442,7 @@ static void write_wdot(FILE *f, const struct wedge *e, size_t ne,
 	"WHEN " n " IS NOT NULL THEN 'n' || " n " "                            \
 	"ELSE 'a' || scope || char(1) || hex(" a ") END"
 
-static const char wsql[] =
+static const char wsql_fmt[] =
 	"SELECT " WKEY("sv", "sc", "sg", "sn", "src") " AS sk, " WKEY(
 		"dv", "dc", "dg", "dn",
 		"dst") " AS dk, dp, proto, count(*), sum(bf), sum(br), "
@@ -463,40 +464,84 @@ static const char wsql[] =
 		       "X'00000000000000000000FFFF7F' OR r.src = "
 		       "X'00000000000000000000000000000001' THEN ifnull(r.vm, "
 		       "'') ELSE '' END AS scope "
-		       "FROM records r JOIN streams s ON s.id = r.stream "
-		       "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2 AND "
-		       "(?3 IS NULL OR r.vm = ?3) AND (?4 IS NULL OR "
-		       "s.tracker = ?4) AND (?5 IS NULL OR r.proto = ?5) "
+		       "%s "
 		       "GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, "
 		       "r.proto, r.first_ns, scope) "
 		       "GROUP BY sk, dk, dp, proto ORDER BY sum(bf) + sum(br) "
 		       "DESC, sk, dk";
 
-/* Any selected record with a name? 1 yes, 0 no, -1 error. */
-static int any_names(struct cot_store *st, uint64_t since, uint64_t until,
-		     const char *vm, const char *tracker, int proto)
+/*
+ * The selected records r (with their stream s), as FROM and WHERE text
+ * for ?1..?5 (since, until, vm, tracker, proto): only the filters given,
+ * none wrapped in a function, and the time window through the span
+ * levels when the database has the indexes (host/store.h).  The caller
+ * binds with bind_sel().  Aggregation happens in SQL: rows are streamed,
+ * never all held here.
+ */
+struct sel {
+	uint64_t since, until;
+	const char *vm, *tracker;
+	int proto;
+	bool window;
+	bool explain; /* --explain: print the map's SQL and plan only */
+};
+
+static void sel_sql(char *b, size_t cap, const struct cot_store *st,
+		    const struct sel *q)
 {
+	/*
+	 * Without a window or a VM every record is read: in table order,
+	 * which a range on the primary key (every stream id) asks for.  Left
+	 * to itself (no statistics; NOT INDEXED does not stop it on a
+	 * WITHOUT ROWID table) SQLite walks a port index instead, one random
+	 * table read per record: several times slower on 10 million
+	 * (docs/bench.md).
+	 */
+	snprintf(b, cap, "%s JOIN streams s ON s.id = r.stream WHERE 1%s%s%s%s",
+		 q->window && st->indexed
+			 ? "FROM " COT_STORE_WINDOW_LEVELS
+			   " lv JOIN records r ON " COT_STORE_WINDOW_ON("r.")
+			 : "FROM records r",
+		 q->window && !st->indexed
+			 ? " AND r.last_ns >= ?1 AND r.first_ns <= ?2"
+		 : !q->window && !q->vm
+			 ? " AND r.stream >= -9223372036854775807 - 1"
+			 : "",
+		 q->vm ? " AND r.vm = ?3" : "",
+		 q->tracker ? " AND s.tracker = ?4" : "",
+		 q->proto >= 0 ? " AND r.proto = ?5" : "");
+}
+
+static void bind_sel(sqlite3_stmt *s, const struct sel *q)
+{
+	sqlite3_bind_int64(s, 1,
+			   (int64_t)COT_MIN(q->since, (uint64_t)INT64_MAX));
+	sqlite3_bind_int64(s, 2,
+			   (int64_t)COT_MIN(q->until, (uint64_t)INT64_MAX));
+	if (q->vm)
+		sqlite3_bind_text(s, 3, q->vm, -1, SQLITE_STATIC);
+	if (q->tracker)
+		sqlite3_bind_text(s, 4, q->tracker, -1, SQLITE_STATIC);
+	if (q->proto >= 0)
+		sqlite3_bind_int(s, 5, q->proto);
+}
+
+/* Any selected record with a name? 1 yes, 0 no, -1 error. */
+static int any_names(struct cot_store *st, const struct sel *q)
+{
+	char from[2048], sql[2560];
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(
-		    st->db,
-		    "SELECT 1 FROM records r JOIN streams s ON s.id = r.stream "
-		    "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2 AND "
-		    "(?3 IS NULL OR r.vm = ?3) AND (?4 IS NULL OR "
-		    "s.tracker = ?4) AND (?5 IS NULL OR r.proto = ?5) AND "
-		    "(r.src_pid IS NOT NULL OR r.dst_pid IS NOT NULL OR "
-		    "r.src_name IS NOT NULL OR r.dst_name IS NOT NULL) LIMIT 1",
-		    -1, &s, NULL) != SQLITE_OK)
+	sel_sql(from, sizeof(from), st, q);
+	snprintf(sql, sizeof(sql),
+		 "SELECT 1 %s AND (r.src_pid IS NOT NULL OR r.dst_pid IS NOT "
+		 "NULL OR r.src_name IS NOT NULL OR r.dst_name IS NOT NULL) "
+		 "LIMIT 1",
+		 from);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return -1;
-	sqlite3_bind_int64(s, 1, (int64_t)since);
-	sqlite3_bind_int64(s, 2, (int64_t)until);
-	if (vm)
-		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
-	if (tracker)
-		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
-	if (proto >= 0)
-		sqlite3_bind_int(s, 5, proto);
+	bind_sel(s, q);
 	rc = sqlite3_step(s);
 	sqlite3_finalize(s);
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
@@ -504,9 +549,8 @@ static int any_names(struct cot_store *st, uint64_t since, uint64_t until,
 
 /* Build the workload map into @mf.  Returns 0 or -1 (message logged). */
 static int workload_map(FILE *mf, struct cot_store *st, const char *db,
-			uint64_t since, uint64_t until, const char *vm,
-			const char *tracker, int proto, uint32_t max_edges,
-			size_t *ne_out, size_t *nn_out, uint64_t *shown_out,
+			const struct sel *q, uint32_t max_edges, size_t *ne_out,
+			size_t *nn_out, uint64_t *shown_out,
 			uint64_t *total_out)
 {
 	struct wnode *nodes = NULL;
@@ -517,18 +561,19 @@ static int workload_map(FILE *mf, struct cot_store *st, const char *db,
 	sqlite3_stmt *s = NULL;
 	int rc = -1, step;
 
-	if (sqlite3_prepare_v2(st->db, wsql, -1, &s, NULL) != SQLITE_OK) {
+	char from[2048], sql[6144];
+
+	sel_sql(from, sizeof(from), st, q);
+	snprintf(sql, sizeof(sql), wsql_fmt, from);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st->db));
 		return -1;
 	}
-	sqlite3_bind_int64(s, 1, (int64_t)since);
-	sqlite3_bind_int64(s, 2, (int64_t)until);
-	if (vm)
-		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
-	if (tracker)
-		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
-	if (proto >= 0)
-		sqlite3_bind_int(s, 5, proto);
+	bind_sel(s, q);
+	if (q->explain) {
+		rc = cot_query_explain(st->db, s, sql);
+		goto out;
+	}
 	e = calloc((size_t)max_edges, sizeof(*e));
 	if (!e)
 		goto out;
@@ -637,10 +682,12 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: cotrack graph --db FILE [--format dot|svg|png] [-o "
 		"FILE]\n"
-		"         [--vm NAME] [--tracker NAME] [--since T] [--until "
-		"T]\n"
+		"         [--vm NAME] [--tracker NAME] [--from T] [--to T]\n"
 		"         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
-		"         [--by auto|workload|address]\n"
+		"         [--by auto|workload|address] [--explain]\n"
+		"  --explain: print the map's SQL and SQLite's plan for it.\n"
+		"  --from/--to (also --since/--until): as cotrack query "
+		"--help.\n"
 		"  A connection between two VMs of one tracker, recorded at\n"
 		"  both, counts once.\n");
 }
@@ -655,9 +702,12 @@ int cmd_graph(int argc, char **argv)
 		{ "tracker", required_argument, NULL, 'T' },
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
+		{ "from", required_argument, NULL, 's' },
+		{ "to", required_argument, NULL, 'u' },
 		{ "max-edges", required_argument, NULL, 'm' },
 		{ "proto", required_argument, NULL, 'P' },
 		{ "by", required_argument, NULL, 'b' },
+		{ "explain", no_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -665,11 +715,13 @@ int cmd_graph(int argc, char **argv)
 		   *tracker = NULL;
 	uint64_t since = 0, until = UINT64_MAX >> 1, now = cot_clock_real_ns();
 	uint64_t total = 0, shown = 0;
+	bool window = false, explain = false;
+	struct sel q;
 	uint32_t max_edges = 300;
 	struct edge *e = NULL;
 	struct node *nodes = NULL;
 	size_t ne = 0, nn = 0, ncap = 0, len = 0;
-	char sql[1024], err[512], *text = NULL;
+	char from[2048], sql[3072], err[512], *text = NULL;
 	struct cot_store st;
 	sqlite3_stmt *s = NULL;
 	FILE *mf, *f;
@@ -695,10 +747,11 @@ int cmd_graph(int argc, char **argv)
 			break;
 		case 's':
 		case 'u':
-			if (cot_parse_time_arg(o == 's' ? "--since" : "--until",
+			if (cot_parse_time_arg(o == 's' ? "--from" : "--to",
 					       optarg, now,
 					       o == 's' ? &since : &until) < 0)
 				return COT_EXIT_USAGE;
+			window = true;
 			break;
 		case 'm':
 			if (cot_cli_u32("--max-edges", optarg, 1, 100000,
@@ -726,6 +779,9 @@ int cmd_graph(int argc, char **argv)
 				return COT_EXIT_USAGE;
 			}
 			break;
+		case 'E':
+			explain = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -743,8 +799,16 @@ int cmd_graph(int argc, char **argv)
 		log_warnx("%s", err);
 		return 1;
 	}
+	q = (struct sel){ .since = since,
+			  .until = until,
+			  .vm = vm,
+			  .tracker = tracker,
+			  .proto = proto,
+			  .window = window,
+			  .explain = explain };
+	sel_sql(from, sizeof(from), &st, &q);
 	if (by < 0)
-		by = any_names(&st, since, until, vm, tracker, proto);
+		by = any_names(&st, &q);
 	if (by < 0) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
@@ -753,12 +817,16 @@ int cmd_graph(int argc, char **argv)
 		mf = open_memstream(&text, &len);
 		if (!mf)
 			goto out;
-		if (workload_map(mf, &st, db, since, until, vm, tracker, proto,
-				 max_edges, &ne, &nn, &shown, &total) < 0) {
+		if (workload_map(mf, &st, db, &q, max_edges, &ne, &nn, &shown,
+				 &total) < 0) {
 			fclose(mf);
 			goto out;
 		}
 		fclose(mf);
+		if (q.explain) {
+			rc = 0;
+			goto out;
+		}
 		goto emit;
 	}
 	/*
@@ -777,26 +845,20 @@ int cmd_graph(int argc, char **argv)
 		 "X'00000000000000000000FFFF7F' OR r.src = "
 		 "X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "
 		 "ELSE '' END AS scope "
-		 "FROM records r JOIN streams s ON s.id = r.stream "
-		 "WHERE r.last_ns >= ?1 AND r.first_ns <= ?2%s%s%s "
+		 "%s "
 		 "GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
 		 "r.first_ns, scope) GROUP BY src, dst, dp, proto, scope "
 		 "ORDER BY 6 DESC",
-		 vm ? " AND r.vm = ?3" : "",
-		 tracker ? " AND s.tracker = ?4" : "",
-		 proto >= 0 ? " AND r.proto = ?5" : "");
+		 from);
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
 	}
-	if (proto >= 0)
-		sqlite3_bind_int(s, 5, proto);
-	sqlite3_bind_int64(s, 1, (int64_t)since);
-	sqlite3_bind_int64(s, 2, (int64_t)until);
-	if (vm)
-		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
-	if (tracker)
-		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+	bind_sel(s, &q);
+	if (q.explain) {
+		rc = cot_query_explain(st.db, s, sql) < 0;
+		goto out;
+	}
 	e = calloc((size_t)max_edges, sizeof(*e));
 	if (!e)
 		goto out;

@@ -2,16 +2,20 @@
 /*
  * cotrack query: filter the records cotrack-logd stored.
  *
- *   cotrack query --db FILE [--vm NAME] [--tracker NAME] [--since T]
- *                 [--until T] [--addr A] [--port P] [--proto NAME]
+ *   cotrack query --db FILE [--vm NAME] [--tracker NAME] [--from T]
+ *                 [--to T] [--addr A] [--port P] [--proto NAME]
  *                 [--seen-by nic|vmi|both] [--comm C] [--cgroup G]
  *                 [--name N] [--by vm|container|process|name]
- *                 [--limit N] [--format table|json|csv]
+ *                 [--limit N] [--format table|json|csv] [--explain]
  *
- * T: nanoseconds or seconds since the epoch (by magnitude), a UTC time
- * "YYYY-MM-DD[THH:MM[:SS]]", or an age before now: a duration with its
- * unit (host/cli.h: "30s", "10m", "1.5h") or days ("7d").  A record
- * matches the range when its lifetime overlaps it.  --addr and --port
+ * T: nanoseconds or seconds since the epoch (by magnitude), an RFC 3339
+ * time "YYYY-MM-DD[THH:MM[:SS[.frac]]][Z|+HH:MM|-HH:MM]" (UTC without an
+ * offset), "now", or an age before now: a duration with its unit
+ * (host/cli.h: "-30s", "-10m", "-1.5h"; the "-" may be left out) or days
+ * ("-7d").  --since and --until are other names of --from and --to.  A
+ * record matches the window when its lifetime [first_ns, last_ns]
+ * overlaps it.  --explain prints the SQL (values in place) and SQLite's
+ * query plan for it instead of the records.  --addr and --port
  * match either end, and so do --comm, --cgroup (exact cgroup path) and
  * --name (the DNS name the VM looked up): records without names (version
  * 1, or no owner known) never match these.  Output is in (stream, seq)
@@ -28,6 +32,7 @@
  * known: all records of version 1 fall there, except under vm.  Groups
  * are ordered by connections, then name.  --limit bounds the groups.
  */
+#include <stdarg.h>
 #include <stdbool.h>
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -50,21 +55,73 @@ int cot_parse_time_arg(const char *what, const char *s, uint64_t now_ns,
 {
 	if (cot_parse_time(s, now_ns, out) == 0)
 		return 0;
-	log_warnx("%s: bad time '%s' (want seconds or ns since the epoch, "
-		  "YYYY-MM-DD[THH:MM[:SS]] or an age: 30s, 10m, 2h, 7d)",
+	log_warnx("%s: bad time '%s' (want ns or seconds since the epoch, "
+		  "an RFC 3339 time like 2026-12-02T06:00:00Z (UTC unless "
+		  "it has an offset), 'now', or an age before now: -30s, "
+		  "-10m, -2h, -7d)",
 		  what, s);
 	return -1;
 }
 
+/* ".123" after the seconds: up to 9 digits count, more are dropped. */
+static const char *parse_frac(const char *p, uint64_t *ns)
+{
+	uint64_t scale = 100000000;
+	int i;
+
+	*ns = 0;
+	if (*p != '.')
+		return p;
+	p++;
+	if (*p < '0' || *p > '9')
+		return NULL;
+	/* bounded: at most 64 digits */
+	for (i = 0; i < 64 && *p >= '0' && *p <= '9'; i++, p++) {
+		*ns += (uint64_t)(*p - '0') * scale;
+		scale /= 10;
+	}
+	return *p >= '0' && *p <= '9' ? NULL : p;
+}
+
+/* "Z", "" (UTC) or "+HH:MM" / "-HH:MM": seconds east of UTC. */
+static int parse_zone(const char *p, int64_t *east)
+{
+	int sign;
+
+	*east = 0;
+	if (!*p || ((p[0] == 'Z' || p[0] == 'z') && !p[1]))
+		return 0;
+	if (p[0] != '+' && p[0] != '-')
+		return -1;
+	sign = p[0] == '-' ? -1 : 1;
+	if (strlen(p) != 6 || p[3] != ':' || p[1] < '0' || p[1] > '2' ||
+	    p[2] < '0' || p[2] > '9' || p[4] < '0' || p[4] > '5' ||
+	    p[5] < '0' || p[5] > '9')
+		return -1;
+	*east = sign * (((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			((p[4] - '0') * 10 + (p[5] - '0')) * 60);
+	return *east > 24 * 3600 || *east < -24 * 3600 ? -1 : 0;
+}
+
 int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
 {
-	size_t len = strlen(s);
-	uint64_t v, age;
+	size_t len;
+	uint64_t v, age, frac = 0;
+	int64_t east = 0, secs;
 	struct tm tm;
 	const char *rest;
 	char num[24];
+	bool neg = s[0] == '-';
 
-	/* An age: "7d" (days), or any duration (host/cli.h): "90s", "1.5h". */
+	if (!strcmp(s, "now")) {
+		*out = now_ns;
+		return 0;
+	}
+	/* An age, "-10m" or "10m": before now. */
+	if (neg)
+		s++;
+	len = strlen(s);
+	/* "7d" (days), or any duration (host/cli.h): "90s", "1.5h". */
 	if (len > 1 && s[len - 1] == 'd' && len < sizeof(num)) {
 		memcpy(num, s, len - 1);
 		num[len - 1] = '\0';
@@ -80,25 +137,38 @@ int cot_parse_time(const char *s, uint64_t now_ns, uint64_t *out)
 		*out = now_ns - age;
 		return 0;
 	}
+	if (neg) /* "-" goes with an age only */
+		return -1;
 	if (cot_cli_parse_u64(s, 0, UINT64_MAX, &v) == 0) {
 		/* Seconds below 10^11 (year 5138), nanoseconds above. */
-		*out = v < 100000000000ull ? v * 1000000000u : v;
+		if (v < 100000000000ull) {
+			*out = v * 1000000000u;
+			return 0;
+		}
+		if (v > INT64_MAX)
+			return -1;
+		*out = v;
 		return 0;
 	}
 	memset(&tm, 0, sizeof(tm));
 	rest = strptime(s, "%Y-%m-%d", &tm);
 	if (!rest)
 		return -1;
-	if (*rest == 'T' || *rest == ' ') {
+	if (*rest == 'T' || *rest == 't' || *rest == ' ') {
 		const char *r2 = strptime(rest + 1, "%H:%M:%S", &tm);
 
-		if (!r2)
+		if (r2)
+			r2 = parse_frac(r2, &frac);
+		else
 			r2 = strptime(rest + 1, "%H:%M", &tm);
 		rest = r2;
 	}
-	if (!rest || (*rest && strcmp(rest, "Z") != 0))
+	if (!rest || parse_zone(rest, &east) < 0)
 		return -1;
-	*out = (uint64_t)timegm(&tm) * 1000000000u;
+	secs = (int64_t)timegm(&tm) - east;
+	if (secs < 0 || (uint64_t)secs > INT64_MAX / 1000000000u - 1)
+		return -1;
+	*out = (uint64_t)secs * 1000000000u + frac;
 	return 0;
 }
 
@@ -193,23 +263,141 @@ static void put_group(enum cot_recfmt fmt, const char *by, sqlite3_stmt *s)
 	}
 }
 
+/* The filters given, for the SQL text (values are bound, not here). */
+struct filt {
+	bool window, indexed, vm, tracker, addr, port, proto, seen, comm,
+		cgroup, name;
+};
+
+enum split {
+	SPLIT_NONE,
+	SPLIT_ADDR_SRC,
+	SPLIT_ADDR_DST,
+	SPLIT_PORT_SRC,
+	SPLIT_PORT_DST,
+};
+
+struct sqlbuf {
+	char b[8192];
+	size_t n;
+	bool over;
+};
+
+static void sb_add(struct sqlbuf *q, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sb_add(struct sqlbuf *q, const char *fmt, ...)
+{
+	va_list ap;
+	int w;
+
+	if (q->over)
+		return;
+	va_start(ap, fmt);
+	w = vsnprintf(q->b + q->n, sizeof(q->b) - q->n, fmt, ap);
+	va_end(ap);
+	if (w < 0 || (size_t)w >= sizeof(q->b) - q->n)
+		q->over = true;
+	else
+		q->n += (size_t)w;
+}
+
+/*
+ * FROM and WHERE over records r.  The time window ?1..?2 joins the span
+ * levels (store.h) when the database has the indexes; @split replaces
+ * one either-end test by one of its ends (the UNION arms).
+ */
+static void sb_from_where(struct sqlbuf *q, const struct filt *f,
+			  enum split split)
+{
+	const char *w = " WHERE ";
+
+	if (f->window && f->indexed)
+		sb_add(q, "FROM " COT_STORE_WINDOW_LEVELS
+			  " lv JOIN records r ON " COT_STORE_WINDOW_ON("r."));
+	else
+		sb_add(q, "FROM records r");
+#define COND(c)                                                                \
+	do {                                                                   \
+		sb_add(q, "%s%s", w, c);                                       \
+		w = " AND ";                                                   \
+	} while (0)
+	if (f->window && !f->indexed)
+		COND("r.last_ns >= ?1 AND r.first_ns <= ?2");
+	if (f->vm)
+		COND("r.vm = ?3");
+	if (f->tracker)
+		COND("r.stream IN (SELECT id FROM streams WHERE tracker = ?4)");
+	if (f->addr)
+		COND(split == SPLIT_ADDR_SRC   ? "r.src = ?5"
+		     : split == SPLIT_ADDR_DST ? "r.dst = ?5"
+					       : "(r.src = ?5 OR r.dst = ?5)");
+	if (f->port)
+		COND(split == SPLIT_PORT_SRC ? "r.sport = ?6"
+		     : split == SPLIT_PORT_DST
+			     ? "r.dport = ?6"
+			     : "(r.sport = ?6 OR r.dport = ?6)");
+	if (f->proto)
+		COND("r.proto = ?7");
+	if (f->seen)
+		COND("r.seen_by = ?8");
+	if (f->comm)
+		COND("(r.src_comm = ?11 OR r.dst_comm = ?11)");
+	if (f->cgroup)
+		COND("(r.src_cgroup = ?12 OR r.dst_cgroup = ?12)");
+	if (f->name)
+		COND("(r.src_name = ?13 OR r.dst_name = ?13)");
+#undef COND
+}
+
+/*
+ * --explain: "SQL " and @s's statement with its bound values in place,
+ * then SQLite's plan for @sql, one "ID PARENT DETAIL" line per step.
+ */
+int cot_query_explain(sqlite3 *db, sqlite3_stmt *s, const char *sql)
+{
+	struct sqlbuf e = { .n = 0 };
+	sqlite3_stmt *p;
+	char *x = sqlite3_expanded_sql(s);
+	int rc;
+
+	printf("SQL %s\n", x ? x : sql);
+	sqlite3_free(x);
+	sb_add(&e, "EXPLAIN QUERY PLAN %s", sql);
+	if (e.over || sqlite3_prepare_v2(db, e.b, -1, &p, NULL) != SQLITE_OK) {
+		log_warnx("explain: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	/* bounded: one row per step of the plan SQLite made */
+	while ((rc = sqlite3_step(p)) == SQLITE_ROW)
+		printf("%d %d %s\n", sqlite3_column_int(p, 0),
+		       sqlite3_column_int(p, 1),
+		       (const char *)sqlite3_column_text(p, 3));
+	sqlite3_finalize(p);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cotrack query --db FILE [--vm NAME] [--tracker NAME]\n"
-		"         [--since T] [--until T] [--addr A] [--port P]\n"
+		"         [--from T] [--to T] [--addr A] [--port P]\n"
 		"         [--proto tcp|udp|icmp|icmp6|other] [--seen-by "
 		"nic|vmi|both]\n"
 		"         [--comm C] [--cgroup G] [--name N]\n"
 		"         [--by vm|container|process|name]\n"
-		"         [--limit N] [--format table|json|csv]\n"
+		"         [--limit N] [--format table|json|csv] [--explain]\n"
 		"         [--format ipfix -o FILE]\n"
 		"  ipfix: the records as IPFIX biflows into FILE (RFC 5655; "
 		"the elements\n"
 		"     of cotrack-logd --ipfix, docs/logd.md)\n"
-		"  T: seconds or ns since the epoch, YYYY-MM-DD[THH:MM[:SS]] "
-		"(UTC),\n"
-		"     or an age like 30s, 10m, 1.5h, 7d.\n");
+		"  --from/--to T (also --since/--until): records whose "
+		"lifetime overlaps\n"
+		"     the window.  T: ns or seconds since the epoch, RFC 3339 "
+		"like\n"
+		"     2026-12-02T06:00:00Z or 2026-12-02T07:00:00.5+01:00 "
+		"(UTC if no\n"
+		"     offset), 'now', or an age: -30s, -10m, -1.5h, -7d.\n"
+		"  --explain: print SQLite's query plan instead of records.\n");
 }
 
 int cmd_query(int argc, char **argv)
@@ -220,6 +408,9 @@ int cmd_query(int argc, char **argv)
 		{ "tracker", required_argument, NULL, 'T' },
 		{ "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' },
+		{ "from", required_argument, NULL, 's' },
+		{ "to", required_argument, NULL, 'u' },
+		{ "explain", no_argument, NULL, 'E' },
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "proto", required_argument, NULL, 'P' },
@@ -244,7 +435,11 @@ int cmd_query(int argc, char **argv)
 	struct cot_ipfix *ix = NULL;
 	bool ipfix = false;
 	uint8_t addr[16];
-	char sql[4096], where[1024], err[512];
+	static struct sqlbuf q;
+	struct filt f = { .window = false };
+	bool window = false, explain = false;
+	const char *sql;
+	char err[512];
 	struct cot_store st;
 	sqlite3_stmt *s = NULL;
 	struct cot_rec r;
@@ -264,10 +459,14 @@ int cmd_query(int argc, char **argv)
 			break;
 		case 's':
 		case 'u':
-			if (cot_parse_time_arg(o == 's' ? "--since" : "--until",
+			if (cot_parse_time_arg(o == 's' ? "--from" : "--to",
 					       optarg, now,
 					       o == 's' ? &since : &until) < 0)
 				return COT_EXIT_USAGE;
+			window = true;
+			break;
+		case 'E':
+			explain = true;
 			break;
 		case 'a':
 			if (cot_parse_addr(optarg, addr) < 0) {
@@ -351,39 +550,61 @@ int cmd_query(int argc, char **argv)
 		log_warnx("%s", err);
 		return 1;
 	}
-	/* Every value is bound; the SQL text is fixed pieces only. */
-	snprintf(where, sizeof(where),
-		 "FROM records r JOIN streams s "
-		 "ON s.id = r.stream WHERE r.last_ns >= ?1 AND r.first_ns <= ?2"
-		 "%s%s%s%s%s%s%s%s%s",
-		 vm ? " AND r.vm = ?3" : "",
-		 tracker ? " AND s.tracker = ?4" : "",
-		 has_addr ? " AND (r.src = ?5 OR r.dst = ?5)" : "",
-		 port >= 0 ? " AND (r.sport = ?6 OR r.dport = ?6)" : "",
-		 proto >= 0 ? " AND r.proto = ?7" : "",
-		 seen >= 0 ? " AND r.seen_by = ?8" : "",
-		 comm ? " AND (r.src_comm = ?11 OR r.dst_comm = ?11)" : "",
-		 cgroup ? " AND (r.src_cgroup = ?12 OR r.dst_cgroup = ?12)"
-			: "",
-		 name ? " AND (r.src_name = ?13 OR r.dst_name = ?13)" : "");
-	if (group)
-		snprintf(sql, sizeof(sql),
-			 "SELECT %s AS g, count(*), sum(r.bytes_fwd), "
-			 "sum(r.bytes_rev), sum(r.seen_by = 1), "
-			 "sum(r.seen_by = 2), sum(r.seen_by = 3) %s "
-			 "GROUP BY g ORDER BY 2 DESC, g LIMIT ?10",
-			 group, where);
-	else
-		snprintf(sql, sizeof(sql),
-			 "SELECT " COT_STORE_REC_COLS
-			 " %s ORDER BY r.stream, r.seq LIMIT ?10",
-			 where);
+	/*
+	 * Every value is bound; the SQL text is fixed pieces only, and no
+	 * indexed column is wrapped in a function (store.h: the indexes).
+	 */
+	f.window = window;
+	f.indexed = st.indexed;
+	f.vm = vm != NULL;
+	f.tracker = tracker != NULL;
+	f.addr = has_addr;
+	f.port = port >= 0;
+	f.proto = proto >= 0;
+	f.seen = seen >= 0;
+	f.comm = comm != NULL;
+	f.cgroup = cgroup != NULL;
+	f.name = name != NULL;
+	if (group) {
+		sb_add(&q,
+		       "SELECT %s AS g, count(*), sum(r.bytes_fwd), "
+		       "sum(r.bytes_rev), sum(r.seen_by = 1), "
+		       "sum(r.seen_by = 2), sum(r.seen_by = 3) ",
+		       group);
+		sb_from_where(&q, &f, SPLIT_NONE);
+		sb_add(&q, " GROUP BY g ORDER BY 2 DESC, g LIMIT ?10");
+	} else if (st.indexed && (has_addr || port >= 0)) {
+		/*
+		 * Either end: each arm searches one index in (stream, seq)
+		 * order and SQLite merges them (MERGE (UNION)), so a LIMIT
+		 * reads only the first rows of each; an OR would collect and
+		 * sort every match first.  The arms' rows are whole records
+		 * with their stream: UNION drops only a record both found.
+		 */
+		int side = has_addr ? SPLIT_ADDR_SRC : SPLIT_PORT_SRC;
+
+		sb_add(&q, "SELECT r.stream, " COT_STORE_REC_COLS " ");
+		sb_from_where(&q, &f, side);
+		sb_add(&q, " UNION SELECT r.stream, " COT_STORE_REC_COLS " ");
+		sb_from_where(&q, &f, side + 1);
+		sb_add(&q, " ORDER BY 1, 2 LIMIT ?10");
+	} else {
+		sb_add(&q, "SELECT r.stream, " COT_STORE_REC_COLS " ");
+		sb_from_where(&q, &f, SPLIT_NONE);
+		sb_add(&q, " ORDER BY r.stream, r.seq LIMIT ?10");
+	}
+	if (q.over) {
+		log_warnx("query too long");
+		goto out;
+	}
+	sql = q.b;
 	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
 		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
 		goto out;
 	}
-	sqlite3_bind_int64(s, 1, (int64_t)since);
-	sqlite3_bind_int64(s, 2, (int64_t)until);
+	/* Clamped: first_ns/last_ns are int64 in the database. */
+	sqlite3_bind_int64(s, 1, (int64_t)COT_MIN(since, (uint64_t)INT64_MAX));
+	sqlite3_bind_int64(s, 2, (int64_t)COT_MIN(until, (uint64_t)INT64_MAX));
 	if (vm)
 		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
 	if (tracker)
@@ -403,6 +624,12 @@ int cmd_query(int argc, char **argv)
 	if (name)
 		sqlite3_bind_text(s, 13, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
+	if (explain) {
+		if (cot_query_explain(st.db, s, sql) < 0)
+			goto out;
+		rc = 0;
+		goto out;
+	}
 	if (group) {
 		if (fmt == COT_RECFMT_TABLE)
 			printf("%-40s %8s %12s %12s %8s %8s %8s\n",
@@ -438,7 +665,7 @@ int cmd_query(int argc, char **argv)
 		cot_recfmt_header(stdout, fmt);
 	}
 	while ((i = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cot_store_row_rec(s, 0, &r) < 0) {
+		if (cot_store_row_rec(s, 1, &r) < 0) {
 			log_warnx("malformed row skipped");
 			continue;
 		}
