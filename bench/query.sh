@@ -140,3 +140,49 @@ RUNS=1 graph "graph, all (--by address, 1 run)"       --by address
 RUNS=1 graph "graph, all (workload map, 1 run)"
 echo "(graph: dot to /dev/null; median of 3 wall times unless 1 run; peak RSS by"
 echo " /usr/bin/time -f %M, of the last run)"
+
+# The console's API (cotrack-logd --web, host/recquery) on the same
+# database: median of 3 wall times of curl over HTTPS on loopback.
+echo
+rm -f "$dir/web.token" "$dir/web.port"
+"$O/cotrack-logd" --db "$db" --pki "$dir/pki" --listen 127.0.0.1:0 \
+	--port-file "$dir/web.port" --web 127.0.0.1:0 --web-token "$dir/web.token" \
+	2>"$dir/web.err" &
+logd_pid=$!
+wport=
+for _ in $(seq 100); do
+	wport=$(sed -n 's|.*web console: https://127.0.0.1:\([0-9]*\)/.*|\1|p' "$dir/web.err")
+	[ -n "$wport" ] && break
+	sleep 0.1
+done
+if [ -z "$wport" ]; then
+	echo "console: logd --web did not start:"; cat "$dir/web.err"
+	exit 0
+fi
+tok=$(cat "$dir/web.token")
+printf '%-44s %10s %10s   %s\n' "console API" "wall ms" "total" "(answer)"
+api() {
+	local name=$1 q=$2 i a b t=() code
+	for i in $(seq "${RUNS:-3}"); do
+		a=$(date +%s%N)
+		code=$(curl -sk -o "$dir/api.out" -w '%{http_code}' -m 600 \
+			-H "Authorization: Bearer $tok" "https://127.0.0.1:$wport/api/$q")
+		b=$(date +%s%N)
+		t+=("$(ms "$a" "$b")")
+	done
+	printf '%-44s %10s %10s   %s\n' "$name" "$(median3 "${t[@]}")" \
+		"$(grep -o '"total[a-z_]*":[0-9]*' "$dir/api.out" | head -1 | cut -d: -f2)" "HTTP $code"
+}
+api "flows, window 1 min"            "flows?from=$mid&to=$min1"
+api "flows, window 1 h"              "flows?from=$mid&to=$hour1"
+api "flows, vm"                      "flows?vm=$vm"
+api "flows, vm + window 1 min"       "flows?vm=$vm&from=$mid&to=$min1"
+api "flows, addr (a client)"         "flows?addr=$client"
+api "flows, addr (a client) + window 1 h" "flows?addr=$client&from=$mid&to=$hour1"
+api "flows, port (a service)"        "flows?port=5432"
+api "flows, port + window 1 min"     "flows?port=5432&from=$mid&to=$min1"
+api "graph, window 1 min"            "graph?from=$mid&to=$min1"
+api "graph, window 1 h"              "graph?from=$mid&to=$hour1"
+api "health"                         "health"
+echo "(console: a page of 50 rows, sorted by first_ns; total: records counted,"
+echo " up to 100001; graph: total connections; median of 3 wall times)"

@@ -171,13 +171,35 @@ int cot_recq_param(struct cot_recq_filter *f, const char *key, const char *val,
 	"_name IS NOT NULL THEN 'n' || r." e "_name ELSE 'a' || " LOOP_SCOPE   \
 	" || char(1) || hex(r." e ") END)"
 
-int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len)
+/*
+ * With the schema-3 indexes, the time window is the records found by
+ * one range seek per span level (store.h, COT_STORE_WINDOW_ON), joined
+ * back by primary key; without them (an old database, read-only) the
+ * plain overlap test, which scans.
+ */
+#define WINDOW_INDEXED                                                         \
+	" AND (r.stream, r.seq) IN (SELECT w.stream, w.seq "                   \
+	"FROM " COT_STORE_WINDOW_LEVELS                                        \
+	" lv JOIN records w ON " COT_STORE_WINDOW_ON("w.") ")"
+
+/* A time window other than all time is set. */
+static int window_on(const struct cot_recq_filter *f)
+{
+	return f->from_ns > 0 || f->to_ns < (UINT64_MAX >> 1);
+}
+
+int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
+		   size_t len)
 {
 	static const char *const frag[] = {
 		" AND r.last_ns >= ?1 AND r.first_ns <= ?2",
 		" AND r.vm = ?3",
 		" AND r.proto = ?4",
 		" AND (r.sport = ?5 OR r.dport = ?5)",
+		/* with a window: the port does not drive the search (a
+		 * service's port is in a large share of all records; the
+		 * window's seek is bounded) */
+		" AND (+r.sport = ?5 OR +r.dport = ?5)",
 		" AND (r.src = ?6 OR r.dst = ?6)",
 		" AND (r.vm LIKE ?7 ESCAPE '\\' OR r.src_comm LIKE ?7 ESCAPE "
 		"'\\' OR r.dst_comm LIKE ?7 ESCAPE '\\' OR r.src_cgroup LIKE "
@@ -193,10 +215,11 @@ int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len)
 									     "t") " = ?12))",
 	};
 	int on[COT_ARRAY_SIZE(frag)] = {
-		1,
+		window_on(f),
 		f->vm[0] != 0,
 		f->proto >= 0,
-		f->port >= 0,
+		f->port >= 0 && !window_on(f),
+		f->port >= 0 && window_on(f),
 		f->has_addr,
 		f->q[0] != 0,
 		f->seen_by >= 0,
@@ -208,12 +231,14 @@ int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (i = 0; i < COT_ARRAY_SIZE(frag); i++) {
+		const char *x = i == 0 && indexed ? WINDOW_INDEXED : frag[i];
+
 		if (!on[i])
 			continue;
-		n = strlen(frag[i]);
+		n = strlen(x);
 		if (o + n + 1 > len)
 			return -COT_E2BIG;
-		memcpy(buf + o, frag[i], n + 1);
+		memcpy(buf + o, x, n + 1);
 		o += n;
 	}
 	return (int)o;
@@ -225,8 +250,10 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
 	int rc = SQLITE_OK;
 	size_t i, o = 0;
 
-	rc |= sqlite3_bind_int64(s, 1, (int64_t)f->from_ns);
-	rc |= sqlite3_bind_int64(s, 2, (int64_t)f->to_ns);
+	if (window_on(f)) {
+		rc |= sqlite3_bind_int64(s, 1, (int64_t)f->from_ns);
+		rc |= sqlite3_bind_int64(s, 2, (int64_t)f->to_ns);
+	}
 	if (f->vm[0])
 		rc |= sqlite3_bind_text(s, 3, f->vm, -1, SQLITE_TRANSIENT);
 	if (f->proto >= 0)
@@ -321,12 +348,14 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 
 	if (si < 0 || limit > COT_RECQ_MAX_LIMIT || offset > (UINT64_MAX >> 1))
 		return -COT_EINVAL;
-	if (cot_recq_where(f, where, sizeof(where)) < 0)
+	if (cot_recq_where(f, st->indexed, where, sizeof(where)) < 0)
 		return -COT_EINVAL;
+	/* Counted up to COT_RECQ_MAX_TOTAL: a count is a walk over every
+	 * selected record, the page is not. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM records r LEFT JOIN streams s ON "
-		 "s.id = r.stream WHERE 1%s",
-		 where);
+		 "SELECT count(*) FROM (SELECT 1 FROM records r LEFT JOIN "
+		 "streams s ON s.id = r.stream WHERE 1%s LIMIT %d)",
+		 where, COT_RECQ_MAX_TOTAL + 1);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return -COT_EIO;
 	if (cot_recq_bind(s, f) < 0 || sqlite3_step(s) != SQLITE_ROW) {
@@ -561,7 +590,7 @@ int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
 
 	memset(out, 0, sizeof(*out));
 	if (!max_edges || max_edges > 100000 ||
-	    cot_recq_where(f, where, sizeof(where)) < 0)
+	    cot_recq_where(f, st->indexed, where, sizeof(where)) < 0)
 		return -COT_EINVAL;
 	snprintf(sql, sizeof(sql), "%s%s%s", graph_head, where, graph_tail);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)

@@ -28,6 +28,8 @@
 #define COT_RECQ_QLEN	   128 /* text search, NUL included */
 #define COT_RECQ_TRACKLEN  128
 #define COT_RECQ_MAX_LIMIT 1000 /* rows per flows page at most */
+/* A flows total above this is given as this + 1 ("more than"). */
+#define COT_RECQ_MAX_TOTAL 100000
 /* A map node's id: kind, VM, cgroup or name, separators */
 #define COT_RECQ_KEYLEN (COT_VM_NAMELEN + COT_CGROUP_LEN + COT_DNSNAME_LEN + 40)
 
@@ -78,7 +80,8 @@ int cot_recq_parse_u64(const char *s, uint64_t max, uint64_t *out);
  * " AND ..." fragments with the parameters ?1 (from) ... ?9 (tracker), ?12
  * (node), ?13 (peer), into @buf.  Returns the length or -COT_E2BIG.
  */
-int cot_recq_where(const struct cot_recq_filter *f, char *buf, size_t len);
+int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
+		   size_t len);
 
 /* Bind what cot_recq_where() refers to.  0 or -COT_EIO. */
 int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
@@ -116,7 +119,8 @@ int cot_recq_sort_ok(const char *name);
  * One page of the records @f selects, sorted by @sort (a name
  * cot_recq_sort_ok() accepts; NULL: first_ns), @desc, then by stream
  * and seq (a stable order for paging); @limit <= COT_RECQ_MAX_LIMIT.
- * @total gets the number of all selected records.  @cb is called per
+ * @total gets the number of all selected records, or COT_RECQ_MAX_TOTAL
+ * + 1 when there are more.  @cb is called per
  * row (bounded by @limit); a non-zero return stops and is returned.
  * Returns 0, -COT_EINVAL or -COT_EIO.
  */

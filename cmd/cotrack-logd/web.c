@@ -1129,7 +1129,9 @@ static enum MHD_Result api_flows(struct MHD_Connection *c, struct cot_store *st)
 			      "database error");
 	}
 	cot_json_arr_end(&j);
+	/* more than COT_RECQ_MAX_TOTAL: counted no further */
 	cot_json_ku64(&j, "total", total);
+	cot_json_ku64(&j, "total_more", total > COT_RECQ_MAX_TOTAL);
 	cot_json_ku64(&j, "offset", a.offset);
 	cot_json_ku64(&j, "limit", a.limit);
 	cot_json_kstr(&j, "sort", a.sort ? a.sort : "first_ns");

@@ -71,16 +71,24 @@ static void test_params(void)
 static void test_where(void)
 {
 	struct cot_recq_filter f;
-	char w[1024], small[20];
+	char w[4096], small[20];
 
 	cot_recq_filter_init(&f);
 	T_CHECK(cot_recq_param(&f, "vm", "x' OR 1=1 --", 0) == 0);
 	T_CHECK(cot_recq_param(&f, "q", "evil%_", 0) == 0);
-	T_ASSERT(cot_recq_where(&f, w, sizeof(w)) > 0);
+	T_ASSERT(cot_recq_where(&f, 1, w, sizeof(w)) > 0);
 	T_CHECK(strstr(w, "OR 1=1") == NULL && strstr(w, "evil") == NULL);
 	T_CHECK(strstr(w, "r.vm = ?3") != NULL);
 	T_CHECK(strstr(w, "?4") == NULL); /* proto unset: no term */
-	T_CHECK(cot_recq_where(&f, small, sizeof(small)) == -COT_E2BIG);
+	T_CHECK(strstr(w, "?1") == NULL); /* all time: no window term */
+	T_CHECK(cot_recq_where(&f, 1, small, sizeof(small)) == -COT_E2BIG);
+	/* a window: the span-level seek with the indexes, else plain */
+	T_CHECK(cot_recq_param(&f, "from", "5", 0) == 0);
+	T_ASSERT(cot_recq_where(&f, 1, w, sizeof(w)) > 0);
+	T_CHECK(strstr(w, "IN (SELECT w.stream, w.seq") != NULL);
+	T_ASSERT(cot_recq_where(&f, 0, w, sizeof(w)) > 0);
+	T_CHECK(strstr(w, "r.last_ns >= ?1 AND r.first_ns <= ?2") != NULL);
+	T_CHECK(strstr(w, "IN (SELECT") == NULL);
 }
 
 static struct cot_store st;

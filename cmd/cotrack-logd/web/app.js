@@ -290,7 +290,7 @@ function drawFlows(f) {
     tb.appendChild(tr);
   }
   state.total = f.total;
-  $('total').textContent = String(f.total);
+  $('total').textContent = f.total_more ? `more than ${f.total - 1}` : String(f.total);
   const a = f.total ? f.offset + 1 : 0, b = f.offset + f.rows.length;
   $('page').textContent = `${a}\u2013${b}`;
   $('prev').disabled = f.offset === 0;
