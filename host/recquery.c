@@ -334,13 +334,80 @@ int cot_recq_sort_ok(const char *name)
 	return sort_index(name) >= 0;
 }
 
+/* The page's columns over x (a page of records with their tracker). */
+static const char page_head[] =
+	"SELECT x.stream, ifnull(x.tracker, ''), x.stored_ns, "
+	"CASE WHEN x.tracker IS NULL THEN 2 WHEN EXISTS (SELECT 1 FROM "
+	"events e WHERE e.stream = x.stream AND ((e.kind = 'gap' AND "
+	"e.seq_last + 1 = x.seq) OR (e.kind IN ('chain', 'conflict') "
+	"AND x.seq BETWEEN e.seq_first AND e.seq_last))) THEN 1 ELSE 0 "
+	"END, " COT_STORE_REC_COLS;
+
+/*
+ * A page by time in a window, with the indexes: per span level, the
+ * level's records of the window in first_ns order from the index
+ * (rec_span, or rec_vm_span), at most offset + limit of them; the page
+ * is cut from their union.  Each level's walk stops at its LIMIT: a
+ * page of a large window reads about offset + limit rows a level, not
+ * the whole window.  The lower bounds are COT_STORE_WINDOW_LEVELS'.
+ */
+static int page_by_time(const struct cot_recq_filter *f, const char *dir,
+			char *sql, size_t len)
+{
+	static const char *const lo[] = {
+		"?1 - 1000000000",	 "?1 - 10000000000",
+		"?1 - 100000000000",	 "?1 - 1000000000000",
+		"?1 - 10000000000000",	 "?1 - 100000000000000",
+		"?1 - 1000000000000000", "-9223372036854775807 - 1",
+	};
+	struct cot_recq_filter nf = *f;
+	char where[4096];
+	size_t o;
+	int rc, l;
+
+	/* the other filters: the window is the levels' own */
+	nf.from_ns = 0;
+	nf.to_ns = UINT64_MAX >> 1;
+	if (cot_recq_where(&nf, 1, where, sizeof(where)) < 0)
+		return -1;
+	rc = snprintf(sql, len, "%s FROM (", page_head);
+	if (rc < 0 || (size_t)rc >= len)
+		return -1;
+	o = (size_t)rc;
+	/* bounded: the 8 levels */
+	for (l = 0; l < (int)COT_ARRAY_SIZE(lo); l++) {
+		rc = snprintf(
+			sql + o, len - o,
+			"%sSELECT * FROM (SELECT s.tracker AS tracker, "
+			"r.* FROM records r LEFT JOIN streams s ON s.id = "
+			"r.stream WHERE " COT_STORE_SPAN(
+				"r.") " = %d AND "
+				      "r.first_ns BETWEEN %s AND ?2 AND "
+				      "r.last_ns >= ?1"
+				      "%s ORDER BY r.first_ns %s, r.stream %s, "
+				      "r.seq %s "
+				      "LIMIT ?10 + ?11)",
+			l ? " UNION ALL " : "", l, lo[l], where, dir, dir, dir);
+		if (rc < 0 || (size_t)rc >= len - o)
+			return -1;
+		o += (size_t)rc;
+	}
+	rc = snprintf(sql + o, len - o,
+		      ") x ORDER BY x.first_ns %s, x.stream %s, x.seq %s "
+		      "LIMIT ?10 OFFSET ?11",
+		      dir, dir, dir);
+	if (rc < 0 || (size_t)rc >= len - o)
+		return -1;
+	return (int)(o + (size_t)rc);
+}
+
 int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 		   const char *sort, int desc, uint64_t offset, uint32_t limit,
 		   uint64_t *total,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx)
 {
-	char where[4096], sql[8192];
+	char where[4096], sql[32768];
 	const char *dir = desc ? "DESC" : "ASC";
 	struct cot_recq_row row;
 	sqlite3_stmt *s = NULL;
@@ -369,20 +436,18 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	 * the page's rows only.  A gap event [first, last] makes seq last+1
 	 * unverifiable; chain and conflict events flag their range.
 	 */
-	rc = snprintf(
-		sql, sizeof(sql),
-		"SELECT x.stream, ifnull(x.tracker, ''), x.stored_ns, "
-		"CASE WHEN x.tracker IS NULL THEN 2 WHEN EXISTS (SELECT 1 FROM "
-		"events e WHERE e.stream = x.stream AND ((e.kind = 'gap' AND "
-		"e.seq_last + 1 = x.seq) OR (e.kind IN ('chain', 'conflict') "
-		"AND x.seq BETWEEN e.seq_first AND e.seq_last))) THEN 1 ELSE 0 "
-		"END, " COT_STORE_REC_COLS
-		" FROM (SELECT s.tracker AS tracker, "
-		"r.* FROM records r LEFT JOIN streams s ON s.id = r.stream "
-		"WHERE 1%s ORDER BY %s %s, r.stream %s, r.seq %s LIMIT ?10 "
-		"OFFSET ?11) x ORDER BY %s %s, x.stream %s, x.seq %s",
-		where, sorts[si].inner, dir, dir, dir, sorts[si].outer, dir,
-		dir, dir);
+	if (si == 0 && st->indexed && window_on(f))
+		rc = page_by_time(f, dir, sql, sizeof(sql));
+	else
+		rc = snprintf(
+			sql, sizeof(sql),
+			"%s FROM (SELECT s.tracker AS tracker, "
+			"r.* FROM records r LEFT JOIN streams s ON s.id = "
+			"r.stream WHERE 1%s ORDER BY %s %s, r.stream %s, "
+			"r.seq %s LIMIT ?10 OFFSET ?11) x ORDER BY %s %s, "
+			"x.stream %s, x.seq %s",
+			page_head, where, sorts[si].inner, dir, dir, dir,
+			sorts[si].outer, dir, dir, dir);
 	if (rc < 0 || (size_t)rc >= sizeof(sql))
 		return -COT_EINVAL;
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)

@@ -363,6 +363,100 @@ static void test_graph_two_vms(void)
 	unlink(p2);
 }
 
+/*
+ * Pages by time in a window: the per-level walk (indexes) gives the same
+ * rows in the same order as the plain overlap test (indexed = 0), for
+ * records of every span level, both directions, several offsets, with
+ * and without a VM and a port filter.
+ */
+static void test_window_pages(void)
+{
+	static const uint64_t span[] = { 500,
+					 5000000000ull,
+					 50000000000ull,
+					 500000000000ull,
+					 5000000000000ull,
+					 50000000000000ull,
+					 500000000000000ull,
+					 5000000000000000ull };
+	struct cot_store s3;
+	struct cot_stream_state ss;
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	char p3[64], err[256], num[32];
+	uint64_t x = 88172645463325252ull, i;
+	int k, d, pass;
+
+	snprintf(p3, sizeof(p3), "/tmp/test_recquery3.%d.db", (int)getpid());
+	unlink(p3);
+	T_ASSERT(cot_store_open(&s3, p3, COT_STORE_RW, 0, err, sizeof(err)) ==
+		 0);
+	T_ASSERT(s3.indexed);
+	cot_store_begin(&s3);
+	cot_store_stream(&s3, "t1", 1, "fp", 1, &ss);
+	for (i = 1; i <= 600; i++) {
+		struct cot_rec r;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		mkrec(&r, i);
+		r.first_ns = 1000000000000000000ull + x % 20000000000000000ull;
+		r.last_ns = r.first_ns + span[i % 8] + x % 1000;
+		/* a quarter at the window's start, of every level: one
+		 * half straddles it (in), the other ends just before (out) */
+		if ((i / 8) % 4 < 2) {
+			uint64_t from =
+				1000000000000000000ull + 5000000000000000ull;
+
+			r.first_ns = from - span[i % 8] / 2 - 1;
+			r.last_ns = (i / 8) % 4 ? from - 1
+						: r.first_ns + span[i % 8];
+		}
+		cot_store_put(&s3, ss.id, &r, 1, 2, h);
+	}
+	T_ASSERT(cot_store_commit(&s3) == 0);
+	/* bounded: 2 directions x 3 filters x 3 offsets, 2 paths each */
+	for (d = 0; d < 2; d++)
+		for (k = 0; k < 3; k++)
+			for (pass = 0; pass < 3; pass++) {
+				struct cot_recq_filter f;
+				struct seen a = { 0 }, b = { 0 };
+				uint64_t ta = 0, tb = 0;
+				uint64_t off = (uint64_t)pass * 7;
+
+				cot_recq_filter_init(&f);
+				snprintf(num, sizeof(num), "%llu",
+					 1000000000000000000ull +
+						 5000000000000000ull);
+				T_CHECK(cot_recq_param(&f, "from", num, 0) ==
+					0);
+				snprintf(num, sizeof(num), "%llu",
+					 1000000000000000000ull +
+						 5300000000000000ull);
+				T_CHECK(cot_recq_param(&f, "to", num, 0) == 0);
+				if (k == 1)
+					T_CHECK(cot_recq_param(&f, "vm", "vm-a",
+							       0) == 0);
+				if (k == 2)
+					T_CHECK(cot_recq_param(&f, "port",
+							       "443", 0) == 0);
+				s3.indexed = 1;
+				T_ASSERT(cot_recq_flows(&s3, &f, "first_ns", d,
+							off, 20, &ta, collect,
+							&a) == 0);
+				s3.indexed = 0;
+				T_ASSERT(cot_recq_flows(&s3, &f, "first_ns", d,
+							off, 20, &tb, collect,
+							&b) == 0);
+				T_EQ_U(ta, tb);
+				T_EQ_U(a.n, b.n);
+				T_CHECK(a.n > 0);
+				T_CHECK(memcmp(a.seq, b.seq,
+					       a.n * sizeof(a.seq[0])) == 0);
+			}
+	s3.indexed = 1;
+	cot_store_close(&s3);
+	unlink(p3);
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -371,6 +465,7 @@ int main(void)
 	T_RUN(test_flows);
 	T_RUN(test_graph);
 	T_RUN(test_graph_two_vms);
+	T_RUN(test_window_pages);
 	cot_store_close(&st);
 	if (!getenv("KEEP"))
 		unlink(path);
