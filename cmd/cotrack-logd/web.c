@@ -1150,6 +1150,59 @@ static const char *col_text(sqlite3_stmt *s, int c)
 	return t ? (const char *)t : "";
 }
 
+/*
+ * Records of @stream stored at or after @since, among its newest
+ * RATE_SCAN (seq above @last_seq - RATE_SCAN).  logd stores a stream in
+ * seq order, so stored_ns does not fall as seq grows: a binary search
+ * over seq (about 21 primary-key seeks) finds the first one, and the
+ * count is a primary-key range.  0 on a database error.
+ */
+static uint64_t recent(struct cot_store *st, int64_t stream, uint64_t last_seq,
+		       uint64_t since)
+{
+	sqlite3_stmt *at = NULL, *cnt = NULL;
+	uint64_t lo = last_seq > RATE_SCAN ? last_seq - RATE_SCAN + 1 : 1;
+	uint64_t hi = last_seq + 1, n = 0;
+
+	if (sqlite3_prepare_v2(
+		    st->db,
+		    "SELECT stored_ns FROM records WHERE stream = ?1 "
+		    "AND seq >= ?2 ORDER BY seq LIMIT 1",
+		    -1, &at, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+			       "SELECT count(*) FROM records WHERE stream = ?1 "
+			       "AND seq >= ?2 AND seq <= ?3",
+			       -1, &cnt, NULL) != SQLITE_OK)
+		goto out;
+	/* the first seq in [lo, hi) whose next record is recent; bounded:
+	 * log2(RATE_SCAN) + 1 rounds */
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int old = 1;
+
+		sqlite3_reset(at);
+		sqlite3_bind_int64(at, 1, stream);
+		sqlite3_bind_int64(at, 2, (int64_t)mid);
+		if (sqlite3_step(at) == SQLITE_ROW)
+			old = (uint64_t)sqlite3_column_int64(at, 0) < since;
+		else
+			old = 0; /* none at or after mid */
+		if (old)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	sqlite3_bind_int64(cnt, 1, stream);
+	sqlite3_bind_int64(cnt, 2, (int64_t)lo);
+	sqlite3_bind_int64(cnt, 3, (int64_t)last_seq);
+	if (sqlite3_step(cnt) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(cnt, 0);
+out:
+	sqlite3_finalize(at);
+	sqlite3_finalize(cnt);
+	return n;
+}
+
 static enum MHD_Result api_health(struct MHD_Connection *c,
 				  struct cot_store *st)
 {
@@ -1160,9 +1213,7 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 		"(SELECT count(*) FROM events e WHERE e.stream = s.id AND "
 		"e.kind = 'gap'), "
 		"(SELECT count(*) FROM events e WHERE e.stream = s.id AND "
-		"e.kind <> 'gap'), "
-		"(SELECT count(*) FROM records r WHERE r.stream = s.id AND "
-		"r.seq > s.last_seq - ?2 AND r.stored_ns >= ?1) "
+		"e.kind <> 'gap') "
 		"FROM streams s ORDER BY s.tracker, s.epoch LIMIT 10000";
 	struct args a = { 0 };
 	uint64_t now, minute = 0, recs = 0;
@@ -1176,8 +1227,6 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "database error");
-	sqlite3_bind_int64(s, 1, (int64_t)(now - 60000000000ull));
-	sqlite3_bind_int64(s, 2, RATE_SCAN);
 	cot_json_init(&j);
 	cot_json_obj(&j);
 	cot_json_ku64(&j, "now_ns", now);
@@ -1185,7 +1234,9 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 	cot_json_arr(&j);
 	/* bounded by LIMIT */
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		uint64_t m = (uint64_t)sqlite3_column_int64(s, 7);
+		uint64_t m = recent(st, sqlite3_column_int64(s, 0),
+				    (uint64_t)sqlite3_column_int64(s, 3),
+				    now - 60000000000ull);
 
 		cot_json_obj(&j);
 		cot_json_ki64(&j, "stream", sqlite3_column_int64(s, 0));
