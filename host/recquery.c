@@ -188,8 +188,12 @@ static int window_on(const struct cot_recq_filter *f)
 	return f->from_ns > 0 || f->to_ns < (UINT64_MAX >> 1);
 }
 
-int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
-		   size_t len)
+/*
+ * The conditions of @f: the window's term when @win, a port that cannot
+ * drive the search when @port_plus (see frag[]).
+ */
+static int where_build(const struct cot_recq_filter *f, int indexed, int win,
+		       int port_plus, char *buf, size_t len)
 {
 	static const char *const frag[] = {
 		" AND r.last_ns >= ?1 AND r.first_ns <= ?2",
@@ -215,11 +219,11 @@ int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 									     "t") " = ?12))",
 	};
 	int on[COT_ARRAY_SIZE(frag)] = {
-		window_on(f),
+		win,
 		f->vm[0] != 0,
 		f->proto >= 0,
-		f->port >= 0 && !window_on(f),
-		f->port >= 0 && window_on(f),
+		f->port >= 0 && !port_plus,
+		f->port >= 0 && port_plus,
 		f->has_addr,
 		f->q[0] != 0,
 		f->seen_by >= 0,
@@ -242,6 +246,12 @@ int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 		o += n;
 	}
 	return (int)o;
+}
+
+int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
+		   size_t len)
+{
+	return where_build(f, indexed, window_on(f), window_on(f), buf, len);
 }
 
 int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
@@ -344,12 +354,14 @@ static const char page_head[] =
 	"END, " COT_STORE_REC_COLS;
 
 /*
- * A page by time in a window, with the indexes: per span level, the
- * level's records of the window in first_ns order from the index
- * (rec_span, or rec_vm_span), at most offset + limit of them; the page
- * is cut from their union.  Each level's walk stops at its LIMIT: a
- * page of a large window reads about offset + limit rows a level, not
- * the whole window.  The lower bounds are COT_STORE_WINDOW_LEVELS'.
+ * A page by time in a window (all time: ?1 = 0, ?2 = INT64_MAX), with
+ * the indexes: per span level, the level's records of the window in
+ * first_ns order from the index (rec_span, or rec_vm_span), at most
+ * offset + limit of them; the page is cut from their union.  Each
+ * level's walk stops at its LIMIT: a page of a large window reads about
+ * offset + limit rows a level, not the whole window, when the other
+ * filters select a good share of what it walks (the caller's choice:
+ * cot_recq_flows).  The lower bounds are COT_STORE_WINDOW_LEVELS'.
  */
 static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 			char *sql, size_t len)
@@ -360,15 +372,13 @@ static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 		"?1 - 10000000000000",	 "?1 - 100000000000000",
 		"?1 - 1000000000000000", "-9223372036854775807 - 1",
 	};
-	struct cot_recq_filter nf = *f;
 	char where[4096];
 	size_t o;
 	int rc, l;
 
-	/* the other filters: the window is the levels' own */
-	nf.from_ns = 0;
-	nf.to_ns = UINT64_MAX >> 1;
-	if (cot_recq_where(&nf, 1, where, sizeof(where)) < 0)
+	/* the other filters: the window is the levels' own, and they walk
+	 * in time order whatever else is asked */
+	if (where_build(f, 1, 0, 1, where, sizeof(where)) < 0)
 		return -1;
 	rc = snprintf(sql, len, "%s FROM (", page_head);
 	if (rc < 0 || (size_t)rc >= len)
@@ -411,7 +421,7 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	const char *dir = desc ? "DESC" : "ASC";
 	struct cot_recq_row row;
 	sqlite3_stmt *s = NULL;
-	int si = sort ? sort_index(sort) : 0, rc, step;
+	int si = sort ? sort_index(sort) : 0, rc, step, by_time;
 
 	if (si < 0 || limit > COT_RECQ_MAX_LIMIT || offset > (UINT64_MAX >> 1))
 		return -COT_EINVAL;
@@ -436,7 +446,15 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	 * the page's rows only.  A gap event [first, last] makes seq last+1
 	 * unverifiable; chain and conflict events flag their range.
 	 */
-	if (si == 0 && st->indexed && window_on(f))
+	/*
+	 * By time, in a window or over more than COT_RECQ_MAX_TOTAL
+	 * records (at least 1% of 10 million: the levels' walks meet the
+	 * page soon): the levels' walks.  Otherwise the filters' indexes
+	 * find the few records, which are then sorted.
+	 */
+	by_time = si == 0 && st->indexed &&
+		  (window_on(f) || *total > COT_RECQ_MAX_TOTAL);
+	if (by_time)
 		rc = page_by_time(f, dir, sql, sizeof(sql));
 	else
 		rc = snprintf(
@@ -453,6 +471,9 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return -COT_EIO;
 	if (cot_recq_bind(s, f) < 0 ||
+	    (by_time && !window_on(f) &&
+	     (sqlite3_bind_int64(s, 1, 0) != SQLITE_OK ||
+	      sqlite3_bind_int64(s, 2, INT64_MAX) != SQLITE_OK)) ||
 	    sqlite3_bind_int64(s, 10, (int64_t)limit) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 11, (int64_t)offset) != SQLITE_OK) {
 		sqlite3_finalize(s);

@@ -457,6 +457,68 @@ static void test_window_pages(void)
 	unlink(p3);
 }
 
+/*
+ * More than COT_RECQ_MAX_TOTAL selected over all time: the page by time
+ * is the levels' walk (indexed) and equals the plain sort (indexed = 0).
+ */
+static void test_big_pages(void)
+{
+	struct cot_store s4;
+	struct cot_stream_state ss;
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	char p4[64], err[256];
+	uint64_t x = 2463534242ull, i;
+	int d, pass;
+
+	snprintf(p4, sizeof(p4), "/tmp/test_recquery4.%d.db", (int)getpid());
+	unlink(p4);
+	T_ASSERT(cot_store_open(&s4, p4, COT_STORE_RW, 0, err, sizeof(err)) ==
+		 0);
+	cot_store_begin(&s4);
+	cot_store_stream(&s4, "t1", 1, "fp", 1, &ss);
+	/* bounded: 5/4 COT_RECQ_MAX_TOTAL + 200 records, of which 4 in 5
+	 * have port 443 (mkrec): more than COT_RECQ_MAX_TOTAL either way */
+	for (i = 1; i <= COT_RECQ_MAX_TOTAL / 4 * 5 + 200; i++) {
+		struct cot_rec r;
+
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		mkrec(&r, i);
+		r.first_ns = 1000000000000000000ull + x % 100000000000000ull;
+		r.last_ns = r.first_ns + (x >> 40) % 10000000000000ull;
+		cot_store_put(&s4, ss.id, &r, 1, 2, h);
+	}
+	T_ASSERT(cot_store_commit(&s4) == 0);
+	/* bounded: 2 directions x 2 offsets x 2 filters */
+	for (d = 0; d < 2; d++)
+		for (pass = 0; pass < 4; pass++) {
+			struct cot_recq_filter f;
+			struct seen a = { 0 }, b = { 0 };
+			uint64_t ta = 0, tb = 0;
+
+			cot_recq_filter_init(&f);
+			if (pass >= 2) /* 4 in 5 records */
+				T_CHECK(cot_recq_param(&f, "port", "443", 0) ==
+					0);
+			s4.indexed = 1;
+			T_ASSERT(cot_recq_flows(&s4, &f, "first_ns", d,
+						(uint64_t)(pass % 2) * 30, 20,
+						&ta, collect, &a) == 0);
+			s4.indexed = 0;
+			T_ASSERT(cot_recq_flows(&s4, &f, "first_ns", d,
+						(uint64_t)(pass % 2) * 30, 20,
+						&tb, collect, &b) == 0);
+			T_EQ_U(ta, COT_RECQ_MAX_TOTAL + 1);
+			T_EQ_U(ta, tb);
+			T_EQ_U(a.n, 20);
+			T_EQ_U(b.n, 20);
+			T_CHECK(memcmp(a.seq, b.seq, a.n * sizeof(a.seq[0])) ==
+				0);
+		}
+	s4.indexed = 1;
+	cot_store_close(&s4);
+	unlink(p4);
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -466,6 +528,7 @@ int main(void)
 	T_RUN(test_graph);
 	T_RUN(test_graph_two_vms);
 	T_RUN(test_window_pages);
+	T_RUN(test_big_pages);
 	cot_store_close(&st);
 	if (!getenv("KEEP"))
 		unlink(path);
