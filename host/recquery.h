@@ -86,6 +86,278 @@ int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 /* Bind what cot_recq_where() refers to.  0 or -COT_EIO. */
 int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
 
+/*
+ * The service map's SQL, shared by cotrack graph (cmd/cotrack/graph.c)
+ * and cot_recq_graph(): COT_RECQ_MAP_SELECT, then the selected records r
+ * with their stream s ("FROM records r JOIN streams s ON ... WHERE ..."),
+ * then COT_RECQ_MAP_GROUP.  The inner query makes one row per
+ * connection (a connection recorded at two VMs of one tracker counts
+ * once); the outer one an edge per (source key, destination key, port,
+ * protocol), heaviest first.  Columns: sk, dk, dp, proto, conns, bytes
+ * fwd, bytes rev, conns seen by nic, vmi, both, an example source and
+ * destination address, the source and destination comms, the name the
+ * initiator looked the destination up by ("" none).
+ *
+ * Node keys (COT_RECQ_WKEY): 'w' VM \1 cgroup \1 comm (a workload; comm
+ * only when the cgroup is unknown), 'n' name (an end outside the VMs,
+ * by the name its VM looked up), 'a' VM-or-"" \1 hex address.  char(1)
+ * separates the parts: no record string holds it (rec.h: printable
+ * only).  An end without an owner of a connection recorded at two VMs
+ * whose other end is owned in one of them is the other VM's
+ * (COT_RECQ_LOCALVM): an address node in its box, not the initiator's
+ * name for it outside every box.
+ */
+#define COT_RECQ_WKEY(v, c, g, n, a, l)                                        \
+	"CASE WHEN " v " IS NOT NULL THEN 'w' || " v " || char(1) || "         \
+	"ifnull(" g ", '') || char(1) || CASE WHEN " g " IS NULL THEN "        \
+	"ifnull(" c ", '') ELSE '' END "                                       \
+	"WHEN " l " IS NOT NULL THEN 'a' || " l " || char(1) || hex(" a ") "   \
+	"WHEN " n " IS NOT NULL THEN 'n' || " n " "                            \
+	"ELSE 'a' || scope || char(1) || hex(" a ") END"
+#define COT_RECQ_LOCALVM(mine, other)                                          \
+	"(CASE WHEN " mine " IS NULL AND " other " IS NOT NULL AND nvm = 2 "   \
+	"THEN CASE WHEN vmin = " other " THEN vmax ELSE vmin END END)"
+#define COT_RECQ_MAP_SELECT                                                    \
+	"SELECT " COT_RECQ_WKEY(                                               \
+		"sv", "sc", "sg", "sn", "src",                                 \
+		COT_RECQ_LOCALVM(                                              \
+			"sv",                                                  \
+			"dv")) " AS sk, " COT_RECQ_WKEY("dv", "dc", "dg",      \
+							"dn", "dst",           \
+							COT_RECQ_LOCALVM(      \
+								"dv",          \
+								"sv")) " AS "  \
+								       "dk, "  \
+								       "dp, "  \
+								       "proto" \
+								       ", "    \
+								       "count" \
+								       "(*), " \
+								       "sum("  \
+								       "bf), " \
+								       "sum("  \
+								       "br), " \
+								       "sum("  \
+								       "seen " \
+								       "= "    \
+								       "1), "  \
+								       "sum("  \
+								       "seen " \
+								       "= "    \
+								       "2), "  \
+								       "sum("  \
+								       "seen " \
+								       "= "    \
+								       "3), "  \
+								       "max("  \
+								       "src)," \
+								       " max(" \
+								       "dst)," \
+								       " "     \
+								       "ifnul" \
+								       "l("    \
+								       "group" \
+								       "_conc" \
+								       "at("   \
+								       "DISTI" \
+								       "NCT "  \
+								       "sc), " \
+								       "''), " \
+								       "ifnul" \
+								       "l("    \
+								       "group" \
+								       "_conc" \
+								       "at("   \
+								       "DISTI" \
+								       "NCT "  \
+								       "dc), " \
+								       "''), " \
+								       "ifnul" \
+								       "l("    \
+								       "max("  \
+								       "dn), " \
+								       "'') "  \
+								       "FROM " \
+								       "("     \
+								       "SELEC" \
+								       "T "    \
+								       "max("  \
+								       "CASE " \
+								       "WHEN " \
+								       "r."    \
+								       "src_"  \
+								       "pid "  \
+								       "IS "   \
+								       "NOT "  \
+								       "NULL " \
+								       "THEN " \
+								       "r.vm " \
+								       "END) " \
+								       "AS "   \
+								       "sv, "  \
+								       "max("  \
+								       "r."    \
+								       "src_"  \
+								       "comm)" \
+								       " AS "  \
+								       "sc, "  \
+								       "max("  \
+								       "r."    \
+								       "src_"  \
+								       "cgrou" \
+								       "p) "   \
+								       "AS "   \
+								       "sg, "  \
+								       "max("  \
+								       "r."    \
+								       "src_"  \
+								       "name)" \
+								       " AS "  \
+								       "sn, "  \
+								       "r."    \
+								       "src "  \
+								       "AS "   \
+								       "src, " \
+								       "max("  \
+								       "CASE " \
+								       "WHEN " \
+								       "r."    \
+								       "dst_"  \
+								       "pid "  \
+								       "IS "   \
+								       "NOT "  \
+								       "NULL " \
+								       "THEN " \
+								       "r.vm " \
+								       "END) " \
+								       "AS "   \
+								       "dv, "  \
+								       "max("  \
+								       "r."    \
+								       "dst_"  \
+								       "comm)" \
+								       " AS "  \
+								       "dc, "  \
+								       "max("  \
+								       "r."    \
+								       "dst_"  \
+								       "cgrou" \
+								       "p) "   \
+								       "AS "   \
+								       "dg, "  \
+								       "max("  \
+								       "r."    \
+								       "dst_"  \
+								       "name)" \
+								       " AS "  \
+								       "dn, "  \
+								       "r."    \
+								       "dst "  \
+								       "AS "   \
+								       "dst, " \
+								       "CASE " \
+								       "WHEN " \
+								       "r."    \
+								       "proto" \
+								       " IN "  \
+								       "(1, "  \
+								       "2) "   \
+								       "THEN " \
+								       "r."    \
+								       "dport" \
+								       " ELSE" \
+								       " 0 "   \
+								       "END "  \
+								       "AS "   \
+								       "dp, "  \
+								       "r."    \
+								       "proto" \
+								       " AS "  \
+								       "proto" \
+								       ", "    \
+								       "max("  \
+								       "r."    \
+								       "bytes" \
+								       "_fwd)" \
+								       " AS "  \
+								       "bf, "  \
+								       "max("  \
+								       "r."    \
+								       "bytes" \
+								       "_rev)" \
+								       " AS "  \
+								       "br, "  \
+								       "max("  \
+								       "r."    \
+								       "seen_" \
+								       "by & " \
+								       "1) | " \
+								       "max("  \
+								       "r."    \
+								       "seen_" \
+								       "by & " \
+								       "2) "   \
+								       "AS "   \
+								       "seen," \
+								       " "     \
+								       "count" \
+								       "(DIST" \
+								       "INCT " \
+								       "r.vm)" \
+								       " AS "  \
+								       "nvm, " \
+								       "min("  \
+								       "r.vm)" \
+								       " AS "  \
+								       "vmin," \
+								       " max(" \
+								       "r.vm)" \
+								       " AS "  \
+								       "vmax," \
+								       " "     \
+								       "CASE " \
+								       "WHEN " \
+								       "subst" \
+								       "r(r."  \
+								       "src, " \
+								       "1, "   \
+								       "13) "  \
+								       "= "    \
+								       "X'"    \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "FFFF7" \
+								       "F' "   \
+								       "OR "   \
+								       "r."    \
+								       "src "  \
+								       "= "    \
+								       "X'"    \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "00000" \
+								       "01' "  \
+								       "THEN " \
+								       "ifnul" \
+								       "l(r."  \
+								       "vm, "  \
+								       "'') "  \
+								       "ELSE " \
+								       "'' "   \
+								       "END "  \
+								       "AS "   \
+								       "scope" \
+								       " "
+#define COT_RECQ_MAP_GROUP                                                     \
+	" GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "       \
+	"r.first_ns, scope) GROUP BY sk, dk, dp, proto ORDER BY sum(bf) + "    \
+	"sum(br) DESC, sk, dk"
+
 /* Chain status of a stored record (cot_recq_row.chain). */
 enum cot_recq_chain {
 	/*

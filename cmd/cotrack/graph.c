@@ -42,6 +42,7 @@
 #include "host/clock.h"
 #include "host/log.h"
 #include "host/recfmt.h"
+#include "host/recquery.h"
 #include "host/store.h"
 #include "cmds.h"
 #include "query_util.h"
@@ -429,97 +430,8 @@ static void write_wdot(FILE *f, const struct wedge *e, size_t ne,
 	fprintf(f, "}\n");
 }
 
-/*
- * The node keys, over the per-connection rows of the inner query (sv:
- * the VM of an owned source, sc/sg/sn its comm, cgroup, name; d* the
- * same for the destination).  char(1) separates the parts: no record
- * string holds it (rec.h: printable only).
- */
-#define WKEY(v, c, g, n, a, l)                                                 \
-	"CASE WHEN " v " IS NOT NULL THEN 'w' || " v " || char(1) || "         \
-	"ifnull(" g ", '') || char(1) || CASE WHEN " g " IS NULL THEN "        \
-	"ifnull(" c ", '') ELSE '' END "                                       \
-	"WHEN " l " IS NOT NULL THEN 'a' || " l " || char(1) || hex(" a ") "   \
-	"WHEN " n " IS NOT NULL THEN 'n' || " n " "                            \
-	"ELSE 'a' || scope || char(1) || hex(" a ") END"
-/*
- * The VM an end without an owner lives in, when that is known: the
- * connection was recorded at two VMs and its other end is owned in one
- * of them, so this end is the other VM's (an address node in its box,
- * not the name the initiator looked up, outside every box).  As
- * host/recquery.c's map.
- */
-#define LOCALVM(mine, other)                                                   \
-	"(CASE WHEN " mine " IS NULL AND " other " IS NOT NULL AND nvm = 2 "   \
-	"THEN CASE WHEN vmin = " other " THEN vmax ELSE vmin END END)"
-
-static const char wsql_fmt[] = "SELECT " WKEY(
-	"sv", "sc", "sg", "sn", "src",
-	LOCALVM("sv",
-		"dv")) " AS sk, " WKEY("dv", "dc", "dg", "dn", "dst",
-				       LOCALVM("dv",
-					       "sv")) " AS dk, dp, proto, "
-						      "count(*), sum(bf), "
-						      "sum(br), "
-						      "sum(seen = 1), sum(seen "
-						      "= 2), sum(seen = 3), "
-						      "max(src), "
-						      "max(dst), "
-						      "ifnull(group_concat("
-						      "DISTINCT sc), ''), "
-						      "ifnull(group_concat("
-						      "DISTINCT dc), ''), "
-						      "max(dn) FROM ("
-						      "SELECT max(CASE WHEN "
-						      "r.src_pid IS NOT NULL "
-						      "THEN r.vm "
-						      "END) AS sv, "
-						      "max(r.src_comm) AS sc, "
-						      "max(r.src_cgroup) "
-						      "AS "
-						      "sg, max(r.src_name) AS "
-						      "sn, r.src AS src, "
-						      "max(CASE WHEN r.dst_pid "
-						      "IS NOT NULL THEN r.vm "
-						      "END) AS "
-						      "dv, max(r.dst_comm) AS "
-						      "dc, max(r.dst_cgroup) "
-						      "AS dg, "
-						      "max(r.dst_name) AS dn, "
-						      "r.dst AS dst, "
-						      "CASE WHEN r.proto IN "
-						      "(1, 2) THEN r.dport "
-						      "ELSE 0 END AS "
-						      "dp, r.proto AS proto, "
-						      "max(r.bytes_fwd) AS bf, "
-						      "max(r.bytes_rev) AS br, "
-						      "max(r.seen_by & 1) | "
-						      "max(r.seen_by & 2) AS "
-						      "seen, "
-						      "count(DISTINCT r.vm) AS "
-						      "nvm, min(r.vm) AS vmin, "
-						      "max(r.vm) AS vmax, "
-						      "CASE WHEN substr(r.src, "
-						      "1, 13) = "
-						      "X'"
-						      "00000000000000000000FFFF"
-						      "7F' OR r.src = "
-						      "X'"
-						      "000000000000000000000000"
-						      "00000001' THEN "
-						      "ifnull(r.vm, "
-						      "'') ELSE '' END AS "
-						      "scope "
-						      "%s "
-						      "GROUP BY s.tracker, "
-						      "r.src, r.sport, r.dst, "
-						      "r.dport, "
-						      "r.proto, r.first_ns, "
-						      "scope) "
-						      "GROUP BY sk, dk, dp, "
-						      "proto ORDER BY sum(bf) "
-						      "+ sum(br) "
-						      "DESC, sk, dk";
+/* The map's SQL, shared with the console (host/recquery.h). */
+static const char wsql_fmt[] = COT_RECQ_MAP_SELECT "%s" COT_RECQ_MAP_GROUP;
 
 /*
  * The selected records r (with their stream s), as FROM and WHERE text
