@@ -42,6 +42,18 @@ void cot_recfmt_json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void cot_recfmt_bytes(char *buf, size_t len, uint64_t v)
+{
+	if (v >= 10000000000ull)
+		snprintf(buf, len, "%.1f GB", (double)v / 1e9);
+	else if (v >= 10000000)
+		snprintf(buf, len, "%.1f MB", (double)v / 1e6);
+	else if (v >= 10000)
+		snprintf(buf, len, "%.1f kB", (double)v / 1e3);
+	else
+		snprintf(buf, len, "%" PRIu64 " B", v);
+}
+
 void cot_recfmt_csv_str(FILE *f, const char *s)
 {
 	if (!strpbrk(s, ",\"\r\n")) {

@@ -31,6 +31,9 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r);
 void cot_recfmt_json_str(FILE *f, const char *s);
 void cot_recfmt_csv_str(FILE *f, const char *s);
 
+/* @v bytes for people: "123 B", "12.3 kB", "45.6 MB", "7.8 GB". */
+void cot_recfmt_bytes(char *buf, size_t len, uint64_t v);
+
 /* Address in its usual notation (dotted quad for IPv4). */
 const char *cot_addr_str(const struct cot_addr *a, char buf[COT_ADDR_STRLEN]);
 

@@ -46,6 +46,7 @@
 #include "host/clock.h"
 #include "host/json.h"
 #include "host/log.h"
+#include "host/recfmt.h"
 #include "host/recquery.h"
 #include "logd.h"
 #include "webassets.h"
@@ -418,18 +419,6 @@ struct box {
 	double x, y, w, h;
 };
 
-static void human(char *buf, size_t len, uint64_t v)
-{
-	if (v >= 10000000000ull)
-		snprintf(buf, len, "%.1f GB", v / 1e9);
-	else if (v >= 10000000)
-		snprintf(buf, len, "%.1f MB", v / 1e6);
-	else if (v >= 10000)
-		snprintf(buf, len, "%.1f kB", v / 1e3);
-	else
-		snprintf(buf, len, "%" PRIu64 " B", v);
-}
-
 static void edge_main(char *buf, size_t len, const struct cot_recq_edge *e)
 {
 	if (e->proto == COT_PROTO_TCP || e->proto == COT_PROTO_UDP)
@@ -443,8 +432,8 @@ static void edge_second(char *buf, size_t len, const struct cot_recq_edge *e)
 {
 	char f[32], r[32];
 
-	human(f, sizeof(f), e->bytes_fwd);
-	human(r, sizeof(r), e->bytes_rev);
+	cot_recfmt_bytes(f, sizeof(f), e->bytes_fwd);
+	cot_recfmt_bytes(r, sizeof(r), e->bytes_rev);
 	snprintf(buf, len, "%" PRIu64 " conn, %s > / %s <", e->conns, f, r);
 }
 
@@ -918,8 +907,8 @@ static void write_graph(struct cot_json *j, const struct cot_recq_graph *g,
 		cot_json_kstr(j, "subTitle", v->sub[0] ? v->sub : v->box);
 		snprintf(s, sizeof(s), "%" PRIu64 " conn", v->conns);
 		cot_json_kstr(j, "mainStat", s);
-		human(b1, sizeof(b1), v->bytes_out);
-		human(b2, sizeof(b2), v->bytes_in);
+		cot_recfmt_bytes(b1, sizeof(b1), v->bytes_out);
+		cot_recfmt_bytes(b2, sizeof(b2), v->bytes_in);
 		snprintf(s, sizeof(s), "%s out / %s in", b1, b2);
 		cot_json_kstr(j, "secondaryStat", s);
 		if (seen) {

@@ -66,18 +66,6 @@ struct node {
 	char scope[COT_VM_NAMELEN];
 };
 
-static void human(char *buf, size_t len, uint64_t v)
-{
-	if (v >= 10000000000ull)
-		snprintf(buf, len, "%.1f GB", v / 1e9);
-	else if (v >= 10000000)
-		snprintf(buf, len, "%.1f MB", v / 1e6);
-	else if (v >= 10000)
-		snprintf(buf, len, "%.1f kB", v / 1e3);
-	else
-		snprintf(buf, len, "%llu B", (unsigned long long)v);
-}
-
 static void scoped(char *buf, size_t len, const struct cot_addr *a,
 		   const char *scope)
 {
@@ -215,7 +203,7 @@ static void write_dot(FILE *f, const struct edge *e, size_t ne,
 		node_id(id, sizeof(id), &e[i].src, -1, 0, e[i].scope);
 		node_id(id2, sizeof(id2), &e[i].dst, e[i].dport, e[i].proto,
 			e[i].scope);
-		human(b1, sizeof(b1), e[i].bytes);
+		cot_recfmt_bytes(b1, sizeof(b1), e[i].bytes);
 		fprintf(f,
 			"  \"%s\" -> \"%s\" [label=\"%llu conn\\n%s\", "
 			"penwidth=%.2f];\n",
@@ -406,8 +394,8 @@ static void write_wdot(FILE *f, const struct wedge *e, size_t ne,
 			fputs("  }\n", f);
 	}
 	for (i = 0; i < ne; i++) {
-		human(b1, sizeof(b1), e[i].bf);
-		human(b2, sizeof(b2), e[i].br);
+		cot_recfmt_bytes(b1, sizeof(b1), e[i].bf);
+		cot_recfmt_bytes(b2, sizeof(b2), e[i].br);
 		seen_str(sb, sizeof(sb), e[i].seen);
 		fprintf(f, "  w%zu -> w%zu [label=\"", e[i].src, e[i].dst);
 		if (e[i].proto == COT_PROTO_TCP || e[i].proto == COT_PROTO_UDP)
