@@ -193,7 +193,7 @@ static int window_on(const struct cot_recq_filter *f)
  * drive the search when @port_plus (see frag[]).
  */
 static int where_build(const struct cot_recq_filter *f, int indexed, int win,
-		       int port_plus, char *buf, size_t len)
+		       int port_plus, int addr_plus, char *buf, size_t len)
 {
 	static const char *const frag[] = {
 		" AND r.last_ns >= ?1 AND r.first_ns <= ?2",
@@ -205,6 +205,9 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 		 * window's seek is bounded) */
 		" AND (+r.sport = ?5 OR +r.dport = ?5)",
 		" AND (r.src = ?6 OR r.dst = ?6)",
+		/* an address of many records does not drive the search
+		 * when the window's seek does (window_seek) */
+		" AND (+r.src = ?6 OR +r.dst = ?6)",
 		" AND (r.vm LIKE ?7 ESCAPE '\\' OR r.src_comm LIKE ?7 ESCAPE "
 		"'\\' OR r.dst_comm LIKE ?7 ESCAPE '\\' OR r.src_cgroup LIKE "
 		"?7 "
@@ -224,7 +227,8 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 		f->proto >= 0,
 		f->port >= 0 && !port_plus,
 		f->port >= 0 && port_plus,
-		f->has_addr,
+		f->has_addr && !addr_plus,
+		f->has_addr && addr_plus,
 		f->q[0] != 0,
 		f->seen_by >= 0,
 		f->tracker[0] != 0,
@@ -251,7 +255,8 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 		   size_t len)
 {
-	return where_build(f, indexed, window_on(f), window_on(f), buf, len);
+	return where_build(f, indexed, window_on(f), window_on(f),
+			   indexed && window_on(f), buf, len);
 }
 
 int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
@@ -344,6 +349,39 @@ int cot_recq_sort_ok(const char *name)
 	return sort_index(name) >= 0;
 }
 
+/*
+ * The span-level window seek pays when the window is the most selective
+ * filter.  An address often is more selective (a client's few records):
+ * when at most ADDR_FEW records hold it at either end (two bounded index
+ * probes), the address drives the search and the window is a plain
+ * comparison on its records.
+ */
+#define ADDR_FEW 10000
+
+static int window_seek(struct cot_store *st, const struct cot_recq_filter *f)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t n = ADDR_FEW + 1;
+
+	if (!st->indexed)
+		return 0;
+	if (!f->has_addr || !window_on(f))
+		return 1;
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT (SELECT count(*) FROM (SELECT 1 FROM "
+			       "records WHERE src = ?1 LIMIT ?2)) + (SELECT "
+			       "count(*) FROM (SELECT 1 FROM records WHERE dst "
+			       "= ?1 LIMIT ?2))",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(s, 1, f->addr, 16, SQLITE_TRANSIENT) ==
+		    SQLITE_OK &&
+	    sqlite3_bind_int(s, 2, ADDR_FEW + 1) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n > ADDR_FEW;
+}
+
 /* The page's columns over x (a page of records with their tracker). */
 static const char page_head[] =
 	"SELECT x.stream, ifnull(x.tracker, ''), x.stored_ns, "
@@ -378,7 +416,7 @@ static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 
 	/* the other filters: the window is the levels' own, and they walk
 	 * in time order whatever else is asked */
-	if (where_build(f, 1, 0, 1, where, sizeof(where)) < 0)
+	if (where_build(f, 1, 0, 1, 1, where, sizeof(where)) < 0)
 		return -1;
 	rc = snprintf(sql, len, "%s FROM (", page_head);
 	if (rc < 0 || (size_t)rc >= len)
@@ -421,11 +459,12 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	const char *dir = desc ? "DESC" : "ASC";
 	struct cot_recq_row row;
 	sqlite3_stmt *s = NULL;
-	int si = sort ? sort_index(sort) : 0, rc, step, by_time;
+	int si = sort ? sort_index(sort) : 0, rc, step, by_time, seek;
 
 	if (si < 0 || limit > COT_RECQ_MAX_LIMIT || offset > (UINT64_MAX >> 1))
 		return -COT_EINVAL;
-	if (cot_recq_where(f, st->indexed, where, sizeof(where)) < 0)
+	seek = window_seek(st, f);
+	if (cot_recq_where(f, seek, where, sizeof(where)) < 0)
 		return -COT_EINVAL;
 	/* Counted up to COT_RECQ_MAX_TOTAL: a count is a walk over every
 	 * selected record, the page is not. */
@@ -453,7 +492,7 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	 * find the few records, which are then sorted.
 	 */
 	by_time = si == 0 && st->indexed &&
-		  (window_on(f) || *total > COT_RECQ_MAX_TOTAL);
+		  ((window_on(f) && seek) || *total > COT_RECQ_MAX_TOTAL);
 	if (by_time)
 		rc = page_by_time(f, dir, sql, sizeof(sql));
 	else
@@ -592,7 +631,7 @@ int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
 
 	memset(out, 0, sizeof(*out));
 	if (!max_edges || max_edges > 100000 ||
-	    cot_recq_where(f, st->indexed, where, sizeof(where)) < 0)
+	    cot_recq_where(f, window_seek(st, f), where, sizeof(where)) < 0)
 		return -COT_EINVAL;
 	snprintf(sql, sizeof(sql), "%s%s%s", graph_head, where, graph_tail);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)

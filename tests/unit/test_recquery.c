@@ -413,9 +413,9 @@ static void test_window_pages(void)
 		cot_store_put(&s3, ss.id, &r, 1, 2, h);
 	}
 	T_ASSERT(cot_store_commit(&s3) == 0);
-	/* bounded: 2 directions x 3 filters x 3 offsets, 2 paths each */
+	/* bounded: 2 directions x 4 filters x 3 offsets, 2 paths each */
 	for (d = 0; d < 2; d++)
-		for (k = 0; k < 3; k++)
+		for (k = 0; k < 4; k++)
 			for (pass = 0; pass < 3; pass++) {
 				struct cot_recq_filter f;
 				struct seen a = { 0 }, b = { 0 };
@@ -438,6 +438,10 @@ static void test_window_pages(void)
 				if (k == 2)
 					T_CHECK(cot_recq_param(&f, "port",
 							       "443", 0) == 0);
+				if (k == 3) /* few records: it drives */
+					T_CHECK(cot_recq_param(&f, "addr",
+							       "10.0.0.2",
+							       0) == 0);
 				s3.indexed = 1;
 				T_ASSERT(cot_recq_flows(&s3, &f, "first_ns", d,
 							off, 20, &ta, collect,
