@@ -196,10 +196,8 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 		       int port_plus, int addr_plus, char *buf, size_t len)
 {
 	static const char *const frag[] = {
-		" AND r.last_ns >= ?1 AND r.first_ns <= ?2",
-		" AND r.vm = ?3",
-		" AND r.proto = ?4",
-		" AND (r.sport = ?5 OR r.dport = ?5)",
+		" AND r.last_ns >= ?1 AND r.first_ns <= ?2", " AND r.vm = ?3",
+		" AND r.proto = ?4", " AND (r.sport = ?5 OR r.dport = ?5)",
 		/* with a window: the port does not drive the search (a
 		 * service's port is in a large share of all records; the
 		 * window's seek is bounded) */
@@ -213,13 +211,12 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 		"?7 "
 		"ESCAPE '\\' OR r.dst_cgroup LIKE ?7 ESCAPE '\\' OR r.src_name "
 		"LIKE ?7 ESCAPE '\\' OR r.dst_name LIKE ?7 ESCAPE '\\')",
-		" AND r.seen_by = ?8",
-		" AND s.tracker = ?9",
+		" AND r.seen_by = ?8", " AND s.tracker = ?9",
 		" AND (" RKEY("src") " = ?12 OR " RKEY("dst") " = ?12)",
-		" AND ((" RKEY("src") " = ?12 AND " RKEY(
-			"dst") " = ?13) OR (" RKEY("src") " = ?13 AND " RKEY("d"
-									     "s"
-									     "t") " = ?12))",
+		/* clang-format off */
+		" AND ((" RKEY("src") " = ?12 AND " RKEY("dst") " = ?13) OR ("
+		RKEY("src") " = ?13 AND " RKEY("dst") " = ?12))",
+		/* clang-format on */
 	};
 	int on[COT_ARRAY_SIZE(frag)] = {
 		win,

@@ -107,6 +107,8 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
  * (COT_RECQ_LOCALVM): an address node in its box, not the initiator's
  * name for it outside every box.
  */
+/* The SQL text, one clause a line: */
+/* clang-format off */
 #define COT_RECQ_WKEY(v, c, g, n, a, l)                                        \
 	"CASE WHEN " v " IS NOT NULL THEN 'w' || " v " || char(1) || "         \
 	"ifnull(" g ", '') || char(1) || CASE WHEN " g " IS NULL THEN "        \
@@ -118,245 +120,33 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
 	"(CASE WHEN " mine " IS NULL AND " other " IS NOT NULL AND nvm = 2 "   \
 	"THEN CASE WHEN vmin = " other " THEN vmax ELSE vmin END END)"
 #define COT_RECQ_MAP_SELECT                                                    \
-	"SELECT " COT_RECQ_WKEY(                                               \
-		"sv", "sc", "sg", "sn", "src",                                 \
-		COT_RECQ_LOCALVM(                                              \
-			"sv",                                                  \
-			"dv")) " AS sk, " COT_RECQ_WKEY("dv", "dc", "dg",      \
-							"dn", "dst",           \
-							COT_RECQ_LOCALVM(      \
-								"dv",          \
-								"sv")) " AS "  \
-								       "dk, "  \
-								       "dp, "  \
-								       "proto" \
-								       ", "    \
-								       "count" \
-								       "(*), " \
-								       "sum("  \
-								       "bf), " \
-								       "sum("  \
-								       "br), " \
-								       "sum("  \
-								       "seen " \
-								       "= "    \
-								       "1), "  \
-								       "sum("  \
-								       "seen " \
-								       "= "    \
-								       "2), "  \
-								       "sum("  \
-								       "seen " \
-								       "= "    \
-								       "3), "  \
-								       "max("  \
-								       "src)," \
-								       " max(" \
-								       "dst)," \
-								       " "     \
-								       "ifnul" \
-								       "l("    \
-								       "group" \
-								       "_conc" \
-								       "at("   \
-								       "DISTI" \
-								       "NCT "  \
-								       "sc), " \
-								       "''), " \
-								       "ifnul" \
-								       "l("    \
-								       "group" \
-								       "_conc" \
-								       "at("   \
-								       "DISTI" \
-								       "NCT "  \
-								       "dc), " \
-								       "''), " \
-								       "ifnul" \
-								       "l("    \
-								       "max("  \
-								       "dn), " \
-								       "'') "  \
-								       "FROM " \
-								       "("     \
-								       "SELEC" \
-								       "T "    \
-								       "max("  \
-								       "CASE " \
-								       "WHEN " \
-								       "r."    \
-								       "src_"  \
-								       "pid "  \
-								       "IS "   \
-								       "NOT "  \
-								       "NULL " \
-								       "THEN " \
-								       "r.vm " \
-								       "END) " \
-								       "AS "   \
-								       "sv, "  \
-								       "max("  \
-								       "r."    \
-								       "src_"  \
-								       "comm)" \
-								       " AS "  \
-								       "sc, "  \
-								       "max("  \
-								       "r."    \
-								       "src_"  \
-								       "cgrou" \
-								       "p) "   \
-								       "AS "   \
-								       "sg, "  \
-								       "max("  \
-								       "r."    \
-								       "src_"  \
-								       "name)" \
-								       " AS "  \
-								       "sn, "  \
-								       "r."    \
-								       "src "  \
-								       "AS "   \
-								       "src, " \
-								       "max("  \
-								       "CASE " \
-								       "WHEN " \
-								       "r."    \
-								       "dst_"  \
-								       "pid "  \
-								       "IS "   \
-								       "NOT "  \
-								       "NULL " \
-								       "THEN " \
-								       "r.vm " \
-								       "END) " \
-								       "AS "   \
-								       "dv, "  \
-								       "max("  \
-								       "r."    \
-								       "dst_"  \
-								       "comm)" \
-								       " AS "  \
-								       "dc, "  \
-								       "max("  \
-								       "r."    \
-								       "dst_"  \
-								       "cgrou" \
-								       "p) "   \
-								       "AS "   \
-								       "dg, "  \
-								       "max("  \
-								       "r."    \
-								       "dst_"  \
-								       "name)" \
-								       " AS "  \
-								       "dn, "  \
-								       "r."    \
-								       "dst "  \
-								       "AS "   \
-								       "dst, " \
-								       "CASE " \
-								       "WHEN " \
-								       "r."    \
-								       "proto" \
-								       " IN "  \
-								       "(1, "  \
-								       "2) "   \
-								       "THEN " \
-								       "r."    \
-								       "dport" \
-								       " ELSE" \
-								       " 0 "   \
-								       "END "  \
-								       "AS "   \
-								       "dp, "  \
-								       "r."    \
-								       "proto" \
-								       " AS "  \
-								       "proto" \
-								       ", "    \
-								       "max("  \
-								       "r."    \
-								       "bytes" \
-								       "_fwd)" \
-								       " AS "  \
-								       "bf, "  \
-								       "max("  \
-								       "r."    \
-								       "bytes" \
-								       "_rev)" \
-								       " AS "  \
-								       "br, "  \
-								       "max("  \
-								       "r."    \
-								       "seen_" \
-								       "by & " \
-								       "1) | " \
-								       "max("  \
-								       "r."    \
-								       "seen_" \
-								       "by & " \
-								       "2) "   \
-								       "AS "   \
-								       "seen," \
-								       " "     \
-								       "count" \
-								       "(DIST" \
-								       "INCT " \
-								       "r.vm)" \
-								       " AS "  \
-								       "nvm, " \
-								       "min("  \
-								       "r.vm)" \
-								       " AS "  \
-								       "vmin," \
-								       " max(" \
-								       "r.vm)" \
-								       " AS "  \
-								       "vmax," \
-								       " "     \
-								       "CASE " \
-								       "WHEN " \
-								       "subst" \
-								       "r(r."  \
-								       "src, " \
-								       "1, "   \
-								       "13) "  \
-								       "= "    \
-								       "X'"    \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "FFFF7" \
-								       "F' "   \
-								       "OR "   \
-								       "r."    \
-								       "src "  \
-								       "= "    \
-								       "X'"    \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "00000" \
-								       "01' "  \
-								       "THEN " \
-								       "ifnul" \
-								       "l(r."  \
-								       "vm, "  \
-								       "'') "  \
-								       "ELSE " \
-								       "'' "   \
-								       "END "  \
-								       "AS "   \
-								       "scope" \
-								       " "
+	"SELECT "                                                              \
+	COT_RECQ_WKEY("sv", "sc", "sg", "sn", "src",                           \
+		      COT_RECQ_LOCALVM("sv", "dv")) " AS sk, "                 \
+	COT_RECQ_WKEY("dv", "dc", "dg", "dn", "dst",                           \
+		      COT_RECQ_LOCALVM("dv", "sv")) " AS dk, "                 \
+	"dp, proto, count(*), sum(bf), sum(br), sum(seen = 1), "               \
+	"sum(seen = 2), sum(seen = 3), max(src), max(dst), "                   \
+	"ifnull(group_concat(DISTINCT sc), ''), "                              \
+	"ifnull(group_concat(DISTINCT dc), ''), ifnull(max(dn), '') FROM ("    \
+	"SELECT max(CASE WHEN r.src_pid IS NOT NULL THEN r.vm END) AS sv, "    \
+	"max(r.src_comm) AS sc, max(r.src_cgroup) AS sg, "                     \
+	"max(r.src_name) AS sn, r.src AS src, "                                \
+	"max(CASE WHEN r.dst_pid IS NOT NULL THEN r.vm END) AS dv, "           \
+	"max(r.dst_comm) AS dc, max(r.dst_cgroup) AS dg, "                     \
+	"max(r.dst_name) AS dn, r.dst AS dst, "                                \
+	"CASE WHEN r.proto IN (1, 2) THEN r.dport ELSE 0 END AS dp, "          \
+	"r.proto AS proto, max(r.bytes_fwd) AS bf, max(r.bytes_rev) AS br, "   \
+	"max(r.seen_by & 1) | max(r.seen_by & 2) AS seen, "                    \
+	"count(DISTINCT r.vm) AS nvm, min(r.vm) AS vmin, max(r.vm) AS vmax, "  \
+	"CASE WHEN substr(r.src, 1, 13) = X'00000000000000000000FFFF7F' OR "   \
+	"r.src = X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "   \
+	"ELSE '' END AS scope "
 #define COT_RECQ_MAP_GROUP                                                     \
 	" GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "       \
 	"r.first_ns, scope) GROUP BY sk, dk, dp, proto ORDER BY sum(bf) + "    \
 	"sum(br) DESC, sk, dk"
+/* clang-format on */
 
 /* Chain status of a stored record (cot_recq_row.chain). */
 enum cot_recq_chain {

@@ -1146,23 +1146,20 @@ static const char *col_text(sqlite3_stmt *s, int c)
  * over seq (about 21 primary-key seeks) finds the first one, and the
  * count is a primary-key range.  0 on a database error.
  */
-static uint64_t recent(struct cot_store *st, int64_t stream, uint64_t last_seq,
-		       uint64_t since)
+static const char recent_at[] = "SELECT stored_ns FROM records WHERE stream = "
+				"?1 AND seq >= ?2 ORDER BY seq LIMIT 1";
+static const char recent_cnt[] = "SELECT count(*) FROM records WHERE stream = "
+				 "?1 AND seq >= ?2 AND seq <= ?3";
+
+/* @at and @cnt: recent_at and recent_cnt prepared (NULL: 0). */
+static uint64_t recent(sqlite3_stmt *at, sqlite3_stmt *cnt, int64_t stream,
+		       uint64_t last_seq, uint64_t since)
 {
-	sqlite3_stmt *at = NULL, *cnt = NULL;
 	uint64_t lo = last_seq > RATE_SCAN ? last_seq - RATE_SCAN + 1 : 1;
 	uint64_t hi = last_seq + 1, n = 0;
 
-	if (sqlite3_prepare_v2(
-		    st->db,
-		    "SELECT stored_ns FROM records WHERE stream = ?1 "
-		    "AND seq >= ?2 ORDER BY seq LIMIT 1",
-		    -1, &at, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-			       "SELECT count(*) FROM records WHERE stream = ?1 "
-			       "AND seq >= ?2 AND seq <= ?3",
-			       -1, &cnt, NULL) != SQLITE_OK)
-		goto out;
+	if (!at || !cnt)
+		return 0;
 	/* the first seq in [lo, hi) whose next record is recent; bounded:
 	 * log2(RATE_SCAN) + 1 rounds */
 	while (lo < hi) {
@@ -1181,14 +1178,12 @@ static uint64_t recent(struct cot_store *st, int64_t stream, uint64_t last_seq,
 		else
 			hi = mid;
 	}
+	sqlite3_reset(cnt);
 	sqlite3_bind_int64(cnt, 1, stream);
 	sqlite3_bind_int64(cnt, 2, (int64_t)lo);
 	sqlite3_bind_int64(cnt, 3, (int64_t)last_seq);
 	if (sqlite3_step(cnt) == SQLITE_ROW)
 		n = (uint64_t)sqlite3_column_int64(cnt, 0);
-out:
-	sqlite3_finalize(at);
-	sqlite3_finalize(cnt);
 	return n;
 }
 
@@ -1206,16 +1201,22 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 		"FROM streams s ORDER BY s.tracker, s.epoch LIMIT 10000";
 	struct args a = { 0 };
 	uint64_t now, minute = 0, recs = 0;
-	sqlite3_stmt *s = NULL;
+	sqlite3_stmt *s = NULL, *at = NULL, *cnt = NULL;
 	struct cot_json j;
 	int step;
 
 	if (parse_args(c, &a) < 0)
 		return jerror(c, MHD_HTTP_BAD_REQUEST, a.bad);
 	now = cot_clock_real_ns();
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	/* a failed one makes the rates 0, not the answer */
+	(void)sqlite3_prepare_v2(st->db, recent_at, -1, &at, NULL);
+	(void)sqlite3_prepare_v2(st->db, recent_cnt, -1, &cnt, NULL);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		sqlite3_finalize(at);
+		sqlite3_finalize(cnt);
 		return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "database error");
+	}
 	cot_json_init(&j);
 	cot_json_obj(&j);
 	cot_json_ku64(&j, "now_ns", now);
@@ -1223,7 +1224,7 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 	cot_json_arr(&j);
 	/* bounded by LIMIT */
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		uint64_t m = recent(st, sqlite3_column_int64(s, 0),
+		uint64_t m = recent(at, cnt, sqlite3_column_int64(s, 0),
 				    (uint64_t)sqlite3_column_int64(s, 3),
 				    now - 60000000000ull);
 
@@ -1248,6 +1249,8 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 		recs += (uint64_t)sqlite3_column_int64(s, 3);
 	}
 	sqlite3_finalize(s);
+	sqlite3_finalize(at);
+	sqlite3_finalize(cnt);
 	cot_json_arr_end(&j);
 	if (step != SQLITE_DONE) {
 		cot_json_free(&j);
