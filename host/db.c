@@ -28,6 +28,7 @@ struct cot_dbq_pg {
 	char *pval[COT_DB_MAXPARAM];
 	int plen[COT_DB_MAXPARAM], pfmt[COT_DB_MAXPARAM];
 	Oid ptype[COT_DB_MAXPARAM];
+	uint8_t bound[COT_DB_MAXPARAM];
 	PGresult *res;
 	int row, nrows, open;
 	struct pgcol col[COT_DB_MAXCOL];
@@ -324,6 +325,7 @@ static int pg_param(struct cot_dbq *q, int i, const void *v, size_t len,
 	q->pg->plen[i - 1] = (int)len;
 	q->pg->pfmt[i - 1] = fmt;
 	q->pg->ptype[i - 1] = type;
+	q->pg->bound[i - 1] = 1;
 	return 0;
 }
 
@@ -397,8 +399,16 @@ static int pg_open(struct cot_dbq *q)
 		set_err(db, "a PostgreSQL read outside cot_db_read_begin()");
 		return -COT_EIO;
 	}
-	for (i = 0; i < q->pg->nparam; i++)
+	for (i = 0; i < q->pg->nparam; i++) {
 		vals[i] = q->pg->pval[i];
+		/*
+		 * A number the text skips (?1 ?3) still counts for
+		 * PostgreSQL, which wants its type: never bound, it is a
+		 * NULL text nothing reads.
+		 */
+		if (!q->pg->bound[i])
+			q->pg->ptype[i] = PG_TEXT;
+	}
 	r = PQexecParams(db->pg, q->pg->declare, q->pg->nparam, q->pg->ptype,
 			 vals, q->pg->plen, q->pg->pfmt, 0);
 	ok = PQresultStatus(r) == PGRES_COMMAND_OK;

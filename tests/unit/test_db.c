@@ -179,6 +179,16 @@ static void test_rows(void)
 	T_CHECK(cot_dbq_bind_int64(q, COT_DB_MAXPARAM + 1, 1) == -COT_EINVAL);
 	cot_dbq_free(q);
 
+	/* numbers the text skips, never bound: no error */
+	T_ASSERT(cot_dbq_prepare(&db,
+				 "SELECT count(*) FROM t WHERE i = ?2 OR i = ?5",
+				 &q) == 0);
+	T_CHECK(cot_dbq_bind_int64(q, 2, 3) == 0);
+	T_CHECK(cot_dbq_bind_int64(q, 5, 4) == 0);
+	T_CHECK(cot_dbq_step(q) == 1);
+	T_EQ_U(cot_dbq_int64(q, 0), 2);
+	cot_dbq_free(q);
+
 	/* an error: a message, not a crash */
 	rc = cot_dbq_prepare(&db, "SELECT nosuch FROM t", &q);
 	if (rc == 0) { /* PostgreSQL says so at the first step */
