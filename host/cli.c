@@ -349,6 +349,47 @@ int cot_cli_hostport(const char *what, const char *s, char *host,
 	return hostport(what, s, 1, host, hostlen, port, portlen);
 }
 
+int cot_cli_hostports(const char *what, const char *s,
+		      struct cot_cli_server out[COT_CLI_MAX_SERVERS])
+{
+	char item[300], b[68];
+	const char *p = s, *comma;
+	size_t len;
+	int n = 0;
+
+	/* Bounded: each turn consumes an item and its comma. */
+	for (;;) {
+		comma = strchr(p, ',');
+		len = comma ? (size_t)(comma - p) : strlen(p);
+		if (len == 0) {
+			log_warnx("%s '%s': an empty item (want "
+				  "HOST:PORT[,HOST:PORT...])",
+				  what, shown(b, s));
+			return -1;
+		}
+		if (n == COT_CLI_MAX_SERVERS) {
+			log_warnx("%s: more than %d servers", what,
+				  COT_CLI_MAX_SERVERS);
+			return -1;
+		}
+		if (len >= sizeof(item)) {
+			log_warnx("%s: an item longer than %zu bytes", what,
+				  sizeof(item) - 1);
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (cot_cli_hostport(what, item, out[n].host,
+				     sizeof(out[n].host), out[n].port,
+				     sizeof(out[n].port)) < 0)
+			return -1;
+		n++;
+		if (!comma)
+			return n;
+		p = comma + 1;
+	}
+}
+
 int cot_cli_listen(const char *what, const char *s, char *host, size_t hostlen,
 		   char *port, size_t portlen)
 {

@@ -67,6 +67,19 @@ int cot_cli_int(const char *what, const char *s, int min, int max, int *v);
 int cot_cli_hostport(const char *what, const char *s, char *host,
 		     size_t hostlen, char *port, size_t portlen);
 
+/*
+ * A comma-separated list of HOST:PORT items (each as cot_cli_hostport(),
+ * a host of at most 255 bytes), at most COT_CLI_MAX_SERVERS: --log-server
+ * A,B.  Returns the number of items (>= 1), or -1 (logged) for an empty
+ * list or item, a bad item or too many.
+ */
+#define COT_CLI_MAX_SERVERS 8
+struct cot_cli_server {
+	char host[256], port[8];
+};
+int cot_cli_hostports(const char *what, const char *s,
+		      struct cot_cli_server out[COT_CLI_MAX_SERVERS]);
+
 /* cot_cli_hostport() for an address to listen on: port 0 (any) allowed. */
 int cot_cli_listen(const char *what, const char *s, char *host, size_t hostlen,
 		   char *port, size_t portlen);

@@ -32,7 +32,13 @@
 
 struct cot_shipper {
 	struct cot_shipper_params p;
-	char *host, *port;
+	/* The log servers (copies); srv[cur] is the one in use. */
+	struct {
+		char *host, *port;
+	} srv[COT_SHIP_MAX_SERVERS];
+	unsigned nsrv, cur;
+	unsigned tried; /* failed attempts in a row (worker) */
+	int had_conn;	/* the current server's last attempt connected */
 	struct cot_tls_ctx *tls;
 	struct cot_spool *spool;
 	pthread_t thread;
@@ -455,6 +461,46 @@ static void new_epoch_locked(struct cot_shipper *s)
 
 /* --- connection ---------------------------------------------------- */
 
+/* "HOST:PORT" of server @i into the stats (under mu). */
+static void name_server_locked(struct cot_shipper *s)
+{
+	s->st.server = s->cur;
+	snprintf(s->st.server_name, sizeof(s->st.server_name),
+		 strchr(s->srv[s->cur].host, ':') ? "[%s]:%s" : "%s:%s",
+		 s->srv[s->cur].host, s->srv[s->cur].port);
+}
+
+/*
+ * Move to the next log server after @why ended the current one's
+ * connection or attempt.  Returns 1 when it is to be tried at once, 0
+ * when a whole round of the list has failed (then the caller backs off).
+ */
+static int next_server(struct cot_shipper *s, const char *why)
+{
+	unsigned from = s->cur;
+
+	s->cur = (s->cur + 1) % s->nsrv;
+	pthread_mutex_lock(&s->mu);
+	s->st.switches++;
+	name_server_locked(s);
+	pthread_mutex_unlock(&s->mu);
+	if (s->had_conn)
+		log_info("log server %s:%s: %s; switching to %s:%s",
+			 s->srv[from].host, s->srv[from].port, why,
+			 s->srv[s->cur].host, s->srv[s->cur].port);
+	else
+		log_debug("log server %s:%s: %s; trying %s:%s",
+			  s->srv[from].host, s->srv[from].port, why,
+			  s->srv[s->cur].host, s->srv[s->cur].port);
+	s->had_conn = 0;
+	if (++s->tried < s->nsrv) {
+		s->next_try_ms = mono_ms();
+		return 1;
+	}
+	s->tried = 0;
+	return 0;
+}
+
 static void disconnect(struct cot_shipper *s, const char *why_in)
 {
 	char why[256];
@@ -472,6 +518,8 @@ static void disconnect(struct cot_shipper *s, const char *why_in)
 		pthread_mutex_unlock(&s->mu);
 	}
 	set_error(s, "%s", why);
+	if (s->nsrv > 1 && next_server(s, why))
+		return; /* the next one is tried at once */
 	RAND_bytes((uint8_t *)&jitter, sizeof(jitter));
 	/* Wait between half and all of the current backoff, then double. */
 	s->next_try_ms = mono_ms() + s->backoff_ms / 2 +
@@ -489,8 +537,9 @@ static int try_connect(struct cot_shipper *s)
 	uint32_t len;
 	int rc, n;
 
-	rc = cot_tls_connect(&s->conn, s->tls, s->host, s->port,
-			     HELLO_TIMEOUT_MS, err, sizeof(err));
+	rc = cot_tls_connect(&s->conn, s->tls, s->srv[s->cur].host,
+			     s->srv[s->cur].port, HELLO_TIMEOUT_MS, err,
+			     sizeof(err));
 	if (rc < 0) {
 		pthread_mutex_lock(&s->mu);
 		s->st.connect_failures++;
@@ -527,6 +576,8 @@ static int try_connect(struct cot_shipper *s)
 		return rc;
 	}
 	s->restarted_hello_sent = 1;
+	s->tried = 0;
+	s->had_conn = 1;
 	s->inflight_batches = 0;
 	s->batch_head = 0;
 	pthread_mutex_lock(&s->mu);
@@ -555,8 +606,8 @@ static int try_connect(struct cot_shipper *s)
 	s->sent_seq = COT_MAX(s->acked_seq, s->first_seq - 1);
 	pthread_cond_broadcast(&s->acked_cv);
 	pthread_mutex_unlock(&s->mu);
-	log_info("connected to logd %s:%s: it holds seq %" PRIu64, s->host,
-		 s->port, w.held_seq);
+	log_info("connected to logd %s:%s: it holds seq %" PRIu64,
+		 s->srv[s->cur].host, s->srv[s->cur].port, w.held_seq);
 	if (s->p.on_ack && w.held_seq)
 		s->p.on_ack(s->p.ctx, w.held_seq);
 	return 0;
@@ -801,11 +852,48 @@ static int open_spool(struct cot_shipper *s, char *err, size_t errlen)
 	return 0;
 }
 
-static int split_dup(struct cot_shipper *s)
+/* Copy the server list of the parameters.  0 or -COT_ENOMEM. */
+static int copy_servers(struct cot_shipper *s)
 {
-	s->host = strdup(s->p.host);
-	s->port = strdup(s->p.port);
-	return s->host && s->port ? 0 : -COT_ENOMEM;
+	const struct cot_ship_server one = { s->p.host, s->p.port };
+	const struct cot_ship_server *l = s->p.nservers ? s->p.servers : &one;
+	unsigned i;
+
+	s->nsrv = s->p.nservers ? s->p.nservers : 1;
+	for (i = 0; i < s->nsrv; i++) {
+		s->srv[i].host = strdup(l[i].host);
+		s->srv[i].port = strdup(l[i].port);
+		if (!s->srv[i].host || !s->srv[i].port)
+			return -COT_ENOMEM;
+	}
+	name_server_locked(s); /* before the worker starts */
+	return 0;
+}
+
+/* Free the copies (any that were made). */
+static void free_servers(struct cot_shipper *s)
+{
+	unsigned i;
+
+	for (i = 0; i < COT_SHIP_MAX_SERVERS; i++) {
+		free(s->srv[i].host);
+		free(s->srv[i].port);
+	}
+}
+
+/* The server list of @p is usable: 1 or 0. */
+static int servers_ok(const struct cot_shipper_params *p)
+{
+	unsigned i;
+
+	if (!p->nservers)
+		return p->host && p->port;
+	if (p->nservers > COT_SHIP_MAX_SERVERS || !p->servers)
+		return 0;
+	for (i = 0; i < p->nservers; i++)
+		if (!p->servers[i].host || !p->servers[i].port)
+			return 0;
+	return 1;
 }
 
 int cot_shipper_create(struct cot_shipper **out,
@@ -817,8 +905,8 @@ int cot_shipper_create(struct cot_shipper **out,
 	int rc;
 
 	*out = NULL;
-	if (!p->host || !p->port || !p->ca_file || !p->cert_file ||
-	    !p->key_file || (p->spool_path && !p->spool_key)) {
+	if (!servers_ok(p) || !p->ca_file || !p->cert_file || !p->key_file ||
+	    (p->spool_path && !p->spool_key)) {
 		snprintf(err, errlen, "shipper: missing parameter");
 		return -COT_EINVAL;
 	}
@@ -847,7 +935,7 @@ int cot_shipper_create(struct cot_shipper **out,
 	s->ring = calloc(s->cap, sizeof(*s->ring));
 	s->frame = malloc(COT_FRAME_HDR + COT_FRAME_MAX);
 	s->scratch = calloc(COT_BATCH_MAX, sizeof(*s->scratch));
-	if (!s->ring || !s->frame || !s->scratch || split_dup(s) < 0)
+	if (!s->ring || !s->frame || !s->scratch || copy_servers(s) < 0)
 		goto err;
 	s->tls = cot_tls_ctx_new(COT_TLS_CLIENT, p->ca_file, p->cert_file,
 				 p->key_file, err, errlen);
@@ -891,8 +979,7 @@ err:
 	free(s->ring);
 	free(s->frame);
 	free(s->scratch);
-	free(s->host);
-	free(s->port);
+	free_servers(s);
 	free(s);
 	return rc;
 }
@@ -921,7 +1008,6 @@ void cot_shipper_destroy(struct cot_shipper *s)
 	free(s->ring);
 	free(s->frame);
 	free(s->scratch);
-	free(s->host);
-	free(s->port);
+	free_servers(s);
 	free(s);
 }

@@ -16,6 +16,20 @@
  * a "tracker_drop" event with the exact seq range; logd also sees the gap
  * in the sequence ("gap" event).
  *
+ * Several log servers (cotrackd --log-server A,B; they share one store,
+ * docs/logd.md): the shipper stays on the server it is connected to
+ * while that works.  When a connection attempt fails or is refused, the
+ * HELLO is not answered, logd closes the connection, or batches wait
+ * for an acknowledgement longer than 30 s, it moves to the next server
+ * of the list at once; only after a whole round of the list failed does
+ * it wait out the backoff (with jitter) before the next round.  There is
+ * no failing back: a working server is kept.  Each connection begins
+ * with HELLO, and the server's WELCOME says what it holds, so what it
+ * lacks is resent from the spool as on any reconnection.  A switch away
+ * from a server that was connected is logged with the reason; failed
+ * attempts are logged at debug level, and stats.last_error keeps the
+ * last reason.
+ *
  * Usage (cotrackd --log-server HOST:PORT):
  *	struct cot_shipper_params p = { .host = "logd.example", .port =
  *		"6514", .ca_file = ..., .cert_file = ..., .key_file = ...,
@@ -39,9 +53,24 @@
 
 struct cot_shipper;
 
+/* One log server (cot_shipper_params.servers). */
+struct cot_ship_server {
+	const char *host, *port;
+};
+#define COT_SHIP_MAX_SERVERS 8
+
 struct cot_shipper_params {
+	/*
+	 * The log servers, in order of preference: servers[0 ..
+	 * nservers - 1] (at most COT_SHIP_MAX_SERVERS), or with nservers 0
+	 * the one at host, port.  Each server's certificate must be signed
+	 * by ca_file and name the host it is reached by (its own entry's
+	 * host: a DNS name or an IP address in its subjectAltName).
+	 */
 	const char *host, *port; /* logd address */
-	const char *ca_file;	 /* CA that signed logd's certificate */
+	const struct cot_ship_server *servers;
+	unsigned nservers;
+	const char *ca_file; /* CA that signed logd's certificate */
 	const char *cert_file, *key_file; /* this tracker's identity */
 	/*
 	 * Sealed spool file, or NULL to hold unacknowledged records in
@@ -79,7 +108,10 @@ struct cot_shipper_stats {
 	uint64_t loaded;       /* records found in the spool at create */
 	uint64_t sent;	       /* records written to logd (with resends) */
 	uint64_t connects, connect_failures, disconnects;
+	uint64_t switches; /* moves to the next log server of the list */
 	int connected;
+	unsigned server;       /* index of the current log server */
+	char server_name[264]; /* its HOST:PORT */
 	char last_error[192];
 };
 

@@ -134,8 +134,9 @@ static int cmp_u64(const void *a, const void *b)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cotrack-loadgen --server HOST:PORT (--pki DIR --name "
-		"NAME |\n"
+		"usage: cotrack-loadgen --server HOST:PORT[,HOST:PORT...] "
+		"(--pki DIR\n"
+		"         --name NAME |"
 		"         --ca FILE --cert FILE --key FILE) [--count N] "
 		"[--rate R]\n"
 		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
@@ -191,7 +192,9 @@ int main(int argc, char **argv)
 	struct cot_shipper_stats st;
 	struct cot_shipper *sh;
 	static char ca[4096], cert[4096], key[4096], err[512];
-	char host[256] = "", port[8] = "";
+	static struct cot_cli_server srv[COT_CLI_MAX_SERVERS];
+	struct cot_ship_server list[COT_CLI_MAX_SERVERS];
+	int nsrv = 0;
 	const char *pki = NULL, *name = NULL, *keyspec = NULL, *vm = "vm-a";
 	uint8_t spool_key[COT_SPOOL_KEYLEN];
 	uint64_t count = 1000, rate = 0, i, t0, t1, tnext, med = 0, p99 = 0;
@@ -205,9 +208,8 @@ int main(int argc, char **argv)
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
 		case 's':
-			if (cot_cli_hostport("--server", optarg, host,
-					     sizeof(host), port,
-					     sizeof(port)) < 0)
+			nsrv = cot_cli_hostports("--server", optarg, srv);
+			if (nsrv < 0)
 				return COT_EXIT_USAGE;
 			break;
 		case 'P':
@@ -300,11 +302,11 @@ int main(int argc, char **argv)
 		snprintf(cert, sizeof(cert), "%s", files.cert);
 		snprintf(key, sizeof(key), "%s", files.key);
 	}
-	if (!host[0] || !ca[0] || !cert[0] || !key[0] || optind != argc ||
+	if (nsrv <= 0 || !ca[0] || !cert[0] || !key[0] || optind != argc ||
 	    (p.spool_path && !keyspec)) {
 		if (optind != argc)
 			log_warnx("unexpected argument '%s'", argv[optind]);
-		else if (!host[0])
+		else if (nsrv <= 0)
 			log_warnx("--server HOST:PORT is required");
 		else if (p.spool_path && !keyspec)
 			log_warnx("--spool needs --spool-key");
@@ -314,8 +316,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return COT_EXIT_USAGE;
 	}
-	p.host = host;
-	p.port = port;
+	for (i = 0; i < (uint64_t)nsrv; i++)
+		list[i] = (struct cot_ship_server){ srv[i].host, srv[i].port };
+	p.servers = list;
+	p.nservers = (unsigned)nsrv;
 	p.ca_file = ca;
 	p.cert_file = cert;
 	p.key_file = key;
@@ -434,9 +438,10 @@ int main(int argc, char **argv)
 	}
 	printf("last_seq %" PRIu64 " acked %" PRIu64 " dropped %" PRIu64
 	       " connects %" PRIu64 " failures %" PRIu64 " disconnects %" PRIu64
-	       "\nhead ",
+	       " switches %" PRIu64 " server %s\nhead ",
 	       st.last_seq, st.acked_seq, st.dropped, st.connects,
-	       st.connect_failures, st.disconnects);
+	       st.connect_failures, st.disconnects, st.switches,
+	       st.server_name);
 	for (i = 0; i < 32; i++)
 		printf("%02X", st.last_hash[i]);
 	printf("\n%s\n", rc == 0 ? "result complete" : "result timeout");

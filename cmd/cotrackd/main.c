@@ -151,12 +151,19 @@ static void usage(FILE *f)
 		"\n"
 		"Shipping to the user's log server (cotrack-logd; "
 		"docs/logd.md):\n"
-		"      --log-server HOST:PORT  send every record over TLS 1.3 "
-		"with mutual\n"
-		"                        authentication; records wait, sealed, "
-		"until logd has\n"
-		"                        committed them, and are resent after "
-		"a reconnect\n"
+		"      --log-server HOST:PORT[,HOST:PORT...]  send every "
+		"record over TLS 1.3\n"
+		"                        with mutual authentication; records "
+		"wait, sealed,\n"
+		"                        until logd has committed them, and "
+		"are "
+		"resent after\n"
+		"                        a reconnect; with a list (up to 8 "
+		"logd "
+		"instances on\n"
+		"                        one store), a failing server gives "
+		"way "
+		"to the next\n"
 		"      --pki DIR --name NAME   DIR/ca.pem, DIR/NAME.pem, "
 		"DIR/NAME.key (from\n"
 		"                        `cotrack pki init DIR --tracker "
@@ -390,21 +397,25 @@ static int open_uplinks(struct daemon *d, const struct opts *o)
 static int start_shipper(struct daemon *d, const struct opts *o)
 {
 	static uint8_t spool_key[COT_SPOOL_KEYLEN];
-	static char host[256], port[16];
+	static struct cot_cli_server srv[COT_CLI_MAX_SERVERS];
+	static struct cot_ship_server list[COT_CLI_MAX_SERVERS];
 	static struct cot_cli_pki pki;
 	struct cot_shipper_params p;
 	char err[256];
+	int i, n;
 
 	if (!o->server) {
 		log_warnx("--pki, --spool: only with --log-server HOST:PORT");
 		return -1;
 	}
-	if (cot_cli_hostport("--log-server", o->server, host, sizeof(host),
-			     port, sizeof(port)) < 0)
+	n = cot_cli_hostports("--log-server", o->server, srv);
+	if (n < 0)
 		return -1;
 	memset(&p, 0, sizeof(p));
-	p.host = host;
-	p.port = port;
+	for (i = 0; i < n; i++)
+		list[i] = (struct cot_ship_server){ srv[i].host, srv[i].port };
+	p.servers = list;
+	p.nservers = (unsigned)n;
 	if (o->pki) {
 		if (!o->name) {
 			log_warnx("--pki DIR needs --name NAME (this tracker)");
@@ -446,7 +457,12 @@ static int start_shipper(struct daemon *d, const struct opts *o)
 		log_warnx("log shipping: %s", err);
 		return -1;
 	}
-	log_info("shipping records to %s:%s", host, p.port);
+	if (n == 1)
+		log_info("shipping records to %s:%s", srv[0].host, srv[0].port);
+	else
+		log_info("shipping records to %s:%s (and %d more to fail over "
+			 "to)",
+			 srv[0].host, srv[0].port, n - 1);
 	return 0;
 }
 
@@ -460,10 +476,11 @@ static void stop_shipper(struct daemon *d)
 	fprintf(stderr,
 		"shipping: %" PRIu64 " records, %" PRIu64
 		" acknowledged by logd, %" PRIu64 " waiting%s, %" PRIu64
-		" dropped (spool full)%s%s\n",
+		" dropped (spool full), server %s, %" PRIu64 " switches%s%s\n",
 		st.last_seq, st.acked_seq, st.waiting,
 		st.waiting ? " (kept in the spool)" : "", st.dropped,
-		rc ? "; logd unreachable: " : "", rc ? st.last_error : "");
+		st.server_name, st.switches, rc ? "; logd unreachable: " : "",
+		rc ? st.last_error : "");
 	cot_shipper_destroy(d->out.sh);
 	d->out.sh = NULL;
 }

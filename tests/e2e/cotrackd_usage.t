@@ -62,4 +62,8 @@ rc2 "--uplink long name" "tap name" --vm "a,net=$D/a.sock" --uplink "abcdefghijk
 rc2 "--pki without --log-server" "only with --log-server" --vm "a,net=$D/a.sock" --pki "$D"
 rc2 "--log-server without a port" "--log-server" --vm "a,net=$D/a.sock" --log-server 127.0.0.1 \
 	--ca x --cert y --key z
+rc2 "--log-server list with an empty item" "empty item" --vm "a,net=$D/a.sock" \
+	--log-server "127.0.0.1:1,,127.0.0.1:2" --ca x --cert y --key z
+rc2 "--log-server list with a bad item" "--log-server" --vm "a,net=$D/a.sock" \
+	--log-server "127.0.0.1:1,127.0.0.1" --ca x --cert y --key z
 t_end

@@ -375,6 +375,58 @@ static void test_hostport(void)
 	}
 }
 
+/*
+ * cot_cli_hostports: @n items, the last @last_host @last_port; or with
+ * @n 0 refused, in one line naming @last_host (the bad item, or what is
+ * wrong with the list).
+ */
+static void hps_case(const char *s, int n, const char *last_host,
+		     const char *last_port)
+{
+	struct cot_cli_server srv[COT_CLI_MAX_SERVERS];
+	int rc;
+
+	cap_begin();
+	rc = cot_cli_hostports("--log-server", s, srv);
+	cap_end();
+	if (n ? (rc != n || strcmp(srv[n - 1].host, last_host) ||
+		 strcmp(srv[n - 1].port, last_port) || !quiet(s))
+	      : (rc != -1 || !one_line("--log-server", last_host))) {
+		printf("#   hostports '%s': rc %d\n", s, rc);
+		t_failed_now = 1;
+	}
+}
+
+static void test_hostports(void)
+{
+	char lng[400], want[256];
+
+	hps_case("a:1", 1, "a", "1");
+	hps_case("a:1,b:2", 2, "b", "2");
+	hps_case("a:1,[::1]:0443,c:3", 3, "c", "3");
+	hps_case("a:1,[::1]:0443", 2, "::1", "443");
+	hps_case("1:1,2:2,3:3,4:4,5:5,6:6,7:7,8:8", 8, "8", "8");
+	hps_case("1:1,2:2,3:3,4:4,5:5,6:6,7:7,8:8,9:9", 0, "more than 8", NULL);
+	hps_case("", 0, "empty item", NULL);
+	hps_case(",", 0, "empty item", NULL);
+	hps_case("a:1,", 0, "empty item", NULL);
+	hps_case(",a:1", 0, "empty item", NULL);
+	hps_case("a:1,,b:2", 0, "empty item", NULL);
+	hps_case("a:1,b", 0, "'b'", NULL);
+	hps_case("a:1,b:0", 0, "'b:0'", NULL);
+	hps_case("a:1, b:2", 0, "' b:2'", NULL);
+	/* an item longer than any host:port, and a host over 255 bytes */
+	memset(lng, 'h', sizeof(lng) - 1);
+	lng[sizeof(lng) - 1] = '\0';
+	hps_case(lng, 0, "longer than", NULL);
+	memcpy(lng + 256, ":1", 3);
+	hps_case(lng, 0, "--log-server", NULL);
+	memcpy(lng + 255, ":1", 3); /* 255 bytes: the longest host */
+	memcpy(want, lng, 255);
+	want[255] = '\0';
+	hps_case(lng, 1, want, "1");
+}
+
 static void test_pki(void)
 {
 	struct cot_cli_pki p, q;
@@ -475,6 +527,7 @@ int main(void)
 	T_RUN(test_u32);
 	T_RUN(test_int);
 	T_RUN(test_hostport);
+	T_RUN(test_hostports);
 	T_RUN(test_pki);
 	T_RUN(test_clock);
 	fclose(cap);
