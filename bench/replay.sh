@@ -62,5 +62,7 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "engine without file I/O (frames preloaded in memory):"
 "$O/bench/engine" -p 5 "$cap"
+echo "same, the frames on 4 KiB pages (-s; above: huge pages when the kernel gives them):"
+"$O/bench/engine" -s -p 5 "$cap"
 echo "same, a capture small enough to stay in cache (frames hot, as in cotrackd):"
 "$O/bench/engine" -p 50 "$small"

@@ -60,6 +60,11 @@ struct flow {
 	uint32_t inner; /* inner connections first seen in this one */
 };
 
+/* flows[] starts on a cache line; a flow is two of them. */
+#define FLOW_ALIGN 64
+_Static_assert(sizeof(struct flow) == 2 * FLOW_ALIGN,
+	       "a flow is two cache lines");
+
 /* The tunnel part of a key, oriented like the flow's sides: a[k] is
  * the outer address of canonical side k. */
 struct tkey {
@@ -125,6 +130,8 @@ size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 	n = cot_align8(sizeof(struct cot_flowtab));
 	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_flows * 2U) *
 			sizeof(uint32_t));
+	/* Up to FLOW_ALIGN - 8 bytes to put flows[] on a cache line. */
+	n += FLOW_ALIGN - 8;
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct flow));
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct tkey));
 	n += cot_align8(
@@ -166,6 +173,11 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	cur += cot_align8(sizeof(*t));
 	t->buckets = (uint32_t *)(void *)cur;
 	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
+	/* A flow (128 bytes) on two cache lines, not three: the lookup's
+	 * compare and the update then miss twice, and the batch's two
+	 * prefetches (first and last byte) cover all of it. */
+	cur += (FLOW_ALIGN - ((uintptr_t)cur & (FLOW_ALIGN - 1))) &
+	       (FLOW_ALIGN - 1);
 	t->flows = (struct flow *)(void *)cur;
 	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
 	t->tunk = (struct tkey *)(void *)cur;

@@ -540,6 +540,45 @@ static void test_batch_same(void)
 	free(m2);
 }
 
+/*
+ * Memory at every 8-byte offset from a cache line, exactly memsize bytes
+ * long (ASan reports a byte past it): the table puts its flows on a line
+ * within what memsize asked for, and fills and ends every slot.
+ */
+static void test_mem_offsets(void)
+{
+	struct cot_flow_params p;
+	size_t n, k;
+
+	cot_flow_params_default(&p);
+	p.max_flows = 64;
+	p.max_frags = 16;
+	p.cb = cb;
+	n = cot_flowtab_memsize(&p);
+	T_ASSERT(n > 0);
+	for (k = 0; k < 64; k += 8) {
+		struct cot_flowtab *t = NULL;
+		struct cot_flow_stats st;
+		void *base = NULL;
+		int i;
+
+		T_ASSERT(posix_memalign(&base, 64, k + n) == 0);
+		T_ASSERT(cot_flowtab_init(&t, (uint8_t *)base + k, n, &p) == 0);
+		nended = nopened = 0;
+		/* One more than fits: every slot taken, then one evicted. */
+		for (i = 0; i <= 64; i++)
+			feed(t, v4(17, 1, (uint16_t)(1000 + i), 2, 53, 0, 60),
+			     (uint64_t)(i + 1) * S);
+		T_EQ_U(cot_flowtab_flush(t, 100 * S, COT_END_OPEN), 64);
+		cot_flowtab_stats(t, &st);
+		T_EQ_U(st.opened, 65);
+		T_EQ_U(st.evicted, 1);
+		T_EQ_U(st.active, 0);
+		T_EQ_U((unsigned)nopened, 65);
+		free(base);
+	}
+}
+
 int main(void)
 {
 	T_RUN(test_params);
@@ -553,5 +592,6 @@ int main(void)
 	T_RUN(test_drops_counted);
 	T_RUN(test_many);
 	T_RUN(test_batch_same);
+	T_RUN(test_mem_offsets);
 	return t_done();
 }
