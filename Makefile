@@ -29,7 +29,7 @@ FUZZ_CC ?= clang
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
 
-PKGS := libpcap libbpf openssl sqlite3
+PKGS := libpcap libbpf openssl sqlite3 libpq
 # DPDK's librte_vhost: only cotrackd's vhost-user port uses it, and only
 # that file sees its flags (they force -march and an -include).
 DPDK_CFLAGS := $(shell $(PKG_CONFIG) --cflags libdpdk 2>/dev/null)

@@ -5,6 +5,7 @@
 
 #include "cotrack/pkt.h"
 #include "store.h"
+#include "store_pg.h"
 
 /*
  * Schema 2 adds the workload names (record version 2), NULL when the
@@ -82,6 +83,8 @@ static const char schema[] =
 
 const char *cot_store_errmsg(const struct cot_store *st)
 {
+	if (st->pg)
+		return cot_store_pg_errmsg(st->pg);
 	return st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
@@ -240,6 +243,14 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (cot_store_is_pg(path)) {
+		if (mode != COT_STORE_RW) {
+			snprintf(err, errlen,
+				 "reading PostgreSQL is not supported yet");
+			return -COT_ENOTSUP;
+		}
+		return cot_store_pg_open(&st->pg, path, sync_full, err, errlen);
+	}
 	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		goto err;
@@ -306,6 +317,7 @@ err:
 
 void cot_store_close(struct cot_store *st)
 {
+	cot_store_pg_close(st->pg);
 	sqlite3_finalize(st->ins_rec);
 	sqlite3_finalize(st->upd_stream);
 	sqlite3_finalize(st->ins_event);
@@ -317,8 +329,11 @@ void cot_store_close(struct cot_store *st)
 
 int cot_store_begin(struct cot_store *st)
 {
-	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc;
 
+	if (st->pg)
+		return cot_store_pg_begin(st->pg);
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		st->in_tx = 1;
 	return map_rc(rc);
@@ -326,8 +341,11 @@ int cot_store_begin(struct cot_store *st)
 
 int cot_store_commit(struct cot_store *st)
 {
-	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	int rc;
 
+	if (st->pg)
+		return cot_store_pg_commit(st->pg);
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		int ret = map_rc(rc);
 
@@ -340,6 +358,10 @@ int cot_store_commit(struct cot_store *st)
 
 void cot_store_rollback(struct cot_store *st)
 {
+	if (st->pg) {
+		cot_store_pg_rollback(st->pg);
+		return;
+	}
 	if (sqlite3_get_autocommit(st->db) == 0)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_tx = 0;
@@ -362,6 +384,9 @@ int cot_store_stream(struct cot_store *st, const char *tracker, uint64_t epoch,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -COT_EIO;
 
+	if (st->pg)
+		return cot_store_pg_stream(st->pg, tracker, epoch, fingerprint,
+					   now_ns, out);
 	memset(out, 0, sizeof(*out));
 	/* Other streams of this tracker, newest first. */
 	if (sqlite3_prepare_v2(
@@ -443,6 +468,8 @@ int cot_store_stream_update(struct cot_store *st, int64_t id, uint64_t last_seq,
 {
 	sqlite3_stmt *s = st->upd_stream;
 
+	if (st->pg)
+		return cot_store_pg_stream_update(st->pg, id, last_seq, hash);
 	sqlite3_bind_int64(s, 1, (int64_t)last_seq);
 	sqlite3_bind_blob(s, 2, hash, COT_CHAIN_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, id);
@@ -497,6 +524,9 @@ int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 	sqlite3_stmt *s = st->ins_rec;
 	int i = 1;
 
+	if (st->pg)
+		return cot_store_pg_put(st->pg, stream, r, added_ns, stored_ns,
+					hash);
 	sqlite3_bind_int64(s, i++, stream);
 	sqlite3_bind_int64(s, i++, (int64_t)r->seq);
 	sqlite3_bind_text(s, i++, r->vm, -1, SQLITE_STATIC);
@@ -539,6 +569,8 @@ int cot_store_hash(struct cot_store *st, int64_t stream, uint64_t seq,
 	sqlite3_stmt *s = st->get_hash;
 	int rc, ret = -COT_ENOENT;
 
+	if (st->pg)
+		return cot_store_pg_hash(st->pg, stream, seq, hash);
 	if (seq == 0) {
 		cot_chain_init(hash);
 		return 0;
@@ -571,6 +603,9 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 {
 	sqlite3_stmt *s = st->ins_event;
 
+	if (st->pg)
+		return cot_store_pg_event(st->pg, time_ns, kind, tracker,
+					  stream, first, last, peer, detail);
 	sqlite3_bind_int64(s, 1, (int64_t)time_ns);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	bind_text_or_null(s, 3, tracker);

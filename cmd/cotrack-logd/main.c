@@ -20,6 +20,7 @@
 #include "host/cli.h"
 #include "host/ipfix.h"
 #include "host/log.h"
+#include "host/store_pg.h"
 #include "logd.h"
 
 static struct logd D;
@@ -33,7 +34,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
+		"usage: cotrack-logd --db FILE|URL [--listen HOST:PORT]\n"
 		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
 		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
 		"         [--port-file FILE] [--tls12-tracker NAME]...\n"
@@ -41,6 +42,17 @@ static void usage(FILE *f)
 		"          [--ipfix-state FILE]]\n"
 		"         [--web [ADDR:]PORT [--web-cert FILE --web-key FILE]\n"
 		"          [--web-token FILE]] [-v|-q]\n"
+		"  --db FILE     the SQLite database (made if absent)\n"
+		"  --db URL      postgresql://... or postgres://...: a "
+		"PostgreSQL\n"
+		"                database (a libpq connection URI; the tables "
+		"are "
+		"made if\n"
+		"                absent); several logd instances may share "
+		"one\n"
+		"                (docs/logd.md); --web and --ipfix need SQLite "
+		"for "
+		"now\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -53,7 +65,11 @@ static void usage(FILE *f)
 		"  --sync full   fsync each commit (default; survives power "
 		"loss)\n"
 		"  --sync normal fsync at checkpoints (survives a killed "
-		"logd)\n"
+		"logd);\n"
+		"                on PostgreSQL synchronous_commit off (a "
+		"crashed\n"
+		"                server may lose the last acknowledged "
+		"commits)\n"
 		"  --port-file   write the bound port there once listening\n"
 		"  --tls12-tracker NAME  let the tracker whose certificate "
 		"CN is NAME\n"
@@ -387,6 +403,12 @@ int main(int argc, char **argv)
 		return COT_EXIT_USAGE;
 	}
 
+	if (cot_store_is_pg(db) && (wport[0] || ipfix)) {
+		log_warnx("--web and --ipfix read SQLite only, not "
+			  "--db postgresql://...");
+		return COT_EXIT_USAGE;
+	}
+
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
@@ -466,7 +488,9 @@ int main(int argc, char **argv)
 	lfd = listen_on(host, port);
 	if (port_file)
 		write_port_file(port_file, lfd);
-	log_info("listening on %s:%s, database %s (sync %s)", host, port, db,
+	/* a URL may carry a password: not in the log */
+	log_info("listening on %s:%s, database %s (sync %s)", host, port,
+		 cot_store_is_pg(db) ? "on PostgreSQL" : db,
 		 sync_full ? "full" : "normal");
 
 	pthread_attr_init(&attr);
