@@ -7,8 +7,11 @@
 #   tests/tools/pg.sh stop DIR      stop it (fast shutdown), keep the data
 #   tests/tools/pg.sh kill DIR      SIGKILL the postmaster (crash), keep data
 #   tests/tools/pg.sh restart DIR   stop + start
-#   tests/tools/pg.sh url DIR       postgresql:// URL of the database "cotrack"
-#   tests/tools/pg.sh psql DIR ARGS...  psql on it
+#   tests/tools/pg.sh url DIR [NAME]   postgresql:// URL of database NAME
+#                                   (default "cotrack")
+#   tests/tools/pg.sh createdb DIR NAME  make database NAME (if absent)
+#   tests/tools/pg.sh psql DIR ARGS...  psql on "cotrack" (or $PG_DB):
+#                                   unaligned, tuples only, "|" between
 #   tests/tools/pg.sh destroy DIR   stop and remove DIR
 #   tests/tools/pg.sh have          exit 0 when the binaries are installed
 #
@@ -17,7 +20,7 @@
 # it.  Every wait is bounded.
 set -u
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
-cmd=${1:?usage: pg.sh start|stop|kill|restart|url|psql|destroy|have DIR}
+cmd=${1:?usage: pg.sh start|stop|kill|restart|url|createdb|psql|destroy|have DIR}
 dir=${2:-}
 
 as_owner() {
@@ -33,7 +36,7 @@ url() {
 	# libpq: a host starting with / (percent-encoded) is a socket directory
 	local enc
 	enc=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$dir/sock")
-	echo "postgresql://postgres@$enc/cotrack"
+	echo "postgresql://postgres@$enc/${1:-cotrack}"
 }
 
 start() {
@@ -90,8 +93,12 @@ start) start ;;
 stop) stop ;;
 kill) killpg ;;
 restart) stop && start >/dev/null ;;
-url) dir=$(cd "$dir" && pwd) && url ;;
-psql) shift 2; as_owner "$PGBIN/psql" -h "$dir/sock" -U postgres -d cotrack -X -Atq -v ON_ERROR_STOP=1 "$@" ;;
+url) dir=$(cd "$dir" && pwd) && url "${3:-}" ;;
+createdb)
+	as_owner "$PGBIN/psql" -h "$dir/sock" -U postgres -d postgres -XAtqc \
+		"SELECT 1 FROM pg_database WHERE datname = '$3'" | grep -q 1 ||
+		as_owner "$PGBIN/createdb" -h "$dir/sock" -U postgres "$3" ;;
+psql) shift 2; as_owner "$PGBIN/psql" -h "$dir/sock" -U postgres -d "${PG_DB:-cotrack}" -X -Atq -v ON_ERROR_STOP=1 "$@" ;;
 destroy) stop; rm -rf "$dir" ;;
 *) echo "pg.sh: unknown command $cmd" >&2; exit 2 ;;
 esac
