@@ -74,15 +74,16 @@ stop() {
 	as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >/dev/null
 }
 
+# the whole server dies at once (postmaster and backends), as in a crash
+# or an OOM kill of the cgroup: the next start runs crash recovery
 killpg() {
-	local pid
+	local pid kids i
 	pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null) || return 0
-	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	local i
-	for i in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	# the backends notice the postmaster is gone and exit; wait for them
+	[ -n "$pid" ] || return 0
+	kids=$(pgrep -P "$pid")
+	kill -KILL "$pid" $kids 2>/dev/null
 	for i in $(seq 100); do
-		pgrep -u nobody -f "postgres.*$dir" >/dev/null 2>&1 || break
+		kill -0 "$pid" $kids 2>/dev/null || break
 		sleep 0.1
 	done
 }
