@@ -792,3 +792,44 @@ int cot_store_pg_event(struct cot_store_pg *p, uint64_t time_ns,
 	v[7] = detail;
 	return run_cmd(p, "ins_event", 8, v, NULL, NULL);
 }
+
+int cot_store_pg_exec(struct cot_store_pg *p, const char *sql, int n,
+		      const char *const *v, const int *len, const int *fmt)
+{
+	PGresult *r;
+	int rc = pipe_flush(p);
+
+	if (rc)
+		return rc;
+	r = PQexecParams(p->c, sql, n, NULL, v, len, fmt, 0);
+	rc = PQresultStatus(r) == PGRES_COMMAND_OK ||
+			     PQresultStatus(r) == PGRES_TUPLES_OK
+		     ? 0
+		     : res_rc(p, r, "statement");
+	PQclear(r);
+	return rc;
+}
+
+int cot_store_pg_text(struct cot_store_pg *p, const char *sql, char *out,
+		      size_t outlen)
+{
+	PGresult *r;
+	int rc = pipe_flush(p);
+
+	out[0] = '\0';
+	if (rc)
+		return rc;
+	r = PQexec(p->c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = res_rc(p, r, "query");
+	} else if (PQntuples(r) > 0 && PQnfields(r) > 0) {
+		if ((size_t)PQgetlength(r, 0, 0) >= outlen) {
+			set_err(p, "query", "answer too long");
+			rc = -COT_EMSGSIZE;
+		} else {
+			snprintf(out, outlen, "%s", PQgetvalue(r, 0, 0));
+		}
+	}
+	PQclear(r);
+	return rc;
+}

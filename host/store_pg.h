@@ -65,4 +65,16 @@ int cot_store_pg_event(struct cot_store_pg *p, uint64_t time_ns,
 		       uint64_t first, uint64_t last, const char *peer,
 		       const char *detail);
 
+/*
+ * For cotrack-logd --migrate-from: run @sql with @n parameters (text, or
+ * binary where @fmt says; NULL values are SQL NULL) inside the caller's
+ * transaction.  cot_store_pg_exec expects no rows; cot_store_pg_text
+ * copies the first row's first column, as text, into @out ("" for
+ * none).  Return 0 or a negative code (cot_store_pg_errmsg says why).
+ */
+int cot_store_pg_exec(struct cot_store_pg *p, const char *sql, int n,
+		      const char *const *v, const int *len, const int *fmt);
+int cot_store_pg_text(struct cot_store_pg *p, const char *sql, char *out,
+		      size_t outlen);
+
 #endif

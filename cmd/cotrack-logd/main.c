@@ -42,6 +42,8 @@ static void usage(FILE *f)
 		"          [--ipfix-state FILE]]\n"
 		"         [--web [ADDR:]PORT [--web-cert FILE --web-key FILE]\n"
 		"          [--web-token FILE]] [-v|-q]\n"
+		"       cotrack-logd --migrate-from FILE.sqlite --db "
+		"postgresql://...\n"
 		"  --db FILE     the SQLite database (made if absent)\n"
 		"  --db URL      postgresql://... or postgres://...: a "
 		"PostgreSQL\n"
@@ -53,6 +55,17 @@ static void usage(FILE *f)
 		"                (docs/logd.md); --web and --ipfix need SQLite "
 		"for "
 		"now\n"
+		"  --migrate-from FILE  copy the SQLite store FILE into the "
+		"PostgreSQL\n"
+		"                --db (streams, records, events; ids, seqs and "
+		"hashes as\n"
+		"                they are; one transaction, progress every "
+		"100000 "
+		"records),\n"
+		"                then exit; an empty target is filled, one "
+		"with "
+		"the same\n"
+		"                data left alone, any other refused (exit 1)\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -225,6 +238,7 @@ int main(int argc, char **argv)
 		{ "web-cert", required_argument, NULL, 'E' },
 		{ "web-key", required_argument, NULL, 'K' },
 		{ "web-token", required_argument, NULL, 'O' },
+		{ "migrate-from", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -233,7 +247,7 @@ int main(int argc, char **argv)
 	char host[256] = "127.0.0.1", port[8] = "6514";
 	char ca[4096] = "", cert[4096] = "", key[4096] = "", err[512];
 	const char *db = NULL, *port_file = NULL, *ipfix = NULL;
-	const char *ipfix_state = NULL;
+	const char *ipfix_state = NULL, *migrate_from = NULL;
 	static struct logd_export X;
 	static struct logd_web Wb;
 	char whost[256] = "127.0.0.1", wport[8] = "";
@@ -376,6 +390,9 @@ int main(int argc, char **argv)
 		case 'O':
 			web_token = optarg;
 			break;
+		case 'M':
+			migrate_from = optarg;
+			break;
 		case 'v':
 			verbosity = 2;
 			break;
@@ -391,6 +408,14 @@ int main(int argc, char **argv)
 		}
 	}
 	log_verbosity = verbosity;
+	if (migrate_from) {
+		if (!db || !cot_store_is_pg(db) || optind != argc) {
+			log_warnx("--migrate-from FILE needs --db "
+				  "postgresql://... and nothing else");
+			return COT_EXIT_USAGE;
+		}
+		return logd_migrate(migrate_from, db);
+	}
 	if (!db || !ca[0] || !cert[0] || !key[0] || optind != argc) {
 		if (optind != argc)
 			log_warnx("unexpected argument '%s'", argv[optind]);
