@@ -27,13 +27,30 @@
 #define PART_CACHE     64      /* days whose partition is known */
 #define PART_PAST      31      /* days back a partition is made on demand */
 #define PIPE_MAX       512     /* inserts queued before results are read */
-#define NPARAM	       38      /* cot_store_pg_put's parameters */
+#define NPARAM	       38      /* parameters per record */
+#define ROWS	       64      /* records per INSERT statement */
+#define ROWS_SQL_MAX   20000   /* an INSERT of ROWS records, as text */
 #define LOCK_PART      7434101 /* advisory lock: partition creation */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 
+/* A record waiting for its multi-row INSERT (the caller's may change). */
+struct pend {
+	struct cot_rec r;
+	int64_t stream;
+	uint64_t added_ns, stored_ns;
+	uint8_t hash[COT_CHAIN_LEN];
+};
+
 struct cot_store_pg {
 	PGconn *c;
+	struct pend pend[ROWS];
+	int npend;
+	/* the parameters of one INSERT of up to ROWS records */
+	const char *pv[ROWS * NPARAM];
+	int plen[ROWS * NPARAM], pfmt[ROWS * NPARAM];
+	char pbuf[ROWS * NPARAM][24];
+	char rows_sql[ROWS_SQL_MAX];
 	int sync_full;
 	int in_tx;
 	int queued; /* inserts sent in pipeline mode, results unread */
@@ -45,6 +62,8 @@ struct cot_store_pg {
 	int ndays, next_day;
 	char err[512];
 };
+
+static int pipe_flush(struct cot_store_pg *p);
 
 /*
  * The span level (store.h, COT_STORE_SPAN) as a function: PostgreSQL's
@@ -105,11 +124,6 @@ static const char schema[] =
 static const struct {
 	const char *name, *sql;
 } stmts[] = {
-	{ "ins_rec",
-	  "INSERT INTO records(stream, " COT_STORE_REC_COLS
-	  ", added_ns, stored_ns, hash) VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,"
-	  "$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,"
-	  "$26,$27,$28,$29,$30,$31,$32,$33,$34,$35,$36,$37,$38)" },
 	{ "upd_stream",
 	  "UPDATE streams SET last_seq=$1, last_hash=$2 WHERE id=$3" },
 	{ "ins_event",
@@ -128,6 +142,10 @@ static const struct {
 	  " ON CONFLICT (tracker, epoch) DO NOTHING RETURNING id" },
 	{ "has_part", "SELECT to_regclass($1) IS NOT NULL" },
 };
+
+#define INS_ROWS_HEAD                                                          \
+	"INSERT INTO records(stream, " COT_STORE_REC_COLS                      \
+	", added_ns, stored_ns, hash) VALUES "
 /* clang-format on */
 
 int cot_store_is_pg(const char *path)
@@ -190,6 +208,27 @@ static void notice(void *arg, const char *msg)
 	log_debug("postgresql: %s", msg);
 }
 
+/* INSERT of @n records into p->rows_sql (n <= ROWS fits ROWS_SQL_MAX). */
+static const char *rows_sql(struct cot_store_pg *p, int n)
+{
+	size_t o = (size_t)snprintf(p->rows_sql, sizeof(p->rows_sql), "%s",
+				    INS_ROWS_HEAD);
+	int i, k;
+
+	/* bounded: n <= ROWS rows of NPARAM parameters */
+	for (i = 0; i < n && o < sizeof(p->rows_sql); i++)
+		for (k = 0; k < NPARAM && o < sizeof(p->rows_sql); k++)
+			o += (size_t)snprintf(p->rows_sql + o,
+					      sizeof(p->rows_sql) - o,
+					      "%s$%d%s",
+					      k	  ? ""
+					      : i ? ",("
+						  : "(",
+					      i * NPARAM + k + 1,
+					      k == NPARAM - 1 ? ")" : ",");
+	return p->rows_sql;
+}
+
 /* Per session: commit mode and prepared statements (lost on reconnect). */
 static int session_setup(struct cot_store_pg *p)
 {
@@ -205,6 +244,12 @@ static int session_setup(struct cot_store_pg *p)
 		r = PQprepare(p->c, stmts[i].name, stmts[i].sql, 0, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			rc = res_rc(p, r, stmts[i].name);
+		PQclear(r);
+	}
+	if (!rc) {
+		r = PQprepare(p->c, "ins_rows", rows_sql(p, ROWS), 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			rc = res_rc(p, r, "ins_rows");
 		PQclear(r);
 	}
 	p->failed = 0;
@@ -270,7 +315,7 @@ void cot_store_pg_close(struct cot_store_pg *p)
  * bounded by the results libpq can deliver: one per query, a NULL after
  * each, the sync; a dead connection ends it early.
  */
-static int pipe_flush(struct cot_store_pg *p)
+static int pipe_drain(struct cot_store_pg *p)
 {
 	PGresult *r;
 	int rc = 0, n, max;
@@ -514,7 +559,8 @@ int cot_store_pg_commit(struct cot_store_pg *p)
 
 void cot_store_pg_rollback(struct cot_store_pg *p)
 {
-	pipe_flush(p);
+	p->npend = 0; /* never sent */
+	pipe_drain(p);
 	if (PQstatus(p->c) == CONNECTION_OK &&
 	    PQtransactionStatus(p->c) != PQTRANS_IDLE)
 		PQclear(PQexec(p->c, "ROLLBACK"));
@@ -680,23 +726,17 @@ static const char *str_or_null(const char *s)
 	return s[0] ? s : NULL;
 }
 
-int cot_store_pg_put(struct cot_store_pg *p, int64_t stream,
-		     const struct cot_rec *r, uint64_t added_ns,
-		     uint64_t stored_ns,
-		     const uint8_t hash[static COT_CHAIN_LEN])
+/* The NPARAM parameters of @e at @v, @len, @fmt, @buf. */
+static void fill_row(const struct pend *e, const char **v, int *len, int *fmt,
+		     char (*buf)[24])
 {
-	char buf[NPARAM][24];
-	const char *v[NPARAM];
-	int len[NPARAM] = { 0 }, fmt[NPARAM] = { 0 }, i = 0, rc;
+	const struct cot_rec *r = &e->r;
 	const struct cot_rec_owner *o[2] = { &r->src_owner, &r->dst_owner };
-	int k;
+	int i = 0, k;
 
-	if (p->failed)
-		return -COT_EIO;
-	rc = part_ensure(p, (int64_t)r->first_ns);
-	if (rc)
-		return rc;
-	par_i64(v, buf, i++, 1, stream);
+	memset(len, 0, NPARAM * sizeof(*len));
+	memset(fmt, 0, NPARAM * sizeof(*fmt));
+	par_i64(v, buf, i++, 1, e->stream);
 	par_i64(v, buf, i++, 1, (int64_t)r->seq);
 	v[i++] = r->vm;
 	par_i64(v, buf, i++, 1, r->proto);
@@ -735,20 +775,72 @@ int cot_store_pg_put(struct cot_store_pg *p, int64_t stream,
 		v[i++] = NULL;
 	}
 	par_i64(v, buf, i++, r->inner_conns != 0, r->inner_conns);
-	par_i64(v, buf, i++, 1, (int64_t)added_ns);
-	par_i64(v, buf, i++, 1, (int64_t)stored_ns);
-	par_bin(v, len, fmt, i++, hash, COT_CHAIN_LEN);
+	par_i64(v, buf, i++, 1, (int64_t)e->added_ns);
+	par_i64(v, buf, i++, 1, (int64_t)e->stored_ns);
+	par_bin(v, len, fmt, i++, e->hash, COT_CHAIN_LEN);
+}
 
+/*
+ * Send the waiting records as one INSERT (prepared for ROWS records,
+ * else made for their number) in pipeline mode; results are read now
+ * and then, so the server's replies never fill the socket while libpq
+ * waits to send (a blocking pipeline).
+ */
+static int rows_send(struct cot_store_pg *p)
+{
+	int i, n = p->npend, ok;
+
+	if (!n)
+		return 0;
+	p->npend = 0;
+	/* bounded: n <= ROWS */
+	for (i = 0; i < n; i++)
+		fill_row(&p->pend[i], p->pv + i * NPARAM, p->plen + i * NPARAM,
+			 p->pfmt + i * NPARAM, p->pbuf + i * NPARAM);
 	if (PQpipelineStatus(p->c) == PQ_PIPELINE_OFF &&
 	    !PQenterPipelineMode(p->c))
 		return res_rc(p, NULL, "entering pipeline mode");
-	if (!PQsendQueryPrepared(p->c, "ins_rec", NPARAM, v, len, fmt, 0))
+	if (n == ROWS)
+		ok = PQsendQueryPrepared(p->c, "ins_rows", n * NPARAM, p->pv,
+					 p->plen, p->pfmt, 0);
+	else
+		ok = PQsendQueryParams(p->c, rows_sql(p, n), n * NPARAM, NULL,
+				       p->pv, p->plen, p->pfmt, 0);
+	if (!ok)
 		return res_rc(p, NULL, "insert");
-	/* Read results now and then: the server's replies must not fill
-	 * the socket while libpq waits to send (a blocking pipeline). */
 	if (++p->queued >= PIPE_MAX)
-		return pipe_flush(p);
+		return pipe_drain(p);
 	return 0;
+}
+
+/* Everything sent, every result read, pipeline mode left. */
+static int pipe_flush(struct cot_store_pg *p)
+{
+	int rc = rows_send(p), rc2 = pipe_drain(p);
+
+	return rc ? rc : rc2;
+}
+
+int cot_store_pg_put(struct cot_store_pg *p, int64_t stream,
+		     const struct cot_rec *r, uint64_t added_ns,
+		     uint64_t stored_ns,
+		     const uint8_t hash[static COT_CHAIN_LEN])
+{
+	struct pend *e;
+	int rc;
+
+	if (p->failed)
+		return -COT_EIO;
+	rc = part_ensure(p, (int64_t)r->first_ns);
+	if (rc)
+		return rc;
+	e = &p->pend[p->npend++];
+	e->r = *r;
+	e->stream = stream;
+	e->added_ns = added_ns;
+	e->stored_ns = stored_ns;
+	memcpy(e->hash, hash, COT_CHAIN_LEN);
+	return p->npend == ROWS ? rows_send(p) : 0;
 }
 
 int cot_store_pg_hash(struct cot_store_pg *p, int64_t stream, uint64_t seq,
