@@ -866,22 +866,41 @@ int cot_store_pg_hash(struct cot_store_pg *p, int64_t stream, uint64_t seq,
 	return rc;
 }
 
+/*
+ * A copy of @s for a text column: PostgreSQL refuses invalid UTF-8, and
+ * an event's strings can come from anyone who reaches the port (a
+ * refused certificate's subject), so bytes outside printable ASCII
+ * become '?' rather than cost the event.  NULL stays NULL.
+ */
+static const char *ascii(char *buf, size_t cap, const char *s)
+{
+	size_t i;
+
+	if (!s)
+		return NULL;
+	/* bounded by @cap */
+	for (i = 0; s[i] && i + 1 < cap; i++)
+		buf[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+	buf[i] = '\0';
+	return buf;
+}
+
 int cot_store_pg_event(struct cot_store_pg *p, uint64_t time_ns,
 		       const char *kind, const char *tracker, int64_t stream,
 		       uint64_t first, uint64_t last, const char *peer,
 		       const char *detail)
 {
-	char buf[8][24];
+	char buf[8][24], t[256], pe[128], d[1024];
 	const char *v[8];
 
 	par_i64(v, buf, 0, 1, (int64_t)time_ns);
 	v[1] = kind;
-	v[2] = tracker;
+	v[2] = ascii(t, sizeof(t), tracker);
 	par_i64(v, buf, 3, stream != 0, stream);
 	par_i64(v, buf, 4, first != 0, (int64_t)first);
 	par_i64(v, buf, 5, last != 0, (int64_t)last);
-	v[6] = peer;
-	v[7] = detail;
+	v[6] = ascii(pe, sizeof(pe), peer);
+	v[7] = ascii(d, sizeof(d), detail);
 	return run_cmd(p, "ins_event", 8, v, NULL, NULL);
 }
 
