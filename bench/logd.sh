@@ -88,10 +88,10 @@ for store in $stores; do
 				if [ $store = pg ]; then
 					gen bench "$port" "$n" "$rate" "$tmp/out.1"
 				else
-					gen bench "$port" $((n / 2)) $((rate / 2)) "$tmp/out.1"
+					port1=$port
 					logd_up "$db" "$sync"
+					gen bench "$port1" $((n / 2)) $((rate / 2)) "$tmp/out.1"
 					gen bench2 "$port" $((n - n / 2)) $((rate - rate / 2)) "$tmp/out.2"
-					n=$((n / 2 + n - n / 2))
 				fi ;;
 			esac
 			rc=0

@@ -239,6 +239,16 @@ static int session_setup(struct cot_store_pg *p)
 	PQsetNoticeProcessor(p->c, notice, NULL);
 	rc = exec_ok(p, p->sync_full ? "SET synchronous_commit = on"
 				     : "SET synchronous_commit = off");
+	/*
+	 * A stream row locked by an instance that stopped answering (cut
+	 * off mid-transaction) must not stall this instance's one
+	 * connection, and so every tracker on it: a lock wait fails the
+	 * batch after 5 s (the tracker resends); the server ends a session
+	 * idle inside a transaction for 60 s, freeing its locks.
+	 */
+	if (!rc)
+		rc = exec_ok(p, "SET lock_timeout = '5s'; SET "
+				"idle_in_transaction_session_timeout = '60s'");
 	/* bounded: the fixed list of statements */
 	for (i = 0; !rc && i < COT_ARRAY_SIZE(stmts); i++) {
 		r = PQprepare(p->c, stmts[i].name, stmts[i].sql, 0, NULL);
@@ -256,10 +266,28 @@ static int session_setup(struct cot_store_pg *p)
 	return rc;
 }
 
-/* The schema, in one transaction, under an advisory lock. */
+/*
+ * The schema, in one transaction, under an advisory lock; skipped when
+ * it is there (meta says schema 3): its DDL would wait for, and then
+ * hold up, the inserts of the instances already running.
+ */
 static int make_schema(struct cot_store_pg *p)
 {
-	int rc = exec_ok(p, "BEGIN");
+	PGresult *r = PQexec(p->c, "SELECT to_regclass('meta') IS NOT NULL"
+				   " AND to_regclass('records') IS NOT NULL");
+	int rc, have = PQresultStatus(r) == PGRES_TUPLES_OK &&
+		       PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+
+	PQclear(r);
+	if (have) {
+		r = PQexec(p->c, "SELECT v FROM meta WHERE k = 'schema'");
+		have = PQresultStatus(r) == PGRES_TUPLES_OK &&
+		       PQntuples(r) == 1 && !strcmp(PQgetvalue(r, 0, 0), "3");
+		PQclear(r);
+		if (have)
+			return 0;
+	}
+	rc = exec_ok(p, "BEGIN");
 
 	if (!rc)
 		rc = exec_ok(p, schema);
