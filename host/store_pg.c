@@ -161,13 +161,17 @@ const char *cot_store_pg_errmsg(const struct cot_store_pg *p)
 
 static void set_err(struct cot_store_pg *p, const char *what, const char *msg)
 {
-	size_t n;
+	size_t n, i;
 
 	snprintf(p->err, sizeof(p->err), "%s: %s", what,
 		 msg && msg[0] ? msg : "unknown error");
 	n = strlen(p->err);
 	while (n && (p->err[n - 1] == '\n' || p->err[n - 1] == ' '))
 		p->err[--n] = '\0';
+	/* one log line: libpq's DETAIL and CONTEXT lines joined */
+	for (i = 0; i < n; i++)
+		if (p->err[i] == '\n' || p->err[i] == '\t')
+			p->err[i] = ' ';
 }
 
 /* A failed result's code: a lost connection and anything unknown EIO. */
