@@ -55,6 +55,7 @@ struct cot_store_pg {
 	int in_tx;
 	int queued; /* inserts sent in pipeline mode, results unread */
 	int failed; /* an error in this transaction: only rollback helps */
+	int ready;  /* the session's settings and statements are in place */
 	unsigned backoff_ms;
 	uint64_t retry_ns; /* no reconnection attempt before this */
 	int64_t pre_day;   /* day whose neighbours were made in advance */
@@ -267,6 +268,7 @@ static int session_setup(struct cot_store_pg *p)
 		PQclear(r);
 	}
 	p->failed = 0;
+	p->ready = !rc;
 	return rc;
 }
 
@@ -392,7 +394,7 @@ static int ensure_conn(struct cot_store_pg *p)
 {
 	uint64_t now;
 
-	if (PQstatus(p->c) == CONNECTION_OK)
+	if (PQstatus(p->c) == CONNECTION_OK && p->ready)
 		return 0;
 	now = cot_clock_mono_ns();
 	if (now < p->retry_ns) {
@@ -404,9 +406,9 @@ static int ensure_conn(struct cot_store_pg *p)
 		if (PQstatus(p->c) != CONNECTION_OK)
 			set_err(p, "reconnecting", PQerrorMessage(p->c));
 		p->retry_ns = now + (uint64_t)p->backoff_ms * 1000000u;
-		p->backoff_ms = COT_MIN(2 * p->backoff_ms, BACKOFF_MAX_MS);
 		log_warnx("postgresql: %s; next attempt in %u ms", p->err,
 			  p->backoff_ms);
+		p->backoff_ms = COT_MIN(2 * p->backoff_ms, BACKOFF_MAX_MS);
 		return -COT_EIO;
 	}
 	log_info("postgresql: reconnected");
