@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cotrack/pkt.h"
+#include "host/recrow.h"
 #include "store.h"
 #include "store_pg.h"
 
@@ -620,96 +621,9 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	return step_done(s);
 }
 
-/* NULL reads as ""; a value that does not fit is malformed. */
-static int row_str(sqlite3_stmt *s, int c, char *dst, size_t cap)
-{
-	const unsigned char *v = sqlite3_column_text(s, c);
-	int n = sqlite3_column_bytes(s, c);
-
-	dst[0] = '\0';
-	if (!v)
-		return 0;
-	if (n < 0 || (size_t)n >= cap || strlen((const char *)v) != (size_t)n)
-		return -COT_EBADMSG;
-	memcpy(dst, v, (size_t)n + 1);
-	return 0;
-}
-
-static int row_owner(sqlite3_stmt *s, int *c, struct cot_rec_owner *o)
-{
-	int64_t pid = sqlite3_column_int64(s, *c);
-
-	if (pid < 0 || pid > UINT32_MAX)
-		return -COT_EBADMSG;
-	o->pid = (uint32_t)pid;
-	if (row_str(s, *c + 1, o->comm, sizeof(o->comm)) < 0 ||
-	    row_str(s, *c + 2, o->cgroup, sizeof(o->cgroup)) < 0)
-		return -COT_EBADMSG;
-	*c += 3;
-	return 0;
-}
-
-/* The tunnel columns at @c: all NULL (none) or a known type, an id
- * and two 16-byte addresses; inner_conns NULL (0) or a 32-bit count. */
-static int row_tun(sqlite3_stmt *s, int c, struct cot_rec *r)
-{
-	int64_t type = sqlite3_column_int64(s, c);
-	int64_t id = sqlite3_column_int64(s, c + 1);
-	int64_t inner = sqlite3_column_int64(s, c + 4);
-
-	if (inner < 0 || inner > UINT32_MAX)
-		return -COT_EBADMSG;
-	r->inner_conns = (uint32_t)inner;
-	if (sqlite3_column_type(s, c) == SQLITE_NULL)
-		return 0;
-	if (type <= 0 || type >= COT_TUN__COUNT || id < 0 || id > UINT32_MAX ||
-	    sqlite3_column_bytes(s, c + 2) != 16 ||
-	    sqlite3_column_bytes(s, c + 3) != 16)
-		return -COT_EBADMSG;
-	r->tun_type = (uint8_t)type;
-	r->tun_id = (uint32_t)id;
-	memcpy(r->tun_src.b, sqlite3_column_blob(s, c + 2), 16);
-	memcpy(r->tun_dst.b, sqlite3_column_blob(s, c + 3), 16);
-	return 0;
-}
-
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 {
-	const unsigned char *vm;
-	int c = col;
+	struct cot_dbq q = COT_DBQ_STMT(s);
 
-	memset(r, 0, sizeof(*r));
-	r->seq = (uint64_t)sqlite3_column_int64(s, c++);
-	vm = sqlite3_column_text(s, c++);
-	if (vm)
-		snprintf(r->vm, sizeof(r->vm), "%s", (const char *)vm);
-	r->proto = (uint8_t)sqlite3_column_int(s, c++);
-	r->ipproto = (uint8_t)sqlite3_column_int(s, c++);
-	r->tcp_state = (uint8_t)sqlite3_column_int(s, c++);
-	r->end = (uint8_t)sqlite3_column_int(s, c++);
-	r->seen_by = (uint8_t)sqlite3_column_int(s, c++);
-	r->flags = (uint8_t)sqlite3_column_int(s, c++);
-	r->tcp_flags_fwd = (uint8_t)sqlite3_column_int(s, c++);
-	r->tcp_flags_rev = (uint8_t)sqlite3_column_int(s, c++);
-	r->sport = (uint16_t)sqlite3_column_int(s, c++);
-	r->dport = (uint16_t)sqlite3_column_int(s, c++);
-	if (sqlite3_column_bytes(s, c) != 16 ||
-	    sqlite3_column_bytes(s, c + 1) != 16)
-		return -COT_EBADMSG;
-	memcpy(r->src.b, sqlite3_column_blob(s, c), 16);
-	memcpy(r->dst.b, sqlite3_column_blob(s, c + 1), 16);
-	c += 2;
-	r->first_ns = (uint64_t)sqlite3_column_int64(s, c++);
-	r->last_ns = (uint64_t)sqlite3_column_int64(s, c++);
-	r->pkts_fwd = (uint64_t)sqlite3_column_int64(s, c++);
-	r->bytes_fwd = (uint64_t)sqlite3_column_int64(s, c++);
-	r->pkts_rev = (uint64_t)sqlite3_column_int64(s, c++);
-	r->bytes_rev = (uint64_t)sqlite3_column_int64(s, c++);
-	r->netns = (uint32_t)sqlite3_column_int64(s, c++);
-	if (row_owner(s, &c, &r->src_owner) < 0 ||
-	    row_owner(s, &c, &r->dst_owner) < 0 ||
-	    row_str(s, c++, r->src_name, sizeof(r->src_name)) < 0 ||
-	    row_str(s, c++, r->dst_name, sizeof(r->dst_name)) < 0)
-		return -COT_EBADMSG;
-	return row_tun(s, c, r);
+	return cot_rec_from_row(&q, col, r);
 }

@@ -20,8 +20,10 @@
 #include <unistd.h>
 
 #include "host/clock.h"
+#include "host/db.h"
 #include "host/ipfix.h"
 #include "host/log.h"
+#include "host/recrow.h"
 #include "logd.h"
 
 #define POLL_MS	     250
@@ -38,7 +40,9 @@ struct cursor {
 
 struct exp {
 	struct logd_export *cfg;
-	struct cot_store st;
+	struct cot_store st; /* SQLite */
+	struct cot_db db;    /* the reads, on either store */
+	struct cot_dbq *streams, *q;
 	struct cot_ipfix *x;
 	struct cursor *cur;
 	size_t ncur, capcur;
@@ -185,25 +189,27 @@ static void drop_exporter(struct exp *e, const char *err)
  * One stream's records after its cursor, at most BATCH: sent, then the
  * cursor moves.  Returns records sent, or -1 (transport error).
  */
-static int export_stream(struct exp *e, sqlite3_stmt *q, struct cursor *c)
+static int export_stream(struct exp *e, struct cursor *c)
 {
+	struct cot_dbq *q = e->q;
 	char err[256];
 	uint64_t last = c->seq;
 	int n = 0, rc;
 
-	sqlite3_reset(q);
-	sqlite3_bind_int64(q, 1, c->stream);
-	sqlite3_bind_int64(q, 2, (sqlite3_int64)c->seq);
-	sqlite3_bind_int(q, 3, BATCH);
+	cot_dbq_reset(q);
+	if (cot_dbq_bind_int64(q, 1, c->stream) < 0 ||
+	    cot_dbq_bind_int64(q, 2, (int64_t)c->seq) < 0 ||
+	    cot_dbq_bind_int64(q, 3, BATCH) < 0)
+		return -2;
 	/* Bounded by LIMIT BATCH. */
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+	while ((rc = cot_dbq_step(q)) == 1) {
 		struct cot_rec r;
 
-		if (cot_store_row_rec(q, 0, &r) < 0) {
+		if (cot_rec_from_row(q, 0, &r) < 0) {
 			/* A row this logd cannot read: skipped, said. */
 			log_warnx("ipfix: stream %" PRId64 " seq %lld: bad row",
-				  c->stream, sqlite3_column_int64(q, 0));
-			last = (uint64_t)sqlite3_column_int64(q, 0);
+				  c->stream, (long long)cot_dbq_int64(q, 0));
+			last = (uint64_t)cot_dbq_int64(q, 0);
 			continue;
 		}
 		if (cot_ipfix_add(e->x, &r, err, sizeof(err)) < 0) {
@@ -220,12 +226,9 @@ static int export_stream(struct exp *e, sqlite3_stmt *q, struct cursor *c)
 			}
 		}
 	}
-	sqlite3_reset(q);
-	if (rc != SQLITE_DONE) {
-		log_warnx("ipfix: reading records: %s",
-			  cot_store_errmsg(&e->st));
-		return 0;
-	}
+	cot_dbq_reset(q);
+	if (rc != 0)
+		return -2;
 	if (last == c->seq)
 		return 0;
 	if (n % MSG_RECS)
@@ -241,43 +244,92 @@ static int export_stream(struct exp *e, sqlite3_stmt *q, struct cursor *c)
 }
 
 /*
- * One round over every stream.  Returns records sent, or -1.  A stream
+ * One round over every stream, in one read snapshot.  Returns records
+ * sent, -1 (transport error) or -2 (database error, said).  A stream
  * with more than BATCH waiting is read again at once; until logd stops,
  * or, in the @final round, to its end (bounded by what is committed).
  */
-static int round_once(struct exp *e, sqlite3_stmt *streams, sqlite3_stmt *q,
-		      bool final)
+static int round_once(struct exp *e, bool final)
 {
-	int total = 0, rc;
+	int total = 0, rc, n = 0;
 
-	sqlite3_reset(streams);
+	if (cot_db_read_begin(&e->db) < 0) {
+		log_warnx("ipfix: reading: %s", cot_db_errmsg(&e->db));
+		return -2;
+	}
+	cot_dbq_reset(e->streams);
 	/* Bounded by the streams table (and MAX_STREAMS cursors). */
-	while ((rc = sqlite3_step(streams)) == SQLITE_ROW) {
-		struct cursor *c =
-			cursor_of(e, sqlite3_column_int64(streams, 0));
-		int n;
+	while ((rc = cot_dbq_step(e->streams)) == 1) {
+		struct cursor *c = cursor_of(e, cot_dbq_int64(e->streams, 0));
 
 		if (!c)
 			continue;
 		do {
-			n = export_stream(e, q, c);
-			if (n < 0) {
-				sqlite3_reset(streams);
-				return -1;
-			}
+			n = export_stream(e, c);
+			if (n < 0)
+				break;
 			total += n;
 		} while (n == BATCH && (final || !atomic_load(e->cfg->stop)));
+		if (n < 0)
+			break;
 	}
-	sqlite3_reset(streams);
-	return total;
+	if (rc < 0 || n == -2)
+		log_warnx("ipfix: reading records: %s", cot_db_errmsg(&e->db));
+	cot_dbq_reset(e->streams);
+	cot_db_read_end(&e->db);
+	return rc < 0 ? -2 : n < 0 ? n : total;
+}
+
+/* Close the database (and its statements). */
+static void db_close(struct exp *e)
+{
+	cot_dbq_free(e->streams);
+	cot_dbq_free(e->q);
+	e->streams = e->q = NULL;
+	cot_db_close(&e->db);
+	if (e->st.db)
+		cot_store_close(&e->st);
+	memset(&e->st, 0, sizeof(e->st));
+}
+
+/* Open the database read-only and prepare the two reads.  0 or -1. */
+static int db_open(struct exp *e)
+{
+	char err[256];
+
+	if (cot_db_is_url(e->cfg->db)) {
+		if (cot_db_open_pg(&e->db, e->cfg->db, err, sizeof(err)) < 0) {
+			log_warnx("ipfix: PostgreSQL: %s", err);
+			return -1;
+		}
+	} else {
+		if (cot_store_open(&e->st, e->cfg->db, COT_STORE_RO, 0, err,
+				   sizeof(err)) < 0) {
+			log_warnx("ipfix: %s", err);
+			return -1;
+		}
+		cot_db_wrap_sqlite(&e->db, e->st.db);
+	}
+	if (cot_dbq_prepare(&e->db, "SELECT id FROM streams ORDER BY id",
+			    &e->streams) < 0 ||
+	    cot_dbq_prepare(&e->db,
+			    "SELECT " COT_STORE_REC_COLS
+			    " FROM records r WHERE r.stream = ?1 AND "
+			    "r.seq > ?2 ORDER BY r.seq LIMIT ?3",
+			    &e->q) < 0) {
+		log_warnx("ipfix: %s", cot_db_errmsg(&e->db));
+		db_close(e);
+		return -1;
+	}
+	return 0;
 }
 
 static void *export_thread(void *arg)
 {
 	struct exp e = { .cfg = arg };
-	sqlite3_stmt *streams = NULL, *q = NULL;
 	char err[256], h[256], p[8];
-	uint64_t retry_at = 0;
+	uint64_t retry_at = 0, db_at = 0;
+	int n;
 
 	/* Checked by main already. */
 	(void)cot_ipfix_parse_target(e.cfg->target, &e.tcp, h, sizeof(h), p,
@@ -287,26 +339,16 @@ static void *export_thread(void *arg)
 		log_warnx("ipfix: cannot use the state file %s", e.cfg->state);
 		return NULL;
 	}
-	if (cot_store_open(&e.st, e.cfg->db, COT_STORE_RO, 0, err,
-			   sizeof(err)) < 0) {
-		log_warnx("ipfix: %s", err);
+	if (db_open(&e) < 0) {
 		free(e.cur);
 		return NULL;
-	}
-	if (sqlite3_prepare_v2(e.st.db, "SELECT id FROM streams ORDER BY id",
-			       -1, &streams, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(e.st.db,
-			       "SELECT " COT_STORE_REC_COLS
-			       " FROM records r WHERE r.stream = ?1 AND "
-			       "r.seq > ?2 ORDER BY r.seq LIMIT ?3",
-			       -1, &q, NULL) != SQLITE_OK) {
-		log_warnx("ipfix: %s", cot_store_errmsg(&e.st));
-		goto out;
 	}
 	/* Bounded by the stop flag, polled every POLL_MS. */
 	while (!atomic_load(e.cfg->stop)) {
 		uint64_t now = cot_clock_mono_ns();
 
+		if (!e.streams && now >= db_at && db_open(&e) < 0)
+			db_at = now + REOPEN_MS * 1000000ULL;
 		if (!e.x && now >= retry_at && !open_exporter(&e))
 			retry_at = now + REOPEN_MS * 1000000ULL;
 		if (e.x && now - e.last_templates >= TEMPLATES_NS) {
@@ -315,21 +357,24 @@ static void *export_thread(void *arg)
 			else
 				e.last_templates = now;
 		}
-		if (e.x && round_once(&e, streams, q, false) < 0)
+		n = e.x && e.streams ? round_once(&e, false) : 0;
+		if (n == -1)
 			retry_at = cot_clock_mono_ns() + REOPEN_MS * 1000000ULL;
+		if (n == -2 && e.db.pg) {
+			/* a lost PostgreSQL connection: a new one, later */
+			db_close(&e);
+			db_at = cot_clock_mono_ns() + REOPEN_MS * 1000000ULL;
+		}
 		if (e.dirty && save_state(&e) < 0)
 			log_warn("ipfix: %s", e.cfg->state);
 		usleep(POLL_MS * 1000);
 	}
 	/* What was committed up to the stop: sent before leaving. */
-	if (e.x && round_once(&e, streams, q, true) >= 0 && e.dirty &&
+	if (e.x && e.streams && round_once(&e, true) >= 0 && e.dirty &&
 	    save_state(&e) < 0)
 		log_warn("ipfix: %s", e.cfg->state);
-out:
-	sqlite3_finalize(streams);
-	sqlite3_finalize(q);
+	db_close(&e);
 	cot_ipfix_close(e.x);
-	cot_store_close(&e.st);
 	free(e.cur);
 	log_info("ipfix: %" PRIu64 " records exported, %d transport errors",
 		 (uint64_t)atomic_load(&e.cfg->sent),

@@ -52,9 +52,8 @@ static void usage(FILE *f)
 		"made if\n"
 		"                absent); several logd instances may share "
 		"one\n"
-		"                (docs/logd.md); --web and --ipfix need SQLite "
-		"for "
-		"now\n"
+		"                (docs/logd.md); --web needs SQLite for now;\n"
+		"                --ipfix then needs --ipfix-state\n"
 		"  --migrate-from FILE  copy the SQLite store FILE into the "
 		"PostgreSQL\n"
 		"                --db (streams, records, events; ids, seqs and "
@@ -428,9 +427,13 @@ int main(int argc, char **argv)
 		return COT_EXIT_USAGE;
 	}
 
-	if (cot_store_is_pg(db) && (wport[0] || ipfix)) {
-		log_warnx("--web and --ipfix read SQLite only, not "
-			  "--db postgresql://...");
+	if (cot_store_is_pg(db) && wport[0]) {
+		log_warnx("--web reads SQLite only, not --db postgresql://...");
+		return COT_EXIT_USAGE;
+	}
+	if (cot_store_is_pg(db) && ipfix && !ipfix_state) {
+		log_warnx("--ipfix with --db postgresql://... needs "
+			  "--ipfix-state FILE");
 		return COT_EXIT_USAGE;
 	}
 

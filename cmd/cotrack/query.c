@@ -46,6 +46,8 @@
 #include "host/ipfix.h"
 #include "host/log.h"
 #include "host/recfmt.h"
+#include "host/db.h"
+#include "host/recrow.h"
 #include "host/store.h"
 #include "cmds.h"
 #include "query_util.h"
@@ -206,23 +208,28 @@ static int seen_num(const char *s)
 	return -1;
 }
 
+/* How many records view @v saw, in SQL both stores take. */
+#define SEEN_SUM(v) "sum(CASE WHEN r.seen_by = " v " THEN 1 ELSE 0 END)"
+
 /* The grouping key of --by, as SQL over records r (fixed text). */
 static const char *by_expr(const char *by)
 {
 	if (!strcmp(by, "vm"))
-		return "ifnull(r.vm, '-')";
+		return "coalesce(r.vm, '-')";
 	if (!strcmp(by, "container"))
-		return "ifnull(r.vm, '-') || ':' || CASE"
-		       " WHEN r.src_pid IS NOT NULL THEN ifnull(r.src_cgroup, "
+		return "coalesce(r.vm, '-') || ':' || CASE"
+		       " WHEN r.src_pid IS NOT NULL THEN "
+		       "coalesce(r.src_cgroup, "
 		       "'-')"
-		       " WHEN r.dst_pid IS NOT NULL THEN ifnull(r.dst_cgroup, "
+		       " WHEN r.dst_pid IS NOT NULL THEN "
+		       "coalesce(r.dst_cgroup, "
 		       "'-')"
 		       " ELSE '-' END";
 	if (!strcmp(by, "process"))
-		return "ifnull(r.vm, '-') || '/' || CASE"
-		       " WHEN r.src_pid IS NOT NULL THEN ifnull(r.src_comm, "
+		return "coalesce(r.vm, '-') || '/' || CASE"
+		       " WHEN r.src_pid IS NOT NULL THEN coalesce(r.src_comm, "
 		       "'-')"
-		       " WHEN r.dst_pid IS NOT NULL THEN ifnull(r.dst_comm, "
+		       " WHEN r.dst_pid IS NOT NULL THEN coalesce(r.dst_comm, "
 		       "'-')"
 		       " ELSE '-' END";
 	if (!strcmp(by, "name"))
@@ -230,15 +237,12 @@ static const char *by_expr(const char *by)
 	return NULL;
 }
 
-static void put_group(enum cot_recfmt fmt, const char *by, sqlite3_stmt *s)
+static void put_group(enum cot_recfmt fmt, const char *by, struct cot_dbq *s)
 {
-	const char *key = (const char *)sqlite3_column_text(s, 0);
-	long long c = sqlite3_column_int64(s, 1),
-		  bf = sqlite3_column_int64(s, 2),
-		  br = sqlite3_column_int64(s, 3),
-		  nic = sqlite3_column_int64(s, 4),
-		  vmi = sqlite3_column_int64(s, 5),
-		  both = sqlite3_column_int64(s, 6);
+	const char *key = cot_dbq_text(s, 0);
+	long long c = cot_dbq_int64(s, 1), bf = cot_dbq_int64(s, 2),
+		  br = cot_dbq_int64(s, 3), nic = cot_dbq_int64(s, 4),
+		  vmi = cot_dbq_int64(s, 5), both = cot_dbq_int64(s, 6);
 
 	if (!key)
 		key = "-";
@@ -379,7 +383,8 @@ int cot_query_explain(sqlite3 *db, sqlite3_stmt *s, const char *sql)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cotrack query --db FILE [--vm NAME] [--tracker NAME]\n"
+		"usage: cotrack query --db FILE|postgresql://... [--vm NAME] "
+		"[--tracker NAME]\n"
 		"         [--from T] [--to T] [--addr A] [--port P]\n"
 		"         [--proto tcp|udp|icmp|icmp6|other] [--seen-by "
 		"nic|vmi|both]\n"
@@ -397,7 +402,10 @@ static void usage(FILE *f)
 		"     2026-12-02T06:00:00Z or 2026-12-02T07:00:00.5+01:00 "
 		"(UTC if no\n"
 		"     offset), 'now', or an age: -30s, -10m, -1.5h, -7d.\n"
-		"  --explain: print SQLite's query plan instead of records.\n");
+		"  --explain: print SQLite's query plan instead of records.\n"
+		"  --db: logd's SQLite file, or a libpq connection URL "
+		"(cotrack-logd\n"
+		"     --db postgresql://...).\n");
 }
 
 int cmd_query(int argc, char **argv)
@@ -441,9 +449,11 @@ int cmd_query(int argc, char **argv)
 	const char *sql;
 	char err[512];
 	struct cot_store st;
-	sqlite3_stmt *s = NULL;
+	struct cot_db dbc;
+	struct cot_dbq *s = NULL;
 	struct cot_rec r;
 	uint64_t n = 0;
+	int bad = 0;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
@@ -546,9 +556,25 @@ int cmd_query(int argc, char **argv)
 		log_warnx("--format ipfix writes records: not with --by");
 		return COT_EXIT_USAGE;
 	}
-	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return 1;
+	memset(&st, 0, sizeof(st));
+	if (cot_db_is_url(db)) {
+		/* the URL may hold a password: it is not printed */
+		if (cot_db_open_pg(&dbc, db, err, sizeof(err)) < 0) {
+			log_warnx("PostgreSQL: %s", err);
+			return 1;
+		}
+		st.indexed = 1; /* its schema has the query indexes */
+	} else {
+		if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) <
+		    0) {
+			log_warnx("%s", err);
+			return 1;
+		}
+		cot_db_wrap_sqlite(&dbc, st.db);
+	}
+	if (cot_db_read_begin(&dbc) < 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
+		goto out;
 	}
 	/*
 	 * Every value is bound; the SQL text is fixed pieces only, and no
@@ -568,8 +594,8 @@ int cmd_query(int argc, char **argv)
 	if (group) {
 		sb_add(&q,
 		       "SELECT %s AS g, count(*), sum(r.bytes_fwd), "
-		       "sum(r.bytes_rev), sum(r.seen_by = 1), "
-		       "sum(r.seen_by = 2), sum(r.seen_by = 3) ",
+		       "sum(r.bytes_rev), " SEEN_SUM("1") ", " SEEN_SUM(
+			       "2") ", " SEEN_SUM("3") " ",
 		       group);
 		sb_from_where(&q, &f, SPLIT_NONE);
 		sb_add(&q, " GROUP BY g ORDER BY 2 DESC, g LIMIT ?10");
@@ -598,34 +624,46 @@ int cmd_query(int argc, char **argv)
 		goto out;
 	}
 	sql = q.b;
-	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+	if (cot_dbq_prepare(&dbc, sql, &s) < 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
 		goto out;
 	}
 	/* Clamped: first_ns/last_ns are int64 in the database. */
-	sqlite3_bind_int64(s, 1, (int64_t)COT_MIN(since, (uint64_t)INT64_MAX));
-	sqlite3_bind_int64(s, 2, (int64_t)COT_MIN(until, (uint64_t)INT64_MAX));
+	bad |= cot_dbq_bind_int64(s, 1,
+				  (int64_t)COT_MIN(since, (uint64_t)INT64_MAX));
+	bad |= cot_dbq_bind_int64(s, 2,
+				  (int64_t)COT_MIN(until, (uint64_t)INT64_MAX));
 	if (vm)
-		sqlite3_bind_text(s, 3, vm, -1, SQLITE_STATIC);
+		bad |= cot_dbq_bind_text(s, 3, vm);
 	if (tracker)
-		sqlite3_bind_text(s, 4, tracker, -1, SQLITE_STATIC);
+		bad |= cot_dbq_bind_text(s, 4, tracker);
 	if (has_addr)
-		sqlite3_bind_blob(s, 5, addr, 16, SQLITE_STATIC);
+		bad |= cot_dbq_bind_blob(s, 5, addr, 16);
 	if (port >= 0)
-		sqlite3_bind_int(s, 6, port);
+		bad |= cot_dbq_bind_int64(s, 6, port);
 	if (proto >= 0)
-		sqlite3_bind_int(s, 7, proto);
+		bad |= cot_dbq_bind_int64(s, 7, proto);
 	if (seen >= 0)
-		sqlite3_bind_int(s, 8, seen);
+		bad |= cot_dbq_bind_int64(s, 8, seen);
 	if (comm)
-		sqlite3_bind_text(s, 11, comm, -1, SQLITE_STATIC);
+		bad |= cot_dbq_bind_text(s, 11, comm);
 	if (cgroup)
-		sqlite3_bind_text(s, 12, cgroup, -1, SQLITE_STATIC);
+		bad |= cot_dbq_bind_text(s, 12, cgroup);
 	if (name)
-		sqlite3_bind_text(s, 13, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 10, limit == UINT64_MAX ? -1 : (int64_t)limit);
+		bad |= cot_dbq_bind_text(s, 13, name);
+	/* no limit: the largest (a negative one is SQLite's only) */
+	bad |= cot_dbq_bind_int64(
+		s, 10, limit == UINT64_MAX ? INT64_MAX : (int64_t)limit);
+	if (bad) {
+		log_warnx("binding the query: %s", cot_db_errmsg(&dbc));
+		goto out;
+	}
 	if (explain) {
-		if (cot_query_explain(st.db, s, sql) < 0)
+		if (!s->s) {
+			log_warnx("--explain: SQLite databases only");
+			goto out;
+		}
+		if (cot_query_explain(st.db, s->s, sql) < 0)
 			goto out;
 		rc = 0;
 		goto out;
@@ -642,12 +680,12 @@ int cmd_query(int argc, char **argv)
 		else if (fmt == COT_RECFMT_CSV)
 			printf("group,connections,bytes_fwd,bytes_rev,nic,vmi,"
 			       "both\n");
-		while ((i = sqlite3_step(s)) == SQLITE_ROW) {
+		while ((i = cot_dbq_step(s)) == 1) {
 			put_group(fmt, by, s);
 			n++;
 		}
-		if (i != SQLITE_DONE) {
-			log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		if (i != 0) {
+			log_warnx("%s", cot_db_errmsg(&dbc));
 			goto out;
 		}
 		if (fmt == COT_RECFMT_TABLE)
@@ -664,8 +702,8 @@ int cmd_query(int argc, char **argv)
 	} else {
 		cot_recfmt_header(stdout, fmt);
 	}
-	while ((i = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cot_store_row_rec(s, 1, &r) < 0) {
+	while ((i = cot_dbq_step(s)) == 1) {
+		if (cot_rec_from_row(s, 1, &r) < 0) {
 			log_warnx("malformed row skipped");
 			continue;
 		}
@@ -681,8 +719,8 @@ int cmd_query(int argc, char **argv)
 		log_warnx("%s: %s", outfile, err);
 		goto out;
 	}
-	if (i != SQLITE_DONE) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+	if (i != 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
 		goto out;
 	}
 	if (fmt == COT_RECFMT_TABLE || ix)
@@ -690,7 +728,9 @@ int cmd_query(int argc, char **argv)
 	rc = 0;
 out:
 	cot_ipfix_close(ix);
-	sqlite3_finalize(s);
-	cot_store_close(&st);
+	cot_dbq_free(s);
+	cot_db_close(&dbc);
+	if (st.db)
+		cot_store_close(&st);
 	return rc;
 }

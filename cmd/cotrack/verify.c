@@ -13,6 +13,8 @@
 
 #include "host/cli.h"
 #include "host/log.h"
+#include "host/db.h"
+#include "host/recrow.h"
 #include "host/store.h"
 #include "cmds.h"
 
@@ -26,33 +28,32 @@ static void fmt_time(char *buf, size_t len, uint64_t ns)
 }
 
 /* Check one stream; returns the number of problems found. */
-static uint64_t check_stream(struct cot_store *st, int64_t id,
-			     const char *tracker, uint64_t epoch,
-			     uint64_t last_seq, const uint8_t *last_hash)
+static uint64_t check_stream(struct cot_db *db, int64_t id, const char *tracker,
+			     uint64_t epoch, uint64_t last_seq,
+			     const uint8_t *last_hash)
 {
 	uint8_t h[COT_CHAIN_LEN], enc[COT_REC_WIRE_MAX];
 	uint64_t prev = 0, n = 0, bad = 0, first = 0;
 	struct cot_rec r;
-	sqlite3_stmt *s;
+	struct cot_dbq *s;
 	const void *stored;
-	size_t elen;
+	size_t elen, slen;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT " COT_STORE_REC_COLS
-			       ", hash FROM records "
-			       "WHERE stream = ? ORDER BY seq",
-			       -1, &s, NULL) != SQLITE_OK) {
-		printf("stream %" PRId64 ": %s\n", id, sqlite3_errmsg(st->db));
+	if (cot_dbq_prepare(db,
+			    "SELECT " COT_STORE_REC_COLS ", hash FROM records "
+			    "WHERE stream = ? ORDER BY seq",
+			    &s) < 0 ||
+	    cot_dbq_bind_int64(s, 1, id) < 0) {
+		printf("stream %" PRId64 ": %s\n", id, cot_db_errmsg(db));
+		cot_dbq_free(s);
 		return 1;
 	}
-	sqlite3_bind_int64(s, 1, id);
 	cot_chain_init(h);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		stored = sqlite3_column_blob(s, COT_STORE_REC_NCOLS);
-		if (cot_store_row_rec(s, 0, &r) < 0 || !stored ||
-		    sqlite3_column_bytes(s, COT_STORE_REC_NCOLS) !=
-			    COT_CHAIN_LEN) {
+	while ((rc = cot_dbq_step(s)) == 1) {
+		stored = cot_dbq_blob(s, COT_STORE_REC_NCOLS, &slen);
+		if (cot_rec_from_row(s, 0, &r) < 0 || !stored ||
+		    slen != COT_CHAIN_LEN) {
 			printf("  stream %" PRId64 " seq %" PRIu64
 			       ": malformed row\n",
 			       id, r.seq);
@@ -88,9 +89,10 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 		if (!n++)
 			first = r.seq;
 	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE) {
-		printf("  stream %" PRId64 ": read error\n", id);
+	cot_dbq_free(s);
+	if (rc != 0) {
+		printf("  stream %" PRId64 ": read error: %s\n", id,
+		       cot_db_errmsg(db));
 		return bad + 1;
 	}
 	if (prev != last_seq || (n && memcmp(h, last_hash, COT_CHAIN_LEN))) {
@@ -108,24 +110,95 @@ static uint64_t check_stream(struct cot_store *st, int64_t id,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cotrack verify --db FILE\n"
+	fprintf(f, "usage: cotrack verify --db FILE|postgresql://...\n"
+		   "  re-checks every stream's hash chain from the stored "
+		   "fields and lists\n"
+		   "  every anomaly logd recorded; --db is logd's SQLite file "
+		   "or a libpq\n"
+		   "  connection URL (cotrack-logd --db postgresql://...).\n"
 		   "  exit status: 0 every chain intact and no anomaly, 1 "
 		   "problems found,\n"
 		   "  2 usage error, 3 the database cannot be read.\n");
 }
 
+static const char *text_or(struct cot_dbq *q, int col, const char *none)
+{
+	const char *v = cot_dbq_text(q, col);
+
+	return v ? v : none;
+}
+
+/* Print the events table; returns how many, or -1 on a read error. */
+static int64_t list_events(struct cot_db *db)
+{
+	struct cot_dbq *s;
+	char when[32];
+	int64_t n = 0;
+	int rc;
+
+	if (cot_dbq_prepare(db,
+			    "SELECT time_ns, kind, tracker, stream, seq_first,"
+			    " seq_last, peer, detail FROM events ORDER BY id",
+			    &s) < 0)
+		return -1;
+	while ((rc = cot_dbq_step(s)) == 1) {
+		if (!n++)
+			printf("anomalies recorded by logd:\n");
+		fmt_time(when, sizeof(when), (uint64_t)cot_dbq_int64(s, 0));
+		printf("  %s %-13s tracker %s", when, text_or(s, 1, ""),
+		       text_or(s, 2, "-"));
+		if (!cot_dbq_null(s, 3))
+			printf(" stream %lld", (long long)cot_dbq_int64(s, 3));
+		if (!cot_dbq_null(s, 4))
+			printf(" seq %lld", (long long)cot_dbq_int64(s, 4));
+		if (!cot_dbq_null(s, 5))
+			printf("..%lld", (long long)cot_dbq_int64(s, 5));
+		printf(" peer %s: %s\n", text_or(s, 6, "-"), text_or(s, 7, ""));
+	}
+	cot_dbq_free(s);
+	return rc == 0 ? n : -1;
+}
+
+/* Check every stream; returns the problems found, or -1 (read error). */
+static int64_t check_streams(struct cot_db *db)
+{
+	uint8_t zero[COT_CHAIN_LEN] = { 0 };
+	struct cot_dbq *s;
+	const void *lh;
+	int64_t bad = 0;
+	size_t len;
+	int rc;
+
+	if (cot_dbq_prepare(db,
+			    "SELECT id, tracker, epoch, last_seq, last_hash "
+			    "FROM streams ORDER BY id",
+			    &s) < 0)
+		return -1;
+	while ((rc = cot_dbq_step(s)) == 1) {
+		lh = cot_dbq_blob(s, 4, &len);
+		if (!lh || len != COT_CHAIN_LEN)
+			lh = zero;
+		bad += (int64_t)check_stream(db, cot_dbq_int64(s, 0),
+					     text_or(s, 1, "-"),
+					     (uint64_t)cot_dbq_int64(s, 2),
+					     (uint64_t)cot_dbq_int64(s, 3), lh);
+	}
+	cot_dbq_free(s);
+	return rc == 0 ? bad : -1;
+}
+
 int cmd_verify(int argc, char **argv)
 {
-	const char *db = NULL;
-	char err[512], when[32];
+	const char *where = NULL;
+	char err[512];
 	struct cot_store st;
-	sqlite3_stmt *s;
-	uint64_t bad = 0, events = 0;
-	int i, rc;
+	struct cot_db db;
+	int64_t bad, events = -1;
+	int i;
 
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--db") && i + 1 < argc)
-			db = argv[++i];
+			where = argv[++i];
 		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
@@ -134,73 +207,37 @@ int cmd_verify(int argc, char **argv)
 			return COT_EXIT_USAGE;
 		}
 	}
-	if (!db) {
+	if (!where) {
 		usage(stderr);
 		return COT_EXIT_USAGE;
 	}
-	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return 3;
+	memset(&st, 0, sizeof(st));
+	if (cot_db_is_url(where)) {
+		/* the URL may hold a password: it is not printed */
+		if (cot_db_open_pg(&db, where, err, sizeof(err)) < 0) {
+			log_warnx("PostgreSQL: %s", err);
+			return 3;
+		}
+	} else {
+		if (cot_store_open(&st, where, COT_STORE_RO, 0, err,
+				   sizeof(err)) < 0) {
+			log_warnx("%s", err);
+			return 3;
+		}
+		cot_db_wrap_sqlite(&db, st.db);
 	}
 	/* One read transaction: a consistent snapshot while logd writes. */
-	sqlite3_exec(st.db, "BEGIN", NULL, NULL, NULL);
-	if (sqlite3_prepare_v2(st.db,
-			       "SELECT id, tracker, epoch, last_seq, last_hash "
-			       "FROM streams ORDER BY id",
-			       -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+	bad = cot_db_read_begin(&db) < 0 ? -1 : check_streams(&db);
+	if (bad >= 0)
+		events = list_events(&db);
+	if (bad < 0 || events < 0)
+		log_warnx("reading the database: %s", cot_db_errmsg(&db));
+	cot_db_close(&db);
+	if (st.db)
 		cot_store_close(&st);
+	if (bad < 0 || events < 0)
 		return 3;
-	}
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const void *lh = sqlite3_column_blob(s, 4);
-		uint8_t zero[COT_CHAIN_LEN] = { 0 };
-
-		if (sqlite3_column_bytes(s, 4) != COT_CHAIN_LEN)
-			lh = zero;
-		bad += check_stream(&st, sqlite3_column_int64(s, 0),
-				    (const char *)sqlite3_column_text(s, 1),
-				    (uint64_t)sqlite3_column_int64(s, 2),
-				    (uint64_t)sqlite3_column_int64(s, 3), lh);
-	}
-	sqlite3_finalize(s);
-	if (sqlite3_prepare_v2(
-		    st.db,
-		    "SELECT time_ns, kind, tracker, stream, seq_first,"
-		    " seq_last, peer, detail FROM events ORDER BY id",
-		    -1, &s, NULL) == SQLITE_OK) {
-		while (sqlite3_step(s) == SQLITE_ROW) {
-			if (!events++)
-				printf("anomalies recorded by logd:\n");
-			fmt_time(when, sizeof(when),
-				 (uint64_t)sqlite3_column_int64(s, 0));
-			printf("  %s %-13s tracker %s", when,
-			       (const char *)sqlite3_column_text(s, 1),
-			       sqlite3_column_text(s, 2)
-				       ? (const char *)sqlite3_column_text(s, 2)
-				       : "-");
-			if (sqlite3_column_type(s, 3) != SQLITE_NULL)
-				printf(" stream %lld",
-				       (long long)sqlite3_column_int64(s, 3));
-			if (sqlite3_column_type(s, 4) != SQLITE_NULL)
-				printf(" seq %lld",
-				       (long long)sqlite3_column_int64(s, 4));
-			if (sqlite3_column_type(s, 5) != SQLITE_NULL)
-				printf("..%lld",
-				       (long long)sqlite3_column_int64(s, 5));
-			printf(" peer %s: %s\n",
-			       sqlite3_column_text(s, 6)
-				       ? (const char *)sqlite3_column_text(s, 6)
-				       : "-",
-			       sqlite3_column_text(s, 7)
-				       ? (const char *)sqlite3_column_text(s, 7)
-				       : "");
-		}
-		sqlite3_finalize(s);
-	}
-	sqlite3_exec(st.db, "COMMIT", NULL, NULL, NULL);
-	cot_store_close(&st);
-	printf("%" PRIu64 " chain problems, %" PRIu64 " anomalies: %s\n", bad,
+	printf("%" PRId64 " chain problems, %" PRId64 " anomalies: %s\n", bad,
 	       events, bad || events ? "NOT OK" : "OK");
 	return bad || events ? 1 : 0;
 }
