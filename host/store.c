@@ -6,6 +6,7 @@
 #include "cotrack/pkt.h"
 #include "host/recrow.h"
 #include "store.h"
+#include "store_pg.h"
 
 /*
  * Schema 2 adds the workload names (record version 2), NULL when the
@@ -83,6 +84,8 @@ static const char schema[] =
 
 const char *cot_store_errmsg(const struct cot_store *st)
 {
+	if (st->pg)
+		return cot_store_pg_errmsg(st->pg);
 	return st->db ? sqlite3_errmsg(st->db) : "no database";
 }
 
@@ -241,6 +244,14 @@ int cot_store_open(struct cot_store *st, const char *path, int mode,
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	if (cot_store_is_pg(path)) {
+		if (mode != COT_STORE_RW) {
+			snprintf(err, errlen,
+				 "reading PostgreSQL is not supported yet");
+			return -COT_ENOTSUP;
+		}
+		return cot_store_pg_open(&st->pg, path, sync_full, err, errlen);
+	}
 	rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
 		goto err;
@@ -307,6 +318,7 @@ err:
 
 void cot_store_close(struct cot_store *st)
 {
+	cot_store_pg_close(st->pg);
 	sqlite3_finalize(st->ins_rec);
 	sqlite3_finalize(st->upd_stream);
 	sqlite3_finalize(st->ins_event);
@@ -318,8 +330,11 @@ void cot_store_close(struct cot_store *st)
 
 int cot_store_begin(struct cot_store *st)
 {
-	int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	int rc;
 
+	if (st->pg)
+		return cot_store_pg_begin(st->pg);
+	rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		st->in_tx = 1;
 	return map_rc(rc);
@@ -327,8 +342,11 @@ int cot_store_begin(struct cot_store *st)
 
 int cot_store_commit(struct cot_store *st)
 {
-	int rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+	int rc;
 
+	if (st->pg)
+		return cot_store_pg_commit(st->pg);
+	rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		int ret = map_rc(rc);
 
@@ -341,6 +359,10 @@ int cot_store_commit(struct cot_store *st)
 
 void cot_store_rollback(struct cot_store *st)
 {
+	if (st->pg) {
+		cot_store_pg_rollback(st->pg);
+		return;
+	}
 	if (sqlite3_get_autocommit(st->db) == 0)
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	st->in_tx = 0;
@@ -363,6 +385,9 @@ int cot_store_stream(struct cot_store *st, const char *tracker, uint64_t epoch,
 	sqlite3_stmt *s = NULL;
 	int rc, ret = -COT_EIO;
 
+	if (st->pg)
+		return cot_store_pg_stream(st->pg, tracker, epoch, fingerprint,
+					   now_ns, out);
 	memset(out, 0, sizeof(*out));
 	/* Other streams of this tracker, newest first. */
 	if (sqlite3_prepare_v2(
@@ -444,6 +469,8 @@ int cot_store_stream_update(struct cot_store *st, int64_t id, uint64_t last_seq,
 {
 	sqlite3_stmt *s = st->upd_stream;
 
+	if (st->pg)
+		return cot_store_pg_stream_update(st->pg, id, last_seq, hash);
 	sqlite3_bind_int64(s, 1, (int64_t)last_seq);
 	sqlite3_bind_blob(s, 2, hash, COT_CHAIN_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, id);
@@ -498,6 +525,9 @@ int cot_store_put(struct cot_store *st, int64_t stream, const struct cot_rec *r,
 	sqlite3_stmt *s = st->ins_rec;
 	int i = 1;
 
+	if (st->pg)
+		return cot_store_pg_put(st->pg, stream, r, added_ns, stored_ns,
+					hash);
 	sqlite3_bind_int64(s, i++, stream);
 	sqlite3_bind_int64(s, i++, (int64_t)r->seq);
 	sqlite3_bind_text(s, i++, r->vm, -1, SQLITE_STATIC);
@@ -540,6 +570,8 @@ int cot_store_hash(struct cot_store *st, int64_t stream, uint64_t seq,
 	sqlite3_stmt *s = st->get_hash;
 	int rc, ret = -COT_ENOENT;
 
+	if (st->pg)
+		return cot_store_pg_hash(st->pg, stream, seq, hash);
 	if (seq == 0) {
 		cot_chain_init(hash);
 		return 0;
@@ -572,6 +604,9 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 {
 	sqlite3_stmt *s = st->ins_event;
 
+	if (st->pg)
+		return cot_store_pg_event(st->pg, time_ns, kind, tracker,
+					  stream, first, last, peer, detail);
 	sqlite3_bind_int64(s, 1, (int64_t)time_ns);
 	sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
 	bind_text_or_null(s, 3, tracker);

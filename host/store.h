@@ -37,7 +37,10 @@
 #define COT_EV_ROLLBACK	 "rollback"  /* tracker holds less than logd */
 #define COT_EV_DROP	 "tracker_drop" /* tracker dropped records (spool full) */
 
+struct cot_store_pg;
+
 struct cot_store {
+	struct cot_store_pg *pg; /* set: PostgreSQL (store_pg.h), db unused */
 	sqlite3 *db;
 	sqlite3_stmt *ins_rec, *upd_stream, *ins_event, *get_hash;
 	int in_tx;
@@ -52,6 +55,11 @@ struct cot_store {
  * at every commit (survives power loss) rather than only at checkpoints
  * (survives a killed process).  Returns 0 or a negative code; @err gets
  * SQLite's message.
+ *
+ * A @path starting with postgresql:// or postgres:// is a libpq
+ * connection URL: the writer functions below (open to event, errmsg)
+ * then run on PostgreSQL (host/store_pg.h; read-write only so far,
+ * COT_STORE_RO is refused with -COT_ENOTSUP), with the same meaning.
  */
 int cot_store_open(struct cot_store *st, const char *path, int mode,
 		   int sync_full, char *err, size_t errlen);

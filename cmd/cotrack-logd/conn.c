@@ -309,8 +309,10 @@ static int hello(struct conn *c)
 rollback:
 	cot_store_rollback(&c->d->store);
 unlock:
+	/* the store's message belongs to whoever holds dbmu next */
+	snprintf(detail, sizeof(detail), "%s", cot_store_errmsg(&c->d->store));
 	pthread_mutex_unlock(&c->d->dbmu);
-	log_warnx("%s: storage: %s", c->peer, cot_strerror(rc));
+	log_warnx("%s: storage: %s (%s)", c->peer, cot_strerror(rc), detail);
 	send_error(c, 2, "storage failure");
 	return rc;
 }

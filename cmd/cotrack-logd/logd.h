@@ -68,6 +68,13 @@ void logd_web_stop(struct logd_web *w);
 /* Connection thread entry: takes ownership of @fd. */
 void logd_serve(struct logd *d, int fd, const char *peer);
 
+/*
+ * --migrate-from (migrate.c): copy the SQLite store @from into the
+ * PostgreSQL database @url (empty, or already holding the same data).
+ * Returns the exit status: 0 done, 1 failed or refused (logged).
+ */
+int logd_migrate(const char *from, const char *url);
+
 /* Record an event in its own transaction (logs it too). */
 void logd_event(struct logd *d, const char *kind, const char *tracker,
 		int64_t stream, uint64_t first, uint64_t last, const char *peer,

@@ -20,6 +20,7 @@
 #include "host/cli.h"
 #include "host/ipfix.h"
 #include "host/log.h"
+#include "host/store_pg.h"
 #include "logd.h"
 
 static struct logd D;
@@ -33,7 +34,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cotrack-logd --db FILE [--listen HOST:PORT]\n"
+		"usage: cotrack-logd --db FILE|URL [--listen HOST:PORT]\n"
 		"         (--pki DIR | --ca FILE --cert FILE --key FILE)\n"
 		"         [--sync full|normal] [--max-conns N] [--idle DUR]\n"
 		"         [--port-file FILE] [--tls12-tracker NAME]...\n"
@@ -41,6 +42,29 @@ static void usage(FILE *f)
 		"          [--ipfix-state FILE]]\n"
 		"         [--web [ADDR:]PORT [--web-cert FILE --web-key FILE]\n"
 		"          [--web-token FILE]] [-v|-q]\n"
+		"       cotrack-logd --migrate-from FILE.sqlite --db "
+		"postgresql://...\n"
+		"  --db FILE     the SQLite database (made if absent)\n"
+		"  --db URL      postgresql://... or postgres://...: a "
+		"PostgreSQL\n"
+		"                database (a libpq connection URI; the tables "
+		"are "
+		"made if\n"
+		"                absent); several logd instances may share "
+		"one\n"
+		"                (docs/logd.md); --web needs SQLite for now;\n"
+		"                --ipfix then needs --ipfix-state\n"
+		"  --migrate-from FILE  copy the SQLite store FILE into the "
+		"PostgreSQL\n"
+		"                --db (streams, records, events; ids, seqs and "
+		"hashes as\n"
+		"                they are; one transaction, progress every "
+		"100000 "
+		"records),\n"
+		"                then exit; an empty target is filled, one "
+		"with "
+		"the same\n"
+		"                data left alone, any other refused (exit 1)\n"
 		"  --pki DIR     use DIR/ca.pem, DIR/server.pem, "
 		"DIR/server.key\n"
 		"  --listen      default 127.0.0.1:6514 ([ADDR]:PORT for "
@@ -53,7 +77,11 @@ static void usage(FILE *f)
 		"  --sync full   fsync each commit (default; survives power "
 		"loss)\n"
 		"  --sync normal fsync at checkpoints (survives a killed "
-		"logd)\n"
+		"logd);\n"
+		"                on PostgreSQL synchronous_commit off (a "
+		"crashed\n"
+		"                server may lose the last acknowledged "
+		"commits)\n"
 		"  --port-file   write the bound port there once listening\n"
 		"  --tls12-tracker NAME  let the tracker whose certificate "
 		"CN is NAME\n"
@@ -209,6 +237,7 @@ int main(int argc, char **argv)
 		{ "web-cert", required_argument, NULL, 'E' },
 		{ "web-key", required_argument, NULL, 'K' },
 		{ "web-token", required_argument, NULL, 'O' },
+		{ "migrate-from", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -217,7 +246,7 @@ int main(int argc, char **argv)
 	char host[256] = "127.0.0.1", port[8] = "6514";
 	char ca[4096] = "", cert[4096] = "", key[4096] = "", err[512];
 	const char *db = NULL, *port_file = NULL, *ipfix = NULL;
-	const char *ipfix_state = NULL;
+	const char *ipfix_state = NULL, *migrate_from = NULL;
 	static struct logd_export X;
 	static struct logd_web Wb;
 	char whost[256] = "127.0.0.1", wport[8] = "";
@@ -360,6 +389,9 @@ int main(int argc, char **argv)
 		case 'O':
 			web_token = optarg;
 			break;
+		case 'M':
+			migrate_from = optarg;
+			break;
 		case 'v':
 			verbosity = 2;
 			break;
@@ -375,6 +407,14 @@ int main(int argc, char **argv)
 		}
 	}
 	log_verbosity = verbosity;
+	if (migrate_from) {
+		if (!db || !cot_store_is_pg(db) || optind != argc) {
+			log_warnx("--migrate-from FILE needs --db "
+				  "postgresql://... and nothing else");
+			return COT_EXIT_USAGE;
+		}
+		return logd_migrate(migrate_from, db);
+	}
 	if (!db || !ca[0] || !cert[0] || !key[0] || optind != argc) {
 		if (optind != argc)
 			log_warnx("unexpected argument '%s'", argv[optind]);
@@ -384,6 +424,16 @@ int main(int argc, char **argv)
 			log_warnx("--pki DIR, or --ca, --cert and --key, "
 				  "are required");
 		usage(stderr);
+		return COT_EXIT_USAGE;
+	}
+
+	if (cot_store_is_pg(db) && wport[0]) {
+		log_warnx("--web reads SQLite only, not --db postgresql://...");
+		return COT_EXIT_USAGE;
+	}
+	if (cot_store_is_pg(db) && ipfix && !ipfix_state) {
+		log_warnx("--ipfix with --db postgresql://... needs "
+			  "--ipfix-state FILE");
 		return COT_EXIT_USAGE;
 	}
 
@@ -466,7 +516,9 @@ int main(int argc, char **argv)
 	lfd = listen_on(host, port);
 	if (port_file)
 		write_port_file(port_file, lfd);
-	log_info("listening on %s:%s, database %s (sync %s)", host, port, db,
+	/* a URL may carry a password: not in the log */
+	log_info("listening on %s:%s, database %s (sync %s)", host, port,
+		 cot_store_is_pg(db) ? "on PostgreSQL" : db,
 		 sync_full ? "full" : "normal");
 
 	pthread_attr_init(&attr);

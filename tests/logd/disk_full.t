@@ -32,8 +32,8 @@ mount -o remount,size=64m "$MNT"
 check "disk grown: the tracker's spool drains completely" test $? = 0
 got=$(sql "SELECT count(*), min(seq), max(seq) FROM records")
 check "1..$N stored once ($got)" test "$got" = "$N|1|$N"
-check "database intact" test "$(sql 'PRAGMA integrity_check')" = ok
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+check "database intact" test "$(db_intact)" = ok
+db_verify >"$T_TMP/v.out"
 check "verify: chain intact, no anomaly" test $? = 0
 logd_stop
 t_end

@@ -1,5 +1,15 @@
 # Helpers for tests/logd/*.t (sourced after tests/lib.sh).  Everything
 # listens on 127.0.0.1 only; every wait is bounded.
+#
+# LOGD_BACKEND=pg (tests/logd/pg_*.t): logd stores in PostgreSQL instead,
+# a server of the test's own (tests/tools/pg.sh in $T_TMP/pg).  $DB stays
+# a file name; each distinct $DB is a database of that server (db_NAME),
+# so the scripts run unchanged: logd_start passes its URL, sql runs psql
+# on it, db_verify runs tests/tools/pg_verify, db_hex translates
+# SQLite's hex().
+LOGD_BACKEND=${LOGD_BACKEND:-sqlite}
+PGSH=$TOP/tests/tools/pg.sh
+PGDIR=$T_TMP/pg
 LOADGEN=$O/cotrack-loadgen
 PKI=$T_TMP/pki
 DB=$T_TMP/db.sqlite
@@ -11,7 +21,59 @@ need_bins() {
 	for b in "$COTRACK" "$COTRACK_LOGD" "$LOADGEN"; do
 		[ -x "$b" ] || skip_all "$b not built"
 	done
+	if [ "$LOGD_BACKEND" = pg ]; then
+		"$PGSH" have || skip_all "PostgreSQL 15 binaries missing (postgresql-15)"
+		[ -x "$O/tests/tools/pg_verify" ] || skip_all "$O/tests/tools/pg_verify not built"
+		pg_up
+	fi
 }
+
+# pg_up: start the test's PostgreSQL server (once)
+pg_up() {
+	[ -f "$PGDIR/data/postmaster.pid" ] && return 0
+	"$PGSH" start "$PGDIR" >/dev/null || { echo "# PostgreSQL did not start"; return 1; }
+	t_on_exit '"$PGSH" destroy "$PGDIR"'
+}
+
+# db_name: the PostgreSQL database standing for $DB
+db_name() { local b; b=$(basename "$DB"); echo "db_${b//[^A-Za-z0-9]/_}"; }
+
+# db_arg: what logd's --db gets for $DB (its database made if absent)
+db_arg() {
+	if [ "$LOGD_BACKEND" = pg ]; then
+		"$PGSH" createdb "$PGDIR" "$(db_name)" >/dev/null
+		"$PGSH" url "$PGDIR" "$(db_name)"
+	else
+		echo "$DB"
+	fi
+}
+
+# db_verify: cotrack verify on $DB (pg_verify on PostgreSQL), same output
+db_verify() {
+	if [ "$LOGD_BACKEND" = pg ]; then
+		"$O/tests/tools/pg_verify" "$(db_arg)"
+	else
+		"$COTRACK" verify --db "$DB"
+	fi
+}
+
+# db_intact: "ok" when the database passes its own check (SQLite's
+# integrity_check; PostgreSQL: amcheck's B-tree check of every index of
+# records' partitions)
+db_intact() {
+	if [ "$LOGD_BACKEND" = pg ]; then
+		sql "CREATE EXTENSION IF NOT EXISTS amcheck" >/dev/null &&
+		sql "SELECT count(bt_index_check(i.indexrelid)) >= 0 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'btree' AND c.relkind = 'i'" >/dev/null && echo ok
+	else
+		sql 'PRAGMA integrity_check'
+	fi
+}
+
+# db_hex COL: SQL for the upper-case hex of a blob column
+db_hex() { if [ "$LOGD_BACKEND" = pg ]; then echo "upper(encode($1, 'hex'))"; else echo "hex($1)"; fi; }
+
+# fails CMD...: CMD exits non-zero (its output dropped)
+fails() { ! "$@" >/dev/null 2>&1; }
 
 # make_pki [DIR] [TRACKER...]: CA, server and tracker certificates
 make_pki() {
@@ -26,7 +88,7 @@ logd_start() {
 	local port=${1:-0}; shift || true
 	local i
 	rm -f "$T_TMP/logd.port"
-	"$COTRACK_LOGD" --db "$DB" --pki "$PKI" --listen "127.0.0.1:$port" \
+	"$COTRACK_LOGD" --db "$(db_arg)" --pki "$PKI" --listen "127.0.0.1:$port" \
 		--port-file "$T_TMP/logd.port" --idle 30 "$@" \
 		>>"$T_TMP/logd.log" 2>&1 &
 	LOGD_PID=$!
@@ -54,7 +116,13 @@ logd_stop() {
 }
 t_on_exit 'logd_stop KILL'
 
-sql() { sqlite3 -batch "$DB" "$@"; }
+sql() {
+	if [ "$LOGD_BACKEND" = pg ]; then
+		PG_DB=$(db_name) "$PGSH" psql "$PGDIR" -c "$@"
+	else
+		sqlite3 -batch "$DB" "$@"
+	fi
+}
 
 # free_port: a port nothing listens on right now (for fixed-port restarts)
 free_port() {

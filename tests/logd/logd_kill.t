@@ -21,7 +21,7 @@ for round in 1 2; do
 	check "kill $round: every record acked before the kill is stored (acked ${acked:-0} <= stored $held)" \
 		test "${acked:-0}" -le "$held"
 	check "kill $round: stored records are contiguous ($cnt = $held)" test "$cnt" = "$held"
-	check "kill $round: the database is intact" test "$(sql 'PRAGMA integrity_check')" = ok
+	check "kill $round: the database is intact" test "$(db_intact)" = ok
 	sleep 0.5
 	logd_start "$port" || not_ok "logd restarts"
 done
@@ -29,8 +29,8 @@ wait $g
 check "tracker: every record acknowledged in the end" test $? = 0
 got=$(sql "SELECT count(*), min(seq), max(seq) FROM records")
 check "1..$N stored once ($got)" test "$got" = "$N|1|$N"
-check "chain head = tracker's" test "$(sql 'SELECT hex(last_hash) FROM streams')" = "$(field "$T_TMP/g.out" head)"
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+check "chain head = tracker's" test "$(sql "SELECT $(db_hex last_hash) FROM streams")" = "$(field "$T_TMP/g.out" head)"
+db_verify >"$T_TMP/v.out"
 check "verify: OK, no anomalies" test $? = 0
 grep -E 'connects|rec/s' "$T_TMP/g.out" | sed 's/^/# /'
 t_end

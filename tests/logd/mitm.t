@@ -34,8 +34,8 @@ run_mode() { # mode faults
 	sed 's/^/# proxy: /' "$T_TMP/mitm-$mode.out"
 	got=$(sql "SELECT count(*), min(seq), max(seq) FROM records")
 	check "$mode: logd holds 1..$n exactly once ($got)" test "$got" = "$n|1|$n"
-	check "$mode: chain head = tracker's" test "$(sql 'SELECT hex(last_hash) FROM streams')" = "$(field "$T_TMP/g-$mode.out" head)"
-	"$COTRACK" verify --db "$DB" >"$T_TMP/v-$mode.out" 2>&1
+	check "$mode: chain head = tracker's" test "$(sql "SELECT $(db_hex last_hash) FROM streams")" = "$(field "$T_TMP/g-$mode.out" head)"
+	db_verify >"$T_TMP/v-$mode.out" 2>&1
 	check "$mode: verify finds the chain intact" grep -q '^0 chain problems' "$T_TMP/v-$mode.out"
 	check "$mode: no loss or conflict recorded" test \
 		"$(sql "SELECT count(*) FROM events WHERE kind IN ('gap','conflict','chain','replay','tracker_drop','rollback','new_epoch')")" = 0
@@ -43,7 +43,7 @@ run_mode() { # mode faults
 	flip)
 		check "flip: every flip recorded as a TLS integrity failure" \
 			test "$(sql "SELECT count(*) FROM events WHERE kind='tls_integrity'")" = "$faults"
-		check "verify exits non-zero and lists them" sh -c "! '$COTRACK' verify --db '$DB' >/dev/null" ;;
+		check "verify exits non-zero and lists them" fails db_verify ;;
 	drop | dup)
 		check "$mode: every damaged connection recorded (tls_integrity/protocol)" \
 			test "$(sql "SELECT count(*) FROM events WHERE kind IN ('tls_integrity','protocol')")" = "$faults" ;;

@@ -31,16 +31,19 @@ got=$(sql "SELECT count(*), min(seq), max(seq) FROM records WHERE stream=$s2")
 check "t2: 5000 records, seq 1..5000 ($got)" test "$got" = "5000|1|5000"
 head1=$(field "$T_TMP/g1.out" head)
 check "t1: stored chain head = tracker's chain head (content and order)" \
-	test "$(sql "SELECT hex(last_hash) FROM streams WHERE id=$s1")" = "$head1"
+	test "$(sql "SELECT $(db_hex last_hash) FROM streams WHERE id=$s1")" = "$head1"
 check "t2: stored chain head = tracker's" \
-	test "$(sql "SELECT hex(last_hash) FROM streams WHERE id=$s2")" = "$(field "$T_TMP/g2.out" head)"
+	test "$(sql "SELECT $(db_hex last_hash) FROM streams WHERE id=$s2")" = "$(field "$T_TMP/g2.out" head)"
 check "vm names kept per tracker" test "$(sql "SELECT DISTINCT vm FROM records WHERE stream=$s2")" = vm-b
 check "no anomaly events" test "$(sql 'SELECT count(*) FROM events')" = 0
-"$COTRACK" verify --db "$DB" >"$T_TMP/verify.out" 2>&1
+db_verify >"$T_TMP/verify.out" 2>&1
 check "cotrack verify: exit 0" test $? = 0
 check "cotrack verify: both chains ok" test "$(grep -c 'chain ok' "$T_TMP/verify.out")" = 2
 
 # query: json lines with the DESIGN.md names, filters, csv, table
+if [ "$LOGD_BACKEND" = pg ]; then
+	echo "# query checks left out: cotrack query does not read PostgreSQL yet"
+else
 "$COTRACK" query --db "$DB" --tracker t1 --format json >"$T_TMP/q.json"
 check "query json: $N lines" test "$(wc -l <"$T_TMP/q.json")" = $N
 check "query json: DESIGN.md field names, valid JSON" jq -e -s 'all(.[]; has("vm") and has("proto") and has("src") and has("sport") and has("dst") and has("dport") and has("first_ns") and has("last_ns") and has("pkts_fwd") and has("bytes_fwd") and has("pkts_rev") and has("bytes_rev") and has("tcp_state") and has("end") and has("seen_by") and has("netns") and has("seq"))' "$T_TMP/q.json"
@@ -57,6 +60,7 @@ check "query --since 1h finds everything, --until 1h nothing" test \
 check "query csv header" test "$("$COTRACK" query --db "$DB" --format csv --limit 1 | head -1 | cut -d, -f1-3)" = "seq,vm,proto"
 check "query table" sh -c "'$COTRACK' query --db '$DB' --limit 5 2>/dev/null | grep -q '10.0.1'"
 check "query rejects a bad filter" sh -c "! '$COTRACK' query --db '$DB' --proto nope 2>/dev/null"
+fi
 logd_stop TERM
 check "logd stops on SIGTERM" test -z "$LOGD_PID"
 t_end

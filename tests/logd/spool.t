@@ -88,7 +88,7 @@ check "full spool: logd records the tracker's drop of 1..2000" \
 	test "$(sql "SELECT seq_first, seq_last FROM events WHERE kind='tracker_drop'")" = "1|2000"
 check "full spool: and the gap 1..2000" \
 	test "$(sql "SELECT seq_first, seq_last FROM events WHERE kind='gap'")" = "1|2000"
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+db_verify >"$T_TMP/v.out"
 check "verify reports the loss (exit 1)" test $? = 1
 check "  ... gap listed" grep -q 'seq 1..2000 missing' "$T_TMP/v.out"
 sed 's/^/# /' "$T_TMP/v.out"

@@ -110,7 +110,7 @@ echo "# the spool held $(loaded "$T_TMP/g4.out") records (rewritten after the ga
 got=$(sql "SELECT count(*), min(seq), max(seq), count(DISTINCT stream) FROM records")
 check "logd holds 1..50010 in one stream ($got)" test "$got" = "50010|1|50010|1"
 check "no anomaly recorded" test "$(sql 'SELECT count(*) FROM events')" = 0
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+db_verify >"$T_TMP/v.out"
 check "verify: chain intact, no anomaly" test $? = 0
 sed 's/^/# /' "$T_TMP/v.out"
 logd_stop

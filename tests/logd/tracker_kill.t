@@ -34,7 +34,7 @@ last=$((next + 999))
 got=$(sql "SELECT count(*), min(seq), max(seq) FROM records")
 check "logd holds 1..$last once, no gap ($got)" test "$got" = "$last|1|$last"
 check "a single stream (same epoch across the restart)" test "$(sql 'SELECT count(*) FROM streams')" = 1
-check "chain head = tracker's" test "$(sql 'SELECT hex(last_hash) FROM streams')" = "$(field "$T_TMP/g2.out" head)"
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+check "chain head = tracker's" test "$(sql "SELECT $(db_hex last_hash) FROM streams")" = "$(field "$T_TMP/g2.out" head)"
+db_verify >"$T_TMP/v.out"
 check "verify: OK, no anomalies" test $? = 0
 t_end

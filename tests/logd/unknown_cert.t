@@ -34,7 +34,7 @@ check "  ... with the peer address" test "$(sql "SELECT count(*) FROM events WHE
 check "  ... and the no-certificate client" test "$(sql "SELECT count(*) FROM events WHERE kind='unknown_cert' AND detail LIKE '%certificate%'")" = "$n"
 check "garbage recorded as a failed handshake" test "$(sql "SELECT count(*) FROM events WHERE kind='handshake'")" -ge 1
 sql "SELECT kind, detail FROM events" | sort | uniq -c | sed 's/^/# /'
-"$COTRACK" verify --db "$DB" >"$T_TMP/v.out"
+db_verify >"$T_TMP/v.out"
 check "verify lists them and exits non-zero" test $? = 1
 # A flood of failed handshakes is recorded up to a bound, not row by row.
 for i in $(seq 70); do
