@@ -162,6 +162,15 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	" = lv.l AND " r "first_ns BETWEEN lv.lo AND ?2"                       \
 	" AND " r "last_ns >= ?1"
 
+/*
+ * PostgreSQL's schema (store_pg.c) indexes the level as the function
+ * cot_span(first_ns, last_ns), computed in numeric (a bigint difference
+ * of hostile times would raise an error there): its window condition.
+ */
+#define COT_STORE_WINDOW_ON_PG(r)                                              \
+	"cot_span(" r "first_ns, " r "last_ns) = lv.l AND " r "first_ns "      \
+	"BETWEEN lv.lo AND ?2 AND " r "last_ns >= ?1"
+
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);
 

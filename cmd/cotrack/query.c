@@ -269,6 +269,7 @@ static void put_group(enum cot_recfmt fmt, const char *by, struct cot_dbq *s)
 
 /* The filters given, for the SQL text (values are bound, not here). */
 struct filt {
+	bool pg; /* PostgreSQL's schema */
 	bool window, indexed, vm, tracker, addr, port, proto, seen, comm,
 		cgroup, name;
 };
@@ -316,8 +317,11 @@ static void sb_from_where(struct sqlbuf *q, const struct filt *f,
 	const char *w = " WHERE ";
 
 	if (f->window && f->indexed)
-		sb_add(q, "FROM " COT_STORE_WINDOW_LEVELS
-			  " lv JOIN records r ON " COT_STORE_WINDOW_ON("r."));
+		sb_add(q,
+		       "FROM " COT_STORE_WINDOW_LEVELS
+		       " lv JOIN records r ON %s",
+		       f->pg ? COT_STORE_WINDOW_ON_PG("r.")
+			     : COT_STORE_WINDOW_ON("r."));
 	else
 		sb_add(q, "FROM records r");
 #define COND(c)                                                                \
@@ -580,6 +584,7 @@ int cmd_query(int argc, char **argv)
 	 * Every value is bound; the SQL text is fixed pieces only, and no
 	 * indexed column is wrapped in a function (store.h: the indexes).
 	 */
+	f.pg = cot_db_kind(&dbc) == COT_DB_PG;
 	f.window = window;
 	f.indexed = st.indexed;
 	f.vm = vm != NULL;

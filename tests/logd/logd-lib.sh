@@ -5,7 +5,7 @@
 # a server of the test's own (tests/tools/pg.sh in $T_TMP/pg).  $DB stays
 # a file name; each distinct $DB is a database of that server (db_NAME),
 # so the scripts run unchanged: logd_start passes its URL, sql runs psql
-# on it, db_verify runs tests/tools/pg_verify, db_hex translates
+# on it, db_verify runs cotrack verify on its URL, db_hex translates
 # SQLite's hex().
 LOGD_BACKEND=${LOGD_BACKEND:-sqlite}
 PGSH=$TOP/tests/tools/pg.sh
@@ -23,7 +23,6 @@ need_bins() {
 	done
 	if [ "$LOGD_BACKEND" = pg ]; then
 		"$PGSH" have || skip_all "PostgreSQL 15 binaries missing (postgresql-15)"
-		[ -x "$O/tests/tools/pg_verify" ] || skip_all "$O/tests/tools/pg_verify not built"
 		pg_up
 	fi
 }
@@ -48,10 +47,10 @@ db_arg() {
 	fi
 }
 
-# db_verify: cotrack verify on $DB (pg_verify on PostgreSQL), same output
+# db_verify: cotrack verify on $DB (its URL on PostgreSQL)
 db_verify() {
 	if [ "$LOGD_BACKEND" = pg ]; then
-		"$O/tests/tools/pg_verify" "$(db_arg)"
+		"$COTRACK" verify --db "$(db_arg)"
 	else
 		"$COTRACK" verify --db "$DB"
 	fi

@@ -44,6 +44,6 @@ got=$(sql "SELECT count(*), min(seq), max(seq) FROM records")
 check "1..$N stored once ($got)" test "$got" = "$N|1|$N"
 check "database intact (amcheck)" test "$(db_intact)" = ok
 db_verify >"$T_TMP/v.out"
-check "pg_verify: chain intact, no anomaly" test $? = 0
+check "verify: chain intact, no anomaly" test $? = 0
 logd_stop
 t_end

@@ -44,7 +44,7 @@ for x in streams records events; do
 	check "the same $x ($(wc -l <"$T_TMP/lite.$x") rows)" cmp -s "$T_TMP/lite.$x" "$T_TMP/pg.$x"
 done
 db_verify >"$T_TMP/v.out"
-check "pg_verify: the copied chains are intact (the one event listed)" \
+check "verify: the copied chains are intact (the one event listed)" \
 	test "$(grep -c 'chain ok' "$T_TMP/v.out") $(tail -1 "$T_TMP/v.out")" = "3 0 chain problems, 1 anomalies: NOT OK"
 "$COTRACK_LOGD" --migrate-from "$SQL_DB" --db "$URL" >"$T_TMP/m2.out" 2>&1
 check "a second run: nothing to do, exit 0" test $? = 0 -a "$(grep -c 'nothing to do' "$T_TMP/m2.out")" = 1

@@ -55,7 +55,7 @@ for t in t1 t2; do
 		test "$(sql "SELECT $(db_hex last_hash) FROM streams WHERE tracker = '$t'")" = "$(field "$T_TMP/g.$t" head)"
 done
 db_verify >"$T_TMP/v.out"
-check "pg_verify: chains intact, no anomaly" test $? = 0
+check "verify: chains intact, no anomaly" test $? = 0
 sed 's/^/# /' "$T_TMP/v.out"
 grep -E 'postgresql|storage|nothing ack' "$T_TMP/logd.log" | sort | uniq -c | sort -rn | head -8 | sed 's/^/# logd: /'
 for t in t1 t2; do grep -hE 'rec/s|connects' "$T_TMP/g.$t" | sed "s/^/# $t: /"; done

@@ -34,6 +34,6 @@ check "after the lock: everything acknowledged" test $? = 0
 check "logd's lock wait timed out rather than stalling" grep -q 'lock timeout' "$T_TMP/logd.log"
 check "1..2000 stored once" test "$(sql 'SELECT count(*), count(DISTINCT seq), max(seq) FROM records')" = "2000|2000|2000"
 db_verify >"$T_TMP/v.out"
-check "pg_verify: chain intact, no anomaly" test $? = 0
+check "verify: chain intact, no anomaly" test $? = 0
 grep -m3 'lock timeout' "$T_TMP/logd.log" | sed 's/^/# /'
 t_end

@@ -2,7 +2,7 @@
 # some naming workloads (record version 2), from three VMs.  Every day
 # from 31 days back has its own partition, made on demand inside the
 # batch's transaction; older records are in records_default; every field
-# round-trips (pg_verify re-encodes each record from its columns and
+# round-trips (cotrack verify re-encodes each record from its columns and
 # recomputes the chain); the console's indexes exist on the partitioned
 # table; two logd instances starting together on an empty database both
 # come up (the schema is made under an advisory lock).
@@ -45,6 +45,6 @@ check "the query indexes exist ($idx)" test "$idx" = "rec_dport,rec_dst,rec_span
 check "blobs are bytea, u64 bigint" test "$(sql "SELECT string_agg(data_type, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'records' AND column_name IN ('src', 'hash', 'bytes_fwd', 'first_ns')")" = "bigint,bigint,bytea,bytea"
 check "cot_span: a hostile lifetime does not overflow" test "$(sql "SELECT cot_span(-9223372036854775808, 9223372036854775807), cot_span(5, 1), cot_span(0, 1500000000)")" = "7|0|1"
 db_verify >"$T_TMP/v.out"
-check "pg_verify: every field round-trips (chain recomputed), no anomaly" test $? = 0
+check "verify: every field round-trips (chain recomputed), no anomaly" test $? = 0
 sed 's/^/# /' "$T_TMP/v.out"
 t_end
