@@ -730,8 +730,10 @@ struct medge {
 
 struct magg {
 	struct pool pool;
-	struct mconn *c;
+	struct mconn *c; /* dense, in order of arrival */
 	size_t ccap, nc;
+	uint32_t *slot; /* open addressing: index into c + 1, 0 = free */
+	size_t scap;
 	struct medge *e;
 	size_t ecap, ne;
 };
@@ -794,14 +796,30 @@ static int table_grow(void **tab, size_t *cap, size_t sz,
 	return 0;
 }
 
-static uint64_t conn_h(const void *p)
-{
-	return ((const struct mconn *)p)->h;
-}
-
 static uint64_t edge_h(const void *p)
 {
 	return ((const struct medge *)p)->h;
+}
+
+/* Double the connections' slot table (indices into the dense array). */
+static int slot_grow(struct magg *m)
+{
+	size_t nc = m->scap ? m->scap * 2 : 2048, i, j;
+	uint32_t *ns = calloc(nc, sizeof(*ns));
+
+	if (!ns)
+		return -COT_ENOMEM;
+	/* bounded by the connections; each probe by the new capacity */
+	for (i = 0; i < m->nc; i++) {
+		j = m->c[i].h & (nc - 1);
+		while (ns[j])
+			j = (j + 1) & (nc - 1);
+		ns[j] = (uint32_t)i + 1;
+	}
+	free(m->slot);
+	m->slot = ns;
+	m->scap = nc;
+	return 0;
 }
 
 static void vm_add(struct mconn *c, const char *vm)
@@ -870,18 +888,28 @@ static int agg_row(struct magg *m, sqlite3_stmt *s, uint64_t *bad)
 	if (err)
 		return err;
 	k.h = conn_hash(&k);
-	if (m->nc * 2 >= m->ccap &&
-	    table_grow((void **)&m->c, &m->ccap, sizeof(*m->c), conn_h) < 0)
+	if (m->nc * 2 >= m->scap && slot_grow(m) < 0)
 		return -COT_ENOMEM;
-	j = k.h & (m->ccap - 1);
-	/* bounded: the table is at most half full */
-	while (m->c[j].h && !conn_eq(&m->c[j], &k))
-		j = (j + 1) & (m->ccap - 1);
-	c = &m->c[j];
-	if (!c->h) {
+	if (m->nc == m->ccap) {
+		size_t nc = m->ccap ? m->ccap * 2 : 1024;
+		struct mconn *cc = realloc(m->c, nc * sizeof(*cc));
+
+		if (!cc)
+			return -COT_ENOMEM;
+		m->c = cc;
+		m->ccap = nc;
+	}
+	j = k.h & (m->scap - 1);
+	/* bounded: the slot table is at most half full */
+	while (m->slot[j] && !conn_eq(&m->c[m->slot[j] - 1], &k))
+		j = (j + 1) & (m->scap - 1);
+	if (!m->slot[j]) {
+		c = &m->c[m->nc];
 		*c = k;
 		c->bf = c->br = INT64_MIN;
-		m->nc++;
+		m->slot[j] = (uint32_t)++m->nc;
+	} else {
+		c = &m->c[m->slot[j] - 1];
 	}
 #define TEXT(col) pool_get(&m->pool, sqlite3_column_text(s, col), &err)
 	if (sqlite3_column_int(s, 8))
@@ -1045,6 +1073,7 @@ static void magg_free(struct magg *m)
 {
 	pool_free(&m->pool);
 	free(m->c);
+	free(m->slot);
 	free(m->e);
 	memset(m, 0, sizeof(*m));
 }
@@ -1078,17 +1107,20 @@ int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
 		goto out;
 	}
 	/* bounded by the connection table */
-	for (i = 0; i < m.ccap; i++)
-		if (m.c[i].h && (rc = agg_edge(&m, &m.c[i])) < 0)
+	for (i = 0; i < m.nc; i++)
+		if ((rc = agg_edge(&m, &m.c[i])) < 0)
 			goto out;
 	free(m.c);
+	free(m.slot);
 	m.c = NULL;
-	m.ccap = 0;
+	m.slot = NULL;
+	m.ccap = m.scap = m.nc = 0;
 	/* compact the edges, then sort them */
 	for (i = n = 0; i < m.ecap; i++)
 		if (m.e[i].h)
 			m.e[n++] = m.e[i];
-	qsort(m.e, n, sizeof(*m.e), edge_cmp);
+	if (n) /* qsort's base must not be NULL, even for no element */
+		qsort(m.e, n, sizeof(*m.e), edge_cmp);
 	rc = 0;
 	/* bounded by the edges */
 	for (i = 0; i < n && !rc; i++) {

@@ -161,8 +161,12 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
 	"r.src_name, r.dst_pid IS NOT NULL, r.dst_comm, r.dst_cgroup, "        \
 	"r.dst_name, r.bytes_fwd, r.bytes_rev, r.seen_by "
 
-/* Connections cot_recq_map_agg holds at most (about 170 bytes each). */
-#define COT_RECQ_MAP_MAX_CONNS 2000000
+/*
+ * Connections the console's map aggregates in memory at most (about 200
+ * bytes each with their slot: 200 MB at most; a 1 h window of the
+ * 10-million-record benchmark holds 417,000).
+ */
+#define COT_RECQ_MAP_MAX_CONNS 1000000
 #define COT_RECQ_COMMSLEN      128
 
 /*
