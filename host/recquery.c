@@ -758,6 +758,10 @@ static uint64_t conn_hash(const struct mconn *k)
 	h = hash_bytes(h, k->src, 16);
 	h = hash_bytes(h, k->dst, 16);
 	h = hash_bytes(h, v, sizeof(v));
+	/* murmur3's finaliser: the slot is the low bits */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
 	return h | 1;
 }
 
@@ -948,8 +952,12 @@ static const char *wkey(struct magg *m, const struct mconn *c, const char *v,
 	char hex[33];
 	int i;
 
-	for (i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02X", a[i]);
+	/* SQLite's hex(): upper case; snprintf per byte cost 1 s a window */
+	for (i = 0; i < 16; i++) {
+		hex[2 * i] = "0123456789ABCDEF"[a[i] >> 4];
+		hex[2 * i + 1] = "0123456789ABCDEF"[a[i] & 15];
+	}
+	hex[32] = 0;
 	if (v)
 		snprintf(b, sizeof(b), "w%s\1%s\1%s", v, g ? g : "",
 			 g    ? ""
