@@ -419,8 +419,10 @@ static const char wsql_fmt[] = COT_RECQ_MAP_SELECT "%s" COT_RECQ_MAP_GROUP;
  * for ?1..?5 (since, until, vm, tracker, proto): only the filters given,
  * none wrapped in a function, and the time window through the span
  * levels when the database has the indexes (host/store.h).  The caller
- * binds with bind_sel().  Aggregation happens in SQL: rows are streamed,
- * never all held here.
+ * binds with bind_sel().  The workload map of a window or a VM is
+ * aggregated in C from the streamed rows (wmap_agg: memory bounded by
+ * the connections, at most COT_RECQ_MAP_MAX_CONNS); everything else in
+ * SQL, streamed: records are never all held here.
  */
 struct sel {
 	uint64_t since, until;
