@@ -617,74 +617,685 @@ static size_t node_get(struct cot_recq_graph *g, size_t *cap, const char *key,
 	return g->nnodes++;
 }
 
-int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
-		   uint32_t max_edges, const char *const *hide, size_t nhide,
-		   struct cot_recq_graph *out)
+/*
+ * The service map aggregated here from one streamed SELECT of the
+ * window's records (COT_RECQ_MAP_ROWS), the same numbers as the SQL of
+ * COT_RECQ_MAP_SELECT / GROUP: SQLite's two GROUP BYs sort every record
+ * of the window twice (3.5 s for the 417,000 records of a 1 h window on
+ * 10 million, docs/bench.md).  Strings are interned in a pool (a few
+ * hundred distinct VMs, comms, cgroups and names), so a connection costs
+ * a fixed-size slot; the connection table is bounded by
+ * COT_RECQ_MAP_MAX_CONNS, beyond which the caller falls back to the SQL.
+ */
+struct pool {
+	char **s; /* open addressing, NULL = free */
+	size_t cap, n;
+};
+
+static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
 {
-	char where[4096], sql[12288];
-	size_t ncap = 0;
+	const unsigned char *b = p;
+	size_t i;
+
+	/* FNV-1a; bounded by n */
+	for (i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static int pool_grow(struct pool *p)
+{
+	size_t nc = p->cap ? p->cap * 2 : 256, i, j;
+	char **ns = calloc(nc, sizeof(*ns));
+
+	if (!ns)
+		return -COT_ENOMEM;
+	/* bounded by the old capacity; each probe by the new one */
+	for (i = 0; i < p->cap; i++) {
+		if (!p->s[i])
+			continue;
+		j = hash_bytes(0xcbf29ce484222325ULL, p->s[i],
+			       strlen(p->s[i])) &
+		    (nc - 1);
+		while (ns[j])
+			j = (j + 1) & (nc - 1);
+		ns[j] = p->s[i];
+	}
+	free(p->s);
+	p->s = ns;
+	p->cap = nc;
+	return 0;
+}
+
+/* The pool's copy of @t (NULL stays NULL); *@err = -COT_ENOMEM on failure. */
+static const char *pool_get(struct pool *p, const unsigned char *t, int *err)
+{
+	size_t len, j;
+
+	if (!t)
+		return NULL;
+	len = strlen((const char *)t);
+	if (p->n * 2 >= p->cap && pool_grow(p) < 0) {
+		*err = -COT_ENOMEM;
+		return NULL;
+	}
+	j = hash_bytes(0xcbf29ce484222325ULL, t, len) & (p->cap - 1);
+	/* bounded: the table is at most half full */
+	while (p->s[j]) {
+		if (!strcmp(p->s[j], (const char *)t))
+			return p->s[j];
+		j = (j + 1) & (p->cap - 1);
+	}
+	p->s[j] = malloc(len + 1);
+	if (!p->s[j]) {
+		*err = -COT_ENOMEM;
+		return NULL;
+	}
+	memcpy(p->s[j], t, len + 1);
+	p->n++;
+	return p->s[j];
+}
+
+static void pool_free(struct pool *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->cap; i++)
+		free(p->s[i]);
+	free(p->s);
+	memset(p, 0, sizeof(*p));
+}
+
+/* One connection: the inner GROUP BY's row (pool strings, NULL = NULL). */
+struct mconn {
+	uint64_t h; /* 0: free slot */
+	const char *tracker, *scope;
+	const char *sv, *sc, *sg, *sn, *dv, *dc, *dg, *dn;
+	const char *vmin, *vmax;
+	int64_t first_ns, bf, br;
+	int sport, dport, proto, seen, nvm; /* nvm 3: three or more */
+	uint8_t src[16], dst[16];
+};
+
+#define MAP_COMMS 8 /* distinct comms kept per edge end (titles) */
+
+struct medge {
+	uint64_t h; /* 0: free slot */
+	const char *sk, *dk, *dn;
+	int dp, proto, nsc, ndc;
+	uint64_t conns, bf, br, seen[3];
+	uint8_t src[16], dst[16];
+	const char *sc[MAP_COMMS], *dc[MAP_COMMS];
+};
+
+struct magg {
+	struct pool pool;
+	struct mconn *c; /* dense, in order of arrival */
+	size_t ccap, nc;
+	uint32_t *slot; /* open addressing: index into c + 1, 0 = free */
+	size_t scap;
+	struct medge *e;
+	size_t ecap, ne;
+};
+
+/* max() of SQLite text (BINARY collation; NULL below everything) */
+static const char *text_max(const char *a, const char *b)
+{
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	return strcmp(a, b) >= 0 ? a : b;
+}
+
+static uint64_t conn_hash(const struct mconn *k)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int64_t v[4] = { k->first_ns, k->sport, k->dport, k->proto };
+
+	h = hash_bytes(h, &k->tracker, sizeof(k->tracker));
+	h = hash_bytes(h, &k->scope, sizeof(k->scope));
+	h = hash_bytes(h, k->src, 16);
+	h = hash_bytes(h, k->dst, 16);
+	h = hash_bytes(h, v, sizeof(v));
+	/* murmur3's finaliser: the slot is the low bits */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	return h | 1;
+}
+
+static int conn_eq(const struct mconn *a, const struct mconn *b)
+{
+	return a->h == b->h && a->tracker == b->tracker &&
+	       a->scope == b->scope && a->first_ns == b->first_ns &&
+	       a->sport == b->sport && a->dport == b->dport &&
+	       a->proto == b->proto && !memcmp(a->src, b->src, 16) &&
+	       !memcmp(a->dst, b->dst, 16);
+}
+
+/* Open-addressing table growth, shared by connections and edges. */
+static int table_grow(void **tab, size_t *cap, size_t sz,
+		      uint64_t (*hof)(const void *))
+{
+	size_t nc = *cap ? *cap * 2 : 1024, i, j;
+	unsigned char *nt = calloc(nc, sz), *ot = *tab;
+
+	if (!nt)
+		return -COT_ENOMEM;
+	/* bounded by the old capacity; each probe by the new one */
+	for (i = 0; i < *cap; i++) {
+		uint64_t h = hof(ot + i * sz);
+
+		if (!h)
+			continue;
+		j = h & (nc - 1);
+		while (hof(nt + j * sz))
+			j = (j + 1) & (nc - 1);
+		memcpy(nt + j * sz, ot + i * sz, sz);
+	}
+	free(ot);
+	*tab = nt;
+	*cap = nc;
+	return 0;
+}
+
+static uint64_t edge_h(const void *p)
+{
+	return ((const struct medge *)p)->h;
+}
+
+/* Double the connections' slot table (indices into the dense array). */
+static int slot_grow(struct magg *m)
+{
+	size_t nc = m->scap ? m->scap * 2 : 2048, i, j;
+	uint32_t *ns = calloc(nc, sizeof(*ns));
+
+	if (!ns)
+		return -COT_ENOMEM;
+	/* bounded by the connections; each probe by the new capacity */
+	for (i = 0; i < m->nc; i++) {
+		j = m->c[i].h & (nc - 1);
+		while (ns[j])
+			j = (j + 1) & (nc - 1);
+		ns[j] = (uint32_t)i + 1;
+	}
+	free(m->slot);
+	m->slot = ns;
+	m->scap = nc;
+	return 0;
+}
+
+static void vm_add(struct mconn *c, const char *vm)
+{
+	if (!vm)
+		return;
+	if (!c->nvm) {
+		c->vmin = c->vmax = vm;
+		c->nvm = 1;
+		return;
+	}
+	if (vm == c->vmin || vm == c->vmax)
+		return;
+	if (c->nvm < 3)
+		c->nvm++;
+	c->vmin = strcmp(vm, c->vmin) < 0 ? vm : c->vmin;
+	c->vmax = strcmp(vm, c->vmax) > 0 ? vm : c->vmax;
+}
+
+static int blob16(sqlite3_stmt *s, int col, uint8_t out[16])
+{
+	if (sqlite3_column_type(s, col) != SQLITE_BLOB ||
+	    sqlite3_column_bytes(s, col) != 16)
+		return -1;
+	memcpy(out, sqlite3_column_blob(s, col), 16);
+	return 0;
+}
+
+static const uint8_t v4lo[13] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127
+};
+static const uint8_t v6lo[16] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+};
+
+/*
+ * One record (a row of COT_RECQ_MAP_ROWS) into its connection.  Returns
+ * 0, 1 (a record whose addresses are not 16 bytes: counted in *@bad
+ * only) or -COT_ENOMEM.
+ */
+static int agg_row(struct magg *m, sqlite3_stmt *s, uint64_t *bad)
+{
+	struct mconn k, *c;
+	const char *vm;
+	size_t j;
+	int err = 0;
+
+	memset(&k, 0, sizeof(k));
+	if (blob16(s, 1, k.src) < 0 || blob16(s, 3, k.dst) < 0) {
+		(*bad)++;
+		return 1;
+	}
+	k.tracker = pool_get(&m->pool, sqlite3_column_text(s, 0), &err);
+	vm = pool_get(&m->pool, sqlite3_column_text(s, 7), &err);
+	if (err)
+		return err;
+	k.sport = sqlite3_column_int(s, 2);
+	k.dport = sqlite3_column_int(s, 4);
+	k.proto = sqlite3_column_int(s, 5);
+	k.first_ns = sqlite3_column_int64(s, 6);
+	k.scope = !memcmp(k.src, v4lo, 13) || !memcmp(k.src, v6lo, 16)
+			  ? (vm ? vm
+				: pool_get(&m->pool, (const unsigned char *)"",
+					   &err))
+			  : NULL;
+	if (err)
+		return err;
+	k.h = conn_hash(&k);
+	if (m->nc * 2 >= m->scap && slot_grow(m) < 0)
+		return -COT_ENOMEM;
+	if (m->nc == m->ccap) {
+		size_t nc = m->ccap ? m->ccap * 2 : 1024;
+		struct mconn *cc = realloc(m->c, nc * sizeof(*cc));
+
+		if (!cc)
+			return -COT_ENOMEM;
+		m->c = cc;
+		m->ccap = nc;
+	}
+	j = k.h & (m->scap - 1);
+	/* bounded: the slot table is at most half full */
+	while (m->slot[j] && !conn_eq(&m->c[m->slot[j] - 1], &k))
+		j = (j + 1) & (m->scap - 1);
+	if (!m->slot[j]) {
+		c = &m->c[m->nc];
+		*c = k;
+		c->bf = c->br = INT64_MIN;
+		m->slot[j] = (uint32_t)++m->nc;
+	} else {
+		c = &m->c[m->slot[j] - 1];
+	}
+#define TEXT(col) pool_get(&m->pool, sqlite3_column_text(s, col), &err)
+	if (sqlite3_column_int(s, 8))
+		c->sv = text_max(c->sv, vm);
+	c->sc = text_max(c->sc, TEXT(9));
+	c->sg = text_max(c->sg, TEXT(10));
+	c->sn = text_max(c->sn, TEXT(11));
+	if (sqlite3_column_int(s, 12))
+		c->dv = text_max(c->dv, vm);
+	c->dc = text_max(c->dc, TEXT(13));
+	c->dg = text_max(c->dg, TEXT(14));
+	c->dn = text_max(c->dn, TEXT(15));
+#undef TEXT
+	c->bf = COT_MAX(c->bf, sqlite3_column_int64(s, 16));
+	c->br = COT_MAX(c->br, sqlite3_column_int64(s, 17));
+	c->seen |= sqlite3_column_int(s, 18) & 3;
+	vm_add(c, vm);
+	return err;
+}
+
+/* COT_RECQ_LOCALVM(mine, other) */
+static const char *local_vm(const struct mconn *c, const char *mine,
+			    const char *other)
+{
+	if (mine || !other || c->nvm != 2)
+		return NULL;
+	return c->vmin == other ? c->vmax : c->vmin;
+}
+
+/* COT_RECQ_WKEY into the pool; NULL with *@err set when out of memory. */
+static const char *wkey(struct magg *m, const struct mconn *c, const char *v,
+			const char *cm, const char *g, const char *n,
+			const uint8_t a[16], const char *l, int *err)
+{
+	char b[COT_RECQ_KEYLEN + 64];
+	char hex[33];
+	int i;
+
+	/* SQLite's hex(): upper case; snprintf per byte cost 1 s a window */
+	for (i = 0; i < 16; i++) {
+		hex[2 * i] = "0123456789ABCDEF"[a[i] >> 4];
+		hex[2 * i + 1] = "0123456789ABCDEF"[a[i] & 15];
+	}
+	hex[32] = 0;
+	if (v)
+		snprintf(b, sizeof(b), "w%s\1%s\1%s", v, g ? g : "",
+			 g    ? ""
+			 : cm ? cm
+			      : "");
+	else if (l)
+		snprintf(b, sizeof(b), "a%s\1%s", l, hex);
+	else if (n)
+		snprintf(b, sizeof(b), "n%s", n);
+	else
+		snprintf(b, sizeof(b), "a%s\1%s", c->scope ? c->scope : "",
+			 hex);
+	return pool_get(&m->pool, (const unsigned char *)b, err);
+}
+
+static void comm_add(const char **set, int *n, const char *cm)
+{
+	int i;
+
+	if (!cm)
+		return;
+	/* bounded by MAP_COMMS */
+	for (i = 0; i < *n; i++)
+		if (set[i] == cm)
+			return;
+	if (*n < MAP_COMMS)
+		set[(*n)++] = cm;
+}
+
+/* One connection into its edge (the outer GROUP BY). */
+static int agg_edge(struct magg *m, const struct mconn *c)
+{
+	struct medge k, *e;
+	size_t j;
+	int err = 0, dp = c->proto == 1 || c->proto == 2 ? c->dport : 0;
+	int64_t v[2] = { dp, c->proto };
+
+	memset(&k, 0, sizeof(k));
+	k.sk = wkey(m, c, c->sv, c->sc, c->sg, c->sn, c->src,
+		    local_vm(c, c->sv, c->dv), &err);
+	k.dk = wkey(m, c, c->dv, c->dc, c->dg, c->dn, c->dst,
+		    local_vm(c, c->dv, c->sv), &err);
+	if (err)
+		return err;
+	k.dp = dp;
+	k.proto = c->proto;
+	k.h = hash_bytes(hash_bytes(hash_bytes(0xcbf29ce484222325ULL, &k.sk,
+					       sizeof(k.sk)),
+				    &k.dk, sizeof(k.dk)),
+			 v, sizeof(v)) |
+	      1;
+	if (m->ne * 2 >= m->ecap &&
+	    table_grow((void **)&m->e, &m->ecap, sizeof(*m->e), edge_h) < 0)
+		return -COT_ENOMEM;
+	j = k.h & (m->ecap - 1);
+	/* bounded: the table is at most half full */
+	while (m->e[j].h &&
+	       !(m->e[j].h == k.h && m->e[j].sk == k.sk && m->e[j].dk == k.dk &&
+		 m->e[j].dp == k.dp && m->e[j].proto == k.proto))
+		j = (j + 1) & (m->ecap - 1);
+	e = &m->e[j];
+	if (!e->h) {
+		*e = k;
+		memcpy(e->src, c->src, 16);
+		memcpy(e->dst, c->dst, 16);
+		m->ne++;
+	}
+	e->conns++;
+	e->bf += (uint64_t)c->bf;
+	e->br += (uint64_t)c->br;
+	if (c->seen >= 1 && c->seen <= 3)
+		e->seen[c->seen - 1]++;
+	if (memcmp(c->src, e->src, 16) > 0)
+		memcpy(e->src, c->src, 16);
+	if (memcmp(c->dst, e->dst, 16) > 0)
+		memcpy(e->dst, c->dst, 16);
+	comm_add(e->sc, &e->nsc, c->sc);
+	comm_add(e->dc, &e->ndc, c->dc);
+	e->dn = text_max(e->dn, c->dn);
+	return 0;
+}
+
+/* ORDER BY sum(bf) + sum(br) DESC, sk, dk (then port, protocol) */
+static int edge_cmp(const void *pa, const void *pb)
+{
+	const struct medge *a = pa, *b = pb;
+	uint64_t wa = a->bf + a->br, wb = b->bf + b->br;
+	int c;
+
+	if (wa != wb)
+		return wa > wb ? -1 : 1;
+	c = strcmp(a->sk, b->sk);
+	if (!c)
+		c = strcmp(a->dk, b->dk);
+	if (!c)
+		c = a->dp != b->dp ? (a->dp < b->dp ? -1 : 1) : 0;
+	if (!c)
+		c = a->proto != b->proto ? (a->proto < b->proto ? -1 : 1) : 0;
+	return c;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void comms_join(char *b, size_t cap, const char **set, int n)
+{
+	size_t o = 0;
+	int i;
+
+	b[0] = 0;
+	qsort(set, (size_t)n, sizeof(*set), str_cmp);
+	/* bounded by MAP_COMMS */
+	for (i = 0; i < n && o < cap; i++)
+		o += (size_t)snprintf(b + o, cap - o, "%s%s", i ? "," : "",
+				      set[i]);
+}
+
+static void magg_free(struct magg *m)
+{
+	pool_free(&m->pool);
+	free(m->c);
+	free(m->slot);
+	free(m->e);
+	memset(m, 0, sizeof(*m));
+}
+
+int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
+		     int (*cb)(void *ctx, const struct cot_recq_mapedge *e),
+		     void *ctx)
+{
+	struct magg m;
+	struct cot_recq_mapedge out;
+	char scomms[COT_RECQ_COMMSLEN], dcomms[COT_RECQ_COMMSLEN];
+	uint64_t bad = 0;
+	size_t i, n;
+	int rc = 0, step;
+
+	memset(&m, 0, sizeof(m));
+	*skipped = 0;
+	/* bounded by the selected records; the table by max_conns */
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		rc = agg_row(&m, s, &bad);
+		if (rc < 0)
+			goto out;
+		if (m.nc > max_conns) {
+			rc = -COT_E2BIG;
+			goto out;
+		}
+	}
+	*skipped = bad;
+	if (step != SQLITE_DONE) {
+		rc = -COT_EIO;
+		goto out;
+	}
+	/* bounded by the connection table */
+	for (i = 0; i < m.nc; i++)
+		if ((rc = agg_edge(&m, &m.c[i])) < 0)
+			goto out;
+	free(m.c);
+	free(m.slot);
+	m.c = NULL;
+	m.slot = NULL;
+	m.ccap = m.scap = m.nc = 0;
+	/* compact the edges, then sort them */
+	for (i = n = 0; i < m.ecap; i++)
+		if (m.e[i].h)
+			m.e[n++] = m.e[i];
+	if (n) /* qsort's base must not be NULL, even for no element */
+		qsort(m.e, n, sizeof(*m.e), edge_cmp);
+	rc = 0;
+	/* bounded by the edges */
+	for (i = 0; i < n && !rc; i++) {
+		const struct medge *e = &m.e[i];
+
+		comms_join(scomms, sizeof(scomms), m.e[i].sc, e->nsc);
+		comms_join(dcomms, sizeof(dcomms), m.e[i].dc, e->ndc);
+		memset(&out, 0, sizeof(out));
+		out.sk = e->sk;
+		out.dk = e->dk;
+		out.dp = e->dp;
+		out.proto = e->proto;
+		out.conns = e->conns;
+		out.bytes_fwd = e->bf;
+		out.bytes_rev = e->br;
+		memcpy(out.seen, e->seen, sizeof(out.seen));
+		out.src = e->src;
+		out.dst = e->dst;
+		out.scomms = scomms;
+		out.dcomms = dcomms;
+		out.dname = e->dn ? e->dn : "";
+		rc = cb(ctx, &out);
+	}
+out:
+	magg_free(&m);
+	return rc;
+}
+
+struct graph_ctx {
+	struct cot_recq_graph *out;
+	size_t ncap;
+	uint32_t max_edges;
+	const char *const *hide;
+	size_t nhide;
+};
+
+/* One edge of the map, heaviest first: kept unless hidden or over max. */
+static int graph_edge(void *ctx, const struct cot_recq_mapedge *me)
+{
+	struct graph_ctx *gc = ctx;
+	struct cot_recq_graph *out = gc->out;
+	struct cot_recq_edge *e = &out->edges[out->nedges];
+	uint64_t c = me->conns;
+
+	out->total += c;
+	if (!me->src || !me->dst)
+		return 0;
+	if (hidden(me->sk, gc->hide, gc->nhide) ||
+	    hidden(me->dk, gc->hide, gc->nhide)) {
+		out->hidden += c;
+		return 0;
+	}
+	if (out->nedges == gc->max_edges)
+		return 0;
+	e->src = node_get(out, &gc->ncap, me->sk, me->scomms, me->src);
+	e->dst = node_get(out, &gc->ncap, me->dk, me->dcomms, me->dst);
+	if (e->src == (size_t)-1 || e->dst == (size_t)-1)
+		return -COT_ENOMEM;
+	e->port = me->dp;
+	e->proto = me->proto;
+	e->conns = c;
+	e->bytes_fwd = me->bytes_fwd;
+	e->bytes_rev = me->bytes_rev;
+	memcpy(e->seen, me->seen, sizeof(e->seen));
+	snprintf(e->name, sizeof(e->name), "%s", me->dname);
+	out->nodes[e->src].conns += c;
+	out->nodes[e->src].bytes_out += e->bytes_fwd;
+	out->nodes[e->src].bytes_in += e->bytes_rev;
+	if (e->dst != e->src) {
+		out->nodes[e->dst].conns += c;
+		out->nodes[e->dst].bytes_in += e->bytes_fwd;
+		out->nodes[e->dst].bytes_out += e->bytes_rev;
+	}
+	out->shown += c;
+	out->nedges++;
+	return 0;
+}
+
+int cot_recq_map_sql_row(sqlite3_stmt *s, struct cot_recq_mapedge *e)
+{
+	int i;
+
+	memset(e, 0, sizeof(*e));
+	e->sk = col_text(s, 0);
+	e->dk = col_text(s, 1);
+	e->dp = sqlite3_column_int(s, 2);
+	e->proto = sqlite3_column_int(s, 3);
+	e->conns = (uint64_t)sqlite3_column_int64(s, 4);
+	e->bytes_fwd = (uint64_t)sqlite3_column_int64(s, 5);
+	e->bytes_rev = (uint64_t)sqlite3_column_int64(s, 6);
+	for (i = 0; i < 3; i++)
+		e->seen[i] = (uint64_t)sqlite3_column_int64(s, 7 + i);
+	e->src = sqlite3_column_bytes(s, 10) == 16 ? sqlite3_column_blob(s, 10)
+						   : NULL;
+	e->dst = sqlite3_column_bytes(s, 11) == 16 ? sqlite3_column_blob(s, 11)
+						   : NULL;
+	e->scomms = col_text(s, 12);
+	e->dcomms = col_text(s, 13);
+	e->dname = col_text(s, 14);
+	return 0;
+}
+
+/* The map by SQLite's GROUP BYs: a window of more connections than fit. */
+static int graph_sql(struct cot_store *st, const struct cot_recq_filter *f,
+		     const char *where, struct graph_ctx *gc)
+{
+	struct cot_recq_mapedge me;
+	char sql[12288];
 	sqlite3_stmt *s = NULL;
 	int rc = -COT_EIO, step;
 
-	memset(out, 0, sizeof(*out));
-	if (!max_edges || max_edges > 100000 ||
-	    cot_recq_where(f, window_seek(st, f), where, sizeof(where)) < 0)
-		return -COT_EINVAL;
 	snprintf(sql, sizeof(sql), "%s%s%s", graph_head, where, graph_tail);
 	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return -COT_EIO;
 	if (cot_recq_bind(s, f) < 0)
 		goto out;
-	out->edges = calloc(max_edges, sizeof(*out->edges));
-	if (!out->edges) {
-		rc = -COT_ENOMEM;
-		goto out;
-	}
-	/* bounded by the aggregated rows; at most max_edges kept */
+	/* bounded by the aggregated rows */
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		uint64_t c = (uint64_t)sqlite3_column_int64(s, 4);
-		struct cot_recq_edge *e = &out->edges[out->nedges];
-		const char *sk = col_text(s, 0), *dk = col_text(s, 1);
-		int i;
-
-		out->total += c;
-		if (sqlite3_column_bytes(s, 10) != 16 ||
-		    sqlite3_column_bytes(s, 11) != 16)
-			continue;
-		if (hidden(sk, hide, nhide) || hidden(dk, hide, nhide)) {
-			out->hidden += c;
-			continue;
-		}
-		if (out->nedges == max_edges)
-			continue;
-		e->src = node_get(out, &ncap, sk, col_text(s, 12),
-				  sqlite3_column_blob(s, 10));
-		e->dst = node_get(out, &ncap, dk, col_text(s, 13),
-				  sqlite3_column_blob(s, 11));
-		if (e->src == (size_t)-1 || e->dst == (size_t)-1) {
-			rc = -COT_ENOMEM;
+		cot_recq_map_sql_row(s, &me);
+		rc = graph_edge(gc, &me);
+		if (rc < 0)
 			goto out;
-		}
-		e->port = sqlite3_column_int(s, 2);
-		e->proto = sqlite3_column_int(s, 3);
-		e->conns = c;
-		e->bytes_fwd = (uint64_t)sqlite3_column_int64(s, 5);
-		e->bytes_rev = (uint64_t)sqlite3_column_int64(s, 6);
-		for (i = 0; i < 3; i++)
-			e->seen[i] = (uint64_t)sqlite3_column_int64(s, 7 + i);
-		snprintf(e->name, sizeof(e->name), "%s", col_text(s, 14));
-		out->nodes[e->src].conns += c;
-		out->nodes[e->src].bytes_out += e->bytes_fwd;
-		out->nodes[e->src].bytes_in += e->bytes_rev;
-		if (e->dst != e->src) {
-			out->nodes[e->dst].conns += c;
-			out->nodes[e->dst].bytes_in += e->bytes_fwd;
-			out->nodes[e->dst].bytes_out += e->bytes_rev;
-		}
-		out->shown += c;
-		out->nedges++;
 	}
 	rc = step == SQLITE_DONE ? 0 : -COT_EIO;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
+		   uint32_t max_edges, const char *const *hide, size_t nhide,
+		   struct cot_recq_graph *out)
+{
+	struct graph_ctx gc = { out, 0, max_edges, hide, nhide };
+	char where[4096], sql[8192];
+	sqlite3_stmt *s = NULL;
+	uint64_t skipped = 0;
+	int rc = -COT_EIO;
+
+	memset(out, 0, sizeof(*out));
+	if (!max_edges || max_edges > 100000 ||
+	    cot_recq_where(f, window_seek(st, f), where, sizeof(where)) < 0)
+		return -COT_EINVAL;
+	out->edges = calloc(max_edges, sizeof(*out->edges));
+	if (!out->edges)
+		return -COT_ENOMEM;
+	snprintf(sql, sizeof(sql),
+		 COT_RECQ_MAP_ROWS "FROM records r JOIN streams s ON s.id = "
+				   "r.stream WHERE 1%s",
+		 where);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	if (cot_recq_bind(s, f) < 0)
+		goto out;
+	rc = cot_recq_map_agg(s, COT_RECQ_MAP_MAX_CONNS, &skipped, graph_edge,
+			      &gc);
+	out->total += skipped;
+	if (rc == -COT_E2BIG) {
+		/* more connections than the table holds: SQLite sorts them */
+		free(out->nodes);
+		memset(out->edges, 0, max_edges * sizeof(*out->edges));
+		out->nodes = NULL;
+		out->nnodes = out->nedges = 0;
+		out->total = out->shown = out->hidden = 0;
+		gc.ncap = 0;
+		rc = graph_sql(st, f, where, &gc);
+	}
 out:
 	sqlite3_finalize(s);
 	if (rc < 0)

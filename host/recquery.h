@@ -148,6 +148,60 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
 	"sum(br) DESC, sk, dk"
 /* clang-format on */
 
+/*
+ * The map aggregated in C (cot_recq_map_agg): COT_RECQ_MAP_ROWS, then
+ * the selected records r with their stream s as for COT_RECQ_MAP_SELECT,
+ * no GROUP BY.  One row per record: tracker, src, sport, dst, dport,
+ * proto, first_ns, vm, src owned (0/1), src comm, cgroup, name, dst
+ * owned, dst comm, cgroup, name, bytes fwd, bytes rev, seen_by.
+ */
+#define COT_RECQ_MAP_ROWS                                                      \
+	"SELECT s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "          \
+	"r.first_ns, r.vm, r.src_pid IS NOT NULL, r.src_comm, r.src_cgroup, "  \
+	"r.src_name, r.dst_pid IS NOT NULL, r.dst_comm, r.dst_cgroup, "        \
+	"r.dst_name, r.bytes_fwd, r.bytes_rev, r.seen_by "
+
+/*
+ * Connections the console's map aggregates in memory at most (about 200
+ * bytes each with their slot: 200 MB at most; a 1 h window of the
+ * 10-million-record benchmark holds 417,000).
+ */
+#define COT_RECQ_MAP_MAX_CONNS 1000000
+#define COT_RECQ_COMMSLEN      128
+
+/*
+ * One edge of the map: the columns of COT_RECQ_MAP_SELECT/GROUP's rows.
+ * src/dst: an example address each (the largest), NULL when the SQL's is
+ * not 16 bytes; scomms/dcomms: the distinct comms, comma-separated (the
+ * SQL's group_concat(DISTINCT) order is SQLite's; here sorted, at most 8
+ * and COT_RECQ_COMMSLEN bytes).  Strings valid during the callback.
+ */
+struct cot_recq_mapedge {
+	const char *sk, *dk;
+	int dp, proto;
+	uint64_t conns, bytes_fwd, bytes_rev;
+	uint64_t seen[3]; /* connections seen by nic only, vmi only, both */
+	const uint8_t *src, *dst;
+	const char *scomms, *dcomms, *dname;
+};
+
+/*
+ * Step @s (COT_RECQ_MAP_ROWS ..., prepared and bound by the caller) to
+ * its end and call @cb per edge, heaviest first (bytes both ways, then
+ * source key, destination key, port, protocol): the same edges and
+ * numbers as COT_RECQ_MAP_SELECT/GROUP over the same records, in memory
+ * bounded by the connections (at most @max_conns, else -COT_E2BIG: run
+ * the SQL instead), never by the records.  @skipped gets the records
+ * whose addresses are not 16 bytes (malformed: in no edge).  A non-zero
+ * return of @cb stops and is returned; else 0, -COT_ENOMEM, -COT_E2BIG
+ * or -COT_EIO.  Not thread-safe on one statement.
+ */
+int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
+		     int (*cb)(void *ctx, const struct cot_recq_mapedge *e),
+		     void *ctx);
+/* A row of COT_RECQ_MAP_SELECT/GROUP as an edge (strings: the row's). */
+int cot_recq_map_sql_row(sqlite3_stmt *s, struct cot_recq_mapedge *e);
+
 /* Chain status of a stored record (cot_recq_row.chain). */
 enum cot_recq_chain {
 	/*

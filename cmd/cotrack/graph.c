@@ -248,13 +248,6 @@ static void dot_str(FILE *f, const char *s)
 	}
 }
 
-static const char *col_text(sqlite3_stmt *s, int c)
-{
-	const unsigned char *t = sqlite3_column_text(s, c);
-
-	return t ? (const char *)t : "";
-}
-
 /*
  * Node of key @key (built in SQL: 'w' box \1 cgroup \1 comm, 'n' name,
  * 'a' box \1 hex address); @comms labels containers.  Returns the index,
@@ -426,8 +419,10 @@ static const char wsql_fmt[] = COT_RECQ_MAP_SELECT "%s" COT_RECQ_MAP_GROUP;
  * for ?1..?5 (since, until, vm, tracker, proto): only the filters given,
  * none wrapped in a function, and the time window through the span
  * levels when the database has the indexes (host/store.h).  The caller
- * binds with bind_sel().  Aggregation happens in SQL: rows are streamed,
- * never all held here.
+ * binds with bind_sel().  The workload map of a window or a VM is
+ * aggregated in C from the streamed rows (wmap_agg: memory bounded by
+ * the connections, at most COT_RECQ_MAP_MAX_CONNS); everything else in
+ * SQL, streamed: records are never all held here.
  */
 struct sel {
 	uint64_t since, until;
@@ -498,81 +493,147 @@ static int any_names(struct cot_store *st, const struct sel *q)
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The workload map's edges as they come, heaviest first (wmap_edge). */
+struct wmap {
+	struct wnode *nodes;
+	struct wedge *e;
+	size_t ne, nn, ncap, max_edges;
+	uint64_t total, shown;
+};
+
+static int wmap_edge(void *ctx, const struct cot_recq_mapedge *me)
+{
+	struct wmap *m = ctx;
+	struct wedge *w = &m->e[m->ne];
+	struct cot_addr sa, da;
+
+	m->total += me->conns;
+	if (m->ne == m->max_edges || !me->src || !me->dst)
+		return 0;
+	memcpy(sa.b, me->src, 16);
+	memcpy(da.b, me->dst, 16);
+	w->src =
+		wnode_get(&m->nodes, &m->nn, &m->ncap, me->sk, me->scomms, &sa);
+	w->dst =
+		wnode_get(&m->nodes, &m->nn, &m->ncap, me->dk, me->dcomms, &da);
+	if (w->src == (size_t)-1 || w->dst == (size_t)-1)
+		return -COT_ENOMEM;
+	w->dport = me->dp;
+	w->proto = me->proto;
+	w->conns = me->conns;
+	w->bf = me->bytes_fwd;
+	w->br = me->bytes_rev;
+	memcpy(w->seen, me->seen, sizeof(w->seen));
+	snprintf(w->dname, sizeof(w->dname), "%s", me->dname);
+	m->shown += me->conns;
+	m->ne++;
+	return 0;
+}
+
+/*
+ * The map by SQLite's two GROUP BYs (COT_RECQ_MAP_SELECT/GROUP): in
+ * bounded memory for any number of records.  0, -COT_EIO or -COT_ENOMEM.
+ */
+static int wmap_sql(struct cot_store *st, const struct sel *q, const char *from,
+		    struct wmap *m)
+{
+	struct cot_recq_mapedge me;
+	char sql[6144];
+	sqlite3_stmt *s = NULL;
+	int rc = 0, step;
+
+	snprintf(sql, sizeof(sql), wsql_fmt, from);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -COT_EIO;
+	bind_sel(s, q);
+	if (q->explain) {
+		rc = cot_query_explain(st->db, s, sql) < 0 ? -COT_EIO : 0;
+		sqlite3_finalize(s);
+		return rc;
+	}
+	/* bounded by the rows; at most max_edges kept */
+	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
+		cot_recq_map_sql_row(s, &me);
+		rc = wmap_edge(m, &me);
+	}
+	if (!rc && step != SQLITE_DONE)
+		rc = -COT_EIO;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/*
+ * A window or a VM: the map aggregated in C from one streamed SELECT
+ * (host/recquery.h, cot_recq_map_agg), up to COT_RECQ_MAP_MAX_CONNS
+ * connections; -COT_E2BIG beyond, then the SQL runs instead.
+ */
+static int wmap_agg(struct cot_store *st, const struct sel *q, const char *from,
+		    struct wmap *m)
+{
+	char sql[4096];
+	sqlite3_stmt *s = NULL;
+	uint64_t skipped = 0;
+	int rc;
+
+	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from);
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -COT_EIO;
+	bind_sel(s, q);
+	if (q->explain) {
+		rc = cot_query_explain(st->db, s, sql) < 0 ? -COT_EIO : 0;
+		sqlite3_finalize(s);
+		return rc;
+	}
+	rc = cot_recq_map_agg(s, COT_RECQ_MAP_MAX_CONNS, &skipped, wmap_edge,
+			      m);
+	m->total += skipped;
+	sqlite3_finalize(s);
+	if (rc == -COT_E2BIG) {
+		free(m->nodes);
+		m->nodes = NULL;
+		m->ne = m->nn = m->ncap = 0;
+		m->total = m->shown = 0;
+	}
+	return rc;
+}
+
 /* Build the workload map into @mf.  Returns 0 or -1 (message logged). */
 static int workload_map(FILE *mf, struct cot_store *st, const char *db,
 			const struct sel *q, uint32_t max_edges, size_t *ne_out,
 			size_t *nn_out, uint64_t *shown_out,
 			uint64_t *total_out)
 {
-	struct wnode *nodes = NULL;
-	struct wedge *e = NULL;
-	size_t ne = 0, nn = 0, ncap = 0;
-	uint64_t total = 0, shown = 0;
-	struct cot_addr sa, da;
-	sqlite3_stmt *s = NULL;
-	int rc = -1, step;
+	struct wmap m;
+	char from[2048];
+	int rc = -COT_E2BIG;
 
-	char from[2048], sql[6144];
-
+	memset(&m, 0, sizeof(m));
+	m.max_edges = max_edges;
 	sel_sql(from, sizeof(from), st, q);
-	snprintf(sql, sizeof(sql), wsql_fmt, from);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st->db));
-		return -1;
+	if (!q->explain) {
+		m.e = calloc((size_t)max_edges, sizeof(*m.e));
+		if (!m.e) {
+			log_warnx("out of memory");
+			return -1;
+		}
 	}
-	bind_sel(s, q);
-	if (q->explain) {
-		rc = cot_query_explain(st->db, s, sql);
-		goto out;
-	}
-	e = calloc((size_t)max_edges, sizeof(*e));
-	if (!e)
-		goto out;
-	/* bounded by the rows; at most max_edges kept */
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		uint64_t c = (uint64_t)sqlite3_column_int64(s, 4);
-		struct wedge *w = &e[ne];
-		int i;
-
-		total += c;
-		if (ne == (size_t)max_edges ||
-		    sqlite3_column_bytes(s, 10) != 16 ||
-		    sqlite3_column_bytes(s, 11) != 16)
-			continue;
-		memcpy(sa.b, sqlite3_column_blob(s, 10), 16);
-		memcpy(da.b, sqlite3_column_blob(s, 11), 16);
-		w->src = wnode_get(&nodes, &nn, &ncap, col_text(s, 0),
-				   col_text(s, 12), &sa);
-		w->dst = wnode_get(&nodes, &nn, &ncap, col_text(s, 1),
-				   col_text(s, 13), &da);
-		if (w->src == (size_t)-1 || w->dst == (size_t)-1)
-			goto out;
-		w->dport = sqlite3_column_int(s, 2);
-		w->proto = sqlite3_column_int(s, 3);
-		w->conns = c;
-		w->bf = (uint64_t)sqlite3_column_int64(s, 5);
-		w->br = (uint64_t)sqlite3_column_int64(s, 6);
-		for (i = 0; i < 3; i++)
-			w->seen[i] = (uint64_t)sqlite3_column_int64(s, 7 + i);
-		snprintf(w->dname, sizeof(w->dname), "%s", col_text(s, 14));
-		shown += c;
-		ne++;
-	}
-	if (step != SQLITE_DONE) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st->db));
-		goto out;
-	}
-	write_wdot(mf, e, ne, nodes, nn, total, shown);
-	*ne_out = ne;
-	*nn_out = nn;
-	*shown_out = shown;
-	*total_out = total;
-	rc = 0;
-out:
-	sqlite3_finalize(s);
-	free(e);
-	free(nodes);
-	return rc;
+	if (q->window || q->vm)
+		rc = wmap_agg(st, q, from, &m);
+	if (rc == -COT_E2BIG)
+		rc = wmap_sql(st, q, from, &m);
+	if (rc < 0)
+		log_warnx("%s: %s", db,
+			  rc == -COT_ENOMEM ? "out of memory"
+					    : sqlite3_errmsg(st->db));
+	else if (!q->explain)
+		write_wdot(mf, m.e, m.ne, m.nodes, m.nn, m.total, m.shown);
+	*ne_out = m.ne;
+	*nn_out = m.nn;
+	*shown_out = m.shown;
+	*total_out = m.total;
+	free(m.e);
+	free(m.nodes);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Run dot -T@fmt [-o @out] with @text on its stdin. */

@@ -26,4 +26,14 @@ check "graph --format png" test "$(head -c 4 "$T_TMP/map.png" | tail -c 3)" = PN
 check "--max-edges keeps the heaviest" test "$("$COTRACK" graph --db "$DB" --max-edges 2 | grep -c ' -> ')" = 2
 "$COTRACK" graph --db "$DB" --vm nope >"$T_TMP/empty.dot"
 check "--vm filter: unknown vm gives an empty map" test $? = 0 -a "$(grep -c " -> " "$T_TMP/empty.dot")" = 0
+# The workload map of a window or a VM is aggregated in C, without either
+# in SQL: the same map either way (a window over every record).
+"$COTRACK" graph --db "$DB" --by workload -o "$T_TMP/w-sql.dot" 2>/dev/null
+"$COTRACK" graph --db "$DB" --by workload --from 0 --to "$(sql 'SELECT max(last_ns) FROM records')" -o "$T_TMP/w-c.dot" 2>"$T_TMP/w-c.err"
+check "workload map of a window: as the SQL's ($(grep -c ' -> ' "$T_TMP/w-c.dot") edges)" cmp -s "$T_TMP/w-sql.dot" "$T_TMP/w-c.dot"
+check "workload map of a window: every connection ($(cat "$T_TMP/w-c.err"))" grep -q 'of 3000 connections' "$T_TMP/w-c.err"
+vm=$(sql 'SELECT vm FROM records ORDER BY vm LIMIT 1')
+n=$(sql "SELECT count(*) FROM records WHERE vm = '$vm'")
+"$COTRACK" graph --db "$DB" --by workload --vm "$vm" -o /dev/null 2>"$T_TMP/w-vm.err"
+check "workload map of a VM ($vm): its $n connections ($(cat "$T_TMP/w-vm.err"))" grep -q "of $n connections" "$T_TMP/w-vm.err"
 t_end

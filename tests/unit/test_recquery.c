@@ -363,6 +363,224 @@ static void test_graph_two_vms(void)
 	unlink(p2);
 }
 
+struct edges {
+	struct cot_recq_mapedge e[512];
+	char sk[512][COT_RECQ_KEYLEN + 64], dk[512][COT_RECQ_KEYLEN + 64];
+	char sc[512][COT_RECQ_COMMSLEN], dc[512][COT_RECQ_COMMSLEN];
+	char dn[512][COT_DNSNAME_LEN];
+	uint8_t src[512][16], dst[512][16];
+	size_t n;
+};
+
+static int keep_edge(void *ctx, const struct cot_recq_mapedge *e)
+{
+	struct edges *es = ctx;
+	size_t i = es->n;
+
+	if (i == COT_ARRAY_SIZE(es->e))
+		return -COT_E2BIG;
+	es->e[i] = *e;
+	snprintf(es->sk[i], sizeof(es->sk[i]), "%s", e->sk);
+	snprintf(es->dk[i], sizeof(es->dk[i]), "%s", e->dk);
+	snprintf(es->sc[i], sizeof(es->sc[i]), "%s", e->scomms);
+	snprintf(es->dc[i], sizeof(es->dc[i]), "%s", e->dcomms);
+	snprintf(es->dn[i], sizeof(es->dn[i]), "%s", e->dname);
+	if (e->src)
+		memcpy(es->src[i], e->src, 16);
+	if (e->dst)
+		memcpy(es->dst[i], e->dst, 16);
+	es->n++;
+	return 0;
+}
+
+/* the comms of a group_concat as a sorted list, to compare as sets */
+static void sort_comms(char *b)
+{
+	char *part[16], out[COT_RECQ_COMMSLEN], *sv = NULL, *t;
+	size_t n = 0, i, j, o = 0;
+
+	for (t = strtok_r(b, ",", &sv); t && n < 16;
+	     t = strtok_r(NULL, ",", &sv))
+		part[n++] = t;
+	for (i = 1; i < n; i++)
+		for (j = i; j > 0 && strcmp(part[j - 1], part[j]) > 0; j--) {
+			t = part[j];
+			part[j] = part[j - 1];
+			part[j - 1] = t;
+		}
+	out[0] = 0;
+	for (i = 0; i < n; i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s",
+				      i ? "," : "", part[i]);
+	memcpy(b, out, o + 1);
+}
+
+/* The map of @from_where both ways: C (cot_recq_map_agg) and SQL. */
+static void map_both(struct cot_store *s2, const char *from_where,
+		     struct edges *c, struct edges *q)
+{
+	char sql[12288];
+	sqlite3_stmt *s;
+	uint64_t skipped = 1;
+	struct cot_recq_mapedge me;
+
+	c->n = q->n = 0;
+	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from_where);
+	T_ASSERT(sqlite3_prepare_v2(s2->db, sql, -1, &s, NULL) == SQLITE_OK);
+	T_CHECK(cot_recq_map_agg(s, 100000, &skipped, keep_edge, c) == 0);
+	T_EQ_U(skipped, 0);
+	sqlite3_reset(s);
+	T_CHECK(cot_recq_map_agg(s, 2, &skipped, keep_edge, q) == -COT_E2BIG);
+	sqlite3_finalize(s);
+	q->n = 0;
+	snprintf(sql, sizeof(sql), COT_RECQ_MAP_SELECT "%s" COT_RECQ_MAP_GROUP,
+		 from_where);
+	T_ASSERT(sqlite3_prepare_v2(s2->db, sql, -1, &s, NULL) == SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		cot_recq_map_sql_row(s, &me);
+		T_ASSERT(keep_edge(q, &me) == 0);
+	}
+	sqlite3_finalize(s);
+}
+
+/*
+ * The map aggregated in C against the SQL it replaces, on random
+ * records: connections recorded at one, two or three VMs of a tracker,
+ * at two trackers, loopback sources (scoped by VM), owners on either
+ * end, names, comms and cgroups, NULL VMs.  Every edge, in order, with
+ * the same numbers (the comms compared as sets).
+ */
+static void test_map_agg(void)
+{
+	static const char *const vms[] = { "va", "vb", "vc", "" };
+	static const char *const comms[] = { "nginx", "curl", "pg", "redis" };
+	static const char *const cgs[] = { "", "/a", "/b" };
+	static const char *const names[] = { "", "db.svc", "web.svc" };
+	static struct edges c, q;
+	struct cot_store s2;
+	struct cot_stream_state ss[2];
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	uint8_t a[4] = { 10, 0, 0, 0 };
+	char p2[64], err[256];
+	uint64_t seq[2] = { 0, 0 };
+	uint32_t rnd = 12345;
+	struct cot_rec r;
+	size_t i, k;
+	int t;
+
+#define RND(n) ((rnd = rnd * 1103515245u + 12345u) >> 16) % (n)
+	snprintf(p2, sizeof(p2), "/tmp/test_recquery3.%d.db", (int)getpid());
+	unlink(p2);
+	T_ASSERT(cot_store_open(&s2, p2, COT_STORE_RW, 0, err, sizeof(err)) ==
+		 0);
+	cot_store_begin(&s2);
+	cot_store_stream(&s2, "t1", 1, "fp", 1, &ss[0]);
+	cot_store_stream(&s2, "t2", 1, "fp", 1, &ss[1]);
+	for (i = 0; i < 600; i++) {
+		int copies = 1 + (int)RND(3), trk = (int)RND(2);
+
+		memset(&r, 0, sizeof(r));
+		r.proto = RND(5) ? COT_PROTO_TCP : (uint8_t)(1 + RND(4));
+		r.ipproto = 6;
+		a[3] = (uint8_t)RND(6);
+		if (RND(6) == 0) {
+			uint8_t lo[4] = { 127, 0, 0, 1 };
+
+			cot_addr_from_v4(&r.src, lo);
+		} else {
+			cot_addr_from_v4(&r.src, a);
+		}
+		a[3] = (uint8_t)(10 + RND(4));
+		cot_addr_from_v4(&r.dst, a);
+		r.sport = (uint16_t)(40000 + RND(50));
+		r.dport = (uint16_t)(RND(2) ? 80 : 5432);
+		r.first_ns = 1000 + RND(40);
+		r.last_ns = r.first_ns + RND(100);
+		/* the same connection at up to three VMs, with varied views */
+		for (k = 0; k < (size_t)copies; k++) {
+			snprintf(r.vm, sizeof(r.vm), "%s", vms[RND(4)]);
+			r.seen_by = (uint8_t)(1 + RND(3));
+			r.bytes_fwd = RND(1000);
+			r.bytes_rev = RND(1000);
+			memset(&r.src_owner, 0, sizeof(r.src_owner));
+			memset(&r.dst_owner, 0, sizeof(r.dst_owner));
+			if (RND(3) == 0) {
+				r.src_owner.pid = 7;
+				snprintf(r.src_owner.comm,
+					 sizeof(r.src_owner.comm), "%s",
+					 comms[RND(4)]);
+				snprintf(r.src_owner.cgroup,
+					 sizeof(r.src_owner.cgroup), "%s",
+					 cgs[RND(3)]);
+			}
+			if (RND(3) == 0) {
+				r.dst_owner.pid = 8;
+				snprintf(r.dst_owner.comm,
+					 sizeof(r.dst_owner.comm), "%s",
+					 comms[RND(4)]);
+				snprintf(r.dst_owner.cgroup,
+					 sizeof(r.dst_owner.cgroup), "%s",
+					 cgs[RND(3)]);
+			}
+			snprintf(r.src_name, sizeof(r.src_name), "%s",
+				 names[RND(3)]);
+			snprintf(r.dst_name, sizeof(r.dst_name), "%s",
+				 names[RND(3)]);
+			r.seq = ++seq[trk];
+			T_ASSERT(cot_store_put(&s2, ss[trk].id, &r, 1, 2, h) ==
+				 0);
+		}
+	}
+#undef RND
+	T_ASSERT(cot_store_commit(&s2) == 0);
+	/* NULL VMs ("" is stored as text): some records without one */
+	T_ASSERT(sqlite3_exec(s2.db,
+			      "UPDATE records SET vm = NULL WHERE vm = ''",
+			      NULL, NULL, NULL) == SQLITE_OK);
+	for (t = 0; t < 3; t++) {
+		static const char *const fw[] = {
+			"FROM records r JOIN streams s ON s.id = r.stream "
+			"WHERE 1",
+			"FROM records r JOIN streams s ON s.id = r.stream "
+			"WHERE r.vm = 'vb'",
+			"FROM records r JOIN streams s ON s.id = r.stream "
+			"WHERE r.first_ns BETWEEN 1010 AND 1020",
+		};
+
+		map_both(&s2, fw[t], &c, &q);
+		T_CHECK(c.n > (t ? 5u : 50u));
+		T_EQ_U(c.n, q.n);
+		for (i = 0; i < c.n && i < q.n; i++) {
+			int same;
+
+			sort_comms(q.sc[i]);
+			sort_comms(q.dc[i]);
+			same = !strcmp(c.sk[i], q.sk[i]) &&
+			       !strcmp(c.dk[i], q.dk[i]) &&
+			       c.e[i].dp == q.e[i].dp &&
+			       c.e[i].proto == q.e[i].proto &&
+			       c.e[i].conns == q.e[i].conns &&
+			       c.e[i].bytes_fwd == q.e[i].bytes_fwd &&
+			       c.e[i].bytes_rev == q.e[i].bytes_rev &&
+			       !memcmp(c.e[i].seen, q.e[i].seen,
+				       sizeof(c.e[i].seen)) &&
+			       !memcmp(c.src[i], q.src[i], 16) &&
+			       !memcmp(c.dst[i], q.dst[i], 16) &&
+			       !strcmp(c.sc[i], q.sc[i]) &&
+			       !strcmp(c.dc[i], q.dc[i]) &&
+			       !strcmp(c.dn[i], q.dn[i]);
+			if (!same) {
+				printf("#   edge %zu differs (filter %d)\n", i,
+				       t);
+				break;
+			}
+		}
+		T_CHECK(i == c.n);
+	}
+	cot_store_close(&s2);
+	unlink(p2);
+}
+
 /*
  * Pages by time in a window: the per-level walk (indexes) gives the same
  * rows in the same order as the plain overlap test (indexed = 0), for
@@ -531,6 +749,7 @@ int main(void)
 	T_RUN(test_flows);
 	T_RUN(test_graph);
 	T_RUN(test_graph_two_vms);
+	T_RUN(test_map_agg);
 	T_RUN(test_window_pages);
 	T_RUN(test_big_pages);
 	cot_store_close(&st);
