@@ -180,9 +180,9 @@ static void test_rows(void)
 	cot_dbq_free(q);
 
 	/* numbers the text skips, never bound: no error */
-	T_ASSERT(cot_dbq_prepare(&db,
-				 "SELECT count(*) FROM t WHERE i = ?2 OR i = ?5",
-				 &q) == 0);
+	T_ASSERT(cot_dbq_prepare(
+			 &db, "SELECT count(*) FROM t WHERE i = ?2 OR i = ?5",
+			 &q) == 0);
 	T_CHECK(cot_dbq_bind_int64(q, 2, 3) == 0);
 	T_CHECK(cot_dbq_bind_int64(q, 5, 4) == 0);
 	T_CHECK(cot_dbq_step(q) == 1);
