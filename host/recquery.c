@@ -843,13 +843,25 @@ static void vm_add(struct mconn *c, const char *vm)
 	c->vmax = strcmp(vm, c->vmax) > 0 ? vm : c->vmax;
 }
 
-static int blob16(sqlite3_stmt *s, int col, uint8_t out[16])
+static int blob16(struct cot_dbq *s, int col, uint8_t out[16])
 {
-	if (sqlite3_column_type(s, col) != SQLITE_BLOB ||
-	    sqlite3_column_bytes(s, col) != 16)
+	const void *b;
+	size_t len;
+
+	/* SQLite: a blob, not a text of 16 bytes */
+	if (s->s && sqlite3_column_type(s->s, col) != SQLITE_BLOB)
 		return -1;
-	memcpy(out, sqlite3_column_blob(s, col), 16);
+	b = cot_dbq_blob(s, col, &len);
+	if (!b || len != 16)
+		return -1;
+	memcpy(out, b, 16);
 	return 0;
+}
+
+/* A text column as pool_get() takes it. */
+static const unsigned char *utext(struct cot_dbq *s, int col)
+{
+	return (const unsigned char *)cot_dbq_text(s, col);
 }
 
 static const uint8_t v4lo[13] = {
@@ -864,7 +876,7 @@ static const uint8_t v6lo[16] = {
  * 0, 1 (a record whose addresses are not 16 bytes: counted in *@bad
  * only) or -COT_ENOMEM.
  */
-static int agg_row(struct magg *m, sqlite3_stmt *s, uint64_t *bad)
+static int agg_row(struct magg *m, struct cot_dbq *s, uint64_t *bad)
 {
 	struct mconn k, *c;
 	const char *vm;
@@ -876,14 +888,14 @@ static int agg_row(struct magg *m, sqlite3_stmt *s, uint64_t *bad)
 		(*bad)++;
 		return 1;
 	}
-	k.tracker = pool_get(&m->pool, sqlite3_column_text(s, 0), &err);
-	vm = pool_get(&m->pool, sqlite3_column_text(s, 7), &err);
+	k.tracker = pool_get(&m->pool, utext(s, 0), &err);
+	vm = pool_get(&m->pool, utext(s, 7), &err);
 	if (err)
 		return err;
-	k.sport = sqlite3_column_int(s, 2);
-	k.dport = sqlite3_column_int(s, 4);
-	k.proto = sqlite3_column_int(s, 5);
-	k.first_ns = sqlite3_column_int64(s, 6);
+	k.sport = (int)cot_dbq_int64(s, 2);
+	k.dport = (int)cot_dbq_int64(s, 4);
+	k.proto = (int)cot_dbq_int64(s, 5);
+	k.first_ns = cot_dbq_int64(s, 6);
 	k.scope = !memcmp(k.src, v4lo, 13) || !memcmp(k.src, v6lo, 16)
 			  ? (vm ? vm
 				: pool_get(&m->pool, (const unsigned char *)"",
@@ -915,21 +927,21 @@ static int agg_row(struct magg *m, sqlite3_stmt *s, uint64_t *bad)
 	} else {
 		c = &m->c[m->slot[j] - 1];
 	}
-#define TEXT(col) pool_get(&m->pool, sqlite3_column_text(s, col), &err)
-	if (sqlite3_column_int(s, 8))
+#define TEXT(col) pool_get(&m->pool, utext(s, col), &err)
+	if ((int)cot_dbq_int64(s, 8))
 		c->sv = text_max(c->sv, vm);
 	c->sc = text_max(c->sc, TEXT(9));
 	c->sg = text_max(c->sg, TEXT(10));
 	c->sn = text_max(c->sn, TEXT(11));
-	if (sqlite3_column_int(s, 12))
+	if ((int)cot_dbq_int64(s, 12))
 		c->dv = text_max(c->dv, vm);
 	c->dc = text_max(c->dc, TEXT(13));
 	c->dg = text_max(c->dg, TEXT(14));
 	c->dn = text_max(c->dn, TEXT(15));
 #undef TEXT
-	c->bf = COT_MAX(c->bf, sqlite3_column_int64(s, 16));
-	c->br = COT_MAX(c->br, sqlite3_column_int64(s, 17));
-	c->seen |= sqlite3_column_int(s, 18) & 3;
+	c->bf = COT_MAX(c->bf, cot_dbq_int64(s, 16));
+	c->br = COT_MAX(c->br, cot_dbq_int64(s, 17));
+	c->seen |= (int)cot_dbq_int64(s, 18) & 3;
 	vm_add(c, vm);
 	return err;
 }
@@ -1086,7 +1098,7 @@ static void magg_free(struct magg *m)
 	memset(m, 0, sizeof(*m));
 }
 
-int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
+int cot_recq_map_agg(struct cot_dbq *s, size_t max_conns, uint64_t *skipped,
 		     int (*cb)(void *ctx, const struct cot_recq_mapedge *e),
 		     void *ctx)
 {
@@ -1100,7 +1112,7 @@ int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
 	memset(&m, 0, sizeof(m));
 	*skipped = 0;
 	/* bounded by the selected records; the table by max_conns */
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+	while ((step = cot_dbq_step(s)) == 1) {
 		rc = agg_row(&m, s, &bad);
 		if (rc < 0)
 			goto out;
@@ -1110,7 +1122,7 @@ int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
 		}
 	}
 	*skipped = bad;
-	if (step != SQLITE_DONE) {
+	if (step != 0) {
 		rc = -COT_EIO;
 		goto out;
 	}
@@ -1283,8 +1295,8 @@ int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
 		goto out;
 	if (cot_recq_bind(s, f) < 0)
 		goto out;
-	rc = cot_recq_map_agg(s, COT_RECQ_MAP_MAX_CONNS, &skipped, graph_edge,
-			      &gc);
+	rc = cot_recq_map_agg(&COT_DBQ_STMT(s), COT_RECQ_MAP_MAX_CONNS,
+			      &skipped, graph_edge, &gc);
 	out->total += skipped;
 	if (rc == -COT_E2BIG) {
 		/* more connections than the table holds: SQLite sorts them */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cotrack/rec.h"
+#include "host/db.h"
 #include "host/store.h"
 
 #define COT_RECQ_QLEN	   128 /* text search, NUL included */
@@ -186,7 +187,8 @@ struct cot_recq_mapedge {
 };
 
 /*
- * Step @s (COT_RECQ_MAP_ROWS ..., prepared and bound by the caller) to
+ * Step @s (COT_RECQ_MAP_ROWS ..., prepared and bound by the caller, on
+ * either store: host/db.h; a SQLite statement as COT_DBQ_STMT()) to
  * its end and call @cb per edge, heaviest first (bytes both ways, then
  * source key, destination key, port, protocol): the same edges and
  * numbers as COT_RECQ_MAP_SELECT/GROUP over the same records, in memory
@@ -196,7 +198,7 @@ struct cot_recq_mapedge {
  * return of @cb stops and is returned; else 0, -COT_ENOMEM, -COT_E2BIG
  * or -COT_EIO.  Not thread-safe on one statement.
  */
-int cot_recq_map_agg(sqlite3_stmt *s, size_t max_conns, uint64_t *skipped,
+int cot_recq_map_agg(struct cot_dbq *s, size_t max_conns, uint64_t *skipped,
 		     int (*cb)(void *ctx, const struct cot_recq_mapedge *e),
 		     void *ctx);
 /* A row of COT_RECQ_MAP_SELECT/GROUP as an edge (strings: the row's). */

@@ -43,6 +43,7 @@
 #include "host/log.h"
 #include "host/recfmt.h"
 #include "host/recquery.h"
+#include "host/db.h"
 #include "host/store.h"
 #include "cmds.h"
 #include "query_util.h"
@@ -430,6 +431,7 @@ struct sel {
 	int proto;
 	bool window;
 	bool explain; /* --explain: print the map's SQL and plan only */
+	bool pg;      /* PostgreSQL's schema (store.h) */
 };
 
 static void sel_sql(char *b, size_t cap, const struct cot_store *st,
@@ -443,12 +445,16 @@ static void sel_sql(char *b, size_t cap, const struct cot_store *st,
 	 * table read per record: several times slower on 10 million
 	 * (docs/bench.md).
 	 */
-	snprintf(b, cap, "%s JOIN streams s ON s.id = r.stream WHERE 1%s%s%s%s",
-		 q->window && st->indexed
+	snprintf(b, cap,
+		 "%s JOIN streams s ON s.id = r.stream WHERE 1 = 1%s%s%s%s",
+		 q->window && q->pg
+			 ? "FROM " COT_STORE_WINDOW_LEVELS
+			   " lv JOIN records r ON " COT_STORE_WINDOW_ON_PG("r.")
+		 : q->window && st->indexed
 			 ? "FROM " COT_STORE_WINDOW_LEVELS
 			   " lv JOIN records r ON " COT_STORE_WINDOW_ON("r.")
 			 : "FROM records r",
-		 q->window && !st->indexed
+		 q->window && !st->indexed && !q->pg
 			 ? " AND r.last_ns >= ?1 AND r.first_ns <= ?2"
 		 : !q->window && !q->vm
 			 ? " AND r.stream >= -9223372036854775807 - 1"
@@ -458,25 +464,56 @@ static void sel_sql(char *b, size_t cap, const struct cot_store *st,
 		 q->proto >= 0 ? " AND r.proto = ?5" : "");
 }
 
-static void bind_sel(sqlite3_stmt *s, const struct sel *q)
+/* Bind what sel_sql() refers to.  0 or a negative code. */
+static int bind_sel(struct cot_dbq *s, const struct sel *q)
 {
-	sqlite3_bind_int64(s, 1,
-			   (int64_t)COT_MIN(q->since, (uint64_t)INT64_MAX));
-	sqlite3_bind_int64(s, 2,
-			   (int64_t)COT_MIN(q->until, (uint64_t)INT64_MAX));
+	int rc = 0;
+
+	if (q->window) { /* the text has ?1 and ?2 only then */
+		rc |= cot_dbq_bind_int64(
+			s, 1, (int64_t)COT_MIN(q->since, (uint64_t)INT64_MAX));
+		rc |= cot_dbq_bind_int64(
+			s, 2, (int64_t)COT_MIN(q->until, (uint64_t)INT64_MAX));
+	}
 	if (q->vm)
-		sqlite3_bind_text(s, 3, q->vm, -1, SQLITE_STATIC);
+		rc |= cot_dbq_bind_text(s, 3, q->vm);
 	if (q->tracker)
-		sqlite3_bind_text(s, 4, q->tracker, -1, SQLITE_STATIC);
+		rc |= cot_dbq_bind_text(s, 4, q->tracker);
 	if (q->proto >= 0)
-		sqlite3_bind_int(s, 5, q->proto);
+		rc |= cot_dbq_bind_int64(s, 5, q->proto);
+	return rc ? -COT_EIO : 0;
+}
+
+/* Prepare @sql on @db and bind @q.  0 or -COT_EIO (said by @db). */
+static int prep(struct cot_db *db, const char *sql, const struct sel *q,
+		struct cot_dbq **s)
+{
+	if (cot_dbq_prepare(db, sql, s) < 0)
+		return -COT_EIO;
+	if (bind_sel(*s, q) < 0) {
+		cot_dbq_free(*s);
+		*s = NULL;
+		return -COT_EIO;
+	}
+	return 0;
+}
+
+/* --explain of @s (SQLite's plan only).  0 or -COT_EIO. */
+static int run_explain(struct cot_db *db, struct cot_dbq *s, const char *sql)
+{
+	if (!s->s) {
+		log_warnx("--explain: SQLite databases only");
+		return -COT_EIO;
+	}
+	return cot_query_explain(db->lite, s->s, sql) < 0 ? -COT_EIO : 0;
 }
 
 /* Any selected record with a name? 1 yes, 0 no, -1 error. */
-static int any_names(struct cot_store *st, const struct sel *q)
+static int any_names(struct cot_store *st, struct cot_db *db,
+		     const struct sel *q)
 {
 	char from[2048], sql[2560];
-	sqlite3_stmt *s;
+	struct cot_dbq *s;
 	int rc;
 
 	sel_sql(from, sizeof(from), st, q);
@@ -485,12 +522,11 @@ static int any_names(struct cot_store *st, const struct sel *q)
 		 "NULL OR r.src_name IS NOT NULL OR r.dst_name IS NOT NULL) "
 		 "LIMIT 1",
 		 from);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (prep(db, sql, q, &s) < 0)
 		return -1;
-	bind_sel(s, q);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	rc = cot_dbq_step(s);
+	cot_dbq_free(s);
+	return rc < 0 ? -1 : rc;
 }
 
 /* The workload map's edges as they come, heaviest first (wmap_edge). */
@@ -534,31 +570,30 @@ static int wmap_edge(void *ctx, const struct cot_recq_mapedge *me)
  * The map by SQLite's two GROUP BYs (COT_RECQ_MAP_SELECT/GROUP): in
  * bounded memory for any number of records.  0, -COT_EIO or -COT_ENOMEM.
  */
-static int wmap_sql(struct cot_store *st, const struct sel *q, const char *from,
+static int wmap_sql(struct cot_db *db, const struct sel *q, const char *from,
 		    struct wmap *m)
 {
 	struct cot_recq_mapedge me;
 	char sql[6144];
-	sqlite3_stmt *s = NULL;
+	struct cot_dbq *s = NULL;
 	int rc = 0, step;
 
 	snprintf(sql, sizeof(sql), wsql_fmt, from);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (prep(db, sql, q, &s) < 0)
 		return -COT_EIO;
-	bind_sel(s, q);
 	if (q->explain) {
-		rc = cot_query_explain(st->db, s, sql) < 0 ? -COT_EIO : 0;
-		sqlite3_finalize(s);
+		rc = run_explain(db, s, sql);
+		cot_dbq_free(s);
 		return rc;
 	}
 	/* bounded by the rows; at most max_edges kept */
-	while (!rc && (step = sqlite3_step(s)) == SQLITE_ROW) {
-		cot_recq_map_sql_row(s, &me);
+	while (!rc && (step = cot_dbq_step(s)) == 1) {
+		cot_recq_map_sql_row(s->s, &me);
 		rc = wmap_edge(m, &me);
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != 0)
 		rc = -COT_EIO;
-	sqlite3_finalize(s);
+	cot_dbq_free(s);
 	return rc;
 }
 
@@ -567,27 +602,26 @@ static int wmap_sql(struct cot_store *st, const struct sel *q, const char *from,
  * (host/recquery.h, cot_recq_map_agg), up to COT_RECQ_MAP_MAX_CONNS
  * connections; -COT_E2BIG beyond, then the SQL runs instead.
  */
-static int wmap_agg(struct cot_store *st, const struct sel *q, const char *from,
+static int wmap_agg(struct cot_db *db, const struct sel *q, const char *from,
 		    struct wmap *m)
 {
 	char sql[4096];
-	sqlite3_stmt *s = NULL;
+	struct cot_dbq *s = NULL;
 	uint64_t skipped = 0;
 	int rc;
 
 	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (prep(db, sql, q, &s) < 0)
 		return -COT_EIO;
-	bind_sel(s, q);
 	if (q->explain) {
-		rc = cot_query_explain(st->db, s, sql) < 0 ? -COT_EIO : 0;
-		sqlite3_finalize(s);
+		rc = run_explain(db, s, sql);
+		cot_dbq_free(s);
 		return rc;
 	}
 	rc = cot_recq_map_agg(s, COT_RECQ_MAP_MAX_CONNS, &skipped, wmap_edge,
 			      m);
 	m->total += skipped;
-	sqlite3_finalize(s);
+	cot_dbq_free(s);
 	if (rc == -COT_E2BIG) {
 		free(m->nodes);
 		m->nodes = NULL;
@@ -598,9 +632,9 @@ static int wmap_agg(struct cot_store *st, const struct sel *q, const char *from,
 }
 
 /* Build the workload map into @mf.  Returns 0 or -1 (message logged). */
-static int workload_map(FILE *mf, struct cot_store *st, const char *db,
-			const struct sel *q, uint32_t max_edges, size_t *ne_out,
-			size_t *nn_out, uint64_t *shown_out,
+static int workload_map(FILE *mf, struct cot_store *st, struct cot_db *dbc,
+			const char *db, const struct sel *q, uint32_t max_edges,
+			size_t *ne_out, size_t *nn_out, uint64_t *shown_out,
 			uint64_t *total_out)
 {
 	struct wmap m;
@@ -617,14 +651,19 @@ static int workload_map(FILE *mf, struct cot_store *st, const char *db,
 			return -1;
 		}
 	}
-	if (q->window || q->vm)
-		rc = wmap_agg(st, q, from, &m);
+	/* PostgreSQL: always in C (the SQL's text is SQLite's) */
+	if (q->window || q->vm || q->pg)
+		rc = wmap_agg(dbc, q, from, &m);
+	if (rc == -COT_E2BIG && !q->pg)
+		rc = wmap_sql(dbc, q, from, &m);
 	if (rc == -COT_E2BIG)
-		rc = wmap_sql(st, q, from, &m);
-	if (rc < 0)
-		log_warnx("%s: %s", db,
+		log_warnx("more than %d connections selected: narrow the "
+			  "window (--from/--to) or pick a --vm",
+			  COT_RECQ_MAP_MAX_CONNS);
+	else if (rc < 0)
+		log_warnx("%s: %s", q->pg ? "PostgreSQL" : db,
 			  rc == -COT_ENOMEM ? "out of memory"
-					    : sqlite3_errmsg(st->db));
+					    : cot_db_errmsg(dbc));
 	else if (!q->explain)
 		write_wdot(mf, m.e, m.ne, m.nodes, m.nn, m.total, m.shown);
 	*ne_out = m.ne;
@@ -692,12 +731,17 @@ static int render(const char *fmt, const char *out, const char *text,
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: cotrack graph --db FILE [--format dot|svg|png] [-o "
-		"FILE]\n"
+		"usage: cotrack graph --db FILE|postgresql://... [--format "
+		"dot|svg|png]\n"
+		"         [-o FILE]\n"
 		"         [--vm NAME] [--tracker NAME] [--from T] [--to T]\n"
 		"         [--max-edges N] [--proto tcp|udp|icmp|icmp6|other]\n"
 		"         [--by auto|workload|address] [--explain]\n"
 		"  --explain: print the map's SQL and SQLite's plan for it.\n"
+		"  On PostgreSQL the workload map is always aggregated in "
+		"memory (at most\n"
+		"  1,000,000 connections: narrow the window or pick a VM "
+		"beyond).\n"
 		"  --from/--to (also --since/--until): as cotrack query "
 		"--help.\n"
 		"  A connection between two VMs of one tracker, recorded at\n"
@@ -735,9 +779,17 @@ int cmd_graph(int argc, char **argv)
 	size_t ne = 0, nn = 0, ncap = 0, len = 0;
 	char from[2048], sql[3072], err[512], *text = NULL;
 	struct cot_store st;
-	sqlite3_stmt *s = NULL;
+	struct cot_db dbc;
+	struct cot_dbq *s = NULL;
+	static const uint8_t lo4[13] = { 0, 0, 0, 0,	0,    0,  0,
+					 0, 0, 0, 0xff, 0xff, 127 };
+	static const uint8_t lo6[16] = { 0, 0, 0, 0, 0, 0, 0, 0,
+					 0, 0, 0, 0, 0, 0, 0, 1 };
+	const void *sb, *db_;
+	size_t sl, dl;
 	FILE *mf, *f;
 	int o, rc = 1, proto = -1, by = -1; /* -1 auto, 1 workload, 0 addr */
+	int step;
 
 	optind = 1;
 	while ((o = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -807,9 +859,25 @@ int cmd_graph(int argc, char **argv)
 		usage(stderr);
 		return COT_EXIT_USAGE;
 	}
-	if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		return 1;
+	memset(&st, 0, sizeof(st));
+	if (cot_db_is_url(db)) {
+		/* the URL may hold a password: it is not printed */
+		if (cot_db_open_pg(&dbc, db, err, sizeof(err)) < 0) {
+			log_warnx("PostgreSQL: %s", err);
+			return 1;
+		}
+		st.indexed = 1; /* its schema has the query indexes */
+	} else {
+		if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) <
+		    0) {
+			log_warnx("%s", err);
+			return 1;
+		}
+		cot_db_wrap_sqlite(&dbc, st.db);
+	}
+	if (cot_db_read_begin(&dbc) < 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
+		goto out;
 	}
 	q = (struct sel){ .since = since,
 			  .until = until,
@@ -817,20 +885,21 @@ int cmd_graph(int argc, char **argv)
 			  .tracker = tracker,
 			  .proto = proto,
 			  .window = window,
-			  .explain = explain };
+			  .explain = explain,
+			  .pg = cot_db_kind(&dbc) == COT_DB_PG };
 	sel_sql(from, sizeof(from), &st, &q);
 	if (by < 0)
-		by = any_names(&st, &q);
+		by = any_names(&st, &dbc, &q);
 	if (by < 0) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+		log_warnx("%s", cot_db_errmsg(&dbc));
 		goto out;
 	}
 	if (by) {
 		mf = open_memstream(&text, &len);
 		if (!mf)
 			goto out;
-		if (workload_map(mf, &st, db, &q, max_edges, &ne, &nn, &shown,
-				 &total) < 0) {
+		if (workload_map(mf, &st, &dbc, db, &q, max_edges, &ne, &nn,
+				 &shown, &total) < 0) {
 			fclose(mf);
 			goto out;
 		}
@@ -852,46 +921,45 @@ int cmd_graph(int argc, char **argv)
 		 "2) "
 		 "THEN r.dport ELSE 0 END AS dp, r.proto AS proto, "
 		 "max(r.bytes_fwd + r.bytes_rev) AS b, "
-		 /* loopback: 127/8 (IPv4-mapped) or ::1 */
-		 "CASE WHEN substr(r.src, 1, 13) = "
-		 "X'00000000000000000000FFFF7F' OR r.src = "
-		 "X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "
-		 "ELSE '' END AS scope "
+		 /* loopback: 127/8 (IPv4-mapped, ?6) or ::1 (?7) */
+		 "CASE WHEN substr(r.src, 1, 13) = ?6 OR r.src = ?7 "
+		 "THEN coalesce(r.vm, '') ELSE '' END AS scope "
 		 "%s "
 		 "GROUP BY s.tracker, r.src, r.sport, r.dst, r.dport, r.proto, "
-		 "r.first_ns, scope) GROUP BY src, dst, dp, proto, scope "
-		 "ORDER BY 6 DESC",
+		 "r.first_ns, scope) AS c GROUP BY src, dst, dp, proto, scope "
+		 "ORDER BY 6 DESC, 1, 2, 3, 4, 7",
 		 from);
-	if (sqlite3_prepare_v2(st.db, sql, -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("%s: %s", db, sqlite3_errmsg(st.db));
+	if (prep(&dbc, sql, &q, &s) < 0 ||
+	    cot_dbq_bind_blob(s, 6, lo4, sizeof(lo4)) < 0 ||
+	    cot_dbq_bind_blob(s, 7, lo6, sizeof(lo6)) < 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
 		goto out;
 	}
-	bind_sel(s, &q);
 	if (q.explain) {
-		rc = cot_query_explain(st.db, s, sql) < 0;
+		rc = run_explain(&dbc, s, sql) < 0;
 		goto out;
 	}
 	e = calloc((size_t)max_edges, sizeof(*e));
 	if (!e)
 		goto out;
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		uint64_t c = (uint64_t)sqlite3_column_int64(s, 4);
+	while ((step = cot_dbq_step(s)) == 1) {
+		uint64_t c = (uint64_t)cot_dbq_int64(s, 4);
 
 		total += c;
-		if (ne == (size_t)max_edges ||
-		    sqlite3_column_bytes(s, 0) != 16 ||
-		    sqlite3_column_bytes(s, 1) != 16)
+		sb = cot_dbq_blob(s, 0, &sl);
+		if (ne == (size_t)max_edges || !sb || sl != 16)
 			continue;
-		memcpy(e[ne].src.b, sqlite3_column_blob(s, 0), 16);
-		memcpy(e[ne].dst.b, sqlite3_column_blob(s, 1), 16);
-		e[ne].dport = sqlite3_column_int(s, 2);
-		e[ne].proto = sqlite3_column_int(s, 3);
+		memcpy(e[ne].src.b, sb, 16);
+		db_ = cot_dbq_blob(s, 1, &dl);
+		if (!db_ || dl != 16)
+			continue;
+		memcpy(e[ne].dst.b, db_, 16);
+		e[ne].dport = (int)cot_dbq_int64(s, 2);
+		e[ne].proto = (int)cot_dbq_int64(s, 3);
 		e[ne].conns = c;
-		e[ne].bytes = (uint64_t)sqlite3_column_int64(s, 5);
+		e[ne].bytes = (uint64_t)cot_dbq_int64(s, 5);
 		snprintf(e[ne].scope, sizeof(e[ne].scope), "%s",
-			 sqlite3_column_text(s, 6)
-				 ? (const char *)sqlite3_column_text(s, 6)
-				 : "");
+			 cot_dbq_text(s, 6) ? cot_dbq_text(s, 6) : "");
 		shown += c;
 		if (add_node(&nodes, &nn, &ncap, &e[ne].src, -1, 0,
 			     e[ne].scope) < 0 ||
@@ -899,6 +967,10 @@ int cmd_graph(int argc, char **argv)
 			     e[ne].proto, e[ne].scope) < 0)
 			goto out;
 		ne++;
+	}
+	if (step < 0) {
+		log_warnx("%s", cot_db_errmsg(&dbc));
+		goto out;
 	}
 	mf = open_memstream(&text, &len);
 	if (!mf)
@@ -927,7 +999,9 @@ out:
 	free(text);
 	free(e);
 	free(nodes);
-	sqlite3_finalize(s);
-	cot_store_close(&st);
+	cot_dbq_free(s);
+	cot_db_close(&dbc);
+	if (st.db)
+		cot_store_close(&st);
 	return rc;
 }

@@ -4,7 +4,8 @@
 # records with lifetimes from 1 ms to 6 h for the window levels), then
 # cotrack query (every format, --by, each filter, time windows), cotrack
 # verify (clean, and a tampered record caught) and the IPFIX file give
-# the same output from both.  A PostgreSQL URL in --db is never printed.
+# the same output from both, and so does cotrack graph (the workload map
+# and the address map).  A PostgreSQL URL in --db is never printed.
 export LOGD_BACKEND=pg
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/logd/logd-lib.sh"
@@ -63,6 +64,24 @@ same --from 2026-01-01T00:00:00Z --to now --format csv
 same --from 0 --port 80 --by process --format csv
 same --from 0 --vm fe --format csv
 same --from 1767225600000000000 --to 1767225600000000000 --format csv
+
+gsame() { # ARGS...: cotrack graph gives the same dot from both
+	local a b ra rb
+	a=$("$COTRACK" graph --db "$T_TMP/lite.sqlite" "$@" 2>&1); ra=$?
+	b=$("$COTRACK" graph --db "$URL" "$@" 2>&1); rb=$?
+	if [ "$a" = "$b" ] && [ $ra = $rb ] && [ $ra = 0 ]; then
+		ok "graph $*: the same map from both ($(grep -c -- '->' <<<"$a") edges)"
+	else
+		not_ok "graph $*: differs (exit $ra / $rb)"
+		diff <(echo "$a") <(echo "$b") | tail -4 | sed 's/^/# /'
+	fi
+}
+gsame
+gsame --by workload --from 0
+gsame --by workload --vm fe
+gsame --by workload --tracker t1 --proto tcp
+gsame --by address
+gsame --by address --from 0 --vm fe
 
 # a window over records with lifetimes of every level (PostgreSQL only:
 # loadgen's records carry the time they are made), and hostile ones

@@ -427,10 +427,12 @@ static void map_both(struct cot_store *s2, const char *from_where,
 	c->n = q->n = 0;
 	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from_where);
 	T_ASSERT(sqlite3_prepare_v2(s2->db, sql, -1, &s, NULL) == SQLITE_OK);
-	T_CHECK(cot_recq_map_agg(s, 100000, &skipped, keep_edge, c) == 0);
+	T_CHECK(cot_recq_map_agg(&COT_DBQ_STMT(s), 100000, &skipped, keep_edge,
+				 c) == 0);
 	T_EQ_U(skipped, 0);
 	sqlite3_reset(s);
-	T_CHECK(cot_recq_map_agg(s, 2, &skipped, keep_edge, q) == -COT_E2BIG);
+	T_CHECK(cot_recq_map_agg(&COT_DBQ_STMT(s), 2, &skipped, keep_edge, q) ==
+		-COT_E2BIG);
 	sqlite3_finalize(s);
 	q->n = 0;
 	snprintf(sql, sizeof(sql), COT_RECQ_MAP_SELECT "%s" COT_RECQ_MAP_GROUP,
