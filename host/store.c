@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cotrack/pkt.h"
+#include "host/db.h"
 #include "host/recrow.h"
 #include "store.h"
 #include "store_pg.h"
@@ -626,4 +627,32 @@ int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r)
 	struct cot_dbq q = COT_DBQ_STMT(s);
 
 	return cot_rec_from_row(&q, col, r);
+}
+
+int cot_store_open_reader(struct cot_store *st, struct cot_db *db,
+			  const char *where, char *err, size_t errlen)
+{
+	char msg[400];
+
+	memset(st, 0, sizeof(*st));
+	if (cot_db_is_url(where)) {
+		if (cot_db_open_pg(db, where, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "PostgreSQL: %s", msg);
+			return -1;
+		}
+		st->indexed = 1; /* its schema has the query indexes */
+		return 0;
+	}
+	if (cot_store_open(st, where, COT_STORE_RO, 0, err, errlen) < 0)
+		return -1;
+	cot_db_wrap_sqlite(db, st->db);
+	return 0;
+}
+
+void cot_store_close_reader(struct cot_store *st, struct cot_db *db)
+{
+	cot_db_close(db);
+	if (st->db)
+		cot_store_close(st);
+	memset(st, 0, sizeof(*st));
 }

@@ -171,6 +171,20 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	"cot_span(" r "first_ns, " r "last_ns) = lv.l AND " r "first_ns "      \
 	"BETWEEN lv.lo AND ?2 AND " r "last_ns >= ?1"
 
+struct cot_db;
+
+/*
+ * Open @where for reading (query, graph, verify, --ipfix): a SQLite file
+ * (cot_store_open() read-only, into @st) or a PostgreSQL URL
+ * (cot_db_is_url(): st->indexed is then 1, st->db NULL).  @db reads
+ * either (host/db.h).  Returns 0, or -1 with @err set (for a URL,
+ * libpq's message: never the URL, which may hold a password).  Close
+ * with cot_store_close_reader().
+ */
+int cot_store_open_reader(struct cot_store *st, struct cot_db *db,
+			  const char *where, char *err, size_t errlen);
+void cot_store_close_reader(struct cot_store *st, struct cot_db *db);
+
 /* Fill @r from a row; returns 0 or -COT_EBADMSG (bad blob sizes). */
 int cot_store_row_rec(sqlite3_stmt *s, int col, struct cot_rec *r);
 

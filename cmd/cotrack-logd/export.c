@@ -286,10 +286,7 @@ static void db_close(struct exp *e)
 	cot_dbq_free(e->streams);
 	cot_dbq_free(e->q);
 	e->streams = e->q = NULL;
-	cot_db_close(&e->db);
-	if (e->st.db)
-		cot_store_close(&e->st);
-	memset(&e->st, 0, sizeof(e->st));
+	cot_store_close_reader(&e->st, &e->db);
 }
 
 /* Open the database read-only and prepare the two reads.  0 or -1. */
@@ -297,18 +294,10 @@ static int db_open(struct exp *e)
 {
 	char err[256];
 
-	if (cot_db_is_url(e->cfg->db)) {
-		if (cot_db_open_pg(&e->db, e->cfg->db, err, sizeof(err)) < 0) {
-			log_warnx("ipfix: PostgreSQL: %s", err);
-			return -1;
-		}
-	} else {
-		if (cot_store_open(&e->st, e->cfg->db, COT_STORE_RO, 0, err,
-				   sizeof(err)) < 0) {
-			log_warnx("ipfix: %s", err);
-			return -1;
-		}
-		cot_db_wrap_sqlite(&e->db, e->st.db);
+	if (cot_store_open_reader(&e->st, &e->db, e->cfg->db, err,
+				  sizeof(err)) < 0) {
+		log_warnx("ipfix: %s", err);
+		return -1;
 	}
 	if (cot_dbq_prepare(&e->db, "SELECT id FROM streams ORDER BY id",
 			    &e->streams) < 0 ||

@@ -560,21 +560,9 @@ int cmd_query(int argc, char **argv)
 		log_warnx("--format ipfix writes records: not with --by");
 		return COT_EXIT_USAGE;
 	}
-	memset(&st, 0, sizeof(st));
-	if (cot_db_is_url(db)) {
-		/* the URL may hold a password: it is not printed */
-		if (cot_db_open_pg(&dbc, db, err, sizeof(err)) < 0) {
-			log_warnx("PostgreSQL: %s", err);
-			return 1;
-		}
-		st.indexed = 1; /* its schema has the query indexes */
-	} else {
-		if (cot_store_open(&st, db, COT_STORE_RO, 0, err, sizeof(err)) <
-		    0) {
-			log_warnx("%s", err);
-			return 1;
-		}
-		cot_db_wrap_sqlite(&dbc, st.db);
+	if (cot_store_open_reader(&st, &dbc, db, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return 1;
 	}
 	if (cot_db_read_begin(&dbc) < 0) {
 		log_warnx("%s", cot_db_errmsg(&dbc));
@@ -734,8 +722,6 @@ int cmd_query(int argc, char **argv)
 out:
 	cot_ipfix_close(ix);
 	cot_dbq_free(s);
-	cot_db_close(&dbc);
-	if (st.db)
-		cot_store_close(&st);
+	cot_store_close_reader(&st, &dbc);
 	return rc;
 }

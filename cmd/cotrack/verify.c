@@ -211,20 +211,9 @@ int cmd_verify(int argc, char **argv)
 		usage(stderr);
 		return COT_EXIT_USAGE;
 	}
-	memset(&st, 0, sizeof(st));
-	if (cot_db_is_url(where)) {
-		/* the URL may hold a password: it is not printed */
-		if (cot_db_open_pg(&db, where, err, sizeof(err)) < 0) {
-			log_warnx("PostgreSQL: %s", err);
-			return 3;
-		}
-	} else {
-		if (cot_store_open(&st, where, COT_STORE_RO, 0, err,
-				   sizeof(err)) < 0) {
-			log_warnx("%s", err);
-			return 3;
-		}
-		cot_db_wrap_sqlite(&db, st.db);
+	if (cot_store_open_reader(&st, &db, where, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return 3;
 	}
 	/* One read transaction: a consistent snapshot while logd writes. */
 	bad = cot_db_read_begin(&db) < 0 ? -1 : check_streams(&db);
@@ -232,9 +221,7 @@ int cmd_verify(int argc, char **argv)
 		events = list_events(&db);
 	if (bad < 0 || events < 0)
 		log_warnx("reading the database: %s", cot_db_errmsg(&db));
-	cot_db_close(&db);
-	if (st.db)
-		cot_store_close(&st);
+	cot_store_close_reader(&st, &db);
 	if (bad < 0 || events < 0)
 		return 3;
 	printf("%" PRId64 " chain problems, %" PRId64 " anomalies: %s\n", bad,
