@@ -103,6 +103,11 @@ int cot_db_kind(const struct cot_db *db)
 	return db->pg ? COT_DB_PG : COT_DB_SQLITE;
 }
 
+int cot_db_lost(const struct cot_db *db)
+{
+	return db->pg && PQstatus(db->pg) == CONNECTION_BAD;
+}
+
 const char *cot_db_errmsg(const struct cot_db *db)
 {
 	return db->err[0] ? db->err : "no error";

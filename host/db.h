@@ -73,6 +73,12 @@ int cot_db_kind(const struct cot_db *db);
 /* Message of the last error on @db or one of its statements. */
 const char *cot_db_errmsg(const struct cot_db *db);
 
+/*
+ * 1 when @db's PostgreSQL connection is lost (libpq says it is bad):
+ * close it and open another.  0 for SQLite.
+ */
+int cot_db_lost(const struct cot_db *db);
+
 /* A read snapshot around the statements (see above).  0 or -COT_EIO. */
 int cot_db_read_begin(struct cot_db *db);
 void cot_db_read_end(struct cot_db *db);

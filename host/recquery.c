@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "recquery.h"
+#include "recrow.h"
 
 void cot_recq_filter_init(struct cot_recq_filter *f)
 {
@@ -158,29 +159,40 @@ int cot_recq_param(struct cot_recq_filter *f, const char *key, const char *val,
 
 /*
  * A record's own node keys (the map's, per record rather than per
- * connection): see WKEY below.
+ * connection): see WKEY below.  Written once for both engines: @ch1 is
+ * char(1), @hexo/@hexc wrap hex() (upper-case on both), @lo4/@lo6 the
+ * IPv4 loopback prefix and ::1 as blob literals.
  */
-#define LOOP_SCOPE                                                             \
-	"CASE WHEN substr(r.src, 1, 13) = X'00000000000000000000FFFF7F' OR "   \
-	"r.src = X'00000000000000000000000000000001' THEN ifnull(r.vm, '') "   \
-	"ELSE '' END"
-#define RKEY(e)                                                                \
-	"(CASE WHEN r." e "_pid IS NOT NULL THEN 'w' || r.vm || char(1) || "   \
-	"ifnull(r." e "_cgroup, '') || char(1) || CASE WHEN r." e "_cgroup "   \
-	"IS NULL THEN ifnull(r." e "_comm, '') ELSE '' END WHEN r." e          \
-	"_name IS NOT NULL THEN 'n' || r." e "_name ELSE 'a' || " LOOP_SCOPE   \
-	" || char(1) || hex(r." e ") END)"
+#define LOOP_SCOPE_X(lo4, lo6)                                                 \
+	"CASE WHEN substr(r.src, 1, 13) = " lo4 " OR r.src = " lo6             \
+	" THEN coalesce(r.vm, '') ELSE '' END"
+#define RKEY_X(e, ch1, hexo, hexc, scope)                                      \
+	"(CASE WHEN r." e "_pid IS NOT NULL THEN 'w' || r.vm || " ch1 " || "   \
+	"coalesce(r." e "_cgroup, '') || " ch1 " || CASE WHEN r." e "_cgroup " \
+	"IS NULL THEN coalesce(r." e "_comm, '') ELSE '' END WHEN r." e        \
+	"_name IS NOT NULL THEN 'n' || r." e "_name ELSE 'a' || " scope        \
+	" || " ch1 " || " hexo "r." e hexc " END)"
+/* clang-format off */
+#define LITE_LOOP                                                              \
+	LOOP_SCOPE_X("X'00000000000000000000FFFF7F'",                          \
+		     "X'00000000000000000000000000000001'")
+#define PG_LOOP                                                                \
+	LOOP_SCOPE_X("'\\x00000000000000000000ffff7f'::bytea",                 \
+		     "'\\x00000000000000000000000000000001'::bytea")
+/* clang-format on */
+#define RKEY_LITE(e) RKEY_X(e, "char(1)", "hex(", ")", LITE_LOOP)
+#define RKEY_PG(e)   RKEY_X(e, "chr(1)", "upper(encode(", ", 'hex'))", PG_LOOP)
 
 /*
  * With the schema-3 indexes, the time window is the records found by
- * one range seek per span level (store.h, COT_STORE_WINDOW_ON), joined
- * back by primary key; without them (an old database, read-only) the
- * plain overlap test, which scans.
+ * one range seek per span level (store.h, COT_STORE_WINDOW_ON; on
+ * PostgreSQL COT_STORE_WINDOW_ON_PG), joined back by primary key;
+ * without them (an old database, read-only) the plain overlap test,
+ * which scans.
  */
-#define WINDOW_INDEXED                                                         \
+#define WINDOW_INDEXED_X(on)                                                   \
 	" AND (r.stream, r.seq) IN (SELECT w.stream, w.seq "                   \
-	"FROM " COT_STORE_WINDOW_LEVELS                                        \
-	" lv JOIN records w ON " COT_STORE_WINDOW_ON("w.") ")"
+	"FROM " COT_STORE_WINDOW_LEVELS " lv JOIN records w ON " on ")"
 
 /* A time window other than all time is set. */
 static int window_on(const struct cot_recq_filter *f)
@@ -188,14 +200,20 @@ static int window_on(const struct cot_recq_filter *f)
 	return f->from_ns > 0 || f->to_ns < (UINT64_MAX >> 1);
 }
 
-/*
- * The conditions of @f: the window's term when @win, a port that cannot
- * drive the search when @port_plus (see frag[]).
- */
-static int where_build(const struct cot_recq_filter *f, int indexed, int win,
-		       int port_plus, int addr_plus, char *buf, size_t len)
-{
-	static const char *const frag[] = {
+/* The conditions' fragments, SQLite's row then PostgreSQL's. */
+/* clang-format off */
+/* SQLite's LIKE ignores ASCII case; PostgreSQL's ILIKE does so too */
+#define LIKE_TERM(L)                                                           \
+	" AND (r.vm " L " ?7 ESCAPE '\\' OR r.src_comm " L " ?7 ESCAPE '\\' "  \
+	"OR r.dst_comm " L " ?7 ESCAPE '\\' OR r.src_cgroup " L " ?7 ESCAPE "   \
+	"'\\' OR r.dst_cgroup " L " ?7 ESCAPE '\\' OR r.src_name " L " ?7 "    \
+	"ESCAPE '\\' OR r.dst_name " L " ?7 ESCAPE '\\')"
+#define NODE_TERMS(K)                                                          \
+	" AND (" K("src") " = ?12 OR " K("dst") " = ?12)",                     \
+	" AND ((" K("src") " = ?12 AND " K("dst") " = ?13) OR (" K("src")      \
+	" = ?13 AND " K("dst") " = ?12))"
+static const char *const frags[2][12] = {
+	{
 		" AND r.last_ns >= ?1 AND r.first_ns <= ?2", " AND r.vm = ?3",
 		" AND r.proto = ?4", " AND (r.sport = ?5 OR r.dport = ?5)",
 		/* with a window: the port does not drive the search (a
@@ -206,19 +224,38 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 		/* an address of many records does not drive the search
 		 * when the window's seek does (window_seek) */
 		" AND (+r.src = ?6 OR +r.dst = ?6)",
-		" AND (r.vm LIKE ?7 ESCAPE '\\' OR r.src_comm LIKE ?7 ESCAPE "
-		"'\\' OR r.dst_comm LIKE ?7 ESCAPE '\\' OR r.src_cgroup LIKE "
-		"?7 "
-		"ESCAPE '\\' OR r.dst_cgroup LIKE ?7 ESCAPE '\\' OR r.src_name "
-		"LIKE ?7 ESCAPE '\\' OR r.dst_name LIKE ?7 ESCAPE '\\')",
-		" AND r.seen_by = ?8", " AND s.tracker = ?9",
-		" AND (" RKEY("src") " = ?12 OR " RKEY("dst") " = ?12)",
-		/* clang-format off */
-		" AND ((" RKEY("src") " = ?12 AND " RKEY("dst") " = ?13) OR ("
-		RKEY("src") " = ?13 AND " RKEY("dst") " = ?12))",
-		/* clang-format on */
+		LIKE_TERM("LIKE"), " AND r.seen_by = ?8",
+		" AND s.tracker = ?9", NODE_TERMS(RKEY_LITE),
+	},
+	{
+		/* PostgreSQL plans by its statistics: no unary + (nor
+		 * one on bytea) */
+		" AND r.last_ns >= ?1 AND r.first_ns <= ?2", " AND r.vm = ?3",
+		" AND r.proto = ?4", " AND (r.sport = ?5 OR r.dport = ?5)",
+		" AND (r.sport = ?5 OR r.dport = ?5)",
+		" AND (r.src = ?6 OR r.dst = ?6)",
+		" AND (r.src = ?6 OR r.dst = ?6)",
+		LIKE_TERM("ILIKE"), " AND r.seen_by = ?8",
+		" AND s.tracker = ?9", NODE_TERMS(RKEY_PG),
+	},
+};
+/* clang-format on */
+
+/*
+ * The conditions of @f in @pg's SQL (0 SQLite, 1 PostgreSQL): the
+ * window's term when @win, a port that cannot drive the search when
+ * @port_plus (see frags[]).
+ */
+static int where_build(const struct cot_recq_filter *f, int pg, int indexed,
+		       int win, int port_plus, int addr_plus, char *buf,
+		       size_t len)
+{
+	static const char *const windows[2] = {
+		WINDOW_INDEXED_X(COT_STORE_WINDOW_ON("w.")),
+		WINDOW_INDEXED_X(COT_STORE_WINDOW_ON_PG("w.")),
 	};
-	int on[COT_ARRAY_SIZE(frag)] = {
+	const char *const *frag = frags[pg ? 1 : 0];
+	int on[COT_ARRAY_SIZE(frags[0])] = {
 		win,
 		f->vm[0] != 0,
 		f->proto >= 0,
@@ -235,8 +272,9 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 	size_t i, o = 0, n;
 
 	buf[0] = '\0';
-	for (i = 0; i < COT_ARRAY_SIZE(frag); i++) {
-		const char *x = i == 0 && indexed ? WINDOW_INDEXED : frag[i];
+	for (i = 0; i < COT_ARRAY_SIZE(on); i++) {
+		const char *x =
+			i == 0 && indexed ? windows[pg ? 1 : 0] : frag[i];
 
 		if (!on[i])
 			continue;
@@ -249,31 +287,37 @@ static int where_build(const struct cot_recq_filter *f, int indexed, int win,
 	return (int)o;
 }
 
-int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
-		   size_t len)
+static int where_of(const struct cot_recq_filter *f, int pg, int indexed,
+		    char *buf, size_t len)
 {
-	return where_build(f, indexed, window_on(f), window_on(f),
+	return where_build(f, pg, indexed, window_on(f), window_on(f),
 			   indexed && window_on(f), buf, len);
 }
 
-int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
+int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
+		   size_t len)
+{
+	return where_of(f, 0, indexed, buf, len);
+}
+
+int cot_recq_bind(struct cot_dbq *q, const struct cot_recq_filter *f)
 {
 	char like[2 * COT_RECQ_QLEN + 3];
-	int rc = SQLITE_OK;
+	int rc = 0;
 	size_t i, o = 0;
 
 	if (window_on(f)) {
-		rc |= sqlite3_bind_int64(s, 1, (int64_t)f->from_ns);
-		rc |= sqlite3_bind_int64(s, 2, (int64_t)f->to_ns);
+		rc |= cot_dbq_bind_int64(q, 1, (int64_t)f->from_ns);
+		rc |= cot_dbq_bind_int64(q, 2, (int64_t)f->to_ns);
 	}
 	if (f->vm[0])
-		rc |= sqlite3_bind_text(s, 3, f->vm, -1, SQLITE_TRANSIENT);
+		rc |= cot_dbq_bind_text(q, 3, f->vm);
 	if (f->proto >= 0)
-		rc |= sqlite3_bind_int(s, 4, f->proto);
+		rc |= cot_dbq_bind_int64(q, 4, f->proto);
 	if (f->port >= 0)
-		rc |= sqlite3_bind_int(s, 5, f->port);
+		rc |= cot_dbq_bind_int64(q, 5, f->port);
 	if (f->has_addr)
-		rc |= sqlite3_bind_blob(s, 6, f->addr, 16, SQLITE_TRANSIENT);
+		rc |= cot_dbq_bind_blob(q, 6, f->addr, 16);
 	if (f->q[0]) {
 		/* %q%, with LIKE's own % _ and the escape escaped */
 		like[o++] = '%';
@@ -284,17 +328,17 @@ int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f)
 		}
 		like[o++] = '%';
 		like[o] = '\0';
-		rc |= sqlite3_bind_text(s, 7, like, -1, SQLITE_TRANSIENT);
+		rc |= cot_dbq_bind_text(q, 7, like);
 	}
 	if (f->seen_by >= 0)
-		rc |= sqlite3_bind_int(s, 8, f->seen_by);
+		rc |= cot_dbq_bind_int64(q, 8, f->seen_by);
 	if (f->tracker[0])
-		rc |= sqlite3_bind_text(s, 9, f->tracker, -1, SQLITE_TRANSIENT);
+		rc |= cot_dbq_bind_text(q, 9, f->tracker);
 	if (f->node[0])
-		rc |= sqlite3_bind_text(s, 12, f->node, -1, SQLITE_TRANSIENT);
+		rc |= cot_dbq_bind_text(q, 12, f->node);
 	if (f->node[0] && f->peer[0])
-		rc |= sqlite3_bind_text(s, 13, f->peer, -1, SQLITE_TRANSIENT);
-	return rc == SQLITE_OK ? 0 : -COT_EIO;
+		rc |= cot_dbq_bind_text(q, 13, f->peer);
+	return rc ? -COT_EIO : 0;
 }
 
 const char *cot_recq_chain_name(int chain)
@@ -355,33 +399,32 @@ int cot_recq_sort_ok(const char *name)
  */
 #define ADDR_FEW 10000
 
-static int window_seek(struct cot_store *st, const struct cot_recq_filter *f)
+static int window_seek(struct cot_db *db, int indexed,
+		       const struct cot_recq_filter *f)
 {
-	sqlite3_stmt *s = NULL;
+	struct cot_dbq *q = NULL;
 	int64_t n = ADDR_FEW + 1;
 
-	if (!st->indexed)
+	if (!indexed)
 		return 0;
 	if (!f->has_addr || !window_on(f))
 		return 1;
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT (SELECT count(*) FROM (SELECT 1 FROM "
-			       "records WHERE src = ?1 LIMIT ?2)) + (SELECT "
-			       "count(*) FROM (SELECT 1 FROM records WHERE dst "
-			       "= ?1 LIMIT ?2))",
-			       -1, &s, NULL) == SQLITE_OK &&
-	    sqlite3_bind_blob(s, 1, f->addr, 16, SQLITE_TRANSIENT) ==
-		    SQLITE_OK &&
-	    sqlite3_bind_int(s, 2, ADDR_FEW + 1) == SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
+	if (cot_dbq_prepare(db,
+			    "SELECT (SELECT count(*) FROM (SELECT 1 FROM "
+			    "records WHERE src = ?1 LIMIT ?2) AS a) + (SELECT "
+			    "count(*) FROM (SELECT 1 FROM records WHERE dst "
+			    "= ?1 LIMIT ?2) AS b)",
+			    &q) == 0 &&
+	    cot_dbq_bind_blob(q, 1, f->addr, 16) == 0 &&
+	    cot_dbq_bind_int64(q, 2, ADDR_FEW + 1) == 0 && cot_dbq_step(q) == 1)
+		n = cot_dbq_int64(q, 0);
+	cot_dbq_free(q);
 	return n > ADDR_FEW;
 }
 
 /* The page's columns over x (a page of records with their tracker). */
 static const char page_head[] =
-	"SELECT x.stream, ifnull(x.tracker, ''), x.stored_ns, "
+	"SELECT x.stream, coalesce(x.tracker, ''), x.stored_ns, "
 	"CASE WHEN x.tracker IS NULL THEN 2 WHEN EXISTS (SELECT 1 FROM "
 	"events e WHERE e.stream = x.stream AND ((e.kind = 'gap' AND "
 	"e.seq_last + 1 = x.seq) OR (e.kind IN ('chain', 'conflict') "
@@ -398,8 +441,8 @@ static const char page_head[] =
  * filters select a good share of what it walks (the caller's choice:
  * cot_recq_flows).  The lower bounds are COT_STORE_WINDOW_LEVELS'.
  */
-static int page_by_time(const struct cot_recq_filter *f, const char *dir,
-			char *sql, size_t len)
+static int page_by_time(const struct cot_recq_filter *f, int pg,
+			const char *dir, char *sql, size_t len)
 {
 	static const char *const lo[] = {
 		"?1 - 1000000000",	 "?1 - 10000000000",
@@ -407,13 +450,15 @@ static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 		"?1 - 10000000000000",	 "?1 - 100000000000000",
 		"?1 - 1000000000000000", "-9223372036854775807 - 1",
 	};
-	char where[4096];
+	const char *span =
+		pg ? "cot_span(r.first_ns, r.last_ns)" : COT_STORE_SPAN("r.");
+	char where[8192];
 	size_t o;
 	int rc, l;
 
 	/* the other filters: the window is the levels' own, and they walk
 	 * in time order whatever else is asked */
-	if (where_build(f, 1, 0, 1, 1, where, sizeof(where)) < 0)
+	if (where_build(f, pg, 1, 0, 1, 1, where, sizeof(where)) < 0)
 		return -1;
 	rc = snprintf(sql, len, "%s FROM (", page_head);
 	if (rc < 0 || (size_t)rc >= len)
@@ -421,18 +466,15 @@ static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 	o = (size_t)rc;
 	/* bounded: the 8 levels */
 	for (l = 0; l < (int)COT_ARRAY_SIZE(lo); l++) {
-		rc = snprintf(
-			sql + o, len - o,
-			"%sSELECT * FROM (SELECT s.tracker AS tracker, "
-			"r.* FROM records r LEFT JOIN streams s ON s.id = "
-			"r.stream WHERE " COT_STORE_SPAN(
-				"r.") " = %d AND "
-				      "r.first_ns BETWEEN %s AND ?2 AND "
-				      "r.last_ns >= ?1"
-				      "%s ORDER BY r.first_ns %s, r.stream %s, "
-				      "r.seq %s "
-				      "LIMIT ?10 + ?11)",
-			l ? " UNION ALL " : "", l, lo[l], where, dir, dir, dir);
+		rc = snprintf(sql + o, len - o,
+			      "%sSELECT * FROM (SELECT s.tracker AS tracker, "
+			      "r.* FROM records r LEFT JOIN streams s ON s.id "
+			      "= r.stream WHERE %s = %d AND r.first_ns BETWEEN "
+			      "%s AND ?2 AND r.last_ns >= ?1%s ORDER BY "
+			      "r.first_ns %s, r.stream %s, r.seq %s LIMIT ?10 "
+			      "+ ?11) AS l%d",
+			      l ? " UNION ALL " : "", span, l, lo[l], where,
+			      dir, dir, dir, l);
 		if (rc < 0 || (size_t)rc >= len - o)
 			return -1;
 		o += (size_t)rc;
@@ -446,37 +488,52 @@ static int page_by_time(const struct cot_recq_filter *f, const char *dir,
 	return (int)(o + (size_t)rc);
 }
 
-int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
-		   const char *sort, int desc, uint64_t offset, uint32_t limit,
-		   uint64_t *total,
+/* @sql's one integer, or -COT_EIO. */
+static int count_of(struct cot_db *db, const char *sql,
+		    const struct cot_recq_filter *f, uint64_t *n)
+{
+	struct cot_dbq *q = NULL;
+	int rc = -COT_EIO;
+
+	if (cot_dbq_prepare(db, sql, &q) == 0 && cot_recq_bind(q, f) == 0 &&
+	    cot_dbq_step(q) == 1) {
+		*n = (uint64_t)cot_dbq_int64(q, 0);
+		rc = 0;
+	}
+	cot_dbq_free(q);
+	return rc;
+}
+
+int cot_recq_flows(struct cot_db *db, int indexed,
+		   const struct cot_recq_filter *f, const char *sort, int desc,
+		   uint64_t offset, uint32_t limit, uint64_t *total,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx)
 {
-	char where[4096], sql[32768];
+	char where[8192], sql[65536];
 	const char *dir = desc ? "DESC" : "ASC";
+	/* SQLite puts NULL first in ascending order, PostgreSQL last */
+	const char *nulls = "";
 	struct cot_recq_row row;
-	sqlite3_stmt *s = NULL;
+	struct cot_dbq *q = NULL;
 	int si = sort ? sort_index(sort) : 0, rc, step, by_time, seek;
+	int pg = cot_db_kind(db) == COT_DB_PG;
 
 	if (si < 0 || limit > COT_RECQ_MAX_LIMIT || offset > (UINT64_MAX >> 1))
 		return -COT_EINVAL;
-	seek = window_seek(st, f);
-	if (cot_recq_where(f, seek, where, sizeof(where)) < 0)
+	if (pg)
+		nulls = desc ? " NULLS LAST" : " NULLS FIRST";
+	seek = window_seek(db, indexed, f);
+	if (where_of(f, pg, seek, where, sizeof(where)) < 0)
 		return -COT_EINVAL;
 	/* Counted up to COT_RECQ_MAX_TOTAL: a count is a walk over every
 	 * selected record, the page is not. */
 	snprintf(sql, sizeof(sql),
 		 "SELECT count(*) FROM (SELECT 1 FROM records r LEFT JOIN "
-		 "streams s ON s.id = r.stream WHERE 1%s LIMIT %d)",
+		 "streams s ON s.id = r.stream WHERE 1 = 1%s LIMIT %d) AS c",
 		 where, COT_RECQ_MAX_TOTAL + 1);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (count_of(db, sql, f, total) < 0)
 		return -COT_EIO;
-	if (cot_recq_bind(s, f) < 0 || sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		return -COT_EIO;
-	}
-	*total = (uint64_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
 	/*
 	 * The page is cut inside; the chain status is computed outside, for
 	 * the page's rows only.  A gap event [first, last] makes seq last+1
@@ -488,52 +545,52 @@ int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
 	 * page soon): the levels' walks.  Otherwise the filters' indexes
 	 * find the few records, which are then sorted.
 	 */
-	by_time = si == 0 && st->indexed &&
+	by_time = si == 0 && indexed &&
 		  ((window_on(f) && seek) || *total > COT_RECQ_MAX_TOTAL);
 	if (by_time)
-		rc = page_by_time(f, dir, sql, sizeof(sql));
+		rc = page_by_time(f, pg, dir, sql, sizeof(sql));
 	else
 		rc = snprintf(
 			sql, sizeof(sql),
 			"%s FROM (SELECT s.tracker AS tracker, "
 			"r.* FROM records r LEFT JOIN streams s ON s.id = "
-			"r.stream WHERE 1%s ORDER BY %s %s, r.stream %s, "
-			"r.seq %s LIMIT ?10 OFFSET ?11) x ORDER BY %s %s, "
+			"r.stream WHERE 1 = 1%s ORDER BY %s %s%s, r.stream %s, "
+			"r.seq %s LIMIT ?10 OFFSET ?11) x ORDER BY %s %s%s, "
 			"x.stream %s, x.seq %s",
-			page_head, where, sorts[si].inner, dir, dir, dir,
-			sorts[si].outer, dir, dir, dir);
+			page_head, where, sorts[si].inner, dir, nulls, dir, dir,
+			sorts[si].outer, dir, nulls, dir, dir);
 	if (rc < 0 || (size_t)rc >= sizeof(sql))
 		return -COT_EINVAL;
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (cot_dbq_prepare(db, sql, &q) < 0)
 		return -COT_EIO;
-	if (cot_recq_bind(s, f) < 0 ||
+	if (cot_recq_bind(q, f) < 0 ||
 	    (by_time && !window_on(f) &&
-	     (sqlite3_bind_int64(s, 1, 0) != SQLITE_OK ||
-	      sqlite3_bind_int64(s, 2, INT64_MAX) != SQLITE_OK)) ||
-	    sqlite3_bind_int64(s, 10, (int64_t)limit) != SQLITE_OK ||
-	    sqlite3_bind_int64(s, 11, (int64_t)offset) != SQLITE_OK) {
-		sqlite3_finalize(s);
+	     (cot_dbq_bind_int64(q, 1, 0) < 0 ||
+	      cot_dbq_bind_int64(q, 2, INT64_MAX) < 0)) ||
+	    cot_dbq_bind_int64(q, 10, (int64_t)limit) < 0 ||
+	    cot_dbq_bind_int64(q, 11, (int64_t)offset) < 0) {
+		cot_dbq_free(q);
 		return -COT_EIO;
 	}
 	rc = 0;
 	/* bounded by LIMIT */
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		const unsigned char *t = sqlite3_column_text(s, 1);
-
+	while ((step = cot_dbq_step(q)) == 1) {
 		memset(&row, 0, sizeof(row));
-		row.stream = sqlite3_column_int64(s, 0);
-		row.tracker = t ? (const char *)t : "";
-		row.stored_ns = (uint64_t)sqlite3_column_int64(s, 2);
-		row.chain = sqlite3_column_int(s, 3);
-		if (cot_store_row_rec(s, 4, &row.rec) < 0)
+		row.stream = cot_dbq_int64(q, 0);
+		row.tracker = cot_dbq_text(q, 1);
+		if (!row.tracker)
+			row.tracker = "";
+		row.stored_ns = (uint64_t)cot_dbq_int64(q, 2);
+		row.chain = (int)cot_dbq_int64(q, 3);
+		if (cot_rec_from_row(q, 4, &row.rec) < 0)
 			continue; /* bad blob sizes: not a record we can show */
 		rc = cb(ctx, &row);
 		if (rc)
 			break;
 	}
-	if (!rc && step != SQLITE_DONE)
+	if (!rc && step != 0)
 		rc = -COT_EIO;
-	sqlite3_finalize(s);
+	cot_dbq_free(q);
 	return rc;
 }
 
@@ -1244,72 +1301,75 @@ int cot_recq_map_sql_row(sqlite3_stmt *s, struct cot_recq_mapedge *e)
 }
 
 /* The map by SQLite's GROUP BYs: a window of more connections than fit. */
-static int graph_sql(struct cot_store *st, const struct cot_recq_filter *f,
+static int graph_sql(struct cot_db *db, const struct cot_recq_filter *f,
 		     const char *where, struct graph_ctx *gc)
 {
 	struct cot_recq_mapedge me;
-	char sql[12288];
-	sqlite3_stmt *s = NULL;
+	char sql[16384];
+	struct cot_dbq *q = NULL;
 	int rc = -COT_EIO, step;
 
 	snprintf(sql, sizeof(sql), "%s%s%s", graph_head, where, graph_tail);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (cot_dbq_prepare(db, sql, &q) < 0)
 		return -COT_EIO;
-	if (cot_recq_bind(s, f) < 0)
+	if (cot_recq_bind(q, f) < 0)
 		goto out;
 	/* bounded by the aggregated rows */
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		cot_recq_map_sql_row(s, &me);
+	while ((step = cot_dbq_step(q)) == 1) {
+		cot_recq_map_sql_row(q->s, &me);
 		rc = graph_edge(gc, &me);
 		if (rc < 0)
 			goto out;
 	}
-	rc = step == SQLITE_DONE ? 0 : -COT_EIO;
+	rc = step == 0 ? 0 : -COT_EIO;
 out:
-	sqlite3_finalize(s);
+	cot_dbq_free(q);
 	return rc;
 }
 
-int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
-		   uint32_t max_edges, const char *const *hide, size_t nhide,
+int cot_recq_graph(struct cot_db *db, int indexed,
+		   const struct cot_recq_filter *f, uint32_t max_edges,
+		   const char *const *hide, size_t nhide,
 		   struct cot_recq_graph *out)
 {
 	struct graph_ctx gc = { out, 0, max_edges, hide, nhide };
-	char where[4096], sql[8192];
-	sqlite3_stmt *s = NULL;
+	char where[8192], sql[12288];
+	struct cot_dbq *q = NULL;
 	uint64_t skipped = 0;
-	int rc = -COT_EIO;
+	int rc = -COT_EIO, pg = cot_db_kind(db) == COT_DB_PG;
 
 	memset(out, 0, sizeof(*out));
 	if (!max_edges || max_edges > 100000 ||
-	    cot_recq_where(f, window_seek(st, f), where, sizeof(where)) < 0)
+	    where_of(f, pg, window_seek(db, indexed, f), where, sizeof(where)) <
+		    0)
 		return -COT_EINVAL;
 	out->edges = calloc(max_edges, sizeof(*out->edges));
 	if (!out->edges)
 		return -COT_ENOMEM;
 	snprintf(sql, sizeof(sql),
 		 COT_RECQ_MAP_ROWS "FROM records r JOIN streams s ON s.id = "
-				   "r.stream WHERE 1%s",
+				   "r.stream WHERE 1 = 1%s",
 		 where);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+	if (cot_dbq_prepare(db, sql, &q) < 0)
 		goto out;
-	if (cot_recq_bind(s, f) < 0)
+	if (cot_recq_bind(q, f) < 0)
 		goto out;
-	rc = cot_recq_map_agg(&COT_DBQ_STMT(s), COT_RECQ_MAP_MAX_CONNS,
-			      &skipped, graph_edge, &gc);
+	rc = cot_recq_map_agg(q, COT_RECQ_MAP_MAX_CONNS, &skipped, graph_edge,
+			      &gc);
 	out->total += skipped;
-	if (rc == -COT_E2BIG) {
-		/* more connections than the table holds: SQLite sorts them */
+	if (rc == -COT_E2BIG && !pg) {
+		/* more connections than the table holds: SQLite sorts them
+		 * (the SQL is SQLite's; PostgreSQL's answer is the error) */
 		free(out->nodes);
 		memset(out->edges, 0, max_edges * sizeof(*out->edges));
 		out->nodes = NULL;
 		out->nnodes = out->nedges = 0;
 		out->total = out->shown = out->hidden = 0;
 		gc.ncap = 0;
-		rc = graph_sql(st, f, where, &gc);
+		rc = graph_sql(db, f, where, &gc);
 	}
 out:
-	sqlite3_finalize(s);
+	cot_dbq_free(q);
 	if (rc < 0)
 		cot_recq_graph_free(out);
 	return rc;

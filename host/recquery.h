@@ -8,13 +8,23 @@
  * should move onto this layer (filters, sort whitelist, the workload
  * map's keys), so that the console and the CLI cannot disagree.
  *
- * Every value of a filter reaches SQLite as a bound parameter; the SQL
- * text holds only fixed fragments chosen by which filters are set (so
- * the planner sees the terms it can use an index for).  Aggregation is
- * done by SQLite (GROUP BY): no call loads every row into memory.
+ * Both stores are read (host/db.h): a SQLite file or a PostgreSQL
+ * database, through a struct cot_db and @indexed (the store's query
+ * indexes exist: cot_store.indexed; always so on PostgreSQL).  The SQL
+ * is written once where both engines take it, and per engine where they
+ * differ (the node keys' functions, the window's level expression).
+ * The caller brackets each call in cot_db_read_begin/end (one
+ * snapshot; PostgreSQL's cursors need it).
  *
- * Thread-safety: the functions are reentrant; a cot_store is used by one
- * thread at a time (store.h).
+ * Every value of a filter reaches the database as a bound parameter;
+ * the SQL text holds only fixed fragments chosen by which filters are
+ * set (so the planner sees the terms it can use an index for).  The map
+ * is aggregated in C from a stream of rows (cot_recq_map_agg), in memory
+ * bounded by its connections, or by SQLite's GROUP BYs beyond that: no
+ * call loads every row into memory.
+ *
+ * Thread-safety: the functions are reentrant; a cot_db is used by one
+ * thread at a time (db.h).
  */
 #ifndef COTRACK_HOST_RECQUERY_H
 #define COTRACK_HOST_RECQUERY_H
@@ -79,13 +89,14 @@ int cot_recq_parse_u64(const char *s, uint64_t max, uint64_t *out);
 /*
  * The conditions of @f over records r joined with streams s, as
  * " AND ..." fragments with the parameters ?1 (from) ... ?9 (tracker), ?12
- * (node), ?13 (peer), into @buf.  Returns the length or -COT_E2BIG.
+ * (node), ?13 (peer), into @buf, in SQLite's SQL.  Returns the length
+ * or -COT_E2BIG.
  */
 int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 		   size_t len);
 
 /* Bind what cot_recq_where() refers to.  0 or -COT_EIO. */
-int cot_recq_bind(sqlite3_stmt *s, const struct cot_recq_filter *f);
+int cot_recq_bind(struct cot_dbq *q, const struct cot_recq_filter *f);
 
 /*
  * The service map's SQL, shared by cotrack graph (cmd/cotrack/graph.c)
@@ -242,9 +253,9 @@ int cot_recq_sort_ok(const char *name);
  * row (bounded by @limit); a non-zero return stops and is returned.
  * Returns 0, -COT_EINVAL or -COT_EIO.
  */
-int cot_recq_flows(struct cot_store *st, const struct cot_recq_filter *f,
-		   const char *sort, int desc, uint64_t offset, uint32_t limit,
-		   uint64_t *total,
+int cot_recq_flows(struct cot_db *db, int indexed,
+		   const struct cot_recq_filter *f, const char *sort, int desc,
+		   uint64_t offset, uint32_t limit, uint64_t *total,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx);
 
@@ -289,11 +300,15 @@ struct cot_recq_graph {
 /*
  * Build the map of what @f selects: the heaviest @max_edges edges (by
  * bytes) whose ends are not among the @nhide node ids @hide.  @out is
- * owned by the caller (cot_recq_graph_free).  Returns 0, -COT_ENOMEM
- * or -COT_EIO.
+ * owned by the caller (cot_recq_graph_free).  Returns 0, -COT_ENOMEM,
+ * -COT_EIO or, on PostgreSQL, -COT_E2BIG when @f selects more than
+ * COT_RECQ_MAP_MAX_CONNS connections (SQLite's GROUP BYs take those).
+ * Text order (sorting by vm, tracker) is the database's collation: byte
+ * order on SQLite and on a PostgreSQL database made with the C locale.
  */
-int cot_recq_graph(struct cot_store *st, const struct cot_recq_filter *f,
-		   uint32_t max_edges, const char *const *hide, size_t nhide,
+int cot_recq_graph(struct cot_db *db, int indexed,
+		   const struct cot_recq_filter *f, uint32_t max_edges,
+		   const char *const *hide, size_t nhide,
 		   struct cot_recq_graph *out);
 void cot_recq_graph_free(struct cot_recq_graph *g);
 

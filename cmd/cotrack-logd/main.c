@@ -125,8 +125,9 @@ static void usage(FILE *f)
 		"--key)\n"
 		"  --web-token FILE  the console's secret (default: the "
 		"database path +\n"
-		"                .token); made with mode 0600 when absent, "
-		"refused when\n"
+		"                .token; required with --db postgresql://...); "
+		"made with\n"
+		"                mode 0600 when absent, refused when\n"
 		"                group or others may read it; log in at\n"
 		"                https://ADDR:PORT/?token=SECRET\n"
 		"  exit status: 0 stopped by a signal, 1 error, 2 usage "
@@ -427,8 +428,9 @@ int main(int argc, char **argv)
 		return COT_EXIT_USAGE;
 	}
 
-	if (cot_store_is_pg(db) && wport[0]) {
-		log_warnx("--web reads SQLite only, not --db postgresql://...");
+	if (cot_store_is_pg(db) && wport[0] && !web_token) {
+		log_warnx("--web with --db postgresql://... needs "
+			  "--web-token FILE");
 		return COT_EXIT_USAGE;
 	}
 	if (cot_store_is_pg(db) && ipfix && !ipfix_state) {
@@ -460,7 +462,7 @@ int main(int argc, char **argv)
 		char h[INET6_ADDRSTRLEN] = "?";
 		int wp = 0;
 
-		if (strlen(db) + 7 > sizeof(Wb.token_path) ||
+		if ((!web_token && strlen(db) + 7 > sizeof(Wb.token_path)) ||
 		    (web_token && strlen(web_token) >= sizeof(Wb.token_path)) ||
 		    (web_cert && strlen(web_cert) >= sizeof(Wb.cert)) ||
 		    (web_key && strlen(web_key) >= sizeof(Wb.key)))

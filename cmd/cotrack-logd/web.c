@@ -2,8 +2,11 @@
 /*
  * --web: the console.  HTTPS (libmicrohttpd over GnuTLS) with the
  * deployment's server certificate, in libmicrohttpd's own threads (a
- * small pool), each with its own read-only cot_store opened on first
- * use: the console never takes the writers' lock.
+ * small pool), each with its own reader opened on first use (a
+ * read-only SQLite handle, or a PostgreSQL connection: host/db), and
+ * each API request reads one snapshot: the console never takes the
+ * writers' lock.  A PostgreSQL connection found lost is closed after
+ * its request and opened again by the thread's next one.
  *
  * Only the holder of the token gets in.  GET /?token=SECRET sets a
  * cookie (HttpOnly, Secure, SameSite=Strict) and redirects to /; the API
@@ -75,14 +78,22 @@ struct web {
 	pthread_mutex_t gvmu; /* lay: one request at a time */
 	int lay;	      /* socket to the layout server, -1 none */
 	pid_t lay_pid;
-	pthread_mutex_t stmu; /* stores[] */
-	struct cot_store *stores[WEB_THREADS + 4];
-	int nstores;
+	pthread_mutex_t stmu; /* readers[] */
+	struct reader *readers[WEB_THREADS + 4];
+	int nreaders;
 	uint8_t token_md[32];
 	char *cert, *key;
 };
 
-static _Thread_local struct cot_store *my_store;
+/* A web thread's own connection to the store. */
+struct reader {
+	struct cot_store st; /* indexed: the query indexes exist */
+	struct cot_db db;
+	int open;
+	int warned; /* the last open failed and said so */
+};
+
+static _Thread_local struct reader *my_reader;
 
 /* --- token ---------------------------------------------------------------- */
 
@@ -207,30 +218,54 @@ static char *slurp(const char *path)
 	return b;
 }
 
-static struct cot_store *store(struct web *x)
+/* Open @r on the log server's database.  0 or -1 (said once). */
+static int reader_open(struct web *x, struct reader *r)
 {
-	struct cot_store *st;
-	char err[256];
+	char err[512];
 
-	if (my_store)
-		return my_store;
-	pthread_mutex_lock(&x->stmu);
-	if (x->nstores == (int)COT_ARRAY_SIZE(x->stores)) {
-		pthread_mutex_unlock(&x->stmu);
-		return NULL;
-	}
-	st = calloc(1, sizeof(*st));
-	if (!st || cot_store_open(st, x->cfg->db, COT_STORE_RO, 0, err,
+	if (cot_store_open_reader(&r->st, &r->db, x->cfg->db, err,
 				  sizeof(err)) < 0) {
+		if (!r->warned)
+			log_warnx("web: %s", err);
+		r->warned = 1;
+		return -1;
+	}
+	if (r->warned)
+		log_info("web: database open again");
+	r->warned = 0;
+	r->open = 1;
+	return 0;
+}
+
+static void reader_close(struct reader *r)
+{
+	if (r->open)
+		cot_store_close_reader(&r->st, &r->db);
+	r->open = 0;
+}
+
+/* This thread's reader, opened (again) if need be; NULL: 503. */
+static struct reader *reader(struct web *x)
+{
+	struct reader *r = my_reader;
+
+	if (r)
+		return r->open || reader_open(x, r) == 0 ? r : NULL;
+	pthread_mutex_lock(&x->stmu);
+	if (x->nreaders == (int)COT_ARRAY_SIZE(x->readers)) {
 		pthread_mutex_unlock(&x->stmu);
-		log_warnx("web: %s", st ? err : "out of memory");
-		free(st);
 		return NULL;
 	}
-	x->stores[x->nstores++] = st;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		pthread_mutex_unlock(&x->stmu);
+		log_warnx("web: out of memory");
+		return NULL;
+	}
+	x->readers[x->nreaders++] = r;
 	pthread_mutex_unlock(&x->stmu);
-	my_store = st;
-	return st;
+	my_reader = r;
+	return reader_open(x, r) == 0 ? r : NULL;
 }
 
 static void headers(struct MHD_Response *r, const char *type)
@@ -990,7 +1025,7 @@ static void write_graph(struct cot_json *j, const struct cot_recq_graph *g,
 }
 
 static enum MHD_Result api_graph(struct web *x, struct MHD_Connection *c,
-				 struct cot_store *st)
+				 struct reader *rd)
 {
 	struct args a = { .graph = 1 };
 	struct cot_recq_graph g;
@@ -1004,7 +1039,17 @@ static enum MHD_Result api_graph(struct web *x, struct MHD_Connection *c,
 
 	if (parse_args(c, &a) < 0)
 		return jerror(c, MHD_HTTP_BAD_REQUEST, a.bad);
-	rc = cot_recq_graph(st, &a.f, (uint32_t)a.max, a.hide, a.nhide, &g);
+	rc = cot_recq_graph(&rd->db, rd->st.indexed, &a.f, (uint32_t)a.max,
+			    a.hide, a.nhide, &g);
+	if (rc == -COT_E2BIG) {
+		char why[128];
+
+		snprintf(why, sizeof(why),
+			 "more than %d connections selected: narrow the "
+			 "window or filter",
+			 COT_RECQ_MAP_MAX_CONNS);
+		return jerror(c, MHD_HTTP_BAD_REQUEST, why);
+	}
 	if (rc < 0)
 		return jerror(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
 			      "database error");
@@ -1095,7 +1140,7 @@ static int flow_row(void *ctx, const struct cot_recq_row *row)
 	return j->err;
 }
 
-static enum MHD_Result api_flows(struct MHD_Connection *c, struct cot_store *st)
+static enum MHD_Result api_flows(struct MHD_Connection *c, struct reader *rd)
 {
 	struct args a = { .flows = 1 };
 	struct cot_json j;
@@ -1108,8 +1153,8 @@ static enum MHD_Result api_flows(struct MHD_Connection *c, struct cot_store *st)
 	cot_json_obj(&j);
 	cot_json_key(&j, "rows");
 	cot_json_arr(&j);
-	rc = cot_recq_flows(st, &a.f, a.sort, a.desc, a.offset,
-			    (uint32_t)a.limit, &total, flow_row, &j);
+	rc = cot_recq_flows(&rd->db, rd->st.indexed, &a.f, a.sort, a.desc,
+			    a.offset, (uint32_t)a.limit, &total, flow_row, &j);
 	if (rc < 0) {
 		cot_json_free(&j);
 		return jerror(c,
@@ -1132,11 +1177,11 @@ static enum MHD_Result api_flows(struct MHD_Connection *c, struct cot_store *st)
 /* --- /api/health -----------------------------------------------------------
  */
 
-static const char *col_text(sqlite3_stmt *s, int c)
+static const char *col_text(struct cot_dbq *q, int c)
 {
-	const unsigned char *t = sqlite3_column_text(s, c);
+	const char *t = cot_dbq_text(q, c);
 
-	return t ? (const char *)t : "";
+	return t ? t : "";
 }
 
 /*
@@ -1152,7 +1197,7 @@ static const char recent_cnt[] = "SELECT count(*) FROM records WHERE stream = "
 				 "?1 AND seq >= ?2 AND seq <= ?3";
 
 /* @at and @cnt: recent_at and recent_cnt prepared (NULL: 0). */
-static uint64_t recent(sqlite3_stmt *at, sqlite3_stmt *cnt, int64_t stream,
+static uint64_t recent(struct cot_dbq *at, struct cot_dbq *cnt, int64_t stream,
 		       uint64_t last_seq, uint64_t since)
 {
 	uint64_t lo = last_seq > RATE_SCAN ? last_seq - RATE_SCAN + 1 : 1;
@@ -1166,11 +1211,12 @@ static uint64_t recent(sqlite3_stmt *at, sqlite3_stmt *cnt, int64_t stream,
 		uint64_t mid = lo + (hi - lo) / 2;
 		int old = 1;
 
-		sqlite3_reset(at);
-		sqlite3_bind_int64(at, 1, stream);
-		sqlite3_bind_int64(at, 2, (int64_t)mid);
-		if (sqlite3_step(at) == SQLITE_ROW)
-			old = (uint64_t)sqlite3_column_int64(at, 0) < since;
+		cot_dbq_reset(at);
+		if (cot_dbq_bind_int64(at, 1, stream) < 0 ||
+		    cot_dbq_bind_int64(at, 2, (int64_t)mid) < 0)
+			return 0;
+		if (cot_dbq_step(at) == 1)
+			old = (uint64_t)cot_dbq_int64(at, 0) < since;
 		else
 			old = 0; /* none at or after mid */
 		if (old)
@@ -1178,17 +1224,16 @@ static uint64_t recent(sqlite3_stmt *at, sqlite3_stmt *cnt, int64_t stream,
 		else
 			hi = mid;
 	}
-	sqlite3_reset(cnt);
-	sqlite3_bind_int64(cnt, 1, stream);
-	sqlite3_bind_int64(cnt, 2, (int64_t)lo);
-	sqlite3_bind_int64(cnt, 3, (int64_t)last_seq);
-	if (sqlite3_step(cnt) == SQLITE_ROW)
-		n = (uint64_t)sqlite3_column_int64(cnt, 0);
+	cot_dbq_reset(cnt);
+	if (cot_dbq_bind_int64(cnt, 1, stream) == 0 &&
+	    cot_dbq_bind_int64(cnt, 2, (int64_t)lo) == 0 &&
+	    cot_dbq_bind_int64(cnt, 3, (int64_t)last_seq) == 0 &&
+	    cot_dbq_step(cnt) == 1)
+		n = (uint64_t)cot_dbq_int64(cnt, 0);
 	return n;
 }
 
-static enum MHD_Result api_health(struct MHD_Connection *c,
-				  struct cot_store *st)
+static enum MHD_Result api_health(struct MHD_Connection *c, struct reader *rd)
 {
 	static const char sql[] =
 		"SELECT s.id, s.tracker, s.epoch, s.last_seq, "
@@ -1201,7 +1246,7 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 		"FROM streams s ORDER BY s.tracker, s.epoch LIMIT 10000";
 	struct args a = { 0 };
 	uint64_t now, minute = 0, recs = 0;
-	sqlite3_stmt *s = NULL, *at = NULL, *cnt = NULL;
+	struct cot_dbq *q = NULL, *at = NULL, *cnt = NULL;
 	struct cot_json j;
 	int step;
 
@@ -1209,11 +1254,13 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 		return jerror(c, MHD_HTTP_BAD_REQUEST, a.bad);
 	now = cot_clock_real_ns();
 	/* a failed one makes the rates 0, not the answer */
-	(void)sqlite3_prepare_v2(st->db, recent_at, -1, &at, NULL);
-	(void)sqlite3_prepare_v2(st->db, recent_cnt, -1, &cnt, NULL);
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		sqlite3_finalize(at);
-		sqlite3_finalize(cnt);
+	if (cot_dbq_prepare(&rd->db, recent_at, &at) < 0)
+		at = NULL;
+	if (cot_dbq_prepare(&rd->db, recent_cnt, &cnt) < 0)
+		cnt = NULL;
+	if (cot_dbq_prepare(&rd->db, sql, &q) < 0) {
+		cot_dbq_free(at);
+		cot_dbq_free(cnt);
 		return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "database error");
 	}
@@ -1223,36 +1270,33 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 	cot_json_key(&j, "trackers");
 	cot_json_arr(&j);
 	/* bounded by LIMIT */
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		uint64_t m = recent(at, cnt, sqlite3_column_int64(s, 0),
-				    (uint64_t)sqlite3_column_int64(s, 3),
+	while ((step = cot_dbq_step(q)) == 1) {
+		uint64_t m = recent(at, cnt, cot_dbq_int64(q, 0),
+				    (uint64_t)cot_dbq_int64(q, 3),
 				    now - 60000000000ull);
 
 		cot_json_obj(&j);
-		cot_json_ki64(&j, "stream", sqlite3_column_int64(s, 0));
-		cot_json_kstr(&j, "tracker", col_text(s, 1));
-		cot_json_ku64(&j, "epoch",
-			      (uint64_t)sqlite3_column_int64(s, 2));
-		cot_json_ku64(&j, "last_seq",
-			      (uint64_t)sqlite3_column_int64(s, 3));
+		cot_json_ki64(&j, "stream", cot_dbq_int64(q, 0));
+		cot_json_kstr(&j, "tracker", col_text(q, 1));
+		cot_json_ku64(&j, "epoch", (uint64_t)cot_dbq_int64(q, 2));
+		cot_json_ku64(&j, "last_seq", (uint64_t)cot_dbq_int64(q, 3));
 		cot_json_key(&j, "last_stored_ns");
-		if (sqlite3_column_type(s, 4) == SQLITE_NULL)
+		if (cot_dbq_null(q, 4))
 			cot_json_null(&j);
 		else
-			cot_json_u64(&j, (uint64_t)sqlite3_column_int64(s, 4));
-		cot_json_ku64(&j, "gaps", (uint64_t)sqlite3_column_int64(s, 5));
-		cot_json_ku64(&j, "anomalies",
-			      (uint64_t)sqlite3_column_int64(s, 6));
+			cot_json_u64(&j, (uint64_t)cot_dbq_int64(q, 4));
+		cot_json_ku64(&j, "gaps", (uint64_t)cot_dbq_int64(q, 5));
+		cot_json_ku64(&j, "anomalies", (uint64_t)cot_dbq_int64(q, 6));
 		cot_json_kdbl(&j, "records_per_s", (double)m / 60);
 		cot_json_obj_end(&j);
 		minute += m;
-		recs += (uint64_t)sqlite3_column_int64(s, 3);
+		recs += (uint64_t)cot_dbq_int64(q, 3);
 	}
-	sqlite3_finalize(s);
-	sqlite3_finalize(at);
-	sqlite3_finalize(cnt);
+	cot_dbq_free(q);
+	cot_dbq_free(at);
+	cot_dbq_free(cnt);
 	cot_json_arr_end(&j);
-	if (step != SQLITE_DONE) {
+	if (step != 0) {
 		cot_json_free(&j);
 		return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 			      "database error");
@@ -1262,19 +1306,44 @@ static enum MHD_Result api_health(struct MHD_Connection *c,
 	/* events by kind, stream or not (handshakes, unknown certs) */
 	cot_json_key(&j, "events");
 	cot_json_obj(&j);
-	if (sqlite3_prepare_v2(st->db,
-			       "SELECT kind, count(*) FROM events GROUP BY "
-			       "kind ORDER BY kind LIMIT 100",
-			       -1, &s, NULL) == SQLITE_OK) {
+	if (cot_dbq_prepare(&rd->db,
+			    "SELECT kind, count(*) FROM events GROUP BY "
+			    "kind ORDER BY kind LIMIT 100",
+			    &q) == 0) {
 		/* bounded by LIMIT */
-		while (sqlite3_step(s) == SQLITE_ROW)
-			cot_json_ku64(&j, col_text(s, 0),
-				      (uint64_t)sqlite3_column_int64(s, 1));
-		sqlite3_finalize(s);
+		while (cot_dbq_step(q) == 1)
+			cot_json_ku64(&j, col_text(q, 0),
+				      (uint64_t)cot_dbq_int64(q, 1));
+		cot_dbq_free(q);
 	}
 	cot_json_obj_end(&j);
 	cot_json_obj_end(&j);
 	return jsend(c, &j);
+}
+
+/* One API request on @rd, in one read snapshot. */
+static enum MHD_Result api(struct web *x, struct MHD_Connection *c,
+			   const char *url, struct reader *rd)
+{
+	enum MHD_Result res;
+
+	if (cot_db_read_begin(&rd->db) < 0)
+		res = jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE, "database error");
+	else if (!strcmp(url, "/api/graph"))
+		res = api_graph(x, c, rd);
+	else if (!strcmp(url, "/api/flows"))
+		res = api_flows(c, rd);
+	else if (!strcmp(url, "/api/health"))
+		res = api_health(c, rd);
+	else
+		res = jerror(c, MHD_HTTP_NOT_FOUND, "no such API");
+	cot_db_read_end(&rd->db);
+	if (cot_db_lost(&rd->db)) {
+		log_warnx("web: lost the database connection; opening it "
+			  "again at the next request");
+		reader_close(rd);
+	}
+	return res;
 }
 
 /* --- dispatch --------------------------------------------------------------
@@ -1322,9 +1391,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 			      size_t *upload_len, void **state)
 {
 	const char *tok;
-	struct cot_store *st;
+	struct reader *rd;
 	size_t i;
-	int api = !strncmp(url, "/api/", 5);
+	int is_api = !strncmp(url, "/api/", 5);
 	struct web *x = cls;
 
 	(void)version;
@@ -1338,21 +1407,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	if (!strcmp(url, "/") && tok)
 		return login(x, c, tok);
 	tok = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, cookie_name);
-	if (!token_ok(x, tok) && !(api && token_ok(x, bearer(c))))
-		return api ? jerror(c, MHD_HTTP_UNAUTHORIZED, "unauthorized")
-			   : text(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n");
-	if (api) {
-		st = store(x);
-		if (!st)
+	if (!token_ok(x, tok) && !(is_api && token_ok(x, bearer(c))))
+		return is_api ? jerror(c, MHD_HTTP_UNAUTHORIZED, "unauthorized")
+			      : text(c, MHD_HTTP_UNAUTHORIZED,
+				     "unauthorized\n");
+	if (is_api) {
+		rd = reader(x);
+		if (!rd)
 			return jerror(c, MHD_HTTP_SERVICE_UNAVAILABLE,
 				      "cannot open the database");
-		if (!strcmp(url, "/api/graph"))
-			return api_graph(x, c, st);
-		if (!strcmp(url, "/api/flows"))
-			return api_flows(c, st);
-		if (!strcmp(url, "/api/health"))
-			return api_health(c, st);
-		return jerror(c, MHD_HTTP_NOT_FOUND, "no such API");
+		return api(x, c, url, rd);
 	}
 	if (!strcmp(url, "/"))
 		url = "/index.html";
@@ -1443,11 +1507,11 @@ void logd_web_stop(struct logd_web *w)
 		goto out;
 	MHD_stop_daemon(x->d); /* joins its threads */
 	x->d = NULL;
-	for (i = 0; i < x->nstores; i++) {
-		cot_store_close(x->stores[i]);
-		free(x->stores[i]);
+	for (i = 0; i < x->nreaders; i++) {
+		reader_close(x->readers[i]);
+		free(x->readers[i]);
 	}
-	x->nstores = 0;
+	x->nreaders = 0;
 	if (x->lay >= 0)
 		close(x->lay); /* the server ends */
 	x->lay = -1;

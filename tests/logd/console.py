@@ -2,12 +2,17 @@
 """tests/logd/console.t's browser: headless Debian chromium driven by
 chromium-driver through python3-selenium.  Logs in with the token,
 reads what the page draws and compares it with the database (sqlite3,
-read-only), applies a filter, hides a node, pages and searches the
-flows table, and saves a screenshot.  Prints one TAP line per check.
+read-only; or, with CONSOLE_PG_DIR and PG_DB set, the test's PostgreSQL
+server through tests/tools/pg.sh psql), applies a filter, hides a node,
+pages and searches the flows table, and saves a screenshot.  Prints one
+TAP line per check.
 
   console.py URL TOKEN DB SCREENSHOT PROFILE_DIR
 """
+import os
+import re
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -29,11 +34,46 @@ def check(name, cond, detail=""):
     sys.stdout.flush()
 
 
-db = sqlite3.connect(f"file:{dbpath}?mode=ro", uri=True)
+class PgDb:
+    """The few queries below on PostgreSQL: ? parameters inlined (ints,
+    or text quoted), rows read from psql's unaligned output."""
+
+    def __init__(self, pgdir):
+        top = os.path.dirname(os.path.dirname(os.path.dirname(
+            os.path.abspath(__file__))))
+        self.cmd = [os.path.join(top, "tests/tools/pg.sh"), "psql", pgdir,
+                    "-F", "\x1f", "-c"]
+
+    @staticmethod
+    def lit(v):
+        if isinstance(v, int):
+            return str(v)
+        return "'" + str(v).replace("'", "''") + "'"
+
+    @staticmethod
+    def val(t):
+        return int(t) if re.fullmatch(r"-?[0-9]+", t) else t
+
+    def execute(self, sql, args=()):
+        parts = sql.split("?")
+        if len(parts) != len(args) + 1:
+            raise ValueError("parameters do not match: " + sql)
+        text = parts[0] + "".join(self.lit(a) + p
+                                   for a, p in zip(args, parts[1:]))
+        out = subprocess.run(self.cmd + [text], check=True,
+                             capture_output=True, text=True).stdout
+        return [tuple(self.val(c) for c in line.split("\x1f"))
+                for line in out.splitlines()]
+
+
+if os.environ.get("CONSOLE_PG_DIR"):
+    db = PgDb(os.environ["CONSOLE_PG_DIR"])
+else:
+    db = sqlite3.connect(f"file:{dbpath}?mode=ro", uri=True)
 
 
 def q1(sql, *args):
-    return db.execute(sql, args).fetchone()[0]
+    return list(db.execute(sql, args))[0][0]
 
 
 opts = webdriver.ChromeOptions()
@@ -110,9 +150,9 @@ try:
         ".map(g => g.dataset.vm)"))
     check("the map has one box per VM", shown == vms, f"{shown} vs {vms}")
     n_edges = q1("SELECT count(*) FROM (SELECT DISTINCT vm, src_cgroup, "
-                 "dst_name, dport, proto FROM records)")
+                 "dst_name, dport, proto FROM records) AS x")
     n_nodes = q1("SELECT count(*) FROM (SELECT DISTINCT vm, src_cgroup "
-                 "FROM records)") + q1("SELECT count(DISTINCT dst_name) "
+                 "FROM records) AS x") + q1("SELECT count(DISTINCT dst_name) "
                                        "FROM records")
     e0, n0 = count("#map g.edge"), count("#map g.node")
     check("map edges: one per (workload, name, port, proto) in the DB",
@@ -156,9 +196,9 @@ try:
     wait_refresh(n, "proto filter")
     e1, n1 = count("#map g.edge"), count("#map g.node")
     x_edges = q1("SELECT count(*) FROM (SELECT DISTINCT vm, src_cgroup, "
-                 "dst_name, dport FROM records WHERE proto = 2)")
+                 "dst_name, dport FROM records WHERE proto = 2) AS x")
     x_nodes = q1("SELECT count(*) FROM (SELECT DISTINCT vm, src_cgroup "
-                 "FROM records WHERE proto = 2)") + q1(
+                 "FROM records WHERE proto = 2) AS x") + q1(
         "SELECT count(DISTINCT dst_name) FROM records WHERE proto = 2")
     check("proto=udp: fewer edges, as many as the DB has",
           e1 < e0 and e1 == x_edges, f"{e0} -> {e1}, DB {x_edges}")
@@ -242,7 +282,7 @@ try:
     drv.find_element(By.ID, "sel-hide").click()
     wait_refresh(n, "hide")
     ne = q1("SELECT count(*) FROM (SELECT DISTINCT dst_name, dport, proto "
-            "FROM records WHERE vm = ? AND src_cgroup = ?)", vm, cg)
+            "FROM records WHERE vm = ? AND src_cgroup = ?) AS x", vm, cg)
     check("hide: one node less, its edges gone",
           count("#map g.node") == n0 - 1 and
           count("#map g.edge") == e0 - ne,

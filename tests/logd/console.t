@@ -6,6 +6,8 @@
 # holds the secret.  Then a headless chromium (tests/logd/console.py)
 # logs in and checks the map, a filter, hiding, paging, sorting and
 # search against the database, and saves build/console.png.
+# With LOGD_BACKEND=pg (pg_console.t) logd stores in PostgreSQL and the
+# console reads it there.
 if [ -z "${COT_CONSOLE_NETNS:-}" ]; then
 	if unshare -n true 2>/dev/null; then
 		COT_CONSOLE_NETNS=1 exec unshare -n -- bash "$0" "$@"
@@ -33,7 +35,17 @@ check "a token file readable by others is refused (exit $rc)" test "$rc" = 1
 check "  saying why" grep -q "group or others" "$T_TMP/loose.log"
 
 WPORT=$(free_port)
-logd_start 0 --web "$WPORT" -v || { not_ok "logd starts"; t_end; }
+# on PostgreSQL the token file must be named (no database path to derive it)
+WTOK=()
+[ "$LOGD_BACKEND" = pg ] && WTOK=(--web-token "$TOKEN")
+if [ "$LOGD_BACKEND" = pg ]; then
+	"$COTRACK_LOGD" --db "$(db_arg)" --pki "$PKI" --listen 127.0.0.1:0 \
+		--web 0 >"$T_TMP/notok.log" 2>&1
+	rc=$?
+	check "PostgreSQL without --web-token: usage error (exit $rc)" test "$rc" = 2
+	check "  saying so" grep -q "needs --web-token FILE" "$T_TMP/notok.log"
+fi
+logd_start 0 --web "$WPORT" "${WTOK[@]}" -v || { not_ok "logd starts"; t_end; }
 check "token file made with mode 0600" test "$(stat -c %a "$TOKEN")" = 600
 SECRET=$(cat "$TOKEN")
 check "token: 32 random bytes as hex" grep -Eqx '[0-9a-f]{64}' "$TOKEN"
@@ -79,10 +91,11 @@ done
 check "graph: bad max: 400" test "$(code "$U/api/graph?max=0" "${B[@]}")" = 400
 
 # the API's numbers against the database
+TAB=$'\t'
 curl -sk "${B[@]}" "$U/api/flows?limit=1000&offset=0&sort=seq&dir=asc&vm=vm-2" >"$T_TMP/f.json"
 check "flows: total of vm-2 as in the DB" test "$(jq .total "$T_TMP/f.json")" = "$(sql "SELECT count(*) FROM records WHERE vm='vm-2'")"
 check "flows: every field of a record" test "$(jq -r '.rows[0] | [.seq, .vm, .src_comm, .src_cgroup, .dst_name, .bytes_fwd, .chain] | @tsv' "$T_TMP/f.json")" = \
-	"$(sql -separator $'\t' "SELECT seq, vm, src_comm, src_cgroup, dst_name, bytes_fwd, 'verified' FROM records WHERE vm='vm-2' ORDER BY seq LIMIT 1")"
+	"$(sql "SELECT seq || '$TAB' || vm || '$TAB' || coalesce(src_comm, '') || '$TAB' || coalesce(src_cgroup, '') || '$TAB' || coalesce(dst_name, '') || '$TAB' || bytes_fwd || '$TAB' || 'verified' FROM records WHERE vm='vm-2' ORDER BY seq LIMIT 1")"
 curl -sk "${B[@]}" "$U/api/graph" >"$T_TMP/g.json"
 check "graph: connections add up to the records" test "$(jq '[.edges[].conns] | add' "$T_TMP/g.json")" = 900
 check "graph: bytes each way add up" test "$(jq '[.edges[] | .bytes_fwd + .bytes_rev] | add' "$T_TMP/g.json")" = "$(sql 'SELECT sum(bytes_fwd + bytes_rev) FROM records')"
@@ -95,11 +108,13 @@ check "health: records per second over the last minute" test "$(jq '.records_per
 
 # a record whose guest-made strings are markup (inserted behind logd's
 # back: the page must show them as text)
-sql "INSERT INTO records(stream, seq, vm, proto, ipproto, seen_by, sport, dport, src, dst, first_ns, last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, stored_ns, hash, src_pid, src_comm, src_cgroup, dst_name) SELECT 1, 100000, 'vm-1', 1, 6, 1, 1234, 443, src, dst, first_ns, last_ns, 1, 1, 1, 1, stored_ns, zeroblob(32), 666, '<i>c</i>&amp;', '/\"><img src=x onerror=window.pwned=1>', '</script><script>window.pwned=3</script>' FROM records WHERE stream = 1 AND seq = 1"
+if [ "$LOGD_BACKEND" = pg ]; then ZEROS32="decode(repeat('00', 32), 'hex')"; else ZEROS32="zeroblob(32)"; fi
+sql "INSERT INTO records(stream, seq, vm, proto, ipproto, seen_by, sport, dport, src, dst, first_ns, last_ns, pkts_fwd, bytes_fwd, pkts_rev, bytes_rev, stored_ns, hash, src_pid, src_comm, src_cgroup, dst_name) SELECT 1, 100000, 'vm-1', 1, 6, 1, 1234, 443, src, dst, first_ns, last_ns, 1, 1, 1, 1, stored_ns, $ZEROS32, 666, '<i>c</i>&amp;', '/\"><img src=x onerror=window.pwned=1>', '</script><script>window.pwned=3</script>' FROM records WHERE stream = 1 AND seq = 1"
 check "a hostile record added" test "$(sql 'SELECT count(*) FROM records')" = 901
 
 if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null; then
 	mkdir -p "$TOP/build"
+	[ "$LOGD_BACKEND" = pg ] && export CONSOLE_PG_DIR=$PGDIR PG_DB=$(db_name)
 	timeout 180 /usr/bin/python3 "$TOP/tests/logd/console.py" "$U/" "$SECRET" "$DB" \
 		"$TOP/build/console.png" "$T_TMP/chrome" 2>"$T_TMP/browser.err"
 	rc=$?
@@ -108,6 +123,22 @@ if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 
 	check "screenshot is a PNG" test "$(head -c 4 "$TOP/build/console.png" | tail -c 3)" = PNG
 else
 	not_ok "chromium, chromium-driver and python3-selenium are installed (scripts/debian-packages.txt)"
+fi
+
+if [ "$LOGD_BACKEND" = pg ]; then
+	# PostgreSQL restarted under the console: each thread's connection is
+	# lost once (503), then opened again
+	"$PGSH" restart "$PGDIR" >/dev/null
+	got=
+	for i in $(seq 40); do
+		got="$got $(code "$U/api/flows?limit=1" "${B[@]}")"
+		case $got in *200) break ;; esac
+		sleep 0.25
+	done
+	check "after a PostgreSQL restart the API answers again (${got# })" \
+		sh -c "case '$got' in *200) exit 0 ;; esac; exit 1"
+	check "  with the records of before" test "$(curl -sk "${B[@]}" "$U/api/flows?limit=1" | jq .total)" = 901
+	check "  logd said it opened the database again" grep -q "lost the database connection" "$T_TMP/logd.log"
 fi
 
 logd_stop

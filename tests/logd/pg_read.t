@@ -4,8 +4,9 @@
 # records with lifetimes from 1 ms to 6 h for the window levels), then
 # cotrack query (every format, --by, each filter, time windows), cotrack
 # verify (clean, and a tampered record caught) and the IPFIX file give
-# the same output from both, and so does cotrack graph (the workload map
-# and the address map).  A PostgreSQL URL in --db is never printed.
+# the same output from both, and so do cotrack graph (the workload map
+# and the address map) and the console's API (flows by every filter and
+# sort, the map, health).  A PostgreSQL URL in --db is never printed.
 export LOGD_BACKEND=pg
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/logd/logd-lib.sh"
@@ -82,6 +83,67 @@ gsame --by workload --vm fe
 gsame --by workload --tracker t1 --proto tcp
 gsame --by address
 gsame --by address --from 0 --vm fe
+
+# the console (--web) on both stores: the same JSON, byte for byte
+webup() { # DB-ARG NAME: a logd with the console on $DB-ARG; prints its port
+	local wp
+	wp=$(free_port)
+	"$COTRACK_LOGD" --db "$1" --pki "$PKI" --listen 127.0.0.1:0 --web "$wp" \
+		--web-token "$T_TMP/$2.token" >"$T_TMP/$2.log" 2>&1 &
+	echo "$! $wp"
+}
+read -r wl_pid wl_port < <(webup "$T_TMP/lite.sqlite" wl)
+read -r wp_pid wp_port < <(webup "$URL" wp)
+t_on_exit "kill $wl_pid $wp_pid 2>/dev/null"
+for i in $(seq 100); do
+	[ -s "$T_TMP/wl.token" ] && [ -s "$T_TMP/wp.token" ] &&
+		grep -q "web console" "$T_TMP/wl.log" && grep -q "web console" "$T_TMP/wp.log" && break
+	sleep 0.1
+done
+api() { # lite|pg PATH: the API's answer
+	if [ "$1" = lite ]; then
+		curl -sk -H "Authorization: Bearer $(cat "$T_TMP/wl.token")" "https://127.0.0.1:$wl_port$2"
+	else
+		curl -sk -H "Authorization: Bearer $(cat "$T_TMP/wp.token")" "https://127.0.0.1:$wp_port$2"
+	fi
+}
+wsame() { # PATH [JQ]: the same answer from both (through JQ, default .)
+	local a b
+	a=$(api lite "$1" | jq -cS "${2:-.}"); b=$(api pg "$1" | jq -cS "${2:-.}")
+	if [ -n "$a" ] && [ "$a" != null ] && [ "$a" = "$b" ]; then
+		ok "console $1: the same from both (${#a} bytes)"
+	else
+		not_ok "console $1: differs"
+		diff <(echo "$a" | jq .) <(echo "$b" | jq .) | head -10 | sed 's/^/# /'
+	fi
+}
+api lite /api/graph >"$T_TMP/wg.json"
+check "the console's map has nodes and edges" \
+	test "$(jq '(.nodes | length) > 2 and (.edges | length) > 1' "$T_TMP/wg.json")" = true
+# a node of each kind: a workload, a name, an address; an edge's two ends
+kind() { jq -r --arg k "$1" '[.nodes[].id | select(startswith($k))][0] // "" | @uri' "$T_TMP/wg.json"; }
+nw=$(kind w) nn=$(kind n) na=$(kind a)
+n1=$(jq -r '.edges[0].source | @uri' "$T_TMP/wg.json")
+n2=$(jq -r '.edges[0].target | @uri' "$T_TMP/wg.json")
+check "a node of each kind to filter by" test -n "$nw" -a -n "$nn" -a -n "$na" -a -n "$n1"
+for q in "" "?sort=vm" "?sort=vm&dir=desc" "?sort=tracker&dir=desc" \
+	"?sort=bytes_fwd&dir=desc" "?sort=src" "?sort=dport&dir=desc" "?q=nginx" \
+	"?q=NGINX" "?q=be%2F" "?vm=fe" "?addr=10.0.0.2" "?port=80" "?proto=udp" \
+	"?seen=both" "?tracker=t2" "?limit=2&offset=3" "?from=0&to=9000000000000000000" \
+	"?from=1767225600000000000&vm=fe" "?node=$nw" "?node=$nn" "?node=$na" "?node=$n2&peer=$n1"; do
+	wsame "/api/flows$q" 'del(.rows[].stored_ns)' # when each logd stored it
+done
+for q in "" "?proto=tcp" "?vm=fe" "?tracker=t1" "?port=80" "?hide=$nw" \
+	"?from=0&to=9000000000000000000" "?addr=10.0.0.2" "?q=nginx"; do
+	wsame "/api/graph$q"
+done
+wsame /api/health '[.records, .events, [.trackers[] | [.tracker, .epoch, .last_seq, .gaps, .anomalies]]]'
+check "the node filter selects records on PostgreSQL" \
+	test "$(api pg "/api/flows?node=$nw" | jq .total)" -gt 0 -a "$(api pg "/api/flows?node=$nn" | jq .total)" -gt 0
+kill "$wl_pid" "$wp_pid" 2>/dev/null
+wait "$wl_pid" "$wp_pid" 2>/dev/null
+check "no sanitizer report from either console" \
+	test "$(cat "$T_TMP/wl.log" "$T_TMP/wp.log" | grep -c Sanitizer)" = 0
 
 # a window over records with lifetimes of every level (PostgreSQL only:
 # loadgen's records carry the time they are made), and hostile ones

@@ -94,6 +94,11 @@ static void test_where(void)
 static struct cot_store st;
 static char path[64];
 
+/* A store's reader for the query functions: its db and indexed flag. */
+static struct cot_db tdb;
+#define RQ(store)                                                              \
+	(cot_db_wrap_sqlite(&tdb, (store)->db), &tdb), (store)->indexed
+
 static void mkrec(struct cot_rec *r, uint64_t seq)
 {
 	uint8_t a[4] = { 10, 0, 0, (uint8_t)(1 + seq % 3) };
@@ -177,51 +182,51 @@ static void test_flows(void)
 	size_t i;
 
 	cot_recq_filter_init(&f);
-	T_ASSERT(cot_recq_flows(&st, &f, "first_ns", 0, 0, 10, &total, collect,
-				&a) == 0);
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, "first_ns", 0, 0, 10, &total,
+				collect, &a) == 0);
 	T_EQ_U(total, NREC - 5);
 	T_EQ_U(a.n, 10);
 	T_EQ_U(a.seq[0], 1);
-	T_ASSERT(cot_recq_flows(&st, &f, "first_ns", 0, 10, 10, &total, collect,
-				&b) == 0);
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, "first_ns", 0, 10, 10, &total,
+				collect, &b) == 0);
 	T_EQ_U(b.seq[0], 11);
 	T_EQ_U(b.seq[9], 25); /* 20..24 are missing */
 	T_EQ_U(b.chain[9], COT_RECQ_GAP);
 	T_EQ_U(b.chain[8], COT_RECQ_VERIFIED);
 
 	memset(&a, 0, sizeof(a));
-	T_ASSERT(cot_recq_flows(&st, &f, "bytes_fwd", 1, 0, 3, &total, collect,
-				&a) == 0);
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, "bytes_fwd", 1, 0, 3, &total,
+				collect, &a) == 0);
 	T_EQ_U(a.seq[0], NREC);
 	T_EQ_U(a.seq[2], NREC - 2);
-	T_CHECK(cot_recq_flows(&st, &f, "hash; DROP", 0, 0, 3, &total, collect,
-			       &a) == -COT_EINVAL);
-	T_CHECK(cot_recq_flows(&st, &f, NULL, 0, 0, COT_RECQ_MAX_LIMIT + 1,
+	T_CHECK(cot_recq_flows(RQ(&st), &f, "hash; DROP", 0, 0, 3, &total,
+			       collect, &a) == -COT_EINVAL);
+	T_CHECK(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, COT_RECQ_MAX_LIMIT + 1,
 			       &total, collect, &a) == -COT_EINVAL);
 
 	/* search: "%" is a character, not a wildcard */
 	memset(&a, 0, sizeof(a));
 	T_CHECK(cot_recq_param(&f, "q", "e%b_", 0) == 0);
-	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total, collect,
 				&a) == 0);
 	T_EQ_U(total, 4); /* seq 10, 30, 40, 50 (20 is missing) */
 	for (i = 0; i < a.n; i++)
 		T_EQ_U(a.seq[i] % 10, 0);
 	T_CHECK(cot_recq_param(&f, "q", "e_b", 0) == 0);
-	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total, collect,
 				&a) == 0);
 	T_EQ_U(total, 0);
 
 	cot_recq_filter_init(&f);
 	T_CHECK(cot_recq_param(&f, "port", "53", 0) == 0);
 	T_CHECK(cot_recq_param(&f, "vm", "vm-a", 0) == 0);
-	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total, collect,
 				&a) == 0);
 	T_EQ_U(total, 5); /* odd multiples of 5 up to 50, not 20..24 */
 	cot_recq_filter_init(&f);
 	T_CHECK(cot_recq_param(&f, "from", "30000000000", 0) == 0);
 	T_CHECK(cot_recq_param(&f, "to", "40000000000", 0) == 0);
-	T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total, collect,
+	T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total, collect,
 				&a) == 0);
 	T_EQ_U(total, 11);
 }
@@ -235,7 +240,7 @@ static void test_graph(void)
 	size_t i;
 
 	cot_recq_filter_init(&f);
-	T_ASSERT(cot_recq_graph(&st, &f, 300, NULL, 0, &g) == 0);
+	T_ASSERT(cot_recq_graph(RQ(&st), &f, 300, NULL, 0, &g) == 0);
 	T_EQ_U(g.total, NREC - 5);
 	T_EQ_U(g.shown, NREC - 5);
 	for (i = 0; i < g.nedges; i++)
@@ -253,7 +258,7 @@ static void test_graph(void)
 	{
 		struct cot_recq_graph h;
 
-		T_ASSERT(cot_recq_graph(&st, &f, 300, hide, 1, &h) == 0);
+		T_ASSERT(cot_recq_graph(RQ(&st), &f, 300, hide, 1, &h) == 0);
 		T_EQ_U(h.hidden, 4); /* seq 10, 30, 40, 50 */
 		T_EQ_U(h.shown + h.hidden, g.total);
 		cot_recq_graph_free(&h);
@@ -263,11 +268,11 @@ static void test_graph(void)
 		uint64_t total = 0;
 
 		T_CHECK(cot_recq_param(&f, "node", g.nodes[i].id, 0) == 0);
-		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+		T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total,
 					collect, &a) == 0);
 		T_EQ_U(total, 4);
 		T_CHECK(cot_recq_param(&f, "peer", "nope", 0) == 0);
-		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+		T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total,
 					collect, &a) == 0);
 		T_EQ_U(total, 0);
 		size_t j = 0;
@@ -277,13 +282,13 @@ static void test_graph(void)
 		T_ASSERT(j < g.nedges);
 		T_CHECK(cot_recq_param(&f, "peer", g.nodes[g.edges[j].dst].id,
 				       0) == 0);
-		T_ASSERT(cot_recq_flows(&st, &f, NULL, 0, 0, 100, &total,
+		T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 100, &total,
 					collect, &a) == 0);
 		T_EQ_U(total, 4);
 		cot_recq_filter_init(&f);
 	}
 	cot_recq_graph_free(&g);
-	T_ASSERT(cot_recq_graph(&st, &f, 1, NULL, 0, &g) == 0);
+	T_ASSERT(cot_recq_graph(RQ(&st), &f, 1, NULL, 0, &g) == 0);
 	T_EQ_U(g.nedges, 1);
 	cot_recq_graph_free(&g);
 }
@@ -339,7 +344,7 @@ static void test_graph_two_vms(void)
 	}
 	T_ASSERT(cot_store_commit(&s2) == 0);
 	cot_recq_filter_init(&f);
-	T_ASSERT(cot_recq_graph(&s2, &f, 300, NULL, 0, &g) == 0);
+	T_ASSERT(cot_recq_graph(RQ(&s2), &f, 300, NULL, 0, &g) == 0);
 	T_EQ_U(g.nedges, 2);
 	T_EQ_U(g.total, 2);
 	for (k = 0; k < (int)g.nedges; k++) {
@@ -663,13 +668,13 @@ static void test_window_pages(void)
 							       "10.0.0.2",
 							       0) == 0);
 				s3.indexed = 1;
-				T_ASSERT(cot_recq_flows(&s3, &f, "first_ns", d,
-							off, 20, &ta, collect,
-							&a) == 0);
+				T_ASSERT(cot_recq_flows(RQ(&s3), &f, "first_ns",
+							d, off, 20, &ta,
+							collect, &a) == 0);
 				s3.indexed = 0;
-				T_ASSERT(cot_recq_flows(&s3, &f, "first_ns", d,
-							off, 20, &tb, collect,
-							&b) == 0);
+				T_ASSERT(cot_recq_flows(RQ(&s3), &f, "first_ns",
+							d, off, 20, &tb,
+							collect, &b) == 0);
 				T_EQ_U(ta, tb);
 				T_EQ_U(a.n, b.n);
 				T_CHECK(a.n > 0);
@@ -724,11 +729,11 @@ static void test_big_pages(void)
 				T_CHECK(cot_recq_param(&f, "port", "443", 0) ==
 					0);
 			s4.indexed = 1;
-			T_ASSERT(cot_recq_flows(&s4, &f, "first_ns", d,
+			T_ASSERT(cot_recq_flows(RQ(&s4), &f, "first_ns", d,
 						(uint64_t)(pass % 2) * 30, 20,
 						&ta, collect, &a) == 0);
 			s4.indexed = 0;
-			T_ASSERT(cot_recq_flows(&s4, &f, "first_ns", d,
+			T_ASSERT(cot_recq_flows(RQ(&s4), &f, "first_ns", d,
 						(uint64_t)(pass % 2) * 30, 20,
 						&tb, collect, &b) == 0);
 			T_EQ_U(ta, COT_RECQ_MAX_TOTAL + 1);
