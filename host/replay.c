@@ -145,7 +145,8 @@ static uint32_t rd32(const struct src *s, const uint8_t *b)
  * end, -1 when the file is cut in the middle of a record or a record
  * claims more than any capture holds.
  */
-static int mem_next(struct src *s, struct frame *f, char *err, size_t errlen)
+static int mem_next_slow(struct src *s, struct frame *f, char *err,
+			 size_t errlen)
 {
 	const uint8_t *h;
 	uint32_t incl;
@@ -181,6 +182,33 @@ static int mem_next(struct src *s, struct frame *f, char *err, size_t errlen)
 			 s->base + s->off, incl, s->len - s->off - 16);
 		return -1;
 	}
+	f->data = h + 16;
+	f->caplen = incl;
+	f->wirelen = rd32(s, h + 12);
+	f->ts = (uint64_t)rd32(s, h) * 1000000000ULL +
+		(uint64_t)rd32(s, h + 4) * (s->nsec ? 1 : 1000);
+	s->off += 16 + (size_t)incl;
+	return 1;
+}
+
+/*
+ * mem_next_slow() without its calls when the whole record is in the
+ * buffer already (all but one record of each 256 KiB read): the header's
+ * length checked as there, nothing to refill, no read error to report
+ * (one is reported as soon as it happened, as there).
+ */
+static inline int mem_next(struct src *s, struct frame *f, char *err,
+			   size_t errlen)
+{
+	size_t left = s->len - s->off;
+	const uint8_t *h = s->mem + s->off;
+	uint32_t incl;
+
+	if (left < 16 || s->rerr)
+		return mem_next_slow(s, f, err, errlen);
+	incl = rd32(s, h + 8);
+	if (incl > 262144 || left - 16 < incl)
+		return mem_next_slow(s, f, err, errlen);
 	f->data = h + 16;
 	f->caplen = incl;
 	f->wirelen = rd32(s, h + 12);
