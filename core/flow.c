@@ -657,9 +657,10 @@ static inline bool key_eq(const struct cot_flowtab *t, uint32_t s,
 	       tkey_eq(t, s, tk);
 }
 
-static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
-		  const struct cot_addr *a0, uint16_t p0,
-		  const struct cot_addr *a1, uint16_t p1, const struct tkey *tk)
+static __attribute__((always_inline)) inline int
+lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
+       const struct cot_addr *a0, uint16_t p0, const struct cot_addr *a1,
+       uint16_t p1, const struct tkey *tk)
 {
 	const struct bucket *b = bucket_of(t, h);
 	uint32_t s, guard;
@@ -942,8 +943,9 @@ static inline bool keyed(const struct cot_pkt *p)
  * cot_flowtab_update() with @side and @h from view_hash() when
  * keyed(@p) (otherwise unused).
  */
-static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
-			uint64_t now, int side, uint32_t h)
+static __attribute__((always_inline)) inline int
+update_keyed(struct cot_flowtab *t, const struct cot_pkt *p, uint64_t now,
+	     int side, uint32_t h)
 {
 	bool created;
 
