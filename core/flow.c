@@ -2,8 +2,9 @@
 /*
  * core/flow: the connection table (see include/cotrack/flow.h).
  *
- * Layout in the caller's memory: the table header, an array of
- * buckets, the flow array and a direct-mapped fragment map.  A bucket
+ * Layout in the caller's memory: the table header, a direct-mapped
+ * fragment map, an array of buckets, the flow array and the tunnel
+ * keys.  A bucket
  * is one cache line of up to BKT_WAYS (hash, slot) pairs, then an
  * overflow chain through flow.hnext: a lookup reads the hashes in the
  * bucket and touches only the flow whose hash is its key's (or none:
@@ -205,6 +206,12 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	t->nbuckets = nbuckets_for(p->max_flows);
 	t->nfrags = cot_pow2_at_least(p->max_frags ? p->max_frags : 1);
 	cur += cot_align8(sizeof(*t));
+	/* The fragment map (cleared below) next to the header, not after
+	 * the flows: a table larger than its traffic then leaves the memory
+	 * past its last used flow untouched (on huge pages, the last 2 MiB
+	 * page is not cleared by the kernel for it). */
+	t->frags = (struct frag *)(void *)cur;
+	cur += cot_align8((size_t)t->nfrags * sizeof(struct frag));
 	/* A bucket on one cache line, and a flow (128 bytes) on two, not
 	 * three: the lookup's compare and the update then miss twice, and
 	 * the batch's two prefetches (first and last byte) cover all of
@@ -217,8 +224,6 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 	t->flows = (struct flow *)(void *)cur;
 	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
 	t->tunk = (struct tkey *)(void *)cur;
-	cur += cot_align8((size_t)p->max_flows * sizeof(struct tkey));
-	t->frags = (struct frag *)(void *)cur;
 	/* Every way's slot and every overflow chain NIL (all ones). */
 	cot_memset(t->buckets, 0xff,
 		   (size_t)t->nbuckets * sizeof(struct bucket));
