@@ -2,12 +2,19 @@
 /*
  * core/flow: the connection table (see include/cotrack/flow.h).
  *
- * Layout in the caller's memory: the table header, a bucket array of
- * slot indices (chained hashing through flow.hnext), the flow array and
- * a direct-mapped fragment map.  Every flow sits on exactly one LRU list
- * chosen by its timeout class.  Lists are ordered by the time a flow was
- * queued (qts), and a packet only updates flow.last: moving the flow on
- * every packet would write to two other, random flows.  Expiry pops list
+ * Layout in the caller's memory: the table header, a direct-mapped
+ * fragment map, an array of buckets, the flow array and the tunnel
+ * keys.  A bucket
+ * is one cache line of up to BKT_WAYS (hash, slot) pairs, then an
+ * overflow chain through flow.hnext: a lookup reads the hashes in the
+ * bucket and touches only the flow whose hash is its key's (or none:
+ * a new connection costs no flow line), where a chain of slots made it
+ * read every flow ahead of its own.  Buckets hold 4 flows on average
+ * when the table is full, so the overflow chain is almost always empty
+ * (and a way freed takes the chain's head back).  Every flow sits on exactly
+ * one LRU list chosen by its timeout class.  Lists are ordered by the time a
+ * flow was queued (qts), and a packet only updates flow.last: moving the flow
+ * on every packet would write to two other, random flows.  Expiry pops list
  * heads; a head touched since it was queued is queued again at the tail
  * (at most once per pass), so idle expiry costs O(expired + touched), and
  * eviction when full takes the oldest of the cleaned heads.
@@ -86,6 +93,19 @@ struct lru {
 	uint32_t head, tail;
 };
 
+/* One cache line: the ways' hashes, the overflow chain, their slots. */
+#define BKT_WAYS 7
+struct bucket {
+	uint32_t hash[BKT_WAYS]; /* the flow's full hash, valid with slot */
+	uint32_t over;		 /* overflow chain (flow.hnext), NIL: none */
+	uint32_t slot[BKT_WAYS]; /* NIL: way empty */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct bucket) == FLOW_ALIGN, "a bucket is a line");
+
+/* Flows per bucket at most, on average, when the table is full. */
+#define BKT_FLOWS 4
+
 struct cot_flowtab {
 	struct cot_flow_params p;
 	uint64_t timeout[L__COUNT];
@@ -94,13 +114,20 @@ struct cot_flowtab {
 	uint32_t free_head;   /* freed slots, linked through next */
 	uint32_t used;	      /* slots below it have been laid out */
 	uint32_t scan_cursor; /* active-timeout scan position */
-	uint32_t *buckets;
+	struct bucket *buckets;
 	struct flow *flows;
 	struct tkey *tunk; /* per slot, valid when flows[slot].tun_type */
 	struct frag *frags;
 	struct lru lru[L__COUNT];
 	struct cot_flow_stats st;
 	char vm[COT_VM_NAMELEN];
+	/* The record emit() gives the callback: zeroed once at init, then
+	 * only the fields a flow sets are written (set_rec), every one of
+	 * them each time, so it reads as a zeroed record filled in; the
+	 * rest (owners, names: 1 KiB of the 1.3) stays zero, where
+	 * clearing all of it per record was 3% of cotrack replay's
+	 * instructions. */
+	struct cot_rec rec;
 };
 
 void cot_flow_params_default(struct cot_flow_params *p)
@@ -120,6 +147,13 @@ void cot_flow_params_default(struct cot_flow_params *p)
 #define MAX_FLOWS (1U << 26)
 #define MAX_FRAGS (1U << 20)
 
+static uint32_t nbuckets_for(uint32_t max_flows)
+{
+	uint32_t n = cot_pow2_at_least(max_flows) / BKT_FLOWS;
+
+	return n ? n : 1;
+}
+
 size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 {
 	uint64_t n;
@@ -128,10 +162,10 @@ size_t cot_flowtab_memsize(const struct cot_flow_params *p)
 	    p->max_frags > MAX_FRAGS)
 		return 0;
 	n = cot_align8(sizeof(struct cot_flowtab));
-	n += cot_align8((uint64_t)cot_pow2_at_least(p->max_flows * 2U) *
-			sizeof(uint32_t));
-	/* Up to FLOW_ALIGN - 8 bytes to put flows[] on a cache line. */
+	/* Up to FLOW_ALIGN - 8 bytes to put buckets[] (and so flows[])
+	 * on a cache line. */
 	n += FLOW_ALIGN - 8;
+	n += (uint64_t)nbuckets_for(p->max_flows) * sizeof(struct bucket);
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct flow));
 	n += cot_align8((uint64_t)p->max_flows * sizeof(struct tkey));
 	n += cot_align8(
@@ -163,28 +197,36 @@ int cot_flowtab_init(struct cot_flowtab **out, void *mem, size_t len,
 		for (i = 0; i < COT_VM_NAMELEN - 1 && p->vm[i]; i++)
 			t->vm[i] = p->vm[i];
 	}
+	cot_memcpy(t->rec.vm, t->vm, sizeof(t->rec.vm));
 	t->timeout[L_TCP_EST] = p->tcp_idle_ns;
 	t->timeout[L_TCP_TRANS] = p->tcp_trans_idle_ns;
 	t->timeout[L_TCP_CLOSED] = p->tcp_close_linger_ns;
 	t->timeout[L_UDP] = p->udp_idle_ns;
 	t->timeout[L_OTHER] = p->other_idle_ns;
-	t->nbuckets = cot_pow2_at_least(p->max_flows * 2U);
+	t->nbuckets = nbuckets_for(p->max_flows);
 	t->nfrags = cot_pow2_at_least(p->max_frags ? p->max_frags : 1);
 	cur += cot_align8(sizeof(*t));
-	t->buckets = (uint32_t *)(void *)cur;
-	cur += cot_align8((size_t)t->nbuckets * sizeof(uint32_t));
-	/* A flow (128 bytes) on two cache lines, not three: the lookup's
-	 * compare and the update then miss twice, and the batch's two
-	 * prefetches (first and last byte) cover all of it. */
+	/* The fragment map (cleared below) next to the header, not after
+	 * the flows: a table larger than its traffic then leaves the memory
+	 * past its last used flow untouched (on huge pages, the last 2 MiB
+	 * page is not cleared by the kernel for it). */
+	t->frags = (struct frag *)(void *)cur;
+	cur += cot_align8((size_t)t->nfrags * sizeof(struct frag));
+	/* A bucket on one cache line, and a flow (128 bytes) on two, not
+	 * three: the lookup's compare and the update then miss twice, and
+	 * the batch's two prefetches (first and last byte) cover all of
+	 * it.  buckets[] is a whole number of lines, so flows[] follows on
+	 * a line too. */
 	cur += (FLOW_ALIGN - ((uintptr_t)cur & (FLOW_ALIGN - 1))) &
 	       (FLOW_ALIGN - 1);
+	t->buckets = (struct bucket *)(void *)cur;
+	cur += (size_t)t->nbuckets * sizeof(struct bucket);
 	t->flows = (struct flow *)(void *)cur;
 	cur += cot_align8((size_t)p->max_flows * sizeof(struct flow));
 	t->tunk = (struct tkey *)(void *)cur;
-	cur += cot_align8((size_t)p->max_flows * sizeof(struct tkey));
-	t->frags = (struct frag *)(void *)cur;
-	for (i = 0; i < t->nbuckets; i++)
-		t->buckets[i] = NIL;
+	/* Every way's slot and every overflow chain NIL (all ones). */
+	cot_memset(t->buckets, 0xff,
+		   (size_t)t->nbuckets * sizeof(struct bucket));
 	/* Slots from t->used up are free without being on the free list,
 	 * and are laid out when first taken (flow_alloc): a table larger
 	 * than its traffic never touches the rest of its memory (nor of
@@ -246,6 +288,64 @@ static inline int side_of(const struct cot_addr *a, uint16_t ap,
 	if (a1 != b1)
 		return a1 > b1;
 	return ap > bp;
+}
+
+/* ---- buckets ---------------------------------------------------------- */
+
+static inline struct bucket *bucket_of(const struct cot_flowtab *t, uint32_t h)
+{
+	return &t->buckets[h & (t->nbuckets - 1)];
+}
+
+/* File slot @s (hash @h) in its bucket: a free way, else the chain. */
+static void bucket_add(struct cot_flowtab *t, uint32_t s, uint32_t h)
+{
+	struct bucket *b = bucket_of(t, h);
+	int i;
+
+	for (i = 0; i < BKT_WAYS; i++) {
+		if (b->slot[i] == NIL) {
+			b->hash[i] = h;
+			b->slot[i] = s;
+			return;
+		}
+	}
+	t->flows[s].hnext = b->over;
+	b->over = s;
+}
+
+/*
+ * Take slot @s out of its bucket.  A way freed takes the overflow
+ * chain's head, so the chain stays empty while the ways have room.
+ */
+static void bucket_del(struct cot_flowtab *t, uint32_t s)
+{
+	const struct flow *f = &t->flows[s];
+	struct bucket *b = bucket_of(t, f->hash);
+	uint32_t *pp, guard;
+	int i;
+
+	for (i = 0; i < BKT_WAYS; i++) {
+		if (b->slot[i] == s) {
+			uint32_t o = b->over;
+
+			b->slot[i] = o;
+			if (o != NIL) {
+				b->hash[i] = t->flows[o].hash;
+				b->over = t->flows[o].hnext;
+			}
+			return;
+		}
+	}
+	/* The chain holds at most max_flows entries. */
+	pp = &b->over;
+	for (guard = 0; *pp != NIL && guard < t->p.max_flows; guard++) {
+		if (*pp == s) {
+			*pp = f->hnext;
+			return;
+		}
+		pp = &t->flows[*pp].hnext;
+	}
 }
 
 /* ---- LRU lists -------------------------------------------------------- */
@@ -335,14 +435,16 @@ static uint8_t proto_of(uint8_t ipproto)
 	return COT_PROTO_OTHER;
 }
 
-static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
-		     struct cot_rec *r)
+/*
+ * Every field of @r a flow's record has, from @f; the others (seq, flags,
+ * netns, owners, names) as @r had them.
+ */
+static void set_rec(const struct cot_flowtab *t, const struct flow *f,
+		    struct cot_rec *r)
 {
 	int i = (f->fl & F_INIT_B) ? 1 : 0; /* initiator side */
 	int j = !i;
 
-	cot_memset(r, 0, sizeof(*r));
-	cot_memcpy(r->vm, t->vm, sizeof(r->vm));
 	r->proto = proto_of(f->ipproto);
 	r->ipproto = f->ipproto;
 	r->tcp_state = f->state;
@@ -367,33 +469,41 @@ static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
 		r->tun_id = k->id;
 		r->tun_src = k->a[i];
 		r->tun_dst = k->a[j];
+	} else {
+		r->tun_id = 0;
+		cot_memset(&r->tun_src, 0, sizeof(r->tun_src));
+		cot_memset(&r->tun_dst, 0, sizeof(r->tun_dst));
 	}
 	r->inner_conns = f->inner;
+}
+
+static void fill_rec(const struct cot_flowtab *t, const struct flow *f,
+		     struct cot_rec *r)
+{
+	cot_memset(r, 0, sizeof(*r));
+	cot_memcpy(r->vm, t->vm, sizeof(r->vm));
+	set_rec(t, f, r);
 }
 
 static void emit(struct cot_flowtab *t, enum cot_flow_event ev, uint32_t s,
 		 uint8_t end)
 {
-	struct cot_rec r;
-
 	if (!t->p.cb)
 		return;
-	fill_rec(t, &t->flows[s], &r);
-	r.end = end;
-	t->p.cb(t->p.cb_ctx, ev, &r, s);
+	set_rec(t, &t->flows[s], &t->rec);
+	t->rec.end = end;
+	t->p.cb(t->p.cb_ctx, ev, &t->rec, s);
 }
 
 /* End flow @s with @end: emit its record and return the slot. */
 static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
 {
 	struct flow *f = &t->flows[s];
-	uint32_t *pp;
-	uint32_t guard;
 
 	/* The bucket and the list neighbours are written below: start
 	 * loading them now, so that their misses overlap each other and
 	 * the record's callback. */
-	__builtin_prefetch(&t->buckets[f->hash & (t->nbuckets - 1)], 1);
+	__builtin_prefetch(bucket_of(t, f->hash), 1);
 	if (f->next != NIL)
 		__builtin_prefetch(&t->flows[f->next], 1);
 	if (f->prev != NIL)
@@ -402,15 +512,7 @@ static void flow_end(struct cot_flowtab *t, uint32_t s, uint8_t end)
 	t->st.ended++;
 	t->st.ended_by[end < COT_END__COUNT ? end : 0]++;
 	t->st.active--;
-	/* Unlink from its bucket; the chain holds at most max_flows. */
-	pp = &t->buckets[f->hash & (t->nbuckets - 1)];
-	for (guard = 0; *pp != NIL && guard < t->p.max_flows; guard++) {
-		if (*pp == s) {
-			*pp = f->hnext;
-			break;
-		}
-		pp = &t->flows[*pp].hnext;
-	}
+	bucket_del(t, s);
 	lru_unlink(t, s);
 	f->lru = L_FREE;
 	f->gen++;
@@ -568,20 +670,40 @@ account(struct cot_flowtab *t, uint32_t s, int side, const struct cot_pkt *p,
 		t->st.tracked++;
 }
 
-static int lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
-		  const struct cot_addr *a0, uint16_t p0,
-		  const struct cot_addr *a1, uint16_t p1, const struct tkey *tk)
+static inline bool key_eq(const struct cot_flowtab *t, uint32_t s,
+			  uint8_t proto, const struct cot_addr *a0, uint16_t p0,
+			  const struct cot_addr *a1, uint16_t p1,
+			  const struct tkey *tk)
 {
-	uint32_t s = t->buckets[h & (t->nbuckets - 1)];
-	uint32_t guard;
+	const struct flow *f = &t->flows[s];
 
-	/* A chain never holds more than max_flows entries. */
+	return f->ipproto == proto && f->port[0] == p0 && f->port[1] == p1 &&
+	       cot_addr_eq(&f->addr[0], a0) && cot_addr_eq(&f->addr[1], a1) &&
+	       tkey_eq(t, s, tk);
+}
+
+static __attribute__((always_inline)) inline int
+lookup(const struct cot_flowtab *t, uint32_t h, uint8_t proto,
+       const struct cot_addr *a0, uint16_t p0, const struct cot_addr *a1,
+       uint16_t p1, const struct tkey *tk)
+{
+	const struct bucket *b = bucket_of(t, h);
+	uint32_t s, guard;
+	int i;
+
+	/* Only a way whose hash is the key's costs a flow line. */
+	for (i = 0; i < BKT_WAYS; i++) {
+		s = b->slot[i];
+		if (b->hash[i] == h && s != NIL &&
+		    key_eq(t, s, proto, a0, p0, a1, p1, tk))
+			return (int)s;
+	}
+	/* The overflow chain never holds more than max_flows entries. */
+	s = b->over;
 	for (guard = 0; s != NIL && guard < t->p.max_flows; guard++) {
 		const struct flow *f = &t->flows[s];
 
-		if (f->hash == h && f->ipproto == proto && f->port[0] == p0 &&
-		    f->port[1] == p1 && cot_addr_eq(&f->addr[0], a0) &&
-		    cot_addr_eq(&f->addr[1], a1) && tkey_eq(t, s, tk))
+		if (f->hash == h && key_eq(t, s, proto, a0, p0, a1, p1, tk))
 			return (int)s;
 		s = f->hnext;
 	}
@@ -710,8 +832,7 @@ update_at(struct cot_flowtab *t, const struct cot_pkt *p,
 		} else if (side) {
 			f->fl |= F_INIT_B;
 		}
-		f->hnext = t->buckets[h & (t->nbuckets - 1)];
-		t->buckets[h & (t->nbuckets - 1)] = s;
+		bucket_add(t, s, h);
 		f->lru = L_OTHER;
 		lru_append(t, s, class_of(f));
 		t->st.active++;
@@ -847,8 +968,9 @@ static inline bool keyed(const struct cot_pkt *p)
  * cot_flowtab_update() with @side and @h from view_hash() when
  * keyed(@p) (otherwise unused).
  */
-static int update_keyed(struct cot_flowtab *t, const struct cot_pkt *p,
-			uint64_t now, int side, uint32_t h)
+static __attribute__((always_inline)) inline int
+update_keyed(struct cot_flowtab *t, const struct cot_pkt *p, uint64_t now,
+	     int side, uint32_t h)
 {
 	bool created;
 
@@ -886,17 +1008,17 @@ int cot_flowtab_update(struct cot_flowtab *t, const struct cot_pkt *p,
 }
 
 /*
- * A batch as a four-stage software pipeline: frame i + 3 * LAG is
- * hashed and its bucket prefetched; frame i + 2 * LAG's bucket is read
- * (by now in cache) and the flow at its head prefetched; for frame
- * i + LAG, when that head is not its key (another hash), the next flow
- * on the chain is prefetched; frame i is updated.  Each update does its
- * own full lookup on the table as the updates before it left it (a flow
+ * A batch as a three-stage software pipeline: frame i + 2 * LAG is
+ * hashed and its bucket prefetched; frame i + LAG's bucket is read (by
+ * now in cache) and the flow whose hash is its key's prefetched (none
+ * for a new connection; the overflow chain's head when no way matches
+ * and there is a chain); frame i is updated.  Each update does its own
+ * full lookup on the table as the updates before it left it (a flow
  * opened, ended or evicted earlier in the batch is seen); the hashes
  * and prefetches only read the table, so the results are those of one
  * update after the other.
  */
-#define LAG 6
+#define LAG 8
 
 static void prefetch_flow(const struct cot_flowtab *t, uint32_t s)
 {
@@ -906,10 +1028,20 @@ static void prefetch_flow(const struct cot_flowtab *t, uint32_t s)
 	__builtin_prefetch(f + sizeof(struct flow) - 1);
 }
 
-/* The slot at the head of @h's bucket, or NIL. */
-static inline uint32_t bucket_head(const struct cot_flowtab *t, uint32_t h)
+/* Prefetch the flow @h's bucket names for it, if any. */
+static inline void prefetch_match(const struct cot_flowtab *t, uint32_t h)
 {
-	return t->buckets[h & (t->nbuckets - 1)];
+	const struct bucket *b = bucket_of(t, h);
+	int i;
+
+	for (i = 0; i < BKT_WAYS; i++) {
+		if (b->hash[i] == h && b->slot[i] != NIL) {
+			prefetch_flow(t, b->slot[i]);
+			return;
+		}
+	}
+	if (b->over != NIL)
+		prefetch_flow(t, b->over);
 }
 
 static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
@@ -917,35 +1049,30 @@ static uint32_t update_batch(struct cot_flowtab *t, const struct cot_pkt *pkts,
 {
 	uint32_t h[COT_FLOW_BATCH], i, got = 0;
 	int8_t side[COT_FLOW_BATCH];
+	bool kd[COT_FLOW_BATCH];
 
 	/* Bound: n <= COT_FLOW_BATCH, each stage once per frame. */
-	for (i = 0; i < n + 3 * LAG; i++) {
-		uint32_t k, s;
+	for (i = 0; i < n + 2 * LAG; i++) {
+		uint32_t k;
 
 		if (i < n) {
 			int sd = 0;
 
 			h[i] = 0;
-			if (keyed(&pkts[i])) {
+			kd[i] = keyed(&pkts[i]);
+			if (kd[i]) {
 				h[i] = pkt_hash(t, &pkts[i], &sd);
-				__builtin_prefetch(
-					&t->buckets[h[i] & (t->nbuckets - 1)]);
+				__builtin_prefetch(bucket_of(t, h[i]));
 			}
 			side[i] = (int8_t)sd;
 		}
 		k = i - LAG;
-		if (i >= LAG && k < n && keyed(&pkts[k]) &&
-		    (s = bucket_head(t, h[k])) != NIL)
-			prefetch_flow(t, s);
-		k = i - 2 * LAG;
-		if (i >= 2 * LAG && k < n && keyed(&pkts[k]) &&
-		    (s = bucket_head(t, h[k])) != NIL &&
-		    t->flows[s].hash != h[k] && t->flows[s].hnext != NIL)
-			prefetch_flow(t, t->flows[s].hnext);
-		if (i >= 3 * LAG) {
+		if (i >= LAG && k < n && kd[k])
+			prefetch_match(t, h[k]);
+		if (i >= 2 * LAG) {
 			int r;
 
-			k = i - 3 * LAG;
+			k = i - 2 * LAG;
 			r = update_keyed(t, &pkts[k], now[k], side[k], h[k]);
 			if (slots)
 				slots[k] = r;
@@ -987,7 +1114,7 @@ void cot_flowtab_prefetch(const struct cot_flowtab *t, const struct cot_pkt *p)
 	else
 		h = key_hash(t, p->ipproto, &p->dst, p->dport, &p->src,
 			     p->sport, NULL);
-	__builtin_prefetch(&t->buckets[h & (t->nbuckets - 1)]);
+	__builtin_prefetch(bucket_of(t, h));
 }
 
 static uint8_t idle_end(const struct flow *f)

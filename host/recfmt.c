@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cotrack/pkt.h"
 #include "recfmt.h"
@@ -159,31 +162,52 @@ static void table_tun(FILE *f, const struct cot_rec *r)
 }
 
 /*
- * The JSON and CSV lines are built in a buffer by hand and given to
- * stdio with one fwrite: printf's format parsing, field by field, was a
- * fifth of cotrack replay's time (docs/bench.md).  The bytes are those
- * the fprintf formats wrote before (the golden files of tests/golden).  A line
- * that outgrows the buffer (long names, escaped) is written in parts.  The
+ * The JSON and CSV lines are built in a buffer by hand: printf's format
+ * parsing, field by field, was a fifth of cotrack replay's time
+ * (docs/bench.md).  The bytes are those the fprintf formats wrote before
+ * (the golden files of tests/golden).  The buffer is either a line's,
+ * given to stdio with one fwrite (cot_recfmt_write), or a cot_recbuf's,
+ * many lines long, written with write(2) when full.  A line that
+ * outgrows the buffer (long names, escaped) is written in parts.  The
  * workload names (record version 2): absent ones (pid 0, "") are left
  * out of JSON, empty in CSV, whose columns are fixed; a comm may hold a
  * space or a quote, which JSON and CSV escape.
  */
 struct line {
-	FILE *f;
-	size_t n;
-	char b[1024];
+	FILE *f; /* or, when NULL, write(2) to fd */
+	int fd;
+	int err; /* first write(2) error (errno), 0: none */
+	size_t n, cap;
+	char *b;
 };
 
 static void l_flush(struct line *l)
 {
-	if (l->n)
-		fwrite(l->b, 1, l->n, l->f);
+	size_t off = 0;
+
+	if (l->f) {
+		if (l->n)
+			fwrite(l->b, 1, l->n, l->f);
+		l->n = 0;
+		return;
+	}
+	/* Bound: each turn writes at least a byte or stops. */
+	while (off < l->n && !l->err) {
+		ssize_t k = write(l->fd, l->b + off, l->n - off);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			l->err = k < 0 ? errno : EIO;
+		else
+			off += (size_t)k;
+	}
 	l->n = 0;
 }
 
 static inline void l_room(struct line *l, size_t need)
 {
-	if (sizeof(l->b) - l->n < need)
+	if (l->cap - l->n < need)
 		l_flush(l);
 }
 
@@ -194,15 +218,13 @@ static inline void l_ch(struct line *l, char c)
 }
 
 /* Bound: @s is NUL-terminated; chunks of at most the buffer. */
-static void l_str(struct line *l, const char *s)
+static void l_strn(struct line *l, const char *s, size_t len)
 {
-	size_t len = strlen(s);
-
 	while (len) {
 		size_t k;
 
 		l_room(l, 1);
-		k = sizeof(l->b) - l->n;
+		k = l->cap - l->n;
 		if (k > len)
 			k = len;
 		memcpy(l->b + l->n, s, k);
@@ -211,6 +233,14 @@ static void l_str(struct line *l, const char *s)
 		len -= k;
 	}
 }
+
+static void l_str(struct line *l, const char *s)
+{
+	l_strn(l, s, strlen(s));
+}
+
+/* A string literal: its length known when compiled. */
+#define l_lit(l, s) l_strn(l, s, sizeof(s) - 1)
 
 static const char d2[] = "00010203040506070809"
 			 "10111213141516171819"
@@ -234,26 +264,38 @@ static void put8(char *p, uint32_t v)
 	memcpy(p + 6, d2 + 2 * (lo % 100), 2);
 }
 
-/* @v < 10^8 in as many digits as it needs. */
-static size_t put_small(char *p, uint32_t v)
+/* @v < 10^8 in as many digits as it needs, written from the last. */
+static inline size_t put_small(char *p, uint32_t v)
 {
-	char tmp[8];
-	int k = 8;
+	size_t n;
+	char *q;
 
+	if (v < 10) {
+		*p = (char)('0' + v);
+		return 1;
+	}
+	if (v < 100) {
+		memcpy(p, d2 + 2 * v, 2);
+		return 2;
+	}
+	n = v < 1000	   ? 3
+	    : v < 10000	   ? 4
+	    : v < 100000   ? 5
+	    : v < 1000000  ? 6
+	    : v < 10000000 ? 7
+			   : 8;
+	q = p + n;
 	/* Bound: 8 digits, two a turn. */
 	while (v >= 100) {
-		k -= 2;
-		memcpy(tmp + k, d2 + 2 * (v % 100), 2);
+		q -= 2;
+		memcpy(q, d2 + 2 * (v % 100), 2);
 		v /= 100;
 	}
-	if (v >= 10) {
-		k -= 2;
-		memcpy(tmp + k, d2 + 2 * v, 2);
-	} else {
-		tmp[--k] = (char)('0' + v);
-	}
-	memcpy(p, tmp + k, (size_t)(8 - k));
-	return (size_t)(8 - k);
+	if (v >= 10)
+		memcpy(q - 2, d2 + 2 * v, 2);
+	else
+		q[-1] = (char)('0' + v);
+	return n;
 }
 
 /* Decimal, as printf's %" PRIu64 " (nanosecond times have 19 digits). */
@@ -280,10 +322,35 @@ static void l_u64(struct line *l, uint64_t v)
 	}
 }
 
+/* As cot_addr_format(.., true): IPv4 (mapped) as a dotted quad here,
+ * without its general path; IPv6 by it. */
 static void l_addr(struct line *l, const struct cot_addr *a)
 {
+	char *p;
+	int i;
+
 	l_room(l, COT_ADDR_STRLEN);
-	l->n += (size_t)cot_addr_format(l->b + l->n, a, true);
+	p = l->b + l->n;
+	if (!cot_addr_is_v4(a)) {
+		l->n += (size_t)cot_addr_format(p, a, true);
+		return;
+	}
+	for (i = 12; i < 16; i++) {
+		unsigned int v = a->b[i];
+
+		if (v >= 100) {
+			*p++ = (char)('0' + v / 100);
+			memcpy(p, d2 + 2 * (v % 100), 2);
+			p += 2;
+		} else if (v >= 10) {
+			memcpy(p, d2 + 2 * v, 2);
+			p += 2;
+		} else {
+			*p++ = (char)('0' + v);
+		}
+		*p++ = '.';
+	}
+	l->n = (size_t)(p - 1 - l->b);
 }
 
 static void l_json_str(struct line *l, const char *s)
@@ -332,18 +399,18 @@ static void l_json_owner(struct line *l, const char *end,
 {
 	if (!o->pid)
 		return;
-	l_str(l, ",\"");
+	l_lit(l, ",\"");
 	l_str(l, end);
-	l_str(l, "_pid\":");
+	l_lit(l, "_pid\":");
 	l_u64(l, o->pid);
-	l_str(l, ",\"");
+	l_lit(l, ",\"");
 	l_str(l, end);
-	l_str(l, "_comm\":");
+	l_lit(l, "_comm\":");
 	l_json_str(l, o->comm);
 	if (o->cgroup[0]) {
-		l_str(l, ",\"");
+		l_lit(l, ",\"");
 		l_str(l, end);
-		l_str(l, "_cgroup\":");
+		l_lit(l, "_cgroup\":");
 		l_json_str(l, o->cgroup);
 	}
 }
@@ -351,18 +418,18 @@ static void l_json_owner(struct line *l, const char *end,
 static void l_json_tun(struct line *l, const struct cot_rec *r)
 {
 	if (r->tun_type) {
-		l_str(l, ",\"tunnel\":\"");
+		l_lit(l, ",\"tunnel\":\"");
 		l_str(l, cot_tun_name(r->tun_type));
-		l_str(l, "\",\"tun_id\":");
+		l_lit(l, "\",\"tun_id\":");
 		l_u64(l, r->tun_id);
-		l_str(l, ",\"tun_src\":\"");
+		l_lit(l, ",\"tun_src\":\"");
 		l_addr(l, &r->tun_src);
-		l_str(l, "\",\"tun_dst\":\"");
+		l_lit(l, "\",\"tun_dst\":\"");
 		l_addr(l, &r->tun_dst);
 		l_ch(l, '"');
 	}
 	if (r->inner_conns) {
-		l_str(l, ",\"inner_conns\":");
+		l_lit(l, ",\"inner_conns\":");
 		l_u64(l, r->inner_conns);
 	}
 }
@@ -380,71 +447,68 @@ static void l_csv_tun(struct line *l, const struct cot_rec *r)
 		l_addr(l, &r->tun_dst);
 		l_ch(l, ',');
 	} else {
-		l_str(l, ",,,,");
+		l_lit(l, ",,,,");
 	}
 	if (r->inner_conns)
 		l_u64(l, r->inner_conns);
 }
 
-static void write_json(FILE *f, const struct cot_rec *r)
+static void write_json(struct line *lp, const struct cot_rec *r)
 {
-	struct line l = { .f = f };
-
-	l_str(&l, "{\"seq\":");
-	l_u64(&l, r->seq);
-	l_str(&l, ",\"vm\":");
-	l_json_str(&l, r->vm);
-	l_str(&l, ",\"proto\":\"");
-	l_str(&l, cot_proto_name(r->proto));
-	l_str(&l, "\",\"src\":\"");
-	l_addr(&l, &r->src);
-	l_str(&l, "\",\"sport\":");
-	l_u64(&l, r->sport);
-	l_str(&l, ",\"dst\":\"");
-	l_addr(&l, &r->dst);
-	l_str(&l, "\",\"dport\":");
-	l_u64(&l, r->dport);
-	l_str(&l, ",\"first_ns\":");
-	l_u64(&l, r->first_ns);
-	l_str(&l, ",\"last_ns\":");
-	l_u64(&l, r->last_ns);
-	l_str(&l, ",\"pkts_fwd\":");
-	l_u64(&l, r->pkts_fwd);
-	l_str(&l, ",\"bytes_fwd\":");
-	l_u64(&l, r->bytes_fwd);
-	l_str(&l, ",\"pkts_rev\":");
-	l_u64(&l, r->pkts_rev);
-	l_str(&l, ",\"bytes_rev\":");
-	l_u64(&l, r->bytes_rev);
-	l_str(&l, ",\"tcp_state\":\"");
-	l_str(&l, cot_tcp_state_name(r->tcp_state));
-	l_str(&l, "\",\"end\":\"");
-	l_str(&l, cot_end_name(r->end));
-	l_str(&l, "\",\"seen_by\":\"");
-	l_str(&l, cot_seen_name(r->seen_by));
-	l_ch(&l, '"');
+	l_lit(lp, "{\"seq\":");
+	l_u64(lp, r->seq);
+	l_lit(lp, ",\"vm\":");
+	l_json_str(lp, r->vm);
+	l_lit(lp, ",\"proto\":\"");
+	l_str(lp, cot_proto_name(r->proto));
+	l_lit(lp, "\",\"src\":\"");
+	l_addr(lp, &r->src);
+	l_lit(lp, "\",\"sport\":");
+	l_u64(lp, r->sport);
+	l_lit(lp, ",\"dst\":\"");
+	l_addr(lp, &r->dst);
+	l_lit(lp, "\",\"dport\":");
+	l_u64(lp, r->dport);
+	l_lit(lp, ",\"first_ns\":");
+	l_u64(lp, r->first_ns);
+	l_lit(lp, ",\"last_ns\":");
+	l_u64(lp, r->last_ns);
+	l_lit(lp, ",\"pkts_fwd\":");
+	l_u64(lp, r->pkts_fwd);
+	l_lit(lp, ",\"bytes_fwd\":");
+	l_u64(lp, r->bytes_fwd);
+	l_lit(lp, ",\"pkts_rev\":");
+	l_u64(lp, r->pkts_rev);
+	l_lit(lp, ",\"bytes_rev\":");
+	l_u64(lp, r->bytes_rev);
+	l_lit(lp, ",\"tcp_state\":\"");
+	l_str(lp, cot_tcp_state_name(r->tcp_state));
+	l_lit(lp, "\",\"end\":\"");
+	l_str(lp, cot_end_name(r->end));
+	l_lit(lp, "\",\"seen_by\":\"");
+	l_str(lp, cot_seen_name(r->seen_by));
+	l_ch(lp, '"');
 	if (r->netns) {
-		l_str(&l, ",\"netns\":");
-		l_u64(&l, r->netns);
+		l_lit(lp, ",\"netns\":");
+		l_u64(lp, r->netns);
 	}
 	if (r->flags) {
-		l_str(&l, ",\"flags\":\"");
-		l_str(&l, flags_str(r->flags));
-		l_ch(&l, '"');
+		l_lit(lp, ",\"flags\":\"");
+		l_str(lp, flags_str(r->flags));
+		l_ch(lp, '"');
 	}
-	l_json_owner(&l, "src", &r->src_owner);
-	l_json_owner(&l, "dst", &r->dst_owner);
+	l_json_owner(lp, "src", &r->src_owner);
+	l_json_owner(lp, "dst", &r->dst_owner);
 	if (r->src_name[0]) {
-		l_str(&l, ",\"src_name\":");
-		l_json_str(&l, r->src_name);
+		l_lit(lp, ",\"src_name\":");
+		l_json_str(lp, r->src_name);
 	}
 	if (r->dst_name[0]) {
-		l_str(&l, ",\"dst_name\":");
-		l_json_str(&l, r->dst_name);
+		l_lit(lp, ",\"dst_name\":");
+		l_json_str(lp, r->dst_name);
 	}
-	l_json_tun(&l, r);
-	l_str(&l, "}\n");
-	l_flush(&l);
+	l_json_tun(lp, r);
+	l_lit(lp, "}\n");
 }
 
 static void l_csv_owner(struct line *l, const struct cot_rec_owner *o)
@@ -458,55 +522,52 @@ static void l_csv_owner(struct line *l, const struct cot_rec_owner *o)
 	l_csv_str(l, o->pid ? o->cgroup : "");
 }
 
-static void write_csv(FILE *f, const struct cot_rec *r)
+static void write_csv(struct line *lp, const struct cot_rec *r)
 {
-	struct line l = { .f = f };
-
-	l_u64(&l, r->seq);
-	l_ch(&l, ',');
-	l_csv_str(&l, r->vm);
-	l_ch(&l, ',');
-	l_str(&l, cot_proto_name(r->proto));
-	l_ch(&l, ',');
-	l_addr(&l, &r->src);
-	l_ch(&l, ',');
-	l_u64(&l, r->sport);
-	l_ch(&l, ',');
-	l_addr(&l, &r->dst);
-	l_ch(&l, ',');
-	l_u64(&l, r->dport);
-	l_ch(&l, ',');
-	l_u64(&l, r->first_ns);
-	l_ch(&l, ',');
-	l_u64(&l, r->last_ns);
-	l_ch(&l, ',');
-	l_u64(&l, r->pkts_fwd);
-	l_ch(&l, ',');
-	l_u64(&l, r->bytes_fwd);
-	l_ch(&l, ',');
-	l_u64(&l, r->pkts_rev);
-	l_ch(&l, ',');
-	l_u64(&l, r->bytes_rev);
-	l_ch(&l, ',');
-	l_str(&l, cot_tcp_state_name(r->tcp_state));
-	l_ch(&l, ',');
-	l_str(&l, cot_end_name(r->end));
-	l_ch(&l, ',');
-	l_str(&l, cot_seen_name(r->seen_by));
-	l_ch(&l, ',');
+	l_u64(lp, r->seq);
+	l_ch(lp, ',');
+	l_csv_str(lp, r->vm);
+	l_ch(lp, ',');
+	l_str(lp, cot_proto_name(r->proto));
+	l_ch(lp, ',');
+	l_addr(lp, &r->src);
+	l_ch(lp, ',');
+	l_u64(lp, r->sport);
+	l_ch(lp, ',');
+	l_addr(lp, &r->dst);
+	l_ch(lp, ',');
+	l_u64(lp, r->dport);
+	l_ch(lp, ',');
+	l_u64(lp, r->first_ns);
+	l_ch(lp, ',');
+	l_u64(lp, r->last_ns);
+	l_ch(lp, ',');
+	l_u64(lp, r->pkts_fwd);
+	l_ch(lp, ',');
+	l_u64(lp, r->bytes_fwd);
+	l_ch(lp, ',');
+	l_u64(lp, r->pkts_rev);
+	l_ch(lp, ',');
+	l_u64(lp, r->bytes_rev);
+	l_ch(lp, ',');
+	l_str(lp, cot_tcp_state_name(r->tcp_state));
+	l_ch(lp, ',');
+	l_str(lp, cot_end_name(r->end));
+	l_ch(lp, ',');
+	l_str(lp, cot_seen_name(r->seen_by));
+	l_ch(lp, ',');
 	if (r->netns)
-		l_u64(&l, r->netns);
-	l_ch(&l, ',');
-	l_str(&l, flags_str(r->flags));
-	l_csv_owner(&l, &r->src_owner);
-	l_csv_owner(&l, &r->dst_owner);
-	l_ch(&l, ',');
-	l_csv_str(&l, r->src_name);
-	l_ch(&l, ',');
-	l_csv_str(&l, r->dst_name);
-	l_csv_tun(&l, r);
-	l_ch(&l, '\n');
-	l_flush(&l);
+		l_u64(lp, r->netns);
+	l_ch(lp, ',');
+	l_str(lp, flags_str(r->flags));
+	l_csv_owner(lp, &r->src_owner);
+	l_csv_owner(lp, &r->dst_owner);
+	l_ch(lp, ',');
+	l_csv_str(lp, r->src_name);
+	l_ch(lp, ',');
+	l_csv_str(lp, r->dst_name);
+	l_csv_tun(lp, r);
+	l_ch(lp, '\n');
 }
 
 void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
@@ -515,12 +576,17 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 	time_t secs;
 	struct tm tm;
 
+	char lb[1024];
+	struct line l = { .f = f, .cap = sizeof(lb), .b = lb };
+
 	switch (fmt) {
 	case COT_RECFMT_JSON:
-		write_json(f, r);
+		write_json(&l, r);
+		l_flush(&l);
 		break;
 	case COT_RECFMT_CSV:
-		write_csv(f, r);
+		write_csv(&l, r);
+		l_flush(&l);
 		break;
 	case COT_RECFMT_TABLE:
 		endpoint(se, sizeof(se), &r->src, r->sport);
@@ -545,4 +611,60 @@ void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r)
 		fputc('\n', f);
 		break;
 	}
+}
+
+/* ---- many records to a file descriptor ----------------------------------- */
+
+/* Lines gather until a chunk this big is full; then one write(2). */
+#define RECBUF_CAP (256 * 1024)
+
+struct cot_recbuf {
+	enum cot_recfmt fmt;
+	struct line l;
+};
+
+struct cot_recbuf *cot_recbuf_new(int fd, enum cot_recfmt fmt)
+{
+	struct cot_recbuf *w;
+
+	if (fmt != COT_RECFMT_JSON && fmt != COT_RECFMT_CSV)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->l.b = malloc(RECBUF_CAP);
+	if (!w->l.b) {
+		free(w);
+		return NULL;
+	}
+	w->fmt = fmt;
+	w->l.fd = fd;
+	w->l.cap = RECBUF_CAP;
+	return w;
+}
+
+void cot_recbuf_write(struct cot_recbuf *w, const struct cot_rec *r)
+{
+	if (w->fmt == COT_RECFMT_JSON)
+		write_json(&w->l, r);
+	else
+		write_csv(&w->l, r);
+}
+
+int cot_recbuf_flush(struct cot_recbuf *w)
+{
+	l_flush(&w->l);
+	return w->l.err ? -w->l.err : 0;
+}
+
+int cot_recbuf_free(struct cot_recbuf *w)
+{
+	int rc;
+
+	if (!w)
+		return 0;
+	rc = cot_recbuf_flush(w);
+	free(w->l.b);
+	free(w);
+	return rc;
 }

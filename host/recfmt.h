@@ -27,6 +27,22 @@ void cot_recfmt_header(FILE *f, enum cot_recfmt fmt);
 /* One record, one line. */
 void cot_recfmt_write(FILE *f, enum cot_recfmt fmt, const struct cot_rec *r);
 
+/*
+ * Records as JSON or CSV lines to the file descriptor @fd, gathered in
+ * a 256 KiB buffer and written with write(2) when it is full (the same
+ * bytes as cot_recfmt_write, without stdio).  The header (CSV) is the
+ * caller's, written before the first record.  new returns NULL when out
+ * of memory or @fmt is the table.  flush writes what is gathered;
+ * flush and free return 0 or -errno of the first failed write (later
+ * records are then dropped).  free flushes, then frees; free(NULL) is a
+ * no-op returning 0.  One writer per thread.
+ */
+struct cot_recbuf;
+struct cot_recbuf *cot_recbuf_new(int fd, enum cot_recfmt fmt);
+void cot_recbuf_write(struct cot_recbuf *w, const struct cot_rec *r);
+int cot_recbuf_flush(struct cot_recbuf *w);
+int cot_recbuf_free(struct cot_recbuf *w);
+
 /* A string as a JSON string (quoted, escaped) / a CSV field. */
 void cot_recfmt_json_str(FILE *f, const char *s);
 void cot_recfmt_csv_str(FILE *f, const char *s);

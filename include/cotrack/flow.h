@@ -32,9 +32,12 @@ enum cot_flow_event {
 };
 
 /*
- * Event callback.  @r is valid only during the call; seq is left 0 (the
- * record stream numbers records).  @slot indexes the caller's per-flow
- * array (see cot_flowtab_params.max_flows).
+ * Event callback.  @r is the table's own record, valid only during the
+ * call (copy it to keep it); seq is left 0 (the record stream numbers
+ * records).  @slot indexes the caller's per-flow array (see
+ * cot_flowtab_params.max_flows).  The callback may call
+ * cot_flowtab_find() and cot_flowtab_stats(), not the functions that
+ * change the table.
  */
 typedef void (*cot_flow_cb)(void *ctx, enum cot_flow_event ev,
 			    const struct cot_rec *r, uint32_t slot);

@@ -541,6 +541,113 @@ static void test_batch_same(void)
 }
 
 /*
+ * The buckets against a model: 2,000 UDP keys on a 512-flow table (128
+ * buckets of 7 ways: a few overflow into their chain), opened, evicted
+ * and expired at random; after every few frames every key is looked
+ * up, and each must be found exactly when the events say it is open,
+ * at the slot they gave.
+ */
+static struct {
+	int32_t key[512]; /* key index open in the slot, or -1 */
+	int bad;
+} bm;
+
+static void bkey(int i, uint8_t a[4], uint16_t *sp)
+{
+	a[0] = 10, a[1] = (uint8_t)(i >> 8), a[2] = (uint8_t)i, a[3] = 1;
+	*sp = (uint16_t)(1000 + i % 7);
+}
+
+static void bcb(void *ctx, enum cot_flow_event ev, const struct cot_rec *r,
+		uint32_t slot)
+{
+	int i = r->src.b[13] << 8 | r->src.b[14];
+
+	(void)ctx;
+	if (slot >= 512 || i >= 2000) {
+		bm.bad++;
+		return;
+	}
+	if (ev == COT_FLOW_OPENED) {
+		bm.bad += bm.key[slot] != -1;
+		bm.key[slot] = i;
+	} else {
+		bm.bad += bm.key[slot] != i;
+		bm.key[slot] = -1;
+	}
+}
+
+static void test_buckets(void)
+{
+	struct cot_flow_params p;
+	struct cot_flowtab *t;
+	struct cot_flow_stats st;
+	uint8_t dst[4] = { 192, 0, 2, 1 };
+	uint64_t now = S;
+	int step, i, wrong = 0, checks = 0;
+	void *mem;
+	size_t n;
+
+	cot_flow_params_default(&p);
+	p.max_flows = 512;
+	p.udp_idle_ns = 100 * S;
+	p.cb = bcb;
+	n = cot_flowtab_memsize(&p);
+	mem = aligned_alloc(8, (n + 7) & ~(size_t)7);
+	T_ASSERT(mem && cot_flowtab_init(&t, mem, n, &p) == 0);
+	for (i = 0; i < 512; i++)
+		bm.key[i] = -1;
+	bm.bad = 0;
+	for (step = 0; step < 6000; step++) {
+		struct cot_pkt k;
+		uint8_t a[4];
+		uint16_t sp;
+
+		i = (int)rnd(step < 3000 ? 2000 : 700);
+		bkey(i, a, &sp);
+		k = v4(17, 1, sp, 2, 53, 0, 60);
+		cot_addr_from_v4(&k.src, a);
+		cot_addr_from_v4(&k.dst, dst);
+		/* Now and then a lull: most flows then expire idle. */
+		now += step % 1000 == 999 ? 95 * S : S / 10;
+		T_CHECK(cot_flowtab_update(t, &k, now) >= 0);
+		if (step % 97 == 0)
+			cot_flowtab_expire(t, now, 0);
+		if (step % 61)
+			continue;
+		for (i = 0; i < 2000; i++) {
+			struct cot_addr x, y;
+			int sl, want = -1, s2;
+
+			bkey(i, a, &sp);
+			cot_addr_from_v4(&x, a);
+			cot_addr_from_v4(&y, dst);
+			sl = cot_flowtab_find(t, 17, &x, sp, &y, 53, NULL);
+			s2 = cot_flowtab_find(t, 17, &y, 53, &x, sp, NULL);
+			for (int s = 0; s < 512; s++)
+				if (bm.key[s] == i)
+					want = s;
+			wrong += (want < 0 ? sl >= 0 : sl != want) || s2 != sl;
+			checks++;
+		}
+	}
+	T_CHECK(wrong == 0);
+	T_CHECK(bm.bad == 0);
+	cot_flowtab_stats(t, &st);
+	printf("# %d lookups checked, %d wrong; opened %llu, evicted %llu, "
+	       "idle %llu\n",
+	       checks, wrong, (unsigned long long)st.opened,
+	       (unsigned long long)st.evicted,
+	       (unsigned long long)st.ended_by[COT_END_IDLE]);
+	T_CHECK(st.evicted > 1000 && st.ended_by[COT_END_IDLE] > 100);
+	T_EQ_U(cot_flowtab_flush(t, now, COT_END_OPEN), st.active);
+	for (i = 0; i < 512; i++)
+		wrong += bm.key[i] != -1;
+	T_CHECK(wrong == 0);
+	free(mem);
+}
+
+/*
  * Memory at every 8-byte offset from a cache line, exactly memsize bytes
  * long (ASan reports a byte past it): the table puts its flows on a line
  * within what memsize asked for, and fills and ends every slot.
@@ -592,6 +699,7 @@ int main(void)
 	T_RUN(test_drops_counted);
 	T_RUN(test_many);
 	T_RUN(test_batch_same);
+	T_RUN(test_buckets);
 	T_RUN(test_mem_offsets);
 	return t_done();
 }
