@@ -264,13 +264,20 @@ static void feed(struct cot_merge *m, const uint8_t *f, uint32_t len,
 {
 	struct cot_pkt p;
 	int slot;
+	unsigned i;
 
 	cot_pkt_parse(&p, f, len, len);
-	/* Only frames whose every value is in the fed set go in. */
+	/* Only frames whose every value is in the fed set go in: the
+	 * tunnels' outer ends too (their outer flows are recorded). */
 	if (p.reason == COT_PKT_OK &&
 	    (!fed_addr(&p.src) || !fed_addr(&p.dst) || !fed_port(p.sport) ||
 	     !fed_port(p.dport)))
 		return;
+	/* bounded: ntun <= COT_PKT_MAX_TUN */
+	for (i = 0; p.reason == COT_PKT_OK && i < p.ntun; i++)
+		if (!fed_addr(&p.tun[i].src) || !fed_addr(&p.tun[i].dst) ||
+		    !fed_port(p.tun[i].sport) || !fed_port(p.tun[i].dport))
+			return;
 	slot = cot_merge_pkt(m, &p, run.now, from_guest);
 	CHECK(slot == -COT_ENOENT || (slot >= 0 && slot < MAX_FLOWS));
 }
