@@ -188,6 +188,7 @@ static int on_welcome(struct cot_bvq *q, const uint8_t *p, uint32_t len)
 		q->hello_sent = 0;
 		return -COT_EAGAIN;
 	}
+	q->st.held_seq = w.held_seq;
 	if (w.held_seq > q->acked_seq)
 		q->acked_seq = w.held_seq;
 	drop_upto(q, w.held_seq);
@@ -320,5 +321,6 @@ void cot_bvq_stats(const struct cot_bvq *q, struct cot_bvq_stats *st)
 	st->epoch = q->epoch;
 	st->last_seq = q->last_seq;
 	st->acked_seq = q->acked_seq;
+	st->sent_seq = q->sent_seq;
 	st->waiting = q->n;
 }

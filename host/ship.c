@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "cotrack/chain.h"
+#include "cotrack/failover.h"
 #include "clock.h"
 #include "log.h"
 #include "ship.h"
@@ -24,7 +25,6 @@
 
 #define WINDOW_RECORDS	 131072 /* records sent and not yet acked */
 #define WINDOW_BATCHES	 256	/* batches in flight: bounds logd's acks */
-#define IO_TIMEOUT_MS	 30000
 #define HELLO_TIMEOUT_MS 10000
 #define LOST_RANGES	 16   /* beyond this, the last range absorbs new ones */
 #define SPOOL_RETRY_MS	 1000 /* after a failed spool write */
@@ -32,13 +32,12 @@
 
 struct cot_shipper {
 	struct cot_shipper_params p;
-	/* The log servers (copies); srv[cur] is the one in use. */
+	/* The log servers (copies); srv[fo.cur] is the one in use. */
 	struct {
 		char *host, *port;
 	} srv[COT_SHIP_MAX_SERVERS];
-	unsigned nsrv, cur;
-	unsigned tried; /* failed attempts in a row (worker) */
-	int had_conn;	/* the current server's last attempt connected */
+	unsigned nsrv;
+	struct cot_failover fo; /* which server next, and when (worker) */
 	struct cot_tls_ctx *tls;
 	struct cot_spool *spool;
 	pthread_t thread;
@@ -67,7 +66,6 @@ struct cot_shipper {
 	/* Worker-only state. */
 	struct cot_tls *conn;
 	int restarted_hello_sent;
-	uint32_t backoff_ms;
 	int64_t next_try_ms;
 	/*
 	 * The spool file holds seqs up to file_seq, contiguous, sealed
@@ -92,9 +90,58 @@ struct cot_shipper {
 	struct cot_spool_rec *scratch; /* COT_BATCH_MAX entries */
 };
 
+_Static_assert(COT_SHIP_MAX_SERVERS == COT_FO_MAX, "one limit of servers");
+
 static int64_t mono_ms(void)
 {
 	return (int64_t)(cot_clock_mono_ns() / 1000000);
+}
+
+/*
+ * How long the next batch or LOST frame may take to write: the ack
+ * timeout, and while batches wait for an acknowledgement no longer than
+ * until the acknowledgement is overdue (a logd that stopped reading is
+ * left about ack_timeout_ms after its last ACK, not one write later).
+ */
+static int write_timeout(const struct cot_shipper *s)
+{
+	int64_t left;
+
+	if (!s->inflight_batches)
+		return (int)s->p.ack_timeout_ms;
+	left = s->last_ack_ms + s->p.ack_timeout_ms - mono_ms();
+	return (int)COT_MAX(1, COT_MIN(left, (int64_t)s->p.ack_timeout_ms));
+}
+
+/* Connect, handshake and WELCOME: 10 s, or the ack timeout if less. */
+static int hello_timeout(const struct cot_shipper *s)
+{
+	return (int)COT_MIN(HELLO_TIMEOUT_MS, s->p.ack_timeout_ms);
+}
+
+/*
+ * One frame from logd (header and payload) within @timeout_ms in all:
+ * cot_frame_read() gives each of its two reads the whole timeout.
+ */
+static int frame_read(struct cot_shipper *s, uint8_t *type, uint32_t *len,
+		      int timeout_ms)
+{
+	uint8_t hdr[COT_FRAME_HDR];
+	int64_t deadline = mono_ms() + timeout_ms;
+	int rc;
+
+	rc = cot_tls_read(s->conn, hdr, sizeof(hdr), timeout_ms);
+	if (rc < 0)
+		return rc;
+	rc = cot_frame_hdr_parse(hdr, type, len);
+	if (rc < 0)
+		return rc;
+	if (*len > COT_FRAME_MAX)
+		return -COT_EMSGSIZE;
+	if (!*len)
+		return 0;
+	return cot_tls_read(s->conn, s->frame, *len,
+			    (int)COT_MAX(1, deadline - mono_ms()));
 }
 
 static struct cot_spool_rec *at(struct cot_shipper *s, uint64_t seq)
@@ -464,47 +511,43 @@ static void new_epoch_locked(struct cot_shipper *s)
 /* "HOST:PORT" of server @i into the stats (under mu). */
 static void name_server_locked(struct cot_shipper *s)
 {
-	s->st.server = s->cur;
+	unsigned i = s->fo.cur;
+
+	s->st.server = i;
+	s->st.switches = s->fo.switches;
 	snprintf(s->st.server_name, sizeof(s->st.server_name),
-		 strchr(s->srv[s->cur].host, ':') ? "[%s]:%s" : "%s:%s",
-		 s->srv[s->cur].host, s->srv[s->cur].port);
+		 strchr(s->srv[i].host, ':') ? "[%s]:%s" : "%s:%s",
+		 s->srv[i].host, s->srv[i].port);
 }
 
 /*
- * Move to the next log server after @why ended the current one's
- * connection or attempt.  Returns 1 when it is to be tried at once, 0
- * when a whole round of the list has failed (then the caller backs off).
+ * @why ended the current server's connection or attempt: on to the next
+ * server of the list at once, or, after a whole round failed, wait out
+ * the backoff (core/failover).
  */
-static int next_server(struct cot_shipper *s, const char *why)
+static void next_server(struct cot_shipper *s, const char *why)
 {
-	unsigned from = s->cur;
+	unsigned from = s->fo.cur, wait;
+	int was_up;
 
-	s->cur = (s->cur + 1) % s->nsrv;
+	wait = cot_failover_down(&s->fo, &was_up);
 	pthread_mutex_lock(&s->mu);
-	s->st.switches++;
 	name_server_locked(s);
 	pthread_mutex_unlock(&s->mu);
-	if (s->had_conn)
+	if (s->fo.cur != from && was_up)
 		log_info("log server %s:%s: %s; switching to %s:%s",
 			 s->srv[from].host, s->srv[from].port, why,
-			 s->srv[s->cur].host, s->srv[s->cur].port);
-	else
+			 s->srv[s->fo.cur].host, s->srv[s->fo.cur].port);
+	else if (s->fo.cur != from)
 		log_debug("log server %s:%s: %s; trying %s:%s",
 			  s->srv[from].host, s->srv[from].port, why,
-			  s->srv[s->cur].host, s->srv[s->cur].port);
-	s->had_conn = 0;
-	if (++s->tried < s->nsrv) {
-		s->next_try_ms = mono_ms();
-		return 1;
-	}
-	s->tried = 0;
-	return 0;
+			  s->srv[s->fo.cur].host, s->srv[s->fo.cur].port);
+	s->next_try_ms = mono_ms() + wait;
 }
 
 static void disconnect(struct cot_shipper *s, const char *why_in)
 {
 	char why[256];
-	uint32_t jitter;
 
 	/* @why_in may point into the connection freed below. */
 	snprintf(why, sizeof(why), "%s", why_in);
@@ -518,14 +561,7 @@ static void disconnect(struct cot_shipper *s, const char *why_in)
 		pthread_mutex_unlock(&s->mu);
 	}
 	set_error(s, "%s", why);
-	if (s->nsrv > 1 && next_server(s, why))
-		return; /* the next one is tried at once */
-	RAND_bytes((uint8_t *)&jitter, sizeof(jitter));
-	/* Wait between half and all of the current backoff, then double. */
-	s->next_try_ms = mono_ms() + s->backoff_ms / 2 +
-			 jitter % (s->backoff_ms / 2 + 1);
-	s->backoff_ms = (uint32_t)COT_MIN((uint64_t)s->backoff_ms * 2,
-					  (uint64_t)s->p.backoff_max_ms);
+	next_server(s, why);
 }
 
 static int try_connect(struct cot_shipper *s)
@@ -537,8 +573,8 @@ static int try_connect(struct cot_shipper *s)
 	uint32_t len;
 	int rc, n;
 
-	rc = cot_tls_connect(&s->conn, s->tls, s->srv[s->cur].host,
-			     s->srv[s->cur].port, HELLO_TIMEOUT_MS, err,
+	rc = cot_tls_connect(&s->conn, s->tls, s->srv[s->fo.cur].host,
+			     s->srv[s->fo.cur].port, hello_timeout(s), err,
 			     sizeof(err));
 	if (rc < 0) {
 		pthread_mutex_lock(&s->mu);
@@ -557,10 +593,9 @@ static int try_connect(struct cot_shipper *s)
 	h.dropped = s->st.dropped;
 	pthread_mutex_unlock(&s->mu);
 	n = cot_hello_encode(s->frame, COT_FRAME_HDR + COT_FRAME_MAX, &h);
-	rc = cot_tls_write(s->conn, s->frame, (size_t)n, HELLO_TIMEOUT_MS);
+	rc = cot_tls_write(s->conn, s->frame, (size_t)n, hello_timeout(s));
 	if (rc == 0)
-		rc = cot_frame_read(s->conn, s->frame, COT_FRAME_MAX, &type,
-				    &len, HELLO_TIMEOUT_MS);
+		rc = frame_read(s, &type, &len, hello_timeout(s));
 	if (rc == 0 && (type != COT_FR_WELCOME ||
 			cot_welcome_decode(&w, s->frame, len) < 0))
 		rc = -COT_EPROTO;
@@ -576,8 +611,7 @@ static int try_connect(struct cot_shipper *s)
 		return rc;
 	}
 	s->restarted_hello_sent = 1;
-	s->tried = 0;
-	s->had_conn = 1;
+	cot_failover_up(&s->fo);
 	s->inflight_batches = 0;
 	s->batch_head = 0;
 	pthread_mutex_lock(&s->mu);
@@ -607,7 +641,7 @@ static int try_connect(struct cot_shipper *s)
 	pthread_cond_broadcast(&s->acked_cv);
 	pthread_mutex_unlock(&s->mu);
 	log_info("connected to logd %s:%s: it holds seq %" PRIu64,
-		 s->srv[s->cur].host, s->srv[s->cur].port, w.held_seq);
+		 s->srv[s->fo.cur].host, s->srv[s->fo.cur].port, w.held_seq);
 	if (s->p.on_ack && w.held_seq)
 		s->p.on_ack(s->p.ctx, w.held_seq);
 	return 0;
@@ -635,7 +669,7 @@ static int send_lost(struct cot_shipper *s, uint64_t from)
 		len = cot_lost_encode(s->frame, COT_FRAME_HDR + COT_FRAME_MAX,
 				      &l[i]);
 		rc = cot_tls_write(s->conn, s->frame, (size_t)len,
-				   IO_TIMEOUT_MS);
+				   write_timeout(s));
 	}
 	return rc;
 }
@@ -687,7 +721,7 @@ static int send_batch(struct cot_shipper *s)
 	s->st.sent += k;
 	pthread_mutex_unlock(&s->mu);
 	rc = cot_tls_write(s->conn, s->frame, (size_t)(p - s->frame),
-			   IO_TIMEOUT_MS);
+			   write_timeout(s));
 	if (rc < 0)
 		return rc;
 	if (!s->inflight_batches)
@@ -707,8 +741,7 @@ static int read_reply(struct cot_shipper *s)
 	uint32_t len;
 	int rc;
 
-	rc = cot_frame_read(s->conn, s->frame, COT_FRAME_MAX, &type, &len,
-			    IO_TIMEOUT_MS);
+	rc = frame_read(s, &type, &len, (int)s->p.ack_timeout_ms);
 	if (rc < 0)
 		return rc;
 	if (type == COT_FR_ERROR) {
@@ -738,7 +771,7 @@ static int read_reply(struct cot_shipper *s)
 	pthread_cond_broadcast(&s->acked_cv);
 	pthread_mutex_unlock(&s->mu);
 	/* Acks flowing: the link is healthy again. */
-	s->backoff_ms = s->p.backoff_min_ms;
+	cot_failover_healthy(&s->fo);
 	if (s->p.on_ack)
 		s->p.on_ack(s->p.ctx, a.acked_seq);
 	return 0;
@@ -790,7 +823,8 @@ static void *worker(void *arg)
 						      ? "closed by logd"
 						      : cot_tls_error(s->conn));
 			else if (s->inflight_batches &&
-				 mono_ms() - s->last_ack_ms > IO_TIMEOUT_MS)
+				 mono_ms() - s->last_ack_ms >=
+					 s->p.ack_timeout_ms)
 				/* Batches out, no ack for long: dead link. */
 				disconnect(s, "no acknowledgement from logd");
 			else
@@ -806,6 +840,13 @@ static void *worker(void *arg)
 		if (!s->conn)
 			timeout = (int)COT_MAX(
 				0, COT_MIN(s->next_try_ms - mono_ms(), 1000));
+		else if (s->inflight_batches)
+			/* wake when the acknowledgement is overdue */
+			timeout = (int)COT_MAX(
+				0,
+				COT_MIN(s->last_ack_ms + s->p.ack_timeout_ms -
+						mono_ms(),
+					1000));
 		poll(pf, 2, timeout);
 	}
 	return NULL;
@@ -902,12 +943,22 @@ int cot_shipper_create(struct cot_shipper **out,
 {
 	struct cot_shipper *s;
 	struct sigaction old;
+	unsigned long long seed = 0;
 	int rc;
 
 	*out = NULL;
 	if (!servers_ok(p) || !p->ca_file || !p->cert_file || !p->key_file ||
 	    (p->spool_path && !p->spool_key)) {
 		snprintf(err, errlen, "shipper: missing parameter");
+		return -COT_EINVAL;
+	}
+	if (p->ack_timeout_ms &&
+	    (p->ack_timeout_ms < COT_SHIP_ACK_TIMEOUT_MIN ||
+	     p->ack_timeout_ms > COT_SHIP_ACK_TIMEOUT_MAX)) {
+		snprintf(err, errlen,
+			 "shipper: ack timeout %u ms not in %u..%u ms",
+			 p->ack_timeout_ms, COT_SHIP_ACK_TIMEOUT_MIN,
+			 COT_SHIP_ACK_TIMEOUT_MAX);
 		return -COT_EINVAL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -922,7 +973,13 @@ int cot_shipper_create(struct cot_shipper **out,
 		s->p.backoff_max_ms = 10000;
 	if (s->p.backoff_max_ms < s->p.backoff_min_ms)
 		s->p.backoff_max_ms = s->p.backoff_min_ms;
-	s->backoff_ms = s->p.backoff_min_ms;
+	if (!s->p.ack_timeout_ms)
+		s->p.ack_timeout_ms = COT_SHIP_ACK_TIMEOUT_DEF;
+	/* each tracker its own jitter: trackers that fail together must
+	 * not retry together (a failed RAND_bytes leaves a fixed seed) */
+	RAND_bytes((uint8_t *)&seed, sizeof(seed));
+	cot_failover_init(&s->fo, p->nservers ? p->nservers : 1,
+			  s->p.backoff_min_ms, s->p.backoff_max_ms, seed);
 	s->cap = s->p.max_records;
 	s->evfd = -1;
 	pthread_mutex_init(&s->mu, NULL);

@@ -19,13 +19,15 @@
  * Several log servers (cotrackd --log-server A,B; they share one store,
  * docs/logd.md): the shipper stays on the server it is connected to
  * while that works.  When a connection attempt fails or is refused, the
- * HELLO is not answered, logd closes the connection, or batches wait
- * for an acknowledgement longer than 30 s, it moves to the next server
- * of the list at once; only after a whole round of the list failed does
- * it wait out the backoff (with jitter) before the next round.  There is
- * no failing back: a working server is kept.  Each connection begins
- * with HELLO, and the server's WELCOME says what it holds, so what it
- * lacks is resent from the spool as on any reconnection.  A switch away
+ * HELLO is not answered, logd closes the connection, batches wait for
+ * an acknowledgement longer than ack_timeout_ms, or one frame cannot be
+ * written or read within it, it moves to the next server of the list at
+ * once; only after a whole round of the list failed does it wait out
+ * the backoff (with jitter) before the next round (the rule is
+ * core/failover's, cotrack/failover.h, shared with the BitVisor
+ * shipper).  There is no failing back: a working server is kept.  Each
+ *connection begins with HELLO, and the server's WELCOME says what it holds, so
+ *what it lacks is resent from the spool as on any reconnection.  A switch away
  * from a server that was connected is logged with the reason; failed
  * attempts are logged at debug level, and stats.last_error keeps the
  * last reason.
@@ -57,7 +59,12 @@ struct cot_shipper;
 struct cot_ship_server {
 	const char *host, *port;
 };
-#define COT_SHIP_MAX_SERVERS 8
+#define COT_SHIP_MAX_SERVERS 8 /* COT_FO_MAX (cotrack/failover.h) */
+
+/* cot_shipper_params.ack_timeout_ms (cotrackd --ack-timeout MS). */
+#define COT_SHIP_ACK_TIMEOUT_DEF 30000
+#define COT_SHIP_ACK_TIMEOUT_MIN 1000
+#define COT_SHIP_ACK_TIMEOUT_MAX 3600000
 
 struct cot_shipper_params {
 	/*
@@ -91,6 +98,15 @@ struct cot_shipper_params {
 	uint32_t backoff_min_ms; /* 0: 100 */
 	uint32_t backoff_max_ms; /* 0: 10000 */
 	/*
+	 * A logd that keeps the connection open but stops answering (a
+	 * stopped process, a stalled disk) is left after this long without
+	 * an acknowledgement while batches wait, and no single frame write
+	 * or read may take longer; it also bounds connect + handshake +
+	 * WELCOME when below their 10 s.  0: COT_SHIP_ACK_TIMEOUT_DEF;
+	 * else COT_SHIP_ACK_TIMEOUT_MIN..COT_SHIP_ACK_TIMEOUT_MAX.
+	 */
+	uint32_t ack_timeout_ms;
+	/*
 	 * Called from the shipper's thread, with no lock held, each time
 	 * logd acknowledges up to @acked_seq.  May be NULL.
 	 */
@@ -118,8 +134,9 @@ struct cot_shipper_stats {
 /*
  * Load or create the spool, start the shipper's thread.  Connecting is
  * asynchronous: create() succeeds while logd is unreachable.  Returns 0,
- * -COT_EBADMSG (spool tampered), -COT_EINVAL or another negative code,
- * with @err set.
+ * -COT_EBADMSG (spool tampered), -COT_EINVAL (a missing parameter, more
+ * than COT_SHIP_MAX_SERVERS servers, ack_timeout_ms out of range) or
+ * another negative code, with @err set.
  */
 int cot_shipper_create(struct cot_shipper **out,
 		       const struct cot_shipper_params *p, char *err,

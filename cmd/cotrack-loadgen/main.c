@@ -142,7 +142,8 @@ static void usage(FILE *f)
 		"         [--spool FILE --spool-key fd:N|derive:PEM|hex:HEX]\n"
 		"         [--max-records N] [--discard-bad-spool] [--vm NAME]\n"
 		"         [--timeout DUR] [--progress] [--names K]\n"
-		"         [--spread DUR] [--vms K] [--hosts N]\n"
+		"         [--spread DUR] [--vms K] [--hosts N] [--ack-timeout "
+		"MS]\n"
 		"  Adds N synthetic records (default 1000; R per second, 0: "
 		"as fast as\n"
 		"  possible), waits up to DUR (default 60s; a bare number is "
@@ -159,6 +160,11 @@ static void usage(FILE *f)
 		"  each ends when made and lasts 1 ms.  --vms K: records of K "
 		"VMs\n"
 		"  (NAME-0 ..); --hosts N: N client addresses (default 8).\n"
+		"  --ack-timeout MS: leave a log server that has not "
+		"acknowledged for\n"
+		"  MS milliseconds while batches wait, or that takes longer to "
+		"take or\n"
+		"  give one frame (default 30000; 1000..3600000).\n"
 		"  Exit status: 0 all acknowledged, 3 timeout, 1 error, 2 "
 		"usage error.\n");
 }
@@ -185,6 +191,7 @@ int main(int argc, char **argv)
 		{ "spread", required_argument, NULL, 'Y' },
 		{ "vms", required_argument, NULL, 'M' },
 		{ "hosts", required_argument, NULL, 'H' },
+		{ "ack-timeout", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -272,6 +279,13 @@ int main(int argc, char **argv)
 		case 'H':
 			if (cot_cli_u32("--hosts", optarg, 1, 1u << 22,
 					&n_hosts) < 0)
+				return COT_EXIT_USAGE;
+			break;
+		case 'A':
+			if (cot_cli_u32("--ack-timeout", optarg,
+					COT_SHIP_ACK_TIMEOUT_MIN,
+					COT_SHIP_ACK_TIMEOUT_MAX,
+					&p.ack_timeout_ms) < 0)
 				return COT_EXIT_USAGE;
 			break;
 		case 't':

@@ -184,6 +184,14 @@ static void usage(FILE *f)
 		"262144); when full the\n"
 		"                        oldest is dropped and the loss "
 		"reported to logd\n"
+		"      --ack-timeout MS  a log server that keeps the "
+		"connection but has not\n"
+		"                        acknowledged for MS milliseconds "
+		"while batches wait,\n"
+		"                        or takes longer to take or give one "
+		"frame, is left\n"
+		"                        for the next (default 30000; "
+		"1000..3600000)\n"
 		"  -v, --verbose         more messages (twice: debug)\n"
 		"  -q, --quiet           warnings only\n"
 		"  -h, --help            this text\n"
@@ -209,6 +217,7 @@ struct opts {
 	const char *out_path;
 	const char *server, *pki, *name, *ca, *cert, *key, *spool, *spool_key;
 	uint32_t spool_max;
+	uint32_t ack_timeout_ms; /* 0: the shipper's default */
 	/* --uplink, parsed, opened after the VMs */
 	int nuplinks;
 	char up_if[MAX_UPLINKS][16];
@@ -453,6 +462,7 @@ static int start_shipper(struct daemon *d, const struct opts *o)
 		p.spool_key = spool_key;
 	}
 	p.max_records = o->spool_max;
+	p.ack_timeout_ms = o->ack_timeout_ms;
 	if (cot_shipper_create(&d->out.sh, &p, err, sizeof(err)) < 0) {
 		log_warnx("log shipping: %s", err);
 		return -1;
@@ -515,6 +525,7 @@ enum {
 	O_VXLAN,
 	O_GENEVE,
 	O_NODECAP,
+	O_ACKTO,
 };
 
 static const struct option longopts[] = {
@@ -549,6 +560,7 @@ static const struct option longopts[] = {
 	{ "spool", required_argument, NULL, O_SPOOL },
 	{ "spool-key", required_argument, NULL, O_SPOOLKEY },
 	{ "spool-max", required_argument, NULL, O_SPOOLMAX },
+	{ "ack-timeout", required_argument, NULL, O_ACKTO },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -685,6 +697,12 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 			rc = cot_cli_u32("--spool-max", optarg, 1, 1u << 26,
 					 &o->spool_max);
 			break;
+		case O_ACKTO:
+			rc = cot_cli_u32("--ack-timeout", optarg,
+					 COT_SHIP_ACK_TIMEOUT_MIN,
+					 COT_SHIP_ACK_TIMEOUT_MAX,
+					 &o->ack_timeout_ms);
+			break;
 		case 'v':
 			(*verbosity)++;
 			break;
@@ -714,10 +732,11 @@ static int parse_args(struct daemon *d, struct opts *o, int argc, char **argv,
 			  o->nuplinks, MAX_PORTS);
 		return COT_EXIT_USAGE;
 	}
-	if ((o->pki || o->spool || o->ca || o->cert || o->key || o->name) &&
+	if ((o->pki || o->spool || o->ca || o->cert || o->key || o->name ||
+	     o->ack_timeout_ms) &&
 	    !o->server) {
-		log_warnx("--pki, --name, --ca, --cert, --key, --spool: only "
-			  "with --log-server HOST:PORT");
+		log_warnx("--pki, --name, --ca, --cert, --key, --spool, "
+			  "--ack-timeout: only with --log-server HOST:PORT");
 		return COT_EXIT_USAGE;
 	}
 	return 0;

@@ -30,11 +30,13 @@ struct cot_bvq_stats {
 	unsigned long long epoch;
 	unsigned long long last_seq;  /* highest seq assigned */
 	unsigned long long acked_seq; /* highest seq logd holds */
+	unsigned long long sent_seq;  /* highest seq sent (this connection) */
 	unsigned long long sent;      /* records written (with resends) */
 	unsigned long long waiting;   /* in the queue */
 	unsigned long long dropped;   /* dropped: queue full */
 	unsigned long long lost_frames;
 	unsigned long long connects;
+	unsigned long long held_seq; /* what the last WELCOME said logd holds */
 };
 
 /* Bytes cot_bvq_init() needs for @cap records (0: @cap out of range). */

@@ -18,11 +18,16 @@
 #                       tracker's DIR/NAME.pem, DIR/NAME.key are compiled
 #                       in; without it the module only logs to serial
 #   COT_BV_TRACKER=NAME the tracker certificate's name (default bv0)
-#   COT_BV_LOGD=IP:PORT logd's address (default 10.0.0.1:6514)
+#   COT_BV_LOGD=IP:PORT[,IP:PORT...]  logd's address (default
+#                       10.0.0.1:6514), or a list of up to 8 log servers
+#                       in order of preference (IPv4; each one's
+#                       certificate must name its address)
 #   COT_BV_IP=IP/LEN    BitVisor's own address on the physical side
 #                       (default 10.0.0.3/24), COT_BV_GATEWAY (default
-#                       the logd address)
+#                       the first logd address)
 #   COT_BV_QUEUE=N      records the queue holds (default 4096)
+#   COT_BV_ACK_TIMEOUT_MS=MS  batches unacknowledged this long: on to the
+#                       next log server (default 30000, 1000..3600000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -78,7 +83,8 @@ ipv4() { python3 -c 'import ipaddress,sys; print(", ".join(str(b) for b in ipadd
 mask=$(python3 -c 'import ipaddress,sys; n=ipaddress.IPv4Network("0.0.0.0/"+sys.argv[1]); print(", ".join(str(b) for b in n.netmask.packed))' "${bvip#*/}") ||
 	{ log "bad COT_BV_IP $bvip"; exit 1; }
 ipb=$(ipv4 "${bvip%/*}") || { log "bad COT_BV_IP $bvip"; exit 1; }
-gwb=$(ipv4 "${COT_BV_GATEWAY:-${logd%:*}}") || { log "bad COT_BV_GATEWAY"; exit 1; }
+first=${logd%%,*}
+gwb=$(ipv4 "${COT_BV_GATEWAY:-${first%:*}}") || { log "bad COT_BV_GATEWAY (default: the address of COT_BV_LOGD's first item)"; exit 1; }
 python3 - "$src/defconfig.tmpl" "$src/defconfig.new" "$ipb" "$mask" "$gwb" "$NET" <<'PY' || { log "defconfig edit failed"; exit 1; }
 import sys
 src, dst, ip, mask, gw, net = sys.argv[1:]
@@ -100,7 +106,7 @@ mod=$src/net/cotrack
 mkdir -p "$mod/include/cotrack"
 cp_if "$here/Makefile.bv" "$mod/Makefile"
 for f in "$here"/{cotrack,tracker,ship}.c "$here"/{tracker,ship}.h \
-	"$top"/core/{pkt,flow,merge,dns,addr,rec,sched,chain,sha256,ship_proto,shipq}.c \
+	"$top"/core/{pkt,flow,merge,dns,addr,rec,sched,chain,sha256,ship_proto,shipq,failover}.c \
 	"$top"/core/hash.h \
 	"$top"/core/vmi/internal.h; do
 	cp_if "$f" "$mod/$(basename "$f")"
@@ -113,23 +119,40 @@ for f in "$top"/include/cotrack/*.h; do
 	cp_if "$f" "$mod/include/cotrack/$(basename "$f")"
 done
 
-# ship_conf.h: logd's address and the tracker's identity, compiled in
+# ship_conf.h: the log servers and the tracker's identity, compiled in
 python3 - "$mod/ship_conf.h.new" "${COT_BV_PKI:-}" "${COT_BV_TRACKER:-bv0}" \
-	"$logd" "${COT_BV_QUEUE:-4096}" <<'PY' || { log "ship_conf.h failed"; exit 1; }
+	"$logd" "${COT_BV_QUEUE:-4096}" "${COT_BV_ACK_TIMEOUT_MS:-30000}" <<'PY' || { log "ship_conf.h failed"; exit 1; }
 import ipaddress, os, sys
-out, pki, name, logd, queue = sys.argv[1:]
+out, pki, name, logd, queue, ackto = sys.argv[1:]
 def cstr(path):
     lines = open(path).read().splitlines()
     return " \\\n\t".join('"%s\\n"' % l for l in lines)
-host, _, port = logd.rpartition(":")
-ip = ipaddress.IPv4Address(host)
-if not (0 < int(port) < 65536) or not (2 <= int(queue) <= 65536):
-    sys.exit("bad COT_BV_LOGD or COT_BV_QUEUE")
+def num(s, lo, hi, what):
+    if not s.isdigit() or not lo <= int(s) <= hi:
+        sys.exit("%s: '%s' is not a number from %d to %d" % (what, s, lo, hi))
+    return int(s)
+items = logd.split(",")
+if len(items) > 8:
+    sys.exit("COT_BV_LOGD: %d log servers, at most 8" % len(items))
+servers = []
+for it in items:
+    host, sep, port = it.rpartition(":")
+    if not it or not sep:
+        sys.exit("COT_BV_LOGD: '%s' is not IP:PORT (empty item?)" % it)
+    try:
+        ip = ipaddress.IPv4Address(host)
+    except ValueError:
+        sys.exit("COT_BV_LOGD: '%s' is not an IPv4 address" % host)
+    servers.append((ip, num(port, 1, 65535, "COT_BV_LOGD port")))
+queue = num(queue, 2, 65536, "COT_BV_QUEUE")
+ackto = num(ackto, 1000, 3600000, "COT_BV_ACK_TIMEOUT_MS")
 o = ["/* made by tee/bitvisor/build.sh: do not edit */"]
-o.append("#define COT_SHIP_QUEUE %d" % int(queue))
-o.append("#define COT_SHIP_LOGD_IP { %s }" % ", ".join(str(b) for b in ip.packed))
-o.append("#define COT_SHIP_LOGD_PORT %d" % int(port))
-o.append('#define COT_SHIP_LOGD_STR "%s:%d"' % (ip, int(port)))
+o.append("#define COT_SHIP_QUEUE %d" % queue)
+o.append("#define COT_SHIP_ACK_TIMEOUT_MS %du" % ackto)
+o.append("#define COT_SHIP_SERVERS { \\\n" + ", \\\n".join(
+    '\t{ { %s }, %d, "%s:%d" }' % (", ".join(str(b) for b in ip.packed), port, ip, port)
+    for ip, port in servers) + " }")
+o.append('#define COT_SHIP_LOGD_STR "%s"' % ",".join("%s:%d" % s for s in servers))
 if pki:
     for f in ("ca.pem", name + ".pem", name + ".key"):
         if not os.path.isfile(os.path.join(pki, f)):

@@ -8,6 +8,24 @@
  * chain, frames) is cotrack's core/shipq, shared through the plain-typed
  * cotrack/shipq.h.
  *
+ * Several log servers (COT_BV_LOGD=IP:PORT,IP:PORT..., at most 8): the
+ * rule of the hosted shipper (host/ship.h), from the same core object
+ * (core/failover): stay on the server in use while it works; a refused
+ * or timed-out connection, a failed handshake or certificate check, no
+ * WELCOME, a connection logd closes, or batches unacknowledged for
+ * COT_SHIP_ACK_TIMEOUT_MS move to the next server at once; only after a
+ * whole round failed, a jittered backoff.  WELCOME says what the new
+ * server holds and core/shipq resends the rest.
+ *
+ * Certificates: lwIP's altcp_tls asks mbedTLS for MBEDTLS_SSL_VERIFY_
+ * OPTIONAL, so a handshake completes whatever the server presents; the
+ * shipper checks, before it sends anything, that the chain verified
+ * against the compiled-in CA (mbedtls_ssl_get_verify_result() == 0) and
+ * that the certificate names the address of the server it connected to
+ * in its subjectAltName: an iPAddress (which mbedTLS 2.28 does not
+ * match itself) or the dotted address as a dNSName (what `cotrack pki
+ * init --server-name IP` writes).
+ *
  * Contexts: cot_ship_add() runs wherever the tracker writes a record
  * (the NIC callbacks, the module's timer); everything else on lwIP's
  * thread (net_main.c's net_thread: ip_main_task, then its task list).
@@ -27,8 +45,12 @@
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
+#include "mbedtls/oid.h"
+#include "mbedtls/ssl.h"
+#include "mbedtls/x509_crt.h"
 
 #include "../../ip/net_main.h" /* net_main_task_add */
+#include "include/cotrack/failover.h"
 #include "include/cotrack/shipq.h"
 #include "ship.h"
 #include "ship_conf.h"
@@ -42,6 +64,15 @@
 #define SHIP_STATS_US	   (10ULL * 1000 * 1000)
 
 enum ship_state { SHIP_IDLE, SHIP_CONNECTING, SHIP_UP };
+
+/* The log servers, in order of preference (ship_conf.h). */
+struct ship_server {
+	u8 ip[4];
+	u16 port;
+	const char *name; /* "IP:PORT" */
+};
+static const struct ship_server ship_servers[] = COT_SHIP_SERVERS;
+#define SHIP_NSERVERS (sizeof ship_servers / sizeof ship_servers[0])
 
 struct cot_ship {
 	spinlock_t lock; /* the queue */
@@ -63,8 +94,11 @@ struct cot_ship {
 	struct altcp_tls_config *tls;
 	struct altcp_pcb *pcb;
 	enum ship_state state;
-	u64 state_us, next_try_us, backoff_ms, last_stats_us;
-	u64 connect_failures, disconnects, write_failures;
+	struct cot_failover fo; /* which server next, and when */
+	u64 state_us, next_try_us, last_stats_us;
+	u64 ack_seq, ack_us; /* last acked_seq seen, and since when waited */
+	bool ack_wait;	     /* batches out, not yet acknowledged */
+	u64 connect_failures, disconnects, write_failures, cert_failures;
 	u8 buf[SHIP_BUF];
 };
 
@@ -148,7 +182,10 @@ static void ship_pump(void *arg);
 
 static void ship_down(struct cot_ship *s, const char *why, bool abort_pcb)
 {
-	u64 now = get_time();
+	const struct ship_server *from = &ship_servers[s->fo.cur];
+	u64 now = get_time(), n;
+	unsigned int wait;
+	int was_up;
 
 	if (s->pcb) {
 		altcp_arg(s->pcb, NULL);
@@ -163,16 +200,21 @@ static void ship_down(struct cot_ship *s, const char *why, bool abort_pcb)
 		s->disconnects++;
 	else
 		s->connect_failures++;
-	/* the first failures and then every 16th: a dead logd is quiet */
-	if (s->connect_failures + s->disconnects <= 3 ||
-	    !((s->connect_failures + s->disconnects) & 15))
-		printf("cotrack: ship: down (%s), retry in %llu ms\n", why,
-		       s->backoff_ms);
 	s->state = SHIP_IDLE;
-	s->next_try_us = now + s->backoff_ms * 1000;
-	s->backoff_ms = s->backoff_ms * 2 > SHIP_BACKOFF_MAX
-				? SHIP_BACKOFF_MAX
-				: s->backoff_ms * 2;
+	s->ack_wait = false;
+	wait = cot_failover_down(&s->fo, &was_up);
+	s->next_try_us = now + wait * 1000ULL;
+	n = s->connect_failures + s->disconnects;
+	/* a server that was up, always; failed attempts: the first ones
+	 * and then every 16th (a dead logd is quiet) */
+	if (was_up && SHIP_NSERVERS > 1)
+		printf("cotrack: ship: logd %s: %s; switching to %s\n",
+		       from->name, why, ship_servers[s->fo.cur].name);
+	else if (was_up || n <= 3 || !(n & 15))
+		printf("cotrack: ship: logd %s down (%s), %s %s in %u ms\n",
+		       from->name, why,
+		       wait ? "retry" : "next:", ship_servers[s->fo.cur].name,
+		       wait);
 }
 
 static bool ship_write(struct cot_ship *s, int n)
@@ -228,13 +270,80 @@ static err_t ship_recv(void *arg, struct altcp_pcb *pcb, struct pbuf *p,
 		spinlock_lock(&s->lock);
 		cot_bvq_stats(s->q, &st);
 		spinlock_unlock(&s->lock);
-		printf("cotrack: ship: connected, logd holds seq %llu of "
-		       "epoch %016llx (last %llu)\n",
-		       st.acked_seq, st.epoch, st.last_seq);
+		printf("cotrack: ship: connected to %s, logd holds seq %llu "
+		       "of epoch %016llx (acknowledged %llu, last %llu)\n",
+		       ship_servers[s->fo.cur].name, st.held_seq, st.epoch,
+		       st.acked_seq, st.last_seq);
 		s->state = SHIP_UP;
-		s->backoff_ms = SHIP_BACKOFF_MIN;
+		s->ack_seq = st.acked_seq;
+		cot_failover_up(&s->fo);
 	}
 	return ERR_OK;
+}
+
+/*
+ * The handshake is done, nothing is sent yet: is the server the one it
+ * should be?  The chain verified against the CA (altcp_tls only asks for
+ * VERIFY_OPTIONAL), and the certificate names @srv's address.
+ */
+static bool ship_cert_ok(struct altcp_pcb *pcb, const struct ship_server *srv)
+{
+	mbedtls_ssl_context *ssl = altcp_tls_context(pcb);
+	const mbedtls_x509_crt *crt;
+	const mbedtls_x509_sequence *san;
+	unsigned int i, k, tlen;
+	u32 flags;
+
+	if (!ssl)
+		return false;
+	flags = mbedtls_ssl_get_verify_result(ssl);
+	if (flags) {
+		printf("cotrack: ship: logd %s: certificate not trusted "
+		       "(mbedTLS flags 0x%x)\n",
+		       srv->name, flags);
+		return false;
+	}
+	crt = mbedtls_ssl_get_peer_cert(ssl);
+	if (!crt || !(crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME)) {
+		printf("cotrack: ship: logd %s: certificate has no "
+		       "subjectAltName\n",
+		       srv->name);
+		return false;
+	}
+	/* the address as text: srv->name up to its ':' (at most 15) */
+	for (tlen = 0; srv->name[tlen] && srv->name[tlen] != ':'; tlen++)
+		;
+	/* the list mbedTLS parsed from the certificate; 64: more names
+	 * than any logd certificate has */
+	for (san = &crt->subject_alt_names, i = 0; san && i < 64;
+	     san = san->next, i++) {
+		if (!san->buf.p)
+			continue;
+		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+				     MBEDTLS_X509_SAN_IP_ADDRESS) &&
+		    san->buf.len == 4) {
+			for (k = 0; k < 4 && san->buf.p[k] == srv->ip[k]; k++)
+				;
+			if (k == 4)
+				return true;
+		}
+		/* `cotrack pki init --server-name IP` writes the address
+		 * as a dNSName, which is what mbedTLS's own host name
+		 * check would compare */
+		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+				     MBEDTLS_X509_SAN_DNS_NAME) &&
+		    san->buf.len == tlen) {
+			for (k = 0; k < tlen && san->buf.p[k] == srv->name[k];
+			     k++)
+				;
+			if (k == tlen)
+				return true;
+		}
+	}
+	printf("cotrack: ship: logd %s: certificate does not name "
+	       "%u.%u.%u.%u\n",
+	       srv->name, srv->ip[0], srv->ip[1], srv->ip[2], srv->ip[3]);
+	return false;
 }
 
 static err_t ship_connected(void *arg, struct altcp_pcb *pcb, err_t err)
@@ -246,6 +355,11 @@ static err_t ship_connected(void *arg, struct altcp_pcb *pcb, err_t err)
 		return ERR_OK;
 	if (err != ERR_OK) {
 		ship_down(s, "connect", true);
+		return ERR_ABRT;
+	}
+	if (!ship_cert_ok(pcb, &ship_servers[s->fo.cur])) {
+		s->cert_failures++;
+		ship_down(s, "certificate", true);
 		return ERR_ABRT;
 	}
 	spinlock_lock(&s->lock);
@@ -260,11 +374,11 @@ static err_t ship_connected(void *arg, struct altcp_pcb *pcb, err_t err)
 
 static void ship_connect(struct cot_ship *s)
 {
-	static const u8 a[4] = COT_SHIP_LOGD_IP;
+	const struct ship_server *srv = &ship_servers[s->fo.cur];
 	ip_addr_t ip;
 	err_t e;
 
-	IP_ADDR4(&ip, a[0], a[1], a[2], a[3]);
+	IP_ADDR4(&ip, srv->ip[0], srv->ip[1], srv->ip[2], srv->ip[3]);
 	s->pcb = altcp_tls_new(s->tls, IPADDR_TYPE_V4);
 	if (!s->pcb) {
 		ship_down(s, "no pcb", false);
@@ -275,7 +389,7 @@ static void ship_connect(struct cot_ship *s)
 	altcp_err(s->pcb, ship_err);
 	s->state = SHIP_CONNECTING;
 	s->state_us = get_time();
-	e = altcp_connect(s->pcb, &ip, COT_SHIP_LOGD_PORT, ship_connected);
+	e = altcp_connect(s->pcb, &ip, srv->port, ship_connected);
 	if (e != ERR_OK)
 		ship_down(s, "connect call", true);
 }
@@ -319,10 +433,42 @@ static void ship_stats(struct cot_ship *s, u64 now)
 	printf("cotrack: ship stats up=%d epoch=%016llx last_seq=%llu "
 	       "acked_seq=%llu sent=%llu waiting=%llu dropped=%llu "
 	       "lost_frames=%llu connects=%llu connect_failures=%llu "
-	       "disconnects=%llu\n",
+	       "disconnects=%llu cert_failures=%llu switches=%llu "
+	       "server=%s\n",
 	       s->state == SHIP_UP, st.epoch, st.last_seq, st.acked_seq,
 	       st.sent, st.waiting, st.dropped, st.lost_frames, st.connects,
-	       s->connect_failures, s->disconnects);
+	       s->connect_failures, s->disconnects, s->cert_failures,
+	       s->fo.switches, ship_servers[s->fo.cur].name);
+}
+
+/*
+ * Batches out and no acknowledgement for COT_SHIP_ACK_TIMEOUT_MS: a logd
+ * that keeps the connection but says nothing (stopped, stalled) is left
+ * for the next server.  The clock starts when batches go out with none
+ * waiting, and again at every acknowledgement.
+ */
+static void ship_ack_clock(struct cot_ship *s, u64 now)
+{
+	struct cot_bvq_stats st;
+
+	spinlock_lock(&s->lock);
+	cot_bvq_stats(s->q, &st);
+	spinlock_unlock(&s->lock);
+	if (st.acked_seq != s->ack_seq) {
+		s->ack_seq = st.acked_seq;
+		s->ack_us = now;
+		cot_failover_healthy(&s->fo); /* acks flowing */
+	}
+	if (st.sent_seq <= st.acked_seq) {
+		s->ack_wait = false;
+		return;
+	}
+	if (!s->ack_wait) {
+		s->ack_wait = true;
+		s->ack_us = now;
+	} else if (now - s->ack_us > COT_SHIP_ACK_TIMEOUT_MS * 1000ULL) {
+		ship_down(s, "no acknowledgement", true);
+	}
 }
 
 static void ship_pump(void *arg)
@@ -341,6 +487,8 @@ static void ship_pump(void *arg)
 		break;
 	case SHIP_UP:
 		ship_send(s);
+		if (s->pcb)
+			ship_ack_clock(s, now);
 		break;
 	}
 	if (now - s->last_stats_us >= SHIP_STATS_US)
@@ -387,8 +535,8 @@ static void ship_begin(void *arg)
 		return;
 	}
 	printf("cotrack: ship: to %s, TLS 1.2 with mutual "
-	       "authentication\n",
-	       COT_SHIP_LOGD_STR);
+	       "authentication, ack timeout %u ms\n",
+	       COT_SHIP_LOGD_STR, COT_SHIP_ACK_TIMEOUT_MS);
 	s->last_stats_us = get_time();
 	s->begun = true;
 	ship_pump(s);
@@ -428,7 +576,12 @@ struct cot_ship *cot_ship_new(unsigned long long seed)
 		printf("cotrack: ship: queue init failed\n");
 		return NULL;
 	}
-	s->backoff_ms = SHIP_BACKOFF_MIN;
+	if (cot_failover_init(&s->fo, SHIP_NSERVERS, SHIP_BACKOFF_MIN,
+			      SHIP_BACKOFF_MAX, epoch) < 0) {
+		printf("cotrack: ship: bad list of %u log servers\n",
+		       (unsigned int)SHIP_NSERVERS);
+		return NULL;
+	}
 	printf("cotrack: ship: queue of %u records (%lu bytes), epoch "
 	       "%016llx\n",
 	       COT_SHIP_QUEUE, len, epoch);

@@ -14,10 +14,12 @@
  *
  * Records (struct cot_rec, wall-clock times) go into a bounded queue in
  * BitVisor's memory (core/shipq: seq, hash chain, LOST on overflow); a
- * timer in lwIP's thread connects to logd, reconnects with backoff and
- * writes batches as TCP's send buffer allows.  Address, port, CA, the
- * tracker's certificate and key are compiled in (ship_conf.h, made by
- * tee/bitvisor/build.sh from COT_BV_PKI; see docs/bitvisor.md).
+ * timer in lwIP's thread connects to logd, moves along the list of log
+ * servers and backs off by rounds (core/failover), and writes batches as
+ * TCP's send buffer allows.  The servers (up to 8 IPv4 IP:PORT), the ACK
+ * timeout, the CA, the tracker's certificate and key are compiled in
+ * (ship_conf.h, made by tee/bitvisor/build.sh from COT_BV_LOGD,
+ * COT_BV_ACK_TIMEOUT_MS and COT_BV_PKI; see docs/bitvisor.md).
  */
 #ifndef COTRACK_TEE_BITVISOR_SHIP_H
 #define COTRACK_TEE_BITVISOR_SHIP_H

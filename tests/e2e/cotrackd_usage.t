@@ -66,4 +66,13 @@ rc2 "--log-server list with an empty item" "empty item" --vm "a,net=$D/a.sock" \
 	--log-server "127.0.0.1:1,,127.0.0.1:2" --ca x --cert y --key z
 rc2 "--log-server list with a bad item" "--log-server" --vm "a,net=$D/a.sock" \
 	--log-server "127.0.0.1:1,127.0.0.1" --ca x --cert y --key z
+rc2 "--ack-timeout below 1000 ms" "--ack-timeout" --vm "a,net=$D/a.sock" \
+	--log-server 127.0.0.1:1 --ca x --cert y --key z --ack-timeout 999
+rc2 "--ack-timeout above an hour" "--ack-timeout" --vm "a,net=$D/a.sock" \
+	--log-server 127.0.0.1:1 --ca x --cert y --key z --ack-timeout 3600001
+rc2 "--ack-timeout not milliseconds" "--ack-timeout" --vm "a,net=$D/a.sock" \
+	--log-server 127.0.0.1:1 --ca x --cert y --key z --ack-timeout 30s
+rc2 "--ack-timeout without --log-server" "only with --log-server" --vm "a,net=$D/a.sock" \
+	--ack-timeout 5000
+check "--help names --ack-timeout and its default" sh -c "grep -q -- '--ack-timeout MS' '$D/help' && grep -q 'default 30000; 1000..3600000' '$D/help'"
 t_end

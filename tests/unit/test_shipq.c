@@ -129,6 +129,7 @@ static void test_stream(void)
 	T_EQ_U(ack(q, 6), 0);
 	cot_bvq_stats(q, &st);
 	T_EQ_U(st.acked_seq, 6);
+	T_EQ_U(st.sent_seq, 10); /* 7..10 wait: the ack clock runs */
 	T_EQ_U(st.waiting, 4);
 	/* an ACK beyond what was sent closes the connection */
 	T_CHECK(ack(q, 11) < 0);
@@ -155,6 +156,61 @@ static void test_stream(void)
 	T_EQ_U(st.waiting, 0);
 	T_EQ_U(st.last_seq, 10);
 	T_EQ_U(st.connects, 2);
+}
+
+/*
+ * The next log server of the list (tee/bitvisor/ship.c: A acknowledged
+ * up to 6 and went away).  With a store of its own it holds nothing:
+ * the queue sends from 7 on, chained from 6 (logd records the gap);
+ * with the store shared it holds 8: from 9.  A server holding more than
+ * was made is another stream: a new epoch.
+ */
+static void test_next_server(void)
+{
+	struct cot_bvq *q = mkq(64);
+	struct cot_bvq_stats st;
+	uint8_t chain[COT_CHAIN_LEN], h0[COT_CHAIN_LEN], c6[COT_CHAIN_LEN];
+	int i, n;
+
+	T_ASSERT(q);
+	cot_chain_init(h0);
+	memcpy(chain, h0, sizeof(chain));
+	for (i = 0; i < 10; i++)
+		add(q, i);
+	cot_bvq_hello(q, out, sizeof(out));
+	T_ASSERT(welcome(q, 0, h0) == 0);
+	T_ASSERT(check_batch(cot_bvq_next(q, out, sizeof(out), 6), 1, 6,
+			     chain) == 0);
+	memcpy(c6, chain, sizeof(c6));
+	T_ASSERT(check_batch(cot_bvq_next(q, out, sizeof(out), 100), 7, 4,
+			     chain) == 0);
+	T_ASSERT(ack(q, 6) == 0);
+	/* server B, a store of its own: holds nothing of this stream */
+	cot_bvq_hello(q, out, sizeof(out));
+	T_ASSERT(welcome(q, 0, h0) == 0);
+	cot_bvq_stats(q, &st);
+	T_EQ_U(st.held_seq, 0); /* what B said, not what A acknowledged */
+	T_EQ_U(st.acked_seq, 6);
+	T_EQ_U(st.sent_seq, 6);
+	memcpy(chain, c6, sizeof(chain));
+	T_EQ_U(check_batch(cot_bvq_next(q, out, sizeof(out), 100), 7, 4, chain),
+	       0);
+	T_EQ_U(ack(q, 10), 0);
+	/* server C on a shared store, holding 12 of 14: from 13 */
+	add(q, 10);
+	add(q, 11);
+	add(q, 12);
+	add(q, 13);
+	cot_bvq_hello(q, out, sizeof(out));
+	T_ASSERT(welcome(q, 12, h0) == 0);
+	n = cot_bvq_next(q, out, sizeof(out), 100);
+	T_ASSERT(n > 0);
+	memcpy(chain, out + COT_FRAME_HDR + 16, COT_CHAIN_LEN);
+	T_EQ_U(check_batch(n, 13, 2, chain), 0);
+	cot_bvq_stats(q, &st);
+	T_EQ_U(st.acked_seq, 12);
+	T_EQ_U(st.waiting, 2);
+	T_EQ_U(st.connects, 3);
 }
 
 static void test_full_lost(void)
@@ -229,6 +285,7 @@ static void test_bad_input(void)
 int main(void)
 {
 	T_RUN(test_stream);
+	T_RUN(test_next_server);
 	T_RUN(test_full_lost);
 	T_RUN(test_bad_input);
 	return t_done();
