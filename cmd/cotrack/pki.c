@@ -8,6 +8,7 @@
  *   cotrack pki init DIR [--server-name NAME]... [--tracker NAME]...
  *   cotrack pki add DIR NAME...        another tracker certificate
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -219,7 +220,8 @@ static void usage(FILE *f)
 		"       cotrack pki add DIR TRACKER...\n"
 		"  init: DIR/ca.{pem,key}, DIR/server.{pem,key} (for "
 		"localhost,\n"
-		"        127.0.0.1, ::1 and every --server-name) and one\n"
+		"        127.0.0.1, ::1 and every --server-name: an address as\n"
+		"        an IP entry, a name as a DNS one) and one\n"
 		"        DIR/NAME.{pem,key} per tracker (default: tracker-1).\n"
 		"  add:  more tracker certificates from the same CA.\n"
 		"  Keys are 0600 and never overwritten.\n");
@@ -273,10 +275,24 @@ int cmd_pki(int argc, char **argv)
 	optind = 3;
 	while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (o) {
-		case 's':
+		case 's': {
+			/* an address is an iPAddress name (what TLS clients
+			 * match an address against), anything else a dNSName */
+			unsigned char ip[16];
+			int is_ip = inet_pton(AF_INET, optarg, ip) == 1 ||
+				    inet_pton(AF_INET6, optarg, ip) == 1;
+
 			l = strlen(san);
-			snprintf(san + l, sizeof(san) - l, ",DNS:%s", optarg);
+			if (!optarg[0] || strpbrk(optarg, ", \t\n") ||
+			    l + strlen(optarg) + 5 >= sizeof(san)) {
+				log_warnx("bad server name '%s' (or too many)",
+					  optarg);
+				return COT_EXIT_USAGE;
+			}
+			snprintf(san + l, sizeof(san) - l, ",%s:%s",
+				 is_ip ? "IP" : "DNS", optarg);
 			break;
+		}
 		case 't':
 			if (!name_ok(optarg) ||
 			    ntr == (int)COT_ARRAY_SIZE(trackers)) {

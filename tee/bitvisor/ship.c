@@ -23,8 +23,8 @@
  * against the compiled-in CA (mbedtls_ssl_get_verify_result() == 0) and
  * that the certificate names the address of the server it connected to
  * in its subjectAltName: an iPAddress (which mbedTLS 2.28 does not
- * match itself) or the dotted address as a dNSName (what `cotrack pki
- * init --server-name IP` writes).
+ * match itself; `cotrack pki init --server-name IP` writes one) or the
+ * dotted address as a dNSName (what cotrack pki wrote before).
  *
  * Contexts: cot_ship_add() runs wherever the tracker writes a record
  * (the NIC callbacks, the module's timer); everything else on lwIP's
@@ -327,7 +327,7 @@ static bool ship_cert_ok(struct altcp_pcb *pcb, const struct ship_server *srv)
 			if (k == 4)
 				return true;
 		}
-		/* `cotrack pki init --server-name IP` writes the address
+		/* certificates of older `cotrack pki` name the address
 		 * as a dNSName, which is what mbedTLS's own host name
 		 * check would compare */
 		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC |
