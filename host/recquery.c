@@ -294,6 +294,46 @@ static int where_of(const struct cot_recq_filter *f, int pg, int indexed,
 			   indexed && window_on(f), buf, len);
 }
 
+/*
+ * FROM records r joined with streams s (@join: "JOIN" or "LEFT JOIN")
+ * and the conditions of @f, as "FROM ... WHERE 1 = 1 AND ...", for a
+ * query that reads the selected records' indexed columns only (a count,
+ * the map's rows).  When the window's seek drives (@seek, window_seek())
+ * the span levels join records directly rather than through the IN
+ * (...) of where_of(): on SQLite each level's range of rec_win, a
+ * covering index (store.h), is then all that is read, not also a
+ * primary-key read of the table per record (1 s of a 1 h window's map
+ * on 10 million records, docs/bench.md).  The same records, the same
+ * parameters.  Returns the length or -COT_E2BIG.
+ */
+static int from_where(const struct cot_recq_filter *f, int pg, int seek,
+		      const char *join, char *buf, size_t len)
+{
+	int n, w;
+
+	if (!seek || !window_on(f)) {
+		n = snprintf(buf, len,
+			     "FROM records r %s streams s ON s.id = r.stream "
+			     "WHERE 1 = 1",
+			     join);
+		if (n < 0 || (size_t)n >= len)
+			return -COT_E2BIG;
+		w = where_of(f, pg, seek, buf + n, len - (size_t)n);
+	} else {
+		n = snprintf(buf, len,
+			     "FROM " COT_STORE_WINDOW_LEVELS
+			     " lv JOIN records r ON %s %s streams s ON s.id = "
+			     "r.stream WHERE 1 = 1",
+			     pg ? COT_STORE_WINDOW_ON_PG("r.")
+				: COT_STORE_WINDOW_ON("r."),
+			     join);
+		if (n < 0 || (size_t)n >= len)
+			return -COT_E2BIG;
+		w = where_build(f, pg, 1, 0, 1, 1, buf + n, len - (size_t)n);
+	}
+	return w < 0 ? w : n + w;
+}
+
 int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 		   size_t len)
 {
@@ -434,7 +474,7 @@ static const char page_head[] =
 /*
  * A page by time in a window (all time: ?1 = 0, ?2 = INT64_MAX), with
  * the indexes: per span level, the level's records of the window in
- * first_ns order from the index (rec_span, or rec_vm_span), at most
+ * first_ns order from the index (rec_win, or rec_vm_span), at most
  * offset + limit of them; the page is cut from their union.  Each
  * level's walk stops at its LIMIT: a page of a large window reads about
  * offset + limit rows a level, not the whole window, when the other
@@ -510,7 +550,7 @@ int cot_recq_flows(struct cot_db *db, int indexed,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx)
 {
-	char where[8192], sql[65536];
+	char where[8192], from[12288], sql[65536];
 	const char *dir = desc ? "DESC" : "ASC";
 	/* SQLite puts NULL first in ascending order, PostgreSQL last */
 	const char *nulls = "";
@@ -524,14 +564,14 @@ int cot_recq_flows(struct cot_db *db, int indexed,
 	if (pg)
 		nulls = desc ? " NULLS LAST" : " NULLS FIRST";
 	seek = window_seek(db, indexed, f);
-	if (where_of(f, pg, seek, where, sizeof(where)) < 0)
+	if (where_of(f, pg, seek, where, sizeof(where)) < 0 ||
+	    from_where(f, pg, seek, "LEFT JOIN", from, sizeof(from)) < 0)
 		return -COT_EINVAL;
 	/* Counted up to COT_RECQ_MAX_TOTAL: a count is a walk over every
 	 * selected record, the page is not. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM (SELECT 1 FROM records r LEFT JOIN "
-		 "streams s ON s.id = r.stream WHERE 1 = 1%s LIMIT %d) AS c",
-		 where, COT_RECQ_MAX_TOTAL + 1);
+		 "SELECT count(*) FROM (SELECT 1 %s LIMIT %d) AS c", from,
+		 COT_RECQ_MAX_TOTAL + 1);
 	if (count_of(db, sql, f, total) < 0)
 		return -COT_EIO;
 	/*
@@ -1042,18 +1082,28 @@ static const char *wkey(struct magg *m, const struct mconn *c, const char *v,
 	return pool_get(&m->pool, (const unsigned char *)b, err);
 }
 
+/*
+ * Add @cm to an end's distinct comms; of more than MAP_COMMS the
+ * smallest are kept, whatever order the records come in (a covering
+ * index's window and a primary key's give other orders).
+ */
 static void comm_add(const char **set, int *n, const char *cm)
 {
-	int i;
+	int i, big = 0;
 
 	if (!cm)
 		return;
 	/* bounded by MAP_COMMS */
-	for (i = 0; i < *n; i++)
+	for (i = 0; i < *n; i++) {
 		if (set[i] == cm)
 			return;
+		if (strcmp(set[i], set[big]) > 0)
+			big = i;
+	}
 	if (*n < MAP_COMMS)
 		set[(*n)++] = cm;
+	else if (strcmp(cm, set[big]) < 0)
+		set[big] = cm;
 }
 
 /* One connection into its edge (the outer GROUP BY). */
@@ -1333,23 +1383,21 @@ int cot_recq_graph(struct cot_db *db, int indexed,
 		   struct cot_recq_graph *out)
 {
 	struct graph_ctx gc = { out, 0, max_edges, hide, nhide };
-	char where[8192], sql[12288];
+	char where[8192], from[12288], sql[12288 + sizeof(COT_RECQ_MAP_ROWS)];
 	struct cot_dbq *q = NULL;
 	uint64_t skipped = 0;
 	int rc = -COT_EIO, pg = cot_db_kind(db) == COT_DB_PG;
+	int seek = window_seek(db, indexed, f);
 
 	memset(out, 0, sizeof(*out));
 	if (!max_edges || max_edges > 100000 ||
-	    where_of(f, pg, window_seek(db, indexed, f), where, sizeof(where)) <
-		    0)
+	    where_of(f, pg, seek, where, sizeof(where)) < 0 ||
+	    from_where(f, pg, seek, "JOIN", from, sizeof(from)) < 0)
 		return -COT_EINVAL;
 	out->edges = calloc(max_edges, sizeof(*out->edges));
 	if (!out->edges)
 		return -COT_ENOMEM;
-	snprintf(sql, sizeof(sql),
-		 COT_RECQ_MAP_ROWS "FROM records r JOIN streams s ON s.id = "
-				   "r.stream WHERE 1 = 1%s",
-		 where);
+	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from);
 	if (cot_dbq_prepare(db, sql, &q) < 0)
 		goto out;
 	if (cot_recq_bind(q, f) < 0)
