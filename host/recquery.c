@@ -829,7 +829,12 @@ struct magg {
 	struct pool pool;
 	struct mconn *c; /* dense, in order of arrival */
 	size_t ccap, nc;
-	uint32_t *slot; /* open addressing: index into c + 1, 0 = free */
+	/*
+	 * open addressing: the connection's hash's high half, then its
+	 * index into c + 1 (0 = free): a probe compares the hash without
+	 * reading c, a cache miss per probe on a large window
+	 */
+	uint64_t *slot;
 	size_t scap;
 	struct medge *e;
 	size_t ecap, ne;
@@ -902,11 +907,14 @@ static uint64_t edge_h(const void *p)
 	return ((const struct medge *)p)->h;
 }
 
+#define SLOT_TAG(h) ((h)&0xffffffff00000000ULL)
+#define SLOT_IDX(v) ((size_t)((v)&0xffffffffu))
+
 /* Double the connections' slot table (indices into the dense array). */
 static int slot_grow(struct magg *m)
 {
 	size_t nc = m->scap ? m->scap * 2 : 2048, i, j;
-	uint32_t *ns = calloc(nc, sizeof(*ns));
+	uint64_t *ns = calloc(nc, sizeof(*ns));
 
 	if (!ns)
 		return -COT_ENOMEM;
@@ -915,7 +923,7 @@ static int slot_grow(struct magg *m)
 		j = m->c[i].h & (nc - 1);
 		while (ns[j])
 			j = (j + 1) & (nc - 1);
-		ns[j] = (uint32_t)i + 1;
+		ns[j] = SLOT_TAG(m->c[i].h) | (i + 1);
 	}
 	free(m->slot);
 	m->slot = ns;
@@ -1014,15 +1022,16 @@ static int agg_row(struct magg *m, struct cot_dbq *s, uint64_t *bad)
 	}
 	j = k.h & (m->scap - 1);
 	/* bounded: the slot table is at most half full */
-	while (m->slot[j] && !conn_eq(&m->c[m->slot[j] - 1], &k))
+	while (m->slot[j] && (SLOT_TAG(m->slot[j]) != SLOT_TAG(k.h) ||
+			      !conn_eq(&m->c[SLOT_IDX(m->slot[j]) - 1], &k)))
 		j = (j + 1) & (m->scap - 1);
 	if (!m->slot[j]) {
 		c = &m->c[m->nc];
 		*c = k;
 		c->bf = c->br = INT64_MIN;
-		m->slot[j] = (uint32_t)++m->nc;
+		m->slot[j] = SLOT_TAG(k.h) | ++m->nc;
 	} else {
-		c = &m->c[m->slot[j] - 1];
+		c = &m->c[SLOT_IDX(m->slot[j]) - 1];
 	}
 #define TEXT(col) pool_get(&m->pool, utext(s, col), &err)
 	if ((int)cot_dbq_int64(s, 8))
@@ -1218,6 +1227,8 @@ int cot_recq_map_agg(struct cot_dbq *s, size_t max_conns, uint64_t *skipped,
 
 	memset(&m, 0, sizeof(m));
 	*skipped = 0;
+	if (max_conns > UINT32_MAX - 1) /* a slot holds a 32-bit index */
+		max_conns = UINT32_MAX - 1;
 	/* bounded by the selected records; the table by max_conns */
 	while ((step = cot_dbq_step(s)) == 1) {
 		rc = agg_row(&m, s, &bad);
