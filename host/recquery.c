@@ -474,7 +474,7 @@ static const char page_head[] =
 /*
  * A page by time in a window (all time: ?1 = 0, ?2 = INT64_MAX), with
  * the indexes: per span level, the level's records of the window in
- * first_ns order from the index (rec_win, or rec_vm_span), at most
+ * first_ns order from the index (rec_win, or rec_vm_win), at most
  * offset + limit of them; the page is cut from their union.  Each
  * level's walk stops at its LIMIT: a page of a large window reads about
  * offset + limit rows a level, not the whole window, when the other

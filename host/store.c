@@ -47,27 +47,29 @@ static const char *const tun_cols[] = {
  * stops the search early.
  *
  * Schema 4 replaces schema 3's rec_span (span level, first_ns) by
- * rec_win: the same key, then every column a query over a time window
- * reads but the record's own (store.h, COT_STORE_WIN_COLS), so that the
- * window's map, groups and counts read the index alone.  Through
- * rec_span each row of a window was a primary-key read of the table:
- * 1 s of the 1.6 s of a 1 h window's map on 10 million records
- * (docs/bench.md).  A schema-3 database gains rec_win (and loses
- * rec_span) on its first read-write open; read-only, rec_span serves
- * the same seeks.
+ * rec_win and rec_vm_span (vm, span level, first_ns) by rec_vm_win: the
+ * same keys, then every column a query over a time window reads but
+ * the record's own (store.h, COT_STORE_WIN_*), so that a window's map,
+ * groups and counts, with or without a VM, read the index alone.
+ * Through rec_span each row of a window was a primary-key read of the
+ * table: 1 s of the 1.6 s of a 1 h window's map on 10 million records
+ * (docs/bench.md).  A schema-3 database gains them (and loses the old
+ * two) on its first read-write open; read-only, rec_span and
+ * rec_vm_span serve the same seeks.
  */
 #define SPAN COT_STORE_SPAN("")
 static const char *const indexes[] = {
 	"CREATE INDEX IF NOT EXISTS rec_win ON records(" SPAN
-	", " COT_STORE_WIN_COLS ")",
-	"CREATE INDEX IF NOT EXISTS rec_vm_span ON records(vm, " SPAN
-	", first_ns)",
+	", " COT_STORE_WIN_TIME ", vm, " COT_STORE_WIN_REST ")",
+	"CREATE INDEX IF NOT EXISTS rec_vm_win ON records(vm, " SPAN
+	", " COT_STORE_WIN_TIME ", " COT_STORE_WIN_REST ")",
 	"CREATE INDEX IF NOT EXISTS rec_vm ON records(vm)",
 	"CREATE INDEX IF NOT EXISTS rec_src ON records(src)",
 	"CREATE INDEX IF NOT EXISTS rec_dst ON records(dst)",
 	"CREATE INDEX IF NOT EXISTS rec_sport ON records(sport)",
 	"CREATE INDEX IF NOT EXISTS rec_dport ON records(dport)",
 	"DROP INDEX IF EXISTS rec_span",
+	"DROP INDEX IF EXISTS rec_vm_span",
 };
 #undef SPAN
 #define SCHEMA "4"
@@ -205,9 +207,9 @@ static int migrate(struct cot_store *st, int rw, char **msg)
 }
 
 /*
- * 2 when every schema-4 query index exists, 1 when a schema-3 set does
- * (rec_span for rec_win: the same window seeks, uncovered), 0 neither,
- * -1 error.
+ * 2 when every schema-4 query index exists, 1 when the schema-3 set
+ * does (rec_span and rec_vm_span for rec_win and rec_vm_win: the same
+ * window seeks, uncovered), 0 neither, -1 error.
  */
 static int has_indexes(struct cot_store *st)
 {
@@ -216,25 +218,26 @@ static int has_indexes(struct cot_store *st)
 
 	if (sqlite3_prepare_v2(
 		    st->db,
-		    "SELECT total(name IN ('rec_vm_span', 'rec_vm', "
-		    "'rec_src', 'rec_dst', 'rec_sport', 'rec_dport')), "
-		    "total(name = 'rec_win'), total(name = 'rec_span') "
-		    "FROM sqlite_master WHERE type = 'index' AND "
-		    "tbl_name = 'records'",
+		    "SELECT total(name IN ('rec_vm', 'rec_src', 'rec_dst', "
+		    "'rec_sport', 'rec_dport')), total(name IN ('rec_win', "
+		    "'rec_vm_win')), total(name IN ('rec_span', "
+		    "'rec_vm_span')) FROM sqlite_master WHERE type = 'index' "
+		    "AND tbl_name = 'records'",
 		    -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW)
-		n = sqlite3_column_int(s, 0) != 6 ? 0
-		    : sqlite3_column_int(s, 1)	  ? 2
-		    : sqlite3_column_int(s, 2)	  ? 1
-						  : 0;
+		n = sqlite3_column_int(s, 0) != 5   ? 0
+		    : sqlite3_column_int(s, 1) == 2 ? 2
+		    : sqlite3_column_int(s, 2) == 2 ? 1
+						    : 0;
 	sqlite3_finalize(s);
 	return n;
 }
 
 /*
  * Schema 2 -> 4 or 3 -> 4: the query indexes, in one transaction
- * (rec_span, if any, dropped once rec_win is built).
+ * (rec_span and rec_vm_span, if any, dropped once their successors are
+ * built).
  */
 static int add_indexes(struct cot_store *st, char **msg)
 {

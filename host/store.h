@@ -143,24 +143,26 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	" ELSE 7 END)"
 
 /*
- * rec_win's columns after the span level (schema 4): first_ns, then
- * every other column the queries over a window read (filters, --by
- * groups, the service map's rows; not the record's counters of packets,
- * flags, tunnel or hash), so that SQLite reads them from the index
- * alone (a covering index) instead of one primary-key read of the
- * table per record.
+ * The columns of rec_win and rec_vm_win (schema 4) after the span level
+ * and, for rec_win, before vm: first_ns, then every other column the
+ * queries over a window read (filters, --by groups, the service map's
+ * rows; not the record's counters of packets, flags, tunnel or hash),
+ * so that SQLite reads them from the index alone (a covering index)
+ * instead of one primary-key read of the table per record.
  */
-#define COT_STORE_WIN_COLS                                                     \
-	"first_ns, last_ns, vm, proto, src, sport, dst, dport, seen_by, "      \
-	"bytes_fwd, bytes_rev, src_pid, src_comm, src_cgroup, src_name, "      \
-	"dst_pid, dst_comm, dst_cgroup, dst_name"
+#define COT_STORE_WIN_TIME "first_ns, last_ns"
+#define COT_STORE_WIN_REST                                                     \
+	"proto, src, sport, dst, dport, seen_by, bytes_fwd, bytes_rev, "       \
+	"src_pid, src_comm, src_cgroup, src_name, dst_pid, dst_comm, "         \
+	"dst_cgroup, dst_name"
 
 /*
  * The records @r overlapping [?1, ?2] (ns as int64, 0 <= ?1): use as
  *   "FROM " COT_STORE_WINDOW_LEVELS " lv JOIN records r ON "
  *   COT_STORE_WINDOW_ON("r.") ...
  * Each level joins its own range seek of rec_win (schema 3: rec_span),
- * or of rec_vm_span with r.vm = ?; without the indexes (cot_store.indexed
+ * or of rec_vm_win with r.vm = ? (schema 3: rec_vm_span); without the
+ * indexes (cot_store.indexed
  * == 0: an old database read-only) use the plain "r.last_ns >= ?1 AND
  * r.first_ns <= ?2" instead, which is what this computes.
  */

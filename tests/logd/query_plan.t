@@ -27,7 +27,7 @@ logd_stop
 check "20000 records stored" test "$(sql 'SELECT count(*) FROM records')" = 20000
 check "schema 4" test "$(sql "SELECT v FROM meta WHERE k='schema'")" = 4
 idx() { sqlite3 "$1" "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='records' AND name LIKE 'rec\_%' ESCAPE '\\' ORDER BY name)"; }
-IDX4=rec_dport,rec_dst,rec_sport,rec_src,rec_vm,rec_vm_span,rec_win
+IDX4=rec_dport,rec_dst,rec_sport,rec_src,rec_vm,rec_vm_win,rec_win
 check "the 7 query indexes exist ($(idx "$DB"))" test "$(idx "$DB")" = $IDX4
 
 last=$(sql 'SELECT max(last_ns) FROM records')
@@ -50,7 +50,7 @@ sql "INSERT INTO records(stream, seq, vm, proto, sport, dport, src, dst, first_n
 check "crafted rows cover span levels 0, 6, 7" test "$(sql "SELECT group_concat(x) FROM (SELECT DISTINCT (CASE WHEN last_ns - first_ns < 1000000000000000 THEN 'lo' ELSE 'hi' END) AS x FROM records WHERE seq > 900000 ORDER BY x)")" = "hi,lo"
 
 cp "$DB" "$T_TMP/noidx.sqlite"
-sqlite3 "$T_TMP/noidx.sqlite" "DROP INDEX rec_win; DROP INDEX rec_vm_span; DROP INDEX rec_vm; DROP INDEX rec_src; DROP INDEX rec_dst; DROP INDEX rec_sport; DROP INDEX rec_dport; UPDATE meta SET v='2' WHERE k='schema';"
+sqlite3 "$T_TMP/noidx.sqlite" "DROP INDEX rec_win; DROP INDEX rec_vm_win; DROP INDEX rec_vm; DROP INDEX rec_src; DROP INDEX rec_dst; DROP INDEX rec_sport; DROP INDEX rec_dport; UPDATE meta SET v='2' WHERE k='schema';"
 check "the copy has no query index" test "$(sqlite3 "$T_TMP/noidx.sqlite" "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'rec\_%' ESCAPE '\\'")" = 0
 
 client=$(sql "SELECT quote(src) FROM records WHERE substr(src, 13, 2) = X'0A02' LIMIT 1")
@@ -120,6 +120,8 @@ done
 
 "$COTRACK" graph --db "$DB" "${W[@]}" --by workload --explain >"$T_TMP/plan"
 check "graph over a window reads rec_win alone (a covering index)" grep -q 'SEARCH r USING COVERING INDEX rec_win' "$T_TMP/plan"
+"$COTRACK" graph --db "$DB" "${W[@]}" --vm a-1 --explain >"$T_TMP/plan"
+check "graph of a VM over a window reads rec_vm_win alone" grep -q 'SEARCH r USING COVERING INDEX rec_vm_win (vm=? AND <expr>=?' "$T_TMP/plan"
 "$COTRACK" graph --db "$DB" --by address --explain >"$T_TMP/plan"
 check "graph over everything reads the table in order, not through an index" \
 	test "$(grep -c 'SEARCH r USING PRIMARY KEY' "$T_TMP/plan")" = 1 -a "$(grep -c 'r USING INDEX' "$T_TMP/plan")" = 0
@@ -148,14 +150,16 @@ check "  and made it schema 4" test "$(sqlite3 "$DB" "SELECT v FROM meta WHERE k
 "$COTRACK" query --db "$T_TMP/db.sqlite" --format csv "${W[@]}" >"$T_TMP/orig"
 check "  and answers as the original" cmp -s "$T_TMP/after" "$T_TMP/orig"
 
-# A schema-3 database (rec_span: the span level and first_ns only) reads
-# the same, read-only, through rec_span; logd's read-write open makes
-# it schema 4 (rec_win built, rec_span dropped).
+# A schema-3 database (rec_span, rec_vm_span: the span level and
+# first_ns only) reads the same, read-only, through them; logd's
+# read-write open makes it schema 4 (rec_win and rec_vm_win built, the
+# old two dropped).
 DB3=$T_TMP/s3.sqlite
 cp "$T_TMP/db.sqlite" "$DB3"
-sqlite3 "$DB3" "DROP INDEX rec_win; CREATE INDEX rec_span ON records((CASE WHEN last_ns - first_ns < 1000000000 THEN 0 WHEN last_ns - first_ns < 10000000000 THEN 1 WHEN last_ns - first_ns < 100000000000 THEN 2 WHEN last_ns - first_ns < 1000000000000 THEN 3 WHEN last_ns - first_ns < 10000000000000 THEN 4 WHEN last_ns - first_ns < 100000000000000 THEN 5 WHEN last_ns - first_ns < 1000000000000000 THEN 6 ELSE 7 END), first_ns); UPDATE meta SET v='3' WHERE k='schema';"
+SPAN="(CASE WHEN last_ns - first_ns < 1000000000 THEN 0 WHEN last_ns - first_ns < 10000000000 THEN 1 WHEN last_ns - first_ns < 100000000000 THEN 2 WHEN last_ns - first_ns < 1000000000000 THEN 3 WHEN last_ns - first_ns < 10000000000000 THEN 4 WHEN last_ns - first_ns < 100000000000000 THEN 5 WHEN last_ns - first_ns < 1000000000000000 THEN 6 ELSE 7 END)"
+sqlite3 "$DB3" "DROP INDEX rec_win; DROP INDEX rec_vm_win; CREATE INDEX rec_span ON records($SPAN, first_ns); CREATE INDEX rec_vm_span ON records(vm, $SPAN, first_ns); UPDATE meta SET v='3' WHERE k='schema';"
 check "a schema-3 copy" test "$(idx "$DB3")" = rec_dport,rec_dst,rec_span,rec_sport,rec_src,rec_vm,rec_vm_span
-for a in "${W[*]}" "--from $mid --to $hour --by process" "--addr 10.0.1.3 --from $mid --to $hour --by vm"; do
+for a in "${W[*]}" "--from $mid --to $hour --by process" "--addr 10.0.1.3 --from $mid --to $hour --by vm" "--vm a-1 --from $mid --to $hour --by name"; do
 	# shellcheck disable=SC2086
 	"$COTRACK" query --db "$DB3" --format csv $a >"$T_TMP/s3.out" 2>&1
 	# shellcheck disable=SC2086
