@@ -294,6 +294,46 @@ static int where_of(const struct cot_recq_filter *f, int pg, int indexed,
 			   indexed && window_on(f), buf, len);
 }
 
+/*
+ * FROM records r joined with streams s (@join: "JOIN" or "LEFT JOIN")
+ * and the conditions of @f, as "FROM ... WHERE 1 = 1 AND ...", for a
+ * query that reads the selected records' indexed columns only (a count,
+ * the map's rows).  When the window's seek drives (@seek, window_seek())
+ * the span levels join records directly rather than through the IN
+ * (...) of where_of(): on SQLite each level's range of rec_win, a
+ * covering index (store.h), is then all that is read, not also a
+ * primary-key read of the table per record (1 s of a 1 h window's map
+ * on 10 million records, docs/bench.md).  The same records, the same
+ * parameters.  Returns the length or -COT_E2BIG.
+ */
+static int from_where(const struct cot_recq_filter *f, int pg, int seek,
+		      const char *join, char *buf, size_t len)
+{
+	int n, w;
+
+	if (!seek || !window_on(f)) {
+		n = snprintf(buf, len,
+			     "FROM records r %s streams s ON s.id = r.stream "
+			     "WHERE 1 = 1",
+			     join);
+		if (n < 0 || (size_t)n >= len)
+			return -COT_E2BIG;
+		w = where_of(f, pg, seek, buf + n, len - (size_t)n);
+	} else {
+		n = snprintf(buf, len,
+			     "FROM " COT_STORE_WINDOW_LEVELS
+			     " lv JOIN records r ON %s %s streams s ON s.id = "
+			     "r.stream WHERE 1 = 1",
+			     pg ? COT_STORE_WINDOW_ON_PG("r.")
+				: COT_STORE_WINDOW_ON("r."),
+			     join);
+		if (n < 0 || (size_t)n >= len)
+			return -COT_E2BIG;
+		w = where_build(f, pg, 1, 0, 1, 1, buf + n, len - (size_t)n);
+	}
+	return w < 0 ? w : n + w;
+}
+
 int cot_recq_where(const struct cot_recq_filter *f, int indexed, char *buf,
 		   size_t len)
 {
@@ -434,7 +474,7 @@ static const char page_head[] =
 /*
  * A page by time in a window (all time: ?1 = 0, ?2 = INT64_MAX), with
  * the indexes: per span level, the level's records of the window in
- * first_ns order from the index (rec_span, or rec_vm_span), at most
+ * first_ns order from the index (rec_win, or rec_vm_win), at most
  * offset + limit of them; the page is cut from their union.  Each
  * level's walk stops at its LIMIT: a page of a large window reads about
  * offset + limit rows a level, not the whole window, when the other
@@ -510,7 +550,7 @@ int cot_recq_flows(struct cot_db *db, int indexed,
 		   int (*cb)(void *ctx, const struct cot_recq_row *row),
 		   void *ctx)
 {
-	char where[8192], sql[65536];
+	char where[8192], from[12288], sql[65536];
 	const char *dir = desc ? "DESC" : "ASC";
 	/* SQLite puts NULL first in ascending order, PostgreSQL last */
 	const char *nulls = "";
@@ -524,14 +564,14 @@ int cot_recq_flows(struct cot_db *db, int indexed,
 	if (pg)
 		nulls = desc ? " NULLS LAST" : " NULLS FIRST";
 	seek = window_seek(db, indexed, f);
-	if (where_of(f, pg, seek, where, sizeof(where)) < 0)
+	if (where_of(f, pg, seek, where, sizeof(where)) < 0 ||
+	    from_where(f, pg, seek, "LEFT JOIN", from, sizeof(from)) < 0)
 		return -COT_EINVAL;
 	/* Counted up to COT_RECQ_MAX_TOTAL: a count is a walk over every
 	 * selected record, the page is not. */
 	snprintf(sql, sizeof(sql),
-		 "SELECT count(*) FROM (SELECT 1 FROM records r LEFT JOIN "
-		 "streams s ON s.id = r.stream WHERE 1 = 1%s LIMIT %d) AS c",
-		 where, COT_RECQ_MAX_TOTAL + 1);
+		 "SELECT count(*) FROM (SELECT 1 %s LIMIT %d) AS c", from,
+		 COT_RECQ_MAX_TOTAL + 1);
 	if (count_of(db, sql, f, total) < 0)
 		return -COT_EIO;
 	/*
@@ -789,7 +829,12 @@ struct magg {
 	struct pool pool;
 	struct mconn *c; /* dense, in order of arrival */
 	size_t ccap, nc;
-	uint32_t *slot; /* open addressing: index into c + 1, 0 = free */
+	/*
+	 * open addressing: the connection's hash's high half, then its
+	 * index into c + 1 (0 = free): a probe compares the hash without
+	 * reading c, a cache miss per probe on a large window
+	 */
+	uint64_t *slot;
 	size_t scap;
 	struct medge *e;
 	size_t ecap, ne;
@@ -862,11 +907,14 @@ static uint64_t edge_h(const void *p)
 	return ((const struct medge *)p)->h;
 }
 
+#define SLOT_TAG(h) ((h)&0xffffffff00000000ULL)
+#define SLOT_IDX(v) ((size_t)((v)&0xffffffffu))
+
 /* Double the connections' slot table (indices into the dense array). */
 static int slot_grow(struct magg *m)
 {
 	size_t nc = m->scap ? m->scap * 2 : 2048, i, j;
-	uint32_t *ns = calloc(nc, sizeof(*ns));
+	uint64_t *ns = calloc(nc, sizeof(*ns));
 
 	if (!ns)
 		return -COT_ENOMEM;
@@ -875,7 +923,7 @@ static int slot_grow(struct magg *m)
 		j = m->c[i].h & (nc - 1);
 		while (ns[j])
 			j = (j + 1) & (nc - 1);
-		ns[j] = (uint32_t)i + 1;
+		ns[j] = SLOT_TAG(m->c[i].h) | (i + 1);
 	}
 	free(m->slot);
 	m->slot = ns;
@@ -974,15 +1022,16 @@ static int agg_row(struct magg *m, struct cot_dbq *s, uint64_t *bad)
 	}
 	j = k.h & (m->scap - 1);
 	/* bounded: the slot table is at most half full */
-	while (m->slot[j] && !conn_eq(&m->c[m->slot[j] - 1], &k))
+	while (m->slot[j] && (SLOT_TAG(m->slot[j]) != SLOT_TAG(k.h) ||
+			      !conn_eq(&m->c[SLOT_IDX(m->slot[j]) - 1], &k)))
 		j = (j + 1) & (m->scap - 1);
 	if (!m->slot[j]) {
 		c = &m->c[m->nc];
 		*c = k;
 		c->bf = c->br = INT64_MIN;
-		m->slot[j] = (uint32_t)++m->nc;
+		m->slot[j] = SLOT_TAG(k.h) | ++m->nc;
 	} else {
-		c = &m->c[m->slot[j] - 1];
+		c = &m->c[SLOT_IDX(m->slot[j]) - 1];
 	}
 #define TEXT(col) pool_get(&m->pool, utext(s, col), &err)
 	if ((int)cot_dbq_int64(s, 8))
@@ -1042,18 +1091,28 @@ static const char *wkey(struct magg *m, const struct mconn *c, const char *v,
 	return pool_get(&m->pool, (const unsigned char *)b, err);
 }
 
+/*
+ * Add @cm to an end's distinct comms; of more than MAP_COMMS the
+ * smallest are kept, whatever order the records come in (a covering
+ * index's window and a primary key's give other orders).
+ */
 static void comm_add(const char **set, int *n, const char *cm)
 {
-	int i;
+	int i, big = 0;
 
 	if (!cm)
 		return;
 	/* bounded by MAP_COMMS */
-	for (i = 0; i < *n; i++)
+	for (i = 0; i < *n; i++) {
 		if (set[i] == cm)
 			return;
+		if (strcmp(set[i], set[big]) > 0)
+			big = i;
+	}
 	if (*n < MAP_COMMS)
 		set[(*n)++] = cm;
+	else if (strcmp(cm, set[big]) < 0)
+		set[big] = cm;
 }
 
 /* One connection into its edge (the outer GROUP BY). */
@@ -1168,6 +1227,8 @@ int cot_recq_map_agg(struct cot_dbq *s, size_t max_conns, uint64_t *skipped,
 
 	memset(&m, 0, sizeof(m));
 	*skipped = 0;
+	if (max_conns > UINT32_MAX - 1) /* a slot holds a 32-bit index */
+		max_conns = UINT32_MAX - 1;
 	/* bounded by the selected records; the table by max_conns */
 	while ((step = cot_dbq_step(s)) == 1) {
 		rc = agg_row(&m, s, &bad);
@@ -1333,23 +1394,21 @@ int cot_recq_graph(struct cot_db *db, int indexed,
 		   struct cot_recq_graph *out)
 {
 	struct graph_ctx gc = { out, 0, max_edges, hide, nhide };
-	char where[8192], sql[12288];
+	char where[8192], from[12288], sql[12288 + sizeof(COT_RECQ_MAP_ROWS)];
 	struct cot_dbq *q = NULL;
 	uint64_t skipped = 0;
 	int rc = -COT_EIO, pg = cot_db_kind(db) == COT_DB_PG;
+	int seek = window_seek(db, indexed, f);
 
 	memset(out, 0, sizeof(*out));
 	if (!max_edges || max_edges > 100000 ||
-	    where_of(f, pg, window_seek(db, indexed, f), where, sizeof(where)) <
-		    0)
+	    where_of(f, pg, seek, where, sizeof(where)) < 0 ||
+	    from_where(f, pg, seek, "JOIN", from, sizeof(from)) < 0)
 		return -COT_EINVAL;
 	out->edges = calloc(max_edges, sizeof(*out->edges));
 	if (!out->edges)
 		return -COT_ENOMEM;
-	snprintf(sql, sizeof(sql),
-		 COT_RECQ_MAP_ROWS "FROM records r JOIN streams s ON s.id = "
-				   "r.stream WHERE 1 = 1%s",
-		 where);
+	snprintf(sql, sizeof(sql), COT_RECQ_MAP_ROWS "%s", from);
 	if (cot_dbq_prepare(db, sql, &q) < 0)
 		goto out;
 	if (cot_recq_bind(q, f) < 0)

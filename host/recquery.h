@@ -185,8 +185,9 @@ int cot_recq_bind(struct cot_dbq *q, const struct cot_recq_filter *f);
  * One edge of the map: the columns of COT_RECQ_MAP_SELECT/GROUP's rows.
  * src/dst: an example address each (the largest), NULL when the SQL's is
  * not 16 bytes; scomms/dcomms: the distinct comms, comma-separated (the
- * SQL's group_concat(DISTINCT) order is SQLite's; here sorted, at most 8
- * and COT_RECQ_COMMSLEN bytes).  Strings valid during the callback.
+ * SQL's group_concat(DISTINCT) order is SQLite's; here sorted, the 8
+ * smallest whatever the rows' order, at most COT_RECQ_COMMSLEN bytes).
+ * Strings valid during the callback.
  */
 struct cot_recq_mapedge {
 	const char *sk, *dk;

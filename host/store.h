@@ -44,7 +44,7 @@ struct cot_store {
 	sqlite3 *db;
 	sqlite3_stmt *ins_rec, *upd_stream, *ins_event, *get_hash;
 	int in_tx;
-	int indexed; /* the schema-3 query indexes exist (see below) */
+	int indexed; /* the query indexes exist (schema 3 or 4, see below) */
 };
 
 #define COT_STORE_RO 0
@@ -116,7 +116,7 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 #define COT_STORE_REC_NCOLS 34
 
 /*
- * Query indexes (schema 3): records by VM, by either address, by either
+ * Query indexes (schema 3, 4): records by VM, by either address, by either
  * port, and by lifetime.  A lifetime is an interval, which one b-tree
  * cannot search for "overlaps [T1, T2]"; so records are indexed by a
  * span level (duration class, COT_STORE_SPAN) and first_ns.  A record of
@@ -143,13 +143,28 @@ int cot_store_event(struct cot_store *st, uint64_t time_ns, const char *kind,
 	" ELSE 7 END)"
 
 /*
+ * The columns of rec_win and rec_vm_win (schema 4) after the span level
+ * and, for rec_win, before vm: first_ns, then every other column the
+ * queries over a window read (filters, --by groups, the service map's
+ * rows; not the record's counters of packets, flags, tunnel or hash),
+ * so that SQLite reads them from the index alone (a covering index)
+ * instead of one primary-key read of the table per record.
+ */
+#define COT_STORE_WIN_TIME "first_ns, last_ns"
+#define COT_STORE_WIN_REST                                                     \
+	"proto, src, sport, dst, dport, seen_by, bytes_fwd, bytes_rev, "       \
+	"src_pid, src_comm, src_cgroup, src_name, dst_pid, dst_comm, "         \
+	"dst_cgroup, dst_name"
+
+/*
  * The records @r overlapping [?1, ?2] (ns as int64, 0 <= ?1): use as
  *   "FROM " COT_STORE_WINDOW_LEVELS " lv JOIN records r ON "
  *   COT_STORE_WINDOW_ON("r.") ...
- * Each level joins its own range seek of rec_span (or rec_vm_span with
- * r.vm = ?); without the indexes (cot_store.indexed == 0: an old
- * database read-only) use the plain "r.last_ns >= ?1 AND r.first_ns <=
- * ?2" instead, which is what this computes.
+ * Each level joins its own range seek of rec_win (schema 3: rec_span),
+ * or of rec_vm_win with r.vm = ? (schema 3: rec_vm_span); without the
+ * indexes (cot_store.indexed
+ * == 0: an old database read-only) use the plain "r.last_ns >= ?1 AND
+ * r.first_ns <= ?2" instead, which is what this computes.
  */
 #define COT_STORE_WINDOW_LEVELS                                                \
 	"(SELECT column1 AS l, column2 AS lo FROM (VALUES"                     \

@@ -25,7 +25,7 @@ echo "$out" | sed 's/^/# /'
 check "logd acknowledges the mixed v1/v2 batch" grep -qx "ack 7" <<<"$out"
 check "  of 140-byte v1 and longer v2 encodings" grep -qx "sizes 140 181 192 170 182 181 140" <<<"$out"
 logd_stop
-check "logd migrated the database to schema 3 (names, then the tunnel and the query indexes)" test "$(sql "SELECT v FROM meta WHERE k='schema'")" = 3
+check "logd migrated the database to schema 4 (names, then the tunnel and the query indexes)" test "$(sql "SELECT v FROM meta WHERE k='schema'")" = 4
 check "  with the tunnel columns" test "$(sql "SELECT count(*) FROM pragma_table_info('records') WHERE name IN ('tun_type','tun_id','tun_src','tun_dst','inner_conns')")" = 5
 check "  and the 7 query indexes" test "$(sql "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'rec\_%' ESCAPE '\\'")" = 7
 check "  old rows read NULL names" test "$(sql "SELECT count(*) FROM records WHERE stream=1 AND src_pid IS NULL AND dst_name IS NULL")" = 2

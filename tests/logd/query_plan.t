@@ -3,11 +3,13 @@
 # two hours) plus crafted rows for the span levels loadgen never makes
 # (30 days, 1970 to now, last_ns < first_ns, an overflowing difference).
 # For each query shape: SQLite's plan for the SQL cotrack query runs
-# searches records through one of the schema-3 indexes (no SCAN of
+# searches records through one of the query indexes (no SCAN of
 # records), and the output is the same as on a copy of the database
 # whose indexes are dropped (plain predicates, full scans), and as a
 # count in plain SQL.  Then that copy, opened read-write by logd, gains
-# the indexes again (schema 3).  --from/--to parse RFC 3339 and ages and
+# the indexes again (schema 4); a schema-3 copy (rec_span, not the
+# covering rec_win) answers the same read-only and is migrated to
+# schema 4 by logd.  --from/--to parse RFC 3339 and ages and
 # refuse bad times.  No timing here: bench/query.sh times the 10M case.
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/logd/logd-lib.sh"
@@ -23,8 +25,10 @@ check "loadgen t1: all acknowledged" test $? = 0
 check "loadgen t2: all acknowledged" test $? = 0
 logd_stop
 check "20000 records stored" test "$(sql 'SELECT count(*) FROM records')" = 20000
-check "schema 3" test "$(sql "SELECT v FROM meta WHERE k='schema'")" = 3
-check "the 7 query indexes exist" test "$(sql "SELECT count(*) FROM sqlite_master WHERE type='index' AND tbl_name='records' AND name LIKE 'rec\_%' ESCAPE '\\'")" = 7
+check "schema 4" test "$(sql "SELECT v FROM meta WHERE k='schema'")" = 4
+idx() { sqlite3 "$1" "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='records' AND name LIKE 'rec\_%' ESCAPE '\\' ORDER BY name)"; }
+IDX4=rec_dport,rec_dst,rec_sport,rec_src,rec_vm,rec_vm_win,rec_win
+check "the 7 query indexes exist ($(idx "$DB"))" test "$(idx "$DB")" = $IDX4
 
 last=$(sql 'SELECT max(last_ns) FROM records')
 start=$(sql 'SELECT min(first_ns) FROM records WHERE last_ns - first_ns < 1000000000')
@@ -43,10 +47,10 @@ sql "INSERT INTO records(stream, seq, vm, proto, sport, dport, src, dst, first_n
  (1, 900002, 'a-0', 1, 1112, 5432, $A, $B, 0, $((mid + 5 * S)), X'00'),
  (1, 900003, 'a-0', 1, 1113, 5432, $A, $B, $((mid + 20 * S)), $((mid + 10 * S)), X'00'),
  (1, 900004, 'a-0', 1, 1114, 5432, $A, $B, -9000000000000000000, 9000000000000000000, X'00');"
-check "crafted rows cover span levels 0, 6, 7" test "$(sql "SELECT group_concat(DISTINCT (CASE WHEN last_ns - first_ns < 1000000000000000 THEN 'lo' ELSE 'hi' END)) FROM records WHERE seq > 900000")" = "hi,lo"
+check "crafted rows cover span levels 0, 6, 7" test "$(sql "SELECT group_concat(x) FROM (SELECT DISTINCT (CASE WHEN last_ns - first_ns < 1000000000000000 THEN 'lo' ELSE 'hi' END) AS x FROM records WHERE seq > 900000 ORDER BY x)")" = "hi,lo"
 
 cp "$DB" "$T_TMP/noidx.sqlite"
-sqlite3 "$T_TMP/noidx.sqlite" "DROP INDEX rec_span; DROP INDEX rec_vm_span; DROP INDEX rec_vm; DROP INDEX rec_src; DROP INDEX rec_dst; DROP INDEX rec_sport; DROP INDEX rec_dport; UPDATE meta SET v='2' WHERE k='schema';"
+sqlite3 "$T_TMP/noidx.sqlite" "DROP INDEX rec_win; DROP INDEX rec_vm_win; DROP INDEX rec_vm; DROP INDEX rec_src; DROP INDEX rec_dst; DROP INDEX rec_sport; DROP INDEX rec_dport; UPDATE meta SET v='2' WHERE k='schema';"
 check "the copy has no query index" test "$(sqlite3 "$T_TMP/noidx.sqlite" "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'rec\_%' ESCAPE '\\'")" = 0
 
 client=$(sql "SELECT quote(src) FROM records WHERE substr(src, 13, 2) = X'0A02' LIMIT 1")
@@ -115,7 +119,9 @@ for by in address workload; do
 done
 
 "$COTRACK" graph --db "$DB" "${W[@]}" --by workload --explain >"$T_TMP/plan"
-check "graph over a window searches rec_span" grep -q 'SEARCH r USING INDEX rec_span' "$T_TMP/plan"
+check "graph over a window reads rec_win alone (a covering index)" grep -q 'SEARCH r USING COVERING INDEX rec_win' "$T_TMP/plan"
+"$COTRACK" graph --db "$DB" "${W[@]}" --vm a-1 --explain >"$T_TMP/plan"
+check "graph of a VM over a window reads rec_vm_win alone" grep -q 'SEARCH r USING COVERING INDEX rec_vm_win (vm=? AND <expr>=?' "$T_TMP/plan"
 "$COTRACK" graph --db "$DB" --by address --explain >"$T_TMP/plan"
 check "graph over everything reads the table in order, not through an index" \
 	test "$(grep -c 'SEARCH r USING PRIMARY KEY' "$T_TMP/plan")" = 1 -a "$(grep -c 'r USING INDEX' "$T_TMP/plan")" = 0
@@ -138,9 +144,39 @@ done
 DB=$T_TMP/noidx.sqlite
 logd_start || { not_ok "logd starts on the copy"; t_end; }
 logd_stop
-check "logd gave the old database its indexes" test "$(sqlite3 "$DB" "SELECT count(*) FROM sqlite_master WHERE type='index' AND name LIKE 'rec\_%' ESCAPE '\\'")" = 7
-check "  and made it schema 3" test "$(sqlite3 "$DB" "SELECT v FROM meta WHERE k='schema'")" = 3
+check "logd gave the old database its indexes" test "$(idx "$DB")" = $IDX4
+check "  and made it schema 4" test "$(sqlite3 "$DB" "SELECT v FROM meta WHERE k='schema'")" = 4
 "$COTRACK" query --db "$DB" --format csv "${W[@]}" >"$T_TMP/after"
 "$COTRACK" query --db "$T_TMP/db.sqlite" --format csv "${W[@]}" >"$T_TMP/orig"
 check "  and answers as the original" cmp -s "$T_TMP/after" "$T_TMP/orig"
+
+# A schema-3 database (rec_span, rec_vm_span: the span level and
+# first_ns only) reads the same, read-only, through them; logd's
+# read-write open makes it schema 4 (rec_win and rec_vm_win built, the
+# old two dropped).
+DB3=$T_TMP/s3.sqlite
+cp "$T_TMP/db.sqlite" "$DB3"
+SPAN="(CASE WHEN last_ns - first_ns < 1000000000 THEN 0 WHEN last_ns - first_ns < 10000000000 THEN 1 WHEN last_ns - first_ns < 100000000000 THEN 2 WHEN last_ns - first_ns < 1000000000000 THEN 3 WHEN last_ns - first_ns < 10000000000000 THEN 4 WHEN last_ns - first_ns < 100000000000000 THEN 5 WHEN last_ns - first_ns < 1000000000000000 THEN 6 ELSE 7 END)"
+sqlite3 "$DB3" "DROP INDEX rec_win; DROP INDEX rec_vm_win; CREATE INDEX rec_span ON records($SPAN, first_ns); CREATE INDEX rec_vm_span ON records(vm, $SPAN, first_ns); UPDATE meta SET v='3' WHERE k='schema';"
+check "a schema-3 copy" test "$(idx "$DB3")" = rec_dport,rec_dst,rec_span,rec_sport,rec_src,rec_vm,rec_vm_span
+for a in "${W[*]}" "--from $mid --to $hour --by process" "--addr 10.0.1.3 --from $mid --to $hour --by vm" "--vm a-1 --from $mid --to $hour --by name"; do
+	# shellcheck disable=SC2086
+	"$COTRACK" query --db "$DB3" --format csv $a >"$T_TMP/s3.out" 2>&1
+	# shellcheck disable=SC2086
+	"$COTRACK" query --db "$T_TMP/db.sqlite" --format csv $a >"$T_TMP/s4.out" 2>&1
+	check "  query $a: the same as schema 4 ($(($(wc -l <"$T_TMP/s4.out") - 1)) rows)" cmp -s "$T_TMP/s3.out" "$T_TMP/s4.out"
+done
+"$COTRACK" graph --db "$DB3" "${W[@]}" --by workload >"$T_TMP/g3" 2>/dev/null
+"$COTRACK" graph --db "$T_TMP/db.sqlite" "${W[@]}" --by workload >"$T_TMP/g4" 2>/dev/null
+check "  graph over a window: the same as schema 4" cmp -s "$T_TMP/g3" "$T_TMP/g4"
+"$COTRACK" graph --db "$DB3" "${W[@]}" --by workload --explain >"$T_TMP/plan"
+check "  searched through rec_span, read-only" grep -q 'SEARCH r USING INDEX rec_span' "$T_TMP/plan"
+check "  and left schema 3" test "$(sqlite3 "$DB3" "SELECT v FROM meta WHERE k='schema'")" = 3
+DB=$DB3
+logd_start || { not_ok "logd starts on the schema-3 copy"; t_end; }
+logd_stop
+check "logd migrated the schema-3 copy ($(idx "$DB3"))" test "$(idx "$DB3")" = $IDX4
+check "  to schema 4" test "$(sqlite3 "$DB3" "SELECT v FROM meta WHERE k='schema'")" = 4
+"$COTRACK" graph --db "$DB3" "${W[@]}" --by workload >"$T_TMP/g3" 2>/dev/null
+check "  and maps as before" cmp -s "$T_TMP/g3" "$T_TMP/g4"
 t_end

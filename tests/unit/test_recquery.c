@@ -6,6 +6,7 @@
  * pages, sort, search with LIKE's own characters, chain status from
  * events, hidden nodes.
  */
+#include <inttypes.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -589,6 +590,126 @@ static void test_map_agg(void)
 }
 
 /*
+ * An edge end of more than 8 distinct comms keeps the 8 smallest,
+ * whatever order the rows come in: a window read from the covering
+ * index rec_win arrives by time, not by (stream, seq) (store.h).  12
+ * comms c00..c11 on one source, rows read forwards and backwards.
+ */
+static void test_map_comms_order(void)
+{
+	static struct edges c;
+	static const char *const order[] = { "ORDER BY r.seq",
+					     "ORDER BY r.seq DESC" };
+	struct cot_store s2;
+	struct cot_stream_state ss;
+	uint8_t h[COT_CHAIN_LEN] = { 0 };
+	char p2[64], err[256], sql[2048];
+	struct cot_rec r;
+	sqlite3_stmt *s;
+	uint64_t skipped;
+	int i, o;
+
+	snprintf(p2, sizeof(p2), "/tmp/test_recquery5.%d.db", (int)getpid());
+	unlink(p2);
+	T_ASSERT(cot_store_open(&s2, p2, COT_STORE_RW, 0, err, sizeof(err)) ==
+		 0);
+	cot_store_begin(&s2);
+	cot_store_stream(&s2, "t1", 1, "fp", 1, &ss);
+	for (i = 0; i < 24; i++) {
+		mkrec(&r, (uint64_t)i + 1);
+		snprintf(r.vm, sizeof(r.vm), "vm-a");
+		r.proto = COT_PROTO_TCP;
+		r.dport = 443;
+		r.src_owner.pid = 42;
+		/* the largest comms first: an order that keeps them loses */
+		snprintf(r.src_owner.comm, sizeof(r.src_owner.comm), "c%02d",
+			 11 - i % 12);
+		snprintf(r.src_owner.cgroup, sizeof(r.src_owner.cgroup), "/k");
+		T_ASSERT(cot_store_put(&s2, ss.id, &r, 1, 2, h) == 0);
+	}
+	T_ASSERT(cot_store_commit(&s2) == 0);
+	for (o = 0; o < 2; o++) {
+		snprintf(sql, sizeof(sql),
+			 COT_RECQ_MAP_ROWS "FROM records r JOIN streams s ON "
+					   "s.id = r.stream %s",
+			 order[o]);
+		T_ASSERT(sqlite3_prepare_v2(s2.db, sql, -1, &s, NULL) ==
+			 SQLITE_OK);
+		c.n = 0;
+		T_CHECK(cot_recq_map_agg(&COT_DBQ_STMT(s), 1000, &skipped,
+					 keep_edge, &c) == 0);
+		sqlite3_finalize(s);
+		T_ASSERT(c.n >= 1);
+		/* every record's source is the one workload */
+		T_EQ_U(c.n, 1);
+		T_EQ_S(c.sc[0], "c00,c01,c02,c03,c04,c05,c06,c07");
+	}
+	cot_store_close(&s2);
+	unlink(p2);
+}
+
+/*
+ * The map and the flows' total over a time window read through rec_win
+ * (the span levels joined straight to records: a covering index) are
+ * those of the plain overlap test (indexed = 0), with each filter the
+ * window's query reads from the index.
+ */
+static void test_window_map(void)
+{
+	static const char *const filt[][2] = {
+		{ "", "" },	    { "vm", "vm-a" },
+		{ "port", "53" },   { "addr", "10.0.0.2" },
+		{ "proto", "udp" }, { "seen", "vmi" },
+		{ "q", "we%b" },    { "tracker", "t1" },
+	};
+	struct cot_recq_filter f;
+	struct cot_recq_graph a, b;
+	struct seen x;
+	uint64_t ta, tb;
+	size_t k, i;
+
+	for (k = 0; k < COT_ARRAY_SIZE(filt); k++) {
+		cot_recq_filter_init(&f);
+		/* 500 ns after record 29 ended: just outside */
+		T_ASSERT(cot_recq_param(&f, "from", "29000001000", 0) == 0);
+		T_ASSERT(cot_recq_param(&f, "to", "90000000000", 0) == 0);
+		if (filt[k][0][0])
+			T_ASSERT(cot_recq_param(&f, filt[k][0], filt[k][1],
+						0) == 0);
+		st.indexed = 1;
+		T_ASSERT(cot_recq_graph(RQ(&st), &f, 300, NULL, 0, &a) == 0);
+		memset(&x, 0, sizeof(x));
+		T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 10, &ta,
+					collect, &x) == 0);
+		st.indexed = 0;
+		T_ASSERT(cot_recq_graph(RQ(&st), &f, 300, NULL, 0, &b) == 0);
+		T_ASSERT(cot_recq_flows(RQ(&st), &f, NULL, 0, 0, 10, &tb,
+					collect, &x) == 0);
+		st.indexed = 1;
+		printf("# %s=%s: %zu edges, %" PRIu64 " conns, total %" PRIu64
+		       "\n",
+		       filt[k][0], filt[k][1], a.nedges, a.total, ta);
+		T_CHECK(a.total > 0 && ta > 0);
+		T_EQ_U(ta, tb);
+		T_EQ_U(a.total, b.total);
+		T_EQ_U(a.nedges, b.nedges);
+		T_EQ_U(a.nnodes, b.nnodes);
+		for (i = 0; i < a.nedges && i < b.nedges; i++)
+			if (memcmp(&a.edges[i], &b.edges[i],
+				   sizeof(a.edges[i])))
+				break;
+		T_CHECK(i == a.nedges);
+		for (i = 0; i < a.nnodes && i < b.nnodes; i++)
+			if (memcmp(&a.nodes[i], &b.nodes[i],
+				   sizeof(a.nodes[i])))
+				break;
+		T_CHECK(i == a.nnodes);
+		cot_recq_graph_free(&a);
+		cot_recq_graph_free(&b);
+	}
+}
+
+/*
  * Pages by time in a window: the per-level walk (indexes) gives the same
  * rows in the same order as the plain overlap test (indexed = 0), for
  * records of every span level, both directions, several offsets, with
@@ -757,6 +878,8 @@ int main(void)
 	T_RUN(test_graph);
 	T_RUN(test_graph_two_vms);
 	T_RUN(test_map_agg);
+	T_RUN(test_map_comms_order);
+	T_RUN(test_window_map);
 	T_RUN(test_window_pages);
 	T_RUN(test_big_pages);
 	cot_store_close(&st);
