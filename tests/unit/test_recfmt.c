@@ -3,11 +3,15 @@
  * Unit tests of host/recfmt's hand-made JSON and CSV lines: byte for byte
  * what printf's formats give (the way they were written before), for
  * numbers at every digit-count edge up to 2^64 - 1, random numbers,
- * escaped names and names longer than the line buffer.
+ * escaped names and names longer than the line buffer; and cot_recbuf
+ * (the buffered writer cotrack replay uses) against cot_recfmt_write.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "cotrack/pkt.h"
 #include "host/recfmt.h"
@@ -172,10 +176,130 @@ static void test_tunnel(void)
 	free(t);
 }
 
+static uint64_t rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* A record of every kind by @i: v4/v6, owners, names, tunnels, edges. */
+static void varied_rec(struct cot_rec *r, int i, uint64_t *x)
+{
+	static const char odd[] = "q\"u,o\\te\x01\x7f";
+	uint64_t v = rnd(x);
+	size_t k;
+
+	*r = base_rec();
+	r->seq = (uint64_t)i;
+	r->proto = (uint8_t)(i % COT_PROTO__COUNT);
+	r->end = (uint8_t)(i % COT_END__COUNT);
+	r->tcp_state = (uint8_t)(i % COT_TCP__COUNT);
+	r->seen_by = (uint8_t)(1 + i % 3);
+	r->sport = (uint16_t)v;
+	r->dport = (uint16_t)(v >> 16);
+	r->first_ns = v >> (i & 63);
+	r->last_ns = ~v;
+	r->pkts_fwd = v & 0xffff;
+	r->bytes_fwd = v >> 3;
+	r->pkts_rev = (uint64_t)i;
+	r->bytes_rev = i & 1 ? UINT64_MAX : 0;
+	r->flags = (uint8_t)(i & 3);
+	r->netns = (uint32_t)(v >> 32);
+	if (i % 3 == 0)
+		memcpy(r->dst.b, &v, 8); /* an IPv6 address */
+	else
+		cot_addr_from_v4(&r->dst, (const uint8_t *)&v);
+	snprintf(r->vm, sizeof(r->vm), "vm-%d", i % 7);
+	if (i % 4 == 1) {
+		r->src_owner.pid = (uint32_t)v;
+		memcpy(r->src_owner.comm, odd, sizeof(odd));
+		snprintf(r->src_owner.cgroup, sizeof(r->src_owner.cgroup),
+			 "/ns/%d/%s", i, odd);
+	}
+	if (i % 5 == 2) {
+		r->dst_owner.pid = 1;
+		snprintf(r->dst_owner.comm, sizeof(r->dst_owner.comm), "d%d",
+			 i);
+		/* names of every length up to the field's */
+		for (k = 0; k < (size_t)i % sizeof(r->dst_name); k++)
+			r->dst_name[k] = odd[k % (sizeof(odd) - 1)];
+	}
+	if (i % 6 == 3) {
+		r->tun_type = (uint8_t)(1 + i % 3);
+		r->tun_id = (uint32_t)v;
+		cot_addr_from_v4(&r->tun_src, (const uint8_t *)&v + 4);
+		r->tun_dst = r->dst;
+		r->inner_conns = (uint32_t)i;
+	}
+}
+
+/* @n varied records through cot_recbuf into a file: the bytes of
+ * cot_recfmt_write's lines. */
+static void recbuf_same(enum cot_recfmt f, int n)
+{
+	char path[] = "/tmp/test_recbuf.XXXXXX";
+	char *want = NULL, *got;
+	size_t wlen = 0;
+	FILE *m = open_memstream(&want, &wlen);
+	struct cot_recbuf *w;
+	struct cot_rec r;
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	int fd = mkstemp(path), i;
+	off_t len;
+
+	T_ASSERT(m && fd >= 0);
+	unlink(path);
+	w = cot_recbuf_new(fd, f);
+	T_ASSERT(w != NULL);
+	for (i = 0; i < n; i++) {
+		varied_rec(&r, i, &x);
+		cot_recfmt_write(m, f, &r);
+		cot_recbuf_write(w, &r);
+	}
+	fclose(m);
+	T_CHECK(cot_recbuf_free(w) == 0);
+	len = lseek(fd, 0, SEEK_END);
+	T_CHECK(len == (off_t)wlen);
+	/* more than the 256 KiB buffer: it was written in several parts */
+	T_CHECK(wlen > 3 * 262144);
+	got = malloc(wlen + 1);
+	T_ASSERT(got != NULL);
+	T_CHECK(pread(fd, got, wlen, 0) == (ssize_t)wlen);
+	T_CHECK(memcmp(got, want, wlen) == 0);
+	free(got);
+	free(want);
+	close(fd);
+}
+
+static void test_recbuf(void)
+{
+	struct cot_recbuf *w;
+	struct cot_rec r = base_rec();
+	int fd, i;
+
+	recbuf_same(COT_RECFMT_CSV, 6000);
+	recbuf_same(COT_RECFMT_JSON, 4000);
+	T_CHECK(cot_recbuf_new(1, COT_RECFMT_TABLE) == NULL);
+	T_CHECK(cot_recbuf_free(NULL) == 0);
+	/* a full disk: the first failed write's error, from flush and free */
+	fd = open("/dev/full", O_WRONLY);
+	T_ASSERT(fd >= 0);
+	w = cot_recbuf_new(fd, COT_RECFMT_CSV);
+	T_ASSERT(w != NULL);
+	for (i = 0; i < 3000; i++)
+		cot_recbuf_write(w, &r);
+	T_CHECK(cot_recbuf_flush(w) == -ENOSPC);
+	T_CHECK(cot_recbuf_free(w) == -ENOSPC);
+	close(fd);
+}
+
 int main(void)
 {
 	T_RUN(test_numbers);
 	T_RUN(test_escapes);
 	T_RUN(test_tunnel);
+	T_RUN(test_recbuf);
 	return t_done();
 }
