@@ -462,25 +462,64 @@ static int part_exists(struct cot_store_pg *p, int64_t day)
 	return rc;
 }
 
-/* CREATE the partition of @day (serialised across instances). */
+/*
+ * CREATE the partition of @day (serialised across instances).  Rows of
+ * that day already in records_default (stored while the day had none: a
+ * tracker's clock days ahead, then the day came) would make CREATE ...
+ * PARTITION OF fail, and the whole day would go to records_default; so
+ * they are moved into a new table, which is then attached, all in the
+ * caller's transaction.
+ */
 static int part_create(struct cot_store_pg *p, int64_t day)
 {
-	char sql[256], name[48];
+	char sql[1024], name[48];
+	int64_t lo = day * DAY_NS, hi = (day + 1) * DAY_NS;
+	PGresult *r;
+	int rc, held;
 
 	part_name(name, sizeof(name), day);
 	snprintf(sql, sizeof(sql),
 		 "SELECT pg_advisory_xact_lock(%d);"
-		 "CREATE TABLE IF NOT EXISTS %s PARTITION OF records"
-		 " FOR VALUES FROM (%" PRId64 ") TO (%" PRId64 ")",
-		 LOCK_PART, name, day * DAY_NS, (day + 1) * DAY_NS);
-	return exec_ok(p, sql);
+		 "SELECT EXISTS (SELECT 1 FROM records_default WHERE first_ns "
+		 ">= %" PRId64 " AND first_ns < %" PRId64 ")",
+		 LOCK_PART, lo, hi);
+	r = PQexec(p->c, sql);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		rc = res_rc(p, r, "looking into records_default");
+		PQclear(r);
+		return rc;
+	}
+	held = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (!held) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE IF NOT EXISTS %s PARTITION OF records"
+			 " FOR VALUES FROM (%" PRId64 ") TO (%" PRId64 ")",
+			 name, lo, hi);
+		return exec_ok(p, sql);
+	}
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE %s (LIKE records INCLUDING DEFAULTS);"
+		 "WITH m AS (DELETE FROM records_default WHERE first_ns >= "
+		 "%" PRId64 " AND first_ns < %" PRId64 " RETURNING *) "
+		 "INSERT INTO %s SELECT * FROM m;"
+		 "ALTER TABLE records ATTACH PARTITION %s FOR VALUES FROM "
+		 "(%" PRId64 ") TO (%" PRId64 ")",
+		 name, lo, hi, name, name, lo, hi);
+	rc = exec_ok(p, sql);
+	if (!rc)
+		log_info("postgresql: day %" PRId64 "'s records moved from "
+			 "records_default into its own partition %s",
+			 day, name);
+	return rc;
 }
 
 /*
  * Make sure the record of @first_ns has its day's partition, inside the
- * open transaction (under a savepoint: if it cannot be made, e.g. the
- * default partition already holds rows of that day, the record goes to
- * the default partition and the transaction goes on).  Only days from
+ * open transaction (under a savepoint: if it cannot be made, e.g. a
+ * reader holds records_default while its rows of that day are to move,
+ * the record goes to the default partition and the transaction goes
+ * on).  Only days from
  * PART_PAST before today to tomorrow get a partition: a tracker cannot
  * make the server create tables without bound.
  */

@@ -5,7 +5,9 @@
 # round-trips (cotrack verify re-encodes each record from its columns and
 # recomputes the chain); the console's indexes exist on the partitioned
 # table; two logd instances starting together on an empty database both
-# come up (the schema is made under an advisory lock).
+# come up (the schema is made under an advisory lock).  A day whose
+# records sit in records_default (stored while it had no partition) gets
+# its partition when a record of it comes: they move into it.
 export LOGD_BACKEND=pg
 source "$TOP/tests/lib.sh"
 source "$TOP/tests/logd/logd-lib.sh"
@@ -47,4 +49,30 @@ check "cot_span: a hostile lifetime does not overflow" test "$(sql "SELECT cot_s
 db_verify >"$T_TMP/v.out"
 check "verify: every field round-trips (chain recomputed), no anomaly" test $? = 0
 sed 's/^/# /' "$T_TMP/v.out"
+
+# a day's records in records_default: its partition taken away, its rows
+# put back through the parent (nothing else takes them)
+X=$((today - 10))
+nx=$(sql "SELECT count(*) FROM records_d$X")
+sql "CREATE TEMP TABLE keep AS SELECT * FROM records_d$X; DROP TABLE records_d$X; INSERT INTO records SELECT * FROM keep" >/dev/null
+check "day $X's $nx records are in records_default" \
+	test "$nx" -gt 0 -a "$(sql "SELECT count(*) FROM records_default WHERE first_ns >= $X * $day AND first_ns < ($X + 1) * $day")" = "$nx"
+logd_stop
+logd_start || not_ok "logd starts again"
+# another tracker (t1 again would be a new epoch of its: an anomaly)
+"$COTRACK" pki add "$PKI" t2 >/dev/null
+"$LOADGEN" --server "127.0.0.1:$LOGD_PORT" --pki "$PKI" --name t2 --count 2000 \
+	--spread 960h --timeout 60 >"$T_TMP/g2.out" 2>&1
+check "2000 more acknowledged" test $? = 0
+check "day $X has its partition again" \
+	test "$(sql "SELECT count(*) FROM pg_inherits WHERE inhparent = 'records'::regclass AND inhrelid = 'records_d$X'::regclass")" = 1
+check "  holding the day's records of before and the new ones" \
+	test "$(sql "SELECT count(*) >= $nx, count(*) FILTER (WHERE first_ns < $X * $day OR first_ns >= ($X + 1) * $day) FROM records_d$X")" = "t|0"
+check "  and records_default none of that day" \
+	test "$(sql "SELECT count(*) FROM records_default WHERE first_ns >= $X * $day AND first_ns < ($X + 1) * $day")" = 0
+check "  logd said it moved them" grep -q "records moved from records_default into its own partition records_d$X" "$T_TMP/logd.log"
+check "every record still there ($((N + 2000)))" test "$(sql 'SELECT count(*) FROM records')" = $((N + 2000))
+db_verify >"$T_TMP/v2.out"
+check "verify after the move: no anomaly" test $? = 0
+sed "s/^/# /" "$T_TMP/v2.out"
 t_end
